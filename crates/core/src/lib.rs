@@ -1,0 +1,40 @@
+//! The shared vocabulary of Rapport: ids, parties, contact points, source references,
+//! interactions, money, time, scores, compensation grants and the unified customer record.
+//!
+//! Every other Rapport crate depends on this one; it depends on nothing of Rapport's and does
+//! no I/O. Types derive serde so the store, the wire protocol and JSON output share them.
+//! Stored types avoid `#[serde(untagged)]`, `#[serde(flatten)]` and other features that need a
+//! self-describing format, because the store encodes them with bincode.
+//!
+//! ```
+//! use rapport_core::{CustomerId, Money, Currency};
+//! let id: CustomerId = "C00000042".parse().unwrap();
+//! assert_eq!(id, CustomerId(42));
+//! let fare = Money::new(12_950, Currency::EUR);
+//! assert_eq!(fare.to_string(), "129.50 EUR");
+//! ```
+
+mod customer;
+mod error;
+mod id;
+mod interaction;
+mod money;
+mod record;
+pub mod text;
+mod time;
+
+pub use customer::{
+    ContactKind, ContactPoint, Customer, Date, PartyKind, Preference, Profile, QualityFlag,
+    Relationship, RelationshipKind, Sourced,
+};
+pub use error::{Error, Result};
+pub use id::{CustomerId, InteractionId, SourceRef};
+pub use interaction::{
+    Amount, AmountRole, AttrValue, Channel, Interaction, InteractionKind, Phase,
+};
+pub use money::{Currency, Money};
+pub use record::{
+    CompensationGrant, Cue, CueLevel, CustomerRecord, CustomerSummary, DisruptionKind,
+    PortfolioRef, Scores, Tier,
+};
+pub use time::Timestamp;
