@@ -1,1 +1,28 @@
-fn main() {}
+//! `rapport`: the command line and the entry to the console.
+//!
+//! Thin by design: parse arguments, set up logging, dispatch to one module per command family
+//! in `cmd/`, map the result to an exit code and print the error chain.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+mod cmd;
+mod global;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let _log_guard = global::init_logging(&cli.global, cli.command.logs_to_file());
+    match cmd::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            let mut msg = format!("error: {err}");
+            for cause in err.chain().skip(1) {
+                msg.push_str(&format!("\n  caused by: {cause}"));
+            }
+            eprintln!("{}", rapport_core::text::sanitize(&msg));
+            ExitCode::from(2)
+        }
+    }
+}

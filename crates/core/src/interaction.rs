@@ -321,6 +321,9 @@ mod tests {
         for k in InteractionKind::BUILT_IN {
             assert_eq!(&k.as_str().parse::<InteractionKind>().unwrap(), k);
         }
-        assert_eq!("call center".parse::<Channel>().unwrap(), Channel::CallCenter);
+        assert_eq!(
+            "call center".parse::<Channel>().unwrap(),
+            Channel::CallCenter
+        );
     }
 }

@@ -14,6 +14,7 @@
 //! assert_eq!(fare.to_string(), "129.50 EUR");
 //! ```
 
+mod change;
 mod customer;
 mod error;
 mod id;
@@ -23,6 +24,7 @@ mod record;
 pub mod text;
 mod time;
 
+pub use change::{Change, ChangeEvent};
 pub use customer::{
     ContactKind, ContactPoint, Customer, Date, PartyKind, Preference, Profile, QualityFlag,
     Relationship, RelationshipKind, Sourced,

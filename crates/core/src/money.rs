@@ -116,7 +116,10 @@ mod tests {
     #[test]
     fn money_displays_in_major_units() {
         assert_eq!(Money::new(-5, Currency::EUR).to_string(), "-0.05 EUR");
-        assert_eq!(Money::new(1200, "jpy".parse().unwrap()).to_string(), "1200 JPY");
+        assert_eq!(
+            Money::new(1200, "jpy".parse().unwrap()).to_string(),
+            "1200 JPY"
+        );
         assert!("EU".parse::<Currency>().is_err());
     }
 }

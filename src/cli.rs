@@ -1,0 +1,81 @@
+//! The command-line grammar. Each command family's arguments live beside its code in `cmd/`.
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+use crate::global::Global;
+
+/// Rapport: one pooled, identity-resolved customer repository with value tiers, policy and a
+/// live terminal console for everyone who serves customers.
+#[derive(Debug, Parser)]
+#[command(name = "rapport", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the demo world (first run or --reset) and open the console on it.
+    Demo(cmd::console::DemoArgs),
+    /// Open the console on the database or a server.
+    Console(cmd::console::ConsoleArgs),
+    /// Create an empty database.
+    Init(cmd::store::InitArgs),
+    /// Counts per tree and size on disk.
+    Stats(cmd::store::StatsArgs),
+    /// Export the whole store as JSON Lines (backup), or the identities with `export identities`.
+    Export(cmd::store::ExportArgs),
+    /// Import a JSON Lines export into an empty database (restore).
+    Import(cmd::store::ImportArgs),
+    /// Generate demo worlds.
+    #[command(subcommand)]
+    Fixtures(cmd::fixtures::FixturesCommand),
+    /// Ingest source files through their mappings.
+    Ingest(cmd::repository::IngestArgs),
+    /// Work the quarantine of rows that could not be ingested.
+    #[command(subcommand)]
+    Quarantine(cmd::repository::QuarantineCommand),
+    /// Explain merges.
+    #[command(subcommand)]
+    Merge(cmd::repository::MergeCommand),
+    /// Work the merge-review queue.
+    #[command(subcommand)]
+    Review(cmd::repository::ReviewCommand),
+    /// Split a customer back into the customers it was merged from.
+    Unmerge(cmd::repository::UnmergeArgs),
+    /// Data-quality report.
+    Quality(cmd::repository::QualityArgs),
+    /// Find customers by name, phone, e-mail, loyalty number or source key.
+    Search(cmd::repository::SearchArgs),
+    /// Show a unified customer record.
+    #[command(subcommand)]
+    Customer(cmd::repository::CustomerCommand),
+    /// Compute value, lifetime value, probability alive, churn and tiers for every customer.
+    Score(cmd::analytics::ScoreArgs),
+    /// Fit lifetime-value models on your own data.
+    #[command(subcommand)]
+    Clv(cmd::analytics::ClvCommand),
+    /// Customers per value tier.
+    Tiers(cmd::analytics::TiersArgs),
+    /// Value skew: Lorenz curve, Gini and top shares.
+    Skew(cmd::analytics::SkewArgs),
+    /// Working lists (complainers, halved, single-product, lost, at-risk).
+    Lists(cmd::analytics::ListsArgs),
+    /// Run the server that owns the database and serves consoles and scripts.
+    Serve(cmd::service::ServeArgs),
+    /// Grant compensation for a disruption, at most once per customer and disruption.
+    Compensate(cmd::service::CompensateArgs),
+    /// Manage operators.
+    #[command(subcommand)]
+    Operator(cmd::service::OperatorCommand),
+}
+
+impl Command {
+    /// Whether logs must go to a file because the terminal belongs to the console.
+    pub fn logs_to_file(&self) -> bool {
+        matches!(self, Command::Demo(_) | Command::Console(_))
+    }
+}

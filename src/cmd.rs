@@ -1,0 +1,42 @@
+//! One module per command family; `run` dispatches.
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+pub mod analytics;
+pub mod console;
+pub mod fixtures;
+pub mod repository;
+pub mod service;
+pub mod store;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Demo(a) => console::demo(g, a),
+        Command::Console(a) => console::console(g, a),
+        Command::Init(a) => store::init(g, a),
+        Command::Stats(a) => store::stats(g, a),
+        Command::Export(a) => store::export(g, a),
+        Command::Import(a) => store::import(g, a),
+        Command::Fixtures(c) => fixtures::run(g, c),
+        Command::Ingest(a) => repository::ingest(g, a),
+        Command::Quarantine(c) => repository::quarantine(g, c),
+        Command::Merge(c) => repository::merge(g, c),
+        Command::Review(c) => repository::review(g, c),
+        Command::Unmerge(a) => repository::unmerge(g, a),
+        Command::Quality(a) => repository::quality(g, a),
+        Command::Search(a) => repository::search(g, a),
+        Command::Customer(c) => repository::customer(g, c),
+        Command::Score(a) => analytics::score(g, a),
+        Command::Clv(c) => analytics::clv(g, c),
+        Command::Tiers(a) => analytics::tiers(g, a),
+        Command::Skew(a) => analytics::skew(g, a),
+        Command::Lists(a) => analytics::lists(g, a),
+        Command::Serve(a) => service::serve(g, a),
+        Command::Compensate(a) => service::compensate(g, a),
+        Command::Operator(c) => service::operator(g, c),
+    }
+}

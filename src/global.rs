@@ -1,0 +1,104 @@
+//! Options every command shares, and what they resolve to: the database path, the server to
+//! connect to, logging.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+/// Options shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The database directory [default: the user's data directory, rapport/db].
+    #[arg(long, global = true, env = "RAPPORT_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// Connect to a running `rapport serve` at this address (host:port or a socket path)
+    /// instead of opening the database in this process.
+    #[arg(long, global = true, env = "RAPPORT_CONNECT", value_name = "ADDR")]
+    pub connect: Option<String>,
+
+    /// Log filter (e.g. `info`, `rapport=debug`); logs go to stderr, or to the log file for
+    /// the console.
+    #[arg(long, global = true, env = "RAPPORT_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+
+    /// Write logs to this file instead of stderr.
+    #[arg(long, global = true, env = "RAPPORT_LOG_FILE", value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+}
+
+impl Global {
+    /// The data directory that holds the default database, the demo database and logs.
+    pub fn data_dir() -> PathBuf {
+        dirs::data_dir()
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("rapport")
+    }
+
+    /// The database path: `--db`, else `RAPPORT_DB`, else the data directory's `db`.
+    pub fn db_path(&self) -> PathBuf {
+        self.db
+            .clone()
+            .unwrap_or_else(|| Self::data_dir().join("db"))
+    }
+
+    /// Opens the store embedded, with a message that says what to do when a server holds it.
+    pub fn open_store(&self) -> anyhow::Result<rapport_store::Store> {
+        let path = self.db_path();
+        rapport_store::Store::open(&path)
+            .with_context(|| format!("opening the database at {}", path.display()))
+    }
+}
+
+/// Keeps the log file writer alive until the end of `main`.
+pub struct LogGuard;
+
+/// Sets up `tracing`: to the log file when the terminal belongs to the console (or
+/// `--log-file` is given), else to stderr. Default level `warn`.
+pub fn init_logging(global: &Global, console: bool) -> LogGuard {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(global.log.as_deref().unwrap_or("warn"))
+        .unwrap_or_else(|_| EnvFilter::new("warn"));
+    let file = global
+        .log_file
+        .clone()
+        .or_else(|| console.then(|| Global::data_dir().join("rapport.log")));
+    match file {
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+            {
+                Ok(f) => {
+                    let _ = tracing_subscriber::fmt()
+                        .with_env_filter(filter)
+                        .with_ansi(false)
+                        .with_writer(std::sync::Mutex::new(f))
+                        .try_init();
+                }
+                Err(_) if console => {
+                    // No log file and the terminal is the console's: drop logs rather than
+                    // corrupt the screen.
+                }
+                Err(_) => {
+                    let _ = tracing_subscriber::fmt()
+                        .with_env_filter(filter)
+                        .with_writer(std::io::stderr)
+                        .try_init();
+                }
+            }
+        }
+        None => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+    }
+    LogGuard
+}
