@@ -40,12 +40,12 @@ pub enum Command {
     Quarantine(cmd::repository::QuarantineCommand),
     /// Explain merges.
     #[command(subcommand)]
-    Merge(cmd::repository::MergeCommand),
+    Merge(cmd::identity::MergeCommand),
     /// Work the merge-review queue.
     #[command(subcommand)]
-    Review(cmd::repository::ReviewCommand),
+    Review(cmd::identity::ReviewCommand),
     /// Split a customer back into the customers it was merged from.
-    Unmerge(cmd::repository::UnmergeArgs),
+    Unmerge(cmd::identity::UnmergeArgs),
     /// Data-quality report.
     Quality(cmd::repository::QualityArgs),
     /// Find customers by name, phone, e-mail, loyalty number or source key.

@@ -7,6 +7,7 @@ use crate::cli::{Cli, Command};
 pub mod analytics;
 pub mod console;
 pub mod fixtures;
+pub mod identity;
 pub mod repository;
 pub mod service;
 pub mod store;
@@ -24,9 +25,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fixtures(c) => fixtures::run(g, c),
         Command::Ingest(a) => repository::ingest(g, a),
         Command::Quarantine(c) => repository::quarantine(g, c),
-        Command::Merge(c) => repository::merge(g, c),
-        Command::Review(c) => repository::review(g, c),
-        Command::Unmerge(a) => repository::unmerge(g, a),
+        Command::Merge(c) => identity::merge(g, c),
+        Command::Review(c) => identity::review(g, c),
+        Command::Unmerge(a) => identity::unmerge(g, a),
         Command::Quality(a) => repository::quality(g, a),
         Command::Search(a) => repository::search(g, a),
         Command::Customer(c) => repository::customer(g, c),

@@ -13,18 +13,6 @@ pub enum QuarantineCommand {
     /// List quarantined rows.
     List,
 }
-#[derive(Debug, Subcommand)]
-pub enum MergeCommand {
-    /// Explain a merge.
-    Explain,
-}
-#[derive(Debug, Subcommand)]
-pub enum ReviewCommand {
-    /// List review items.
-    List,
-}
-#[derive(Debug, Args)]
-pub struct UnmergeArgs {}
 #[derive(Debug, Args)]
 pub struct QualityArgs {}
 #[derive(Debug, Args)]
@@ -40,15 +28,6 @@ pub fn ingest(_g: &Global, _a: IngestArgs) -> anyhow::Result<ExitCode> {
 }
 pub fn quarantine(_g: &Global, _c: QuarantineCommand) -> anyhow::Result<ExitCode> {
     anyhow::bail!("`rapport quarantine` is not built yet")
-}
-pub fn merge(_g: &Global, _c: MergeCommand) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rapport merge` is not built yet")
-}
-pub fn review(_g: &Global, _c: ReviewCommand) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rapport review` is not built yet")
-}
-pub fn unmerge(_g: &Global, _a: UnmergeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rapport unmerge` is not built yet")
 }
 pub fn quality(_g: &Global, _a: QualityArgs) -> anyhow::Result<ExitCode> {
     anyhow::bail!("`rapport quality` is not built yet")

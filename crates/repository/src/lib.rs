@@ -1,1 +1,8 @@
-//! rapport-repository
+//! rapport-repository: the communal repository. Source mappings, ingest, cleansing with a
+//! quarantine, identity resolution with merge and unmerge, and the unified customer record.
+//! (Being built: see issue 4.)
+
+pub mod fragment;
+pub mod identity;
+
+pub use fragment::{Address, Fragment, ResolvedFragment};

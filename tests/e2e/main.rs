@@ -1,0 +1,11 @@
+//! End-to-end tests of the real `rapport` binary, each in its own temporary directory.
+//! One module per area; `util` holds the shared harness.
+
+mod analytics;
+mod console;
+mod fixtures;
+mod identity;
+mod repository;
+mod service;
+mod store;
+mod util;
