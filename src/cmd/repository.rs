@@ -38,3 +38,11 @@ pub fn search(_g: &Global, _a: SearchArgs) -> anyhow::Result<ExitCode> {
 pub fn customer(_g: &Global, _c: CustomerCommand) -> anyhow::Result<ExitCode> {
     anyhow::bail!("`rapport customer` is not built yet")
 }
+
+/// Arguments of `rapport export identities` (dispatched from `rapport export`).
+#[derive(Debug, Args)]
+pub struct IdentitiesArgs {}
+
+pub fn export_identities(_g: &Global, _a: IdentitiesArgs) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`rapport export identities` is not built yet")
+}
