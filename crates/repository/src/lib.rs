@@ -2,7 +2,10 @@
 //! quarantine, identity resolution with merge and unmerge, and the unified customer record.
 //! (Being built: see issue 4.)
 
+pub mod error;
 pub mod fragment;
 pub mod identity;
+pub mod mapping;
 
+pub use error::Error;
 pub use fragment::{Address, Fragment, ResolvedFragment};
