@@ -1,0 +1,233 @@
+//! The permission matrix: every request type the service accepts, by every role.
+//!
+//! One table ([`MATRIX`]), documented in `docs/security.md`. The service looks every request up
+//! here before doing anything, on the side that owns the store; the console hiding a button is
+//! not security.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Role;
+
+/// Every request type the service accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Find customers by name, phone, e-mail, loyalty number or source key.
+    Search,
+    /// Open a unified customer record.
+    OpenRecord,
+    /// Page through a customer's interactions.
+    ReadInteractions,
+    /// Log an interaction (a note, a complaint, an inquiry...).
+    LogInteraction,
+    /// Record a preference the customer stated.
+    RecordPreference,
+    /// Read what the compensation policy entitles a customer to.
+    ReadEntitlement,
+    /// Grant compensation for a disruption.
+    GrantCompensation,
+    /// Read the tier distribution, value skew and data-quality counts.
+    ReadOverview,
+    /// Read a working list (complainers, halved, lost...).
+    ReadList,
+    /// Receive live changes.
+    Subscribe,
+    /// List operators.
+    ListOperators,
+    /// Add an operator.
+    AddOperator,
+    /// Change one's own password.
+    ChangeOwnPassword,
+    /// Set another operator's password.
+    SetPassword,
+    /// Disable an operator.
+    DisableOperator,
+}
+
+/// What a role may do with an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Permission {
+    /// Allowed, with personal data shown.
+    Allow,
+    /// Allowed, with personal data masked (see [`crate::masking`]).
+    Masked,
+    /// Refused.
+    Deny,
+}
+
+impl Permission {
+    /// Whether the request may go ahead (masked or not).
+    pub fn allowed(self) -> bool {
+        !matches!(self, Permission::Deny)
+    }
+
+    /// The word used in `docs/security.md`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Allow => "allow",
+            Permission::Masked => "masked",
+            Permission::Deny => "deny",
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+use Permission::{Allow as A, Deny as D, Masked as M};
+
+/// The permission matrix. Columns in the order of [`Role::ALL`]: front line, customer manager,
+/// analyst, steward, executive, admin.
+pub const MATRIX: [(Action, [Permission; 6]); 15] = [
+    //                                   FL  CM  AN  ST  EX  AD
+    (Action::Search, /*              */ [A, A, M, A, M, A]),
+    (Action::OpenRecord, /*          */ [A, A, M, A, M, A]),
+    (Action::ReadInteractions, /*    */ [A, A, M, A, M, A]),
+    (Action::LogInteraction, /*      */ [A, A, D, A, D, A]),
+    (Action::RecordPreference, /*    */ [A, A, D, A, D, A]),
+    (Action::ReadEntitlement, /*     */ [A, A, D, D, D, A]),
+    (Action::GrantCompensation, /*   */ [A, A, D, D, D, A]),
+    (Action::ReadOverview, /*        */ [A, A, A, A, A, A]),
+    (Action::ReadList, /*            */ [D, A, M, D, M, A]),
+    (Action::Subscribe, /*           */ [A, A, A, A, A, A]),
+    (Action::ListOperators, /*       */ [D, D, D, D, D, A]),
+    (Action::AddOperator, /*         */ [D, D, D, D, D, A]),
+    (Action::ChangeOwnPassword, /*   */ [A, A, A, A, A, A]),
+    (Action::SetPassword, /*         */ [D, D, D, D, D, A]),
+    (Action::DisableOperator, /*     */ [D, D, D, D, D, A]),
+];
+
+impl Action {
+    /// Every action, in the order of the matrix.
+    pub const ALL: [Action; 15] = {
+        let mut out = [Action::Search; 15];
+        let mut i = 0;
+        while i < MATRIX.len() {
+            out[i] = MATRIX[i].0;
+            i += 1;
+        }
+        out
+    };
+
+    /// The kebab-case name used in errors, logs and `docs/security.md`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Search => "search",
+            Action::OpenRecord => "open-record",
+            Action::ReadInteractions => "read-interactions",
+            Action::LogInteraction => "log-interaction",
+            Action::RecordPreference => "record-preference",
+            Action::ReadEntitlement => "read-entitlement",
+            Action::GrantCompensation => "grant-compensation",
+            Action::ReadOverview => "read-overview",
+            Action::ReadList => "read-list",
+            Action::Subscribe => "subscribe",
+            Action::ListOperators => "list-operators",
+            Action::AddOperator => "add-operator",
+            Action::ChangeOwnPassword => "change-own-password",
+            Action::SetPassword => "set-password",
+            Action::DisableOperator => "disable-operator",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn column(role: Role) -> usize {
+    match role {
+        Role::FrontLine => 0,
+        Role::CustomerManager => 1,
+        Role::Analyst => 2,
+        Role::Steward => 3,
+        Role::Executive => 4,
+        Role::Admin => 5,
+    }
+}
+
+/// What `role` may do with `action`, from [`MATRIX`].
+pub fn permission(role: Role, action: Action) -> Permission {
+    MATRIX
+        .iter()
+        .find(|(a, _)| *a == action)
+        .map_or(Permission::Deny, |(_, row)| row[column(role)])
+}
+
+/// The matrix as a Markdown table, as it appears in `docs/security.md`.
+pub fn matrix_markdown() -> String {
+    let mut out = String::from("| request |");
+    for r in Role::ALL {
+        out.push_str(&format!(" {r} |"));
+    }
+    out.push_str("\n|---|");
+    for _ in Role::ALL {
+        out.push_str("---|");
+    }
+    for (action, row) in MATRIX {
+        out.push_str(&format!("\n| {action} |"));
+        for p in row {
+            out.push_str(&format!(" {p} |"));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_has_exactly_one_row() {
+        for a in Action::ALL {
+            assert_eq!(MATRIX.iter().filter(|(x, _)| *x == a).count(), 1, "{a}");
+        }
+        let mut names: Vec<_> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Action::ALL.len());
+    }
+
+    #[test]
+    fn only_admin_manages_operators_and_everyone_changes_own_password() {
+        for r in Role::ALL {
+            let admin = r == Role::Admin;
+            for a in [
+                Action::ListOperators,
+                Action::AddOperator,
+                Action::SetPassword,
+                Action::DisableOperator,
+            ] {
+                assert_eq!(permission(r, a).allowed(), admin, "{r} {a}");
+            }
+            assert_eq!(permission(r, Action::ChangeOwnPassword), Permission::Allow);
+        }
+        assert_eq!(
+            permission(Role::Analyst, Action::OpenRecord),
+            Permission::Masked
+        );
+        assert_eq!(
+            permission(Role::Analyst, Action::GrantCompensation),
+            Permission::Deny
+        );
+    }
+
+    #[test]
+    fn security_doc_shows_the_matrix() {
+        let doc = include_str!("../../../docs/security.md");
+        assert!(
+            doc.contains(matrix_markdown().trim()),
+            "docs/security.md is stale; paste:\n{}",
+            matrix_markdown()
+        );
+    }
+}
