@@ -21,8 +21,8 @@ impl ApprovalLimits {
         ApprovalLimits {
             currency: Currency::EUR,
             limits: vec![
-                (Role::FrontLine, Some(500_00)),
-                (Role::CustomerManager, Some(2_000_00)),
+                (Role::FrontLine, Some(50_000)),
+                (Role::CustomerManager, Some(200_000)),
                 (Role::Admin, None),
             ],
         }
@@ -52,10 +52,10 @@ mod tests {
     fn front_line_acts_alone_up_to_its_limit() {
         let l = ApprovalLimits::standard();
         let eur = |m| Money::new(m, Currency::EUR);
-        assert!(l.within(Role::FrontLine, eur(500_00)));
-        assert!(!l.within(Role::FrontLine, eur(500_01)));
+        assert!(l.within(Role::FrontLine, eur(50_000)));
+        assert!(!l.within(Role::FrontLine, eur(50_001)));
         assert!(!l.within(Role::FrontLine, Money::new(100, Currency::USD)));
-        assert!(l.within(Role::CustomerManager, eur(2_000_00)));
+        assert!(l.within(Role::CustomerManager, eur(200_000)));
         assert!(l.within(Role::Admin, eur(i64::MAX)));
         assert!(!l.within(Role::Analyst, eur(1)));
     }
