@@ -1,0 +1,177 @@
+//! [`Batch`]: a set of writes applied atomically by [`crate::Store::write`].
+
+use rapport_core::{
+    CompensationGrant, Customer, CustomerId, Interaction, InteractionId, Scores, Timestamp,
+};
+use serde::Serialize;
+
+use crate::keys::{self, Space};
+use crate::{Error, IndexKey, codec};
+
+/// Writes that [`crate::Store::write`] applies all together or not at all, index entries
+/// included. Values are encoded when added, on the caller's thread.
+///
+/// ```
+/// use rapport_core::{Customer, CustomerId, PartyKind, Timestamp};
+/// use rapport_store::{Batch, IndexKey, IndexKind};
+///
+/// let c = Customer::new(CustomerId(1), PartyKind::Person, Timestamp::EPOCH);
+/// let mut batch = Batch::default();
+/// batch.put_customer(&c, vec![IndexKey::new(IndexKind::Phone, "+4915112345678")]);
+/// assert_eq!(batch.len(), 1);
+/// ```
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub(crate) ops: Vec<Op>,
+    /// The first value that failed to encode; `write` returns it and writes nothing.
+    pub(crate) error: Option<Error>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Op {
+    PutCustomer {
+        id: CustomerId,
+        value: Vec<u8>,
+        keys: Vec<IndexKey>,
+    },
+    RemoveCustomer {
+        id: CustomerId,
+        merged_into: Option<CustomerId>,
+    },
+    PutInteraction {
+        id: InteractionId,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    RemoveInteraction {
+        key: Vec<u8>,
+    },
+    InsertGrant {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Remove {
+        key: Vec<u8>,
+    },
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Stores the customer and replaces ALL of its index entries with `keys` (duplicates are
+    /// stored once). Clears a removed-marker left by an earlier `remove_customer` (unmerge).
+    pub fn put_customer(&mut self, c: &Customer, keys: Vec<IndexKey>) {
+        if let Some(value) = self.encode(Space::Customers, c) {
+            self.ops.push(Op::PutCustomer {
+                id: c.id,
+                value,
+                keys,
+            });
+        }
+    }
+
+    /// Removes the customer document and its index entries, and leaves a marker saying
+    /// whether and into whom it was merged ([`crate::Store::merged_into`]). Interactions,
+    /// grants and scores stay: moving them is the caller's business.
+    pub fn remove_customer(&mut self, id: CustomerId, merged_into: Option<CustomerId>) {
+        self.ops.push(Op::RemoveCustomer { id, merged_into });
+    }
+
+    /// Stores an interaction (replacing one with the same customer, time and id).
+    pub fn put_interaction(&mut self, i: &Interaction) {
+        if let Some(value) = self.encode(Space::Interactions, i) {
+            self.ops.push(Op::PutInteraction {
+                id: i.id,
+                key: keys::interaction(i.customer, i.at, i.id),
+                value,
+            });
+        }
+    }
+
+    /// Removes an interaction.
+    pub fn remove_interaction(&mut self, customer: CustomerId, at: Timestamp, id: InteractionId) {
+        self.ops.push(Op::RemoveInteraction {
+            key: keys::interaction(customer, at, id),
+        });
+    }
+
+    /// Inserts a compensation grant, conditionally: if (customer, disruption) already has a
+    /// grant (stored, or earlier in this batch), the whole batch fails with
+    /// [`Error::Conflict`] carrying the existing grant, and nothing is written.
+    pub fn insert_grant(&mut self, g: &CompensationGrant) {
+        if let Some(value) = self.encode(Space::Grants, g) {
+            self.ops.push(Op::InsertGrant {
+                key: keys::grant(g.customer, &g.disruption),
+                value,
+            });
+        }
+    }
+
+    /// Stores the customer's latest scores (replacing earlier ones).
+    pub fn put_scores(&mut self, customer: CustomerId, s: &Scores) {
+        if let Some(value) = self.encode(Space::Scores, s) {
+            self.ops.push(Op::Put {
+                key: keys::scores(customer),
+                value,
+            });
+        }
+    }
+
+    /// Stores a document under `collection`/`key`, encoded as JSON (so backups can show it).
+    /// Fails when the value cannot be represented (e.g. a map with non-string keys).
+    pub fn put_doc<T: Serialize>(
+        &mut self,
+        collection: &str,
+        key: &str,
+        value: &T,
+    ) -> Result<(), Error> {
+        let value = codec::encode_doc(value).map_err(|reason| Error::Encode {
+            tree: Space::Docs.name(),
+            reason: format!("{collection}/{key}: {reason}"),
+        })?;
+        self.ops.push(Op::Put {
+            key: keys::doc(collection, key),
+            value,
+        });
+        Ok(())
+    }
+
+    /// Removes a document (no error if absent).
+    pub fn remove_doc(&mut self, collection: &str, key: &str) {
+        self.ops.push(Op::Remove {
+            key: keys::doc(collection, key),
+        });
+    }
+
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether the batch has no operations.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    fn encode<T: Serialize>(&mut self, space: Space, value: &T) -> Option<Vec<u8>> {
+        match codec::encode(value) {
+            Ok(v) => Some(v),
+            Err(reason) => {
+                if self.error.is_none() {
+                    self.error = Some(Error::Encode {
+                        tree: space.name(),
+                        reason,
+                    });
+                }
+                None
+            }
+        }
+    }
+}

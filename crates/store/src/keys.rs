@@ -1,0 +1,335 @@
+//! Key encodings: every keyspace is a two-byte prefix in one sled tree, followed by fixed-width
+//! big-endian integers and order-preserving escaped strings, so that byte order is the order
+//! the common reads want and those reads are range scans.
+//!
+//! | keyspace | prefix | rest of the key | value |
+//! |---|---|---|---|
+//! | customers | `Ec` | customer id (u64 BE) | `Customer` |
+//! | interactions | `Ei` | customer id, time (i64, sign bit flipped, BE), interaction id | `Interaction` |
+//! | grants | `Eg` | customer id, disruption (raw UTF-8) | `CompensationGrant` |
+//! | scores | `Es` | customer id | `Scores` |
+//! | removed | `Er` | customer id | `Option<CustomerId>` (merged into) |
+//! | index | `Xk` | kind (u8), value (escaped), customer id | empty |
+//! | customer_index | `Xr` | customer id, kind (u8), value (escaped) | empty |
+//! | docs | `Dd` | collection (escaped), key (raw UTF-8) | JSON document |
+//! | meta | `Mm` | name (ASCII) | `u64` |
+//!
+//! The keyspaces whose changes produce change events share the first byte `E`, so the change
+//! feed watches one prefix and index and document writes cost the feed nothing.
+
+use rapport_core::{CustomerId, InteractionId, Timestamp};
+
+use crate::IndexKind;
+
+/// A keyspace: one logical tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Space {
+    Customers,
+    Interactions,
+    Grants,
+    Scores,
+    Removed,
+    Index,
+    CustomerIndex,
+    Docs,
+    Meta,
+}
+
+impl Space {
+    pub(crate) const ALL: [Space; 9] = [
+        Space::Customers,
+        Space::Interactions,
+        Space::Grants,
+        Space::Scores,
+        Space::Removed,
+        Space::Index,
+        Space::CustomerIndex,
+        Space::Docs,
+        Space::Meta,
+    ];
+
+    /// The two-byte key prefix.
+    pub(crate) fn prefix(self) -> [u8; 2] {
+        match self {
+            Space::Customers => *b"Ec",
+            Space::Interactions => *b"Ei",
+            Space::Grants => *b"Eg",
+            Space::Scores => *b"Es",
+            Space::Removed => *b"Er",
+            Space::Index => *b"Xk",
+            Space::CustomerIndex => *b"Xr",
+            Space::Docs => *b"Dd",
+            Space::Meta => *b"Mm",
+        }
+    }
+
+    /// The name used in errors, stats and docs.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Space::Customers => "customers",
+            Space::Interactions => "interactions",
+            Space::Grants => "grants",
+            Space::Scores => "scores",
+            Space::Removed => "removed",
+            Space::Index => "index",
+            Space::CustomerIndex => "customer_index",
+            Space::Docs => "docs",
+            Space::Meta => "meta",
+        }
+    }
+
+    /// The keyspace a raw key belongs to.
+    pub(crate) fn of(key: &[u8]) -> Option<Space> {
+        let p = key.get(..2)?;
+        Space::ALL.into_iter().find(|s| s.prefix() == p)
+    }
+}
+
+/// The prefix every evented keyspace shares (see the module doc).
+pub(crate) const EVENTED_PREFIX: &[u8] = b"E";
+
+/// Timestamps flipped so that unsigned big-endian byte order equals signed order.
+pub(crate) fn time_bytes(t: Timestamp) -> [u8; 8] {
+    ((t.0 as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+pub(crate) fn time_from(b: [u8; 8]) -> Timestamp {
+    Timestamp((u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+}
+
+/// Appends `s` escaped so that the encoding preserves byte order and is prefix-free:
+/// `0x00` becomes `00 FF`, and the string ends with `00 01`.
+pub(crate) fn push_escaped(out: &mut Vec<u8>, s: &[u8]) {
+    push_escaped_open(out, s);
+    out.extend_from_slice(&[0, 1]);
+}
+
+/// Like [`push_escaped`] without the terminator: the encoding of every string that starts
+/// with `s` starts with these bytes (for prefix scans).
+pub(crate) fn push_escaped_open(out: &mut Vec<u8>, s: &[u8]) {
+    for &b in s {
+        if b == 0 {
+            out.extend_from_slice(&[0, 0xFF]);
+        } else {
+            out.push(b);
+        }
+    }
+}
+
+/// Reads an escaped string from the front of `b`; returns it and the rest.
+pub(crate) fn take_escaped(b: &[u8]) -> Option<(Vec<u8>, &[u8])> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == 0 {
+            match b.get(i + 1)? {
+                0xFF => out.push(0),
+                1 => return Some((out, &b[i + 2..])),
+                _ => return None,
+            }
+            i += 2;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    None
+}
+
+fn take_u64(b: &[u8]) -> Option<(u64, &[u8])> {
+    let head: [u8; 8] = b.get(..8)?.try_into().ok()?;
+    Some((u64::from_be_bytes(head), &b[8..]))
+}
+
+fn with_prefix(space: Space, cap: usize) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + cap);
+    k.extend_from_slice(&space.prefix());
+    k
+}
+
+pub(crate) fn customer(id: CustomerId) -> Vec<u8> {
+    let mut k = with_prefix(Space::Customers, 8);
+    k.extend_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+pub(crate) fn removed(id: CustomerId) -> Vec<u8> {
+    let mut k = with_prefix(Space::Removed, 8);
+    k.extend_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+pub(crate) fn scores(id: CustomerId) -> Vec<u8> {
+    let mut k = with_prefix(Space::Scores, 8);
+    k.extend_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+/// All keys of `space` that belong to customer `id` start with this.
+pub(crate) fn customer_prefix(space: Space, id: CustomerId) -> Vec<u8> {
+    let mut k = with_prefix(space, 8);
+    k.extend_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+pub(crate) fn interaction(customer: CustomerId, at: Timestamp, id: InteractionId) -> Vec<u8> {
+    let mut k = with_prefix(Space::Interactions, 24);
+    k.extend_from_slice(&customer.0.to_be_bytes());
+    k.extend_from_slice(&time_bytes(at));
+    k.extend_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+pub(crate) fn grant(customer: CustomerId, disruption: &str) -> Vec<u8> {
+    let mut k = with_prefix(Space::Grants, 8 + disruption.len());
+    k.extend_from_slice(&customer.0.to_be_bytes());
+    k.extend_from_slice(disruption.as_bytes());
+    k
+}
+
+pub(crate) fn index(kind: IndexKind, value: &str, customer: CustomerId) -> Vec<u8> {
+    let mut k = index_value_prefix(kind, value);
+    k.extend_from_slice(&customer.0.to_be_bytes());
+    k
+}
+
+/// Every customer indexed under exactly (`kind`, `value`).
+pub(crate) fn index_value_prefix(kind: IndexKind, value: &str) -> Vec<u8> {
+    let mut k = with_prefix(Space::Index, 3 + value.len() + 8);
+    k.push(kind.code());
+    push_escaped(&mut k, value.as_bytes());
+    k
+}
+
+/// Every value of `kind` that starts with `prefix`.
+pub(crate) fn index_open_prefix(kind: IndexKind, prefix: &str) -> Vec<u8> {
+    let mut k = with_prefix(Space::Index, 1 + prefix.len());
+    k.push(kind.code());
+    push_escaped_open(&mut k, prefix.as_bytes());
+    k
+}
+
+pub(crate) fn customer_index(customer: CustomerId, kind: IndexKind, value: &str) -> Vec<u8> {
+    let mut k = customer_prefix(Space::CustomerIndex, customer);
+    k.push(kind.code());
+    push_escaped(&mut k, value.as_bytes());
+    k
+}
+
+pub(crate) fn doc_collection(collection: &str) -> Vec<u8> {
+    let mut k = with_prefix(Space::Docs, collection.len() + 2);
+    push_escaped(&mut k, collection.as_bytes());
+    k
+}
+
+pub(crate) fn doc(collection: &str, key: &str) -> Vec<u8> {
+    let mut k = doc_collection(collection);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+pub(crate) fn meta(name: &str) -> Vec<u8> {
+    let mut k = with_prefix(Space::Meta, name.len());
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// Parsed keys, for decoding scans and printing keys in errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Key {
+    Customer(CustomerId),
+    Interaction(CustomerId, Timestamp, InteractionId),
+    Grant(CustomerId, String),
+    Scores(CustomerId),
+    Removed(CustomerId),
+    Index(IndexKind, String, CustomerId),
+    CustomerIndex(CustomerId, IndexKind, String),
+    Doc(String, String),
+    Meta(String),
+}
+
+impl Key {
+    /// Parses a raw key; `None` when it is not a well-formed key of a known keyspace.
+    pub(crate) fn parse(raw: &[u8]) -> Option<Key> {
+        let space = Space::of(raw)?;
+        let b = &raw[2..];
+        let text = |v: Vec<u8>| String::from_utf8(v).ok();
+        Some(match space {
+            Space::Customers | Space::Scores | Space::Removed => {
+                let (id, rest) = take_u64(b)?;
+                if !rest.is_empty() {
+                    return None;
+                }
+                let id = CustomerId(id);
+                match space {
+                    Space::Customers => Key::Customer(id),
+                    Space::Scores => Key::Scores(id),
+                    _ => Key::Removed(id),
+                }
+            }
+            Space::Interactions => {
+                let (c, rest) = take_u64(b)?;
+                let t: [u8; 8] = rest.get(..8)?.try_into().ok()?;
+                let (i, rest) = take_u64(&rest[8..])?;
+                if !rest.is_empty() {
+                    return None;
+                }
+                Key::Interaction(CustomerId(c), time_from(t), InteractionId(i))
+            }
+            Space::Grants => {
+                let (c, rest) = take_u64(b)?;
+                Key::Grant(CustomerId(c), text(rest.to_vec())?)
+            }
+            Space::Index => {
+                let kind = IndexKind::from_code(*b.first()?)?;
+                let (v, rest) = take_escaped(&b[1..])?;
+                let (c, rest) = take_u64(rest)?;
+                if !rest.is_empty() {
+                    return None;
+                }
+                Key::Index(kind, text(v)?, CustomerId(c))
+            }
+            Space::CustomerIndex => {
+                let (c, rest) = take_u64(b)?;
+                let kind = IndexKind::from_code(*rest.first()?)?;
+                let (v, rest) = take_escaped(&rest[1..])?;
+                if !rest.is_empty() {
+                    return None;
+                }
+                Key::CustomerIndex(CustomerId(c), kind, text(v)?)
+            }
+            Space::Docs => {
+                let (coll, rest) = take_escaped(b)?;
+                Key::Doc(text(coll)?, text(rest.to_vec())?)
+            }
+            Space::Meta => Key::Meta(text(b.to_vec())?),
+        })
+    }
+}
+
+/// A printable form of a raw key, for error messages: `C00000042`,
+/// `C00000042/2026-11-22T14:05:00Z/I0000000007`, `email:a@b.example/C00000042`...
+pub(crate) fn describe(raw: &[u8]) -> String {
+    match Key::parse(raw) {
+        Some(Key::Customer(c) | Key::Scores(c) | Key::Removed(c)) => c.to_string(),
+        Some(Key::Interaction(c, t, i)) => format!("{c}/{t}/{i}"),
+        Some(Key::Grant(c, d)) => format!("{c}/{d}"),
+        Some(Key::Index(k, v, c)) => format!("{k}:{v}/{c}"),
+        Some(Key::CustomerIndex(c, k, v)) => format!("{c}/{k}:{v}"),
+        Some(Key::Doc(coll, k)) => format!("{coll}/{k}"),
+        Some(Key::Meta(m)) => m,
+        None => raw.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix` (`None`: no such key).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}

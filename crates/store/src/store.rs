@@ -1,0 +1,567 @@
+//! [`Store`]: the handle, reads, atomic writes and id allocation.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use rapport_core::{
+    CompensationGrant, Customer, CustomerId, Interaction, InteractionId, Scores, Timestamp,
+};
+use serde::de::DeserializeOwned;
+
+use crate::batch::Op;
+use crate::feed::{Feed, Subscriber};
+use crate::keys::{self, Key, Space};
+use crate::{Batch, Durability, Error, IndexKey, IndexKind, Stats, codec, schema};
+
+const NEXT_CUSTOMER: &str = "next_customer";
+const NEXT_INTERACTION: &str = "next_interaction";
+
+/// The store handle: cheap to clone (an `Arc` inside), `Send + Sync`. Calls block the calling
+/// thread; from async code run them with `spawn_blocking` or on a store thread.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    db: sled::Db,
+    pub(crate) tree: sled::Tree,
+    path: Option<PathBuf>,
+    schema_version: u32,
+    /// Serialises writes so that index replacement, the conditional grant insert and the id
+    /// counters can read what they need and apply one atomic sled batch without a
+    /// transaction (sled transactions commit under a process-wide lock and retry).
+    pub(crate) write_lock: Mutex<()>,
+    feed: Mutex<Option<Feed>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .field("schema_version", &self.inner.schema_version)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded data stays consistent even if a holder panicked: sled applied the batch
+    // completely or not at all.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn decode_err(raw_key: &[u8], reason: String) -> Error {
+    Error::Decode {
+        tree: Space::of(raw_key).map_or("unknown", Space::name),
+        key: keys::describe(raw_key),
+        reason,
+    }
+}
+
+fn decode_at<T: DeserializeOwned>(raw_key: &[u8], value: &[u8]) -> Result<T, Error> {
+    codec::decode(value).map_err(|reason| decode_err(raw_key, reason))
+}
+
+fn bad_key(raw_key: &[u8]) -> Error {
+    decode_err(raw_key, "malformed key".into())
+}
+
+impl Store {
+    /// Opens the database directory at `path`, creating it if missing. Checks the schema
+    /// version (migrating an older database, refusing a newer one) and fails with
+    /// [`Error::Locked`] when another process has it open.
+    pub fn open(path: &Path) -> Result<Store, Error> {
+        let db = sled::Config::new().path(path).open().map_err(|e| match e {
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                Error::Locked {
+                    path: path.to_path_buf(),
+                }
+            }
+            other => other.into(),
+        })?;
+        Store::from_db(db, Some(path.to_path_buf()))
+    }
+
+    /// A store in a temporary directory, deleted when the last handle is dropped. For tests.
+    pub fn temporary() -> Result<Store, Error> {
+        let db = sled::Config::new().temporary(true).open()?;
+        Store::from_db(db, None)
+    }
+
+    fn from_db(db: sled::Db, path: Option<PathBuf>) -> Result<Store, Error> {
+        let tree: sled::Tree = (*db).clone();
+        let schema_version =
+            schema::check(&tree, path.as_deref().unwrap_or(Path::new("(temporary)")))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                tree,
+                path,
+                schema_version,
+                write_lock: Mutex::new(()),
+                feed: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The database directory (`None` for a temporary store).
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> u32 {
+        self.inner.schema_version
+    }
+
+    /// Makes every write applied so far durable against a process crash (see the crate doc
+    /// for what it does not survive).
+    pub fn flush(&self) -> Result<(), Error> {
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// A fresh customer id: monotonic, never handed out twice (ids written by `put_customer`
+    /// or an import also advance the counter).
+    pub fn next_customer_id(&self) -> Result<CustomerId, Error> {
+        self.next_ids(NEXT_CUSTOMER, 1).map(|r| CustomerId(r.start))
+    }
+
+    /// A block of `n` fresh interaction ids.
+    pub fn next_interaction_ids(&self, n: u64) -> Result<Range<u64>, Error> {
+        self.next_ids(NEXT_INTERACTION, n)
+    }
+
+    fn next_ids(&self, counter: &str, n: u64) -> Result<Range<u64>, Error> {
+        let _guard = lock(&self.inner.write_lock);
+        let start = self.counter(counter)?;
+        let end = start
+            .checked_add(n)
+            .ok_or_else(|| Error::Engine(format!("{counter} overflows")))?;
+        self.inner
+            .tree
+            .insert(keys::meta(counter), encode_meta(end)?)?;
+        Ok(start..end)
+    }
+
+    /// The next value of an id counter (ids start at 1).
+    fn counter(&self, counter: &str) -> Result<u64, Error> {
+        let key = keys::meta(counter);
+        match self.inner.tree.get(&key)? {
+            Some(raw) => decode_at(&key, &raw),
+            None => Ok(1),
+        }
+    }
+
+    // ---- customers ----
+
+    /// The customer with this id.
+    pub fn customer(&self, id: CustomerId) -> Result<Option<Customer>, Error> {
+        self.get(&keys::customer(id))
+    }
+
+    /// Every customer, in id order.
+    pub fn customers(&self) -> impl Iterator<Item = Result<Customer, Error>> + '_ {
+        self.values(Space::Customers.prefix().to_vec())
+    }
+
+    /// Number of customers.
+    pub fn customer_count(&self) -> Result<u64, Error> {
+        self.count(&Space::Customers.prefix())
+    }
+
+    /// Whether the customer was removed, and into whom it was merged: `Ok(Some(into))` after
+    /// `remove_customer(id, Some(into))`, `Ok(None)` otherwise (also after a plain removal).
+    pub fn merged_into(&self, id: CustomerId) -> Result<Option<CustomerId>, Error> {
+        Ok(self
+            .get::<Option<CustomerId>>(&keys::removed(id))?
+            .flatten())
+    }
+
+    /// The customers indexed under exactly this key, in id order.
+    pub fn index_lookup(&self, key: &IndexKey) -> Result<Vec<CustomerId>, Error> {
+        let prefix = keys::index_value_prefix(key.kind, &key.value);
+        let plen = prefix.len();
+        self.inner
+            .tree
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| {
+                let k = k?;
+                let id: [u8; 8] = k
+                    .get(plen..)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| bad_key(&k))?;
+                Ok(CustomerId(u64::from_be_bytes(id)))
+            })
+            .collect()
+    }
+
+    /// Up to `limit` index entries of `kind` whose value starts with `prefix`, in value
+    /// order (for type-ahead search).
+    pub fn index_prefix(
+        &self,
+        kind: IndexKind,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, CustomerId)>, Error> {
+        self.inner
+            .tree
+            .scan_prefix(keys::index_open_prefix(kind, prefix))
+            .keys()
+            .take(limit)
+            .map(|k| {
+                let k = k?;
+                match Key::parse(&k) {
+                    Some(Key::Index(_, value, id)) => Ok((value, id)),
+                    _ => Err(bad_key(&k)),
+                }
+            })
+            .collect()
+    }
+
+    /// The index keys the customer is currently indexed under, in (kind, value) order.
+    pub fn index_keys_of(&self, id: CustomerId) -> Result<Vec<IndexKey>, Error> {
+        self.inner
+            .tree
+            .scan_prefix(keys::customer_prefix(Space::CustomerIndex, id))
+            .keys()
+            .map(|k| {
+                let k = k?;
+                match Key::parse(&k) {
+                    Some(Key::CustomerIndex(_, kind, value)) => Ok(IndexKey { kind, value }),
+                    _ => Err(bad_key(&k)),
+                }
+            })
+            .collect()
+    }
+
+    // ---- interactions ----
+
+    /// The newest `limit` interactions of the customer, newest first, strictly older than
+    /// `before` (time, id) when given (for paging): one reverse range scan.
+    pub fn interactions_newest(
+        &self,
+        customer: CustomerId,
+        limit: usize,
+        before: Option<(Timestamp, InteractionId)>,
+    ) -> Result<Vec<Interaction>, Error> {
+        let start = keys::customer_prefix(Space::Interactions, customer);
+        let end = match before {
+            Some((at, id)) => Some(keys::interaction(customer, at, id)),
+            None => keys::prefix_end(&start),
+        };
+        let range = match end {
+            Some(end) => self.inner.tree.range(start..end),
+            None => self.inner.tree.scan_prefix(&start),
+        };
+        range
+            .rev()
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode_at(&k, &v)
+            })
+            .collect()
+    }
+
+    /// Every interaction of the customer, oldest first.
+    pub fn interactions_of(
+        &self,
+        customer: CustomerId,
+    ) -> impl Iterator<Item = Result<Interaction, Error>> + '_ {
+        self.values(keys::customer_prefix(Space::Interactions, customer))
+    }
+
+    /// Every interaction, by customer, then time.
+    pub fn all_interactions(&self) -> impl Iterator<Item = Result<Interaction, Error>> + '_ {
+        self.values(Space::Interactions.prefix().to_vec())
+    }
+
+    /// Number of interactions.
+    pub fn interaction_count(&self) -> Result<u64, Error> {
+        self.count(&Space::Interactions.prefix())
+    }
+
+    // ---- grants and scores ----
+
+    /// The grant for this (customer, disruption), if any.
+    pub fn grant(
+        &self,
+        customer: CustomerId,
+        disruption: &str,
+    ) -> Result<Option<CompensationGrant>, Error> {
+        self.get(&keys::grant(customer, disruption))
+    }
+
+    /// The customer's grants, in disruption order.
+    pub fn grants_of(&self, customer: CustomerId) -> Result<Vec<CompensationGrant>, Error> {
+        self.values(keys::customer_prefix(Space::Grants, customer))
+            .collect()
+    }
+
+    /// The customer's latest scores.
+    pub fn scores(&self, customer: CustomerId) -> Result<Option<Scores>, Error> {
+        self.get(&keys::scores(customer))
+    }
+
+    // ---- documents ----
+
+    /// The document `collection`/`key`.
+    pub fn doc<T: DeserializeOwned>(
+        &self,
+        collection: &str,
+        key: &str,
+    ) -> Result<Option<T>, Error> {
+        let k = keys::doc(collection, key);
+        match self.inner.tree.get(&k)? {
+            Some(raw) => codec::decode_doc(&raw)
+                .map(Some)
+                .map_err(|reason| decode_err(&k, reason)),
+            None => Ok(None),
+        }
+    }
+
+    /// The documents of `collection` whose key starts with `prefix`, in key order.
+    pub fn docs<T: DeserializeOwned>(
+        &self,
+        collection: &str,
+        prefix: &str,
+    ) -> impl Iterator<Item = Result<(String, T), Error>> + '_ {
+        let coll_len = keys::doc_collection(collection).len();
+        self.inner
+            .tree
+            .scan_prefix(keys::doc(collection, prefix))
+            .map(move |kv| {
+                let (k, v) = kv?;
+                let key = k
+                    .get(coll_len..)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .ok_or_else(|| bad_key(&k))?
+                    .to_owned();
+                let value = codec::decode_doc(&v).map_err(|reason| decode_err(&k, reason))?;
+                Ok((key, value))
+            })
+    }
+
+    /// Number of documents in `collection`.
+    pub fn doc_count(&self, collection: &str) -> Result<u64, Error> {
+        self.count(&keys::doc_collection(collection))
+    }
+
+    // ---- writes ----
+
+    /// Applies the batch atomically (all or nothing, index entries included) and returns
+    /// once it is as durable as asked. Fails with [`Error::Conflict`] (writing nothing) when
+    /// an `insert_grant` finds an existing grant.
+    pub fn write(&self, batch: Batch, durability: Durability) -> Result<(), Error> {
+        if let Some(e) = batch.error {
+            return Err(e);
+        }
+        if batch.ops.is_empty() {
+            return if durability == Durability::Durable {
+                self.flush()
+            } else {
+                Ok(())
+            };
+        }
+        {
+            let _guard = lock(&self.inner.write_lock);
+            let sled_batch = self.plan(batch.ops)?;
+            self.inner.tree.apply_batch(sled_batch)?;
+        }
+        if durability == Durability::Durable {
+            // After the batch, never inside a transaction: flush covers every write so far.
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Turns operations into one sled batch, reading what index replacement, the grant
+    /// condition and the id counters need. Runs under the write lock.
+    fn plan(&self, ops: Vec<Op>) -> Result<sled::Batch, Error> {
+        let tree = &self.inner.tree;
+        let mut out = sled::Batch::default();
+        // Index keys as they stand after the operations planned so far.
+        let mut current: HashMap<CustomerId, Vec<IndexKey>> = HashMap::new();
+        let mut grants: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+        let mut max_customer: Option<u64> = None;
+        let mut max_interaction: Option<u64> = None;
+        for op in ops {
+            match op {
+                Op::PutCustomer { id, value, keys } => {
+                    let old = match current.remove(&id) {
+                        Some(k) => k,
+                        None => self.index_keys_of(id)?,
+                    };
+                    for k in &old {
+                        out.remove(keys::index(k.kind, &k.value, id));
+                        out.remove(keys::customer_index(id, k.kind, &k.value));
+                    }
+                    let new: Vec<IndexKey> = keys
+                        .into_iter()
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect();
+                    for k in &new {
+                        out.insert(keys::index(k.kind, &k.value, id), &[][..]);
+                        out.insert(keys::customer_index(id, k.kind, &k.value), &[][..]);
+                    }
+                    out.insert(keys::customer(id), value);
+                    out.remove(keys::removed(id));
+                    current.insert(id, new);
+                    max_customer = max_customer.max(Some(id.0));
+                }
+                Op::RemoveCustomer { id, merged_into } => {
+                    let old = match current.remove(&id) {
+                        Some(k) => k,
+                        None => self.index_keys_of(id)?,
+                    };
+                    for k in &old {
+                        out.remove(keys::index(k.kind, &k.value, id));
+                        out.remove(keys::customer_index(id, k.kind, &k.value));
+                    }
+                    out.remove(keys::customer(id));
+                    let marker = codec::encode(&merged_into).map_err(|reason| Error::Encode {
+                        tree: Space::Removed.name(),
+                        reason,
+                    })?;
+                    out.insert(keys::removed(id), marker);
+                    current.insert(id, Vec::new());
+                    max_customer = max_customer.max(Some(id.0));
+                }
+                Op::PutInteraction { id, key, value } => {
+                    out.insert(key, value);
+                    max_interaction = max_interaction.max(Some(id.0));
+                }
+                Op::RemoveInteraction { key } | Op::Remove { key } => out.remove(key),
+                Op::InsertGrant { key, value } => {
+                    let existing = match grants.get(&key) {
+                        Some(v) => Some(v.clone()),
+                        None => tree.get(&key)?.map(|v| v.to_vec()),
+                    };
+                    if let Some(raw) = existing {
+                        let grant: CompensationGrant = decode_at(&key, &raw)?;
+                        return Err(Error::Conflict(Box::new(grant)));
+                    }
+                    out.insert(key.clone(), value.clone());
+                    grants.insert(key, value);
+                }
+                Op::Put { key, value } => out.insert(key, value),
+            }
+        }
+        for (counter, max) in [
+            (NEXT_CUSTOMER, max_customer),
+            (NEXT_INTERACTION, max_interaction),
+        ] {
+            if let Some(max) = max
+                && max >= self.counter(counter)?
+            {
+                out.insert(keys::meta(counter), encode_meta(max.saturating_add(1))?);
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- change feed ----
+
+    /// Subscribes to change events. Never blocks writers: a subscriber that does not keep up
+    /// loses events and then receives [`rapport_core::Change::Lagged`] (re-read everything).
+    /// Dropping the subscriber unsubscribes.
+    pub fn subscribe(&self) -> Subscriber {
+        let mut feed = lock(&self.inner.feed);
+        if feed.is_none() {
+            match Feed::start(&self.inner.tree) {
+                Ok(f) => *feed = Some(f),
+                Err(e) => {
+                    tracing::error!("cannot start the change feed thread: {e}");
+                    return Feed::closed();
+                }
+            }
+        }
+        match feed.as_ref() {
+            Some(f) => f.subscribe(),
+            None => Feed::closed(),
+        }
+    }
+
+    // ---- stats ----
+
+    /// Counts per keyspace and per document collection, and the size on disk. Scans the
+    /// whole database: seconds at millions of records.
+    pub fn stats(&self) -> Result<Stats, Error> {
+        let mut keyspaces = Vec::new();
+        for space in Space::ALL {
+            keyspaces.push((space.name().to_owned(), self.count(&space.prefix())?));
+        }
+        let mut collections: Vec<(String, u64)> = Vec::new();
+        for k in self.inner.tree.scan_prefix(Space::Docs.prefix()).keys() {
+            let k = k?;
+            let coll = match Key::parse(&k) {
+                Some(Key::Doc(coll, _)) => coll,
+                _ => return Err(bad_key(&k)),
+            };
+            match collections.last_mut() {
+                Some((name, n)) if *name == coll => *n += 1,
+                _ => collections.push((coll, 1)),
+            }
+        }
+        Ok(Stats {
+            schema_version: self.inner.schema_version,
+            keyspaces,
+            collections,
+            size_on_disk: self.inner.db.size_on_disk()?,
+        })
+    }
+
+    // ---- helpers ----
+
+    fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, Error> {
+        match self.inner.tree.get(key)? {
+            Some(raw) => decode_at(key, &raw).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn values<T: DeserializeOwned>(
+        &self,
+        prefix: Vec<u8>,
+    ) -> impl Iterator<Item = Result<T, Error>> + '_ {
+        self.inner.tree.scan_prefix(prefix).map(|kv| {
+            let (k, v) = kv?;
+            decode_at(&k, &v)
+        })
+    }
+
+    fn count(&self, prefix: &[u8]) -> Result<u64, Error> {
+        let mut n = 0;
+        for k in self.inner.tree.scan_prefix(prefix).keys() {
+            k?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Raw access for backup and tests inside the crate.
+    pub(crate) fn raw_tree(&self) -> &sled::Tree {
+        &self.inner.tree
+    }
+
+    /// Applies raw pairs atomically (import only).
+    pub(crate) fn apply_raw(&self, batch: sled::Batch) -> Result<(), Error> {
+        let _guard = lock(&self.inner.write_lock);
+        self.inner.tree.apply_batch(batch)?;
+        Ok(())
+    }
+}
+
+pub(crate) fn encode_meta(v: u64) -> Result<Vec<u8>, Error> {
+    codec::encode(&v).map_err(|reason| Error::Encode {
+        tree: Space::Meta.name(),
+        reason,
+    })
+}
+
+pub(crate) const COUNTERS: [&str; 2] = [NEXT_CUSTOMER, NEXT_INTERACTION];
