@@ -2,10 +2,14 @@
 //! quarantine, identity resolution with merge and unmerge, and the unified customer record.
 //! (Being built: see issue 4.)
 
+pub mod cleanse;
 pub mod error;
+pub mod extract;
 pub mod fragment;
 pub mod identity;
 pub mod mapping;
+pub mod read;
+pub mod survivorship;
 
 pub use error::Error;
 pub use fragment::{Address, Fragment, ResolvedFragment};

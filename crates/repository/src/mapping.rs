@@ -534,7 +534,7 @@ impl Mapping {
                 "must be a non-empty name of letters, digits, `_` and `-`",
             ));
         }
-        if encoding_rs::Encoding::for_label(s.encoding.as_bytes()).is_none() {
+        if encoding(&s.encoding).is_none() {
             return Err(self.field_error(
                 "source.encoding",
                 format!(
@@ -818,6 +818,17 @@ impl Mapping {
         }
         Ok(())
     }
+}
+
+/// The encoding a mapping names: WHATWG labels, plus `latin-1` and `utf8` spellings.
+pub fn encoding(label: &str) -> Option<&'static encoding_rs::Encoding> {
+    let l = label.trim().to_ascii_lowercase();
+    let l = match l.as_str() {
+        "latin-1" | "latin_1" => "latin1",
+        "utf8" => "utf-8",
+        other => other,
+    };
+    encoding_rs::Encoding::for_label(l.as_bytes())
 }
 
 /// Checks that a strftime format parses dates (or date-times) by trying it on a sample.
