@@ -1,21 +1,583 @@
-//! Identity resolution: which customer a fragment belongs to. (Being built: see issue 4.)
+//! Identity resolution: which customer a fragment belongs to.
 //!
-//! Contract with ingest (do not change the shape without updating both sides):
+//! Two kinds of evidence decide it:
 //!
-//! ```text
-//! pub struct Resolver { .. }                       // Clone + Send + Sync
-//! impl Resolver {
-//!     pub fn new(config: MatchConfig) -> Resolver;
-//!     /// Index keys under which the fragment must be findable: deterministic identifiers
-//!     /// (e-mail, phone, loyalty number, source reference, cross references) and blocking
-//!     /// keys (phonetic name codes, birth date, postcode...).
-//!     pub fn keys(&self, f: &Fragment) -> Vec<rapport_store::IndexKey>;
-//!     /// Where the fragment belongs, given candidate customers and their fragments.
-//!     pub fn decide(&self, f: &Fragment, candidates: &[(CustomerId, Vec<Fragment>)]) -> Decision;
-//! }
-//! pub enum Decision {
-//!     Attach { customer: CustomerId, evidence: Evidence },     // merge into this customer
-//!     Review { customers: Vec<CustomerId>, evidence: Evidence }, // new customer + review item
-//!     New,                                                       // keep apart
+//! - **Deterministic keys.** The same source record (its own source reference, or a cross
+//!   reference another source carries) or the same loyalty number is the same customer.
+//! - **Probabilistic matching** in the Fellegi-Sunter model. Each compared field (given and
+//!   family name, date of birth, address, e-mail, phone, loyalty number, national id) falls
+//!   into an agreement level; each level has an *m* probability (of seeing it when the two
+//!   records are the same person) and a *u* probability (when they are not). The weight of a
+//!   level is `log2(m / u)`; the match score is the sum over the fields both records have.
+//!   Two thresholds give three outcomes: at or above `upper` the fragment is attached (a merge),
+//!   between `lower` and `upper` it becomes a new customer plus a review item, below `lower`
+//!   it is kept apart. The default probabilities are documented in [`MatchConfig::default`];
+//!   [`em::estimate`] learns them from the data.
+//!
+//! Candidates come from the store's index: [`Resolver::keys`] lists the keys a fragment is
+//! filed under (deterministic identifiers and blocking keys: phonetic codes of the names, also
+//! swapped, the birth date, postcode with a name code or street number), and ingest looks each
+//! one up to find the candidate customers it passes to [`Resolver::decide`].
+//!
+//! A move is not a new customer: names and birth date (or e-mail, phone, loyalty number) still
+//! agree, the address disagreement costs only a few points, and the new address becomes
+//! contact history of the same customer.
+//!
+//! ```
+//! use rapport_core::{Date, PartyKind, SourceRef, Timestamp};
+//! use rapport_repository::identity::{Decision, MatchConfig, Resolver};
+//! use rapport_repository::Fragment;
+//! # fn person(source: &str, key: &str, given: &str, family: &str) -> Fragment {
+//! #     Fragment { source: SourceRef::new(source, key), kind: PartyKind::Person,
+//! #         observed_at: Timestamp::EPOCH, given_name: Some(given.into()),
+//! #         family_name: Some(family.into()), full_name: None,
+//! #         birth_date: Date::new(1984, 3, 7), emails: vec![], phones: vec![],
+//! #         addresses: vec![], loyalty_number: None, loyalty_status: None, national_id: None,
+//! #         cross_refs: vec![], relations: vec![], extra: Default::default() }
+//! # }
+//! let resolver = Resolver::new(MatchConfig::default());
+//! let known = person("crm", "17", "Robert", "Smith");
+//! let incoming = person("web", "a9", "Bob", "Smyth");
+//! let candidates = vec![(rapport_core::CustomerId(1), vec![known])];
+//! match resolver.decide(&incoming, &candidates) {
+//!     Decision::Attach { customer, evidence } => {
+//!         assert_eq!(customer, rapport_core::CustomerId(1));
+//!         assert!(evidence.score >= evidence.upper);
+//!     }
+//!     other => panic!("expected a merge, got {other:?}"),
 //! }
 //! ```
+
+pub mod compare;
+pub mod em;
+pub mod names;
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use rapport_core::{CustomerId, PartyKind, SourceRef};
+use rapport_store::{IndexKey, IndexKind};
+use serde::{Deserialize, Serialize};
+
+pub use compare::{Field, Observation, Prepared};
+
+use crate::fragment::Fragment;
+
+/// The m and u probabilities of one agreement level.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LevelProbabilities {
+    /// P(level | same customer).
+    pub m: f64,
+    /// P(level | different customers).
+    pub u: f64,
+}
+
+impl LevelProbabilities {
+    /// The level's weight, `log2(m / u)`, with both clamped away from 0.
+    pub fn weight(self) -> f64 {
+        (self.m.max(1e-9) / self.u.max(1e-12)).log2()
+    }
+}
+
+/// The model of one field: probabilities for each of its levels ([`Field::levels`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldModel {
+    /// Which field.
+    pub field: Field,
+    /// One entry per level of `field`, best first.
+    pub levels: Vec<LevelProbabilities>,
+}
+
+/// How the resolver decides: field models, thresholds, and pairs of records an information
+/// steward said to keep apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchConfig {
+    /// Field models (a field without a model is not compared).
+    pub fields: Vec<FieldModel>,
+    /// Score (sum of log2 weights) at or above which a fragment is attached.
+    pub upper: f64,
+    /// Score at or above which (and below `upper`) a review item is raised.
+    pub lower: f64,
+    /// Source-record pairs that must never end up in the same customer (review rejections),
+    /// each stored with the smaller reference first.
+    pub keep_apart: BTreeSet<(SourceRef, SourceRef)>,
+}
+
+fn lp(m: f64, u: f64) -> LevelProbabilities {
+    LevelProbabilities { m, u }
+}
+
+impl Default for MatchConfig {
+    /// Probabilities tuned by hand on the FEBRL data sets and the demo world, then checked
+    /// against what [`em::estimate`] learns on FEBRL data set 2 (see `docs/benchmarks.md`).
+    ///
+    /// | field | levels (m / u) |
+    /// |---|---|
+    /// | given name | exact .82/.006, close .08/.002, similar .04/.02, initial .02/.01, different .04/.962 |
+    /// | family name | exact .86/.003, close .07/.001, similar .03/.01, initial .005/.005, different .035/.981 |
+    /// | organisation name | exact .85/.0005, close .08/.001, similar .04/.01, different .03/.9885 |
+    /// | birth date | exact .88/.0002, day-month swapped .01/.0001, one part differs .05/.004, different .06/.9957 |
+    /// | address | same .80/.0005, same street .08/.002, same area .05/.02, different .07/.9775 |
+    /// | e-mail | shared .5/.00001, none shared .5/.99999 |
+    /// | phone | shared .5/.0001, none shared .5/.9999 |
+    /// | loyalty number | shared .99/.00001, different .01/.99999 |
+    /// | national id | exact .9/.000001, one typo .06/.0001, different .04/.9999 |
+    ///
+    /// Thresholds: attach at 16 or more (names agreeing alone are 15.3, so a name match needs
+    /// one more agreeing field), review from 9.
+    fn default() -> Self {
+        MatchConfig {
+            fields: vec![
+                FieldModel {
+                    field: Field::GivenName,
+                    levels: vec![
+                        lp(0.80, 0.006),
+                        lp(0.07, 0.002),
+                        lp(0.03, 0.02),
+                        lp(0.01, 0.01),
+                        lp(0.09, 0.962),
+                    ],
+                },
+                FieldModel {
+                    field: Field::FamilyName,
+                    levels: vec![
+                        lp(0.82, 0.003),
+                        lp(0.08, 0.001),
+                        lp(0.02, 0.01),
+                        lp(0.005, 0.005),
+                        lp(0.075, 0.981),
+                    ],
+                },
+                FieldModel {
+                    field: Field::OrganisationName,
+                    levels: vec![
+                        lp(0.85, 0.0005),
+                        lp(0.08, 0.001),
+                        lp(0.04, 0.01),
+                        lp(0.03, 0.9885),
+                    ],
+                },
+                FieldModel {
+                    field: Field::BirthDate,
+                    levels: vec![
+                        lp(0.90, 0.0002),
+                        lp(0.005, 0.0001),
+                        lp(0.04, 0.004),
+                        lp(0.055, 0.9957),
+                    ],
+                },
+                FieldModel {
+                    field: Field::Address,
+                    levels: vec![
+                        lp(0.80, 0.0005),
+                        lp(0.08, 0.002),
+                        lp(0.05, 0.02),
+                        lp(0.07, 0.9775),
+                    ],
+                },
+                FieldModel {
+                    field: Field::Email,
+                    levels: vec![lp(0.5, 0.00001), lp(0.5, 0.99999)],
+                },
+                FieldModel {
+                    field: Field::Phone,
+                    levels: vec![lp(0.5, 0.0001), lp(0.5, 0.9999)],
+                },
+                FieldModel {
+                    field: Field::LoyaltyNumber,
+                    levels: vec![lp(0.99, 0.00001), lp(0.01, 0.99999)],
+                },
+                FieldModel {
+                    field: Field::NationalId,
+                    levels: vec![lp(0.9, 0.000001), lp(0.06, 0.0001), lp(0.04, 0.9999)],
+                },
+            ],
+            upper: 14.0,
+            lower: 9.0,
+            keep_apart: BTreeSet::new(),
+        }
+    }
+}
+
+impl MatchConfig {
+    /// Records that two source records must never be resolved to the same customer.
+    pub fn keep_apart(&mut self, a: SourceRef, b: SourceRef) {
+        self.keep_apart.insert(ordered(a, b));
+    }
+
+    /// Whether two source records were declared apart.
+    pub fn kept_apart(&self, a: &SourceRef, b: &SourceRef) -> bool {
+        if self.keep_apart.is_empty() {
+            return false;
+        }
+        self.keep_apart.contains(&ordered(a.clone(), b.clone()))
+    }
+}
+
+fn ordered(a: SourceRef, b: SourceRef) -> (SourceRef, SourceRef) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+/// Where a fragment belongs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Merge into this customer.
+    Attach {
+        /// The customer.
+        customer: CustomerId,
+        /// Why.
+        evidence: Evidence,
+    },
+    /// Create a new customer and raise a review item against these possible duplicates
+    /// (best first).
+    Review {
+        /// The possible duplicates.
+        customers: Vec<CustomerId>,
+        /// The evidence against the best of them.
+        evidence: Evidence,
+    },
+    /// A new customer: nothing matches well enough.
+    New,
+}
+
+/// How far one field went towards the decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldEvidence {
+    /// Which field.
+    pub field: Field,
+    /// The agreement level's name (`exact`, `close`, `different`...), or `missing`.
+    pub level: String,
+    /// Whether the level counts as agreement (positive weight).
+    pub agreed: bool,
+    /// How the level was reached (similarity, swapped names...).
+    pub detail: String,
+    /// The weight added to the score (0 when missing).
+    pub weight: f64,
+    /// The incoming record's value.
+    pub ours: Option<String>,
+    /// The matched record's value.
+    pub theirs: Option<String>,
+}
+
+/// Why a fragment was attached or sent to review: kept with every merge and review item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The incoming record.
+    pub record: SourceRef,
+    /// The record of the candidate customer it was compared with (the best of them).
+    pub matched: SourceRef,
+    /// A deterministic rule that decided it (`same loyalty number`, `cross reference`...).
+    pub rule: Option<String>,
+    /// Per-field outcomes.
+    pub fields: Vec<FieldEvidence>,
+    /// Sum of the field weights.
+    pub score: f64,
+    /// The attach threshold in force.
+    pub upper: f64,
+    /// The review threshold in force.
+    pub lower: f64,
+    /// Other candidate customers that also scored at or above `lower`, with their scores.
+    pub others: Vec<(CustomerId, f64)>,
+}
+
+impl Evidence {
+    /// Fields that agreed.
+    pub fn agreed(&self) -> impl Iterator<Item = &FieldEvidence> {
+        self.fields.iter().filter(|f| f.agreed)
+    }
+
+    /// Fields that disagreed.
+    pub fn disagreed(&self) -> impl Iterator<Item = &FieldEvidence> {
+        self.fields
+            .iter()
+            .filter(|f| !f.agreed && f.level != "missing")
+    }
+}
+
+impl fmt::Display for Evidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} matched {}: score {:.1} (attach at {:.1}, review at {:.1})",
+            self.record, self.matched, self.score, self.upper, self.lower
+        )?;
+        if let Some(rule) = &self.rule {
+            writeln!(f, "  rule: {rule}")?;
+        }
+        for fe in &self.fields {
+            writeln!(
+                f,
+                "  {:<18} {:<10} {:>+6.1}  {} | {}  ({})",
+                fe.field.as_str(),
+                fe.level,
+                fe.weight,
+                fe.ours.as_deref().unwrap_or("-"),
+                fe.theirs.as_deref().unwrap_or("-"),
+                fe.detail
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Decides which customer a fragment belongs to. Cheap to clone; shareable across threads.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    config: std::sync::Arc<MatchConfig>,
+    /// Weight per field and level, indexed by `Field as usize`.
+    weights: Vec<Option<Vec<f64>>>,
+}
+
+fn field_index(f: Field) -> usize {
+    Field::ALL.iter().position(|x| *x == f).unwrap_or(0)
+}
+
+impl Resolver {
+    /// A resolver with this configuration. A field model whose level count does not match the
+    /// field is ignored (the field is then not compared).
+    pub fn new(config: MatchConfig) -> Resolver {
+        let mut weights = vec![None; Field::ALL.len()];
+        for m in &config.fields {
+            if m.levels.len() == m.field.levels().len() {
+                weights[field_index(m.field)] = Some(m.levels.iter().map(|l| l.weight()).collect());
+            }
+        }
+        Resolver {
+            config: std::sync::Arc::new(config),
+            weights,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &MatchConfig {
+        &self.config
+    }
+
+    /// Index keys under which the fragment must be findable: deterministic identifiers
+    /// (source reference and cross references, e-mail, phone, loyalty number, national id)
+    /// and blocking keys.
+    ///
+    /// Key values (all lower-case ASCII except identifiers):
+    /// - `SourceRef`: `source:key`; `Email`, `Phone`: as cleansed; `LoyaltyNumber`,
+    ///   `NationalId`: letters and digits, upper case.
+    /// - `NamePhonetic`: `n:` + the double-metaphone codes of given and family name, sorted
+    ///   (so swapped names block together), e.g. `n:JN|SM0`; organisations `o:` + the codes of
+    ///   their first two words.
+    /// - `BirthDate`: `YYYY-MM-DD`, plus `YYYY-DD-MM` when day and month could be swapped.
+    /// - `Postcode`: `postcode|` + a name code (given and family each), and `postcode|#number`.
+    pub fn keys(&self, f: &Fragment) -> Vec<IndexKey> {
+        let p = Prepared::new(f);
+        let mut keys = Vec::with_capacity(12);
+        keys.push(IndexKey::new(IndexKind::SourceRef, f.source.to_string()));
+        for r in &f.cross_refs {
+            keys.push(IndexKey::new(IndexKind::SourceRef, r.to_string()));
+        }
+        for e in &p.emails {
+            keys.push(IndexKey::new(IndexKind::Email, e.clone()));
+        }
+        for ph in &p.phones {
+            keys.push(IndexKey::new(IndexKind::Phone, ph.clone()));
+        }
+        if let Some(l) = &p.loyalty {
+            keys.push(IndexKey::new(IndexKind::LoyaltyNumber, l.clone()));
+        }
+        if let Some(n) = &p.national {
+            keys.push(IndexKey::new(IndexKind::NationalId, n.clone()));
+        }
+        let mut codes: Vec<String> = Vec::new();
+        if p.kind == PartyKind::Person {
+            for n in [&p.given, &p.family].into_iter().flatten() {
+                codes.push(names::phonetic(n));
+            }
+            if codes.len() == 2 {
+                let mut pair = codes.clone();
+                pair.sort();
+                keys.push(IndexKey::new(
+                    IndexKind::NamePhonetic,
+                    format!("n:{}|{}", pair[0], pair[1]),
+                ));
+            }
+            if let Some(b) = p.birth {
+                keys.push(IndexKey::new(IndexKind::BirthDate, b.to_string()));
+                if b.day <= 12 && b.day != b.month {
+                    keys.push(IndexKey::new(
+                        IndexKind::BirthDate,
+                        format!("{:04}-{:02}-{:02}", b.year, b.day, b.month),
+                    ));
+                }
+            }
+        } else if let Some(name) = &p.org_name {
+            let words: Vec<String> = name.split(' ').take(2).map(names::phonetic).collect();
+            codes.extend(words.iter().cloned());
+            keys.push(IndexKey::new(
+                IndexKind::NamePhonetic,
+                format!("o:{}", words.join("|")),
+            ));
+        }
+        for a in &p.addresses {
+            if let Some(pc) = &a.postcode {
+                for c in &codes {
+                    keys.push(IndexKey::new(IndexKind::Postcode, format!("{pc}|{c}")));
+                }
+                if let Some(n) = &a.number {
+                    keys.push(IndexKey::new(IndexKind::Postcode, format!("{pc}|#{n}")));
+                }
+            }
+        }
+        keys.sort_by(|a, b| (a.kind, &a.value).cmp(&(b.kind, &b.value)));
+        keys.dedup();
+        keys
+    }
+
+    /// Compares two fragments and scores them: the evidence a merge would keep.
+    pub fn evidence(&self, f: &Fragment, other: &Fragment) -> Evidence {
+        self.score(&Prepared::new(f), &Prepared::new(other))
+    }
+
+    fn score(&self, a: &Prepared, b: &Prepared) -> Evidence {
+        let observations = compare::compare(a, b);
+        let mut fields = Vec::with_capacity(observations.len());
+        let mut score = 0.0;
+        for o in observations {
+            let Some(weights) = &self.weights[field_index(o.field)] else {
+                continue;
+            };
+            let (level, weight) = match o.level {
+                Some(l) => (o.field.levels()[l].to_owned(), weights[l]),
+                None => ("missing".to_owned(), 0.0),
+            };
+            score += weight;
+            fields.push(FieldEvidence {
+                field: o.field,
+                level,
+                agreed: weight > 0.0,
+                detail: o.detail,
+                weight,
+                ours: o.ours,
+                theirs: o.theirs,
+            });
+        }
+        let rule = deterministic_rule(a, b);
+        Evidence {
+            record: a.source.clone(),
+            matched: b.source.clone(),
+            rule,
+            fields,
+            score,
+            upper: self.config.upper,
+            lower: self.config.lower,
+            others: Vec::new(),
+        }
+    }
+
+    /// Where the fragment belongs, given candidate customers and their fragments.
+    ///
+    /// Each candidate is scored by its best-matching fragment. A deterministic rule (same
+    /// source record, a cross reference, the same loyalty number) attaches outright unless a
+    /// steward kept the records apart. Candidates of another party kind are never merged.
+    pub fn decide(&self, f: &Fragment, candidates: &[(CustomerId, Vec<Fragment>)]) -> Decision {
+        let me = Prepared::new(f);
+        let mut scored: Vec<(CustomerId, Evidence)> = Vec::with_capacity(candidates.len());
+        for (customer, fragments) in candidates {
+            if fragments
+                .iter()
+                .any(|o| self.config.kept_apart(&f.source, &o.source))
+            {
+                continue;
+            }
+            let mut best: Option<Evidence> = None;
+            for other in fragments {
+                if !same_kind(f.kind, other.kind) {
+                    continue;
+                }
+                let mut ev = self.score(&me, &Prepared::new(other));
+                if deterministic_cross_ref(f, other) {
+                    ev.rule = Some("cross reference".to_owned());
+                }
+                let better = match &best {
+                    None => true,
+                    Some(b) => rank(&ev) > rank(b),
+                };
+                if better {
+                    best = Some(ev);
+                }
+            }
+            if let Some(b) = best {
+                scored.push((*customer, b));
+            }
+        }
+        scored.sort_by(|a, b| rank(&b.1).total_cmp(&rank(&a.1)).then(a.0.cmp(&b.0)));
+        let Some((best_customer, _)) = scored.first() else {
+            return Decision::New;
+        };
+        let best_customer = *best_customer;
+        let others: Vec<(CustomerId, f64)> = scored
+            .iter()
+            .skip(1)
+            .filter(|(_, e)| e.rule.is_some() || e.score >= self.config.lower)
+            .map(|(c, e)| (*c, e.score))
+            .collect();
+        let mut evidence = scored.swap_remove(0).1;
+        evidence.others = others;
+        if evidence.rule.is_some()
+            || (evidence.score >= self.config.upper && beyond_names(&evidence))
+        {
+            Decision::Attach {
+                customer: best_customer,
+                evidence,
+            }
+        } else if evidence.score >= self.config.lower {
+            let mut customers = vec![best_customer];
+            customers.extend(evidence.others.iter().map(|(c, _)| *c));
+            Decision::Review {
+                customers,
+                evidence,
+            }
+        } else {
+            Decision::New
+        }
+    }
+}
+
+/// Whether something besides the names agreed: names alone never merge, however rare.
+fn beyond_names(e: &Evidence) -> bool {
+    e.fields.iter().any(|f| {
+        f.agreed
+            && !matches!(
+                f.field,
+                Field::GivenName | Field::FamilyName | Field::OrganisationName
+            )
+    })
+}
+
+/// Orders evidence: a deterministic rule beats any score.
+fn rank(e: &Evidence) -> f64 {
+    if e.rule.is_some() {
+        f64::MAX / 2.0 + e.score
+    } else {
+        e.score
+    }
+}
+
+fn same_kind(a: PartyKind, b: PartyKind) -> bool {
+    (a == PartyKind::Person) == (b == PartyKind::Person)
+}
+
+fn deterministic_rule(a: &Prepared, b: &Prepared) -> Option<String> {
+    if a.source == b.source {
+        return Some("same source record".to_owned());
+    }
+    match (&a.loyalty, &b.loyalty) {
+        (Some(x), Some(y)) if x == y => Some("same loyalty number".to_owned()),
+        _ => None,
+    }
+}
+
+fn deterministic_cross_ref(a: &Fragment, b: &Fragment) -> bool {
+    a.cross_refs.contains(&b.source)
+        || b.cross_refs.contains(&a.source)
+        || a.cross_refs.iter().any(|r| b.cross_refs.contains(r))
+}
+
+#[cfg(test)]
+mod tests;
