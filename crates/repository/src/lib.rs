@@ -7,9 +7,12 @@ pub mod error;
 pub mod extract;
 pub mod fragment;
 pub mod identity;
+pub mod ingest;
 pub mod mapping;
+pub mod quarantine;
 pub mod read;
 pub mod survivorship;
 
 pub use error::Error;
 pub use fragment::{Address, Fragment, ResolvedFragment};
+pub use ingest::{IngestOptions, IngestReport, ingest_files, ingest_manifest};

@@ -1,0 +1,883 @@
+//! Ingest: source files through their mappings into the pool.
+//!
+//! For every row: read it ([`crate::read`]), cleanse it ([`crate::extract`]), skip it when the
+//! same row was ingested before (idempotency: a row key per source and a hash of its bytes),
+//! resolve its party to a customer ([`crate::identity::Resolver`], candidates from the
+//! store's index), store its interaction and compensation grant, and rebuild the golden
+//! record of every customer it touched ([`crate::survivorship`]). A row that cannot be read
+//! or cleansed goes to the quarantine ([`crate::quarantine`]) and the ingest goes on.
+//!
+//! Nothing is lost: `rows_read = rows_stored + rows_quarantined + rows_known` for every run.
+//!
+//! Writes are batched ([`Durability::Batched`]) in chunks and ended by one flush, so an
+//! interrupted ingest can simply be run again: rows already stored count as known.
+//!
+//! **Time shift.** [`IngestOptions::time_shift_days`] adds whole days to every time read
+//! from the data (interaction times, observation times, address validity, grants), but not to
+//! birth dates. The demo uses it to rebase its generated world onto today, so that "delayed
+//! yesterday" is yesterday whenever the demo is built.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rapport_core::{
+    Customer, CustomerId, InteractionId, Relationship, RelationshipKind, SourceRef, Timestamp,
+};
+use rapport_store::{Batch, Durability, IndexKey, IndexKind, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::cleanse::{self, Problem, Reason};
+use crate::error::Error;
+use crate::extract::{Context, Extracted, Plan, merge_fragment};
+use crate::fragment::{Fragment, ResolvedFragment};
+use crate::identity::{Decision, Evidence, MatchConfig, Resolver};
+use crate::mapping::{Manifest, Mapping};
+use crate::quarantine::{self, Fnv, QuarantineEntry};
+use crate::read::{self, RawRow, RowProblem};
+use crate::survivorship::{self, BOOKING_REFS, Trust};
+
+/// Collection of stored fragments, keyed by source reference (`source:key`).
+pub const FRAGMENTS: &str = "fragments";
+/// Collection of ingested rows (idempotency), keyed by `source:row key`.
+pub const ROWS: &str = "rows";
+/// Collection of relationships waiting for the related record to be ingested.
+pub const PENDING_RELATIONS: &str = "pending_relations";
+/// Collection of repository settings (`trust`).
+pub const META: &str = "repository_meta";
+/// Collection of attach evidence, keyed by the attached record's source reference.
+pub const MERGES: &str = "merges";
+/// Collection of review items, keyed by the new record's source reference.
+pub const REVIEWS: &str = "reviews";
+
+/// How to ingest.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Whole days added to every time read from the data (not birth dates); see the module
+    /// documentation.
+    pub time_shift_days: i64,
+    /// Show a progress bar on standard error (hidden when it is not a terminal).
+    pub progress: bool,
+    /// The time of ingest (the default observation time of party-only rows); `None` = now.
+    pub now: Option<Timestamp>,
+    /// Rows per write batch.
+    pub chunk_rows: usize,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            time_shift_days: 0,
+            progress: false,
+            now: None,
+            chunk_rows: 20_000,
+        }
+    }
+}
+
+/// What an ingest did. `rows_read = rows_stored + rows_quarantined + rows_known`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IngestReport {
+    /// Rows read from the files.
+    pub rows_read: u64,
+    /// Rows stored (new or changed).
+    pub rows_stored: u64,
+    /// Rows sent to the quarantine.
+    pub rows_quarantined: u64,
+    /// Rows already ingested before (same key, same bytes).
+    pub rows_known: u64,
+    /// Customers created.
+    pub customers_created: u64,
+    /// Source records attached to an existing customer (merges).
+    pub merges: u64,
+    /// Review items raised (possible duplicates kept apart for a steward).
+    pub review_items: u64,
+    /// Interactions stored.
+    pub interactions_stored: u64,
+    /// Compensation grants stored.
+    pub grants_stored: u64,
+    /// Quarantined rows of this run by reason.
+    pub quarantined_by_reason: BTreeMap<String, u64>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Rows read per second.
+    pub rows_per_second: f64,
+    /// Share of rows quarantined.
+    pub quarantine_rate: f64,
+    /// Share of rows already known.
+    pub known_rate: f64,
+    /// Per source file.
+    pub files: Vec<FileReport>,
+}
+
+/// What an ingest did with one file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileReport {
+    /// Source name.
+    pub source: String,
+    /// File path.
+    pub file: String,
+    /// Rows read.
+    pub rows_read: u64,
+    /// Rows stored.
+    pub rows_stored: u64,
+    /// Rows quarantined.
+    pub rows_quarantined: u64,
+    /// Rows already known.
+    pub rows_known: u64,
+}
+
+impl IngestReport {
+    fn add_file(&mut self, f: FileReport) {
+        self.rows_read += f.rows_read;
+        self.rows_stored += f.rows_stored;
+        self.rows_quarantined += f.rows_quarantined;
+        self.rows_known += f.rows_known;
+        self.files.push(f);
+    }
+
+    fn finish(&mut self, started: Instant) {
+        self.seconds = started.elapsed().as_secs_f64();
+        let read = self.rows_read.max(1) as f64;
+        self.rows_per_second = if self.seconds > 0.0 {
+            self.rows_read as f64 / self.seconds
+        } else {
+            0.0
+        };
+        self.quarantine_rate = self.rows_quarantined as f64 / read;
+        self.known_rate = self.rows_known as f64 / read;
+    }
+}
+
+/// What the store remembers about an ingested row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowSeen {
+    /// Hash of the row's bytes.
+    pub hash: u64,
+    /// The interaction stored for it: customer, time and id.
+    pub interaction: Option<(CustomerId, Timestamp, InteractionId)>,
+}
+
+/// A relationship stated by `from` about a record not yet ingested.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRelation {
+    /// The record stating it.
+    pub from: SourceRef,
+    /// The relationship kind.
+    pub kind: RelationshipKind,
+    /// The related record.
+    pub to: SourceRef,
+}
+
+/// A review item raised by ingest: the new customer may duplicate existing ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewItem {
+    /// The new customer created for the record.
+    pub customer: CustomerId,
+    /// The possible duplicates, best first.
+    pub candidates: Vec<CustomerId>,
+    /// Why.
+    pub evidence: Evidence,
+    /// When it was raised.
+    pub at: Timestamp,
+}
+
+/// Ingests every source a manifest lists, in order, and records its trust order.
+pub fn ingest_manifest(
+    store: &Store,
+    manifest: &Path,
+    opts: &IngestOptions,
+) -> Result<IngestReport, Error> {
+    let m = Manifest::load(manifest)?;
+    // Load every mapping first: a mistake in any of them stops the run before any row.
+    let mut plans = Vec::new();
+    for s in &m.sources {
+        plans.push((Plan::new(Mapping::load(&s.mapping)?), s.files.clone()));
+    }
+    let trust = Trust {
+        order: m.trust.clone(),
+    };
+    let mut b = Batch::default();
+    b.put_doc(META, "trust", &trust)?;
+    store.write(b, Durability::Batched)?;
+    let mut run = Run::new(store, trust, opts)?;
+    for (plan, files) in &plans {
+        for f in files {
+            run.file(plan, f)?;
+        }
+    }
+    run.finish()
+}
+
+/// Ingests files of one source through its mapping.
+pub fn ingest_files(
+    store: &Store,
+    mapping: &Path,
+    files: &[PathBuf],
+    opts: &IngestOptions,
+) -> Result<IngestReport, Error> {
+    let plan = Plan::new(Mapping::load(mapping)?);
+    let trust = store.doc::<Trust>(META, "trust")?.unwrap_or_default();
+    let mut run = Run::new(store, trust, opts)?;
+    for f in files {
+        run.file(&plan, f)?;
+    }
+    run.finish()
+}
+
+/// Retries quarantined rows with a (fixed) mapping: rows of the mapping's source that now
+/// ingest leave the quarantine; the others stay, with their new reason.
+pub fn retry_quarantine(
+    store: &Store,
+    mapping: &Path,
+    opts: &IngestOptions,
+) -> Result<(IngestReport, Vec<String>), Error> {
+    let plan = Plan::new(Mapping::load(mapping)?);
+    let trust = store.doc::<Trust>(META, "trust")?.unwrap_or_default();
+    let entries: Vec<QuarantineEntry> = quarantine::list(store)?
+        .into_iter()
+        .filter(|e| e.source == plan.source())
+        .collect();
+    let mut run = Run::new(store, trust, opts)?;
+    let mut cleared = Vec::new();
+    let mut file = FileReport {
+        source: plan.source().to_string(),
+        file: "(quarantine)".into(),
+        ..FileReport::default()
+    };
+    for e in &entries {
+        let mut bytes = Vec::new();
+        if let Some(h) = &e.header {
+            bytes.extend_from_slice(h);
+            bytes.push(b'\n');
+        }
+        bytes.extend_from_slice(&e.raw);
+        bytes.push(b'\n');
+        let path = PathBuf::from(&e.file);
+        let parsed = read::read_bytes(&bytes, &path, &plan.mapping, &plan.columns)?;
+        for mut row in parsed.rows {
+            row.line = e.line;
+            let before = file.rows_quarantined;
+            run.row(&plan, &path, parsed.header.as_deref(), row, &mut file)?;
+            if file.rows_quarantined == before {
+                cleared.push(e.id.clone());
+            }
+        }
+    }
+    run.report.add_file(file);
+    let report = run.finish()?;
+    // Entries that now ingest leave the quarantine; failures were rewritten under their
+    // (same) id with the new reason.
+    let still: BTreeSet<String> = quarantine::list(store)?.into_iter().map(|e| e.id).collect();
+    let cleared: Vec<String> = cleared
+        .into_iter()
+        .filter(|id| still.contains(id))
+        .collect();
+    quarantine::remove(store, &cleared)?;
+    Ok((report, cleared))
+}
+
+/// A customer being changed in the current chunk.
+struct Working {
+    existing: Option<Customer>,
+    fragments: BTreeMap<String, Fragment>,
+    changed: BTreeSet<String>,
+    review: bool,
+}
+
+struct Run<'s> {
+    store: &'s Store,
+    resolver: Resolver,
+    trust: Trust,
+    opts: IngestOptions,
+    ctx: Context,
+    report: IngestReport,
+    started: Instant,
+    batch: Batch,
+    batch_rows: usize,
+    dirty: HashMap<CustomerId, Working>,
+    pending_keys: HashMap<IndexKey, Vec<CustomerId>>,
+    owners: HashMap<String, CustomerId>,
+    rows: HashMap<String, RowSeen>,
+    grants: HashSet<(CustomerId, String)>,
+    quarantined: HashSet<String>,
+    ids: std::ops::Range<u64>,
+}
+
+enum Resolved {
+    Existing(CustomerId),
+    New,
+    Attach(CustomerId, Box<Evidence>),
+    Review(Vec<CustomerId>, Box<Evidence>),
+}
+
+impl<'s> Run<'s> {
+    fn new(store: &'s Store, trust: Trust, opts: &IngestOptions) -> Result<Run<'s>, Error> {
+        let now = opts.now.unwrap_or_else(Timestamp::now);
+        Ok(Run {
+            store,
+            resolver: Resolver::new(MatchConfig::default()),
+            trust,
+            opts: opts.clone(),
+            ctx: Context {
+                shift_days: opts.time_shift_days,
+                now,
+            },
+            report: IngestReport::default(),
+            started: Instant::now(),
+            batch: Batch::default(),
+            batch_rows: 0,
+            dirty: HashMap::new(),
+            pending_keys: HashMap::new(),
+            owners: HashMap::new(),
+            rows: HashMap::new(),
+            grants: HashSet::new(),
+            quarantined: HashSet::new(),
+            ids: 0..0,
+        })
+    }
+
+    fn file(&mut self, plan: &Plan, path: &Path) -> Result<(), Error> {
+        let parsed = read::read_file(path, &plan.mapping, &plan.columns)?;
+        let bar = if self.opts.progress {
+            let b = indicatif::ProgressBar::new(parsed.rows.len() as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg:>14} [{bar:40}] {pos}/{len} rows {per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            b.set_message(plan.source().to_string());
+            b
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let mut file = FileReport {
+            source: plan.source().to_string(),
+            file: path.display().to_string(),
+            ..FileReport::default()
+        };
+        let header = parsed.header;
+        for (n, row) in parsed.rows.into_iter().enumerate() {
+            self.row(plan, path, header.as_deref(), row, &mut file)?;
+            if n % 1024 == 0 {
+                bar.set_position(n as u64);
+            }
+        }
+        bar.finish_and_clear();
+        self.report.add_file(file);
+        Ok(())
+    }
+
+    fn quarantine(
+        &mut self,
+        plan: &Plan,
+        path: &Path,
+        header: Option<&[u8]>,
+        row: &RawRow,
+        problem: RowProblem,
+        file: &mut FileReport,
+    ) -> Result<(), Error> {
+        file.rows_read += 1;
+        let id = QuarantineEntry::id_for(plan.source(), path, &row.raw);
+        let known = !self.quarantined.insert(id.clone())
+            || self
+                .store
+                .doc::<QuarantineEntry>(quarantine::COLLECTION, &id)?
+                .is_some_and(|e| e.reason == problem.problem.reason && e.field == problem.field);
+        if known {
+            file.rows_known += 1;
+            return Ok(());
+        }
+        let entry = QuarantineEntry {
+            id: id.clone(),
+            source: plan.source().to_string(),
+            mapping: plan.mapping.path.display().to_string(),
+            file: path.display().to_string(),
+            line: row.line,
+            field: problem.field,
+            reason: problem.problem.reason,
+            detail: problem.problem.detail,
+            raw: row.raw.clone(),
+            header: header.map(<[u8]>::to_vec),
+            at: self.ctx.now,
+        };
+        self.batch.put_doc(quarantine::COLLECTION, &id, &entry)?;
+        file.rows_quarantined += 1;
+        *self
+            .report
+            .quarantined_by_reason
+            .entry(entry.reason.as_str().to_string())
+            .or_insert(0) += 1;
+        self.bump()
+    }
+
+    fn row(
+        &mut self,
+        plan: &Plan,
+        path: &Path,
+        header: Option<&[u8]>,
+        row: RawRow,
+        file: &mut FileReport,
+    ) -> Result<(), Error> {
+        let values = match &row.values {
+            Ok(v) => v,
+            Err(p) => {
+                let p = p.clone();
+                return self.quarantine(plan, path, header, &row, p, file);
+            }
+        };
+        let mut ex: Extracted = match plan.extract(values, self.ctx) {
+            Ok(e) => e,
+            Err(p) => return self.quarantine(plan, path, header, &row, p, file),
+        };
+        if ex.row_key.is_empty() {
+            ex.row_key = format!("h:{:016x}", Fnv::hash(&row.raw));
+        }
+        let row_doc = format!("{}:{}", plan.source(), ex.row_key);
+        let hash = Fnv::hash(&row.raw);
+        let seen = match self.rows.get(&row_doc) {
+            Some(s) => Some(s.clone()),
+            None => self.store.doc::<RowSeen>(ROWS, &row_doc)?,
+        };
+        if seen.as_ref().is_some_and(|s| s.hash == hash) {
+            file.rows_read += 1;
+            file.rows_known += 1;
+            return Ok(());
+        }
+
+        let src = ex.fragment.source.to_string();
+        let resolved = self.resolve(&ex.fragment)?;
+        let customer_if_known = match &resolved {
+            Resolved::Existing(c) | Resolved::Attach(c, _) => Some(*c),
+            _ => None,
+        };
+        // A second grant for the same customer and disruption is refused.
+        if let (Some(g), Some(c)) = (&ex.grant, customer_if_known)
+            && (self.grants.contains(&(c, g.disruption.clone()))
+                || self.store.grant(c, &g.disruption)?.is_some())
+        {
+            let problem = RowProblem {
+                field: plan
+                    .mapping
+                    .compensation
+                    .as_ref()
+                    .map(|c| c.disruption.clone())
+                    .unwrap_or_default(),
+                problem: Problem::new(
+                    Reason::DuplicateGrant,
+                    format!(
+                        "{c} already has a grant for disruption {:?}",
+                        cleanse::clip(&g.disruption)
+                    ),
+                ),
+            };
+            return self.quarantine(plan, path, header, &row, problem, file);
+        }
+
+        let customer = match resolved {
+            Resolved::Existing(c) => c,
+            Resolved::New => self.new_customer()?,
+            Resolved::Attach(c, evidence) => {
+                self.report.merges += 1;
+                self.batch.put_doc(MERGES, &src, &*evidence)?;
+                c
+            }
+            Resolved::Review(candidates, evidence) => {
+                let c = self.new_customer()?;
+                self.report.review_items += 1;
+                let item = ReviewItem {
+                    customer: c,
+                    candidates,
+                    evidence: *evidence,
+                    at: self.ctx.now,
+                };
+                self.batch.put_doc(REVIEWS, &src, &item)?;
+                if let Some(w) = self.dirty.get_mut(&c) {
+                    w.review = true;
+                }
+                c
+            }
+        };
+        self.load_working(customer)?;
+        let merged = {
+            let Some(w) = self.dirty.get_mut(&customer) else {
+                return Err(Error::Invalid(format!("customer {customer} vanished")));
+            };
+            let f = match w.fragments.remove(&src) {
+                Some(mut old) => {
+                    merge_fragment(&mut old, ex.fragment);
+                    old
+                }
+                None => ex.fragment,
+            };
+            w.fragments.insert(src.clone(), f.clone());
+            w.changed.insert(src.clone());
+            f
+        };
+        self.owners.insert(src, customer);
+        for k in self.resolver.keys(&merged) {
+            let ids = self.pending_keys.entry(k).or_default();
+            if !ids.contains(&customer) {
+                ids.push(customer);
+            }
+        }
+
+        let mut stored_interaction = None;
+        if let Some(mut it) = ex.interaction {
+            if let Some((c, at, id)) = seen.as_ref().and_then(|s| s.interaction) {
+                self.batch.remove_interaction(c, at, id);
+            }
+            it.id = self.next_interaction_id()?;
+            it.customer = customer;
+            self.batch.put_interaction(&it);
+            self.report.interactions_stored += 1;
+            stored_interaction = Some((customer, it.at, it.id));
+            if let Some(mut g) = ex.grant {
+                g.customer = customer;
+                g.interaction = it.id;
+                self.grants.insert((customer, g.disruption.clone()));
+                self.batch.insert_grant(&g);
+                self.report.grants_stored += 1;
+            }
+        }
+        let seen = RowSeen {
+            hash,
+            interaction: stored_interaction,
+        };
+        self.batch.put_doc(ROWS, &row_doc, &seen)?;
+        self.rows.insert(row_doc, seen);
+        file.rows_read += 1;
+        file.rows_stored += 1;
+        self.bump()
+    }
+
+    fn bump(&mut self) -> Result<(), Error> {
+        self.batch_rows += 1;
+        if self.batch_rows >= self.opts.chunk_rows.max(1) {
+            self.flush_chunk()?;
+        }
+        Ok(())
+    }
+
+    fn new_customer(&mut self) -> Result<CustomerId, Error> {
+        let id = self.store.next_customer_id()?;
+        self.report.customers_created += 1;
+        self.dirty.insert(
+            id,
+            Working {
+                existing: None,
+                fragments: BTreeMap::new(),
+                changed: BTreeSet::new(),
+                review: false,
+            },
+        );
+        Ok(id)
+    }
+
+    fn next_interaction_id(&mut self) -> Result<InteractionId, Error> {
+        if self.ids.is_empty() {
+            self.ids = self.store.next_interaction_ids(4096)?;
+        }
+        let id = self.ids.next().unwrap_or_default();
+        Ok(InteractionId(id))
+    }
+
+    /// The customer a stored or pending source record belongs to.
+    fn owner(&self, source_ref: &str) -> Result<Option<CustomerId>, Error> {
+        if let Some(c) = self.owners.get(source_ref) {
+            return Ok(Some(*c));
+        }
+        Ok(self
+            .store
+            .doc::<ResolvedFragment>(FRAGMENTS, source_ref)?
+            .map(|r| r.customer))
+    }
+
+    fn resolve(&mut self, f: &Fragment) -> Result<Resolved, Error> {
+        if let Some(c) = self.owner(&f.source.to_string())? {
+            return Ok(Resolved::Existing(c));
+        }
+        let keys = self.resolver.keys(f);
+        let mut ids: Vec<CustomerId> = Vec::new();
+        for k in &keys {
+            // Blocking keys shared by very many customers carry no information.
+            let found = self.store.index_lookup(k)?;
+            let pending = self.pending_keys.get(k).map(Vec::as_slice).unwrap_or(&[]);
+            if found.len() + pending.len() > 200 && k.kind != IndexKind::SourceRef {
+                continue;
+            }
+            for c in found.into_iter().chain(pending.iter().copied()) {
+                if !ids.contains(&c) {
+                    ids.push(c);
+                }
+            }
+        }
+        if ids.is_empty() {
+            return Ok(Resolved::New);
+        }
+        let mut candidates = Vec::with_capacity(ids.len());
+        for id in ids {
+            let frags = self.fragments_of(id)?;
+            if !frags.is_empty() {
+                candidates.push((id, frags));
+            }
+        }
+        Ok(match self.resolver.decide(f, &candidates) {
+            Decision::Attach { customer, evidence } => {
+                Resolved::Attach(customer, Box::new(evidence))
+            }
+            Decision::Review {
+                customers,
+                evidence,
+            } => Resolved::Review(customers, Box::new(evidence)),
+            Decision::New => Resolved::New,
+        })
+    }
+
+    fn fragments_of(&self, id: CustomerId) -> Result<Vec<Fragment>, Error> {
+        if let Some(w) = self.dirty.get(&id) {
+            return Ok(w.fragments.values().cloned().collect());
+        }
+        let Some(c) = self.store.customer(id)? else {
+            return Ok(Vec::new());
+        };
+        load_fragments(self.store, &c)
+    }
+
+    fn load_working(&mut self, id: CustomerId) -> Result<(), Error> {
+        if self.dirty.contains_key(&id) {
+            return Ok(());
+        }
+        let existing = self.store.customer(id)?;
+        let mut fragments = BTreeMap::new();
+        if let Some(c) = &existing {
+            for f in load_fragments(self.store, c)? {
+                fragments.insert(f.source.to_string(), f);
+            }
+        }
+        self.dirty.insert(
+            id,
+            Working {
+                existing,
+                fragments,
+                changed: BTreeSet::new(),
+                review: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// Rebuilds every customer touched in this chunk and writes the chunk.
+    fn flush_chunk(&mut self) -> Result<(), Error> {
+        // Relationships stated by the touched customers' fragments.
+        let mut forward: HashMap<CustomerId, Vec<Relationship>> = HashMap::new();
+        let mut inverse: Vec<(CustomerId, Relationship)> = Vec::new();
+        let ids: Vec<CustomerId> = self.dirty.keys().copied().collect();
+        for id in &ids {
+            let rels: Vec<(SourceRef, RelationshipKind, SourceRef)> = self.dirty[id]
+                .fragments
+                .values()
+                .flat_map(|f| {
+                    f.relations
+                        .iter()
+                        .map(|(k, to)| (f.source.clone(), k.clone(), to.clone()))
+                })
+                .collect();
+            for (from, kind, to) in rels {
+                match self.owner(&to.to_string())? {
+                    Some(other) if other != *id => {
+                        forward.entry(*id).or_default().push(Relationship {
+                            kind: kind.clone(),
+                            other,
+                            since: None,
+                            source: Some(from.clone()),
+                        });
+                        inverse.push((
+                            other,
+                            Relationship {
+                                kind: inverse_kind(&kind),
+                                other: *id,
+                                since: None,
+                                source: Some(from.clone()),
+                            },
+                        ));
+                        let key = pending_relation_key(&to, &from);
+                        self.batch.remove_doc(PENDING_RELATIONS, &key);
+                    }
+                    Some(_) => {}
+                    None => {
+                        let key = pending_relation_key(&to, &from);
+                        self.batch.put_doc(
+                            PENDING_RELATIONS,
+                            &key,
+                            &PendingRelation { from, kind, to },
+                        )?;
+                    }
+                }
+            }
+        }
+        for (other, _) in &inverse {
+            self.load_working(*other)?;
+        }
+        let now = self.ctx.now;
+        let dirty = std::mem::take(&mut self.dirty);
+        for (id, w) in dirty {
+            let fragments: Vec<Fragment> = w.fragments.values().cloned().collect();
+            if fragments.is_empty() {
+                continue;
+            }
+            let mut c = survivorship::build(
+                id,
+                w.existing.as_ref(),
+                &fragments,
+                forward.remove(&id).unwrap_or_default(),
+                &self.trust,
+                now,
+            );
+            for (other, r) in &inverse {
+                if *other == id && !c.relationships.contains(r) {
+                    c.relationships.push(r.clone());
+                }
+            }
+            if w.review
+                && !c
+                    .quality
+                    .contains(&rapport_core::QualityFlag::PendingReview)
+            {
+                c.quality.push(rapport_core::QualityFlag::PendingReview);
+            }
+            let keys = customer_keys(&self.resolver, &c, &fragments);
+            self.batch.put_customer(&c, keys);
+            for src in &w.changed {
+                if let Some(f) = w.fragments.get(src) {
+                    self.batch.put_doc(
+                        FRAGMENTS,
+                        src,
+                        &ResolvedFragment {
+                            fragment: f.clone(),
+                            customer: id,
+                        },
+                    )?;
+                }
+            }
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.store.write(batch, Durability::Batched)?;
+        self.batch_rows = 0;
+        self.pending_keys.clear();
+        self.owners.clear();
+        self.rows.clear();
+        self.grants.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<IngestReport, Error> {
+        self.flush_chunk()?;
+        // Relationships to records that arrived later in this run (or in an earlier one).
+        let pending: Vec<PendingRelation> = self
+            .store
+            .docs::<PendingRelation>(PENDING_RELATIONS, "")
+            .map(|r| r.map(|(_, p)| p))
+            .collect::<Result<_, _>>()?;
+        let mut any = false;
+        for p in pending {
+            if self.owner(&p.to.to_string())?.is_some()
+                && let Some(c) = self.owner(&p.from.to_string())?
+            {
+                self.load_working(c)?;
+                any = true;
+            }
+        }
+        if any {
+            self.flush_chunk()?;
+        }
+        self.store.flush()?;
+        self.report.finish(self.started);
+        Ok(self.report)
+    }
+}
+
+fn pending_relation_key(to: &SourceRef, from: &SourceRef) -> String {
+    format!("{to}|{from}")
+}
+
+/// The relationship the other side has.
+pub fn inverse_kind(k: &RelationshipKind) -> RelationshipKind {
+    match k {
+        RelationshipKind::Household => RelationshipKind::Household,
+        RelationshipKind::EmployeeOf => RelationshipKind::Employs,
+        RelationshipKind::Employs => RelationshipKind::EmployeeOf,
+        RelationshipKind::BooksThrough => RelationshipKind::BooksFor,
+        RelationshipKind::BooksFor => RelationshipKind::BooksThrough,
+        RelationshipKind::ReferredBy => RelationshipKind::Referred,
+        RelationshipKind::Referred => RelationshipKind::ReferredBy,
+        RelationshipKind::Other(s) => RelationshipKind::Other(format!("{s} (inverse)")),
+    }
+}
+
+/// The stored fragments of a customer.
+pub fn load_fragments(store: &Store, c: &Customer) -> Result<Vec<Fragment>, Error> {
+    let mut out = Vec::with_capacity(c.identifiers.len());
+    for r in &c.identifiers {
+        if let Some(f) = store.doc::<ResolvedFragment>(FRAGMENTS, &r.to_string())? {
+            out.push(f.fragment);
+        }
+    }
+    Ok(out)
+}
+
+/// Every index key of a customer: the resolver's keys of all its fragments, plus name tokens
+/// and their phonetic codes (search), booking references and the golden identifiers.
+pub fn customer_keys(resolver: &Resolver, c: &Customer, fragments: &[Fragment]) -> Vec<IndexKey> {
+    let mut keys: Vec<IndexKey> = fragments.iter().flat_map(|f| resolver.keys(f)).collect();
+    let mut names: Vec<&str> = Vec::new();
+    for f in fragments {
+        names.extend(f.given_name.as_deref());
+        names.extend(f.family_name.as_deref());
+        names.extend(f.full_name.as_deref());
+        if let Some(b) = f.extra.get(BOOKING_REFS) {
+            for r in b.split(' ').filter(|r| !r.is_empty()) {
+                keys.push(IndexKey::new(IndexKind::BookingRef, r.to_uppercase()));
+            }
+        }
+        keys.push(IndexKey::new(IndexKind::SourceRef, f.source.to_string()));
+        for e in &f.emails {
+            keys.push(IndexKey::new(IndexKind::Email, e.clone()));
+        }
+        for p in &f.phones {
+            keys.push(IndexKey::new(IndexKind::Phone, p.clone()));
+        }
+    }
+    for n in names {
+        for t in cleanse::name_tokens(n) {
+            keys.push(IndexKey::new(IndexKind::NamePhonetic, search_code(&t)));
+            keys.push(IndexKey::new(IndexKind::NameToken, t));
+        }
+    }
+    if let Some(l) = &c.profile.loyalty_number {
+        keys.push(IndexKey::new(
+            IndexKind::LoyaltyNumber,
+            l.value.to_uppercase(),
+        ));
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The phonetic code a name token is searchable under (`s:` + double metaphone), distinct
+/// from the resolver's blocking codes.
+pub fn search_code(token: &str) -> String {
+    use rphonetic::Encoder;
+    static DM: std::sync::OnceLock<rphonetic::DoubleMetaphone> = std::sync::OnceLock::new();
+    let code = DM
+        .get_or_init(rphonetic::DoubleMetaphone::default)
+        .encode(token);
+    if code.is_empty() {
+        format!("s:{token}")
+    } else {
+        format!("s:{code}")
+    }
+}
