@@ -43,18 +43,26 @@
 //! | `analytics` | `tiers` | [`TierSummary`] |
 //! | `analytics` | `list/<name>` | [`WorkingList`], `<name>` one of [`ListName::ALL`] |
 //! | `analytics` | `segment_clv` | `Vec<`[`SegmentValue`]`>` |
-//! | `tier_history` | `<customer id>` | [`TierHistory`] (tier changes over time) |
-//! | `analytics_state` | `<customer id>` | [`ScoredState`] (what incremental rescoring compares) |
+//! | `analytics` | `models` | [`FittedModels`] (reused by incremental rescoring) |
+//! | `tier_history` | `<customer id>` (`C00000042`) | [`TierHistory`] (tier changes over time) |
 
 mod bgnbd;
 mod clv;
 mod error;
+mod features;
 mod gamma_gamma;
+mod history;
+mod lists;
+mod logistic;
 mod optimize;
 mod pareto_nbd;
 mod rfm;
+mod scoring;
 pub mod simulate;
+mod skew;
 pub mod special;
+mod tiers;
+mod value;
 
 pub use bgnbd::{BgNbd, Fit};
 pub use clv::{
@@ -62,10 +70,23 @@ pub use clv::{
     segment_values,
 };
 pub use error::Error;
+pub use features::{FEATURE_NAMES, FeatureRow, churn_dataset, features, propensity_dataset};
 pub use gamma_gamma::GammaGamma;
+pub use history::{Activity, YEARS, day_of, summarize_history};
+pub use lists::{ListEntry, ListInput, ListName, ListRules, WorkingList, working_lists};
+pub use logistic::{LogisticModel, LogisticOptions, auc};
 pub use optimize::{FitOptions, Minimum, NotConverged, nelder_mead};
 pub use pareto_nbd::ParetoNbd;
 pub use rfm::{CustomerSummary, DayTransaction, Periods, Rfm, Summaries, summarize};
+pub use scoring::{
+    ClassifierReport, FittedModels, ModelReport, RunSummary, ScoringConfig, fit_models, score_all,
+};
+pub use skew::{SkewSummary, SkewVerdict, skew};
+pub use tiers::{
+    SegmentRule, TierChange, TierContribution, TierFlags, TierHistory, TierRow, TierRules,
+    TierSummary, Tiering, assign_tiers, segment_for,
+};
+pub use value::{PeriodTotals, ValueDefinition, annual_value_with_carry_over};
 
 /// Checks every summary, naming the first bad row (1-based) and field.
 pub(crate) fn check_rows(data: &[Rfm]) -> Result<(), Error> {

@@ -1,0 +1,366 @@
+//! One customer's history condensed into yearly buckets: the plain input of value, profit,
+//! lifetime value, features and lists. Built in one pass over the customer's interactions.
+//!
+//! Conventions: amounts are summed in major units at face value (one currency per
+//! deployment); cost to serve, compensation and refunds count by absolute value whatever
+//! their sign; a transaction day is a day with a `purchase` or `booking` interaction or any
+//! positive revenue; products are the `product` text attribute of those interactions; miles
+//! the `miles` attribute; digital channels are web, app and e-mail.
+
+use serde::{Deserialize, Serialize};
+
+use rapport_core::{AmountRole, AttrValue, Channel, Interaction, InteractionKind, Timestamp};
+
+use crate::rfm::Rfm;
+use crate::value::{PeriodTotals, ValueDefinition, annual_value_with_carry_over};
+
+/// Yearly buckets kept: the last four years (index 0 = the 365 days up to the as-of day) and
+/// everything older (index 4).
+pub const YEARS: usize = 5;
+const NONE: i64 = i64::MIN;
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// A customer's history as of a day, in yearly buckets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    /// The day (days since 1970-01-01) the buckets count back from.
+    pub as_of_day: i64,
+    /// Day of the first interaction of any kind.
+    pub first_day: Option<i64>,
+    /// Day of the first transaction.
+    pub first_purchase_day: Option<i64>,
+    /// Revenue on the first transaction day (excluded from the repeat-spend average).
+    pub first_purchase_revenue: f64,
+    /// Money and miles per year.
+    pub totals: [PeriodTotals; YEARS],
+    /// Distinct transaction days per year.
+    pub purchase_days: [u32; YEARS],
+    /// Last transaction day in each year (`i64::MIN` for none).
+    pub last_purchase_day: [i64; YEARS],
+    /// Complaints per year.
+    pub complaints: [u32; YEARS],
+    /// Service disruptions suffered per year (delays, cancellations, denied boarding, bags).
+    pub disruptions: [u32; YEARS],
+    /// Interactions per year.
+    pub interactions: [u32; YEARS],
+    /// Interactions through digital channels per year.
+    pub digital: [u32; YEARS],
+    /// Products bought, each with the day first bought, sorted by name.
+    pub products: Vec<(String, i64)>,
+}
+
+/// Day number (days since 1970-01-01) of a timestamp.
+pub fn day_of(t: Timestamp) -> i64 {
+    t.as_millis().div_euclid(MS_PER_DAY)
+}
+
+fn year_index(as_of: i64, day: i64) -> usize {
+    let k = (as_of - day).max(0) / 365;
+    (k as usize).min(YEARS - 1)
+}
+
+fn is_transaction(i: &Interaction) -> bool {
+    matches!(i.kind, InteractionKind::Purchase | InteractionKind::Booking)
+        || i.amounts
+            .iter()
+            .any(|a| a.role == AmountRole::Revenue && a.money.minor > 0)
+}
+
+/// Condenses a customer's interactions (any order) as of `now`.
+pub fn summarize_history(interactions: &[Interaction], now: Timestamp) -> Activity {
+    let as_of = day_of(now);
+    let mut a = Activity::empty(as_of);
+    let mut purchase_days: Vec<(i64, f64)> = Vec::new();
+    for i in interactions {
+        let day = day_of(i.at);
+        if day > as_of {
+            continue;
+        }
+        let k = year_index(as_of, day);
+        a.first_day = Some(a.first_day.map_or(day, |f| f.min(day)));
+        a.interactions[k] += 1;
+        if matches!(i.channel, Channel::Web | Channel::App | Channel::Email) {
+            a.digital[k] += 1;
+        }
+        if i.kind == InteractionKind::Complaint {
+            a.complaints[k] += 1;
+        }
+        if i.kind.is_disruption() {
+            a.disruptions[k] += 1;
+        }
+        let t = &mut a.totals[k];
+        let mut revenue = 0.0;
+        for amount in &i.amounts {
+            let v = amount.money.as_major_f64();
+            match amount.role {
+                AmountRole::Revenue => revenue += v,
+                AmountRole::Refund => t.refunds += v.abs(),
+                AmountRole::CostToServe => t.cost_to_serve += v.abs(),
+                AmountRole::Compensation => t.compensation += v.abs(),
+                AmountRole::Payment | AmountRole::Other => {}
+            }
+        }
+        t.revenue += revenue;
+        match i.attributes.get("miles") {
+            Some(AttrValue::Int(m)) => t.miles += *m as f64,
+            Some(AttrValue::Float(m)) if m.is_finite() => t.miles += *m,
+            _ => {}
+        }
+        if is_transaction(i) {
+            purchase_days.push((day, revenue));
+            if let Some(p) = i.attr_text("product") {
+                let p = p.trim();
+                if !p.is_empty() {
+                    match a.products.binary_search_by(|(n, _)| n.as_str().cmp(p)) {
+                        Ok(pos) => a.products[pos].1 = a.products[pos].1.min(day),
+                        Err(pos) => a.products.insert(pos, (p.to_string(), day)),
+                    }
+                }
+            }
+        }
+    }
+    purchase_days.sort_by_key(|d| d.0);
+    let mut previous = NONE;
+    for &(day, revenue) in &purchase_days {
+        if a.first_purchase_day.is_none() {
+            a.first_purchase_day = Some(day);
+        }
+        if Some(day) == a.first_purchase_day {
+            a.first_purchase_revenue += revenue;
+        }
+        if day != previous {
+            let k = year_index(as_of, day);
+            a.purchase_days[k] += 1;
+            a.last_purchase_day[k] = a.last_purchase_day[k].max(day);
+            previous = day;
+        }
+    }
+    a
+}
+
+impl Activity {
+    /// No history as of `as_of_day`.
+    pub fn empty(as_of_day: i64) -> Activity {
+        Activity {
+            as_of_day,
+            first_day: None,
+            first_purchase_day: None,
+            first_purchase_revenue: 0.0,
+            totals: [PeriodTotals::default(); YEARS],
+            purchase_days: [0; YEARS],
+            last_purchase_day: [NONE; YEARS],
+            complaints: [0; YEARS],
+            disruptions: [0; YEARS],
+            interactions: [0; YEARS],
+            digital: [0; YEARS],
+            products: Vec::new(),
+        }
+    }
+
+    /// The same history as it stood `years` years (of 365 days) earlier. Exact for years 0
+    /// and 1, totals, recency and products when `years <= 2`; older buckets are merged into the
+    /// oldest.
+    pub fn years_ago(&self, years: usize) -> Activity {
+        if years == 0 {
+            return self.clone();
+        }
+        let as_of = self.as_of_day - 365 * years as i64;
+        let mut a = Activity::empty(as_of);
+        a.first_day = self.first_day.filter(|d| *d <= as_of);
+        a.first_purchase_day = self.first_purchase_day.filter(|d| *d <= as_of);
+        if a.first_purchase_day.is_some() {
+            a.first_purchase_revenue = self.first_purchase_revenue;
+        }
+        for old in years..YEARS {
+            let new = if old == YEARS - 1 {
+                YEARS - 1
+            } else {
+                old - years
+            };
+            let (o, n) = (&self.totals[old], &mut a.totals[new]);
+            n.revenue += o.revenue;
+            n.refunds += o.refunds;
+            n.cost_to_serve += o.cost_to_serve;
+            n.compensation += o.compensation;
+            n.miles += o.miles;
+            a.purchase_days[new] += self.purchase_days[old];
+            a.last_purchase_day[new] = a.last_purchase_day[new].max(self.last_purchase_day[old]);
+            a.complaints[new] += self.complaints[old];
+            a.disruptions[new] += self.disruptions[old];
+            a.interactions[new] += self.interactions[old];
+            a.digital[new] += self.digital[old];
+        }
+        a.products = self
+            .products
+            .iter()
+            .filter(|(_, d)| *d <= as_of)
+            .cloned()
+            .collect();
+        a
+    }
+
+    /// Whether the customer had any transaction by the as-of day.
+    pub fn acquired(&self) -> bool {
+        self.first_purchase_day.is_some()
+    }
+
+    /// The last transaction day, if any.
+    pub fn last_purchase(&self) -> Option<i64> {
+        self.last_purchase_day
+            .iter()
+            .copied()
+            .max()
+            .filter(|d| *d != NONE)
+    }
+
+    /// Days since the last transaction (None without any).
+    pub fn recency_days(&self) -> Option<i64> {
+        self.last_purchase().map(|d| self.as_of_day - d)
+    }
+
+    /// Years since the first interaction.
+    pub fn tenure_years(&self) -> f64 {
+        self.first_day
+            .map_or(0.0, |f| (self.as_of_day - f) as f64 / 365.25)
+    }
+
+    /// The value of year `k` (0 = the last 365 days) by the value definition.
+    pub fn value_in_year(&self, def: &ValueDefinition, k: usize) -> f64 {
+        def.value(&self.totals[k.min(YEARS - 1)], self.tenure_years())
+    }
+
+    /// Current-period value (the last 365 days).
+    pub fn value(&self, def: &ValueDefinition) -> f64 {
+        self.value_in_year(def, 0)
+    }
+
+    /// Profitability over the last 365 days: revenue minus refunds, cost to serve and
+    /// compensation.
+    pub fn profit(&self) -> f64 {
+        self.totals[0].profit()
+    }
+
+    /// Annual value with carry-over over the last four years.
+    pub fn annual_value(&self, def: &ValueDefinition) -> f64 {
+        let values: Vec<f64> = (0..YEARS - 1).map(|k| self.value_in_year(def, k)).collect();
+        annual_value_with_carry_over(&values, def.carry_over)
+    }
+
+    /// The BG/NBD / Gamma-Gamma summary in weeks, or `None` before the first transaction.
+    pub fn rfm(&self) -> Option<Rfm> {
+        let first = self.first_purchase_day?;
+        let days: u32 = self.purchase_days.iter().sum();
+        let frequency = days.saturating_sub(1);
+        let last = self.last_purchase().unwrap_or(first);
+        let revenue: f64 = self.totals.iter().map(|t| t.revenue).sum();
+        let monetary = if frequency > 0 {
+            ((revenue - self.first_purchase_revenue) / frequency as f64).max(0.0)
+        } else {
+            0.0
+        };
+        let age = ((self.as_of_day - first) as f64 / 7.0).max(1.0 / 7.0);
+        let recency = if frequency > 0 {
+            ((last - first) as f64 / 7.0).max(1.0 / 7.0).min(age)
+        } else {
+            0.0
+        };
+        Some(Rfm {
+            frequency,
+            recency,
+            age,
+            monetary,
+        })
+    }
+
+    /// Whether product `p` was bought by the as-of day.
+    pub fn holds(&self, p: &str) -> bool {
+        self.products
+            .binary_search_by(|(n, _)| n.as_str().cmp(p))
+            .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rapport_core::{Amount, Currency, CustomerId, InteractionId, Money};
+
+    pub(crate) fn at_day(day: i64) -> Timestamp {
+        Timestamp::from_millis(day * MS_PER_DAY + 3_600_000)
+    }
+
+    pub(crate) fn purchase(id: u64, day: i64, euros: i64, product: &str) -> Interaction {
+        let mut i = Interaction::new(
+            InteractionId(id),
+            CustomerId(1),
+            at_day(day),
+            Channel::Web,
+            InteractionKind::Purchase,
+        );
+        i.amounts.push(Amount {
+            role: AmountRole::Revenue,
+            money: Money::new(euros * 100, Currency::EUR),
+        });
+        i.attributes
+            .insert("product".into(), AttrValue::Text(product.into()));
+        i.attributes.insert("miles".into(), AttrValue::Int(1000));
+        i
+    }
+
+    fn event(id: u64, day: i64, kind: InteractionKind) -> Interaction {
+        Interaction::new(
+            InteractionId(id),
+            CustomerId(1),
+            at_day(day),
+            Channel::CallCenter,
+            kind,
+        )
+    }
+
+    #[test]
+    fn buckets_values_and_rfm() {
+        let now = at_day(1000);
+        let mut comp = event(9, 990, InteractionKind::CompensationGranted);
+        comp.amounts.push(Amount {
+            role: AmountRole::Compensation,
+            money: Money::new(-5000, Currency::EUR),
+        });
+        let h = vec![
+            purchase(1, 100, 200, "flight"),
+            purchase(2, 100, 100, "hotel"),
+            purchase(3, 500, 300, "flight"),
+            purchase(4, 900, 400, "car"),
+            event(5, 950, InteractionKind::Complaint),
+            event(6, 960, InteractionKind::Delay),
+            event(7, 970, InteractionKind::Complaint),
+            comp,
+        ];
+        let a = summarize_history(&h, now);
+        assert_eq!(a.purchase_days, [1, 1, 1, 0, 0]);
+        assert_eq!(a.complaints[0], 2);
+        assert_eq!(a.disruptions[0], 1);
+        assert_eq!(a.totals[0].revenue, 400.0);
+        assert_eq!(a.totals[0].compensation, 50.0);
+        assert_eq!(a.profit(), 350.0);
+        let def = ValueDefinition::default();
+        assert_eq!(a.value(&def), 400.0 + 50.0 - 50.0);
+        assert_eq!(a.recency_days(), Some(100));
+        assert_eq!(a.products.len(), 3);
+        let rfm = a.rfm().unwrap();
+        assert_eq!(rfm.frequency, 2);
+        assert!((rfm.recency - 800.0 / 7.0).abs() < 1e-9);
+        assert!((rfm.age - 900.0 / 7.0).abs() < 1e-9);
+        assert_eq!(rfm.monetary, 350.0);
+
+        let before = a.years_ago(1);
+        assert_eq!(before.as_of_day, 635);
+        assert_eq!(before.purchase_days[0], 1);
+        assert_eq!(before.recency_days(), Some(135));
+        assert!(before.holds("hotel") && !before.holds("car"));
+        assert_eq!(before.complaints[0], 0);
+        assert_eq!(before.rfm().unwrap().frequency, 1);
+        let long_ago = a.years_ago(3);
+        assert!(!long_ago.acquired());
+        assert!(long_ago.rfm().is_none());
+    }
+}

@@ -1,0 +1,473 @@
+//! A scoring run's pure part: fit every model on the customers' histories, then score each
+//! customer (value, profit, lifetime value, probability alive, churn, propensity, tier,
+//! segment). The binary reads the histories from the store and writes the results back.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use rapport_core::{CustomerId, Scores, Timestamp};
+
+use crate::bgnbd::{BgNbd, Fit};
+use crate::clv::{ClvOptions, discounted_clv};
+use crate::features::{FEATURE_NAMES, churn_dataset, features, propensity_dataset};
+use crate::gamma_gamma::GammaGamma;
+use crate::history::Activity;
+use crate::lists::{ListInput, ListRules};
+use crate::logistic::{LogisticModel, LogisticOptions, auc};
+use crate::optimize::FitOptions;
+use crate::rfm::Rfm;
+use crate::tiers::{SegmentRule, TierRules, Tiering, segment_for};
+use crate::value::ValueDefinition;
+use crate::{Error, retention_clv};
+
+/// Everything a scoring run is configured by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoringConfig {
+    /// The value definition.
+    pub value: ValueDefinition,
+    /// Tier shares.
+    pub tiers: TierRules,
+    /// Segment rules, first match wins.
+    pub segments: Vec<SegmentRule>,
+    /// Lifetime-value horizon and discounting, in weeks (the models' time unit here).
+    pub clv: ClvOptions,
+    /// Working-list thresholds.
+    pub lists: ListRules,
+    /// Optimiser settings for BG/NBD and Gamma-Gamma.
+    pub fit: FitOptions,
+    /// Logistic regression settings.
+    pub logistic: LogisticOptions,
+    /// BG/NBD and Gamma-Gamma are fitted on at most this many customers (an even sample).
+    pub max_fit_customers: usize,
+    /// Churn and propensity models are trained on at most this many rows per window.
+    pub max_train_rows: usize,
+    /// Propensity models for this many of the most widely held products.
+    pub propensity_products: usize,
+    /// Worker threads for scoring.
+    pub threads: usize,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        ScoringConfig {
+            value: ValueDefinition::default(),
+            tiers: TierRules::default(),
+            segments: SegmentRule::defaults(),
+            clv: ClvOptions {
+                periods: 3,
+                period_length: 52.0,
+                discount_rate: 0.10,
+                margin: 1.0,
+            },
+            lists: ListRules::default(),
+            fit: FitOptions::default(),
+            logistic: LogisticOptions::default(),
+            max_fit_customers: 50_000,
+            max_train_rows: 100_000,
+            propensity_products: 5,
+            threads: 2,
+        }
+    }
+}
+
+/// How the models fitted, for the run report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelReport {
+    /// Customers given.
+    pub customers: u64,
+    /// Customers with at least one transaction.
+    pub acquired: u64,
+    /// Customers the BG/NBD and Gamma-Gamma fits used.
+    pub fit_sample: u64,
+    /// BG/NBD fit (weeks).
+    pub bgnbd: Option<Fit<BgNbd>>,
+    /// Why BG/NBD is missing.
+    pub bgnbd_error: Option<String>,
+    /// Gamma-Gamma fit.
+    pub gamma_gamma: Option<Fit<GammaGamma>>,
+    /// Why Gamma-Gamma is missing.
+    pub gamma_gamma_error: Option<String>,
+    /// Share of the previous year's buyers who bought again in the last year.
+    pub retention: f64,
+    /// Churn model report.
+    pub churn: ClassifierReport,
+    /// One per propensity product.
+    pub propensity: Vec<ClassifierReport>,
+}
+
+/// How a logistic model did: trained on the window two years ago to one year ago, evaluated
+/// out of time on the last year, then refitted on the last year for scoring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierReport {
+    /// `churn` or the product name.
+    pub target: String,
+    /// Training rows (past window).
+    pub train_rows: u64,
+    /// Positive share in training.
+    pub train_positive_share: f64,
+    /// AUC on the training window.
+    pub auc_train: Option<f64>,
+    /// Evaluation rows (later window).
+    pub eval_rows: u64,
+    /// Out-of-time AUC of the past-window model on the later window.
+    pub auc_eval: Option<f64>,
+    /// Why there is no model, if there is none.
+    pub error: Option<String>,
+}
+
+/// The fitted models and cut-offs of a run, stored so incremental rescoring reuses them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FittedModels {
+    /// The model version every score carries.
+    pub version: String,
+    /// When fitted.
+    pub fitted_at: Timestamp,
+    /// The value definition used.
+    pub value: ValueDefinition,
+    /// BG/NBD, when it converged.
+    pub transactions: Option<BgNbd>,
+    /// Gamma-Gamma, when it converged.
+    pub spend: Option<GammaGamma>,
+    /// Observed yearly retention (the fallback lifetime-value model).
+    pub retention: f64,
+    /// Churn model, when it could be fitted.
+    pub churn: Option<LogisticModel>,
+    /// Propensity models by product.
+    pub propensity: Vec<(String, LogisticModel)>,
+    /// The products whose holding is a feature.
+    pub catalogue: Vec<String>,
+    /// Tier cut-offs.
+    pub tiering: Tiering,
+    /// Segment rules.
+    pub segments: Vec<SegmentRule>,
+    /// Lifetime-value horizon.
+    pub clv: ClvOptions,
+    /// The fit report.
+    pub report: ModelReport,
+}
+
+/// What a scoring run did, stored as `analytics/run`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// When it ran.
+    pub at: Timestamp,
+    /// Full run or incremental rescoring.
+    pub full: bool,
+    /// The model version.
+    pub model_version: String,
+    /// Customers in the store.
+    pub customers: u64,
+    /// Customers scored by this run.
+    pub scored: u64,
+    /// Tier changes recorded.
+    pub tier_changes: u64,
+    /// Highest interaction id seen: the next incremental run rescores customers with newer ones.
+    pub watermark: u64,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// The models.
+    pub report: ModelReport,
+}
+
+fn stride_sample<T: Clone>(items: &[T], max: usize) -> Vec<T> {
+    if items.len() <= max || max == 0 {
+        return items.to_vec();
+    }
+    let step = items.len() as f64 / max as f64;
+    (0..max)
+        .map(|i| items[((i as f64 * step) as usize).min(items.len() - 1)].clone())
+        .collect()
+}
+
+fn date_tag(t: Timestamp) -> String {
+    t.to_string().chars().take(10).collect()
+}
+
+/// A classifier fitted out of time: returns the model refitted on the latest window and its
+/// report.
+fn out_of_time<F>(
+    target: &str,
+    activities: &[Activity],
+    cfg: &ScoringConfig,
+    names: &[&str],
+    dataset: F,
+) -> (Option<LogisticModel>, ClassifierReport)
+where
+    F: Fn(&[(Activity, Activity)]) -> (Vec<Vec<f64>>, Vec<bool>),
+{
+    let sample = stride_sample(activities, cfg.max_train_rows);
+    let past: Vec<(Activity, Activity)> = sample
+        .iter()
+        .map(|a| (a.years_ago(2), a.years_ago(1)))
+        .collect();
+    let latest: Vec<(Activity, Activity)> =
+        sample.iter().map(|a| (a.years_ago(1), a.clone())).collect();
+    let (xt, yt) = dataset(&past);
+    let (xe, ye) = dataset(&latest);
+    let mut report = ClassifierReport {
+        target: target.to_string(),
+        train_rows: xt.len() as u64,
+        train_positive_share: if yt.is_empty() {
+            0.0
+        } else {
+            yt.iter().filter(|v| **v).count() as f64 / yt.len() as f64
+        },
+        auc_train: None,
+        eval_rows: xe.len() as u64,
+        auc_eval: None,
+        error: None,
+    };
+    match LogisticModel::fit(names, &xt, &yt, &cfg.logistic) {
+        Ok(m) => {
+            let st: Vec<f64> = xt.iter().map(|r| m.predict(r)).collect();
+            report.auc_train = auc(&st, &yt);
+            let se: Vec<f64> = xe.iter().map(|r| m.predict(r)).collect();
+            report.auc_eval = auc(&se, &ye);
+        }
+        Err(e) => report.error = Some(format!("past window: {e}")),
+    }
+    match LogisticModel::fit(names, &xe, &ye, &cfg.logistic) {
+        Ok(m) => (Some(m), report),
+        Err(e) => {
+            let msg = format!("latest window: {e}");
+            report.error = Some(match report.error.take() {
+                Some(p) => format!("{p}; {msg}"),
+                None => msg,
+            });
+            (None, report)
+        }
+    }
+}
+
+/// Fits every model of a run on the customers' histories (all as of the same day).
+pub fn fit_models(
+    activities: &[Activity],
+    cfg: &ScoringConfig,
+    at: Timestamp,
+) -> Result<FittedModels, Error> {
+    cfg.value.validate()?;
+    let values: Vec<f64> = activities.iter().map(|a| a.value(&cfg.value)).collect();
+    let tiering = Tiering::from_values(&values, &cfg.tiers)?;
+    let rfm: Vec<Rfm> = activities.iter().filter_map(Activity::rfm).collect();
+    let acquired = rfm.len() as u64;
+    let sample = stride_sample(&rfm, cfg.max_fit_customers);
+    let (bgnbd, bgnbd_error) = match BgNbd::fit(&sample, &cfg.fit) {
+        Ok(f) => (Some(f), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let (gamma_gamma, gamma_gamma_error) = match GammaGamma::fit(&sample, &cfg.fit) {
+        Ok(f) => (Some(f), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let (mut before, mut kept) = (0u64, 0u64);
+    for a in activities {
+        if a.purchase_days[1] > 0 {
+            before += 1;
+            if a.purchase_days[0] > 0 {
+                kept += 1;
+            }
+        }
+    }
+    let retention = if before > 0 {
+        kept as f64 / before as f64
+    } else {
+        0.0
+    };
+    let mut holders: BTreeMap<&str, u64> = BTreeMap::new();
+    for a in activities {
+        for (p, _) in &a.products {
+            *holders.entry(p.as_str()).or_default() += 1;
+        }
+    }
+    let mut by_count: Vec<(&str, u64)> = holders.into_iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let catalogue: Vec<String> = by_count
+        .iter()
+        .take(cfg.propensity_products)
+        .map(|(p, _)| p.to_string())
+        .collect();
+    let mut names: Vec<String> = FEATURE_NAMES.iter().map(|s| s.to_string()).collect();
+    names.extend(catalogue.iter().map(|p| format!("holds_{p}")));
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (churn, churn_report) = out_of_time("churn", activities, cfg, &name_refs, |pairs| {
+        churn_dataset(pairs.iter().map(|(a, b)| (a, b)), &catalogue)
+    });
+    let mut propensity = Vec::new();
+    let mut propensity_reports = Vec::new();
+    for product in &catalogue {
+        let (m, r) = out_of_time(product, activities, cfg, &name_refs, |pairs| {
+            propensity_dataset(pairs.iter().map(|(a, b)| (a, b)), product, &catalogue)
+        });
+        if let Some(m) = m {
+            propensity.push((product.clone(), m));
+        }
+        propensity_reports.push(r);
+    }
+    let transactions = bgnbd.as_ref().map(|f| f.params);
+    let spend = gamma_gamma.as_ref().map(|f| f.params);
+    let clv_model = if transactions.is_some() && spend.is_some() {
+        "bgnbd-gg"
+    } else {
+        "retention"
+    };
+    Ok(FittedModels {
+        version: format!("{}/{clv_model}/lr/{}", cfg.value.tag(), date_tag(at)),
+        fitted_at: at,
+        value: cfg.value.clone(),
+        transactions,
+        spend,
+        retention,
+        churn,
+        propensity,
+        catalogue,
+        tiering,
+        segments: cfg.segments.clone(),
+        clv: cfg.clv,
+        report: ModelReport {
+            customers: activities.len() as u64,
+            acquired,
+            fit_sample: sample.len() as u64,
+            bgnbd,
+            bgnbd_error,
+            gamma_gamma,
+            gamma_gamma_error,
+            retention,
+            churn: churn_report,
+            propensity: propensity_reports,
+        },
+    })
+}
+
+impl FittedModels {
+    /// Scores one customer.
+    pub fn score(&self, a: &Activity, at: Timestamp) -> Scores {
+        let def = &self.value;
+        let value = a.value(def);
+        let (clv, p_alive, expected_transactions) = self.lifetime(a);
+        let tier = self.tiering.tier(value);
+        let active = a.purchase_days[0] > 0;
+        let needs_features =
+            (self.churn.is_some() && active) || (a.acquired() && !self.propensity.is_empty());
+        let row = if needs_features {
+            features(a, &self.catalogue)
+        } else {
+            Vec::new()
+        };
+        let churn = self
+            .churn
+            .as_ref()
+            .filter(|_| active)
+            .map(|m| m.predict(&row));
+        let propensity = if a.acquired() {
+            self.propensity
+                .iter()
+                .filter(|(p, _)| !a.holds(p))
+                .map(|(p, m)| (p.clone(), m.predict(&row)))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        Scores {
+            model_version: self.version.clone(),
+            at,
+            value,
+            annual_value: a.annual_value(def),
+            profit: a.profit(),
+            clv,
+            p_alive,
+            churn,
+            expected_transactions,
+            tier,
+            top: self.tiering.top(value),
+            bottom: self.tiering.bottom(value),
+            segment: segment_for(&self.segments, tier, clv, p_alive).to_string(),
+            propensity,
+        }
+    }
+
+    /// (CLV, P(alive), expected transactions over the horizon).
+    fn lifetime(&self, a: &Activity) -> (f64, f64, f64) {
+        let Some(rfm) = a.rfm() else {
+            return (0.0, 0.0, 0.0);
+        };
+        if let (Some(bg), Some(gg)) = (&self.transactions, &self.spend) {
+            let opts = ClvOptions {
+                margin: self.value.gross_margin,
+                ..self.clv
+            };
+            if let Ok((clv, expected)) = discounted_clv(bg, gg, &rfm, &opts) {
+                return (clv, bg.p_alive(&rfm), expected);
+            }
+        }
+        // Retention fallback: the yearly retention observed, applied since the last purchase.
+        let years_silent = a.recency_days().unwrap_or(0) as f64 / 365.25;
+        let p_alive = self.retention.powf(years_silent.max(0.0));
+        let yearly_margin =
+            (a.totals[0].revenue - a.totals[0].refunds).max(0.0) * self.value.gross_margin;
+        let years = (self.clv.horizon() / 52.0).round().max(1.0) as u32;
+        let clv = retention_clv(
+            yearly_margin * self.retention,
+            self.retention,
+            self.clv.discount_rate,
+            Some(years),
+        )
+        .unwrap_or(0.0);
+        let expected = (1..=years)
+            .map(|t| a.purchase_days[0] as f64 * self.retention.powi(t as i32))
+            .sum();
+        (clv, p_alive, expected)
+    }
+
+    /// What the working lists need about one scored customer.
+    pub fn list_input(&self, customer: CustomerId, a: &Activity, s: &Scores) -> ListInput {
+        ListInput {
+            customer,
+            tier: s.tier,
+            value: s.value,
+            clv: s.clv,
+            p_alive: s.p_alive,
+            churn: s.churn,
+            complaints_last_year: a.complaints[0],
+            revenue_this_year: a.totals[0].revenue - a.totals[0].refunds,
+            revenue_last_year: a.totals[1].revenue - a.totals[1].refunds,
+            products_held: a.products.len() as u32,
+            days_since_last_purchase: a.recency_days(),
+            past_value: (1..4)
+                .map(|k| a.value_in_year(&self.value, k))
+                .fold(0.0, f64::max),
+        }
+    }
+}
+
+/// Scores every customer on `threads` threads, in input order.
+pub fn score_all(
+    activities: &[Activity],
+    models: &FittedModels,
+    at: Timestamp,
+    threads: usize,
+) -> Vec<Scores> {
+    let threads = threads.max(1);
+    if threads == 1 || activities.len() < 1024 {
+        return activities.iter().map(|a| models.score(a, at)).collect();
+    }
+    let chunk = activities.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = activities
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|a| models.score(a, at)).collect()))
+            .collect();
+        let mut out: Vec<Scores> = Vec::with_capacity(activities.len());
+        for h in handles {
+            // A scoring thread only panics on a bug; surface it rather than lose scores.
+            match h.join() {
+                Ok(part) => {
+                    let part: Vec<Scores> = part;
+                    out.extend(part)
+                }
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        out
+    })
+}
