@@ -1,13 +1,68 @@
 //! The service: one API ([`Service`]) for the console and the command line, served in-process
-//! over the store ([`Embedded`]) or across a socket by `rapport serve` ([`Remote`] client).
+//! over the store ([`Embedded`]) or across a socket by `rapport serve` ([`Remote`] client of
+//! [`server::run`]).
 //!
-//! Only this crate knows the wire format. Authorisation by role happens here, at the side that
-//! owns the store.
+//! Only this crate knows the wire format ([`codec`], [`protocol`]). Authorisation by role
+//! happens here, at the side that owns the store ([`Engine`]), with the rules of
+//! rapport-governance. Writes are flushed before they are acknowledged.
+//!
+//! ```no_run
+//! use rapport_service::{connect_or_embed, Service};
+//! # async fn demo() -> Result<(), rapport_service::ServiceError> {
+//! // Embedded, or the running server if one holds the database.
+//! let client = connect_or_embed(std::path::Path::new("db"), None, None, None).await?;
+//! let hits = client.search("jane doe", 10).await?;
+//! println!("{} hits as {}", hits.len(), client.session().operator);
+//! # Ok(()) }
+//! ```
 
 pub mod api;
+mod client;
+pub mod codec;
+mod embedded;
+mod engine;
+mod live;
+pub mod protocol;
+mod records;
+mod remote;
+pub mod server;
+
+use std::future::Future;
 
 pub use api::{
     CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent, Mode,
     NewInteraction, Overview, Service, ServiceError, ServiceResult, SessionInfo, Subscription,
     Watch,
 };
+pub use client::{Client, ServerAddress, connect_or_embed, running_server, server_file};
+pub use embedded::Embedded;
+pub use engine::{Caller, Engine, GOVERNANCE, OPERATORS, SESSION_TTL_MS};
+pub use rapport_governance::{OperatorInfo, Role};
+pub use remote::Remote;
+pub use server::{Listener, ServerConfig, run};
+
+/// Operator administration, embedded or remote (admins only, except changing one's own
+/// password; see `docs/security.md`).
+pub trait OperatorAdmin: Service {
+    /// Every operator, without password hashes.
+    fn operators(&self) -> impl Future<Output = ServiceResult<Vec<OperatorInfo>>> + Send;
+    /// Adds an operator; the password is hashed with argon2 where the store is.
+    fn add_operator(
+        &self,
+        name: &str,
+        role: Role,
+        password: &str,
+    ) -> impl Future<Output = ServiceResult<()>> + Send;
+    /// Sets an operator's password (one's own, or anyone's for an admin).
+    fn set_password(
+        &self,
+        name: &str,
+        password: &str,
+    ) -> impl Future<Output = ServiceResult<()>> + Send;
+    /// Disables an operator: no more logins, sessions end.
+    fn disable_operator(&self, name: &str) -> impl Future<Output = ServiceResult<()>> + Send;
+}
+
+pub(crate) fn unexpected(reply: &protocol::Reply) -> ServiceError {
+    ServiceError::Internal(format!("unexpected reply {reply:?}"))
+}

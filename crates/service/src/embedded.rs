@@ -1,0 +1,234 @@
+//! The service in-process: the store opened in this process, every call run by the engine off
+//! the async runtime. Needs file access to the database, so it acts as local admin.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rapport_core::{Channel, CustomerId, CustomerRecord, CustomerSummary, Interaction, Preference};
+use rapport_governance::{OperatorInfo, Role};
+use rapport_store::Store;
+use tokio::sync::watch;
+
+use crate::api::{
+    CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, Mode,
+    NewInteraction, Overview, Service, ServiceError, ServiceResult, SessionInfo, Subscription,
+    Watch,
+};
+use crate::engine::{Caller, Engine};
+use crate::protocol::{Reply, Request};
+use crate::{OperatorAdmin, unexpected};
+
+/// The service over a store opened in this process.
+#[derive(Clone, Debug)]
+pub struct Embedded {
+    engine: Arc<Engine>,
+    session: SessionInfo,
+    caller: Caller,
+}
+
+fn local_operator() -> String {
+    let user = std::env::var("USER").unwrap_or_default();
+    let user: String = user
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+        .take(32)
+        .collect();
+    if user.is_empty() {
+        "local-admin".to_string()
+    } else {
+        format!("local-admin:{user}")
+    }
+}
+
+impl Embedded {
+    /// Opens the database at `db` in this process. Fails with `Unavailable` (saying that a
+    /// server holds it) when another process has it open.
+    pub fn open(db: &Path) -> Result<Embedded, ServiceError> {
+        let store = Store::open(db).map_err(crate::engine::store_err)?;
+        let mut e = Embedded::from_store(store);
+        e.session.mode = Mode::Embedded {
+            db: db.display().to_string(),
+        };
+        Ok(e)
+    }
+
+    /// The service over an already open store.
+    pub fn from_store(store: Store) -> Embedded {
+        let db = store
+            .path()
+            .map_or_else(|| "(temporary)".to_string(), |p| p.display().to_string());
+        Embedded::from_engine(Arc::new(Engine::new(store)), db)
+    }
+
+    /// The service over an engine (shared with a server in the same process, for tests).
+    pub fn from_engine(engine: Arc<Engine>, db: String) -> Embedded {
+        let operator = local_operator();
+        Embedded {
+            engine,
+            session: SessionInfo {
+                operator: operator.clone(),
+                role: Role::Admin,
+                mode: Mode::Embedded { db },
+            },
+            caller: Caller {
+                operator,
+                role: Role::Admin,
+            },
+        }
+    }
+
+    /// Labels the session with the database path.
+    pub(crate) fn set_db_label(&mut self, db: &Path) {
+        self.session.mode = Mode::Embedded {
+            db: db.display().to_string(),
+        };
+    }
+
+    /// The engine underneath.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    async fn call(&self, req: Request) -> ServiceResult<Reply> {
+        let engine = self.engine.clone();
+        let caller = self.caller.clone();
+        tokio::task::spawn_blocking(move || engine.handle(&caller, req))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("service task failed: {e}")))?
+    }
+}
+
+impl Service for Embedded {
+    fn session(&self) -> SessionInfo {
+        self.session.clone()
+    }
+
+    async fn search(&self, query: &str, limit: usize) -> ServiceResult<Vec<CustomerSummary>> {
+        let query = query.to_string();
+        match self.call(Request::Search { query, limit }).await? {
+            Reply::Summaries(s) => Ok(s),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn open(
+        &self,
+        customer: CustomerId,
+        query: InteractionQuery,
+    ) -> ServiceResult<CustomerRecord> {
+        match self.call(Request::Open { customer, query }).await? {
+            Reply::Record(r) => Ok(*r),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn interactions(
+        &self,
+        customer: CustomerId,
+        query: InteractionQuery,
+    ) -> ServiceResult<Vec<Interaction>> {
+        match self.call(Request::Interactions { customer, query }).await? {
+            Reply::Interactions(i) => Ok(i),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn log_interaction(&self, new: NewInteraction) -> ServiceResult<Interaction> {
+        match self.call(Request::LogInteraction(new)).await? {
+            Reply::Interaction(i) => Ok(*i),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn record_preference(
+        &self,
+        customer: CustomerId,
+        topic: String,
+        value: String,
+        channel: Channel,
+    ) -> ServiceResult<Preference> {
+        let req = Request::RecordPreference {
+            customer,
+            topic,
+            value,
+            channel,
+        };
+        match self.call(req).await? {
+            Reply::Preference(p) => Ok(p),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn entitlement(&self, request: CompensationRequest) -> ServiceResult<Entitlement> {
+        match self.call(Request::Entitlement(request)).await? {
+            Reply::Entitlement(e) => Ok(*e),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn grant_compensation(
+        &self,
+        request: CompensationRequest,
+    ) -> ServiceResult<GrantOutcome> {
+        match self.call(Request::Grant(request)).await? {
+            Reply::Grant(g) => Ok(*g),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn overview(&self) -> ServiceResult<Overview> {
+        match self.call(Request::Overview).await? {
+            Reply::Overview(o) => Ok(*o),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn list(&self, name: &str, limit: usize) -> ServiceResult<Vec<ListEntry>> {
+        let name = name.to_string();
+        match self.call(Request::List { name, limit }).await? {
+            Reply::List(l) => Ok(l),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn subscribe(&self, watch: Watch) -> ServiceResult<Subscription> {
+        self.engine
+            .authorize(&self.caller, rapport_governance::Action::Subscribe)?;
+        let (watching, rx) = watch::channel(watch);
+        let events = self.engine.live(rx);
+        Ok(Subscription { events, watching })
+    }
+}
+
+impl OperatorAdmin for Embedded {
+    async fn operators(&self) -> ServiceResult<Vec<OperatorInfo>> {
+        match self.call(Request::ListOperators).await? {
+            Reply::Operators(o) => Ok(o),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn add_operator(&self, name: &str, role: Role, password: &str) -> ServiceResult<()> {
+        let req = Request::AddOperator {
+            name: name.to_string(),
+            role,
+            password: password.to_string(),
+        };
+        self.call(req).await.map(|_| ())
+    }
+
+    async fn set_password(&self, name: &str, password: &str) -> ServiceResult<()> {
+        let req = Request::SetPassword {
+            name: name.to_string(),
+            password: password.to_string(),
+        };
+        self.call(req).await.map(|_| ())
+    }
+
+    async fn disable_operator(&self, name: &str) -> ServiceResult<()> {
+        let req = Request::DisableOperator {
+            name: name.to_string(),
+        };
+        self.call(req).await.map(|_| ())
+    }
+}

@@ -1,0 +1,641 @@
+//! The side that owns the store: every operation, authorised by role, as blocking calls.
+//!
+//! [`crate::Embedded`] calls the engine in-process (as local admin) and `rapport serve`
+//! calls it for each authenticated connection, so both behave the same. Every method blocks
+//! (sled, argon2): async callers run it with `spawn_blocking`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+use rapport_core::{
+    Amount, AmountRole, AttrValue, Channel, CompensationGrant, Customer, CustomerId,
+    CustomerRecord, CustomerSummary, Interaction, InteractionId, InteractionKind, Preference,
+    Timestamp,
+};
+use rapport_governance::{
+    Action, ApprovalLimits, CompensationPolicy, LoginLimiter, OperatorAccount, OperatorInfo,
+    Permission, PolicyError, Role, Session, SessionToken, masking, permission,
+};
+use rapport_store::{Batch, Durability, Store};
+use tokio::sync::{mpsc, watch};
+
+use crate::api::{
+    CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent,
+    NewInteraction, Overview, ServiceError, ServiceResult, Watch,
+};
+use crate::live::LiveHub;
+use crate::protocol::{Reply, Request};
+use crate::records;
+
+/// Collection of operator accounts (key: operator name).
+pub const OPERATORS: &str = "operators";
+/// Collection of governance settings (keys `compensation_policy`, `approval_limits`).
+pub const GOVERNANCE: &str = "governance";
+
+/// Default session lifetime: 8 hours.
+pub const SESSION_TTL_MS: i64 = 8 * 3_600_000;
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Operator name.
+    pub operator: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// The store-owning core shared by the embedded service and the server.
+pub struct Engine {
+    store: Store,
+    policy: CompensationPolicy,
+    limits: ApprovalLimits,
+    hub: LiveHub,
+    sessions: Mutex<HashMap<SessionToken, Session>>,
+    limiter: Mutex<LoginLimiter>,
+    /// Serialises read-modify-write of customer documents and operator accounts (this process
+    /// is the only writer of the database).
+    write_lock: Mutex<()>,
+    session_ttl_ms: i64,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("policy_version", &self.policy.version)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn store_err(e: rapport_store::Error) -> ServiceError {
+    match e {
+        rapport_store::Error::Locked { .. } => ServiceError::Unavailable(e.to_string()),
+        other => ServiceError::Internal(other.to_string()),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Longest free text accepted in a logged interaction or a preference.
+const MAX_TEXT: usize = 4_000;
+
+fn check_text(field: &str, s: &str, max: usize) -> ServiceResult<()> {
+    if s.chars().count() > max {
+        return Err(ServiceError::Invalid(format!(
+            "{field} is longer than {max} characters"
+        )));
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Opens the database at `path` and starts the live-update fan-out.
+    pub fn open(path: &Path) -> ServiceResult<Engine> {
+        Ok(Engine::new(Store::open(path).map_err(store_err)?))
+    }
+
+    /// An engine over an open store. The compensation policy and approval limits are read
+    /// from the `governance` collection when stored there, else the standard ones apply.
+    pub fn new(store: Store) -> Engine {
+        let policy = match store.doc::<CompensationPolicy>(GOVERNANCE, "compensation_policy") {
+            Ok(Some(p)) => p,
+            Ok(None) => CompensationPolicy::standard(),
+            Err(e) => {
+                tracing::error!(error = %e, "stored compensation policy unreadable; using the standard policy");
+                CompensationPolicy::standard()
+            }
+        };
+        let limits = match store.doc::<ApprovalLimits>(GOVERNANCE, "approval_limits") {
+            Ok(Some(l)) => l,
+            _ => ApprovalLimits::standard(),
+        };
+        let hub = LiveHub::start(&store);
+        Engine {
+            store,
+            policy,
+            limits,
+            hub,
+            sessions: Mutex::default(),
+            limiter: Mutex::new(LoginLimiter::standard()),
+            write_lock: Mutex::new(()),
+            session_ttl_ms: SESSION_TTL_MS,
+        }
+    }
+
+    /// Sets the session lifetime (tests use short ones).
+    pub fn with_session_ttl_ms(mut self, ttl: i64) -> Engine {
+        self.session_ttl_ms = ttl;
+        self
+    }
+
+    /// Sets the failed-login limiter.
+    pub fn with_login_limiter(self, limiter: LoginLimiter) -> Engine {
+        *lock(&self.limiter) = limiter;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The compensation policy in force.
+    pub fn policy(&self) -> &CompensationPolicy {
+        &self.policy
+    }
+
+    /// Flushes the store.
+    pub fn flush(&self) -> ServiceResult<()> {
+        self.store.flush().map_err(store_err)
+    }
+
+    /// Checks a login; on success returns a new session. Failures are rate limited per
+    /// operator name and per peer, and logged.
+    pub fn login(&self, user: &str, password: &str, peer: &str) -> ServiceResult<Session> {
+        let now = Timestamp::now();
+        let peer_key = format!("peer:{peer}");
+        let user_key = format!("user:{user}");
+        {
+            let l = lock(&self.limiter);
+            if let Err(retry) = l.check(&user_key, now).and(l.check(&peer_key, now)) {
+                tracing::warn!(operator = %rapport_core::text::sanitize(user), peer, "login refused: too many failed attempts");
+                return Err(ServiceError::Unauthenticated(format!(
+                    "too many failed logins; try again in {} s",
+                    (retry + 999) / 1000
+                )));
+            }
+        }
+        let account = self
+            .store
+            .doc::<OperatorAccount>(OPERATORS, user)
+            .map_err(store_err)?;
+        let ok = match &account {
+            Some(a) => a.verify(password),
+            None => {
+                // Spend the same time as a real check so that names cannot be probed by timing.
+                let _ = rapport_governance::hash_password("timing-equaliser");
+                false
+            }
+        };
+        let account = match (ok, account) {
+            (true, Some(a)) => a,
+            _ => {
+                let mut l = lock(&self.limiter);
+                let locked = l.failure(&user_key, now) | l.failure(&peer_key, now);
+                tracing::warn!(operator = %rapport_core::text::sanitize(user), peer, locked, "failed login");
+                return Err(ServiceError::Unauthenticated(
+                    "wrong operator name or password, or the operator is disabled".into(),
+                ));
+            }
+        };
+        {
+            let mut l = lock(&self.limiter);
+            l.success(&user_key);
+            l.success(&peer_key);
+        }
+        let session = Session::new(
+            SessionToken::from_random(rand::random()),
+            &account.name,
+            account.role,
+            now,
+            self.session_ttl_ms,
+        );
+        let mut sessions = lock(&self.sessions);
+        sessions.retain(|_, s| !s.expired(now));
+        sessions.insert(session.token.clone(), session.clone());
+        tracing::info!(operator = %account.name, role = %account.role, peer, "login");
+        Ok(session)
+    }
+
+    /// The caller behind a session token: refused when unknown, expired, or the operator was
+    /// disabled or removed since. The role is the operator's current role.
+    pub fn caller(&self, token: &SessionToken) -> ServiceResult<Caller> {
+        let now = Timestamp::now();
+        let session = {
+            let sessions = lock(&self.sessions);
+            sessions.get(token).cloned()
+        };
+        let Some(session) = session else {
+            return Err(ServiceError::Unauthenticated(
+                "unknown session: log in again".into(),
+            ));
+        };
+        if session.expired(now) {
+            lock(&self.sessions).remove(token);
+            return Err(ServiceError::Unauthenticated(
+                "session expired: log in again".into(),
+            ));
+        }
+        match self
+            .store
+            .doc::<OperatorAccount>(OPERATORS, &session.operator)
+            .map_err(store_err)?
+        {
+            Some(a) if !a.disabled => Ok(Caller {
+                operator: a.name,
+                role: a.role,
+            }),
+            _ => {
+                lock(&self.sessions).remove(token);
+                Err(ServiceError::Unauthenticated(
+                    "the operator was disabled".into(),
+                ))
+            }
+        }
+    }
+
+    /// The session behind a token, for resuming after a reconnect.
+    pub fn resume(&self, token: &SessionToken) -> ServiceResult<Session> {
+        self.caller(token)?;
+        lock(&self.sessions)
+            .get(token)
+            .cloned()
+            .ok_or_else(|| ServiceError::Unauthenticated("unknown session".into()))
+    }
+
+    /// Checks the permission matrix; `Ok(masked)` when allowed.
+    pub fn authorize(&self, caller: &Caller, action: Action) -> ServiceResult<bool> {
+        match permission(caller.role, action) {
+            Permission::Allow => Ok(false),
+            Permission::Masked => Ok(true),
+            Permission::Deny => {
+                tracing::info!(operator = %caller.operator, role = %caller.role, %action, "refused");
+                Err(ServiceError::Forbidden {
+                    role: caller.role,
+                    action: action.to_string(),
+                })
+            }
+        }
+    }
+
+    /// A live-event queue for what `watch` says (the caller checked [`Action::Subscribe`]).
+    pub fn live(&self, watch: watch::Receiver<Watch>) -> mpsc::Receiver<LiveEvent> {
+        self.hub.register(watch)
+    }
+
+    /// Live subscriptions registered.
+    pub fn live_subscriptions(&self) -> usize {
+        self.hub.len()
+    }
+
+    /// Handles one request for `caller` (subscriptions are the transport's business).
+    pub fn handle(&self, caller: &Caller, req: Request) -> ServiceResult<Reply> {
+        let masked = self.authorize(caller, req.action(&caller.operator))?;
+        match req {
+            Request::Search { query, limit } => self.search(&query, limit).map(Reply::Summaries),
+            Request::Open { customer, query } => self
+                .open_record(customer, &query, masked)
+                .map(|r| Reply::Record(Box::new(r))),
+            Request::Interactions { customer, query } => {
+                self.interactions(customer, &query).map(Reply::Interactions)
+            }
+            Request::LogInteraction(new) => self
+                .log_interaction(caller, new)
+                .map(|i| Reply::Interaction(Box::new(i))),
+            Request::RecordPreference {
+                customer,
+                topic,
+                value,
+                channel,
+            } => self
+                .record_preference(caller, customer, topic, value, channel)
+                .map(Reply::Preference),
+            Request::Entitlement(r) => self
+                .entitlement(&r)
+                .map(|e| Reply::Entitlement(Box::new(e))),
+            Request::Grant(r) => self.grant(caller, &r).map(|g| Reply::Grant(Box::new(g))),
+            Request::Overview => self.overview().map(|o| Reply::Overview(Box::new(o))),
+            Request::List { name, limit } => self.list(&name, limit).map(Reply::List),
+            Request::Subscribe { .. } | Request::SetWatch { .. } | Request::Unsubscribe { .. } => {
+                Ok(Reply::Done)
+            }
+            Request::ListOperators => self.operators().map(Reply::Operators),
+            Request::AddOperator {
+                name,
+                role,
+                password,
+            } => self
+                .add_operator(caller, &name, role, &password)
+                .map(|_| Reply::Done),
+            Request::SetPassword { name, password } => self
+                .set_password(caller, &name, &password)
+                .map(|_| Reply::Done),
+            Request::DisableOperator { name } => {
+                self.disable_operator(caller, &name).map(|_| Reply::Done)
+            }
+        }
+    }
+
+    fn search(&self, query: &str, limit: usize) -> ServiceResult<Vec<CustomerSummary>> {
+        check_text("query", query, 200)?;
+        records::search(&self.store, query, limit.clamp(1, 200))
+    }
+
+    fn open_record(
+        &self,
+        id: CustomerId,
+        query: &InteractionQuery,
+        masked: bool,
+    ) -> ServiceResult<CustomerRecord> {
+        let mut record = records::record(&self.store, id, query)?
+            .ok_or_else(|| ServiceError::NotFound(format!("customer {id}")))?;
+        if masked {
+            masking::mask_record(&mut record);
+        }
+        Ok(record)
+    }
+
+    fn interactions(
+        &self,
+        id: CustomerId,
+        query: &InteractionQuery,
+    ) -> ServiceResult<Vec<Interaction>> {
+        if self.store.customer(id).map_err(store_err)?.is_none() {
+            return Err(ServiceError::NotFound(format!("customer {id}")));
+        }
+        Ok(records::interactions(&self.store, id, query)?.0)
+    }
+
+    fn require_customer(&self, id: CustomerId) -> ServiceResult<Customer> {
+        self.store
+            .customer(id)
+            .map_err(store_err)?
+            .ok_or_else(|| ServiceError::NotFound(format!("customer {id}")))
+    }
+
+    fn next_interaction_id(&self) -> ServiceResult<InteractionId> {
+        let r = self.store.next_interaction_ids(1).map_err(store_err)?;
+        Ok(InteractionId(r.start))
+    }
+
+    fn log_interaction(&self, caller: &Caller, new: NewInteraction) -> ServiceResult<Interaction> {
+        self.require_customer(new.customer)?;
+        if let Some(t) = &new.text {
+            check_text("text", t, MAX_TEXT)?;
+        }
+        if let Some(t) = &new.touchpoint {
+            check_text("touchpoint", t, 200)?;
+        }
+        if new.attributes.len() > 100 || new.amounts.len() > 20 {
+            return Err(ServiceError::Invalid(
+                "at most 100 attributes and 20 amounts".into(),
+            ));
+        }
+        let mut i = Interaction::new(
+            self.next_interaction_id()?,
+            new.customer,
+            Timestamp::now(),
+            new.channel,
+            new.kind,
+        );
+        i.touchpoint = new.touchpoint;
+        i.phase = new.phase;
+        i.text = new.text;
+        i.attributes = new.attributes;
+        i.amounts = new.amounts;
+        i.employee = Some(caller.operator.clone());
+        let mut batch = Batch::default();
+        batch.put_interaction(&i);
+        self.store
+            .write(batch, Durability::Durable)
+            .map_err(store_err)?;
+        Ok(i)
+    }
+
+    fn record_preference(
+        &self,
+        caller: &Caller,
+        id: CustomerId,
+        topic: String,
+        value: String,
+        channel: Channel,
+    ) -> ServiceResult<Preference> {
+        let topic = topic.trim().to_string();
+        if topic.is_empty() {
+            return Err(ServiceError::Invalid("preference topic is empty".into()));
+        }
+        check_text("topic", &topic, 60)?;
+        check_text("value", &value, 400)?;
+        let _guard = lock(&self.write_lock);
+        let mut customer = self.require_customer(id)?;
+        let now = Timestamp::now();
+        let pref = Preference {
+            topic: topic.clone(),
+            value: value.clone(),
+            recorded_by: caller.operator.clone(),
+            channel: channel.clone(),
+            at: now,
+        };
+        customer.preferences.push(pref.clone());
+        customer.updated = now;
+        let keys = self.store.index_keys_of(id).map_err(store_err)?;
+        let mut i = Interaction::new(
+            self.next_interaction_id()?,
+            id,
+            now,
+            channel,
+            InteractionKind::PreferenceStated,
+        );
+        i.employee = Some(caller.operator.clone());
+        i.attributes.insert("topic".into(), AttrValue::Text(topic));
+        i.attributes.insert("value".into(), AttrValue::Text(value));
+        let mut batch = Batch::default();
+        batch.put_customer(&customer, keys);
+        batch.put_interaction(&i);
+        self.store
+            .write(batch, Durability::Durable)
+            .map_err(store_err)?;
+        Ok(pref)
+    }
+
+    fn decide(&self, r: &CompensationRequest) -> ServiceResult<rapport_governance::Decision> {
+        let disruption = r.disruption.trim();
+        if disruption.is_empty() {
+            return Err(ServiceError::Invalid(
+                "the disruption reference is empty".into(),
+            ));
+        }
+        check_text("disruption", disruption, 100)?;
+        check_text("touchpoint", &r.touchpoint, 200)?;
+        self.policy
+            .decide(r.kind, r.delay_minutes)
+            .map_err(|e: PolicyError| ServiceError::Invalid(e.to_string()))
+    }
+
+    fn entitlement(&self, r: &CompensationRequest) -> ServiceResult<Entitlement> {
+        self.require_customer(r.customer)?;
+        let d = self.decide(r)?;
+        let existing = self
+            .store
+            .grant(r.customer, r.disruption.trim())
+            .map_err(store_err)?;
+        Ok(Entitlement {
+            instrument: d.instrument,
+            amount: d.amount,
+            rule: d.rule,
+            existing,
+        })
+    }
+
+    fn grant(&self, caller: &Caller, r: &CompensationRequest) -> ServiceResult<GrantOutcome> {
+        self.require_customer(r.customer)?;
+        let d = self.decide(r)?;
+        let disruption = r.disruption.trim().to_string();
+        if let Some(existing) = self
+            .store
+            .grant(r.customer, &disruption)
+            .map_err(store_err)?
+        {
+            return Ok(GrantOutcome::Refused(existing));
+        }
+        if !self.limits.within(caller.role, d.amount) {
+            return Err(ServiceError::Forbidden {
+                role: caller.role,
+                action: format!(
+                    "grant {} without a supervisor's approval (above the role's limit)",
+                    d.amount
+                ),
+            });
+        }
+        let now = Timestamp::now();
+        let iid = self.next_interaction_id()?;
+        let touchpoint = if r.touchpoint.trim().is_empty() {
+            "unspecified".to_string()
+        } else {
+            r.touchpoint.trim().to_string()
+        };
+        let grant = CompensationGrant {
+            customer: r.customer,
+            disruption: disruption.clone(),
+            kind: r.kind,
+            delay_minutes: r.delay_minutes,
+            instrument: d.instrument.clone(),
+            amount: d.amount,
+            policy_rule: d.rule.clone(),
+            granted_by: caller.operator.clone(),
+            touchpoint: touchpoint.clone(),
+            at: now,
+            interaction: iid,
+        };
+        let mut i = Interaction::new(
+            iid,
+            r.customer,
+            now,
+            Channel::Other("service".into()),
+            InteractionKind::CompensationGranted,
+        );
+        i.touchpoint = Some(touchpoint);
+        i.employee = Some(caller.operator.clone());
+        i.amounts.push(Amount {
+            role: AmountRole::Compensation,
+            money: d.amount,
+        });
+        let mut attrs = BTreeMap::new();
+        attrs.insert("disruption".into(), AttrValue::Text(disruption));
+        attrs.insert(
+            "disruption_kind".into(),
+            AttrValue::Text(r.kind.to_string()),
+        );
+        attrs.insert("instrument".into(), AttrValue::Text(d.instrument));
+        attrs.insert("policy_rule".into(), AttrValue::Text(d.rule));
+        if let Some(m) = r.delay_minutes {
+            attrs.insert("delay_minutes".into(), AttrValue::Int(i64::from(m)));
+        }
+        i.attributes = attrs;
+        let mut batch = Batch::default();
+        batch.insert_grant(&grant);
+        batch.put_interaction(&i);
+        match self.store.write(batch, Durability::Durable) {
+            Ok(()) => {
+                tracing::info!(operator = %caller.operator, customer = %grant.customer, disruption = %rapport_core::text::sanitize(&grant.disruption), amount = %grant.amount, "compensation granted");
+                Ok(GrantOutcome::Granted(grant))
+            }
+            Err(rapport_store::Error::Conflict(existing)) => Ok(GrantOutcome::Refused(*existing)),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    fn overview(&self) -> ServiceResult<Overview> {
+        records::overview(&self.store)
+    }
+
+    fn list(&self, name: &str, limit: usize) -> ServiceResult<Vec<ListEntry>> {
+        check_text("list name", name, 60)?;
+        records::list(&self.store, name, limit)
+    }
+
+    /// Every operator (without hashes), by name.
+    pub fn operators(&self) -> ServiceResult<Vec<OperatorInfo>> {
+        self.store
+            .docs::<OperatorAccount>(OPERATORS, "")
+            .map(|r| r.map(|(_, a)| a.info()).map_err(store_err))
+            .collect()
+    }
+
+    fn add_operator(
+        &self,
+        caller: &Caller,
+        name: &str,
+        role: Role,
+        password: &str,
+    ) -> ServiceResult<()> {
+        let account = OperatorAccount::new(name, role, password, Timestamp::now())
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let _guard = lock(&self.write_lock);
+        if self
+            .store
+            .doc::<OperatorAccount>(OPERATORS, name)
+            .map_err(store_err)?
+            .is_some()
+        {
+            return Err(ServiceError::Invalid(format!(
+                "operator {name} already exists"
+            )));
+        }
+        self.put_operator(&account)?;
+        tracing::info!(by = %caller.operator, operator = name, %role, "operator added");
+        Ok(())
+    }
+
+    fn put_operator(&self, account: &OperatorAccount) -> ServiceResult<()> {
+        let mut batch = Batch::default();
+        batch
+            .put_doc(OPERATORS, &account.name, account)
+            .map_err(store_err)?;
+        self.store
+            .write(batch, Durability::Durable)
+            .map_err(store_err)
+    }
+
+    fn existing_operator(&self, name: &str) -> ServiceResult<OperatorAccount> {
+        self.store
+            .doc::<OperatorAccount>(OPERATORS, name)
+            .map_err(store_err)?
+            .ok_or_else(|| ServiceError::NotFound(format!("operator {name}")))
+    }
+
+    fn set_password(&self, caller: &Caller, name: &str, password: &str) -> ServiceResult<()> {
+        let hash = rapport_governance::hash_password(password)
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let _guard = lock(&self.write_lock);
+        let mut account = self.existing_operator(name)?;
+        account.password_hash = hash;
+        account.updated = Timestamp::now();
+        self.put_operator(&account)?;
+        tracing::info!(by = %caller.operator, operator = name, "password changed");
+        Ok(())
+    }
+
+    fn disable_operator(&self, caller: &Caller, name: &str) -> ServiceResult<()> {
+        let _guard = lock(&self.write_lock);
+        let mut account = self.existing_operator(name)?;
+        account.disabled = true;
+        account.updated = Timestamp::now();
+        self.put_operator(&account)?;
+        lock(&self.sessions).retain(|_, s| s.operator != name);
+        tracing::info!(by = %caller.operator, operator = name, "operator disabled");
+        Ok(())
+    }
+}

@@ -1,0 +1,601 @@
+//! The network client of `rapport serve`.
+//!
+//! One driver task owns the connection: requests carry ids and replies are matched to them;
+//! live events are routed to subscriptions through bounded queues (a slow reader gets
+//! `Change::Lagged`). When the connection drops, pending requests fail with `Unavailable`,
+//! subscriptions get `LiveEvent::Reconnecting { attempt }` while the driver reconnects with
+//! back-off, then the session is resumed (or the client logs in again), subscriptions are
+//! restored and get `LiveEvent::Reconnected` (re-read what you show).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use rapport_core::{
+    Change, ChangeEvent, Channel, CustomerId, CustomerRecord, CustomerSummary, Interaction,
+    Preference, Timestamp,
+};
+use rapport_governance::{OperatorInfo, Role, SessionToken};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+use crate::api::{
+    CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent, Mode,
+    NewInteraction, Overview, Service, ServiceError, ServiceResult, SessionInfo, Subscription,
+    Watch,
+};
+use crate::codec;
+use crate::live::SUBSCRIPTION_QUEUE;
+use crate::protocol::{ClientMsg, MAGIC, PROTOCOL_VERSION, Reply, Request, ServerMsg};
+use crate::{OperatorAdmin, unexpected};
+
+/// How long a request may take before the client gives up.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting, the handshake and login may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client of `rapport serve`.
+#[derive(Clone, Debug)]
+pub struct Remote {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    session: Mutex<SessionInfo>,
+    commands: mpsc::Sender<Command>,
+    next_sub: AtomicU64,
+}
+
+type ReplyTx = oneshot::Sender<ServiceResult<Reply>>;
+
+#[derive(Debug)]
+enum Command {
+    Request(Request, ReplyTx),
+    Subscribe {
+        sub: u64,
+        watch: Watch,
+        events: mpsc::Sender<LiveEvent>,
+        reply: ReplyTx,
+    },
+    SetWatch(u64, Watch),
+    Unsubscribe(u64),
+}
+
+#[derive(Debug, Clone)]
+struct Credentials {
+    addr: String,
+    user: String,
+    password: String,
+}
+
+enum Stream {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+type Conn = Framed<Box<dyn AsyncReadWrite>, LengthDelimitedCodec>;
+
+trait AsyncReadWrite: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncReadWrite for T {}
+
+struct LoggedIn {
+    conn: Conn,
+    operator: String,
+    role: Role,
+    token: SessionToken,
+}
+
+fn is_unix_path(addr: &str) -> bool {
+    addr.contains('/') || addr.ends_with(".sock")
+}
+
+async fn dial(addr: &str) -> Result<Conn, ServiceError> {
+    let stream = if is_unix_path(addr) {
+        tokio::net::UnixStream::connect(addr)
+            .await
+            .map(Stream::Unix)
+    } else {
+        tokio::net::TcpStream::connect(addr).await.map(Stream::Tcp)
+    }
+    .map_err(|e| ServiceError::Unavailable(format!("cannot connect to {addr}: {e}")))?;
+    let boxed: Box<dyn AsyncReadWrite> = match stream {
+        Stream::Tcp(s) => {
+            let _ = s.set_nodelay(true);
+            Box::new(s)
+        }
+        Stream::Unix(s) => Box::new(s),
+    };
+    Ok(Framed::new(boxed, codec::frames()))
+}
+
+async fn send(conn: &mut Conn, msg: &ClientMsg) -> Result<(), ServiceError> {
+    let bytes = codec::encode(msg).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+    conn.send(bytes)
+        .await
+        .map_err(|e| ServiceError::Unavailable(format!("connection lost: {e}")))
+}
+
+async fn recv(conn: &mut Conn) -> Result<ServerMsg, ServiceError> {
+    match conn.next().await {
+        Some(Ok(frame)) => codec::decode(&frame)
+            .map_err(|e| ServiceError::Unavailable(format!("bad message from the server: {e}"))),
+        Some(Err(e)) => Err(ServiceError::Unavailable(format!("connection lost: {e}"))),
+        None => Err(ServiceError::Unavailable(
+            "the server closed the connection".into(),
+        )),
+    }
+}
+
+/// Connects, shakes hands and logs in (resuming `token` first when given).
+async fn establish(
+    creds: &Credentials,
+    token: Option<&SessionToken>,
+) -> Result<LoggedIn, ServiceError> {
+    let attempt = async {
+        let mut conn = dial(&creds.addr).await?;
+        send(
+            &mut conn,
+            &ClientMsg::Hello {
+                magic: MAGIC,
+                version: PROTOCOL_VERSION,
+            },
+        )
+        .await?;
+        match recv(&mut conn).await? {
+            ServerMsg::Welcome { .. } => {}
+            ServerMsg::Refused(e) => return Err(e),
+            other => {
+                return Err(ServiceError::Unavailable(format!(
+                    "unexpected handshake reply {other:?}"
+                )));
+            }
+        }
+        let login = match token {
+            Some(t) => ClientMsg::Resume { token: t.clone() },
+            None => ClientMsg::Login {
+                user: creds.user.clone(),
+                password: creds.password.clone(),
+            },
+        };
+        send(&mut conn, &login).await?;
+        match recv(&mut conn).await? {
+            ServerMsg::LoggedIn {
+                operator,
+                role,
+                token,
+                ..
+            } => Ok(LoggedIn {
+                conn,
+                operator,
+                role,
+                token,
+            }),
+            ServerMsg::Refused(e) => Err(e),
+            other => Err(ServiceError::Unavailable(format!(
+                "unexpected login reply {other:?}"
+            ))),
+        }
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .map_err(|_| ServiceError::Timeout(CONNECT_TIMEOUT.as_millis() as u64))?
+}
+
+impl Remote {
+    /// Connects to `rapport serve` at `addr` (`host:port` or a Unix socket path) and logs in.
+    pub async fn connect(addr: &str, user: &str, password: &str) -> Result<Remote, ServiceError> {
+        let creds = Credentials {
+            addr: addr.to_string(),
+            user: user.to_string(),
+            password: password.to_string(),
+        };
+        let logged = establish(&creds, None).await?;
+        let session = SessionInfo {
+            operator: logged.operator.clone(),
+            role: logged.role,
+            mode: Mode::Remote {
+                addr: addr.to_string(),
+            },
+        };
+        let (commands, rx) = mpsc::channel(256);
+        let inner = Arc::new(Inner {
+            session: Mutex::new(session),
+            commands,
+            next_sub: AtomicU64::new(1),
+        });
+        tokio::spawn(drive(creds, logged, rx, Arc::downgrade(&inner)));
+        Ok(Remote { inner })
+    }
+
+    async fn call(&self, req: Request) -> ServiceResult<Reply> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::Request(req, tx))
+            .await
+            .map_err(|_| ServiceError::Unavailable("the client has stopped".into()))?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(ServiceError::Unavailable("connection lost".into())),
+            Err(_) => Err(ServiceError::Timeout(REQUEST_TIMEOUT.as_millis() as u64)),
+        }
+    }
+}
+
+struct SubState {
+    watch: Watch,
+    events: mpsc::Sender<LiveEvent>,
+    lagged: bool,
+}
+
+impl SubState {
+    /// Delivers without waiting; a full queue marks the subscription lagged. Returns false
+    /// when the subscriber has gone.
+    fn deliver(&mut self, event: LiveEvent) -> bool {
+        if self.lagged {
+            let lag = LiveEvent::Change(ChangeEvent {
+                change: Change::Lagged,
+                at: Timestamp::now(),
+            });
+            match self.events.try_send(lag) {
+                Ok(()) => self.lagged = false,
+                Err(TrySendError::Full(_)) => return true,
+                Err(TrySendError::Closed(_)) => return false,
+            }
+        }
+        match self.events.try_send(event) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.lagged = true;
+                true
+            }
+            Err(TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// The driver: owns the connection, reconnects when it drops, ends when every [`Remote`]
+/// clone is gone.
+async fn drive(
+    creds: Credentials,
+    first: LoggedIn,
+    mut commands: mpsc::Receiver<Command>,
+    inner: std::sync::Weak<Inner>,
+) {
+    let mut token = first.token.clone();
+    let mut conn = Some(first.conn);
+    let mut subs: HashMap<u64, SubState> = HashMap::new();
+    let mut pending: HashMap<u64, ReplyTx> = HashMap::new();
+    let mut next_id: u64 = 1;
+    loop {
+        let Some(c) = conn.as_mut() else {
+            // Reconnect with back-off, telling subscribers.
+            for p in pending.drain() {
+                let _ = p.1.send(Err(ServiceError::Unavailable(
+                    "connection to the server lost".into(),
+                )));
+            }
+            let mut attempt = 0u32;
+            let logged = loop {
+                attempt += 1;
+                subs.retain(|_, s| s.deliver(LiveEvent::Reconnecting { attempt }));
+                let delay = Duration::from_millis((50u64 << attempt.min(6)).min(2_000));
+                // Commands arriving meanwhile fail at once instead of queueing.
+                let sleep = tokio::time::sleep(delay);
+                tokio::pin!(sleep);
+                loop {
+                    tokio::select! {
+                        _ = &mut sleep => break,
+                        cmd = commands.recv() => match cmd {
+                            None => return,
+                            Some(cmd) => refuse_while_down(cmd, &mut subs),
+                        },
+                    }
+                }
+                let resumed = establish(&creds, Some(&token)).await;
+                let result = match resumed {
+                    Err(ServiceError::Unauthenticated(_)) => establish(&creds, None).await,
+                    other => other,
+                };
+                match result {
+                    Ok(l) => break l,
+                    Err(e) => tracing::debug!(attempt, error = %e, "reconnect failed"),
+                }
+            };
+            tracing::info!(attempt, "reconnected");
+            token = logged.token.clone();
+            if let Some(inner) = inner.upgrade() {
+                let mut s = inner.session.lock().unwrap_or_else(PoisonError::into_inner);
+                s.operator = logged.operator.clone();
+                s.role = logged.role;
+            }
+            let mut c = logged.conn;
+            let mut ok = true;
+            for (sub, s) in &subs {
+                let id = next_id;
+                next_id += 1;
+                let msg = ClientMsg::Request {
+                    id,
+                    body: Request::Subscribe {
+                        sub: *sub,
+                        watch: s.watch.clone(),
+                    },
+                };
+                if send(&mut c, &msg).await.is_err() {
+                    ok = false;
+                    break;
+                }
+            }
+            if ok {
+                subs.retain(|_, s| s.deliver(LiveEvent::Reconnected));
+                conn = Some(c);
+            }
+            continue;
+        };
+        tokio::select! {
+            cmd = commands.recv() => {
+                let Some(cmd) = cmd else { return };
+                let id = next_id;
+                next_id += 1;
+                let (body, reply) = match cmd {
+                    Command::Request(body, reply) => (body, Some(reply)),
+                    Command::Subscribe { sub, watch, events, reply } => {
+                        subs.insert(sub, SubState { watch: watch.clone(), events, lagged: false });
+                        (Request::Subscribe { sub, watch }, Some(reply))
+                    }
+                    Command::SetWatch(sub, watch) => {
+                        if let Some(s) = subs.get_mut(&sub) {
+                            s.watch = watch.clone();
+                        }
+                        (Request::SetWatch { sub, watch }, None)
+                    }
+                    Command::Unsubscribe(sub) => {
+                        subs.remove(&sub);
+                        (Request::Unsubscribe { sub }, None)
+                    }
+                };
+                if let Some(r) = reply {
+                    pending.insert(id, r);
+                }
+                if let Err(e) = send(c, &ClientMsg::Request { id, body }).await {
+                    tracing::info!(error = %e, "connection lost while sending");
+                    conn = None;
+                }
+            }
+            msg = recv(c) => match msg {
+                Ok(ServerMsg::Reply { id, result }) => {
+                    if let Some(tx) = pending.remove(&id) {
+                        let _ = tx.send(result);
+                    }
+                }
+                Ok(ServerMsg::Event { sub, event }) => {
+                    if let Some(s) = subs.get_mut(&sub)
+                        && !s.deliver(event)
+                    {
+                        subs.remove(&sub);
+                        let id = next_id;
+                        next_id += 1;
+                        let _ = send(c, &ClientMsg::Request { id, body: Request::Unsubscribe { sub } }).await;
+                    }
+                }
+                Ok(ServerMsg::Refused(e)) => {
+                    tracing::warn!(error = %e, "the server refused the connection");
+                    conn = None;
+                }
+                Ok(other) => tracing::debug!(?other, "unexpected message from the server"),
+                Err(e) => {
+                    tracing::info!(error = %e, "connection lost");
+                    conn = None;
+                }
+            },
+        }
+    }
+}
+
+fn refuse_while_down(cmd: Command, subs: &mut HashMap<u64, SubState>) {
+    let down = || ServiceError::Unavailable("reconnecting to the server".into());
+    match cmd {
+        Command::Request(_, reply) => {
+            let _ = reply.send(Err(down()));
+        }
+        Command::Subscribe {
+            sub,
+            watch,
+            events,
+            reply,
+        } => {
+            // Restored with the others once connected again.
+            subs.insert(
+                sub,
+                SubState {
+                    watch,
+                    events,
+                    lagged: false,
+                },
+            );
+            let _ = reply.send(Ok(Reply::Done));
+        }
+        Command::SetWatch(sub, watch) => {
+            if let Some(s) = subs.get_mut(&sub) {
+                s.watch = watch;
+            }
+        }
+        Command::Unsubscribe(sub) => {
+            subs.remove(&sub);
+        }
+    }
+}
+
+impl Service for Remote {
+    fn session(&self) -> SessionInfo {
+        self.inner
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn search(&self, query: &str, limit: usize) -> ServiceResult<Vec<CustomerSummary>> {
+        let query = query.to_string();
+        match self.call(Request::Search { query, limit }).await? {
+            Reply::Summaries(s) => Ok(s),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn open(
+        &self,
+        customer: CustomerId,
+        query: InteractionQuery,
+    ) -> ServiceResult<CustomerRecord> {
+        match self.call(Request::Open { customer, query }).await? {
+            Reply::Record(r) => Ok(*r),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn interactions(
+        &self,
+        customer: CustomerId,
+        query: InteractionQuery,
+    ) -> ServiceResult<Vec<Interaction>> {
+        match self.call(Request::Interactions { customer, query }).await? {
+            Reply::Interactions(i) => Ok(i),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn log_interaction(&self, new: NewInteraction) -> ServiceResult<Interaction> {
+        match self.call(Request::LogInteraction(new)).await? {
+            Reply::Interaction(i) => Ok(*i),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn record_preference(
+        &self,
+        customer: CustomerId,
+        topic: String,
+        value: String,
+        channel: Channel,
+    ) -> ServiceResult<Preference> {
+        let req = Request::RecordPreference {
+            customer,
+            topic,
+            value,
+            channel,
+        };
+        match self.call(req).await? {
+            Reply::Preference(p) => Ok(p),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn entitlement(&self, request: CompensationRequest) -> ServiceResult<Entitlement> {
+        match self.call(Request::Entitlement(request)).await? {
+            Reply::Entitlement(e) => Ok(*e),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn grant_compensation(
+        &self,
+        request: CompensationRequest,
+    ) -> ServiceResult<GrantOutcome> {
+        match self.call(Request::Grant(request)).await? {
+            Reply::Grant(g) => Ok(*g),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn overview(&self) -> ServiceResult<Overview> {
+        match self.call(Request::Overview).await? {
+            Reply::Overview(o) => Ok(*o),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn list(&self, name: &str, limit: usize) -> ServiceResult<Vec<ListEntry>> {
+        let name = name.to_string();
+        match self.call(Request::List { name, limit }).await? {
+            Reply::List(l) => Ok(l),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn subscribe(&self, watch: Watch) -> ServiceResult<Subscription> {
+        let sub = self.inner.next_sub.fetch_add(1, Ordering::Relaxed);
+        let (events_tx, events) = mpsc::channel(SUBSCRIPTION_QUEUE);
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::Subscribe {
+                sub,
+                watch: watch.clone(),
+                events: events_tx,
+                reply,
+            })
+            .await
+            .map_err(|_| ServiceError::Unavailable("the client has stopped".into()))?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+            Ok(Ok(Ok(_))) => {}
+            Ok(Ok(Err(e))) => {
+                let _ = self.inner.commands.send(Command::Unsubscribe(sub)).await;
+                return Err(e);
+            }
+            Ok(Err(_)) => return Err(ServiceError::Unavailable("connection lost".into())),
+            Err(_) => return Err(ServiceError::Timeout(REQUEST_TIMEOUT.as_millis() as u64)),
+        }
+        let (watching, mut changes) = watch::channel(watch);
+        let commands = self.inner.commands.clone();
+        // Forward watch changes to the server; end the subscription when it is dropped.
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let w = changes.borrow_and_update().clone();
+                if commands.send(Command::SetWatch(sub, w)).await.is_err() {
+                    return;
+                }
+            }
+            let _ = commands.send(Command::Unsubscribe(sub)).await;
+        });
+        Ok(Subscription { events, watching })
+    }
+}
+
+impl OperatorAdmin for Remote {
+    async fn operators(&self) -> ServiceResult<Vec<OperatorInfo>> {
+        match self.call(Request::ListOperators).await? {
+            Reply::Operators(o) => Ok(o),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn add_operator(&self, name: &str, role: Role, password: &str) -> ServiceResult<()> {
+        let req = Request::AddOperator {
+            name: name.to_string(),
+            role,
+            password: password.to_string(),
+        };
+        self.call(req).await.map(|_| ())
+    }
+
+    async fn set_password(&self, name: &str, password: &str) -> ServiceResult<()> {
+        let req = Request::SetPassword {
+            name: name.to_string(),
+            password: password.to_string(),
+        };
+        self.call(req).await.map(|_| ())
+    }
+
+    async fn disable_operator(&self, name: &str) -> ServiceResult<()> {
+        let req = Request::DisableOperator {
+            name: name.to_string(),
+        };
+        self.call(req).await.map(|_| ())
+    }
+}

@@ -1,0 +1,509 @@
+//! `rapport serve`: the server that owns the database and serves consoles and scripts over
+//! TCP (loopback by default) and Unix sockets.
+//!
+//! Shape of tokio's mini-redis: [`run`] accepts on its listeners until `shutdown` is
+//! cancelled; one task per connection under a semaphore; per connection a reader (requests,
+//! at most [`ServerConfig::max_in_flight`] at once, so a flooding client is slowed by TCP
+//! backpressure), a bounded outgoing queue and a writer. Engine work runs with
+//! `spawn_blocking` under a time-out. On shutdown: stop accepting, stop reading, finish
+//! in-flight requests, send their replies, flush the store, return.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use rapport_governance::{Action, SessionToken};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::{ServiceError, Watch};
+use crate::codec;
+use crate::engine::{Caller, Engine};
+use crate::protocol::{ClientMsg, MAGIC, PROTOCOL_VERSION, Reply, Request, ServerMsg};
+
+/// Limits of the server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Requests in flight per connection; beyond it the server stops reading that connection.
+    pub max_in_flight: usize,
+    /// Subscriptions per connection.
+    pub max_subscriptions: usize,
+    /// Outgoing messages queued per connection.
+    pub out_queue: usize,
+    /// A request taking longer is answered with `Timeout`.
+    pub request_timeout: Duration,
+    /// Handshake and login must complete within this.
+    pub handshake_timeout: Duration,
+    /// Password checks at once (argon2 takes ~19 MiB and tens of ms each).
+    pub max_hashing: usize,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_connections: 1024,
+            max_in_flight: 32,
+            max_subscriptions: 16,
+            out_queue: 256,
+            request_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            max_hashing: 2,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A listening socket.
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP.
+    Tcp(TcpListener),
+    /// A Unix socket, removed on shutdown.
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    /// Binds TCP, e.g. `127.0.0.1:7878` (`127.0.0.1:0` picks a free port).
+    pub async fn tcp(addr: &str) -> Result<Listener, ServiceError> {
+        TcpListener::bind(addr)
+            .await
+            .map(Listener::Tcp)
+            .map_err(|e| ServiceError::Unavailable(format!("cannot listen on {addr}: {e}")))
+    }
+
+    /// Binds a Unix socket at `path`, replacing a stale socket file left by a dead server.
+    pub fn unix(path: &Path) -> Result<Listener, ServiceError> {
+        if path.exists() {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(ServiceError::Unavailable(format!(
+                    "a server is already listening on {}",
+                    path.display()
+                )));
+            }
+            let _ = std::fs::remove_file(path);
+        }
+        UnixListener::bind(path)
+            .map(|l| Listener::Unix(l, path.to_path_buf()))
+            .map_err(|e| {
+                ServiceError::Unavailable(format!("cannot listen on {}: {e}", path.display()))
+            })
+    }
+
+    /// The address clients connect to: `host:port` or the socket path.
+    pub fn address(&self) -> String {
+        match self {
+            Listener::Tcp(l) => l
+                .local_addr()
+                .map_or_else(|_| "?".to_string(), |a| a.to_string()),
+            Listener::Unix(_, p) => p.display().to_string(),
+        }
+    }
+}
+
+struct Shared {
+    engine: Arc<Engine>,
+    config: ServerConfig,
+    hashing: Semaphore,
+    shutdown: CancellationToken,
+}
+
+/// Serves on `listeners` until `shutdown` is cancelled, then finishes in-flight requests,
+/// flushes the store and returns.
+pub async fn run(
+    listeners: Vec<Listener>,
+    engine: Arc<Engine>,
+    config: ServerConfig,
+    shutdown: CancellationToken,
+) -> Result<(), ServiceError> {
+    let shared = Arc::new(Shared {
+        hashing: Semaphore::new(config.max_hashing.max(1)),
+        engine: engine.clone(),
+        config: config.clone(),
+        shutdown: shutdown.clone(),
+    });
+    let connections = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let tracker = TaskTracker::new();
+    let mut sockets = Vec::new();
+    for listener in listeners {
+        tracing::info!(address = %listener.address(), "listening");
+        if let Listener::Unix(_, p) = &listener {
+            sockets.push(p.clone());
+        }
+        let (shared, connections, tracker2) =
+            (shared.clone(), connections.clone(), tracker.clone());
+        tracker.spawn(accept_loop(listener, shared, connections, tracker2));
+    }
+    shutdown.cancelled().await;
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    tracker.close();
+    if tokio::time::timeout(config.shutdown_grace, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish within the grace period");
+    }
+    for p in sockets {
+        let _ = std::fs::remove_file(p);
+    }
+    let flushed = tokio::task::spawn_blocking(move || engine.flush())
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    flushed?;
+    tracing::info!("stopped; store flushed");
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: Listener,
+    shared: Arc<Shared>,
+    connections: Arc<Semaphore>,
+    tracker: TaskTracker,
+) {
+    loop {
+        let permit = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            p = connections.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            a = accept(&listener) => a,
+        };
+        match accepted {
+            Ok(Accepted::Tcp(stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                tracker.spawn(async move {
+                    connection(stream, peer, shared).await;
+                    drop(permit);
+                });
+            }
+            Ok(Accepted::Unix(stream)) => {
+                let shared = shared.clone();
+                tracker.spawn(async move {
+                    connection(stream, "unix".to_string(), shared).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // E.g. too many open files: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+enum Accepted {
+    Tcp(tokio::net::TcpStream, String),
+    Unix(tokio::net::UnixStream),
+}
+
+async fn accept(listener: &Listener) -> std::io::Result<Accepted> {
+    match listener {
+        Listener::Tcp(l) => {
+            let (s, a) = l.accept().await?;
+            Ok(Accepted::Tcp(s, a.to_string()))
+        }
+        Listener::Unix(l, _) => Ok(Accepted::Unix(l.accept().await?.0)),
+    }
+}
+
+type Conn<S> = Framed<S, tokio_util::codec::LengthDelimitedCodec>;
+
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    framed: &mut Conn<S>,
+    msg: &ServerMsg,
+) -> Result<(), ServiceError> {
+    let bytes = codec::encode(msg).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    framed
+        .send(bytes)
+        .await
+        .map_err(|e| ServiceError::Unavailable(e.to_string()))
+}
+
+async fn recv<S: AsyncRead + AsyncWrite + Unpin>(
+    framed: &mut Conn<S>,
+) -> Result<ClientMsg, ServiceError> {
+    match framed.next().await {
+        Some(Ok(frame)) => codec::decode(&frame).map_err(|e| ServiceError::Invalid(e.to_string())),
+        Some(Err(e)) => Err(ServiceError::Invalid(e.to_string())),
+        None => Err(ServiceError::Unavailable("connection closed".into())),
+    }
+}
+
+/// Handshake and login; returns the session token.
+async fn greet<S: AsyncRead + AsyncWrite + Unpin>(
+    framed: &mut Conn<S>,
+    peer: &str,
+    shared: &Shared,
+) -> Result<SessionToken, ServiceError> {
+    match recv(framed).await? {
+        ClientMsg::Hello { magic, version } if magic == MAGIC && version == PROTOCOL_VERSION => {
+            send(
+                framed,
+                &ServerMsg::Welcome {
+                    version: PROTOCOL_VERSION,
+                },
+            )
+            .await?;
+        }
+        ClientMsg::Hello { magic, version } if magic == MAGIC => {
+            let e = ServiceError::VersionMismatch {
+                client: version,
+                server: PROTOCOL_VERSION,
+            };
+            let _ = send(framed, &ServerMsg::Refused(e.clone())).await;
+            return Err(e);
+        }
+        _ => {
+            let e = ServiceError::Invalid("expected the Rapport handshake".into());
+            let _ = send(framed, &ServerMsg::Refused(e.clone())).await;
+            return Err(e);
+        }
+    }
+    let engine = shared.engine.clone();
+    let session = match recv(framed).await? {
+        ClientMsg::Login { user, password } => {
+            let _permit = shared
+                .hashing
+                .acquire()
+                .await
+                .map_err(|_| ServiceError::Unavailable("shutting down".into()))?;
+            let peer = peer.to_string();
+            tokio::task::spawn_blocking(move || engine.login(&user, &password, &peer))
+                .await
+                .map_err(|e| ServiceError::Internal(e.to_string()))?
+        }
+        ClientMsg::Resume { token } => tokio::task::spawn_blocking(move || engine.resume(&token))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?,
+        _ => Err(ServiceError::Unauthenticated("log in first".into())),
+    };
+    match session {
+        Ok(s) => {
+            send(
+                framed,
+                &ServerMsg::LoggedIn {
+                    operator: s.operator.clone(),
+                    role: s.role,
+                    token: s.token.clone(),
+                    expires_ms: s.expires.as_millis(),
+                },
+            )
+            .await?;
+            Ok(s.token)
+        }
+        Err(e) => {
+            let _ = send(framed, &ServerMsg::Refused(e.clone())).await;
+            Err(e)
+        }
+    }
+}
+
+struct SubHandle {
+    watching: watch::Sender<Watch>,
+    forwarder: tokio::task::AbortHandle,
+}
+
+async fn connection<S>(stream: S, peer: String, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut framed = Framed::new(stream, codec::frames());
+    let greeted = tokio::select! {
+        _ = shared.shutdown.cancelled() => return,
+        r = tokio::time::timeout(shared.config.handshake_timeout, greet(&mut framed, &peer, &shared)) => r,
+    };
+    let token = match greeted {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => {
+            tracing::debug!(peer, error = %e, "connection refused");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(peer, "handshake timed out");
+            return;
+        }
+    };
+    tracing::debug!(peer, "connection open");
+    let (mut sink, mut frames) = StreamExt::split::<bytes::Bytes>(framed);
+    let (out_tx, mut out_rx) = mpsc::channel::<ServerMsg>(shared.config.out_queue.max(1));
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = out_rx.recv().await {
+            match codec::encode(&msg) {
+                Ok(bytes) => {
+                    if sink.send(bytes).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot encode a reply"),
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let in_flight = Arc::new(Semaphore::new(shared.config.max_in_flight.max(1)));
+    let tasks = TaskTracker::new();
+    let mut subs: HashMap<u64, SubHandle> = HashMap::new();
+    loop {
+        let frame = tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            f = frames.next() => f,
+        };
+        let msg = match frame {
+            None => break,
+            Some(Err(e)) => {
+                tracing::info!(peer, error = %e, "bad frame; closing the connection");
+                break;
+            }
+            Some(Ok(bytes)) => match codec::decode::<ClientMsg>(&bytes) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::info!(peer, error = %e, "bad message; closing the connection");
+                    let _ = out_tx
+                        .send(ServerMsg::Refused(ServiceError::Invalid(e.to_string())))
+                        .await;
+                    break;
+                }
+            },
+        };
+        let ClientMsg::Request { id, body } = msg else {
+            let _ = out_tx
+                .send(ServerMsg::Refused(ServiceError::Invalid(
+                    "already logged in".into(),
+                )))
+                .await;
+            break;
+        };
+        // Backpressure: at most max_in_flight requests; beyond it, stop reading.
+        let permit = tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            p = in_flight.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        match body {
+            Request::Subscribe { .. } | Request::SetWatch { .. } | Request::Unsubscribe { .. } => {
+                let result = subscription(&shared, &token, body, &out_tx, &mut subs).await;
+                drop(permit);
+                if out_tx.send(ServerMsg::Reply { id, result }).await.is_err() {
+                    break;
+                }
+            }
+            body => {
+                let (shared, token, out_tx) = (shared.clone(), token.clone(), out_tx.clone());
+                tasks.spawn(async move {
+                    let result = handle(&shared, token, body).await;
+                    let _ = out_tx.send(ServerMsg::Reply { id, result }).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+    for (_, s) in subs.drain() {
+        s.forwarder.abort();
+    }
+    tasks.close();
+    tasks.wait().await;
+    drop(out_tx);
+    let _ = writer.await;
+    tracing::debug!(peer, "connection closed");
+}
+
+async fn handle(
+    shared: &Shared,
+    token: SessionToken,
+    body: Request,
+) -> Result<Reply, ServiceError> {
+    let engine = shared.engine.clone();
+    let work = tokio::task::spawn_blocking(move || {
+        let caller = engine.caller(&token)?;
+        engine.handle(&caller, body)
+    });
+    match tokio::time::timeout(shared.config.request_timeout, work).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(ServiceError::Internal(format!("request task failed: {e}"))),
+        Err(_) => Err(ServiceError::Timeout(
+            shared.config.request_timeout.as_millis() as u64,
+        )),
+    }
+}
+
+async fn authorized(shared: &Shared, token: &SessionToken) -> Result<Caller, ServiceError> {
+    let engine = shared.engine.clone();
+    let token = token.clone();
+    let caller = tokio::task::spawn_blocking(move || engine.caller(&token))
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))??;
+    shared.engine.authorize(&caller, Action::Subscribe)?;
+    Ok(caller)
+}
+
+async fn subscription(
+    shared: &Shared,
+    token: &SessionToken,
+    body: Request,
+    out_tx: &mpsc::Sender<ServerMsg>,
+    subs: &mut HashMap<u64, SubHandle>,
+) -> Result<Reply, ServiceError> {
+    match body {
+        Request::Subscribe { sub, watch } => {
+            authorized(shared, token).await?;
+            if let Some(old) = subs.remove(&sub) {
+                old.forwarder.abort();
+            }
+            if subs.len() >= shared.config.max_subscriptions {
+                return Err(ServiceError::Invalid(format!(
+                    "at most {} subscriptions per connection",
+                    shared.config.max_subscriptions
+                )));
+            }
+            let (watching, rx) = watch::channel(watch);
+            let mut events = shared.engine.live(rx);
+            let out = out_tx.clone();
+            // If the connection's queue is full this task waits, its hub queue fills and the
+            // hub marks it lagged: the store never waits for a slow console.
+            let forwarder = tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    if out.send(ServerMsg::Event { sub, event }).await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .abort_handle();
+            subs.insert(
+                sub,
+                SubHandle {
+                    watching,
+                    forwarder,
+                },
+            );
+            Ok(Reply::Done)
+        }
+        Request::SetWatch { sub, watch } => {
+            authorized(shared, token).await?;
+            let s = subs
+                .get(&sub)
+                .ok_or_else(|| ServiceError::NotFound(format!("subscription {sub}")))?;
+            let _ = s.watching.send(watch);
+            Ok(Reply::Done)
+        }
+        Request::Unsubscribe { sub } => {
+            if let Some(s) = subs.remove(&sub) {
+                s.forwarder.abort();
+            }
+            Ok(Reply::Done)
+        }
+        _ => Err(ServiceError::Internal("not a subscription request".into())),
+    }
+}

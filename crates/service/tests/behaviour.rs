@@ -1,0 +1,334 @@
+//! The same behaviour tests, written once, against the embedded service and the network
+//! client (TCP and Unix socket) of a real server.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use rapport_core::{Change, Channel, CustomerId, DisruptionKind, InteractionKind};
+use rapport_service::{
+    CompensationRequest, Embedded, GrantOutcome, InteractionQuery, Listener, LiveEvent, Mode,
+    NewInteraction, Remote, ServerConfig, Service, ServiceError, Watch, run,
+};
+use tokio_util::sync::CancellationToken;
+
+use common::{PASSWORD, TestServer, engine};
+
+fn request(customer: CustomerId, disruption: &str) -> CompensationRequest {
+    CompensationRequest {
+        customer,
+        disruption: disruption.into(),
+        kind: DisruptionKind::Delay,
+        delay_minutes: Some(9 * 60 + 30),
+        touchpoint: "gate C12".into(),
+    }
+}
+
+async fn next_change(
+    events: &mut tokio::sync::mpsc::Receiver<LiveEvent>,
+    pred: impl Fn(&Change) -> bool,
+) -> Change {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Some(LiveEvent::Change(e))) if pred(&e.change) => return e.change,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("subscription ended"),
+            Err(_) => panic!("no matching live event within 5 s"),
+        }
+    }
+}
+
+/// Every behaviour the console and the CLI rely on.
+async fn behaves<S: Service>(s: &S, ids: &[CustomerId]) {
+    let (jane, john) = (ids[0], ids[1]);
+
+    // Search by e-mail and by name prefix.
+    let hits = s.search("JANE.DOE@example.com", 10).await.unwrap();
+    assert_eq!(hits.first().map(|h| h.id), Some(jane));
+    let hits = s.search("smi", 10).await.unwrap();
+    assert!(hits.iter().any(|h| h.id == john), "{hits:?}");
+    assert!(s.search("", 10).await.unwrap().is_empty());
+
+    // Open a record; unknown customers are NotFound.
+    let r = s.open(jane, InteractionQuery::default()).await.unwrap();
+    assert_eq!(r.customer.id, jane);
+    assert!(!r.masked);
+    assert!(matches!(
+        s.open(CustomerId(999_999), InteractionQuery::default())
+            .await,
+        Err(ServiceError::NotFound(_))
+    ));
+
+    // Live updates for the watched customer only.
+    let mut sub = s.subscribe(Watch::Customers(vec![jane])).await.unwrap();
+
+    // Log an interaction: durable, returned with its id, visible in the record.
+    let logged = s
+        .log_interaction(NewInteraction {
+            customer: jane,
+            kind: InteractionKind::Complaint,
+            channel: Channel::CallCenter,
+            touchpoint: Some("queue 3".into()),
+            phase: None,
+            text: Some("bag arrived wet".into()),
+            attributes: Default::default(),
+            amounts: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        logged.employee.as_deref(),
+        Some(s.session().operator.as_str())
+    );
+    let change = next_change(
+        &mut sub.events,
+        |c| matches!(c, Change::InteractionAdded { interaction, .. } if *interaction == logged.id),
+    )
+    .await;
+    assert_eq!(change.customer(), Some(jane));
+    let page = s
+        .interactions(
+            jane,
+            InteractionQuery {
+                kinds: vec![InteractionKind::Complaint],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![logged.id]
+    );
+
+    // Preferences: newest per topic wins.
+    s.record_preference(jane, "seat".into(), "window".into(), Channel::Web)
+        .await
+        .unwrap();
+    s.record_preference(jane, "seat".into(), "aisle".into(), Channel::Gate)
+        .await
+        .unwrap();
+    let r = s.open(jane, InteractionQuery::default()).await.unwrap();
+    assert_eq!(r.customer.current_preferences()["seat"].value, "aisle");
+
+    // Entitlement by policy, then a grant exactly once.
+    let e = s
+        .entitlement(request(jane, "RP123/2026-11-22"))
+        .await
+        .unwrap();
+    assert_eq!((e.instrument.as_str(), e.amount.minor), ("voucher", 30_000));
+    assert_eq!(e.rule, "delay 9h+ v1");
+    assert!(e.existing.is_none());
+    let granted = match s
+        .grant_compensation(request(jane, "RP123/2026-11-22"))
+        .await
+    {
+        Ok(GrantOutcome::Granted(g)) => g,
+        other => panic!("expected a grant, got {other:?}"),
+    };
+    assert_eq!(granted.granted_by, s.session().operator);
+    assert_eq!(granted.touchpoint, "gate C12");
+    next_change(&mut sub.events, |c| matches!(c, Change::GrantIssued { .. })).await;
+    match s
+        .grant_compensation(request(jane, "RP123/2026-11-22"))
+        .await
+    {
+        Ok(GrantOutcome::Refused(existing)) => assert_eq!(existing, granted),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let e = s
+        .entitlement(request(jane, "RP123/2026-11-22"))
+        .await
+        .unwrap();
+    assert_eq!(e.existing.as_ref(), Some(&granted));
+    let r = s.open(jane, InteractionQuery::default()).await.unwrap();
+    assert_eq!(r.grants, vec![granted.clone()]);
+    assert!(
+        r.interactions
+            .iter()
+            .any(|i| i.id == granted.interaction && i.kind == InteractionKind::CompensationGranted)
+    );
+    // Under three hours: nothing to grant, a clear refusal.
+    let mut short = request(john, "RP9/2026-11-22");
+    short.delay_minutes = Some(90);
+    assert!(matches!(
+        s.grant_compensation(short).await,
+        Err(ServiceError::Invalid(m)) if m.contains("grants nothing")
+    ));
+
+    // Watching another customer: changes to Jane no longer arrive; John's do.
+    sub.watch(Watch::Customers(vec![john]));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    while sub.events.try_recv().is_ok() {} // events queued before the change
+    s.grant_compensation(request(john, "RP7/2026-11-23"))
+        .await
+        .unwrap();
+    let c = next_change(&mut sub.events, |c| c.customer().is_some()).await;
+    assert_eq!(c.customer(), Some(john));
+
+    // Overview counts; lists are empty before any scoring run.
+    let o = s.overview().await.unwrap();
+    assert_eq!(o.customers, 3);
+    assert!(o.interactions >= 4);
+    assert!(s.list("complainers", 10).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_behaves() {
+    let (engine, ids) = engine().await;
+    let s = Embedded::from_engine(engine, "test".into());
+    assert_eq!(s.session().role, rapport_governance::Role::Admin);
+    assert!(matches!(s.session().mode, Mode::Embedded { .. }));
+    behaves(&s, &ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_behaves_over_tcp() {
+    let (engine, ids) = engine().await;
+    let server = TestServer::start(engine).await;
+    let s = server.admin().await;
+    assert_eq!(s.session().operator, "admin");
+    assert!(matches!(s.session().mode, Mode::Remote { .. }));
+    behaves(&s, &ids).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_behaves_over_a_unix_socket() {
+    let (engine, ids) = engine().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rapport.sock");
+    let l = Listener::unix(&path).unwrap();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(run(
+        vec![l],
+        engine,
+        ServerConfig::default(),
+        shutdown.clone(),
+    ));
+    let s = Remote::connect(path.to_str().unwrap(), "admin", PASSWORD)
+        .await
+        .unwrap();
+    behaves(&s, &ids).await;
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+    assert!(!path.exists(), "the socket file is removed on shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_reaches_another_terminal_within_100_ms() {
+    let (engine, ids) = engine().await;
+    let server = TestServer::start(engine).await;
+    let gate = server.admin().await;
+    let call_center = server.admin().await;
+    let mut sub = call_center
+        .subscribe(Watch::Customers(vec![ids[0]]))
+        .await
+        .unwrap();
+    let mut worst = Duration::ZERO;
+    for n in 0..20 {
+        let t0 = Instant::now();
+        gate.grant_compensation(request(ids[0], &format!("RP{n}/2026-11-23")))
+            .await
+            .unwrap();
+        next_change(&mut sub.events, |c| matches!(c, Change::GrantIssued { .. })).await;
+        worst = worst.max(t0.elapsed());
+    }
+    // Includes the durable write itself; the goal is a change on screen within 100 ms.
+    assert!(worst < Duration::from_millis(500), "worst {worst:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mismatched_protocol_version_is_refused_clearly() {
+    use futures::{SinkExt, StreamExt};
+    use rapport_service::codec;
+    use rapport_service::protocol::{ClientMsg, MAGIC, PROTOCOL_VERSION, ServerMsg};
+    let (engine, _) = engine().await;
+    let server = TestServer::start(engine).await;
+    let stream = tokio::net::TcpStream::connect(&server.addr).await.unwrap();
+    let mut framed = tokio_util::codec::Framed::new(stream, codec::frames());
+    let hello = ClientMsg::Hello {
+        magic: MAGIC,
+        version: PROTOCOL_VERSION + 1,
+    };
+    framed.send(codec::encode(&hello).unwrap()).await.unwrap();
+    let reply: ServerMsg = codec::decode(&framed.next().await.unwrap().unwrap()).unwrap();
+    let ServerMsg::Refused(e) = reply else {
+        panic!("expected a refusal, got {reply:?}")
+    };
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "protocol version mismatch: client {}, server {PROTOCOL_VERSION}",
+            PROTOCOL_VERSION + 1
+        )
+    );
+    assert!(
+        framed.next().await.is_none(),
+        "the server closes the connection"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_are_refused_and_rate_limited() {
+    let (engine, _) = engine().await;
+    let server = TestServer::start(engine).await;
+    for _ in 0..5 {
+        let e = Remote::connect(&server.addr, "admin", "wrong password")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Unauthenticated(_)), "{e}");
+    }
+    // Locked now, even with the right password.
+    let e = Remote::connect(&server.addr, "admin", PASSWORD)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("too many failed logins"), "{e}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_reconnects_and_says_so() {
+    let (engine, ids) = engine().await;
+    let server = TestServer::start(engine.clone()).await;
+    let addr = server.addr.clone();
+    let client = server.admin().await;
+    let mut sub = client.subscribe(Watch::All).await.unwrap();
+    server.stop().await;
+    // The server is gone: the subscription hears that the client is reconnecting.
+    match tokio::time::timeout(Duration::from_secs(5), sub.events.recv()).await {
+        Ok(Some(LiveEvent::Reconnecting { attempt: 1 })) => {}
+        other => panic!("expected Reconnecting, got {other:?}"),
+    }
+    // A new server on the same address (sessions are gone: the client logs in again).
+    let l = loop {
+        match Listener::tcp(&addr).await {
+            Ok(l) => break l,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(run(
+        vec![l],
+        engine,
+        ServerConfig::default(),
+        shutdown.clone(),
+    ));
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), sub.events.recv()).await {
+            Ok(Some(LiveEvent::Reconnected)) => break,
+            Ok(Some(LiveEvent::Reconnecting { .. })) => continue,
+            other => panic!("expected Reconnected, got {other:?}"),
+        }
+    }
+    // Requests work again and live events flow again.
+    client
+        .grant_compensation(request(ids[1], "RP77/2026-11-23"))
+        .await
+        .unwrap();
+    next_change(&mut sub.events, |c| matches!(c, Change::GrantIssued { .. })).await;
+    shutdown.cancel();
+    handle.await.unwrap().unwrap();
+}

@@ -1,0 +1,99 @@
+//! Shared set-up: a temporary store with customers, an engine, a server on 127.0.0.1:0.
+
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::sync::Arc;
+
+use rapport_core::{
+    ContactKind, ContactPoint, Customer, CustomerId, PartyKind, Sourced, Timestamp,
+};
+use rapport_governance::Role;
+use rapport_service::{Embedded, Engine, Listener, OperatorAdmin, Remote, ServerConfig, run};
+use rapport_store::{Batch, Durability, IndexKey, IndexKind, Store};
+use tokio_util::sync::CancellationToken;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A store with three customers: Jane Doe, John Smith, Zoë Ørsted.
+pub fn world() -> (Store, Vec<CustomerId>) {
+    let store = Store::temporary().unwrap();
+    let t = Timestamp::now();
+    let mut ids = Vec::new();
+    let mut batch = Batch::default();
+    for (given, family, email) in [
+        ("Jane", "Doe", "jane.doe@example.com"),
+        ("John", "Smith", "john@example.org"),
+        ("Zoë", "Ørsted", "zoe@example.net"),
+    ] {
+        let id = store.next_customer_id().unwrap();
+        let mut c = Customer::new(id, PartyKind::Person, t);
+        c.profile.display_name = Some(Sourced::new(format!("{given} {family}"), None, t));
+        c.profile.given_name = Some(Sourced::new(given.into(), None, t));
+        c.profile.family_name = Some(Sourced::new(family.into(), None, t));
+        c.contacts.push(ContactPoint {
+            kind: ContactKind::Email,
+            value: email.into(),
+            valid_from: None,
+            valid_to: None,
+            source: None,
+            last_seen: t,
+        });
+        let keys = vec![
+            IndexKey::new(IndexKind::Email, email),
+            IndexKey::new(IndexKind::NameToken, given.to_lowercase()),
+            IndexKey::new(IndexKind::NameToken, family.to_lowercase()),
+        ];
+        batch.put_customer(&c, keys);
+        ids.push(id);
+    }
+    store.write(batch, Durability::Durable).unwrap();
+    (store, ids)
+}
+
+/// An engine over `world()` with an admin operator `admin`.
+pub async fn engine() -> (Arc<Engine>, Vec<CustomerId>) {
+    let (store, ids) = world();
+    let engine = Arc::new(Engine::new(store));
+    let local = Embedded::from_engine(engine.clone(), "test".into());
+    local
+        .add_operator("admin", Role::Admin, PASSWORD)
+        .await
+        .unwrap();
+    (engine, ids)
+}
+
+/// A running server on 127.0.0.1:0 over `engine`.
+pub struct TestServer {
+    pub addr: String,
+    pub shutdown: CancellationToken,
+    pub handle: tokio::task::JoinHandle<Result<(), rapport_service::ServiceError>>,
+}
+
+impl TestServer {
+    pub async fn start(engine: Arc<Engine>) -> TestServer {
+        TestServer::start_with(engine, ServerConfig::default()).await
+    }
+
+    pub async fn start_with(engine: Arc<Engine>, config: ServerConfig) -> TestServer {
+        let l = Listener::tcp("127.0.0.1:0").await.unwrap();
+        let addr = l.address();
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(run(vec![l], engine, config, shutdown.clone()));
+        TestServer {
+            addr,
+            shutdown,
+            handle,
+        }
+    }
+
+    pub async fn admin(&self) -> Remote {
+        Remote::connect(&self.addr, "admin", PASSWORD)
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.handle.await.unwrap().unwrap();
+    }
+}
