@@ -26,6 +26,7 @@ const IMPORT_BATCH: usize = 2_000;
 /// One line of an export.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // one line at a time, never held in bulk
 enum Line {
     Header {
         format: String,

@@ -1,11 +1,16 @@
 //! The change feed: one dedicated thread drains sled's subscriber (so sled never stalls a
 //! writer on a full subscriber queue), turns raw key events into typed [`ChangeEvent`]s and
 //! fans them out to [`Subscriber`]s through bounded channels with `try_send`, so a slow or
-//! stalled subscriber loses events (and later gets [`Change::Lagged`]) instead of blocking
+//! stalled subscriber loses events (and is told with [`Change::Lagged`]) instead of blocking
 //! anyone.
+//!
+//! The thread uses sled's blocking iterator, not `Subscriber::next_timeout`: in sled 0.34.7
+//! `next_timeout` gets stuck for good after a write that announced an event and then turned
+//! out to be a no-op (e.g. removing an absent key), returning `Disconnected` forever. The
+//! iterator skips such events, and ends when the database is dropped.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -17,39 +22,57 @@ use crate::keys::{self, Key};
 /// How many events a subscriber's channel holds before events are dropped for it.
 pub const SUBSCRIBER_CAPACITY: usize = 1024;
 
-/// How often the feed thread wakes without events, to deliver pending `Lagged` notices and
-/// notice that the store was closed.
-const TICK: Duration = Duration::from_millis(50);
-
 /// A receiver of change events from [`crate::Store::subscribe`]. Dropping it unsubscribes.
 ///
 /// Events are hints: when one arrives, re-read what you show. After [`Change::Lagged`],
-/// events were lost: re-read everything you show.
+/// events were lost: re-read everything you show. The `Lagged` notice comes in order when
+/// the channel has room again, or at the latest when the subscriber has read everything
+/// buffered.
 #[derive(Debug)]
 pub struct Subscriber {
     rx: Receiver<ChangeEvent>,
+    /// Set by the feed when it dropped an event for this subscriber and has not yet been able
+    /// to tell it; whoever clears it delivers the `Lagged` notice.
+    lagged: Arc<AtomicBool>,
 }
 
 impl Subscriber {
     /// Waits for the next event; `None` once the store is closed.
     pub fn recv(&self) -> Option<ChangeEvent> {
-        self.rx.recv().ok()
+        match self.rx.try_recv() {
+            Ok(e) => Some(e),
+            Err(TryRecvError::Empty) => self.pending_lag().or_else(|| self.rx.recv().ok()),
+            Err(TryRecvError::Disconnected) => self.pending_lag(),
+        }
     }
 
     /// The next event if one is waiting.
     pub fn try_recv(&self) -> Option<ChangeEvent> {
         match self.rx.try_recv() {
             Ok(e) => Some(e),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => self.pending_lag(),
         }
     }
 
     /// Waits up to `timeout` for the next event.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<ChangeEvent> {
-        match self.rx.recv_timeout(timeout) {
+        match self.rx.try_recv() {
             Ok(e) => Some(e),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+            Err(TryRecvError::Empty) => self
+                .pending_lag()
+                .or_else(|| self.rx.recv_timeout(timeout).ok()),
+            Err(TryRecvError::Disconnected) => self.pending_lag(),
         }
+    }
+
+    /// A `Lagged` notice the feed could not deliver because the channel was full.
+    fn pending_lag(&self) -> Option<ChangeEvent> {
+        self.lagged
+            .swap(false, Ordering::AcqRel)
+            .then(|| ChangeEvent {
+                change: Change::Lagged,
+                at: Timestamp::now(),
+            })
     }
 }
 
@@ -62,59 +85,57 @@ impl Iterator for Subscriber {
 
 struct Sink {
     tx: SyncSender<ChangeEvent>,
-    /// Events were dropped and the subscriber has not been told yet.
-    lagged: bool,
+    lagged: Arc<AtomicBool>,
 }
 
-/// The running feed of one store.
+/// The running feed of one store. The thread ends when the database is dropped.
 pub(crate) struct Feed {
     sinks: Arc<Mutex<Vec<Sink>>>,
-    stop: Arc<AtomicBool>,
 }
 
 impl Feed {
     /// Starts the drain thread on a sled subscriber of the evented keyspaces.
     pub(crate) fn start(tree: &sled::Tree) -> std::io::Result<Feed> {
-        let mut source = tree.watch_prefix(keys::EVENTED_PREFIX);
+        let source = tree.watch_prefix(keys::EVENTED_PREFIX);
         let sinks: Arc<Mutex<Vec<Sink>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (thread_sinks, thread_stop) = (sinks.clone(), stop.clone());
+        let thread_sinks = sinks.clone();
         std::thread::Builder::new()
             .name("rapport-store-feed".into())
             .spawn(move || {
-                while !thread_stop.load(Ordering::Relaxed) {
-                    match source.next_timeout(TICK) {
-                        Ok(event) => {
-                            if let Some(change) = translate(&event) {
-                                publish(&thread_sinks, change);
-                            }
-                        }
-                        Err(RecvTimeoutError::Timeout) => notify_lagged(&thread_sinks),
-                        Err(RecvTimeoutError::Disconnected) => break,
+                for event in source {
+                    if let Some(change) = translate(&event) {
+                        publish(&thread_sinks, change);
                     }
                 }
-                // Dropping the sinks ends every subscriber's `recv` with `None`.
+                // Dropping the senders ends every subscriber's `recv` with `None`.
                 lock(&thread_sinks).clear();
             })?;
-        Ok(Feed { sinks, stop })
+        Ok(Feed { sinks })
     }
 
     pub(crate) fn subscribe(&self) -> Subscriber {
         let (tx, rx) = std::sync::mpsc::sync_channel(SUBSCRIBER_CAPACITY);
-        lock(&self.sinks).push(Sink { tx, lagged: false });
-        Subscriber { rx }
+        let lagged = Arc::new(AtomicBool::new(false));
+        lock(&self.sinks).push(Sink {
+            tx,
+            lagged: lagged.clone(),
+        });
+        Subscriber { rx, lagged }
     }
 
     /// A subscriber that is closed at once (used when the feed thread cannot start).
     pub(crate) fn closed() -> Subscriber {
         let (_, rx) = std::sync::mpsc::sync_channel(0);
-        Subscriber { rx }
+        Subscriber {
+            rx,
+            lagged: Arc::default(),
+        }
     }
-}
 
-impl Drop for Feed {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+    /// Number of live subscribers (dropped ones are removed at the next event).
+    #[cfg(test)]
+    pub(crate) fn subscriber_count(&self) -> usize {
+        lock(&self.sinks).len()
     }
 }
 
@@ -123,58 +144,36 @@ fn lock(sinks: &Mutex<Vec<Sink>>) -> std::sync::MutexGuard<'_, Vec<Sink>> {
     sinks.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Offers the event to every subscriber without ever blocking; removes dropped ones.
 fn publish(sinks: &Mutex<Vec<Sink>>, change: Change) {
     let event = ChangeEvent {
         change,
         at: Timestamp::now(),
     };
-    lock(sinks).retain_mut(|sink| {
-        if sink.lagged {
-            match sink.try_send_lagged() {
-                Delivery::Sent => {}
-                Delivery::Full => return true,
-                Delivery::Gone => return false,
+    lock(sinks).retain(|sink| {
+        if sink.lagged.swap(false, Ordering::AcqRel) {
+            let notice = ChangeEvent {
+                change: Change::Lagged,
+                at: event.at,
+            };
+            match sink.tx.try_send(notice) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    sink.lagged.store(true, Ordering::Release);
+                    return true;
+                }
+                Err(TrySendError::Disconnected(_)) => return false,
             }
         }
         match sink.tx.try_send(event.clone()) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
-                sink.lagged = true;
+                sink.lagged.store(true, Ordering::Release);
                 true
             }
             Err(TrySendError::Disconnected(_)) => false,
         }
     });
-}
-
-/// Tells lagging subscribers they lagged, once their channel has room again.
-fn notify_lagged(sinks: &Mutex<Vec<Sink>>) {
-    lock(sinks).retain_mut(|sink| !sink.lagged || sink.try_send_lagged() != Delivery::Gone);
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Delivery {
-    Sent,
-    Full,
-    Gone,
-}
-
-impl Sink {
-    /// Tries to deliver the pending `Lagged` notice.
-    fn try_send_lagged(&mut self) -> Delivery {
-        let lagged = ChangeEvent {
-            change: Change::Lagged,
-            at: Timestamp::now(),
-        };
-        match self.tx.try_send(lagged) {
-            Ok(()) => {
-                self.lagged = false;
-                Delivery::Sent
-            }
-            Err(TrySendError::Full(_)) => Delivery::Full,
-            Err(TrySendError::Disconnected(_)) => Delivery::Gone,
-        }
-    }
 }
 
 /// The typed change a raw sled event stands for, if any.

@@ -565,3 +565,154 @@ pub(crate) fn encode_meta(v: u64) -> Result<Vec<u8>, Error> {
 }
 
 pub(crate) const COUNTERS: [&str; 2] = [NEXT_CUSTOMER, NEXT_INTERACTION];
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rapport_core::PartyKind;
+
+    use super::*;
+
+    fn customer(id: u64) -> Customer {
+        Customer::new(CustomerId(id), PartyKind::Person, Timestamp::EPOCH)
+    }
+
+    #[test]
+    fn a_corrupted_value_is_an_error_naming_tree_and_key() {
+        let store = Store::temporary().unwrap();
+        let mut b = Batch::default();
+        b.put_customer(&customer(42), vec![]);
+        b.put_interaction(&Interaction::new(
+            InteractionId(7),
+            CustomerId(42),
+            Timestamp::from_secs(1_700_000_000),
+            rapport_core::Channel::Web,
+            rapport_core::InteractionKind::Note,
+        ));
+        store.write(b, Durability::Durable).unwrap();
+        let tree = store.raw_tree();
+
+        // Truncated value.
+        let key = keys::customer(CustomerId(42));
+        let raw = tree.get(&key).unwrap().unwrap();
+        tree.insert(&key, &raw[..raw.len() / 2]).unwrap();
+        match store.customer(CustomerId(42)) {
+            Err(Error::Decode { tree, key, reason }) => {
+                assert_eq!(tree, "customers");
+                assert_eq!(key, "C00000042");
+                assert!(!reason.is_empty());
+            }
+            other => panic!("expected a decode error, got {other:?}"),
+        }
+        // The error message names both, for the operator.
+        let msg = store.customers().next().unwrap().unwrap_err().to_string();
+        assert!(
+            msg.contains("customers") && msg.contains("C00000042"),
+            "{msg}"
+        );
+
+        // Trailing bytes after a valid value.
+        let ikey = keys::interaction(
+            CustomerId(42),
+            Timestamp::from_secs(1_700_000_000),
+            InteractionId(7),
+        );
+        let mut raw = tree.get(&ikey).unwrap().unwrap().to_vec();
+        raw.push(0);
+        tree.insert(&ikey, raw).unwrap();
+        match store.interactions_newest(CustomerId(42), 10, None) {
+            Err(Error::Decode { tree, key, reason }) => {
+                assert_eq!(tree, "interactions");
+                assert_eq!(key, "C00000042/2023-11-14T22:13:20Z/I0000000007");
+                assert!(reason.contains("trailing"), "{reason}");
+            }
+            other => panic!("expected a decode error, got {other:?}"),
+        }
+
+        // A hostile length prefix (bincode would try to allocate 2^40 bytes) and an unknown
+        // format byte are errors, not aborts.
+        let hostile = [codec::BINCODE_V1, 0xFD, 0, 0, 0, 0, 0, 1, 0, 0];
+        tree.insert(keys::scores(CustomerId(1)), &hostile[..])
+            .unwrap();
+        assert!(matches!(
+            store.scores(CustomerId(1)),
+            Err(Error::Decode { tree: "scores", .. })
+        ));
+        tree.insert(keys::grant(CustomerId(1), "D"), &[9u8, 1, 2][..])
+            .unwrap();
+        match store.grant(CustomerId(1), "D") {
+            Err(Error::Decode { key, reason, .. }) => {
+                assert_eq!(key, "C00000001/D");
+                assert!(reason.contains("unknown value format 9"), "{reason}");
+            }
+            other => panic!("expected a decode error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_database_from_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let store = Store::open(&path).unwrap();
+            assert_eq!(store.schema_version(), schema::SCHEMA_VERSION);
+            store
+                .raw_tree()
+                .insert(
+                    keys::meta(schema::VERSION_KEY),
+                    schema::encode_version(schema::SCHEMA_VERSION + 1).unwrap(),
+                )
+                .unwrap();
+            store.flush().unwrap();
+        }
+        match Store::open(&path) {
+            Err(e @ Error::SchemaTooNew { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("newer") && msg.contains("upgrade"), "{msg}");
+            }
+            other => panic!("expected SchemaTooNew, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_older_database_without_a_migration_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let store = Store::open(&path).unwrap();
+            let mut b = Batch::default();
+            b.put_customer(&customer(1), vec![]);
+            store.write(b, Durability::Durable).unwrap();
+            store
+                .raw_tree()
+                .remove(keys::meta(schema::VERSION_KEY))
+                .unwrap();
+            store.flush().unwrap();
+        }
+        match Store::open(&path) {
+            Err(Error::Migration { from: 0, reason }) => {
+                assert!(reason.contains("no migration"), "{reason}")
+            }
+            other => panic!("expected a migration error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn dropped_subscribers_are_removed() {
+        let store = Store::temporary().unwrap();
+        let kept = store.subscribe();
+        drop(store.subscribe());
+        let count = || {
+            lock(&store.inner.feed)
+                .as_ref()
+                .map(|f| f.subscriber_count())
+        };
+        assert_eq!(count(), Some(2));
+        let mut b = Batch::default();
+        b.put_customer(&customer(1), vec![]);
+        store.write(b, Durability::Batched).unwrap();
+        assert!(kept.recv_timeout(Duration::from_secs(5)).is_some());
+        assert_eq!(count(), Some(1));
+    }
+}

@@ -1,0 +1,601 @@
+//! The store contract, tested through the public API only: a second engine must pass these.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{customer, email, grant, interaction, scores};
+use rapport_core::{Change, CustomerId, InteractionId, Timestamp};
+use rapport_store::{Batch, Durability, Error, IndexKey, IndexKind, Store};
+
+fn put(store: &Store, f: impl FnOnce(&mut Batch)) {
+    let mut b = Batch::default();
+    f(&mut b);
+    store.write(b, Durability::Batched).unwrap();
+}
+
+#[test]
+fn customer_round_trips_with_its_index_entries() {
+    let store = Store::temporary().unwrap();
+    let ada = customer(7, "Ada");
+    let keys = vec![
+        email("Ada"),
+        IndexKey::new(IndexKind::NameToken, "ada"),
+        IndexKey::new(IndexKind::Phone, "+441234567890"),
+        email("Ada"), // duplicates are stored once
+    ];
+    put(&store, |b| b.put_customer(&ada, keys));
+    assert_eq!(store.customer(CustomerId(7)).unwrap(), Some(ada.clone()));
+    assert_eq!(store.customer(CustomerId(8)).unwrap(), None);
+    assert_eq!(
+        store.index_lookup(&email("Ada")).unwrap(),
+        vec![CustomerId(7)]
+    );
+    assert_eq!(
+        store.index_keys_of(CustomerId(7)).unwrap(),
+        vec![
+            email("Ada"),
+            IndexKey::new(IndexKind::Phone, "+441234567890"),
+            IndexKey::new(IndexKind::NameToken, "ada"),
+        ]
+    );
+    assert_eq!(store.customer_count().unwrap(), 1);
+}
+
+#[test]
+fn put_customer_replaces_all_index_entries() {
+    let store = Store::temporary().unwrap();
+    let c = customer(1, "Ada");
+    put(&store, |b| {
+        b.put_customer(
+            &c,
+            vec![email("Ada"), IndexKey::new(IndexKind::NameToken, "ada")],
+        )
+    });
+    put(&store, |b| {
+        b.put_customer(&c, vec![IndexKey::new(IndexKind::NameToken, "lovelace")])
+    });
+    assert!(store.index_lookup(&email("Ada")).unwrap().is_empty());
+    assert!(
+        store
+            .index_lookup(&IndexKey::new(IndexKind::NameToken, "ada"))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .index_lookup(&IndexKey::new(IndexKind::NameToken, "lovelace"))
+            .unwrap(),
+        vec![CustomerId(1)]
+    );
+    // Two puts of the same customer in one batch: the last one's keys win.
+    put(&store, |b| {
+        b.put_customer(&c, vec![email("x")]);
+        b.put_customer(&c, vec![email("y")]);
+    });
+    assert_eq!(
+        store.index_keys_of(CustomerId(1)).unwrap(),
+        vec![email("y")]
+    );
+    assert!(store.index_lookup(&email("x")).unwrap().is_empty());
+}
+
+#[test]
+fn one_index_value_can_point_at_several_customers() {
+    let store = Store::temporary().unwrap();
+    let shared = IndexKey::new(IndexKind::Phone, "+4930123456");
+    put(&store, |b| {
+        b.put_customer(&customer(2, "B"), vec![shared.clone()]);
+        b.put_customer(&customer(10, "J"), vec![shared.clone()]);
+    });
+    assert_eq!(
+        store.index_lookup(&shared).unwrap(),
+        vec![CustomerId(2), CustomerId(10)]
+    );
+}
+
+#[test]
+fn index_prefix_serves_type_ahead_in_value_order() {
+    let store = Store::temporary().unwrap();
+    put(&store, |b| {
+        for (id, name) in [(1, "smith"), (2, "smithers"), (3, "smyth"), (4, "jones")] {
+            b.put_customer(
+                &customer(id, name),
+                vec![IndexKey::new(IndexKind::NameToken, name)],
+            );
+        }
+        // A value containing a NUL byte must not confuse the key encoding.
+        b.put_customer(
+            &customer(5, "odd"),
+            vec![IndexKey::new(IndexKind::NameToken, "smi\0th")],
+        );
+    });
+    let hits = store.index_prefix(IndexKind::NameToken, "smi", 10).unwrap();
+    assert_eq!(
+        hits,
+        vec![
+            ("smi\0th".to_owned(), CustomerId(5)),
+            ("smith".to_owned(), CustomerId(1)),
+            ("smithers".to_owned(), CustomerId(2)),
+        ]
+    );
+    assert_eq!(
+        store
+            .index_prefix(IndexKind::NameToken, "sm", 2)
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        store
+            .index_prefix(IndexKind::Email, "smi", 10)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn remove_customer_removes_document_and_index_and_records_the_merge() {
+    let store = Store::temporary().unwrap();
+    put(&store, |b| {
+        b.put_customer(&customer(1, "Ada"), vec![email("Ada")]);
+        b.put_customer(&customer(2, "Ada2"), vec![email("Ada2")]);
+    });
+    put(&store, |b| {
+        b.remove_customer(CustomerId(2), Some(CustomerId(1)))
+    });
+    assert_eq!(store.customer(CustomerId(2)).unwrap(), None);
+    assert!(store.index_lookup(&email("Ada2")).unwrap().is_empty());
+    assert!(store.index_keys_of(CustomerId(2)).unwrap().is_empty());
+    assert_eq!(
+        store.merged_into(CustomerId(2)).unwrap(),
+        Some(CustomerId(1))
+    );
+    assert_eq!(store.merged_into(CustomerId(1)).unwrap(), None);
+    // Unmerge: putting the customer back clears the marker.
+    put(&store, |b| {
+        b.put_customer(&customer(2, "Ada2"), vec![email("Ada2")])
+    });
+    assert_eq!(store.merged_into(CustomerId(2)).unwrap(), None);
+    assert_eq!(
+        store.index_lookup(&email("Ada2")).unwrap(),
+        vec![CustomerId(2)]
+    );
+}
+
+#[test]
+fn newest_interactions_are_one_reverse_scan_with_paging() {
+    let store = Store::temporary().unwrap();
+    put(&store, |b| {
+        // Customer 5 has interactions before and after the epoch; its neighbours must not leak
+        // into its history.
+        for (id, at) in [
+            (1, -5_000),
+            (2, -1),
+            (3, 0),
+            (4, 10),
+            (5, 10),
+            (6, 1_000_000),
+        ] {
+            b.put_interaction(&interaction(id, 5, at));
+        }
+        b.put_interaction(&interaction(7, 4, 2_000_000));
+        b.put_interaction(&interaction(8, 6, -9_000_000));
+    });
+    let ids = |v: Vec<rapport_core::Interaction>| v.iter().map(|i| i.id.0).collect::<Vec<_>>();
+    let newest = store.interactions_newest(CustomerId(5), 100, None).unwrap();
+    assert_eq!(ids(newest), vec![6, 5, 4, 3, 2, 1]);
+    let page1 = store.interactions_newest(CustomerId(5), 2, None).unwrap();
+    assert_eq!(ids(page1.clone()), vec![6, 5]);
+    let last = page1.last().unwrap();
+    let page2 = store
+        .interactions_newest(CustomerId(5), 3, Some((last.at, last.id)))
+        .unwrap();
+    assert_eq!(ids(page2), vec![4, 3, 2]);
+    let oldest_first: Vec<u64> = store
+        .interactions_of(CustomerId(5))
+        .map(|i| i.unwrap().id.0)
+        .collect();
+    assert_eq!(oldest_first, vec![1, 2, 3, 4, 5, 6]);
+    let all: Vec<(u64, u64)> = store
+        .all_interactions()
+        .map(|i| i.unwrap())
+        .map(|i| (i.customer.0, i.id.0))
+        .collect();
+    assert_eq!(all.first(), Some(&(4, 7)));
+    assert_eq!(all.last(), Some(&(6, 8)));
+    assert_eq!(store.interaction_count().unwrap(), 8);
+    assert!(
+        store
+            .interactions_newest(CustomerId(99), 10, None)
+            .unwrap()
+            .is_empty()
+    );
+
+    put(&store, |b| {
+        b.remove_interaction(CustomerId(5), Timestamp::from_millis(10), InteractionId(5))
+    });
+    assert_eq!(store.interaction_count().unwrap(), 7);
+}
+
+#[test]
+fn a_second_grant_for_the_same_disruption_conflicts_and_writes_nothing() {
+    let store = Store::temporary().unwrap();
+    let first = grant(1, "RP123/2026-11-23", "gate agent Ana");
+    let mut b = Batch::default();
+    b.insert_grant(&first);
+    store.write(b, Durability::Durable).unwrap();
+
+    let mut b = Batch::default();
+    b.put_customer(&customer(1, "Ada"), vec![email("Ada")]);
+    b.insert_grant(&grant(1, "RP123/2026-11-23", "call center Bo"));
+    match store.write(b, Durability::Durable) {
+        Err(Error::Conflict(existing)) => {
+            assert_eq!(*existing, first);
+            let msg = Error::Conflict(existing).to_string();
+            assert!(
+                msg.contains("gate agent Ana") && msg.contains("gate C12"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // All or nothing: the customer in the failed batch was not written.
+    assert_eq!(store.customer(CustomerId(1)).unwrap(), None);
+    assert!(store.index_lookup(&email("Ada")).unwrap().is_empty());
+
+    // Another disruption is fine; two grants for one disruption in one batch conflict.
+    let mut b = Batch::default();
+    b.insert_grant(&grant(1, "RP124/2026-11-24", "Ana"));
+    store.write(b, Durability::Batched).unwrap();
+    let mut b = Batch::default();
+    b.insert_grant(&grant(2, "X1", "Ana"));
+    b.insert_grant(&grant(2, "X1", "Bo"));
+    assert!(matches!(
+        store.write(b, Durability::Batched),
+        Err(Error::Conflict(_))
+    ));
+    assert_eq!(store.grant(CustomerId(2), "X1").unwrap(), None);
+
+    let grants = store.grants_of(CustomerId(1)).unwrap();
+    assert_eq!(grants.len(), 2);
+    assert_eq!(
+        store.grant(CustomerId(1), "RP123/2026-11-23").unwrap(),
+        Some(first)
+    );
+}
+
+#[test]
+fn concurrent_grants_for_one_disruption_admit_exactly_one() {
+    let store = Store::temporary().unwrap();
+    let handles: Vec<_> = (0..8)
+        .map(|n| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut b = Batch::default();
+                b.insert_grant(&grant(3, "RP9/2026-11-23", &format!("agent {n}")));
+                store.write(b, Durability::Durable).is_ok()
+            })
+        })
+        .collect();
+    let ok = handles
+        .into_iter()
+        .filter(|_| true)
+        .map(|h| h.join().unwrap())
+        .filter(|ok| *ok)
+        .count();
+    assert_eq!(ok, 1);
+}
+
+#[test]
+fn scores_and_documents_round_trip() {
+    let store = Store::temporary().unwrap();
+    let mut b = Batch::default();
+    b.put_scores(CustomerId(3), &scores(1_234.5));
+    b.put_doc(
+        "quarantine",
+        "reservations/000001",
+        &vec!["bad date", "01/02/03"],
+    )
+    .unwrap();
+    b.put_doc("quarantine", "reservations/000002", &vec!["bad phone"])
+        .unwrap();
+    b.put_doc("quarantine2", "x", &1u32).unwrap();
+    b.put_doc("operators", "ana", &("ana", 3)).unwrap();
+    store.write(b, Durability::Durable).unwrap();
+
+    assert_eq!(store.scores(CustomerId(3)).unwrap(), Some(scores(1_234.5)));
+    assert_eq!(store.scores(CustomerId(4)).unwrap(), None);
+    let q: Vec<(String, Vec<String>)> = store
+        .docs("quarantine", "reservations/")
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(q.len(), 2);
+    assert_eq!(q[0].0, "reservations/000001");
+    assert_eq!(q[1].1, vec!["bad phone".to_owned()]);
+    assert_eq!(store.doc_count("quarantine").unwrap(), 2);
+    assert_eq!(store.doc_count("quarantine2").unwrap(), 1);
+    assert_eq!(
+        store.doc::<(String, u32)>("operators", "ana").unwrap(),
+        Some(("ana".into(), 3))
+    );
+    // A document read as the wrong type is a decode error naming the collection and key.
+    match store.doc::<u64>("operators", "ana") {
+        Err(Error::Decode { tree, key, .. }) => {
+            assert_eq!(tree, "docs");
+            assert_eq!(key, "operators/ana");
+        }
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+    put(&store, |b| b.remove_doc("operators", "ana"));
+    assert_eq!(
+        store.doc::<(String, u32)>("operators", "ana").unwrap(),
+        None
+    );
+}
+
+#[test]
+fn ids_are_monotonic_and_never_reused() {
+    let store = Store::temporary().unwrap();
+    let a = store.next_customer_id().unwrap();
+    let b = store.next_customer_id().unwrap();
+    assert!(b > a);
+    // A customer written with an explicit id (an import) moves the counter past it.
+    put(&store, |bt| bt.put_customer(&customer(500, "X"), vec![]));
+    assert!(store.next_customer_id().unwrap().0 > 500);
+    let block = store.next_interaction_ids(100).unwrap();
+    assert_eq!(block.end - block.start, 100);
+    let next = store.next_interaction_ids(1).unwrap();
+    assert!(next.start >= block.end);
+    put(&store, |bt| bt.put_interaction(&interaction(10_000, 1, 0)));
+    assert!(store.next_interaction_ids(1).unwrap().start > 10_000);
+}
+
+#[test]
+fn durable_writes_and_counters_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let id;
+    {
+        let store = Store::open(&path).unwrap();
+        id = store.next_customer_id().unwrap();
+        let mut b = Batch::default();
+        b.put_customer(&customer(id.0, "Ada"), vec![email("Ada")]);
+        store.write(b, Durability::Durable).unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert!(store.customer(id).unwrap().is_some());
+    assert_eq!(store.index_lookup(&email("Ada")).unwrap(), vec![id]);
+    assert!(store.next_customer_id().unwrap() > id);
+}
+
+#[test]
+fn a_second_open_of_a_held_database_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let _held = Store::open(&path).unwrap();
+    match Store::open(&path) {
+        Err(e @ Error::Locked { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("rapport serve --db"), "{msg}");
+            assert!(msg.contains("--connect"), "{msg}");
+            assert!(msg.contains(&path.display().to_string()), "{msg}");
+        }
+        other => panic!("expected Locked, got {other:?}"),
+    }
+}
+
+#[test]
+fn stats_count_every_keyspace_and_collection() {
+    let store = Store::temporary().unwrap();
+    put(&store, |b| {
+        b.put_customer(&customer(1, "A"), vec![email("A"), email("B")]);
+        b.put_customer(&customer(2, "C"), vec![]);
+        b.put_interaction(&interaction(1, 1, 0));
+        b.insert_grant(&grant(1, "D1", "x"));
+        b.put_scores(CustomerId(1), &scores(1.0));
+        b.put_doc("lists", "a", &1).unwrap();
+        b.put_doc("lists", "b", &2).unwrap();
+        b.put_doc("audit", "0001", &"x").unwrap();
+    });
+    let s = store.stats().unwrap();
+    assert_eq!(s.count("customers"), 2);
+    assert_eq!(s.count("index"), 2);
+    assert_eq!(s.count("interactions"), 1);
+    assert_eq!(s.count("grants"), 1);
+    assert_eq!(s.count("scores"), 1);
+    assert_eq!(s.count("docs"), 3);
+    assert_eq!(
+        s.collections,
+        vec![("audit".to_owned(), 1), ("lists".to_owned(), 2)]
+    );
+    assert_eq!(s.schema_version, rapport_store::SCHEMA_VERSION);
+}
+
+#[test]
+fn a_live_subscriber_sees_typed_events() {
+    let store = Store::temporary().unwrap();
+    let sub = store.subscribe();
+    put(&store, |b| {
+        b.put_customer(&customer(1, "A"), vec![email("A")])
+    });
+    put(&store, |b| b.put_interaction(&interaction(11, 1, 5)));
+    put(&store, |b| b.insert_grant(&grant(1, "D1", "x")));
+    put(&store, |b| b.put_scores(CustomerId(1), &scores(2.0)));
+    put(&store, |b| b.put_doc("lists", "a", &1).unwrap()); // no event for documents
+    put(&store, |b| {
+        b.remove_customer(CustomerId(1), Some(CustomerId(9)))
+    });
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        match sub.recv_timeout(Duration::from_secs(5)) {
+            Some(e) => got.push(e.change),
+            None => break,
+        }
+    }
+    assert_eq!(
+        got,
+        vec![
+            Change::CustomerChanged {
+                customer: CustomerId(1)
+            },
+            Change::InteractionAdded {
+                customer: CustomerId(1),
+                interaction: InteractionId(11)
+            },
+            Change::GrantIssued {
+                customer: CustomerId(1),
+                disruption: "D1".into()
+            },
+            Change::ScoresUpdated {
+                customer: CustomerId(1)
+            },
+            Change::CustomerRemoved {
+                customer: CustomerId(1),
+                merged_into: Some(CustomerId(9))
+            },
+        ]
+    );
+    assert!(sub.recv_timeout(Duration::from_millis(200)).is_none());
+}
+
+#[test]
+fn a_stalled_subscriber_never_blocks_writers_and_learns_it_lagged() {
+    let store = Store::temporary().unwrap();
+    let stalled = store.subscribe();
+    let dropped = store.subscribe();
+    drop(dropped);
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            for n in 0..5_000u64 {
+                let mut b = Batch::default();
+                b.put_interaction(&interaction(n + 1, 1, n as i64));
+                store.write(b, Durability::Batched).unwrap();
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !writer.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "writers blocked by a stalled subscriber"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    writer.join().unwrap();
+    // Everything was written.
+    assert_eq!(store.interaction_count().unwrap(), 5_000);
+    // The subscriber holds at most its capacity, then learns it lagged once it reads.
+    let mut events = 0;
+    let mut lagged = false;
+    while let Some(e) = stalled.recv_timeout(Duration::from_secs(2)) {
+        if e.change == Change::Lagged {
+            lagged = true;
+            break;
+        }
+        events += 1;
+    }
+    assert!(events <= 1_024, "{events} events buffered");
+    assert!(lagged, "no Lagged notice after {events} events");
+    // A later write reaches the subscriber again.
+    put(&store, |b| b.put_scores(CustomerId(1), &scores(1.0)));
+    let next = stalled
+        .recv_timeout(Duration::from_secs(5))
+        .map(|e| e.change);
+    assert_eq!(
+        next,
+        Some(Change::ScoresUpdated {
+            customer: CustomerId(1)
+        })
+    );
+}
+
+#[test]
+fn export_import_export_is_byte_identical() {
+    let store = Store::temporary().unwrap();
+    put(&store, |b| {
+        let mut ada = customer(1, "Ada \u{202e} \"quoted\"");
+        ada.profile.extra.insert(
+            "shoe".into(),
+            rapport_core::Sourced::new("42".into(), None, Timestamp::from_millis(-5)),
+        );
+        b.put_customer(
+            &ada,
+            vec![email("Ada"), IndexKey::new(IndexKind::NameToken, "ada")],
+        );
+        b.put_customer(&customer(2, "Bo"), vec![email("Bo")]);
+        b.put_customer(&customer(3, "Merged"), vec![]);
+        b.put_interaction(&interaction(1, 1, -1_000));
+        b.put_interaction(&interaction(2, 1, 1_700_000_000_123));
+        b.insert_grant(&grant(1, "RP1/2026-11-23", "Ana"));
+        b.put_scores(CustomerId(2), &scores(0.1 + 0.2));
+        b.put_doc("audit", "0001", &("login", 3, -1.5)).unwrap();
+        b.put_doc("quarantine", "src/1", &vec![Some("x"), None])
+            .unwrap();
+    });
+    put(&store, |b| {
+        b.remove_customer(CustomerId(3), Some(CustomerId(1)))
+    });
+    let _ = store.next_customer_id().unwrap();
+
+    let mut first = Vec::new();
+    let sum = store.export_jsonl(&mut first).unwrap();
+    assert_eq!(sum.customers, 2);
+    assert_eq!(sum.index_entries, 3);
+    assert_eq!(sum.removed, 1);
+    assert_eq!(sum.interactions, 2);
+    assert_eq!(sum.grants, 1);
+    assert_eq!(sum.scores, 1);
+    assert_eq!(sum.docs, 2);
+
+    let restored = Store::temporary().unwrap();
+    let isum = restored.import_jsonl(&mut first.as_slice()).unwrap();
+    assert_eq!(isum, sum);
+    let mut second = Vec::new();
+    restored.export_jsonl(&mut second).unwrap();
+    assert_eq!(
+        String::from_utf8(first.clone()).unwrap(),
+        String::from_utf8(second).unwrap()
+    );
+
+    // The restored store works, not just its export.
+    assert_eq!(
+        restored.index_lookup(&email("Bo")).unwrap(),
+        vec![CustomerId(2)]
+    );
+    assert_eq!(
+        restored.merged_into(CustomerId(3)).unwrap(),
+        Some(CustomerId(1))
+    );
+    assert_eq!(
+        restored.next_customer_id().unwrap(),
+        store.next_customer_id().unwrap()
+    );
+
+    // Import needs an empty store.
+    assert!(matches!(
+        restored.import_jsonl(&mut first.as_slice()),
+        Err(Error::NotEmpty { .. })
+    ));
+}
+
+#[test]
+fn a_bad_import_line_names_its_line() {
+    let store = Store::temporary().unwrap();
+    let mut good = Vec::new();
+    Store::temporary().unwrap().export_jsonl(&mut good).unwrap();
+    let mut text = String::from_utf8(good).unwrap();
+    text.push_str("{\"customer\": {\"nonsense\": 1}}\n");
+    match store.import_jsonl(&mut text.as_bytes()) {
+        Err(Error::Import { line, .. }) => assert_eq!(line, 2),
+        other => panic!("expected an import error, got {other:?}"),
+    }
+    match Store::temporary()
+        .unwrap()
+        .import_jsonl(&mut "{\"counter\":{\"name\":\"next_customer\",\"next\":3}}\n".as_bytes())
+    {
+        Err(Error::Import { line: 1, reason }) => assert!(reason.contains("header"), "{reason}"),
+        other => panic!("expected a missing-header error, got {other:?}"),
+    }
+}
