@@ -1,0 +1,103 @@
+//! Two terminals race to grant the same compensation: exactly one grant every time, the
+//! other refused with the first grant's details (who, where, when).
+
+mod common;
+
+use std::sync::Arc;
+
+use rapport_core::DisruptionKind;
+use rapport_governance::Role;
+use rapport_service::{
+    CompensationRequest, Embedded, GrantOutcome, OperatorAdmin, Remote, Service,
+};
+use tokio::sync::Barrier;
+
+use common::{PASSWORD, TestServer, engine};
+
+/// Fresh disruptions raced by two network clients. Thousands keeps the test under ~30 s on
+/// two cores; `rapport-service`'s bench runs more.
+const ROUNDS: usize = 5_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_terminals_race_to_grant_the_same_compensation() {
+    let (engine, ids) = engine().await;
+    let local = Embedded::from_engine(engine.clone(), "test".into());
+    local
+        .add_operator("gate.c12", Role::FrontLine, PASSWORD)
+        .await
+        .unwrap();
+    local
+        .add_operator("callcenter.7", Role::FrontLine, PASSWORD)
+        .await
+        .unwrap();
+    let server = TestServer::start(engine.clone()).await;
+    let gate = Remote::connect(&server.addr, "gate.c12", PASSWORD)
+        .await
+        .unwrap();
+    let phone = Remote::connect(&server.addr, "callcenter.7", PASSWORD)
+        .await
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(2));
+    let racer = |client: Remote, touchpoint: &'static str| {
+        let barrier = barrier.clone();
+        let ids = ids.clone();
+        tokio::spawn(async move {
+            let mut outcomes = Vec::with_capacity(ROUNDS);
+            for n in 0..ROUNDS {
+                let req = CompensationRequest {
+                    customer: ids[n % ids.len()],
+                    disruption: format!("RP{n}/2026-11-23"),
+                    kind: DisruptionKind::DeniedBoarding,
+                    delay_minutes: None,
+                    touchpoint: touchpoint.into(),
+                };
+                // Both requests leave at the same instant.
+                barrier.wait().await;
+                outcomes.push(client.grant_compensation(req).await.unwrap());
+            }
+            outcomes
+        })
+    };
+    let a = racer(gate, "gate C12");
+    let b = racer(phone, "call center queue 7");
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let mut wins = [0usize; 2];
+    for (n, (a, b)) in a.into_iter().zip(b).enumerate() {
+        let (granted, refused) = match (a, b) {
+            (GrantOutcome::Granted(g), GrantOutcome::Refused(r)) => {
+                wins[0] += 1;
+                (g, r)
+            }
+            (GrantOutcome::Refused(r), GrantOutcome::Granted(g)) => {
+                wins[1] += 1;
+                (g, r)
+            }
+            other => panic!("round {n}: not exactly one grant: {other:?}"),
+        };
+        // The refusal names the first grant: who, where, when, how much.
+        assert_eq!(refused, granted, "round {n}");
+        let stored = engine
+            .store()
+            .grant(granted.customer, &granted.disruption)
+            .unwrap();
+        assert_eq!(stored.as_ref(), Some(&granted));
+    }
+    // Both terminals won some races: they really were concurrent.
+    assert_eq!(wins[0] + wins[1], ROUNDS);
+    eprintln!("wins: gate {} / call center {}", wins[0], wins[1]);
+    // Exactly one compensation interaction per grant.
+    let mut grants = 0;
+    for id in &ids {
+        grants += engine.store().grants_of(*id).unwrap().len();
+        let comp = engine
+            .store()
+            .interactions_of(*id)
+            .filter(|i| {
+                i.as_ref().unwrap().kind == rapport_core::InteractionKind::CompensationGranted
+            })
+            .count();
+        assert_eq!(comp, engine.store().grants_of(*id).unwrap().len());
+    }
+    assert_eq!(grants, ROUNDS);
+    server.stop().await;
+}
