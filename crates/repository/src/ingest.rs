@@ -239,6 +239,7 @@ pub fn retry_quarantine(
         .filter(|e| e.source == plan.source())
         .collect();
     let mut run = Run::new(store, trust, opts)?;
+    run.register_source(&plan)?;
     let mut cleared = Vec::new();
     let mut file = FileReport {
         source: plan.source().to_string(),
@@ -257,9 +258,9 @@ pub fn retry_quarantine(
         let parsed = read::read_bytes(&bytes, &path, &plan.mapping, &plan.columns)?;
         for mut row in parsed.rows {
             row.line = e.line;
-            let before = file.rows_quarantined;
             run.row(&plan, &path, parsed.header.as_deref(), row, &mut file)?;
-            if file.rows_quarantined == before {
+            // Stored now, or found ingested already: either way no longer quarantined.
+            if run.quarantined_last.is_none() {
                 cleared.push(e.id.clone());
             }
         }
@@ -301,6 +302,8 @@ struct Run<'s> {
     rows: HashMap<String, RowSeen>,
     grants: HashSet<(CustomerId, String)>,
     quarantined: HashSet<String>,
+    /// The id of the quarantine entry the last row went to (or matched), if any.
+    quarantined_last: Option<String>,
     ids: std::ops::Range<u64>,
 }
 
@@ -333,11 +336,38 @@ impl<'s> Run<'s> {
             rows: HashMap::new(),
             grants: HashSet::new(),
             quarantined: HashSet::new(),
+            quarantined_last: None,
             ids: 0..0,
         })
     }
 
+    /// Remembers the source's name and phone region (search uses them).
+    fn register_source(&mut self, plan: &Plan) -> Result<(), Error> {
+        let mut sources: Vec<String> = self.store.doc(META, "sources")?.unwrap_or_default();
+        let mut regions: Vec<String> = self.store.doc(META, "phone_regions")?.unwrap_or_default();
+        let mut changed = false;
+        if !sources.iter().any(|s| s == plan.source()) {
+            sources.push(plan.source().to_string());
+            changed = true;
+        }
+        if let Some(r) = &plan.mapping.source.phone_region {
+            let r = r.to_ascii_uppercase();
+            if !regions.contains(&r) {
+                regions.push(r);
+                changed = true;
+            }
+        }
+        if changed {
+            let mut b = Batch::default();
+            b.put_doc(META, "sources", &sources)?;
+            b.put_doc(META, "phone_regions", &regions)?;
+            self.store.write(b, Durability::Batched)?;
+        }
+        Ok(())
+    }
+
     fn file(&mut self, plan: &Plan, path: &Path) -> Result<(), Error> {
+        self.register_source(plan)?;
         let parsed = read::read_file(path, &plan.mapping, &plan.columns)?;
         let bar = if self.opts.progress {
             let b = indicatif::ProgressBar::new(parsed.rows.len() as u64);
@@ -381,6 +411,7 @@ impl<'s> Run<'s> {
     ) -> Result<(), Error> {
         file.rows_read += 1;
         let id = QuarantineEntry::id_for(plan.source(), path, &row.raw);
+        self.quarantined_last = Some(id.clone());
         let known = !self.quarantined.insert(id.clone())
             || self
                 .store
@@ -421,6 +452,7 @@ impl<'s> Run<'s> {
         row: RawRow,
         file: &mut FileReport,
     ) -> Result<(), Error> {
+        self.quarantined_last = None;
         let values = match &row.values {
             Ok(v) => v,
             Err(p) => {
@@ -434,6 +466,10 @@ impl<'s> Run<'s> {
         };
         if ex.row_key.is_empty() {
             ex.row_key = format!("h:{:016x}", Fnv::hash(&row.raw));
+        } else if ex.row_key.starts_with("p:") {
+            // Party-only rows: every distinct version of a record is its own row, so that
+            // re-reading an older version is known rather than an update.
+            ex.row_key = format!("{}#{:016x}", ex.row_key, Fnv::hash(&row.raw));
         }
         let row_doc = format!("{}:{}", plan.source(), ex.row_key);
         let hash = Fnv::hash(&row.raw);

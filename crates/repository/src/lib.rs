@@ -9,10 +9,14 @@ pub mod fragment;
 pub mod identity;
 pub mod ingest;
 pub mod mapping;
+pub mod merge;
+pub mod quality;
 pub mod quarantine;
 pub mod read;
+pub mod record;
 pub mod survivorship;
 
 pub use error::Error;
 pub use fragment::{Address, Fragment, ResolvedFragment};
 pub use ingest::{IngestOptions, IngestReport, ingest_files, ingest_manifest};
+pub use record::{InteractionFilter, Repository};

@@ -1,0 +1,326 @@
+//! Ingest, quarantine, idempotency, the record and search, on a small two-source world.
+
+use std::path::{Path, PathBuf};
+
+use rapport_core::{ContactKind, CueLevel, InteractionKind, RelationshipKind, Timestamp};
+use rapport_repository::cleanse::Reason;
+use rapport_repository::ingest::{IngestOptions, ingest_files, ingest_manifest, retry_quarantine};
+use rapport_repository::{InteractionFilter, Repository, quarantine};
+use rapport_store::Store;
+
+const CRM_MAPPING: &str = r#"
+[source]
+name = "crm"
+format = "csv"
+date_formats = ["%d/%m/%Y"]
+phone_region = "GB"
+
+[party]
+key = "id"
+kind = "person"
+given_name = "first"
+family_name = "last"
+birth_date = "dob"
+email = "email"
+phone = "phone"
+street = "street"
+locality = "city"
+postcode = "postcode"
+address_since = "since"
+loyalty_number = "ffp"
+
+[[party.relations]]
+kind = "household"
+column = "partner"
+"#;
+
+const CRM: &[u8] = b"id,first,last,dob,email,phone,street,city,postcode,since,ffp,partner
+1,Ann,Lee,03/04/1980,ann.lee@example.com,07911 123456,1 High St,Leeds,LS1 1AA,01/01/2015,FF100,2
+2,Bob,Lee,12/05/1979,,,1 High St,Leeds,LS1 1AA,,,1
+3,Carla,Diaz,12/25/1985,carla@example.com,,,,,,,
+4,Dan,Ng,01/02/1990,dan@example.com,12,,,,,,
+5,Eve,Park,01/02/1991
+6,Fay,K\xffm,01/02/1992,fay@example.com,,,,,,,
+1,Ann,Lee,03/04/1980,ann.lee@example.com,07911 123456,5 Low Rd,York,YO1 2BB,01/06/2024,FF100,2
+7,Gus,Oak,01/0";
+
+const OPS_MAPPING: &str = r#"
+[source]
+name = "ops"
+format = "jsonl"
+currency = "EUR"
+phone_region = "GB"
+
+[party]
+key = "pax"
+kind = "person"
+full_name = "name"
+phone = "phone"
+
+[[party.cross_refs]]
+source = "crm"
+column = "crm_id"
+
+[interaction]
+key = "event_id"
+time = "at"
+kind_column = "type"
+kind_map = { DLY = "delay", VCH = "compensation_granted", BAG = "bag_lost" }
+channel = "airport"
+touchpoint = "where"
+employee = "agent"
+booking_ref = "pnr"
+
+[[interaction.attributes]]
+name = "delay_minutes"
+column = "minutes"
+type = "int"
+
+[compensation]
+disruption = "disruption"
+disruption_kind = "delay"
+instrument = "voucher"
+amount = "amount"
+"#;
+
+fn ops() -> String {
+    [
+        r#"{"event_id":"e1","pax":"P1","crm_id":"1","name":"ANN LEE","phone":"+44 7911 123456","at":"2026-11-22T08:00:00Z","type":"DLY","minutes":840,"where":"AMS","pnr":"ABC123"}"#,
+        r#"{"event_id":"e2","pax":"P1","crm_id":"1","name":"ANN LEE","at":"2026-11-23T09:58:00Z","type":"VCH","where":"gate C12","agent":"J. Smith","disruption":"RP123/2026-11-22","amount":"250.00"}"#,
+        r#"{"event_id":"e3","pax":"P1","crm_id":"1","name":"ANN LEE","at":"2026-11-23T09:59:00Z","type":"VCH","where":"gate C14","agent":"K. Jones","disruption":"RP123/2026-11-22","amount":"250.00"}"#,
+        r#"{"event_id":"e4","pax":"P9","name":"Zed Zulu","at":"2026-11-20T09:59:00Z","type":"BAG"}"#,
+    ]
+    .join("\n")
+        + "\n"
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    manifest: PathBuf,
+    crm_mapping: PathBuf,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("crm.toml"), CRM_MAPPING).unwrap();
+    std::fs::write(p.join("crm.csv"), CRM).unwrap();
+    std::fs::write(p.join("ops.toml"), OPS_MAPPING).unwrap();
+    std::fs::write(p.join("ops.jsonl"), ops()).unwrap();
+    std::fs::write(
+        p.join("ingest.toml"),
+        "trust = [\"crm\", \"ops\"]\n[[source]]\nmapping = \"crm.toml\"\nfiles = [\"crm.csv\"]\n[[source]]\nmapping = \"ops.toml\"\nfiles = [\"ops.jsonl\"]\n",
+    )
+    .unwrap();
+    World {
+        manifest: p.join("ingest.toml"),
+        crm_mapping: p.join("crm.toml"),
+        _dir: dir,
+    }
+}
+
+fn opts() -> IngestOptions {
+    IngestOptions {
+        now: Timestamp::parse_rfc3339("2026-11-23T10:00:00Z"),
+        chunk_rows: 3,
+        ..IngestOptions::default()
+    }
+}
+
+fn reasons(store: &Store) -> Vec<(u64, String, Reason)> {
+    let mut v: Vec<_> = quarantine::list(store)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.line, e.field, e.reason))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn bad_rows_are_quarantined_with_reasons_and_nothing_is_lost() {
+    let w = world();
+    let store = Store::temporary().unwrap();
+    let r = ingest_manifest(&store, &w.manifest, &opts()).unwrap();
+    assert_eq!(
+        r.rows_read,
+        r.rows_stored + r.rows_quarantined + r.rows_known,
+        "{r:?}"
+    );
+    assert_eq!(r.rows_read, 12);
+    assert_eq!(
+        reasons(&store),
+        [
+            (4, "dob".into(), Reason::AmbiguousDate),
+            (5, "phone".into(), Reason::MalformedPhone),
+            (6, "row".into(), Reason::WrongColumnCount),
+            (7, "last".into(), Reason::InvalidUtf8),
+            (9, "row".into(), Reason::Truncated),
+            // The second voucher for the same disruption (ops.jsonl line 3).
+            (3, "disruption".into(), Reason::DuplicateGrant),
+        ]
+        .into_iter()
+        .map(|(l, f, r)| (l, f, r))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+    );
+    assert_eq!(r.grants_stored, 1);
+    assert_eq!(r.quarantined_by_reason["duplicate_grant"], 1);
+    // Ann (crm:1, its later row with a new address, ops:P1) is one customer; Bob, the
+    // household partner, another; Zed a third.
+    assert_eq!(store.customer_count().unwrap(), 3);
+}
+
+#[test]
+fn the_same_files_twice_add_nothing() {
+    let w = world();
+    let store = Store::temporary().unwrap();
+    let first = ingest_manifest(&store, &w.manifest, &opts()).unwrap();
+    let customers = store.customer_count().unwrap();
+    let interactions = store.interaction_count().unwrap();
+    let second = ingest_manifest(&store, &w.manifest, &opts()).unwrap();
+    assert_eq!(second.rows_read, first.rows_read);
+    assert_eq!(second.rows_known, second.rows_read, "{second:?}");
+    assert_eq!(second.rows_stored + second.rows_quarantined, 0);
+    assert_eq!(store.customer_count().unwrap(), customers);
+    assert_eq!(store.interaction_count().unwrap(), interactions);
+}
+
+fn ann(store: &Store) -> rapport_core::CustomerRecord {
+    let repo = Repository::new(store.clone());
+    let hits = repo.search("ann.lee@example.com", 5).unwrap();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    let filter = InteractionFilter::at(Timestamp::parse_rfc3339("2026-11-23T10:00:00Z").unwrap());
+    repo.customer_record(hits[0].id, &filter).unwrap().unwrap()
+}
+
+#[test]
+fn the_record_unifies_sources_with_history_and_cues() {
+    let w = world();
+    let store = Store::temporary().unwrap();
+    ingest_manifest(&store, &w.manifest, &opts()).unwrap();
+    let rec = ann(&store);
+    let c = &rec.customer;
+    assert_eq!(c.display_name(), "Ann Lee");
+    assert_eq!(c.identifiers.len(), 2, "{:?}", c.identifiers);
+    // The move: Leeds closed, York current.
+    let addrs: Vec<_> = c
+        .contacts
+        .iter()
+        .filter(|x| x.kind == ContactKind::Address)
+        .collect();
+    assert_eq!(addrs.len(), 2);
+    assert!(
+        addrs
+            .iter()
+            .any(|a| a.value.contains("LEEDS") && a.valid_to.is_some())
+    );
+    assert_eq!(c.profile.city.as_ref().unwrap().value, "YORK");
+    assert_eq!(c.profile.birth_date.as_ref().unwrap().value.to_string(), "1980-04-03");
+    assert_eq!(c.relationships.len(), 1);
+    assert_eq!(c.relationships[0].kind, RelationshipKind::Household);
+    assert_eq!(rec.related_names.values().next().unwrap(), "Bob Lee");
+    assert_eq!(rec.grants.len(), 1);
+    assert_eq!(rec.grants[0].touchpoint, "gate C12");
+    assert_eq!(rec.interactions.len(), 2);
+    assert_eq!(
+        rec.interactions[0].kind,
+        InteractionKind::CompensationGranted
+    );
+    assert_eq!(rec.cues[0].level, CueLevel::Alert);
+    assert!(
+        rec.cues[0]
+            .text
+            .contains("2 min ago at gate C12 by J. Smith"),
+        "{:?}",
+        rec.cues
+    );
+    assert!(
+        rec.cues
+            .iter()
+            .any(|c| c.text == "delayed 14 h yesterday: apologise"),
+        "{:?}",
+        rec.cues
+    );
+}
+
+#[test]
+fn search_finds_by_every_handle() {
+    let w = world();
+    let store = Store::temporary().unwrap();
+    ingest_manifest(&store, &w.manifest, &opts()).unwrap();
+    let repo = Repository::new(store.clone());
+    let id = ann(&store).customer.id;
+    for q in [
+        "Ann Lee",
+        "anne lee",
+        "Lee Ann",
+        "an",
+        "07911 123456",
+        "+44 (0)7911-123456",
+        "447911123456",
+        "ANN.LEE@example.com",
+        "FF100",
+        "abc123",
+        "crm:1",
+        "P1",
+        &id.to_string(),
+    ] {
+        let hits = repo.search(q, 5).unwrap();
+        assert_eq!(
+            hits.first().map(|h| h.id),
+            Some(id),
+            "query {q:?}: {hits:?}"
+        );
+    }
+    assert!(repo.search("Qwxyz", 5).unwrap().is_empty());
+}
+
+#[test]
+fn retry_after_fixing_the_mapping_clears_the_quarantine() {
+    let w = world();
+    let store = Store::temporary().unwrap();
+    ingest_files(
+        &store,
+        &w.crm_mapping,
+        &[w.crm_mapping.with_file_name("crm.csv")],
+        &opts(),
+    )
+    .unwrap();
+    assert!(reasons(&store).iter().any(|r| r.2 == Reason::AmbiguousDate));
+    // The steward learns the crm writes some dates month first... and declares it.
+    let fixed = CRM_MAPPING.replace(
+        "date_formats = [\"%d/%m/%Y\"]",
+        "date_formats = [\"%m/%d/%Y\"]",
+    );
+    let fixed_path = w.crm_mapping.with_file_name("crm-fixed.toml");
+    std::fs::write(&fixed_path, fixed).unwrap();
+    let (report, cleared) = retry_quarantine(&store, &fixed_path, &opts()).unwrap();
+    assert_eq!(cleared.len(), 1, "{report:?}");
+    assert!(!reasons(&store).iter().any(|r| r.2 == Reason::AmbiguousDate));
+    let repo = Repository::new(store.clone());
+    assert_eq!(repo.search("carla@example.com", 1).unwrap().len(), 1);
+}
+
+#[test]
+fn a_file_without_the_mapped_columns_is_a_clear_error() {
+    let w = world();
+    let store = Store::temporary().unwrap();
+    let bad = w.crm_mapping.with_file_name("other.csv");
+    std::fs::write(&bad, "id,name\n1,x\n").unwrap();
+    let err = ingest_files(&store, &w.crm_mapping, &[bad], &opts()).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("other.csv:1: first: column `first`"), "{msg}");
+    let missing = ingest_files(
+        &store,
+        &w.crm_mapping,
+        &[Path::new("/nonexistent.csv").into()],
+        &opts(),
+    )
+    .unwrap_err();
+    assert!(
+        missing.to_string().contains("/nonexistent.csv"),
+        "{missing}"
+    );
+}
