@@ -1,37 +1,1268 @@
-//! `score`, `clv`, `tiers`, `skew`, `lists`.
+//! `score`, `clv fit`, `tiers`, `skew`, `lists`: the analyst's commands.
+//!
+//! `clv fit` works on the analyst's own CSV files and never opens the database. `score` reads
+//! every customer's history from the store, fits the models (rapport-analytics), writes one
+//! `Scores` per customer plus the run's documents (shapes in rapport-analytics' crate doc),
+//! and `tiers`, `skew` and `lists` read those documents back.
 
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
-use clap::{Args, Subcommand};
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use rapport_analytics::{
+    Activity, BgNbd, DayTransaction, Fit, FitOptions, FittedModels, GammaGamma, ListName,
+    ModelReport, ParetoNbd, Periods, Rfm, RunSummary, ScoringConfig, SegmentValue, SkewSummary,
+    TierContribution, TierHistory, TierSummary, ValueDefinition, WorkingList, fit_models,
+    score_all, segment_values, summarize, summarize_history, working_lists,
+};
+use rapport_core::text::sanitize;
+use rapport_core::{CustomerId, Interaction, Timestamp};
+use rapport_store::{Batch, Durability, Store};
+use serde::Serialize;
 
 use crate::global::Global;
 
+/// Document collection of the run's results.
+pub const COLLECTION: &str = "analytics";
+/// Document collection of tier changes per customer.
+pub const TIER_HISTORY: &str = "tier_history";
+
 #[derive(Debug, Args)]
-pub struct ScoreArgs {}
+pub struct ScoreArgs {
+    /// Rescore only customers whose history changed since the last run (new interactions or
+    /// no scores yet), with the last full run's models and tier cut-offs.
+    #[arg(long)]
+    pub incremental: bool,
+    /// Score as of this date (YYYY-MM-DD) instead of now.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// A value definition (JSON, the shape `rapport score --json` shows under
+    /// `value_definition`) to store as the one in force before scoring.
+    #[arg(long, value_name = "FILE")]
+    pub value_definition: Option<PathBuf>,
+    /// Worker threads for scoring.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ClvCommand {
-    /// Fit models.
-    Fit,
+    /// Fit BG/NBD, Gamma-Gamma and Pareto/NBD on a summary or a transaction log and print the
+    /// parameters, log-likelihoods and, with a holdout, predicted vs actual repeat transactions.
+    Fit(ClvFitArgs),
 }
-#[derive(Debug, Args)]
-pub struct TiersArgs {}
-#[derive(Debug, Args)]
-pub struct SkewArgs {}
-#[derive(Debug, Args)]
-pub struct ListsArgs {}
 
-pub fn score(_g: &Global, _a: ScoreArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rapport score` is not built yet")
+#[derive(Debug, Args)]
+pub struct ClvFitArgs {
+    /// A summary CSV with columns `frequency,recency,T` and optionally `monetary_value`.
+    #[arg(long, value_name = "CSV", conflicts_with = "transactions")]
+    pub summary: Option<PathBuf>,
+    /// A transaction log CSV (columns `customer_id,date,amount` by default).
+    #[arg(long, value_name = "CSV", requires = "calibration_end")]
+    pub transactions: Option<PathBuf>,
+    /// Last day of the calibration period (YYYY-MM-DD), inclusive.
+    #[arg(long, value_name = "DATE")]
+    pub calibration_end: Option<String>,
+    /// Last day of the holdout period (YYYY-MM-DD), inclusive.
+    #[arg(long, value_name = "DATE", requires = "transactions")]
+    pub holdout_end: Option<String>,
+    /// Name of the customer column.
+    #[arg(long, default_value = "customer_id")]
+    pub customer_col: String,
+    /// Name of the date column (YYYY-MM-DD, YYYYMMDD or an RFC 3339 time).
+    #[arg(long, default_value = "date")]
+    pub date_col: String,
+    /// Name of the amount column (without it, Gamma-Gamma is skipped).
+    #[arg(long, default_value = "amount")]
+    pub amount_col: String,
+    /// Time unit of recency, T and the parameters.
+    #[arg(long, value_enum, default_value_t = Unit::Week)]
+    pub unit: Unit,
+    /// Models to fit, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "bgnbd,gg,pnbd")]
+    pub models: Vec<Model>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
-pub fn clv(_g: &Global, _c: ClvCommand) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rapport clv` is not built yet")
+
+/// A time unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    Day,
+    Week,
+    Month,
 }
-pub fn tiers(_g: &Global, _a: TiersArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rapport tiers` is not built yet")
+
+impl Unit {
+    fn days(self) -> f64 {
+        match self {
+            Unit::Day => 1.0,
+            Unit::Week => 7.0,
+            Unit::Month => 365.25 / 12.0,
+        }
+    }
 }
-pub fn skew(_g: &Global, _a: SkewArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rapport skew` is not built yet")
+
+/// A model `clv fit` can fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Model {
+    /// BG/NBD transactions.
+    Bgnbd,
+    /// Gamma-Gamma spend.
+    Gg,
+    /// Pareto/NBD transactions.
+    Pnbd,
 }
-pub fn lists(_g: &Global, _a: ListsArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rapport lists` is not built yet")
+
+#[derive(Debug, Args)]
+pub struct TiersArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SkewArgs {
+    /// Also print the Lorenz curve (in 5% steps).
+    #[arg(long)]
+    pub lorenz: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListsArgs {
+    /// The list: complainers, halved, single-product, lost-valuable, at-risk. Without it, every
+    /// list with its size.
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// Show at most this many customers (short lists work better).
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// score
+
+/// Options of a scoring run.
+#[derive(Debug, Clone)]
+pub struct ScoreOptions {
+    /// Rescore only customers whose history changed since the last run.
+    pub incremental: bool,
+    /// Score as of this instant (default: now).
+    pub as_of: Option<Timestamp>,
+    /// A value definition to store as the one in force before scoring.
+    pub value_definition: Option<ValueDefinition>,
+    /// Worker threads.
+    pub threads: usize,
+    /// Show a progress bar on stderr (only drawn on a terminal).
+    pub progress: bool,
+}
+
+impl Default for ScoreOptions {
+    fn default() -> Self {
+        ScoreOptions {
+            incremental: false,
+            as_of: None,
+            value_definition: None,
+            threads: 2,
+            progress: false,
+        }
+    }
+}
+
+/// What a scoring run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreReport {
+    /// A full run (false: incremental).
+    pub full: bool,
+    /// Why an incremental request ran in full, if it did.
+    pub note: Option<String>,
+    /// The model version written with every score.
+    pub model_version: String,
+    /// Scored as of.
+    pub at: Timestamp,
+    /// Customers in the store.
+    pub customers: u64,
+    /// Customers scored by this run.
+    pub scored: u64,
+    /// Interactions read.
+    pub interactions: u64,
+    /// Tier changes recorded.
+    pub tier_changes: u64,
+    /// Customers per tier among those scored (A, B, C).
+    pub tiers: [u64; 3],
+    /// The value definition in force.
+    pub value_definition: ValueDefinition,
+    /// Skew of value (full runs).
+    pub skew: Option<SkewSummary>,
+    /// Working-list sizes (full runs).
+    pub lists: Vec<(String, u64)>,
+    /// Customer equity: the sum of the lifetime values scored.
+    pub customer_equity: f64,
+    /// How the models fitted.
+    pub models: ModelReport,
+    /// Milliseconds reading, fitting, scoring, writing.
+    pub timings_ms: BTreeMap<String, u64>,
+}
+
+/// Runs a scoring run on the store: reads every customer's history, fits the models (or reuses
+/// the last run's when incremental), writes scores, tier history, working lists and skew.
+pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreReport> {
+    let started = Instant::now();
+    let at = opts.as_of.unwrap_or_else(Timestamp::now);
+    let mut timings = BTreeMap::new();
+    if let Some(def) = &opts.value_definition {
+        def.validate().context("the value definition")?;
+        let mut b = Batch::default();
+        b.put_doc(COLLECTION, "value_definition", def)?;
+        store.write(b, Durability::Durable)?;
+    }
+    let value: ValueDefinition = match store.doc(COLLECTION, "value_definition")? {
+        Some(v) => v,
+        None => {
+            let def = ValueDefinition::default();
+            let mut b = Batch::default();
+            b.put_doc(COLLECTION, "value_definition", &def)?;
+            store.write(b, Durability::Durable)?;
+            def
+        }
+    };
+    let cfg = ScoringConfig {
+        value: value.clone(),
+        threads: opts.threads.max(1),
+        ..ScoringConfig::default()
+    };
+
+    let mut note = None;
+    let previous: Option<(FittedModels, RunSummary)> = if opts.incremental {
+        let models: Option<FittedModels> = store.doc(COLLECTION, "models")?;
+        let run: Option<RunSummary> = store.doc(COLLECTION, "run")?;
+        match (models, run) {
+            (Some(m), Some(r)) if m.value == value => Some((m, r)),
+            (Some(_), Some(_)) => {
+                note =
+                    Some("the value definition changed since the last run: scored in full".into());
+                None
+            }
+            _ => {
+                note = Some("no previous run to rescore against: scored in full".into());
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    // Read: one pass over every interaction (customer, then time order).
+    let t = Instant::now();
+    let total = store.interaction_count()?;
+    let bar = progress_bar(opts.progress, total, "reading histories");
+    let watermark_before = previous.as_ref().map(|(_, r)| r.watermark);
+    let mut histories: Vec<(CustomerId, Activity)> = Vec::new();
+    let mut group: Vec<Interaction> = Vec::new();
+    let mut group_changed = false;
+    let mut watermark = watermark_before.unwrap_or(0);
+    let mut interactions = 0u64;
+    let flush_group = |group: &mut Vec<Interaction>, changed: bool, out: &mut Vec<_>| {
+        if let Some(first) = group.first() {
+            if watermark_before.is_none() || changed {
+                out.push((first.customer, summarize_history(group, at)));
+            }
+        }
+        group.clear();
+    };
+    for i in store.all_interactions() {
+        let i = i?;
+        interactions += 1;
+        if interactions % 4096 == 0 {
+            bar.set_position(interactions);
+        }
+        watermark = watermark.max(i.id.0);
+        if group.first().is_some_and(|g| g.customer != i.customer) {
+            flush_group(&mut group, group_changed, &mut histories);
+            group_changed = false;
+        }
+        if watermark_before.is_some_and(|w| i.id.0 > w) {
+            group_changed = true;
+        }
+        group.push(i);
+    }
+    flush_group(&mut group, group_changed, &mut histories);
+    bar.finish_and_clear();
+    histories.sort_by_key(|h| h.0);
+
+    // Every stored customer is scored (incremental: those changed or never scored).
+    let mut ids: Vec<CustomerId> = Vec::new();
+    let mut customers = 0u64;
+    for c in store.customers() {
+        let c = c?;
+        customers += 1;
+        ids.push(c.id);
+    }
+    let as_of_day = rapport_analytics::day_of(at);
+    let mut selected: Vec<(CustomerId, Activity)> = Vec::with_capacity(ids.len());
+    for id in ids {
+        match histories.binary_search_by_key(&id, |h| h.0) {
+            Ok(pos) => selected.push((
+                id,
+                std::mem::replace(&mut histories[pos].1, Activity::empty(as_of_day)),
+            )),
+            Err(_) => {
+                if previous.is_none() || store.scores(id)?.is_none() {
+                    selected.push((id, Activity::empty(as_of_day)));
+                }
+            }
+        }
+    }
+    drop(histories);
+    timings.insert("read".to_string(), t.elapsed().as_millis() as u64);
+
+    let activities: Vec<Activity> = selected.iter().map(|(_, a)| a.clone()).collect();
+    let t = Instant::now();
+    let models = match &previous {
+        Some((m, _)) => m.clone(),
+        None => {
+            if activities.is_empty() {
+                bail!("no customers to score: ingest some data first");
+            }
+            fit_models(&activities, &cfg, at).context("fitting the models")?
+        }
+    };
+    timings.insert("fit".to_string(), t.elapsed().as_millis() as u64);
+
+    let t = Instant::now();
+    let scores = score_all(&activities, &models, at, cfg.threads);
+    timings.insert("score".to_string(), t.elapsed().as_millis() as u64);
+
+    // Write: scores and tier changes in batches, the run's documents, then one flush.
+    let t = Instant::now();
+    let bar = progress_bar(opts.progress, scores.len() as u64, "writing scores");
+    let mut tiers = [0u64; 3];
+    let mut tier_changes = 0u64;
+    let mut batch = Batch::default();
+    for (n, ((id, _), s)) in selected.iter().zip(&scores).enumerate() {
+        tiers[s.tier as usize] += 1;
+        let old_tier = store.scores(*id)?.map(|o| o.tier);
+        if old_tier != Some(s.tier) {
+            let key = id.to_string();
+            let mut history: TierHistory = store.doc(TIER_HISTORY, &key)?.unwrap_or_default();
+            if history.current().is_none()
+                && let Some(old) = old_tier
+            {
+                history.record(s.at, old);
+            }
+            if history.record(s.at, s.tier) {
+                tier_changes += 1;
+                batch.put_doc(TIER_HISTORY, &key, &history)?;
+            }
+        }
+        batch.put_scores(*id, s);
+        if batch.len() >= 10_000 {
+            store.write(std::mem::take(&mut batch), Durability::Batched)?;
+            bar.set_position(n as u64);
+        }
+    }
+    let customer_equity: f64 = scores.iter().map(|s| s.clv).sum();
+    let mut skew_summary = None;
+    let mut list_sizes = Vec::new();
+    if previous.is_none() {
+        let values: Vec<f64> = scores.iter().map(|s| s.value).collect();
+        match rapport_analytics::skew(&values, "value", at) {
+            Ok(sk) => {
+                batch.put_doc(COLLECTION, "skew", &sk)?;
+                skew_summary = Some(sk);
+            }
+            Err(e) => batch.put_doc(COLLECTION, "skew_error", &e.to_string())?,
+        }
+        let profits: Vec<f64> = scores.iter().map(|s| s.profit).collect();
+        if let Ok(sk) = rapport_analytics::skew(&profits, "profit", at) {
+            batch.put_doc(COLLECTION, "skew_profit", &sk)?;
+        }
+        let tier_summary = TierSummary::build(
+            at,
+            models.version.clone(),
+            models.tiering.clone(),
+            scores.iter().map(|s| TierContribution {
+                tier: s.tier,
+                top: s.top,
+                bottom: s.bottom,
+                value: s.value,
+                profit: s.profit,
+                clv: s.clv,
+            }),
+        );
+        batch.put_doc(COLLECTION, "tiers", &tier_summary)?;
+        let segments: Vec<SegmentValue> =
+            segment_values(scores.iter().map(|s| (s.segment.as_str(), s.clv)));
+        batch.put_doc(COLLECTION, "segment_clv", &segments)?;
+        let inputs: Vec<_> = selected
+            .iter()
+            .zip(&scores)
+            .map(|((id, a), s)| models.list_input(*id, a, s))
+            .collect();
+        for list in working_lists(&inputs, &cfg.lists, at) {
+            list_sizes.push((list.name.as_str().to_string(), list.total));
+            batch.put_doc(COLLECTION, &format!("list/{}", list.name), &list)?;
+        }
+        batch.put_doc(COLLECTION, "models", &models)?;
+    }
+    let summary = RunSummary {
+        at,
+        full: previous.is_none(),
+        model_version: models.version.clone(),
+        customers,
+        scored: scores.len() as u64,
+        tier_changes,
+        watermark,
+        duration_ms: started.elapsed().as_millis() as u64,
+        report: models.report.clone(),
+    };
+    batch.put_doc(COLLECTION, "run", &summary)?;
+    store.write(batch, Durability::Batched)?;
+    store.flush()?;
+    bar.finish_and_clear();
+    timings.insert("write".to_string(), t.elapsed().as_millis() as u64);
+    timings.insert("total".to_string(), started.elapsed().as_millis() as u64);
+
+    Ok(ScoreReport {
+        full: previous.is_none(),
+        note,
+        model_version: models.version.clone(),
+        at,
+        customers,
+        scored: scores.len() as u64,
+        interactions,
+        tier_changes,
+        tiers,
+        value_definition: value,
+        skew: skew_summary,
+        lists: list_sizes,
+        customer_equity,
+        models: models.report,
+        timings_ms: timings,
+    })
+}
+
+fn progress_bar(wanted: bool, len: u64, what: &'static str) -> ProgressBar {
+    if !wanted || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>18} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what);
+    bar
+}
+
+pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
+    let as_of = a
+        .as_of
+        .as_deref()
+        .map(|s| {
+            let day = parse_day(s).with_context(|| format!("--as-of {s:?}"))?;
+            // The end of that day: everything that happened on it counts.
+            Ok::<_, anyhow::Error>(Timestamp::from_millis((day + 1) * 86_400_000 - 1))
+        })
+        .transpose()?;
+    let value_definition = a
+        .value_definition
+        .as_deref()
+        .map(|p| {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            serde_json::from_str::<ValueDefinition>(&text)
+                .with_context(|| format!("{}: not a value definition", p.display()))
+        })
+        .transpose()?;
+    let store = g.open_store()?;
+    let report = run_scoring(
+        &store,
+        &ScoreOptions {
+            incremental: a.incremental,
+            as_of,
+            value_definition,
+            threads: a.threads,
+            progress: !a.json,
+        },
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_score_report(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_score_report(r: &ScoreReport) {
+    println!(
+        "{} scoring run as of {}: {} of {} customers scored from {} interactions in {} ms",
+        if r.full { "Full" } else { "Incremental" },
+        r.at,
+        r.scored,
+        r.customers,
+        r.interactions,
+        r.timings_ms.get("total").copied().unwrap_or(0)
+    );
+    if let Some(n) = &r.note {
+        println!("note: {n}");
+    }
+    println!("model version: {}", sanitize(&r.model_version));
+    println!(
+        "value definition v{}: {}",
+        r.value_definition.version,
+        sanitize(&r.value_definition.description)
+    );
+    println!(
+        "tiers: A {}  B {}  C {}   tier changes: {}",
+        r.tiers[0], r.tiers[1], r.tiers[2], r.tier_changes
+    );
+    println!("customer equity (sum of CLV): {:.2}", r.customer_equity);
+    let m = &r.models;
+    match &m.bgnbd {
+        Some(f) => println!(
+            "BG/NBD (weeks, {} customers): r {:.4}  alpha {:.4}  a {:.4}  b {:.4}  LL {:.2}",
+            f.customers, f.params.r, f.params.alpha, f.params.a, f.params.b, f.log_likelihood
+        ),
+        None => println!(
+            "BG/NBD: not fitted ({}); lifetime value uses observed retention {:.2}",
+            m.bgnbd_error.as_deref().unwrap_or("unknown"),
+            m.retention
+        ),
+    }
+    match &m.gamma_gamma {
+        Some(f) => println!(
+            "Gamma-Gamma ({} customers): p {:.4}  q {:.4}  gamma {:.4}  LL {:.2}",
+            f.customers, f.params.p, f.params.q, f.params.gamma, f.log_likelihood
+        ),
+        None => println!(
+            "Gamma-Gamma: not fitted ({})",
+            m.gamma_gamma_error.as_deref().unwrap_or("unknown")
+        ),
+    }
+    for c in std::iter::once(&m.churn).chain(&m.propensity) {
+        let label = if c.target == "churn" {
+            "churn".to_string()
+        } else {
+            format!("propensity {}", sanitize(&c.target))
+        };
+        match (&c.error, c.auc_eval) {
+            (None, Some(auc)) => println!(
+                "{label}: trained on {} rows, out-of-time AUC {auc:.3} on {} rows",
+                c.train_rows, c.eval_rows
+            ),
+            (err, auc) => println!(
+                "{label}: {}{}",
+                auc.map(|a| format!("AUC {a:.3}; ")).unwrap_or_default(),
+                sanitize(err.as_deref().unwrap_or("no evaluation"))
+            ),
+        }
+    }
+    if let Some(sk) = &r.skew {
+        println!(
+            "value skew: {} (top 2% bring {:.0}%, top 20% bring {:.0}%, Gini {:.2})",
+            sk.verdict.as_str(),
+            100.0 * share_at(sk, 0.02),
+            100.0 * share_at(sk, 0.20),
+            sk.gini
+        );
+    }
+    if !r.lists.is_empty() {
+        let parts: Vec<String> = r.lists.iter().map(|(n, c)| format!("{n} {c}")).collect();
+        println!("working lists: {}", parts.join(", "));
+    }
+}
+
+fn share_at(sk: &SkewSummary, q: f64) -> f64 {
+    sk.top_shares
+        .iter()
+        .find(|(p, _)| (p - q).abs() < 1e-9)
+        .map_or(0.0, |(_, s)| *s)
+}
+
+// ---------------------------------------------------------------------------------------------
+// tiers, skew, lists
+
+fn read_doc<T: serde::de::DeserializeOwned>(store: &Store, key: &str) -> anyhow::Result<T> {
+    store
+        .doc(COLLECTION, key)?
+        .with_context(|| format!("no {key} yet: run `rapport score` first"))
+}
+
+pub fn tiers(g: &Global, a: TiersArgs) -> anyhow::Result<ExitCode> {
+    let store = g.open_store()?;
+    let t: TierSummary = read_doc(&store, "tiers")?;
+    let segments: Option<Vec<SegmentValue>> = store.doc(COLLECTION, "segment_clv")?;
+    if a.json {
+        let v = serde_json::json!({ "tiers": t, "segments": segments });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Tiers as of {} ({})", t.at, sanitize(&t.model_version));
+    println!(
+        "{:<5} {:>10} {:>16} {:>8} {:>16} {:>16}",
+        "tier", "customers", "value", "share", "profit", "CLV"
+    );
+    for r in &t.tiers {
+        println!(
+            "{:<5} {:>10} {:>16.2} {:>7.1}% {:>16.2} {:>16.2}",
+            r.tier.to_string(),
+            r.customers,
+            r.value,
+            100.0 * r.value_share,
+            r.profit,
+            r.clv
+        );
+    }
+    println!(
+        "cut-offs: A from value {:.2}, B from {:.2}",
+        t.tiering.a_cutoff, t.tiering.b_cutoff
+    );
+    println!(
+        "top: {} customers bring {:.1}% of value; bottom: {} customers, profit {:.2}{}",
+        t.top_customers,
+        100.0 * t.top_value_share,
+        t.bottom_customers,
+        t.bottom_profit,
+        if t.bottom_profit < 0.0 {
+            " (they cost money)"
+        } else {
+            ""
+        }
+    );
+    if let Some(segments) = segments {
+        println!("segments:");
+        for s in segments {
+            println!(
+                "  {:<14} {:>10} customers  CLV {:>16.2}  ({:.1}% of customer equity)",
+                sanitize(&s.segment),
+                s.customers,
+                s.total_clv,
+                100.0 * s.equity_share
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn skew(g: &Global, a: SkewArgs) -> anyhow::Result<ExitCode> {
+    let store = g.open_store()?;
+    let sk: SkewSummary = read_doc(&store, "skew")?;
+    let profit: Option<SkewSummary> = store.doc(COLLECTION, "skew_profit")?;
+    if a.json {
+        let v = serde_json::json!({ "value": sk, "profit": profit });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for s in std::iter::once(&sk).chain(profit.as_ref()) {
+        println!(
+            "Skew of {} across {} customers as of {}: {}",
+            s.measure,
+            s.customers,
+            s.at,
+            s.verdict.as_str()
+        );
+        for (q, share) in &s.top_shares {
+            println!("  top {:>4.0}% bring {:>5.1}%", 100.0 * q, 100.0 * share);
+        }
+        println!(
+            "  half of the {} comes from the top {:.1}% of customers; Gini {:.3}{}",
+            s.measure,
+            100.0 * s.share_for_half,
+            s.gini,
+            if s.negative_customers > 0 {
+                format!(
+                    "; {} customers below zero counted as zero",
+                    s.negative_customers
+                )
+            } else {
+                String::new()
+            }
+        );
+        if a.lorenz {
+            println!(
+                "  Lorenz curve (customers from the bottom -> share of {}):",
+                s.measure
+            );
+            for (p, l) in s.lorenz.iter().step_by(5) {
+                println!("    {:>5.0}% -> {:>5.1}%", 100.0 * p, 100.0 * l);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn lists(g: &Global, a: ListsArgs) -> anyhow::Result<ExitCode> {
+    let store = g.open_store()?;
+    let Some(name) = a.name.as_deref() else {
+        let mut all = Vec::new();
+        for l in ListName::ALL {
+            let list: Option<WorkingList> = store.doc(COLLECTION, &format!("list/{l}"))?;
+            all.push((l, list));
+        }
+        if all.iter().all(|(_, l)| l.is_none()) {
+            bail!("no working lists yet: run `rapport score` first");
+        }
+        if a.json {
+            let v: Vec<_> = all
+                .iter()
+                .map(|(n, l)| {
+                    serde_json::json!({
+                        "name": n.as_str(),
+                        "title": n.title(),
+                        "total": l.as_ref().map(|l| l.total),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            for (n, l) in all {
+                println!(
+                    "{:<15} {:>8}  {}",
+                    n.as_str(),
+                    l.map_or("-".to_string(), |l| l.total.to_string()),
+                    n.title()
+                );
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let name: ListName = name.parse()?;
+    let mut list: WorkingList = read_doc(&store, &format!("list/{name}"))?;
+    list.entries.truncate(a.limit);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} ({} customers, as of {}; showing {})",
+        list.title,
+        list.total,
+        list.at,
+        list.entries.len()
+    );
+    for e in &list.entries {
+        let who = store
+            .customer(e.customer)?
+            .map(|c| c.display_name())
+            .unwrap_or_else(|| "(no longer in the store)".to_string());
+        println!(
+            "  {}  {:<28} tier {}  {:>12.2}  {}",
+            e.customer,
+            sanitize(&who),
+            e.tier,
+            e.rank_value,
+            sanitize(&e.reason)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------------
+// clv fit
+
+pub fn clv(_g: &Global, c: ClvCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        ClvCommand::Fit(a) => clv_fit(a),
+    }
+}
+
+/// One model's outcome in `clv fit`.
+#[derive(Debug, Serialize)]
+struct ModelOutcome<P: Serialize> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fit: Option<Fit<P>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    fit_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Holdout {
+    length: f64,
+    actual: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bgnbd_predicted: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pareto_nbd_predicted: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct ClvFitReport {
+    input: String,
+    unit: Unit,
+    customers: usize,
+    repeat_customers: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_seen_after_calibration: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bgnbd: Option<ModelOutcome<BgNbd>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gamma_gamma: Option<ModelOutcome<GammaGamma>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pareto_nbd: Option<ModelOutcome<ParetoNbd>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    holdout: Option<Holdout>,
+}
+
+fn timed<P: Serialize>(
+    f: impl FnOnce() -> Result<Fit<P>, rapport_analytics::Error>,
+) -> ModelOutcome<P> {
+    let t = Instant::now();
+    let r = f();
+    let fit_ms = t.elapsed().as_secs_f64() * 1000.0;
+    match r {
+        Ok(fit) => ModelOutcome {
+            fit: Some(fit),
+            error: None,
+            fit_ms,
+        },
+        Err(e) => ModelOutcome {
+            fit: None,
+            error: Some(e.to_string()),
+            fit_ms,
+        },
+    }
+}
+
+fn clv_fit(a: ClvFitArgs) -> anyhow::Result<ExitCode> {
+    let (input, rfm, holdout_data, late, has_spend) = match (&a.summary, &a.transactions) {
+        (Some(path), None) => {
+            let (rfm, has_spend) = read_summary(path)?;
+            (path.display().to_string(), rfm, None, None, has_spend)
+        }
+        (None, Some(path)) => {
+            let cal = a
+                .calibration_end
+                .as_deref()
+                .context("--calibration-end is required")?;
+            let calibration_end =
+                parse_day(cal).with_context(|| format!("--calibration-end {cal:?}"))?;
+            let holdout_end = a
+                .holdout_end
+                .as_deref()
+                .map(|h| parse_day(h).with_context(|| format!("--holdout-end {h:?}")))
+                .transpose()?;
+            if holdout_end.is_some_and(|h| h <= calibration_end) {
+                bail!("--holdout-end must be after --calibration-end");
+            }
+            let (tx, has_spend) = read_transactions(path, &a)?;
+            let s = summarize(
+                &tx,
+                &Periods {
+                    calibration_end,
+                    holdout_end,
+                    unit_days: a.unit.days(),
+                },
+            );
+            if s.customers.is_empty() {
+                bail!(
+                    "{}: no customer's first transaction is on or before the calibration end {cal}",
+                    path.display()
+                );
+            }
+            let rfm: Vec<Rfm> = s.customers.iter().map(|c| c.rfm).collect();
+            let holdout = holdout_end.map(|_| {
+                (
+                    s.holdout_length,
+                    s.customers
+                        .iter()
+                        .map(|c| u64::from(c.holdout_transactions))
+                        .sum::<u64>(),
+                )
+            });
+            (
+                path.display().to_string(),
+                rfm,
+                holdout,
+                Some(s.first_seen_after_calibration),
+                has_spend,
+            )
+        }
+        _ => bail!("give either --summary CSV or --transactions CSV --calibration-end DATE"),
+    };
+    let opts = FitOptions::default();
+    let bgnbd = a
+        .models
+        .contains(&Model::Bgnbd)
+        .then(|| timed(|| BgNbd::fit(&rfm, &opts)));
+    let gamma_gamma = (a.models.contains(&Model::Gg) && has_spend)
+        .then(|| timed(|| GammaGamma::fit(&rfm, &opts)));
+    let pareto_nbd = a
+        .models
+        .contains(&Model::Pnbd)
+        .then(|| timed(|| ParetoNbd::fit(&rfm, &opts)));
+    let holdout = match holdout_data {
+        Some((length, actual)) => {
+            let predict_bg = match bgnbd.as_ref().and_then(|o| o.fit.as_ref()) {
+                Some(f) => Some(sum_predictions(&rfm, |d| {
+                    f.params.conditional_expected_transactions(d, length)
+                })?),
+                None => None,
+            };
+            let predict_p = match pareto_nbd.as_ref().and_then(|o| o.fit.as_ref()) {
+                Some(f) => Some(sum_predictions(&rfm, |d| {
+                    f.params.conditional_expected_transactions(d, length)
+                })?),
+                None => None,
+            };
+            Some(Holdout {
+                length,
+                actual,
+                bgnbd_predicted: predict_bg,
+                pareto_nbd_predicted: predict_p,
+            })
+        }
+        None => None,
+    };
+    let report = ClvFitReport {
+        input,
+        unit: a.unit,
+        customers: rfm.len(),
+        repeat_customers: rfm.iter().filter(|d| d.frequency > 0).count(),
+        first_seen_after_calibration: late,
+        bgnbd,
+        gamma_gamma,
+        pareto_nbd,
+        holdout,
+    };
+    let failed = [
+        report.bgnbd.as_ref().and_then(|o| o.error.as_ref()),
+        report.gamma_gamma.as_ref().and_then(|o| o.error.as_ref()),
+        report.pareto_nbd.as_ref().and_then(|o| o.error.as_ref()),
+    ]
+    .into_iter()
+    .flatten()
+    .count();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_clv_report(&report, has_spend, a.models.contains(&Model::Gg));
+    }
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn sum_predictions(
+    rfm: &[Rfm],
+    f: impl Fn(&Rfm) -> Result<f64, rapport_analytics::Error>,
+) -> anyhow::Result<f64> {
+    let mut total = 0.0;
+    for d in rfm {
+        total += f(d)?;
+    }
+    Ok(total)
+}
+
+fn print_clv_report(r: &ClvFitReport, has_spend: bool, wanted_gg: bool) {
+    let unit = match r.unit {
+        Unit::Day => "days",
+        Unit::Week => "weeks",
+        Unit::Month => "months",
+    };
+    println!(
+        "{}: {} customers, {} with repeat transactions (time in {unit})",
+        sanitize(&r.input),
+        r.customers,
+        r.repeat_customers
+    );
+    if let Some(n) = r.first_seen_after_calibration.filter(|n| *n > 0) {
+        println!("  {n} customers first seen after the calibration end are not modelled");
+    }
+    fn line<P: Serialize>(name: &str, o: &ModelOutcome<P>, params: impl Fn(&P) -> String) {
+        match (&o.fit, &o.error) {
+            (Some(f), _) => println!(
+                "{name:<12} {}  log-likelihood {:.4}  ({} evaluations, {:.1} ms)",
+                params(&f.params),
+                f.log_likelihood,
+                f.evaluations,
+                o.fit_ms
+            ),
+            (None, Some(e)) => println!("{name:<12} FAILED: {e}"),
+            (None, None) => {}
+        }
+    }
+    if let Some(o) = &r.bgnbd {
+        line("BG/NBD", o, |p| {
+            format!(
+                "r {:.4}  alpha {:.4}  a {:.4}  b {:.4}",
+                p.r, p.alpha, p.a, p.b
+            )
+        });
+    }
+    if let Some(o) = &r.gamma_gamma {
+        line("Gamma-Gamma", o, |p| {
+            format!("p {:.4}  q {:.4}  gamma {:.4}", p.p, p.q, p.gamma)
+        });
+    } else if wanted_gg && !has_spend {
+        println!("Gamma-Gamma  skipped: the input has no amounts");
+    }
+    if let Some(o) = &r.pareto_nbd {
+        line("Pareto/NBD", o, |p| {
+            format!(
+                "r {:.4}  alpha {:.4}  s {:.4}  beta {:.4}",
+                p.r, p.alpha, p.s, p.beta
+            )
+        });
+    }
+    if let Some(h) = &r.holdout {
+        println!(
+            "holdout ({:.2} {unit}): actual repeat transactions {}",
+            h.length, h.actual
+        );
+        for (name, p) in [
+            ("BG/NBD", h.bgnbd_predicted),
+            ("Pareto/NBD", h.pareto_nbd_predicted),
+        ] {
+            if let Some(p) = p {
+                println!(
+                    "  {name:<11} predicted {p:.1} ({:+.1}% vs actual)",
+                    if h.actual > 0 {
+                        100.0 * (p / h.actual as f64 - 1.0)
+                    } else {
+                        0.0
+                    }
+                );
+            }
+        }
+    }
+}
+
+/// Finds a column (case-insensitive) in a header.
+fn column(headers: &csv::StringRecord, name: &str) -> Option<usize> {
+    headers.iter().position(|h| {
+        h.trim()
+            .trim_start_matches('\u{feff}')
+            .eq_ignore_ascii_case(name)
+    })
+}
+
+fn open_csv(path: &Path) -> anyhow::Result<(csv::Reader<std::fs::File>, csv::StringRecord)> {
+    let mut r = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_path(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let headers = r
+        .headers()
+        .with_context(|| format!("{}: reading the header", path.display()))?
+        .clone();
+    if headers.is_empty() || headers.iter().all(|h| h.is_empty()) {
+        bail!("{}: the file is empty (no header line)", path.display());
+    }
+    Ok((r, headers))
+}
+
+fn line_of(rec: &csv::StringRecord) -> u64 {
+    rec.position().map_or(0, |p| p.line())
+}
+
+/// Reads a `frequency,recency,T[,monetary_value]` summary; returns whether it has spend.
+fn read_summary(path: &Path) -> anyhow::Result<(Vec<Rfm>, bool)> {
+    let (mut r, headers) = open_csv(path)?;
+    let find = |name: &str| {
+        column(&headers, name).with_context(|| {
+            format!(
+                "{} line 1: missing column `{name}` (the header has: {})",
+                path.display(),
+                sanitize(&headers.iter().collect::<Vec<_>>().join(","))
+            )
+        })
+    };
+    let (f, rec, t) = (find("frequency")?, find("recency")?, find("T")?);
+    let m = column(&headers, "monetary_value");
+    let mut out = Vec::new();
+    for row in r.records() {
+        let row = row.with_context(|| format!("{}: reading a row", path.display()))?;
+        let line = line_of(&row);
+        let num = |i: usize, name: &str| -> anyhow::Result<f64> {
+            let raw = row.get(i).unwrap_or("");
+            raw.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .with_context(|| {
+                    format!(
+                        "{} line {line}: column `{name}`: {:?} is not a number",
+                        path.display(),
+                        sanitize(raw)
+                    )
+                })
+        };
+        let frequency = num(f, "frequency")?;
+        if frequency < 0.0 {
+            bail!(
+                "{} line {line}: column `frequency`: negative frequency {frequency}",
+                path.display()
+            );
+        }
+        if frequency.fract() != 0.0 || frequency > f64::from(u32::MAX) {
+            bail!(
+                "{} line {line}: column `frequency`: {frequency} is not a whole number of repeat transactions",
+                path.display()
+            );
+        }
+        let d = Rfm {
+            frequency: frequency as u32,
+            recency: num(rec, "recency")?,
+            age: num(t, "T")?,
+            monetary: match m {
+                Some(i) => num(i, "monetary_value")?,
+                None => 0.0,
+            },
+        };
+        if let Some((field, reason)) = d.problem() {
+            bail!("{} line {line}: column `{field}`: {reason}", path.display());
+        }
+        out.push(d);
+    }
+    if out.is_empty() {
+        bail!("{}: no data rows after the header", path.display());
+    }
+    Ok((out, m.is_some()))
+}
+
+/// Reads a transaction log; returns the transactions and whether they have amounts.
+fn read_transactions(
+    path: &Path,
+    a: &ClvFitArgs,
+) -> anyhow::Result<(Vec<DayTransaction<String>>, bool)> {
+    let (mut r, headers) = open_csv(path)?;
+    let find = |name: &str, flag: &str| {
+        column(&headers, name).with_context(|| {
+            format!(
+                "{} line 1: missing column `{name}` (the header has: {}; name another with {flag})",
+                path.display(),
+                sanitize(&headers.iter().collect::<Vec<_>>().join(",")),
+            )
+        })
+    };
+    let c = find(&a.customer_col, "--customer-col")?;
+    let d = find(&a.date_col, "--date-col")?;
+    let amount = match column(&headers, &a.amount_col) {
+        Some(i) => Some(i),
+        None if a.amount_col != "amount" => {
+            find(&a.amount_col, "--amount-col")?;
+            None
+        }
+        None => None,
+    };
+    let mut out = Vec::new();
+    for row in r.records() {
+        let row = row.with_context(|| format!("{}: reading a row", path.display()))?;
+        let line = line_of(&row);
+        let customer = row.get(c).unwrap_or("").to_string();
+        if customer.is_empty() {
+            bail!(
+                "{} line {line}: column `{}`: empty customer id",
+                path.display(),
+                a.customer_col
+            );
+        }
+        let raw_date = row.get(d).unwrap_or("");
+        let day = parse_day(raw_date).with_context(|| {
+            format!(
+                "{} line {line}: column `{}`: {:?} is not a date",
+                path.display(),
+                a.date_col,
+                sanitize(raw_date)
+            )
+        })?;
+        let value = match amount {
+            Some(i) => {
+                let raw = row.get(i).unwrap_or("");
+                let v = raw
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .with_context(|| {
+                        format!(
+                            "{} line {line}: column `{}`: {:?} is not a number",
+                            path.display(),
+                            a.amount_col,
+                            sanitize(raw)
+                        )
+                    })?;
+                if v < 0.0 {
+                    bail!(
+                        "{} line {line}: column `{}`: negative amount {v}",
+                        path.display(),
+                        a.amount_col
+                    );
+                }
+                v
+            }
+            None => 0.0,
+        };
+        out.push(DayTransaction {
+            customer,
+            day,
+            amount: value,
+        });
+    }
+    if out.is_empty() {
+        bail!("{}: no data rows after the header", path.display());
+    }
+    Ok((out, amount.is_some()))
+}
+
+/// Day number (days since 1970-01-01) of `YYYY-MM-DD`, `YYYYMMDD` or an RFC 3339 time (UTC).
+fn parse_day(s: &str) -> anyhow::Result<i64> {
+    let s = s.trim();
+    if let Some(t) = Timestamp::parse_rfc3339(s) {
+        return Ok(rapport_analytics::day_of(t));
+    }
+    let date: jiff::civil::Date = if s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{}-{}-{}", &s[0..4], &s[4..6], &s[6..8]).parse()?
+    } else {
+        s.parse()?
+    };
+    let epoch = jiff::civil::date(1970, 1, 1);
+    Ok(i64::from((date - epoch).get_days()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_parse_in_three_shapes() {
+        assert_eq!(parse_day("1970-01-02").unwrap(), 1);
+        assert_eq!(
+            parse_day("19970101").unwrap(),
+            parse_day("1997-01-01").unwrap()
+        );
+        assert_eq!(
+            parse_day("1997-01-01T23:00:00Z").unwrap(),
+            parse_day("1997-01-01").unwrap()
+        );
+        assert!(parse_day("1997-13-01").is_err());
+        assert!(parse_day("yesterday").is_err());
+    }
+
+    #[test]
+    fn tier_indices_follow_a_b_c() {
+        // The report counts tiers by `tier as usize`.
+        assert_eq!(rapport_core::Tier::A as usize, 0);
+        assert_eq!(rapport_core::Tier::C as usize, 2);
+    }
 }

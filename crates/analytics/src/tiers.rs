@@ -86,14 +86,15 @@ impl Tiering {
         v.sort_by(|a, b| b.total_cmp(a));
         let n = v.len();
         let at_share = |share: f64| -> f64 {
+            // Finite sentinels: the cut-offs are stored as JSON, which has no infinity.
             if share <= 0.0 {
-                return f64::INFINITY;
+                return f64::MAX;
             }
             let k = ((share * n as f64).ceil() as usize).clamp(1, n);
             v[k - 1]
         };
         let bottom_cutoff = if rules.bottom_share <= 0.0 {
-            f64::NEG_INFINITY
+            f64::MIN
         } else {
             let k = ((rules.bottom_share * n as f64).ceil() as usize).clamp(1, n);
             v[n - k]
