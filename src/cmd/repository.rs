@@ -1,48 +1,676 @@
-//! `ingest`, `quarantine`, `merge`, `review`, `unmerge`, `quality`, `search`, `customer`.
+//! `ingest`, `quarantine`, `quality`, `search`, `customer`, `export identities`: the communal
+//! repository from the command line. They open the database in this process.
 
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use rapport_core::text::sanitize;
+use rapport_core::{Channel, ContactKind, CustomerId, InteractionKind, Timestamp};
+use rapport_repository::ingest::{self, IngestOptions, IngestReport};
+use rapport_repository::{InteractionFilter, Repository, quality, quarantine};
 
 use crate::global::Global;
 
 #[derive(Debug, Args)]
-pub struct IngestArgs {}
+pub struct IngestArgs {
+    /// A manifest listing sources (`ingest.toml`), or with --source the data files.
+    #[arg(value_name = "MANIFEST|FILE", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Ingest FILE... through this one mapping instead of a manifest.
+    #[arg(long, value_name = "MAPPING.toml")]
+    pub source: Option<PathBuf>,
+    /// Add this many whole days to every time in the data (not birth dates).
+    #[arg(
+        long,
+        default_value_t = 0,
+        allow_negative_numbers = true,
+        value_name = "DAYS"
+    )]
+    pub time_shift_days: i64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {
     /// List quarantined rows.
-    List,
-}
-#[derive(Debug, Args)]
-pub struct QualityArgs {}
-#[derive(Debug, Args)]
-pub struct SearchArgs {}
-#[derive(Debug, Subcommand)]
-pub enum CustomerCommand {
-    /// Show a record.
-    Show,
+    List {
+        /// Only rows of this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only rows with this reason (e.g. `ambiguous_date`).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one quarantined row with its original bytes.
+    Show {
+        /// The entry id (`Q...`).
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ingest the quarantined rows of a source again, with its (fixed) mapping.
+    Retry {
+        /// The source's mapping.
+        #[arg(long, value_name = "MAPPING.toml")]
+        mapping: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-pub fn ingest(_g: &Global, _a: IngestArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rapport ingest` is not built yet")
+#[derive(Debug, Args)]
+pub struct QualityArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
-pub fn quarantine(_g: &Global, _c: QuarantineCommand) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rapport quarantine` is not built yet")
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Name (typos allowed), phone, e-mail, loyalty number, booking reference, source key
+    /// or customer id.
+    #[arg(required = true)]
+    pub query: Vec<String>,
+    /// Most hits to show.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
-pub fn quality(_g: &Global, _a: QualityArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rapport quality` is not built yet")
+
+#[derive(Debug, Subcommand)]
+pub enum CustomerCommand {
+    /// Show the unified record of a customer.
+    Show(ShowArgs),
 }
-pub fn search(_g: &Global, _a: SearchArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rapport search` is not built yet")
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The customer id, e.g. C00000042.
+    #[arg(required_unless_present = "find", conflicts_with = "find")]
+    pub id: Option<String>,
+    /// Show the best search hit for this query instead.
+    #[arg(long, value_name = "QUERY")]
+    pub find: Option<String>,
+    /// Interactions to show.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Only interactions of this kind (repeatable).
+    #[arg(long = "kind")]
+    pub kinds: Vec<String>,
+    /// Only interactions through this channel (repeatable).
+    #[arg(long = "channel")]
+    pub channels: Vec<String>,
+    /// Only interactions since this date (YYYY-MM-DD) or time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
-pub fn customer(_g: &Global, _c: CustomerCommand) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rapport customer` is not built yet")
+
+/// Format of `rapport export identities`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IdentitiesFormat {
+    /// JSON Lines: `{"source": .., "source_key": .., "customer_id": ..}`.
+    Jsonl,
+    /// CSV with a header `source,source_key,customer_id`.
+    Csv,
 }
 
 /// Arguments of `rapport export identities` (dispatched from `rapport export`).
 #[derive(Debug, Args)]
-pub struct IdentitiesArgs {}
+pub struct IdentitiesArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = IdentitiesFormat::Jsonl)]
+    pub format: IdentitiesFormat,
+    /// Write to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
 
-pub fn export_identities(_g: &Global, _a: IdentitiesArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rapport export identities` is not built yet")
+fn local_only(g: &Global, what: &str) -> anyhow::Result<()> {
+    if g.connect.is_some() {
+        bail!(
+            "`rapport {what}` works on the database directly and cannot run over --connect: \
+             run it with --db on the server's machine (or use the console)"
+        );
+    }
+    Ok(())
+}
+
+pub fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<ExitCode> {
+    local_only(g, "ingest")?;
+    let store = g.open_store()?;
+    let opts = IngestOptions {
+        time_shift_days: a.time_shift_days,
+        progress: !a.quiet && !a.json && std::io::stderr().is_terminal(),
+        ..IngestOptions::default()
+    };
+    let report = match &a.source {
+        Some(mapping) => ingest::ingest_files(&store, mapping, &a.paths, &opts)?,
+        None => {
+            if a.paths.len() != 1 {
+                bail!(
+                    "give one manifest (`rapport ingest ingest.toml`), or a mapping and files \
+                     (`rapport ingest --source mapping.toml FILE...`)"
+                );
+            }
+            ingest::ingest_manifest(&store, &a.paths[0], &opts)?
+        }
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_ingest(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_ingest(r: &IngestReport) {
+    for f in &r.files {
+        println!(
+            "{:<14} {:>9} read {:>9} stored {:>7} quarantined {:>9} known  {}",
+            sanitize(&f.source),
+            f.rows_read,
+            f.rows_stored,
+            f.rows_quarantined,
+            f.rows_known,
+            sanitize(&f.file)
+        );
+    }
+    println!(
+        "rows: {} read = {} stored + {} quarantined + {} already known",
+        r.rows_read, r.rows_stored, r.rows_quarantined, r.rows_known
+    );
+    println!(
+        "customers created {}, merges {}, review items {}, interactions {}, grants {}",
+        r.customers_created, r.merges, r.review_items, r.interactions_stored, r.grants_stored
+    );
+    println!(
+        "{:.1} s, {:.0} rows/s, quarantine rate {:.2}%",
+        r.seconds,
+        r.rows_per_second,
+        r.quarantine_rate * 100.0
+    );
+    if !r.quarantined_by_reason.is_empty() {
+        let parts: Vec<String> = r
+            .quarantined_by_reason
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!(
+            "quarantined by reason: {} (see `rapport quarantine list`)",
+            parts.join(", ")
+        );
+    }
+}
+
+pub fn quarantine(g: &Global, c: QuarantineCommand) -> anyhow::Result<ExitCode> {
+    local_only(g, "quarantine")?;
+    let store = g.open_store()?;
+    match c {
+        QuarantineCommand::List {
+            source,
+            reason,
+            json,
+        } => {
+            let mut out = std::io::stdout().lock();
+            let mut n = 0;
+            for e in quarantine::list(&store)? {
+                if source.as_deref().is_some_and(|s| s != e.source)
+                    || reason.as_deref().is_some_and(|r| r != e.reason.as_str())
+                {
+                    continue;
+                }
+                n += 1;
+                if json {
+                    writeln!(out, "{}", entry_json(&e))?;
+                } else {
+                    writeln!(
+                        out,
+                        "{}  {:<18} {}:{}  {}  {}",
+                        e.id,
+                        e.reason.as_str(),
+                        sanitize(&e.file),
+                        e.line,
+                        sanitize(&e.field),
+                        sanitize(&e.detail)
+                    )?;
+                }
+            }
+            if !json {
+                writeln!(out, "{n} quarantined rows")?;
+            }
+        }
+        QuarantineCommand::Show { id, json } => {
+            let Some(e) = quarantine::get(&store, &id)? else {
+                bail!("no quarantined row {}", sanitize(&id));
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entry_json(&e))?);
+            } else {
+                println!("id:      {}", e.id);
+                println!(
+                    "source:  {} (mapping {})",
+                    sanitize(&e.source),
+                    sanitize(&e.mapping)
+                );
+                println!("file:    {}:{}", sanitize(&e.file), e.line);
+                println!("field:   {}", sanitize(&e.field));
+                println!("reason:  {}", e.reason);
+                println!("detail:  {}", sanitize(&e.detail));
+                println!("at:      {}", e.at);
+                println!("row:     {}", sanitize(&e.raw_text()));
+                println!("bytes:   {}", escape_bytes(&e.raw));
+            }
+        }
+        QuarantineCommand::Retry { mapping, json } => {
+            let opts = IngestOptions::default();
+            let (report, cleared) = ingest::retry_quarantine(&store, &mapping, &opts)?;
+            if json {
+                let v = serde_json::json!({ "cleared": cleared, "report": report });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "{} rows retried: {} now ingested and out of the quarantine, {} still quarantined",
+                    report.rows_read,
+                    cleared.len(),
+                    report.rows_read as usize - cleared.len()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn entry_json(e: &quarantine::QuarantineEntry) -> serde_json::Value {
+    serde_json::json!({
+        "id": e.id,
+        "source": e.source,
+        "mapping": e.mapping,
+        "file": e.file,
+        "line": e.line,
+        "field": e.field,
+        "reason": e.reason,
+        "detail": e.detail,
+        "row": e.raw_text(),
+        "at": e.at,
+    })
+}
+
+/// Bytes as text with non-printable and non-ASCII bytes as `\xNN`.
+fn escape_bytes(b: &[u8]) -> String {
+    let mut s = String::new();
+    for &c in b {
+        if (0x20..0x7f).contains(&c) {
+            s.push(c as char);
+        } else {
+            s.push_str(&format!("\\x{c:02x}"));
+        }
+    }
+    s
+}
+
+pub fn quality(g: &Global, a: QualityArgs) -> anyhow::Result<ExitCode> {
+    local_only(g, "quality")?;
+    let store = g.open_store()?;
+    let r = quality::report(&store)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "customers {}   source records {}   duplicate rate {:.1}%   review items {} ({:.2}% of customers)",
+        r.customers,
+        r.source_records,
+        r.duplicate_rate * 100.0,
+        r.review_items,
+        r.review_rate * 100.0
+    );
+    println!(
+        "stale contacts {}   no current contact {}   conflicting values {}",
+        r.customers_with_stale_contacts, r.customers_without_contact, r.customers_with_conflicts
+    );
+    println!(
+        "interactions {}   not tied to a customer {}   quarantined rows {}",
+        r.interactions, r.interactions_without_customer, r.quarantined_rows
+    );
+    if !r.quarantine_by_reason.is_empty() {
+        println!("\nquarantine by reason");
+        for (k, v) in &r.quarantine_by_reason {
+            println!("  {k:<20} {v}");
+        }
+    }
+    println!("\ncompleteness by source (share of records with the field)");
+    print!("  {:<14} {:>8}", "source", "records");
+    for f in quality::FIELDS {
+        print!(" {:>8}", short(f));
+    }
+    println!();
+    for (s, q) in &r.sources {
+        print!("  {:<14} {:>8}", sanitize(s), q.records);
+        for f in quality::FIELDS {
+            let v = q.completeness.get(f).copied().unwrap_or(0.0);
+            print!(" {:>7.0}%", v * 100.0);
+        }
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn short(f: &str) -> &str {
+    match f {
+        "given_name" => "given",
+        "family_name" => "family",
+        "birth_date" => "birth",
+        "loyalty_number" => "loyalty",
+        "cross_ref" => "xref",
+        other => other,
+    }
+}
+
+pub fn search(g: &Global, a: SearchArgs) -> anyhow::Result<ExitCode> {
+    local_only(g, "search")?;
+    let repo = Repository::new(g.open_store()?);
+    let q = a.query.join(" ");
+    let hits = repo.search(&q, a.limit)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&hits)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if hits.is_empty() {
+        println!("no customer matches {:?}", sanitize(&q));
+        return Ok(ExitCode::from(1));
+    }
+    for h in &hits {
+        println!(
+            "{}  {:<30} {:<12} {:<4} {:<16} last contact {:<10}  ({} {:.2})",
+            h.id,
+            sanitize(&h.name),
+            h.kind,
+            h.tier.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+            sanitize(h.city.as_deref().unwrap_or("-")),
+            h.last_contact
+                .map(|t| t.to_string()[..10].to_string())
+                .unwrap_or_else(|| "-".into()),
+            h.matched,
+            h.score
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn customer(g: &Global, c: CustomerCommand) -> anyhow::Result<ExitCode> {
+    local_only(g, "customer")?;
+    let CustomerCommand::Show(a) = c;
+    let repo = Repository::new(g.open_store()?);
+    let id = match (&a.id, &a.find) {
+        (Some(id), _) => id
+            .parse::<CustomerId>()
+            .with_context(|| format!("{:?} is not a customer id (e.g. C00000042)", sanitize(id)))?,
+        (None, Some(q)) => match repo.search(q, 1)?.first() {
+            Some(h) => h.id,
+            None => bail!("no customer matches {:?}", sanitize(q)),
+        },
+        (None, None) => bail!("give a customer id or --find QUERY"),
+    };
+    let mut filter = InteractionFilter::at(Timestamp::now());
+    filter.limit = a.limit;
+    for k in &a.kinds {
+        filter.kinds.push(
+            k.parse::<InteractionKind>()
+                .with_context(|| format!("--kind {:?}", sanitize(k)))?,
+        );
+    }
+    for ch in &a.channels {
+        filter.channels.push(
+            ch.parse::<Channel>()
+                .with_context(|| format!("--channel {:?}", sanitize(ch)))?,
+        );
+    }
+    if let Some(s) = &a.since {
+        filter.since = Some(
+            Timestamp::parse_rfc3339(s)
+                .or_else(|| {
+                    s.parse::<jiff::civil::Date>()
+                        .ok()
+                        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+                        .map(|z| Timestamp::from_jiff(z.timestamp()))
+                })
+                .with_context(|| format!("--since {:?}: use YYYY-MM-DD", sanitize(s)))?,
+        );
+    }
+    let Some(rec) = repo.customer_record(id, &filter)? else {
+        bail!("no customer {id}");
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rec)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    print_record(&mut out, &rec, filter.now)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_record(
+    out: &mut dyn Write,
+    rec: &rapport_core::CustomerRecord,
+    now: Timestamp,
+) -> std::io::Result<()> {
+    let c = &rec.customer;
+    let s = |t: &str| sanitize(t).into_owned();
+    writeln!(out, "{}  {}  ({})", c.id, s(&c.display_name()), c.kind)?;
+    if let Some(sc) = &rec.scores {
+        writeln!(
+            out,
+            "tier {}  value {:.2}  clv {:.2}  p(alive) {:.2}{}",
+            sc.tier,
+            sc.value,
+            sc.clv,
+            sc.p_alive,
+            sc.churn
+                .map(|ch| format!("  churn {ch:.2}"))
+                .unwrap_or_default()
+        )?;
+    }
+    for cue in &rec.cues {
+        let tag = match cue.level {
+            rapport_core::CueLevel::Alert => "ALERT",
+            rapport_core::CueLevel::Recognise => "NOTE ",
+            rapport_core::CueLevel::Info => "info ",
+        };
+        writeln!(out, "{tag} {}", s(&cue.text))?;
+    }
+    writeln!(out, "\nprofile")?;
+    let p = &c.profile;
+    let field = |out: &mut dyn Write, name: &str, v: Option<(String, String)>| match v {
+        Some((val, src)) => writeln!(out, "  {name:<15} {:<32} {}", s(&val), s(&src)),
+        None => Ok(()),
+    };
+    let src = |x: &Option<rapport_core::SourceRef>, at: Timestamp| {
+        format!(
+            "{} {}",
+            x.as_ref()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "console".into()),
+            &at.to_string()[..10]
+        )
+    };
+    field(
+        out,
+        "given name",
+        p.given_name
+            .as_ref()
+            .map(|v| (v.value.clone(), src(&v.source, v.at))),
+    )?;
+    field(
+        out,
+        "family name",
+        p.family_name
+            .as_ref()
+            .map(|v| (v.value.clone(), src(&v.source, v.at))),
+    )?;
+    field(
+        out,
+        "birth date",
+        p.birth_date
+            .as_ref()
+            .map(|v| (v.value.to_string(), src(&v.source, v.at))),
+    )?;
+    field(
+        out,
+        "loyalty",
+        p.loyalty_number
+            .as_ref()
+            .map(|v| (v.value.clone(), src(&v.source, v.at))),
+    )?;
+    field(
+        out,
+        "status",
+        p.loyalty_status
+            .as_ref()
+            .map(|v| (v.value.clone(), src(&v.source, v.at))),
+    )?;
+    field(
+        out,
+        "city",
+        p.city
+            .as_ref()
+            .map(|v| (v.value.clone(), src(&v.source, v.at))),
+    )?;
+    field(
+        out,
+        "country",
+        p.country
+            .as_ref()
+            .map(|v| (v.value.clone(), src(&v.source, v.at))),
+    )?;
+    for (k, v) in &p.extra {
+        field(out, k, Some((v.value.clone(), src(&v.source, v.at))))?;
+    }
+    writeln!(out, "\ncontacts")?;
+    for ct in &c.contacts {
+        let kind = match ct.kind {
+            ContactKind::Email => "email",
+            ContactKind::Phone => "phone",
+            ContactKind::Address => "address",
+        };
+        let validity = match (ct.valid_from, ct.valid_to) {
+            (_, Some(to)) => format!("until {}", &to.to_string()[..10]),
+            (Some(from), None) => format!("since {}", &from.to_string()[..10]),
+            (None, None) => "current".into(),
+        };
+        writeln!(out, "  {kind:<8} {:<40} {validity}", s(&ct.value))?;
+    }
+    if !c.relationships.is_empty() {
+        writeln!(out, "\nrelationships")?;
+        for r in &c.relationships {
+            let name = rec.related_names.get(&r.other).cloned().unwrap_or_default();
+            writeln!(out, "  {:<14} {} {}", r.kind.to_string(), r.other, s(&name))?;
+        }
+    }
+    let prefs = c.current_preferences();
+    if !prefs.is_empty() {
+        writeln!(out, "\npreferences")?;
+        for (topic, p) in prefs {
+            writeln!(
+                out,
+                "  {:<16} {:<20} by {} via {} {}",
+                s(topic),
+                s(&p.value),
+                s(&p.recorded_by),
+                p.channel,
+                &p.at.to_string()[..10]
+            )?;
+        }
+    }
+    writeln!(out, "\nidentifiers")?;
+    for i in &c.identifiers {
+        writeln!(out, "  {}", s(&i.to_string()))?;
+    }
+    if !c.quality.is_empty() {
+        writeln!(out, "\ndata quality")?;
+        for q in &c.quality {
+            writeln!(out, "  {}", s(&format!("{q:?}")))?;
+        }
+    }
+    if !rec.grants.is_empty() {
+        writeln!(out, "\ncompensation")?;
+        for gr in &rec.grants {
+            writeln!(
+                out,
+                "  {}  {} {} for {} at {} by {} ({})",
+                &gr.at.to_string()[..16],
+                s(&gr.instrument),
+                gr.amount,
+                s(&gr.disruption),
+                s(&gr.touchpoint),
+                s(&gr.granted_by),
+                rapport_repository::record::ago(gr.at, now)
+            )?;
+        }
+    }
+    writeln!(out, "\ninteractions (newest first)")?;
+    for i in &rec.interactions {
+        let attrs: Vec<String> = i
+            .attributes
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        writeln!(
+            out,
+            "  {}  {:<20} {:<12} {:<14} {}{}",
+            &i.at.to_string()[..16],
+            i.kind.to_string(),
+            i.channel.to_string(),
+            s(i.touchpoint.as_deref().unwrap_or("-")),
+            s(&attrs.join(" ")),
+            i.text
+                .as_deref()
+                .map(|t| format!("  \"{}\"", s(t)))
+                .unwrap_or_default()
+        )?;
+    }
+    if rec.more_interactions {
+        writeln!(out, "  ... more (use --limit)")?;
+    }
+    Ok(())
+}
+
+pub fn export_identities(g: &Global, a: IdentitiesArgs) -> anyhow::Result<ExitCode> {
+    local_only(g, "export identities")?;
+    let store = g.open_store()?;
+    let csv = a.format == IdentitiesFormat::Csv;
+    let n = match &a.out {
+        Some(path) => {
+            let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let mut w = BufWriter::new(f);
+            quality::write_identities(&store, &mut w, csv)?
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut w = BufWriter::new(stdout.lock());
+            quality::write_identities(&store, &mut w, csv)?
+        }
+    };
+    if a.out.is_some() {
+        eprintln!("{n} source records exported");
+    }
+    Ok(ExitCode::SUCCESS)
 }
