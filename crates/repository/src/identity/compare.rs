@@ -252,6 +252,9 @@ fn name_detail(level: usize, jw: f64) -> String {
     }
 }
 
+/// A name comparison's level and Jaro-Winkler similarity; `None` when a side is missing.
+type NameLevel = Option<(usize, f64)>;
+
 fn compare_person_names(a: &Prepared, b: &Prepared, out: &mut Vec<Observation>) {
     fn given(x: &Prepared) -> Option<(&str, &str)> {
         x.given
@@ -268,7 +271,7 @@ fn compare_person_names(a: &Prepared, b: &Prepared, out: &mut Vec<Observation>) 
     let direct = (lvl(given(a), given(b)), lvl(family(a), family(b)));
     let swapped = (lvl(given(a), family(b)), lvl(family(a), given(b)));
     // A lower level sum is better; missing counts as neutral (2).
-    let cost = |p: &(Option<(usize, f64)>, Option<(usize, f64)>)| {
+    let cost = |p: &(NameLevel, NameLevel)| {
         p.0.map_or(2, |l| l.0) + p.1.map_or(2, |l| l.0)
     };
     let use_swapped =
