@@ -39,7 +39,7 @@ pub use embedded::Embedded;
 pub use engine::{Caller, Engine, GOVERNANCE, OPERATORS, SESSION_TTL_MS};
 pub use rapport_governance::{OperatorInfo, Role};
 pub use remote::Remote;
-pub use server::{Listener, ServerConfig, run};
+pub use server::{Listener, ServeOptions, ServerConfig, run, serve};
 
 /// Operator administration, embedded or remote (admins only, except changing one's own
 /// password; see `docs/security.md`).

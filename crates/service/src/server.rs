@@ -507,3 +507,75 @@ async fn subscription(
         _ => Err(ServiceError::Internal("not a subscription request".into())),
     }
 }
+
+/// What `rapport serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The database.
+    pub db: PathBuf,
+    /// TCP address to listen on (loopback unless told otherwise).
+    pub listen: Option<String>,
+    /// Unix socket path.
+    pub socket: Option<PathBuf>,
+    /// Limits.
+    pub config: ServerConfig,
+}
+
+/// Opens the database, listens, writes the server file next to the database (so commands that
+/// find the database locked can connect), serves until SIGTERM or SIGINT, then shuts down
+/// gracefully and removes the file. `ready` is called with the addresses once listening.
+pub async fn serve(
+    opts: ServeOptions,
+    ready: impl FnOnce(&crate::ServerAddress),
+) -> Result<(), ServiceError> {
+    let db = opts.db.clone();
+    let engine = tokio::task::spawn_blocking(move || Engine::open(&db))
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))??;
+    let engine = Arc::new(engine);
+    let mut listeners = Vec::new();
+    let mut address = crate::ServerAddress {
+        pid: Some(std::process::id()),
+        ..Default::default()
+    };
+    if let Some(addr) = &opts.listen {
+        let l = Listener::tcp(addr).await?;
+        address.listen = Some(l.address());
+        listeners.push(l);
+    }
+    if let Some(path) = &opts.socket {
+        let l = Listener::unix(path)?;
+        address.socket = Some(l.address());
+        listeners.push(l);
+    }
+    if listeners.is_empty() {
+        return Err(ServiceError::Invalid(
+            "nothing to listen on: give --listen ADDR or --socket PATH".into(),
+        ));
+    }
+    let file = crate::server_file(&opts.db);
+    std::fs::write(&file, address.render())
+        .map_err(|e| ServiceError::Unavailable(format!("cannot write {}: {e}", file.display())))?;
+    ready(&address);
+    let shutdown = CancellationToken::new();
+    let signals = shutdown.clone();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| ServiceError::Internal(format!("cannot handle SIGTERM: {e}")))?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+            _ = signals.cancelled() => {}
+        }
+        signals.cancel();
+    });
+    let result = run(listeners, engine, opts.config, shutdown.clone()).await;
+    shutdown.cancel();
+    // Remove the file only if it is still ours (another server may have replaced it).
+    if std::fs::read_to_string(&file)
+        .is_ok_and(|t| crate::ServerAddress::parse(&t).pid == Some(std::process::id()))
+    {
+        let _ = std::fs::remove_file(&file);
+    }
+    result
+}
