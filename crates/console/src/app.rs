@@ -1,0 +1,978 @@
+//! The console's state and its update function: keys become actions, actions change the
+//! state and start background requests, replies and live events come back as events.
+
+use std::future::Future;
+use std::time::Instant;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::watch;
+
+use rapport_core::{Change, CustomerId, InteractionKind, Timestamp};
+use rapport_governance::Role;
+use rapport_service::{
+    GrantOutcome, InteractionQuery, LiveEvent, Service, SessionInfo, Subscription, Watch,
+};
+
+use crate::action::{Action, Context};
+use crate::config::Config;
+use crate::event::{Event, Reply};
+use crate::fmt::clean;
+use crate::keymap::Keymap;
+use crate::popups::Popup;
+use crate::popups::grant::{GrantPopup, Policy, grant_text};
+use crate::popups::help::Help;
+use crate::popups::log::LogPopup;
+use crate::popups::message::{Message, Tone};
+use crate::popups::note::NotePopup;
+use crate::popups::palette::{Command, Palette};
+use crate::popups::preference::PreferencePopup;
+use crate::screens::ScreenId;
+use crate::screens::overview::{LISTS, OverviewScreen};
+use crate::screens::record::RecordScreen;
+use crate::screens::search::SearchScreen;
+use crate::theme::Theme;
+
+/// Rows of history asked for per page.
+pub const PAGE: usize = 100;
+/// Search hits asked for.
+pub const SEARCH_LIMIT: usize = 50;
+/// How long a status message stays in the footer.
+const STATUS_MS: i64 = 8_000;
+
+/// Where "now" comes from: the system clock, or a fixed instant for tests and snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// The system clock.
+    System,
+    /// Always this instant.
+    Fixed(Timestamp),
+}
+
+impl Clock {
+    fn now(&self) -> Timestamp {
+        match self {
+            Clock::System => Timestamp::now(),
+            Clock::Fixed(t) => *t,
+        }
+    }
+}
+
+/// A message in the footer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The text (sanitised).
+    pub text: String,
+    /// Bad news.
+    pub error: bool,
+    /// Shown until.
+    pub until: Timestamp,
+}
+
+#[derive(Debug, Default)]
+struct Seqs {
+    search: u64,
+    record: u64,
+    history: u64,
+    entitlement: u64,
+    overview: u64,
+    list: u64,
+}
+
+/// The whole console state over one service.
+pub struct App<S: Service> {
+    svc: S,
+    pub(crate) session: SessionInfo,
+    pub(crate) keymap: Keymap,
+    pub(crate) theme: Theme,
+    channel: String,
+    touchpoint: String,
+    tx: UnboundedSender<Event>,
+    clock: Clock,
+    pub(crate) now: Timestamp,
+    pub(crate) screen: ScreenId,
+    back: Vec<ScreenId>,
+    pub(crate) search: SearchScreen,
+    pub(crate) record: RecordScreen,
+    pub(crate) overview: OverviewScreen,
+    pub(crate) popups: Vec<Popup>,
+    pub(crate) status: Option<Status>,
+    pub(crate) reconnecting: Option<u32>,
+    pub(crate) live: bool,
+    watching: Option<watch::Sender<Watch>>,
+    seq: Seqs,
+    pending: usize,
+    quit: bool,
+    page_rows: usize,
+}
+
+impl<S: Service> App<S> {
+    /// A console over `svc`; replies of background requests go to `tx` (the loop's channel).
+    pub fn new(svc: S, config: &Config, tx: UnboundedSender<Event>, clock: Clock) -> App<S> {
+        let session = svc.session();
+        App {
+            svc,
+            session,
+            keymap: config.keymap.clone(),
+            theme: Theme {
+                color: config.color,
+                ascii: config.ascii,
+            },
+            channel: config.channel.clone(),
+            touchpoint: config.touchpoint.clone(),
+            tx,
+            clock,
+            now: clock.now(),
+            screen: ScreenId::Search,
+            back: Vec::new(),
+            search: SearchScreen::default(),
+            record: RecordScreen::default(),
+            overview: OverviewScreen::default(),
+            popups: Vec::new(),
+            status: None,
+            reconnecting: None,
+            live: false,
+            watching: None,
+            seq: Seqs::default(),
+            pending: 0,
+            quit: false,
+            page_rows: 10,
+        }
+    }
+
+    /// Starts the live subscription. Call once, inside the runtime.
+    pub fn start(&mut self) {
+        let svc = self.svc.clone();
+        self.spawn(
+            async move { Reply::Subscribed(svc.subscribe(Watch::Customers(Vec::new())).await) },
+        );
+    }
+
+    /// Whether the operator asked to leave (or a signal did).
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    /// Background requests not yet answered.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// The session's role.
+    pub fn role(&self) -> Role {
+        self.session.role
+    }
+
+    /// The screen shown.
+    pub fn screen(&self) -> ScreenId {
+        self.screen
+    }
+
+    /// The customer shown on the record screen, once loaded.
+    pub fn record_shown(&self) -> Option<&rapport_core::CustomerRecord> {
+        self.record.record.as_ref()
+    }
+
+    /// Tells the app the terminal's size (rows per page).
+    pub fn resize(&mut self, _width: u16, height: u16) {
+        // Header, footer, record summary and table header take about half at 24 rows.
+        self.page_rows = (height as usize).saturating_sub(14).max(5);
+    }
+
+    /// Handles one event.
+    pub fn handle(&mut self, event: Event) {
+        match event {
+            Event::Key(key) if key.kind == KeyEventKind::Press => self.on_key(key),
+            Event::Key(_) => {}
+            Event::Resize(w, h) => self.resize(w, h),
+            Event::Tick => {
+                self.now = self.clock.now();
+                self.record.expire(self.now);
+                if self.status.as_ref().is_some_and(|s| s.until <= self.now) {
+                    self.status = None;
+                }
+            }
+            Event::Reply(reply) => {
+                self.pending = self.pending.saturating_sub(1);
+                self.on_reply(reply);
+            }
+            Event::Live(ev) => self.on_live(ev),
+            Event::Shutdown => self.quit = true,
+        }
+    }
+
+    fn spawn<F>(&mut self, fut: F)
+    where
+        F: Future<Output = Reply> + Send + 'static,
+    {
+        self.pending += 1;
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let reply = fut.await;
+            // The loop is gone when the console is closing; the reply no longer matters.
+            let _ = tx.send(Event::Reply(reply));
+        });
+    }
+
+    fn set_status(&mut self, text: impl Into<String>, error: bool) {
+        self.status = Some(Status {
+            text: clean(&text.into()),
+            error,
+            until: self.now.plus_millis(STATUS_MS),
+        });
+    }
+
+    fn contexts(&self) -> &'static [Context] {
+        match self.screen {
+            ScreenId::Search => &[Context::Search],
+            ScreenId::Record => &[Context::Record, Context::Navigation, Context::Global],
+            ScreenId::Overview => &[Context::Overview, Context::Navigation, Context::Global],
+        }
+    }
+
+    fn on_key(&mut self, key: KeyEvent) {
+        if !self.popups.is_empty() {
+            self.popup_key(key);
+            return;
+        }
+        let action = self.keymap.lookup(self.contexts(), &key);
+        match action {
+            Some(a) => self.update(a),
+            None if self.screen == ScreenId::Search => self.search_typed(&key),
+            None => {}
+        }
+    }
+
+    fn search_typed(&mut self, key: &KeyEvent) {
+        if key
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        {
+            return;
+        }
+        match key.code {
+            KeyCode::Char(c) if !c.is_control() => {
+                if self.search.query.chars().count() < 100 {
+                    self.search.query.push(c);
+                }
+            }
+            KeyCode::Backspace => {
+                self.search.query.pop();
+            }
+            _ => return,
+        }
+        self.request_search();
+    }
+
+    fn request_search(&mut self) {
+        self.seq.search += 1;
+        let seq = self.seq.search;
+        let query = self.search.query.trim().to_string();
+        if query.is_empty() {
+            self.search.results.clear();
+            self.search.shown_query.clear();
+            self.search.searching = false;
+            self.search.error = None;
+            return;
+        }
+        self.search.searching = true;
+        let svc = self.svc.clone();
+        self.spawn(async move {
+            let started = Instant::now();
+            let result = svc.search(&query, SEARCH_LIMIT).await;
+            Reply::Search {
+                seq,
+                query,
+                result,
+                elapsed: started.elapsed(),
+            }
+        });
+    }
+
+    fn navigate(&mut self, to: ScreenId) {
+        if self.screen != to {
+            self.back.push(self.screen);
+            if self.back.len() > 32 {
+                self.back.remove(0);
+            }
+            self.screen = to;
+        }
+    }
+
+    /// Opens a customer's record.
+    pub fn open(&mut self, id: CustomerId) {
+        self.record.open(id);
+        self.navigate(ScreenId::Record);
+        if let Some(w) = &self.watching {
+            let _ = w.send(Watch::Customers(vec![id]));
+        }
+        self.request_record(false);
+    }
+
+    fn query(&self, limit: usize, append: bool) -> InteractionQuery {
+        InteractionQuery {
+            limit,
+            before: if append {
+                self.record.history.last().map(|i| (i.at, i.id))
+            } else {
+                None
+            },
+            kinds: self.record.kind_filter.iter().cloned().collect(),
+            channels: self.record.channel_filter.iter().cloned().collect(),
+            since: None,
+        }
+    }
+
+    fn request_record(&mut self, reload: bool) {
+        let Some(id) = self.record.id else { return };
+        self.seq.record += 1;
+        let seq = self.seq.record;
+        let limit = if reload {
+            self.record.history.len().clamp(PAGE, 10 * PAGE)
+        } else {
+            PAGE
+        };
+        let query = self.query(limit, false);
+        let svc = self.svc.clone();
+        self.spawn(async move {
+            Reply::Record {
+                seq,
+                id,
+                result: svc.open(id, query).await,
+                reload,
+            }
+        });
+    }
+
+    fn request_history(&mut self, append: bool) {
+        let Some(id) = self.record.id else { return };
+        self.seq.history += 1;
+        let seq = self.seq.history;
+        self.record.loading_history = true;
+        let query = self.query(PAGE, append);
+        let svc = self.svc.clone();
+        self.spawn(async move {
+            Reply::History {
+                seq,
+                append,
+                result: svc.interactions(id, query).await,
+                limit: PAGE,
+            }
+        });
+    }
+
+    fn request_overview_tab(&mut self) {
+        let svc = self.svc.clone();
+        self.overview.loading = true;
+        match self.overview.list() {
+            None => {
+                self.seq.overview += 1;
+                let seq = self.seq.overview;
+                self.spawn(async move {
+                    Reply::Overview {
+                        seq,
+                        result: svc.overview().await,
+                    }
+                });
+            }
+            Some(name) => {
+                self.seq.list += 1;
+                let seq = self.seq.list;
+                self.spawn(async move {
+                    Reply::List {
+                        seq,
+                        name: name.to_string(),
+                        result: svc.list(name, 200).await,
+                    }
+                });
+            }
+        }
+    }
+
+    fn offered(&mut self, action: Action) -> bool {
+        if crate::policy::offered(self.session.role, action) {
+            return true;
+        }
+        let role = self.session.role;
+        self.set_status(
+            format!("Your role ({role}) may not use {}.", action.name()),
+            true,
+        );
+        false
+    }
+
+    /// Applies an action to the screen shown.
+    pub fn update(&mut self, action: Action) {
+        match action {
+            Action::Quit => self.quit = true,
+            Action::Back => match self.back.pop() {
+                Some(prev) => self.screen = prev,
+                // Leaving the first search lands on the record screen, where every key works.
+                None if self.screen == ScreenId::Search => self.screen = ScreenId::Record,
+                None => {}
+            },
+            Action::Search => {
+                if self.offered(action) {
+                    self.navigate(ScreenId::Search);
+                }
+            }
+            Action::Palette => self.popups.push(Popup::Palette(Palette::default())),
+            Action::Help => self.popups.push(Popup::Help(Help::default())),
+            Action::Overview => {
+                if self.offered(action) {
+                    self.navigate(ScreenId::Overview);
+                    self.overview.tab = 0;
+                    self.request_overview_tab();
+                }
+            }
+            Action::Lists => {
+                if self.offered(action) {
+                    self.navigate(ScreenId::Overview);
+                    self.overview.tab = 1;
+                    self.request_overview_tab();
+                }
+            }
+            Action::Refresh => match self.screen {
+                ScreenId::Search => self.request_search(),
+                ScreenId::Record => self.request_record(true),
+                ScreenId::Overview => self.request_overview_tab(),
+            },
+            Action::NextTab | Action::PrevTab if self.screen == ScreenId::Overview => {
+                let n = LISTS.len() + 1;
+                let mut tab = self.overview.tab;
+                loop {
+                    tab = if action == Action::NextTab {
+                        (tab + 1) % n
+                    } else {
+                        (tab + n - 1) % n
+                    };
+                    // Working lists are skipped for roles that may not read them.
+                    if tab == 0 || crate::policy::offered(self.session.role, Action::Lists) {
+                        break;
+                    }
+                }
+                self.overview.tab = tab;
+                self.overview.selected = 0;
+                self.request_overview_tab();
+            }
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom => self.move_selection(action),
+            Action::Open => match self.screen {
+                ScreenId::Search => {
+                    if let Some(id) = self.search.selected().map(|c| c.id) {
+                        self.open(id);
+                    }
+                }
+                ScreenId::Overview => {
+                    if let Some(id) = self
+                        .overview
+                        .entries
+                        .get(self.overview.selected)
+                        .map(|e| e.customer.id)
+                    {
+                        self.open(id);
+                    }
+                }
+                ScreenId::Record => {}
+            },
+            Action::LogInteraction
+            | Action::Grant
+            | Action::Preference
+            | Action::Note
+            | Action::Idea => self.open_form(action),
+            Action::FilterKind | Action::FilterChannel | Action::ClearFilters
+                if self.screen == ScreenId::Record && self.record.record.is_some() =>
+            {
+                let r = &mut self.record;
+                match action {
+                    Action::FilterKind => {
+                        r.kind_filter = RecordScreen::next_filter(&r.kind_filter, &r.kinds_seen)
+                    }
+                    Action::FilterChannel => {
+                        r.channel_filter =
+                            RecordScreen::next_filter(&r.channel_filter, &r.channels_seen)
+                    }
+                    _ => {
+                        r.kind_filter = None;
+                        r.channel_filter = None;
+                    }
+                }
+                self.request_history(false);
+            }
+            _ => {}
+        }
+    }
+
+    fn move_selection(&mut self, action: Action) {
+        let page = self.page_rows as isize;
+        let delta = match action {
+            Action::Up => -1,
+            Action::Down => 1,
+            Action::PageUp => -page,
+            Action::PageDown => page,
+            Action::Top => isize::MIN / 2,
+            _ => isize::MAX / 2,
+        };
+        match self.screen {
+            ScreenId::Search => self.search.move_by(delta),
+            ScreenId::Overview => self.overview.move_by(delta),
+            ScreenId::Record => {
+                if self.record.move_by(delta) {
+                    self.request_history(true);
+                }
+            }
+        }
+    }
+
+    fn open_form(&mut self, action: Action) {
+        if self.screen != ScreenId::Record || self.record.record.is_none() {
+            self.set_status("Open a customer first (/ to search).", true);
+            return;
+        }
+        if !self.offered(action) {
+            return;
+        }
+        let popup = match action {
+            Action::LogInteraction => Popup::Log(LogPopup::new(&self.channel, &self.touchpoint)),
+            Action::Preference => Popup::Preference(PreferencePopup::new(&self.channel)),
+            Action::Note => Popup::Note(NotePopup::new(InteractionKind::Note, &self.channel)),
+            Action::Idea => Popup::Note(NotePopup::new(InteractionKind::Idea, &self.channel)),
+            _ => {
+                self.popups.push(Popup::Grant(GrantPopup::new(
+                    &self.record.history,
+                    &self.touchpoint,
+                )));
+                self.request_entitlement();
+                return;
+            }
+        };
+        self.popups.push(popup);
+    }
+
+    fn request_entitlement(&mut self) {
+        let Some(id) = self.record.id else { return };
+        let Some(Popup::Grant(g)) = self.popups.last_mut() else {
+            return;
+        };
+        match g.request(id) {
+            Ok(req) => {
+                g.policy = Policy::Asking;
+                g.problem = None;
+                self.seq.entitlement += 1;
+                let seq = self.seq.entitlement;
+                let svc = self.svc.clone();
+                self.spawn(async move {
+                    Reply::Entitlement {
+                        seq,
+                        result: svc.entitlement(req).await,
+                    }
+                });
+            }
+            Err(problem) => {
+                g.policy = Policy::Unknown;
+                g.problem = Some(problem);
+            }
+        }
+    }
+
+    fn popup_key(&mut self, key: KeyEvent) {
+        let Some(top) = self.popups.last_mut() else {
+            return;
+        };
+        match top {
+            Popup::Help(help) => {
+                match self
+                    .keymap
+                    .lookup(&[Context::Navigation, Context::Global], &key)
+                {
+                    Some(Action::Down) => help.scroll = help.scroll.saturating_add(1),
+                    Some(Action::Up) => help.scroll = help.scroll.saturating_sub(1),
+                    Some(Action::PageDown) => help.scroll = help.scroll.saturating_add(10),
+                    Some(Action::PageUp) => help.scroll = help.scroll.saturating_sub(10),
+                    Some(Action::Top) => help.scroll = 0,
+                    Some(Action::Quit) => self.quit = true,
+                    Some(Action::Back | Action::Help | Action::Open) => {
+                        self.popups.pop();
+                    }
+                    _ => {}
+                }
+            }
+            Popup::Palette(p) => match self.keymap.lookup(&[Context::Palette], &key) {
+                Some(Action::Up) => p.selected = p.selected.saturating_sub(1),
+                Some(Action::Down) => p.selected += 1,
+                Some(Action::Back) => {
+                    self.popups.pop();
+                }
+                Some(Action::Quit) => self.quit = true,
+                Some(Action::Open) => {
+                    let cx = crate::view::ViewCtx {
+                        theme: &self.theme,
+                        keymap: &self.keymap,
+                        now: self.now,
+                        role: self.session.role,
+                    };
+                    let chosen = p.chosen(&cx);
+                    self.popups.pop();
+                    match chosen {
+                        Some(Command::Run(a)) => self.update(a),
+                        Some(Command::Open(id)) => self.open(id),
+                        None => {}
+                    }
+                }
+                _ => {
+                    if !key
+                        .modifiers
+                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+                    {
+                        match key.code {
+                            KeyCode::Char(c) if !c.is_control() => p.input.push(c),
+                            KeyCode::Backspace => {
+                                p.input.pop();
+                            }
+                            _ => {}
+                        }
+                        p.selected = 0;
+                    }
+                }
+            },
+            Popup::Message(_) => match self.keymap.lookup(&[Context::Form], &key) {
+                Some(Action::Quit) => self.quit = true,
+                Some(Action::Back | Action::Submit) => {
+                    self.popups.pop();
+                }
+                _ => {}
+            },
+            Popup::Log(_) | Popup::Grant(_) | Popup::Preference(_) | Popup::Note(_) => {
+                self.form_key(key)
+            }
+        }
+    }
+
+    fn form_key(&mut self, key: KeyEvent) {
+        let action = self.keymap.lookup(&[Context::Form], &key);
+        match action {
+            Some(Action::Quit) => {
+                self.quit = true;
+                return;
+            }
+            Some(Action::Back) => {
+                self.popups.pop();
+                return;
+            }
+            Some(Action::Submit) => {
+                self.submit_form();
+                return;
+            }
+            _ => {}
+        }
+        let Some(top) = self.popups.last_mut() else {
+            return;
+        };
+        let form = match top {
+            Popup::Log(p) => &mut p.form,
+            Popup::Grant(p) => &mut p.form,
+            Popup::Preference(p) => &mut p.form,
+            Popup::Note(p) => &mut p.form,
+            _ => return,
+        };
+        let changed = match action {
+            Some(a) => form.apply(a),
+            None => form.type_key(&key),
+        };
+        if changed && let Some(Popup::Grant(g)) = self.popups.last_mut() {
+            g.confirming = false;
+            // Moving between fields changes nothing the policy depends on.
+            if !matches!(action, Some(Action::NextField | Action::PrevField)) {
+                self.request_entitlement();
+            }
+        }
+    }
+
+    fn submit_form(&mut self) {
+        let Some(id) = self.record.id else { return };
+        let svc = self.svc.clone();
+        match self.popups.last_mut() {
+            Some(Popup::Grant(g)) => {
+                if g.busy {
+                    return;
+                }
+                match g.request(id) {
+                    Err(problem) => g.problem = Some(problem),
+                    Ok(_) if !g.confirming => g.confirming = true,
+                    Ok(req) => {
+                        g.busy = true;
+                        self.spawn(async move { Reply::Grant(svc.grant_compensation(req).await) });
+                    }
+                }
+            }
+            Some(Popup::Log(p)) => match p.request(id) {
+                Ok(new) => {
+                    self.popups.pop();
+                    self.set_status("Saving...", false);
+                    self.spawn(async move { Reply::Logged(svc.log_interaction(new).await) });
+                }
+                Err(e) => self.error_popup("Cannot log this", e),
+            },
+            Some(Popup::Note(p)) => match p.request(id) {
+                Ok(new) => {
+                    self.popups.pop();
+                    self.set_status("Saving...", false);
+                    self.spawn(async move { Reply::Logged(svc.log_interaction(new).await) });
+                }
+                Err(e) => self.error_popup("Cannot save this", e),
+            },
+            Some(Popup::Preference(p)) => match p.request() {
+                Ok((topic, value, channel)) => {
+                    self.popups.pop();
+                    self.set_status("Saving...", false);
+                    self.spawn(async move {
+                        Reply::Preference(svc.record_preference(id, topic, value, channel).await)
+                    });
+                }
+                Err(e) => self.error_popup("Cannot record this preference", e),
+            },
+            _ => {}
+        }
+    }
+
+    fn error_popup(&mut self, title: &str, text: String) {
+        self.popups.push(Popup::Message(Message {
+            title: title.to_string(),
+            lines: vec![clean(&text)],
+            tone: Tone::Error,
+        }));
+    }
+
+    fn on_reply(&mut self, reply: Reply) {
+        match reply {
+            Reply::Subscribed(Ok(sub)) => self.attach(sub),
+            Reply::Subscribed(Err(e)) => {
+                self.live = false;
+                self.set_status(format!("No live updates: {e}"), true);
+            }
+            Reply::Search {
+                seq,
+                query,
+                result,
+                elapsed,
+            } => {
+                if seq != self.seq.search {
+                    return;
+                }
+                self.search.searching = false;
+                match result {
+                    Ok(hits) => {
+                        self.search.results = hits;
+                        self.search.shown_query = query;
+                        self.search.selected = 0;
+                        self.search.error = None;
+                        self.search.elapsed = Some(elapsed);
+                    }
+                    Err(e) => self.search.error = Some(e.to_string()),
+                }
+            }
+            Reply::Record {
+                seq,
+                id,
+                result,
+                reload,
+            } => {
+                if seq != self.seq.record || self.record.id != Some(id) {
+                    return;
+                }
+                match result {
+                    Ok(rec) => self.record.apply(rec, reload, self.now),
+                    Err(e) if reload => {
+                        self.set_status(format!("Could not re-read the record: {e}"), true)
+                    }
+                    Err(e) => {
+                        self.record.loading = false;
+                        self.record.error = Some(e.to_string());
+                    }
+                }
+            }
+            Reply::History {
+                seq,
+                append,
+                result,
+                limit,
+            } => {
+                if seq != self.seq.history {
+                    return;
+                }
+                match result {
+                    Ok(rows) => self.record.apply_history(rows, append, limit),
+                    Err(e) => {
+                        self.record.loading_history = false;
+                        self.set_status(format!("Could not read the history: {e}"), true);
+                    }
+                }
+            }
+            Reply::Entitlement { seq, result } => {
+                if seq != self.seq.entitlement {
+                    return;
+                }
+                if let Some(Popup::Grant(g)) = self.popups.last_mut() {
+                    g.policy = match result {
+                        Ok(e) => Policy::Known(e),
+                        Err(e) => Policy::Failed(e.to_string()),
+                    };
+                }
+            }
+            Reply::Grant(result) => {
+                let top_is_grant = matches!(self.popups.last(), Some(Popup::Grant(_)));
+                match result {
+                    Ok(GrantOutcome::Granted(g)) => {
+                        if top_is_grant {
+                            self.popups.pop();
+                        }
+                        self.set_status(format!("Granted {}", grant_text(&g, self.now)), false);
+                        self.request_record(true);
+                    }
+                    Ok(GrantOutcome::Refused(g)) => {
+                        if top_is_grant {
+                            self.popups.pop();
+                        }
+                        self.popups.push(Popup::Message(Message {
+                            title: "Refused: already granted".into(),
+                            lines: vec![
+                                "This customer was already compensated for this disruption:".into(),
+                                grant_text(&g, self.now),
+                            ],
+                            tone: Tone::Error,
+                        }));
+                        self.request_record(true);
+                    }
+                    Err(e) => {
+                        if let Some(Popup::Grant(g)) = self.popups.last_mut() {
+                            g.busy = false;
+                            g.confirming = false;
+                            g.problem = Some(e.to_string());
+                        } else {
+                            self.set_status(format!("Grant failed: {e}"), true);
+                        }
+                    }
+                }
+            }
+            Reply::Logged(result) => match result {
+                Ok(i) => {
+                    self.set_status(format!("Saved {} {}", i.kind, i.id), false);
+                    self.request_record(true);
+                }
+                Err(e) => self.error_popup("Not saved", e.to_string()),
+            },
+            Reply::Preference(result) => match result {
+                Ok(p) => {
+                    self.set_status(format!("Saved preference {}: {}", p.topic, p.value), false);
+                    self.request_record(true);
+                }
+                Err(e) => self.error_popup("Not saved", e.to_string()),
+            },
+            Reply::Overview { seq, result } => {
+                if seq != self.seq.overview {
+                    return;
+                }
+                self.overview.loading = false;
+                match result {
+                    Ok(o) => {
+                        self.overview.overview = Some(o);
+                        self.overview.error = None;
+                    }
+                    Err(e) => self.overview.error = Some(e.to_string()),
+                }
+            }
+            Reply::List { seq, name, result } => {
+                if seq != self.seq.list {
+                    return;
+                }
+                self.overview.loading = false;
+                self.overview.list_name = Some(name);
+                match result {
+                    Ok(entries) => {
+                        self.overview.entries = entries;
+                        self.overview.list_error = None;
+                    }
+                    Err(e) => {
+                        self.overview.entries.clear();
+                        self.overview.list_error = Some(e.to_string());
+                    }
+                }
+                self.overview.selected = 0;
+            }
+        }
+    }
+
+    fn attach(&mut self, sub: Subscription) {
+        let Subscription {
+            mut events,
+            watching,
+        } = sub;
+        if let Some(id) = self.record.id {
+            let _ = watching.send(Watch::Customers(vec![id]));
+        }
+        self.watching = Some(watching);
+        self.live = true;
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                if tx.send(Event::Live(ev)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    fn on_live(&mut self, ev: LiveEvent) {
+        match ev {
+            LiveEvent::Change(change) => {
+                let shown = self.record.id;
+                match change.change {
+                    Change::CustomerRemoved {
+                        customer,
+                        merged_into: Some(into),
+                    } if Some(customer) == shown => {
+                        self.set_status(format!("{customer} was merged into {into}"), false);
+                        self.open(into);
+                    }
+                    Change::Lagged => self.refresh_all(),
+                    c if c.customer().is_some() && c.customer() == shown => {
+                        self.request_record(true)
+                    }
+                    _ => {}
+                }
+            }
+            LiveEvent::Reconnecting { attempt } => {
+                self.reconnecting = Some(attempt);
+                self.live = false;
+            }
+            LiveEvent::Reconnected => {
+                self.reconnecting = None;
+                self.live = true;
+                self.set_status("Reconnected: re-read what is shown", false);
+                self.refresh_all();
+            }
+        }
+    }
+
+    fn refresh_all(&mut self) {
+        if self.record.id.is_some() {
+            self.request_record(true);
+        }
+        if self.screen == ScreenId::Overview {
+            self.request_overview_tab();
+        }
+    }
+
+    pub(crate) fn view_ctx(&self) -> crate::view::ViewCtx<'_> {
+        crate::view::ViewCtx {
+            theme: &self.theme,
+            keymap: &self.keymap,
+            now: self.now,
+            role: self.session.role,
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The closed set of events the console's loop handles, and the replies of background requests.
+
+use std::time::Duration;
+
+use crossterm::event::KeyEvent;
+use rapport_core::{CustomerId, CustomerRecord, CustomerSummary, Interaction, Preference};
+use rapport_service::{
+    Entitlement, GrantOutcome, ListEntry, LiveEvent, Overview, ServiceResult, Subscription,
+};
+
+/// Everything that can happen to the console.
+#[derive(Debug)]
+pub enum Event {
+    /// A key was pressed (releases and repeats are dropped at the source).
+    Key(KeyEvent),
+    /// The terminal was resized to columns x rows.
+    Resize(u16, u16),
+    /// Time passed (relative times, highlight expiry).
+    Tick,
+    /// A background request finished.
+    Reply(Reply),
+    /// The server pushed a change or a connection state.
+    Live(LiveEvent),
+    /// SIGTERM, SIGHUP or SIGINT: restore the terminal and leave.
+    Shutdown,
+}
+
+/// The answer to a background request. Requests of one kind carry a sequence number: only
+/// the newest is applied, so a slow answer never overwrites a newer one.
+#[derive(Debug)]
+pub enum Reply {
+    /// The live subscription is ready (or failed).
+    Subscribed(ServiceResult<Subscription>),
+    /// Search results.
+    Search {
+        /// Request number.
+        seq: u64,
+        /// What was searched.
+        query: String,
+        /// The hits.
+        result: ServiceResult<Vec<CustomerSummary>>,
+        /// How long the service took.
+        elapsed: Duration,
+    },
+    /// A record was opened or re-read.
+    Record {
+        /// Request number.
+        seq: u64,
+        /// The customer.
+        id: CustomerId,
+        /// The record.
+        result: ServiceResult<CustomerRecord>,
+        /// A re-read after a change (highlight what is new).
+        reload: bool,
+    },
+    /// A page of history (filtered, or older rows to append).
+    History {
+        /// Request number.
+        seq: u64,
+        /// Append to what is shown (older page) or replace it (new filter).
+        append: bool,
+        /// The rows.
+        result: ServiceResult<Vec<Interaction>>,
+        /// How many were asked for (fewer means the end was reached).
+        limit: usize,
+    },
+    /// What the policy entitles the customer to.
+    Entitlement {
+        /// Request number.
+        seq: u64,
+        /// The answer.
+        result: ServiceResult<Entitlement>,
+    },
+    /// The outcome of a grant.
+    Grant(ServiceResult<GrantOutcome>),
+    /// An interaction (log, note, idea) was written.
+    Logged(ServiceResult<Interaction>),
+    /// A preference was recorded.
+    Preference(ServiceResult<Preference>),
+    /// Overview figures.
+    Overview {
+        /// Request number.
+        seq: u64,
+        /// The figures.
+        result: ServiceResult<Overview>,
+    },
+    /// A working list.
+    List {
+        /// Request number.
+        seq: u64,
+        /// The list's name.
+        name: String,
+        /// Its entries.
+        result: ServiceResult<Vec<ListEntry>>,
+    },
+}

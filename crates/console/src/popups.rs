@@ -1,0 +1,29 @@
+//! Popups layered over the screens; keys go to the top popup first.
+
+pub mod form;
+pub mod grant;
+pub mod help;
+pub mod log;
+pub mod message;
+pub mod note;
+pub mod palette;
+pub mod preference;
+
+/// A popup on the stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Popup {
+    /// Every key.
+    Help(help::Help),
+    /// Run an action by name.
+    Palette(palette::Palette),
+    /// Log an interaction.
+    Log(log::LogPopup),
+    /// Grant compensation.
+    Grant(grant::GrantPopup),
+    /// Record a preference.
+    Preference(preference::PreferencePopup),
+    /// A note or an idea.
+    Note(note::NotePopup),
+    /// A message (error, refusal).
+    Message(message::Message),
+}

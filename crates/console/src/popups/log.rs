@@ -1,0 +1,114 @@
+//! Log an interaction: kind, channel, touchpoint, activity-cycle phase and free text.
+
+use std::collections::BTreeMap;
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+
+use rapport_core::{Channel, CustomerId, InteractionKind, Phase};
+use rapport_service::NewInteraction;
+
+use crate::popups::form::{Field, Form, draw_box};
+use crate::view::ViewCtx;
+
+/// The kinds an operator logs by hand (grants and preferences have their own actions).
+fn kinds() -> Vec<String> {
+    InteractionKind::BUILT_IN
+        .iter()
+        .filter(|k| {
+            !matches!(
+                k,
+                InteractionKind::CompensationGranted | InteractionKind::PreferenceStated
+            )
+        })
+        .map(|k| k.as_str().to_string())
+        .collect()
+}
+
+/// Every built-in channel's name.
+pub fn channels() -> Vec<String> {
+    Channel::BUILT_IN
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect()
+}
+
+/// The index of `name` in `options`, or 0.
+pub fn index_of(options: &[String], name: &str) -> usize {
+    options.iter().position(|o| o == name).unwrap_or(0)
+}
+
+/// The log form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPopup {
+    /// The fields.
+    pub form: Form,
+}
+
+impl LogPopup {
+    /// A form with the operator's usual channel and touchpoint.
+    pub fn new(channel: &str, touchpoint: &str) -> LogPopup {
+        let kinds = kinds();
+        let inquiry = index_of(&kinds, "inquiry");
+        let channels = channels();
+        let ch = index_of(&channels, channel);
+        let phases = ["post", "during", "pre", "none"].map(String::from).to_vec();
+        LogPopup {
+            form: Form::new(vec![
+                Field::choice("Kind", kinds, inquiry),
+                Field::choice("Channel", channels, ch),
+                Field::text("Touchpoint", touchpoint),
+                Field::choice("Phase", phases, 0),
+                Field::text("Text", ""),
+            ]),
+        }
+    }
+
+    /// The request, or what is missing.
+    pub fn request(&self, customer: CustomerId) -> Result<NewInteraction, String> {
+        let kind: InteractionKind = self.form.get("Kind").parse().map_err(|e| format!("{e}"))?;
+        let channel: Channel = self
+            .form
+            .get("Channel")
+            .parse()
+            .map_err(|e| format!("{e}"))?;
+        let phase = match self.form.get("Phase") {
+            "pre" => Some(Phase::Pre),
+            "during" => Some(Phase::During),
+            "post" => Some(Phase::Post),
+            _ => None,
+        };
+        let touchpoint =
+            Some(self.form.get("Touchpoint").trim().to_string()).filter(|s| !s.is_empty());
+        let text = Some(self.form.get("Text").trim().to_string()).filter(|s| !s.is_empty());
+        Ok(NewInteraction {
+            customer,
+            kind,
+            channel,
+            touchpoint,
+            phase,
+            text,
+            attributes: BTreeMap::new(),
+            amounts: Vec::new(),
+        })
+    }
+
+    /// Draws the form.
+    pub fn render(&self, f: &mut Frame<'_>, area: Rect, cx: &ViewCtx<'_>, who: &str) {
+        let mut lines = self.form.lines(cx.theme, cx.theme.ascii);
+        lines.push(Line::from(""));
+        lines.push(Line::styled(
+            "Tab next field, left/right or space choose, Enter save, Esc cancel",
+            cx.theme.dim(),
+        ));
+        draw_box(
+            f,
+            area,
+            cx.theme,
+            &format!("Log an interaction: {who}"),
+            lines,
+            cx.theme.title(),
+        );
+    }
+}

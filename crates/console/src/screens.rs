@@ -1,0 +1,16 @@
+//! The screens: search, the customer record, and the overview with working lists.
+
+pub mod overview;
+pub mod record;
+pub mod search;
+
+/// Which screen is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScreenId {
+    /// Type-ahead search.
+    Search,
+    /// The unified record.
+    Record,
+    /// Overview and working lists.
+    Overview,
+}

@@ -1,0 +1,597 @@
+//! The unified customer record: who, how valuable, what happened lately, what to do now, and
+//! the whole interaction history, newest first. Fits 80x24 and shows more when larger.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+
+use rapport_core::{
+    Channel, ContactKind, CustomerId, CustomerRecord, Interaction, InteractionId, InteractionKind,
+    Timestamp,
+};
+
+use crate::fmt::{ago, amounts, clean, clean_opt, date, datetime, detail, fit, percent, thousands};
+use crate::theme::tier_badge;
+use crate::view::ViewCtx;
+
+/// How long a row changed at another terminal stays highlighted.
+pub const HIGHLIGHT_MS: i64 = 5_000;
+
+/// The record being shown and how the operator looks at it.
+#[derive(Debug, Default)]
+pub struct RecordScreen {
+    /// The customer shown (or being opened).
+    pub id: Option<CustomerId>,
+    /// The record, once it arrived.
+    pub record: Option<CustomerRecord>,
+    /// A request for the record is under way.
+    pub loading: bool,
+    /// The last error opening the record.
+    pub error: Option<String>,
+    /// The history rows loaded so far (filtered), newest first.
+    pub history: Vec<Interaction>,
+    /// Older rows exist beyond `history`.
+    pub more: bool,
+    /// A page of history is being loaded.
+    pub loading_history: bool,
+    /// Only this kind.
+    pub kind_filter: Option<InteractionKind>,
+    /// Only this channel.
+    pub channel_filter: Option<Channel>,
+    /// Kinds seen in this customer's history (for cycling the filter).
+    pub kinds_seen: BTreeSet<InteractionKind>,
+    /// Channels seen in this customer's history.
+    pub channels_seen: BTreeSet<Channel>,
+    /// Selected history row.
+    pub selected: usize,
+    /// Rows new since the last read, highlighted until the time given.
+    pub changed: BTreeMap<InteractionId, Timestamp>,
+    /// Grants new since the last read (by disruption), highlighted until the time given.
+    pub changed_grants: BTreeMap<String, Timestamp>,
+    /// The record itself changed (profile, preferences), highlighted until then.
+    pub changed_at: Option<Timestamp>,
+}
+
+impl RecordScreen {
+    /// Starts showing another customer.
+    pub fn open(&mut self, id: CustomerId) {
+        *self = RecordScreen {
+            id: Some(id),
+            loading: true,
+            ..RecordScreen::default()
+        };
+    }
+
+    /// Applies a freshly read record; when `reload`, marks what is new as changed.
+    pub fn apply(&mut self, record: CustomerRecord, reload: bool, now: Timestamp) {
+        let until = now.plus_millis(HIGHLIGHT_MS);
+        if reload && let Some(old) = &self.record {
+            let old_ids: BTreeSet<InteractionId> = self.history.iter().map(|i| i.id).collect();
+            for i in &record.interactions {
+                if !old_ids.contains(&i.id) {
+                    self.changed.insert(i.id, until);
+                }
+            }
+            for g in &record.grants {
+                if !old.grants.iter().any(|o| o.disruption == g.disruption) {
+                    self.changed_grants.insert(g.disruption.clone(), until);
+                }
+            }
+            if old.customer != record.customer {
+                self.changed_at = Some(until);
+            }
+        }
+        for i in &record.interactions {
+            self.kinds_seen.insert(i.kind.clone());
+            self.channels_seen.insert(i.channel.clone());
+        }
+        // A re-read returns the newest page; keep older rows already loaded below it.
+        let mut history = record.interactions.clone();
+        let mut more = record.more_interactions;
+        if reload && let Some(oldest_new) = history.last().map(|i| (i.at, i.id)) {
+            let older: Vec<Interaction> = self
+                .history
+                .iter()
+                .filter(|i| (i.at, i.id) < oldest_new)
+                .cloned()
+                .collect();
+            if !older.is_empty() {
+                more = self.more;
+            }
+            history.extend(older);
+        }
+        if reload {
+            // Keep the selection on the same row when new rows arrive on top.
+            let added = history.len().saturating_sub(self.history.len());
+            self.selected = (self.selected + added).min(history.len().saturating_sub(1));
+            if self.selected == added {
+                self.selected = 0;
+            }
+        }
+        self.history = history;
+        self.more = more;
+        self.record = Some(record);
+        self.loading = false;
+        self.error = None;
+    }
+
+    /// Applies a page of history; `append` adds older rows below.
+    pub fn apply_history(&mut self, rows: Vec<Interaction>, append: bool, limit: usize) {
+        self.more = rows.len() >= limit;
+        for i in &rows {
+            self.kinds_seen.insert(i.kind.clone());
+            self.channels_seen.insert(i.channel.clone());
+        }
+        if append {
+            self.history.extend(rows);
+        } else {
+            self.history = rows;
+            self.selected = 0;
+        }
+        self.loading_history = false;
+    }
+
+    /// Drops highlights whose moment has passed; true when something changed.
+    pub fn expire(&mut self, now: Timestamp) -> bool {
+        let before = self.changed.len() + self.changed_grants.len();
+        self.changed.retain(|_, until| *until > now);
+        self.changed_grants.retain(|_, until| *until > now);
+        let expired_header = self.changed_at.is_some_and(|t| t <= now);
+        if expired_header {
+            self.changed_at = None;
+        }
+        expired_header || before != self.changed.len() + self.changed_grants.len()
+    }
+
+    /// The next value of a filter cycling `None -> each seen value -> None`.
+    pub fn next_filter<T: Ord + Clone>(current: &Option<T>, seen: &BTreeSet<T>) -> Option<T> {
+        match current {
+            None => seen.iter().next().cloned(),
+            Some(c) => seen.range(c.clone()..).nth(1).cloned(),
+        }
+    }
+
+    /// Moves the selection; returns true when older history should be loaded.
+    pub fn move_by(&mut self, delta: isize) -> bool {
+        if self.history.is_empty() {
+            self.selected = 0;
+        } else {
+            let last = self.history.len() as isize - 1;
+            self.selected = (self.selected as isize + delta).clamp(0, last) as usize;
+        }
+        self.wants_more()
+    }
+
+    /// Whether the selection is near the end of what is loaded and more exists.
+    pub fn wants_more(&self) -> bool {
+        self.more && !self.loading_history && self.selected + 20 >= self.history.len()
+    }
+
+    /// Draws the record.
+    pub fn render(&self, f: &mut Frame<'_>, area: Rect, cx: &ViewCtx<'_>) {
+        let Some(rec) = &self.record else {
+            let text = match (&self.error, self.id) {
+                (Some(e), _) => Line::styled(format!(" {}", clean(e)), cx.theme.error()),
+                (None, Some(id)) => Line::styled(format!(" Opening {id}..."), cx.theme.dim()),
+                (None, None) => {
+                    Line::styled(" No customer open: press / to search.", cx.theme.dim())
+                }
+            };
+            f.render_widget(Paragraph::new(text), area);
+            return;
+        };
+        let wide = area.width >= 120 && area.height >= 32;
+        let (left, right) = if wide {
+            (
+                self.summary_lines(rec, cx, area.width / 2, false),
+                self.detail_lines(rec, cx, (area.width - area.width / 2) as usize),
+            )
+        } else {
+            (self.summary_lines(rec, cx, area.width, true), Vec::new())
+        };
+        let top_max = if wide {
+            area.height * 2 / 5
+        } else {
+            area.height.saturating_sub(9).max(4)
+        };
+        let top_h = (left.len().max(right.len()) as u16).min(top_max);
+        let [top, hist] =
+            Layout::vertical([Constraint::Length(top_h), Constraint::Min(3)]).areas(area);
+        if wide {
+            let [l, r] =
+                Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                    .areas(top);
+            f.render_widget(Paragraph::new(left), l);
+            f.render_widget(
+                Paragraph::new(right).block(
+                    Block::default()
+                        .borders(Borders::LEFT)
+                        .border_set(cx.theme.border())
+                        .border_style(cx.theme.dim()),
+                ),
+                r,
+            );
+        } else {
+            f.render_widget(Paragraph::new(left), top);
+        }
+        self.render_history(f, hist, cx, wide);
+    }
+
+    /// Who, value, cues, and (narrow) a compact digest of contacts, relations, preferences
+    /// and grants.
+    fn summary_lines(
+        &self,
+        rec: &CustomerRecord,
+        cx: &ViewCtx<'_>,
+        width: u16,
+        compact: bool,
+    ) -> Vec<Line<'static>> {
+        let th = cx.theme;
+        let c = &rec.customer;
+        let sep = th.sep();
+        let mut lines = Vec::new();
+        let tier = rec.scores.as_ref().map(|s| s.tier);
+        let name_style = if self.changed_at.is_some() {
+            th.changed()
+        } else {
+            th.title()
+        };
+        let mut title = vec![
+            Span::styled(tier_badge(tier), th.tier(tier)),
+            Span::raw(" "),
+            Span::styled(clean(&c.display_name()), name_style),
+            Span::styled(format!("  {} {}", c.kind, c.id), th.dim()),
+        ];
+        if let Some(status) = &c.profile.loyalty_status {
+            title.push(Span::styled(
+                format!("  {}", clean(&status.value)),
+                th.label(),
+            ));
+        }
+        if rec.masked {
+            title.push(Span::styled("  (masked)", th.dim()));
+        }
+        let portfolio = match &rec.portfolio {
+            Some(p) => format!("{} (mgr {})", clean(&p.name), clean(&p.manager)),
+            None => "no portfolio".to_string(),
+        };
+        if compact {
+            title.push(Span::styled(format!("{sep}{portfolio}"), th.label()));
+        }
+        lines.push(Line::from(title));
+
+        let value = match &rec.scores {
+            Some(s) => {
+                let mut parts = vec![format!("CLV {}", thousands(s.clv))];
+                if !compact {
+                    parts.push(format!("value {}", thousands(s.value)));
+                }
+                parts.push(format!("P(alive) {}", percent(s.p_alive)));
+                if let Some(churn) = s.churn {
+                    parts.push(format!("churn {}", percent(churn)));
+                }
+                if s.top {
+                    parts.push("top 5%".into());
+                } else if s.bottom {
+                    parts.push("bottom 20%".into());
+                }
+                if !compact {
+                    parts.push(format!("annual {}", thousands(s.annual_value)));
+                }
+                parts.join(sep)
+            }
+            None => "not scored yet".to_string(),
+        };
+        if compact {
+            lines.push(Line::from(value));
+        } else {
+            lines.push(Line::from(value));
+            let segment = rec
+                .scores
+                .as_ref()
+                .map_or_else(String::new, |s| format!("{}{sep}", clean(&s.segment)));
+            lines.push(Line::from(vec![
+                Span::styled("Segment ", th.label()),
+                Span::raw(segment),
+                Span::styled("Portfolio ", th.label()),
+                Span::raw(portfolio),
+            ]));
+        }
+
+        let max_cues = if compact { 3 } else { 6 };
+        for cue in rec.cues.iter().take(max_cues) {
+            let mark = match cue.level {
+                rapport_core::CueLevel::Alert => "! ",
+                rapport_core::CueLevel::Recognise => "* ",
+                rapport_core::CueLevel::Info => "i ",
+            };
+            lines.push(Line::styled(
+                fit(&format!("{mark}{}", clean(&cue.text)), width as usize),
+                th.cue(cue.level),
+            ));
+        }
+
+        if compact {
+            let now = cx.now;
+            let mut contact: Vec<String> = Vec::new();
+            for kind in [ContactKind::Phone, ContactKind::Email] {
+                if let Some(cp) = c.current_contacts(kind, now).next() {
+                    contact.push(clean(&cp.value));
+                }
+            }
+            if let Some(city) = &c.profile.city {
+                contact.push(clean(&city.value));
+            }
+            if let Some(l) = &c.profile.loyalty_number {
+                contact.push(format!("#{}", clean(&l.value)));
+            }
+            if !contact.is_empty() {
+                lines.push(Line::from(fit(&contact.join(sep), width as usize)));
+            }
+            let rel = relations(rec, sep);
+            if !rel.is_empty() {
+                lines.push(Line::from(vec![
+                    Span::styled("Rel ", th.label()),
+                    Span::raw(fit(&rel, width as usize - 4)),
+                ]));
+            }
+            let prefs = preferences(rec, sep);
+            if !prefs.is_empty() {
+                lines.push(Line::from(vec![
+                    Span::styled("Pref ", th.label()),
+                    Span::raw(fit(&prefs, width as usize - 5)),
+                ]));
+            }
+            for g in rec.grants.iter().take(2) {
+                lines.push(self.grant_line(g, cx, width as usize));
+            }
+        } else {
+            for g in rec.grants.iter().take(4) {
+                lines.push(self.grant_line(g, cx, width as usize));
+            }
+        }
+        lines
+    }
+
+    fn grant_line(
+        &self,
+        g: &rapport_core::CompensationGrant,
+        cx: &ViewCtx<'_>,
+        width: usize,
+    ) -> Line<'static> {
+        let text = format!(
+            "Granted {} {} for {} by {} at {}, {}",
+            clean(&g.instrument),
+            g.amount,
+            clean(&g.disruption),
+            clean(&g.granted_by),
+            clean(&g.touchpoint),
+            ago(cx.now, g.at)
+        );
+        let style = if self.changed_grants.contains_key(&g.disruption) {
+            cx.theme.changed()
+        } else {
+            cx.theme.label()
+        };
+        Line::styled(fit(&text, width), style)
+    }
+
+    /// The right column on wide screens: contacts, relationships, preferences, identifiers.
+    fn detail_lines(
+        &self,
+        rec: &CustomerRecord,
+        cx: &ViewCtx<'_>,
+        width: usize,
+    ) -> Vec<Line<'static>> {
+        let th = cx.theme;
+        let c = &rec.customer;
+        let w = width.saturating_sub(3);
+        let mut lines = vec![Line::styled("Contact", th.title())];
+        let mut any = false;
+        for cp in c.contacts.iter().filter(|cp| cp.is_current_at(cx.now)) {
+            any = true;
+            lines.push(Line::from(fit(
+                &format!("{:<8}{}", cp.kind.to_string(), clean(&cp.value)),
+                w,
+            )));
+        }
+        if !any {
+            lines.push(Line::styled("no current contact", th.dim()));
+        }
+        let mut facts = Vec::new();
+        if let Some(city) = &c.profile.city {
+            facts.push(clean(&city.value));
+        }
+        if let Some(country) = &c.profile.country {
+            facts.push(clean(&country.value));
+        }
+        if let Some(l) = &c.profile.loyalty_number {
+            facts.push(format!("loyalty {}", clean(&l.value)));
+        }
+        if let Some(b) = &c.profile.birth_date {
+            facts.push(format!("born {}", b.value));
+        }
+        if !facts.is_empty() {
+            lines.push(Line::from(fit(&facts.join(th.sep()), w)));
+        }
+        if !c.relationships.is_empty() {
+            lines.push(Line::styled("Relationships", th.title()));
+            for r in &c.relationships {
+                let name = rec
+                    .related_names
+                    .get(&r.other)
+                    .map_or_else(|| r.other.to_string(), |n| clean(n));
+                lines.push(Line::from(fit(
+                    &format!("{}: {} ({})", clean(&r.kind.to_string()), name, r.other),
+                    w,
+                )));
+            }
+        }
+        let prefs = c.current_preferences();
+        if !prefs.is_empty() {
+            lines.push(Line::styled("Preferences", th.title()));
+            for p in prefs.values() {
+                lines.push(Line::from(fit(
+                    &format!(
+                        "{}: {} ({}, {})",
+                        clean(&p.topic),
+                        clean(&p.value),
+                        clean(&p.recorded_by),
+                        date(p.at)
+                    ),
+                    w,
+                )));
+            }
+        }
+        lines.push(Line::from(vec![
+            Span::styled("Sources ", th.label()),
+            Span::raw(fit(
+                &c.identifiers
+                    .iter()
+                    .map(|s| clean(&s.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                w.saturating_sub(8),
+            )),
+        ]));
+        lines
+    }
+
+    fn render_history(&self, f: &mut Frame<'_>, area: Rect, cx: &ViewCtx<'_>, wide: bool) {
+        let th = cx.theme;
+        let filter = format!(
+            "{}, {}",
+            self.kind_filter
+                .as_ref()
+                .map_or("all kinds".to_string(), |k| format!("kind {k}")),
+            self.channel_filter
+                .as_ref()
+                .map_or("all channels".to_string(), |c| format!("channel {c}")),
+        );
+        let count = if self.history.is_empty() {
+            "none".to_string()
+        } else {
+            format!(
+                "{} of {}{}",
+                self.selected + 1,
+                self.history.len(),
+                if self.more { "+" } else { "" }
+            )
+        };
+        let loading = if self.loading_history {
+            " loading..."
+        } else {
+            ""
+        };
+        let title = format!(" History ({filter}) {count}{loading} ");
+        let block = Block::default()
+            .borders(Borders::TOP)
+            .border_set(th.border())
+            .border_style(th.dim())
+            .title(Span::styled(title, th.title()));
+        let header: Vec<&str> = if wide {
+            vec![
+                "When",
+                "Channel",
+                "Kind",
+                "Phase",
+                "Touchpoint",
+                "Who",
+                "Amounts",
+                "Detail",
+            ]
+        } else {
+            vec!["When", "Channel", "Kind", "Touchpoint", "Who", "Amounts"]
+        };
+        let rows = self.history.iter().map(|i| {
+            let when = if wide { datetime(i.at) } else { date(i.at) };
+            let phase = i.phase.map_or("", |p| match p {
+                rapport_core::Phase::Pre => "pre",
+                rapport_core::Phase::During => "during",
+                rapport_core::Phase::Post => "post",
+            });
+            let mut cells = vec![
+                Cell::from(when),
+                Cell::from(clean(i.channel.as_str())),
+                Cell::from(clean(i.kind.as_str())),
+            ];
+            if wide {
+                cells.push(Cell::from(phase));
+            }
+            cells.push(Cell::from(clean_opt(i.touchpoint.as_deref(), "")));
+            cells.push(Cell::from(clean_opt(i.employee.as_deref(), "")));
+            cells.push(Cell::from(amounts(&i.amounts)));
+            if wide {
+                cells.push(Cell::from(detail(i)));
+            }
+            let style = if self.changed.contains_key(&i.id) {
+                th.changed()
+            } else if i.kind.is_disruption() || i.kind == InteractionKind::Complaint {
+                th.cue(rapport_core::CueLevel::Recognise)
+            } else {
+                Style::new()
+            };
+            Row::new(cells).style(style)
+        });
+        let widths: Vec<Constraint> = if wide {
+            vec![
+                Constraint::Length(16),
+                Constraint::Length(11),
+                Constraint::Length(20),
+                Constraint::Length(6),
+                Constraint::Length(14),
+                Constraint::Length(14),
+                Constraint::Length(16),
+                Constraint::Fill(1),
+            ]
+        } else {
+            vec![
+                Constraint::Length(10),
+                Constraint::Length(11),
+                Constraint::Length(20),
+                Constraint::Fill(1),
+                Constraint::Fill(1),
+                Constraint::Length(15),
+            ]
+        };
+        let table = Table::new(rows, widths)
+            .header(Row::new(header).style(th.label()))
+            .block(block)
+            .column_spacing(1)
+            .row_highlight_style(th.selected());
+        let mut state = TableState::default().with_selected(if self.history.is_empty() {
+            None
+        } else {
+            Some(self.selected)
+        });
+        f.render_stateful_widget(table, area, &mut state);
+    }
+}
+
+fn relations(rec: &CustomerRecord, sep: &str) -> String {
+    rec.customer
+        .relationships
+        .iter()
+        .map(|r| {
+            let name = rec
+                .related_names
+                .get(&r.other)
+                .map_or_else(|| r.other.to_string(), |n| clean(n));
+            format!("{}: {}", clean(&r.kind.to_string()), name)
+        })
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+fn preferences(rec: &CustomerRecord, sep: &str) -> String {
+    rec.customer
+        .current_preferences()
+        .values()
+        .map(|p| format!("{} {}", clean(&p.topic), clean(&p.value)))
+        .collect::<Vec<_>>()
+        .join(sep)
+}
