@@ -333,3 +333,116 @@ pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn kind() -> impl Strategy<Value = IndexKind> {
+        proptest::sample::select(IndexKind::ALL.to_vec())
+    }
+
+    /// Strings with NUL bytes and 0xFF-adjacent characters, where escaping could go wrong.
+    fn text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just('\0'),
+                Just('\u{1}'),
+                Just('a'),
+                Just('b'),
+                Just('ÿ'),
+                any::<char>()
+            ],
+            0..8,
+        )
+        .prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn timestamps_keep_their_order(a in any::<i64>(), b in any::<i64>()) {
+            let (ta, tb) = (Timestamp(a), Timestamp(b));
+            prop_assert_eq!(ta.cmp(&tb), time_bytes(ta).cmp(&time_bytes(tb)));
+            prop_assert_eq!(time_from(time_bytes(ta)), ta);
+        }
+
+        #[test]
+        fn interaction_keys_sort_by_customer_time_id(
+            a in (any::<u64>(), any::<i64>(), any::<u64>()),
+            b in (any::<u64>(), any::<i64>(), any::<u64>()),
+        ) {
+            let ka = interaction(CustomerId(a.0), Timestamp(a.1), InteractionId(a.2));
+            let kb = interaction(CustomerId(b.0), Timestamp(b.1), InteractionId(b.2));
+            prop_assert_eq!(a.cmp(&b), ka.cmp(&kb));
+            prop_assert_eq!(
+                Key::parse(&ka),
+                Some(Key::Interaction(CustomerId(a.0), Timestamp(a.1), InteractionId(a.2)))
+            );
+        }
+
+        #[test]
+        fn customer_keys_sort_by_id(a in any::<u64>(), b in any::<u64>()) {
+            prop_assert_eq!(
+                a.cmp(&b),
+                customer(CustomerId(a)).cmp(&customer(CustomerId(b)))
+            );
+        }
+
+        #[test]
+        fn escaped_strings_keep_order_and_round_trip(a in text(), b in text()) {
+            let (mut ea, mut eb) = (Vec::new(), Vec::new());
+            push_escaped(&mut ea, a.as_bytes());
+            push_escaped(&mut eb, b.as_bytes());
+            prop_assert_eq!(a.as_bytes().cmp(b.as_bytes()), ea.cmp(&eb));
+            let (back, rest) = take_escaped(&ea).unwrap();
+            prop_assert_eq!(back, a.as_bytes().to_vec());
+            prop_assert!(rest.is_empty());
+        }
+
+        #[test]
+        fn index_keys_sort_by_kind_value_customer_and_parse_back(
+            ka in kind(), va in text(), ca in any::<u64>(),
+            kb in kind(), vb in text(), cb in any::<u64>(),
+        ) {
+            let a = index(ka, &va, CustomerId(ca));
+            let b = index(kb, &vb, CustomerId(cb));
+            let expected = (ka.code(), va.as_bytes(), ca).cmp(&(kb.code(), vb.as_bytes(), cb));
+            prop_assert_eq!(expected, a.cmp(&b));
+            prop_assert_eq!(Key::parse(&a), Some(Key::Index(ka, va.clone(), CustomerId(ca))));
+            // Type-ahead: the open prefix of any prefix of the value is a prefix of the key.
+            let cut = va.char_indices().map(|(i, _)| i).nth(va.chars().count() / 2).unwrap_or(0);
+            prop_assert!(a.starts_with(&index_open_prefix(ka, &va[..cut])));
+            // Exact lookup: the value prefix never matches another value.
+            prop_assert_eq!(b.starts_with(&index_value_prefix(ka, &va)), kb == ka && vb == va);
+            let r = customer_index(CustomerId(ca), ka, &va);
+            prop_assert_eq!(Key::parse(&r), Some(Key::CustomerIndex(CustomerId(ca), ka, va)));
+        }
+
+        #[test]
+        fn doc_keys_group_by_collection(ca in text(), ka in text(), cb in text(), kb in text()) {
+            let a = doc(&ca, &ka);
+            let b = doc(&cb, &kb);
+            prop_assert_eq!(
+                (ca.as_bytes(), ka.as_bytes()).cmp(&(cb.as_bytes(), kb.as_bytes())),
+                a.cmp(&b)
+            );
+            prop_assert_eq!(b.starts_with(&doc_collection(&ca)), ca == cb);
+            prop_assert_eq!(Key::parse(&a), Some(Key::Doc(ca, ka)));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_key_parser(raw in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = Key::parse(&raw);
+            let _ = describe(&raw);
+        }
+    }
+
+    #[test]
+    fn prefix_end_is_the_next_prefix() {
+        assert_eq!(prefix_end(b"Ei"), Some(b"Ej".to_vec()));
+        assert_eq!(prefix_end(&[1, 0xFF]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xFF, 0xFF]), None);
+    }
+}
