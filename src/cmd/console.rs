@@ -1,9 +1,18 @@
-//! `demo` and `console`.
+//! `demo` and `console`: the terminal console on the database, on a server, or on the demo
+//! world built from `fixtures/demo`.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
+use anyhow::{Context, bail};
 use clap::Args;
+use rapport_console::{Config, Tui};
+use rapport_core::text::sanitize;
+use rapport_service::{Embedded, Remote, Service, running_server};
 
+use crate::cmd::analytics::{ScoreOptions, run_scoring};
+use crate::cmd::service::runtime;
 use crate::global::Global;
 
 #[derive(Debug, Args)]
@@ -11,13 +20,252 @@ pub struct DemoArgs {
     /// Rebuild the demo database from fixtures/demo.
     #[arg(long)]
     pub reset: bool,
+    /// The demo world to build from [default: ./fixtures/demo, else the source tree's].
+    #[arg(long, value_name = "DIR")]
+    pub fixtures: Option<PathBuf>,
+    /// Build the demo database (if needed) and stop, without opening the console.
+    #[arg(long)]
+    pub build_only: bool,
+    #[command(flatten)]
+    pub display: DisplayArgs,
 }
-#[derive(Debug, Args)]
-pub struct ConsoleArgs {}
 
-pub fn demo(_g: &Global, _a: DemoArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rapport demo` is not built yet")
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    #[command(flatten)]
+    pub display: DisplayArgs,
 }
-pub fn console(_g: &Global, _a: ConsoleArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`rapport console` is not built yet")
+
+/// How the console draws and which keys it uses.
+#[derive(Debug, Args)]
+pub struct DisplayArgs {
+    /// Key and display configuration file [default: the user's config directory,
+    /// rapport/console.toml].
+    #[arg(long, env = "RAPPORT_CONSOLE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Draw with ASCII only (also when the locale is not UTF-8).
+    #[arg(long)]
+    pub ascii: bool,
+}
+
+/// The demo database's directory: `<data dir>/rapport/demo`.
+pub fn demo_db() -> PathBuf {
+    Global::data_dir().join("demo")
+}
+
+pub fn demo(g: &Global, a: DemoArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(&a.display)?;
+    let db = demo_db();
+    if a.reset || !db.exists() {
+        let fixtures = match &a.fixtures {
+            Some(f) => f.clone(),
+            None => default_fixtures()?,
+        };
+        build_demo(&fixtures, &db, a.reset)?;
+    } else {
+        eprintln!(
+            "Using the demo database at {} (rebuild it with `rapport demo --reset`).",
+            db.display()
+        );
+    }
+    if a.build_only {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let _ = g;
+    open_console(&db, None, &config)
+}
+
+pub fn console(g: &Global, a: ConsoleArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(&a.display)?;
+    open_console(&g.db_path(), g.connect.as_deref(), &config)
+}
+
+/// Reads the configuration file and applies `NO_COLOR`, `--ascii` and the locale.
+fn load_config(d: &DisplayArgs) -> anyhow::Result<Config> {
+    let path = d
+        .config
+        .clone()
+        .or_else(|| dirs::config_dir().map(|c| c.join("rapport").join("console.toml")));
+    let mut config = match path {
+        Some(p) => Config::load(&p)?,
+        None => Config::default(),
+    };
+    // https://no-color.org: any non-empty value turns colours off.
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        config.color = false;
+    }
+    if d.ascii || !locale_is_utf8() {
+        config.ascii = true;
+    }
+    Ok(config)
+}
+
+/// Whether the locale promises UTF-8 (the first of LC_ALL, LC_CTYPE, LANG that is set).
+fn locale_is_utf8() -> bool {
+    ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .is_some_and(|v| {
+            let v = v.to_ascii_lowercase();
+            v.contains("utf-8") || v.contains("utf8")
+        })
+}
+
+/// `./fixtures/demo` when run from a checkout, else the source tree's copy.
+fn default_fixtures() -> anyhow::Result<PathBuf> {
+    let here = PathBuf::from("fixtures/demo");
+    if here.join("manifest.json").exists() {
+        return Ok(here);
+    }
+    let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+    if built_in.join("manifest.json").exists() {
+        return Ok(built_in);
+    }
+    bail!(
+        "cannot find the demo world (fixtures/demo/manifest.json): run from the Rapport \
+         checkout or pass --fixtures DIR"
+    )
+}
+
+/// Builds the demo database: ingest with every date moved to today, then scoring. Built
+/// beside the final directory and renamed into place, so an interrupted build leaves no
+/// half-built demo behind.
+fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let manifest_json = fixtures.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_json)
+        .with_context(|| format!("reading {}", manifest_json.display()))?;
+    let manifest: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("parsing {}", manifest_json.display()))?;
+    let as_of: jiff::civil::Date = manifest
+        .get("as_of")
+        .and_then(|v| v.as_str())
+        .with_context(|| format!("{}: field as_of is missing", manifest_json.display()))?
+        .parse()
+        .with_context(|| format!("{}: field as_of is not a date", manifest_json.display()))?;
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let shift = (today - as_of)
+        .total(jiff::Unit::Day)
+        .with_context(|| format!("days from {as_of} to {today}"))?
+        .round() as i64;
+    let ingest_toml = fixtures.join("ingest.toml");
+    if !ingest_toml.exists() {
+        bail!(
+            "{} is missing: the demo world has no source mappings",
+            ingest_toml.display()
+        );
+    }
+
+    let building = db.with_extension("building");
+    if building.exists() {
+        std::fs::remove_dir_all(&building)
+            .with_context(|| format!("removing the unfinished build {}", building.display()))?;
+    }
+    if let Some(parent) = db.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    eprintln!(
+        "Building the demo database in {}{}",
+        db.display(),
+        if reset { " (--reset)" } else { " (first run)" }
+    );
+    eprintln!(
+        "  ingesting {} (as of {as_of}; every date moved {shift} days to today, {today})",
+        fixtures.display()
+    );
+    let store = rapport_store::Store::open(&building)
+        .with_context(|| format!("creating the database at {}", building.display()))?;
+    let opts = rapport_repository::IngestOptions {
+        time_shift_days: shift,
+        progress: true,
+        ..Default::default()
+    };
+    let report = rapport_repository::ingest_manifest(&store, &ingest_toml, &opts)
+        .with_context(|| format!("ingesting {}", ingest_toml.display()))?;
+    eprintln!(
+        "  {} rows read: {} stored, {} quarantined; {} customers, {} interactions, {} grants",
+        report.rows_read,
+        report.rows_stored,
+        report.rows_quarantined,
+        report.customers_created,
+        report.interactions_stored,
+        report.grants_stored
+    );
+    eprintln!("  scoring value, lifetime value, P(alive), churn and tiers...");
+    let scored = run_scoring(
+        &store,
+        &ScoreOptions {
+            progress: true,
+            ..ScoreOptions::default()
+        },
+    )
+    .context("scoring the demo customers")?;
+    eprintln!("  scored {} customers", scored.scored);
+    store.flush().context("flushing the demo database")?;
+    drop(store);
+    if db.exists() {
+        std::fs::remove_dir_all(db)
+            .with_context(|| format!("removing the old demo database {}", db.display()))?;
+    }
+    std::fs::rename(&building, db)
+        .with_context(|| format!("moving {} to {}", building.display(), db.display()))?;
+    eprintln!(
+        "Demo database ready in {:.1} s. Opening the console (? for keys, q to quit)...",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Opens the console: on a server (login screen) when `connect` is given or a server holds
+/// the database, else embedded on the database as local admin.
+fn open_console(db: &Path, connect: Option<&str>, config: &Config) -> anyhow::Result<ExitCode> {
+    let addr = connect
+        .map(str::to_string)
+        .or_else(|| running_server(db).and_then(|a| a.preferred().map(str::to_string)));
+    let rt = runtime()?;
+    rt.block_on(async move {
+        match addr {
+            Some(addr) => {
+                let user = std::env::var("RAPPORT_USER").ok().filter(|u| !u.is_empty());
+                let password = std::env::var("RAPPORT_PASSWORD")
+                    .ok()
+                    .filter(|p| !p.is_empty());
+                if let (Some(u), Some(p)) = (&user, &password) {
+                    // Credentials from the environment: no login screen.
+                    let svc = Remote::connect(&addr, u, p)
+                        .await
+                        .with_context(|| format!("connecting to {}", sanitize(&addr)))?;
+                    return run(svc, config).await;
+                }
+                let mut tui = Tui::start().context("taking over the terminal")?;
+                let svc = tui
+                    .login(&addr, user.as_deref(), config, |u, p| {
+                        let addr = addr.clone();
+                        async move { Remote::connect(&addr, &u, &p).await }
+                    })
+                    .await?;
+                match svc {
+                    Some(svc) => tui.run(svc, config).await?,
+                    None => return Ok(ExitCode::SUCCESS),
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                // Open before taking the terminal, so an error prints plainly.
+                let svc = Embedded::open(db)
+                    .with_context(|| format!("opening the database at {}", db.display()))?;
+                run(svc, config).await
+            }
+        }
+    })
+}
+
+async fn run<S: Service>(svc: S, config: &Config) -> anyhow::Result<ExitCode> {
+    let mut tui = Tui::start().context("taking over the terminal")?;
+    tui.run(svc, config).await?;
+    drop(tui);
+    Ok(ExitCode::SUCCESS)
 }
