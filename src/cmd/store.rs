@@ -127,7 +127,7 @@ pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<ExitCode> {
     let mut out = String::new();
     out.push_str(&format!(
         "database {} (schema version {})\n",
-        g.db_path().display(),
+        sanitize(&g.db_path().display().to_string()),
         stats.schema_version
     ));
     for (name, count) in &stats.keyspaces {
@@ -136,6 +136,7 @@ pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<ExitCode> {
     if !stats.collections.is_empty() {
         out.push_str("documents by collection:\n");
         for (name, count) in &stats.collections {
+            let name = sanitize(name);
             out.push_str(&format!("  {name:<16} {count:>12}\n"));
         }
     }
@@ -144,7 +145,7 @@ pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<ExitCode> {
         human_bytes(stats.size_on_disk),
         stats.size_on_disk
     ));
-    print!("{}", sanitize(&out));
+    print!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 
