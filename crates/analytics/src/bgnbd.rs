@@ -61,6 +61,7 @@ impl BgNbd {
             reason: e.reason,
             best_log_likelihood: -e.best.value,
         })?;
+        crate::check_interior("BG/NBD", &["r", "alpha", "a", "b"], &m.x, -m.value)?;
         let params = BgNbd {
             r: m.x[0].exp(),
             alpha: m.x[1].exp(),

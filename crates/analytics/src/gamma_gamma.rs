@@ -56,6 +56,7 @@ impl GammaGamma {
             reason: e.reason,
             best_log_likelihood: -e.best.value,
         })?;
+        crate::check_interior("Gamma-Gamma", &["p", "q", "gamma"], &m.x, -m.value)?;
         Ok(Fit {
             params: GammaGamma {
                 p: m.x[0].exp(),

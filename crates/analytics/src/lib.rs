@@ -88,6 +88,30 @@ pub use tiers::{
 };
 pub use value::{PeriodTotals, ValueDefinition, annual_value_with_carry_over};
 
+/// A maximum on the edge of the parameter space (a parameter driven towards 0 or infinity)
+/// is no estimate: the data cannot identify the model. The optimiser works on log-parameters;
+/// beyond ±18 (about 1.5e-8 and 6.6e7) the fit is reported as not converged.
+pub(crate) fn check_interior(
+    model: &'static str,
+    names: &[&str],
+    log_params: &[f64],
+    log_likelihood: f64,
+) -> Result<(), Error> {
+    for (name, x) in names.iter().zip(log_params) {
+        if !(-18.0..=18.0).contains(x) {
+            return Err(Error::NotConverged {
+                model,
+                reason: format!(
+                    "parameter {name} ran off to {:.3e}: the likelihood has no maximum inside the parameter space on this data",
+                    x.exp()
+                ),
+                best_log_likelihood: log_likelihood,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Checks every summary, naming the first bad row (1-based) and field.
 pub(crate) fn check_rows(data: &[Rfm]) -> Result<(), Error> {
     if data.is_empty() {

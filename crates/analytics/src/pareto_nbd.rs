@@ -50,6 +50,7 @@ impl ParetoNbd {
             reason: e.reason,
             best_log_likelihood: -e.best.value,
         })?;
+        crate::check_interior("Pareto/NBD", &["r", "alpha", "s", "beta"], &m.x, -m.value)?;
         Ok(Fit {
             params: ParetoNbd {
                 r: m.x[0].exp(),
