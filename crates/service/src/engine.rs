@@ -17,6 +17,7 @@ use rapport_governance::{
     Action, ApprovalLimits, CompensationPolicy, LoginLimiter, OperatorAccount, OperatorInfo,
     Permission, PolicyError, Role, Session, SessionToken, masking, permission,
 };
+use rapport_repository::Repository;
 use rapport_store::{Batch, Durability, Store};
 use tokio::sync::{mpsc, watch};
 
@@ -48,6 +49,7 @@ pub struct Caller {
 /// The store-owning core shared by the embedded service and the server.
 pub struct Engine {
     store: Store,
+    repo: Repository,
     policy: CompensationPolicy,
     limits: ApprovalLimits,
     hub: LiveHub,
@@ -113,6 +115,7 @@ impl Engine {
         };
         let hub = LiveHub::start(&store);
         Engine {
+            repo: Repository::new(store.clone()),
             store,
             policy,
             limits,
@@ -330,7 +333,7 @@ impl Engine {
 
     fn search(&self, query: &str, limit: usize) -> ServiceResult<Vec<CustomerSummary>> {
         check_text("query", query, 200)?;
-        records::search(&self.store, query, limit.clamp(1, 200))
+        records::search(&self.repo, query, limit.clamp(1, 200))
     }
 
     fn open_record(
@@ -339,7 +342,7 @@ impl Engine {
         query: &InteractionQuery,
         masked: bool,
     ) -> ServiceResult<CustomerRecord> {
-        let mut record = records::record(&self.store, id, query)?
+        let mut record = records::record(&self.repo, id, query)?
             .ok_or_else(|| ServiceError::NotFound(format!("customer {id}")))?;
         if masked {
             masking::mask_record(&mut record);

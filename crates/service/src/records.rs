@@ -1,15 +1,19 @@
 //! Reading records, search hits, the overview and working lists out of the store for the
 //! engine.
 
-use std::collections::BTreeMap;
-
+use rapport_analytics::{ListName, SkewSummary, TierSummary, WorkingList};
 use rapport_core::{
-    CompensationGrant, Cue, CueLevel, Customer, CustomerId, CustomerRecord, CustomerSummary,
-    Interaction, InteractionId, Timestamp,
+    Customer, CustomerId, CustomerRecord, CustomerSummary, Interaction, InteractionId, Timestamp,
 };
-use rapport_store::{IndexKey, IndexKind, Store};
+use rapport_repository::ingest::REVIEWS;
+use rapport_repository::quarantine::{self, QuarantineEntry};
+use rapport_repository::{InteractionFilter, Repository};
+use rapport_store::Store;
 
-use crate::api::{InteractionQuery, ListEntry, Overview, ServiceResult};
+use crate::api::{InteractionQuery, ListEntry, Overview, ServiceError, ServiceResult};
+
+/// The collection analytics runs store their results in.
+const ANALYTICS: &str = "analytics";
 use crate::engine::store_err;
 
 /// Default page of interactions.
@@ -64,70 +68,35 @@ pub fn interactions(
     }
 }
 
-/// The unified record, or `None` for an unknown customer.
+/// The unified record from the repository (following merges), or `None` for an unknown
+/// customer.
 pub fn record(
-    store: &Store,
+    repo: &Repository,
     id: CustomerId,
     q: &InteractionQuery,
 ) -> ServiceResult<Option<CustomerRecord>> {
-    let Some(customer) = store.customer(id).map_err(store_err)? else {
-        return Ok(None);
+    let filter = InteractionFilter {
+        limit: if q.limit == 0 {
+            DEFAULT_PAGE
+        } else {
+            q.limit.min(MAX_PAGE)
+        },
+        before: q.before,
+        kinds: q.kinds.clone(),
+        channels: q.channels.clone(),
+        since: q.since,
+        now: Timestamp::now(),
     };
-    let mut related_names = BTreeMap::new();
-    for r in &customer.relationships {
-        if let Some(other) = store.customer(r.other).map_err(store_err)? {
-            related_names.insert(r.other, other.display_name());
-        }
-    }
-    let scores = store.scores(id).map_err(store_err)?;
-    let mut grants = store.grants_of(id).map_err(store_err)?;
-    grants.sort_by(|a, b| b.at.cmp(&a.at));
-    let (interactions, more_interactions) = interactions(store, id, q)?;
-    let cues = cues(&grants, &interactions, Timestamp::now());
-    Ok(Some(CustomerRecord {
-        customer,
-        related_names,
-        scores,
-        portfolio: None,
-        cues,
-        grants,
-        interactions,
-        more_interactions,
-        masked: false,
-    }))
+    repo.customer_record(id, &filter).map_err(repo_err)
 }
 
-/// Recognition cues: grants in the last 30 days (do not grant again), disruptions in the last
-/// 72 hours (apologise).
-fn cues(grants: &[CompensationGrant], interactions: &[Interaction], now: Timestamp) -> Vec<Cue> {
-    let mut out = Vec::new();
-    for g in grants {
-        if now.hours_since(g.at) <= 30 * 24 {
-            out.push(Cue {
-                level: CueLevel::Alert,
-                text: format!(
-                    "{} {} already granted for {} by {} at {}",
-                    g.instrument, g.amount, g.disruption, g.granted_by, g.touchpoint
-                ),
-                at: g.at,
-            });
-        }
-    }
-    for i in interactions {
-        if i.kind.is_disruption() && now.hours_since(i.at) <= 72 {
-            let what = match i.attr_int("delay_minutes") {
-                Some(m) => format!("delayed {} h {} min", m / 60, m % 60),
-                None => i.kind.as_str().replace('_', " "),
-            };
-            out.push(Cue {
-                level: CueLevel::Recognise,
-                text: format!("{what} {} h ago: apologise", now.hours_since(i.at)),
-                at: i.at,
-            });
-        }
-    }
-    out.sort_by(|a, b| a.level.cmp(&b.level).then(b.at.cmp(&a.at)));
-    out
+/// Search by the repository's rules (names with typos, phones in any shape, e-mail...).
+pub fn search(repo: &Repository, query: &str, limit: usize) -> ServiceResult<Vec<CustomerSummary>> {
+    repo.search(query, limit).map_err(repo_err)
+}
+
+fn repo_err(e: rapport_repository::Error) -> ServiceError {
+    ServiceError::Internal(e.to_string())
 }
 
 fn summary(
@@ -154,77 +123,67 @@ fn summary(
     })
 }
 
-/// Exact search by id, e-mail, phone, loyalty number, booking reference or source key, then
-/// name tokens by prefix.
-pub fn search(store: &Store, query: &str, limit: usize) -> ServiceResult<Vec<CustomerSummary>> {
-    let q = query.trim();
-    if q.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut hits: Vec<(CustomerId, String, f64)> = Vec::new();
-    let mut push = |id: CustomerId, matched: &str, score: f64| {
-        if !hits.iter().any(|(h, _, _)| *h == id) {
-            hits.push((id, matched.to_string(), score));
-        }
-    };
-    if let Ok(id) = q.parse::<CustomerId>() {
-        if store.customer(id).map_err(store_err)?.is_some() {
-            push(id, "id", 1.0);
-        }
-    }
-    let digits: String = q.chars().filter(|c| c.is_ascii_digit()).collect();
-    let mut exact = vec![
-        (IndexKind::Email, q.to_lowercase(), "email"),
-        (IndexKind::LoyaltyNumber, q.to_uppercase(), "loyalty"),
-        (IndexKind::BookingRef, q.to_uppercase(), "booking"),
-        (IndexKind::SourceRef, q.to_string(), "source"),
-    ];
-    if digits.len() >= 6 {
-        exact.push((IndexKind::Phone, format!("+{digits}"), "phone"));
-    }
-    for (kind, value, matched) in exact {
-        for id in store
-            .index_lookup(&IndexKey { kind, value })
-            .map_err(store_err)?
-        {
-            push(id, matched, 1.0);
-        }
-    }
-    let tokens: Vec<String> = q
-        .to_lowercase()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    if let Some(first) = tokens.first() {
-        for (value, id) in store
-            .index_prefix(IndexKind::NameToken, first, limit * 4)
-            .map_err(store_err)?
-        {
-            let score = if &value == first { 0.9 } else { 0.7 };
-            push(id, "name", score);
-        }
-    }
-    hits.truncate(limit);
-    let mut out = Vec::with_capacity(hits.len());
-    for (id, matched, score) in hits {
-        if let Some(c) = store.customer(id).map_err(store_err)? {
-            out.push(summary(store, &c, &matched, score)?);
-        }
-    }
-    Ok(out)
-}
-
-/// Counts, tiers and skew for the overview; empty analytics before any scoring run.
+/// Counts, tiers and skew for the overview; the analytics parts stay empty before any
+/// scoring run.
 pub fn overview(store: &Store) -> ServiceResult<Overview> {
-    Ok(Overview {
+    let mut o = Overview {
         customers: store.customer_count().map_err(store_err)?,
         interactions: store.interaction_count().map_err(store_err)?,
         ..Overview::default()
-    })
+    };
+    if let Some(t) = store
+        .doc::<TierSummary>(ANALYTICS, "tiers")
+        .map_err(store_err)?
+    {
+        o.tiers = t.tiers.iter().map(|r| (r.tier, r.customers)).collect();
+        o.scored_at = Some(t.at);
+    }
+    if let Some(s) = store
+        .doc::<SkewSummary>(ANALYTICS, "skew")
+        .map_err(store_err)?
+    {
+        o.lorenz = s.lorenz;
+        o.gini = Some(s.gini);
+        o.top_shares = s.top_shares;
+        o.scored_at = o.scored_at.or(Some(s.at));
+    }
+    for entry in store.docs::<QuarantineEntry>(quarantine::COLLECTION, "") {
+        let (_, e) = entry.map_err(store_err)?;
+        *o.quarantine
+            .entry(e.reason.as_str().to_string())
+            .or_default() += 1;
+    }
+    o.reviews_pending = store.doc_count(REVIEWS).map_err(store_err)?;
+    Ok(o)
 }
 
-/// A working list; empty before any scoring run.
+/// A working list from the latest scoring run; empty before any run. Unknown names are
+/// refused with the known ones.
 pub fn list(store: &Store, name: &str, limit: usize) -> ServiceResult<Vec<ListEntry>> {
-    let _ = (store, name, limit);
-    Ok(Vec::new())
+    let list: ListName = name.parse().map_err(|_| {
+        let known: Vec<&str> = ListName::ALL.iter().map(|l| l.as_str()).collect();
+        ServiceError::Invalid(format!(
+            "unknown list {:?} (expected one of: {})",
+            name.chars().take(40).collect::<String>(),
+            known.join(", ")
+        ))
+    })?;
+    let Some(stored) = store
+        .doc::<WorkingList>(ANALYTICS, &format!("list/{}", list.as_str()))
+        .map_err(store_err)?
+    else {
+        return Ok(Vec::new());
+    };
+    let limit = if limit == 0 { 100 } else { limit.min(10_000) };
+    let mut out = Vec::new();
+    for e in stored.entries.into_iter().take(limit) {
+        // A customer merged away or removed since the run is skipped.
+        if let Some(c) = store.customer(e.customer).map_err(store_err)? {
+            out.push(ListEntry {
+                customer: summary(store, &c, list.as_str(), 1.0)?,
+                reason: e.reason,
+            });
+        }
+    }
+    Ok(out)
 }
