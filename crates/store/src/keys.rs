@@ -10,7 +10,7 @@
 //! | scores | `Es` | customer id | `Scores` |
 //! | removed | `Er` | customer id | `Option<CustomerId>` (merged into) |
 //! | index | `Xk` | kind (u8), value (escaped), customer id | empty |
-//! | customer_index | `Xr` | customer id, kind (u8), value (escaped) | empty |
+//! | customer_index | `Xr` | customer id | `Vec<IndexKey>`: the customer's index keys, sorted |
 //! | docs | `Dd` | collection (escaped), key (raw UTF-8) | JSON document |
 //! | meta | `Mm` | name (ASCII) | `u64` |
 //!
@@ -209,11 +209,10 @@ pub(crate) fn index_open_prefix(kind: IndexKind, prefix: &str) -> Vec<u8> {
     k
 }
 
-pub(crate) fn customer_index(customer: CustomerId, kind: IndexKind, value: &str) -> Vec<u8> {
-    let mut k = customer_prefix(Space::CustomerIndex, customer);
-    k.push(kind.code());
-    push_escaped(&mut k, value.as_bytes());
-    k
+/// The reverse index: one value per customer listing its index keys, so replacing them
+/// reads one value and costs one write.
+pub(crate) fn customer_index(customer: CustomerId) -> Vec<u8> {
+    customer_prefix(Space::CustomerIndex, customer)
 }
 
 pub(crate) fn doc_collection(collection: &str) -> Vec<u8> {
@@ -243,7 +242,7 @@ pub(crate) enum Key {
     Scores(CustomerId),
     Removed(CustomerId),
     Index(IndexKind, String, CustomerId),
-    CustomerIndex(CustomerId, IndexKind, String),
+    CustomerIndex(CustomerId),
     Doc(String, String),
     Meta(String),
 }
@@ -255,7 +254,7 @@ impl Key {
         let b = &raw[2..];
         let text = |v: Vec<u8>| String::from_utf8(v).ok();
         Some(match space {
-            Space::Customers | Space::Scores | Space::Removed => {
+            Space::Customers | Space::Scores | Space::Removed | Space::CustomerIndex => {
                 let (id, rest) = take_u64(b)?;
                 if !rest.is_empty() {
                     return None;
@@ -264,6 +263,7 @@ impl Key {
                 match space {
                     Space::Customers => Key::Customer(id),
                     Space::Scores => Key::Scores(id),
+                    Space::CustomerIndex => Key::CustomerIndex(id),
                     _ => Key::Removed(id),
                 }
             }
@@ -289,15 +289,6 @@ impl Key {
                 }
                 Key::Index(kind, text(v)?, CustomerId(c))
             }
-            Space::CustomerIndex => {
-                let (c, rest) = take_u64(b)?;
-                let kind = IndexKind::from_code(*rest.first()?)?;
-                let (v, rest) = take_escaped(&rest[1..])?;
-                if !rest.is_empty() {
-                    return None;
-                }
-                Key::CustomerIndex(CustomerId(c), kind, text(v)?)
-            }
             Space::Docs => {
                 let (coll, rest) = take_escaped(b)?;
                 Key::Doc(text(coll)?, text(rest.to_vec())?)
@@ -311,11 +302,12 @@ impl Key {
 /// `C00000042/2026-11-22T14:05:00Z/I0000000007`, `email:a@b.example/C00000042`...
 pub(crate) fn describe(raw: &[u8]) -> String {
     match Key::parse(raw) {
-        Some(Key::Customer(c) | Key::Scores(c) | Key::Removed(c)) => c.to_string(),
+        Some(Key::Customer(c) | Key::Scores(c) | Key::Removed(c) | Key::CustomerIndex(c)) => {
+            c.to_string()
+        }
         Some(Key::Interaction(c, t, i)) => format!("{c}/{t}/{i}"),
         Some(Key::Grant(c, d)) => format!("{c}/{d}"),
         Some(Key::Index(k, v, c)) => format!("{k}:{v}/{c}"),
-        Some(Key::CustomerIndex(c, k, v)) => format!("{c}/{k}:{v}"),
         Some(Key::Doc(coll, k)) => format!("{coll}/{k}"),
         Some(Key::Meta(m)) => m,
         None => raw.iter().map(|b| format!("{b:02x}")).collect(),
@@ -416,8 +408,8 @@ mod tests {
             prop_assert!(a.starts_with(&index_open_prefix(ka, &va[..cut])));
             // Exact lookup: the value prefix never matches another value.
             prop_assert_eq!(b.starts_with(&index_value_prefix(ka, &va)), kb == ka && vb == va);
-            let r = customer_index(CustomerId(ca), ka, &va);
-            prop_assert_eq!(Key::parse(&r), Some(Key::CustomerIndex(CustomerId(ca), ka, va)));
+            let r = customer_index(CustomerId(ca));
+            prop_assert_eq!(Key::parse(&r), Some(Key::CustomerIndex(CustomerId(ca))));
         }
 
         #[test]

@@ -224,18 +224,9 @@ impl Store {
 
     /// The index keys the customer is currently indexed under, in (kind, value) order.
     pub fn index_keys_of(&self, id: CustomerId) -> Result<Vec<IndexKey>, Error> {
-        self.inner
-            .tree
-            .scan_prefix(keys::customer_prefix(Space::CustomerIndex, id))
-            .keys()
-            .map(|k| {
-                let k = k?;
-                match Key::parse(&k) {
-                    Some(Key::CustomerIndex(_, kind, value)) => Ok(IndexKey { kind, value }),
-                    _ => Err(bad_key(&k)),
-                }
-            })
-            .collect()
+        Ok(self
+            .get::<Vec<IndexKey>>(&keys::customer_index(id))?
+            .unwrap_or_default())
     }
 
     // ---- interactions ----
@@ -398,7 +389,6 @@ impl Store {
                     };
                     for k in &old {
                         out.remove(keys::index(k.kind, &k.value, id));
-                        out.remove(keys::customer_index(id, k.kind, &k.value));
                     }
                     let new: Vec<IndexKey> = keys
                         .into_iter()
@@ -407,7 +397,15 @@ impl Store {
                         .collect();
                     for k in &new {
                         out.insert(keys::index(k.kind, &k.value, id), &[][..]);
-                        out.insert(keys::customer_index(id, k.kind, &k.value), &[][..]);
+                    }
+                    if new.is_empty() {
+                        out.remove(keys::customer_index(id));
+                    } else {
+                        let list = codec::encode(&new).map_err(|reason| Error::Encode {
+                            tree: Space::CustomerIndex.name(),
+                            reason,
+                        })?;
+                        out.insert(keys::customer_index(id), list);
                     }
                     out.insert(keys::customer(id), value);
                     out.remove(keys::removed(id));
@@ -421,8 +419,8 @@ impl Store {
                     };
                     for k in &old {
                         out.remove(keys::index(k.kind, &k.value, id));
-                        out.remove(keys::customer_index(id, k.kind, &k.value));
                     }
+                    out.remove(keys::customer_index(id));
                     out.remove(keys::customer(id));
                     let marker = codec::encode(&merged_into).map_err(|reason| Error::Encode {
                         tree: Space::Removed.name(),
