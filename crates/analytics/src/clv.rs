@@ -53,7 +53,18 @@ pub fn discounted_clv(
     d: &Rfm,
     opts: &ClvOptions,
 ) -> Result<(f64, f64), Error> {
-    let per_transaction = spend.conditional_expected_spend(d.frequency, d.monetary) * opts.margin;
+    let per_transaction = spend.conditional_expected_spend(d.frequency, d.monetary);
+    discounted_transactions(transactions, d, opts)
+        .map(|(units, expected)| (units * per_transaction, expected))
+}
+
+/// Discounted expected transactions over the horizon, times the margin (multiply by the
+/// spend per transaction for a lifetime value), and the undiscounted expected transactions.
+pub fn discounted_transactions(
+    transactions: &BgNbd,
+    d: &Rfm,
+    opts: &ClvOptions,
+) -> Result<(f64, f64), Error> {
     let mut previous = 0.0;
     let mut value = 0.0;
     let mut discount = 1.0;
@@ -61,7 +72,7 @@ pub fn discounted_clv(
         let cumulative =
             transactions.conditional_expected_transactions(d, k as f64 * opts.period_length)?;
         discount /= 1.0 + opts.discount_rate;
-        value += (cumulative - previous) * per_transaction * discount;
+        value += (cumulative - previous) * opts.margin * discount;
         previous = cumulative;
     }
     Ok((value, previous))

@@ -6,9 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bgnbd::Fit;
-use crate::optimize::{FitOptions, nelder_mead};
+use crate::optimize::{FitOptions, minimize};
 use crate::rfm::Rfm;
-use crate::special::ln_gamma;
+use crate::special::{digamma, ln_gamma};
 use crate::{Error, check_rows};
 
 /// Fitted Gamma-Gamma parameters.
@@ -46,12 +46,17 @@ impl GammaGamma {
             .map(|&(x, m)| (x as f64, (x as f64).ln(), m.ln()))
             .collect();
         let mean_m = rows.iter().map(|r| r.1).sum::<f64>() / customers as f64;
-        let objective = |v: &[f64]| {
+        let objective = |v: &[f64], grad: &mut [f64]| {
             let (p, q, g) = (v[0].exp(), v[1].exp(), v[2].exp());
-            -log_likelihood_prepared(p, q, g, &prepared)
+            let mut d = [0.0; 3];
+            let ll = log_likelihood_and_gradient(p, q, g, &prepared, &mut d);
+            grad[0] = -d[0] * p;
+            grad[1] = -d[1] * q;
+            grad[2] = -d[2] * g;
+            -ll
         };
         let x0 = [0.0, 0.0, mean_m.ln()];
-        let m = nelder_mead(objective, &x0, opts).map_err(|e| Error::NotConverged {
+        let m = minimize(objective, &x0, opts).map_err(|e| Error::NotConverged {
             model: "Gamma-Gamma",
             reason: e.reason,
             best_log_likelihood: -e.best.value,
@@ -120,9 +125,65 @@ fn log_likelihood_prepared(p: f64, q: f64, gamma: f64, rows: &[(f64, f64, f64)])
     total
 }
 
+/// The log-likelihood and its gradient with respect to (p, q, gamma).
+fn log_likelihood_and_gradient(
+    p: f64,
+    q: f64,
+    gamma: f64,
+    rows: &[(f64, f64, f64)],
+    grad: &mut [f64; 3],
+) -> f64 {
+    let ln_g = gamma.ln();
+    let base = -ln_gamma(q) + q * ln_g;
+    let psi_q = digamma(q);
+    let mut total = 0.0;
+    let mut d = [0.0; 3];
+    let mut cached_x = f64::NAN;
+    let (mut per_x, mut psi_pxq, mut psi_px) = (0.0, 0.0, 0.0);
+    for &(x, ln_x, ln_m) in rows {
+        let px = p * x;
+        if x != cached_x {
+            per_x = base + ln_gamma(px + q) - ln_gamma(px) + px * ln_x;
+            psi_pxq = digamma(px + q);
+            psi_px = digamma(px);
+            cached_x = x;
+        }
+        let m = ln_m.exp();
+        let denom = x * m + gamma;
+        let ln_den = denom.ln();
+        total += per_x + (px - 1.0) * ln_m - (px + q) * ln_den;
+        d[0] += x * (psi_pxq - psi_px + ln_m + ln_x - ln_den);
+        d[1] += psi_pxq - psi_q + ln_g - ln_den;
+        d[2] += q / gamma - (px + q) / denom;
+    }
+    *grad = d;
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let rows: Vec<(f64, f64, f64)> = [(1.0, 20.0), (3.0, 35.5), (7.0, 12.25), (2.0, 80.0)]
+            .iter()
+            .map(|&(x, m): &(f64, f64)| (x, x.ln(), m.ln()))
+            .collect();
+        let p = [6.25, 3.74, 15.44];
+        let mut g = [0.0; 3];
+        log_likelihood_and_gradient(p[0], p[1], p[2], &rows, &mut g);
+        for i in 0..3 {
+            let h = 1e-6 * p[i];
+            let at = |delta: f64| {
+                let mut q = p;
+                q[i] += delta;
+                log_likelihood_prepared(q[0], q[1], q[2], &rows)
+            };
+            let numeric = (at(h) - at(-h)) / (2.0 * h);
+            assert!((g[i] - numeric).abs() < 1e-5 * (1.0 + numeric.abs()), "{i}");
+        }
+    }
 
     #[test]
     fn conditional_spend_shrinks_towards_the_population_mean() {

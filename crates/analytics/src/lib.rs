@@ -66,8 +66,8 @@ mod value;
 
 pub use bgnbd::{BgNbd, Fit};
 pub use clv::{
-    ClvOptions, SegmentValue, customer_equity, discounted_clv, equity_share, retention_clv,
-    segment_values,
+    ClvOptions, SegmentValue, customer_equity, discounted_clv, discounted_transactions,
+    equity_share, retention_clv, segment_values,
 };
 pub use error::Error;
 pub use features::{FEATURE_NAMES, FeatureRow, churn_dataset, features, propensity_dataset};
@@ -75,7 +75,7 @@ pub use gamma_gamma::GammaGamma;
 pub use history::{Activity, YEARS, day_of, summarize_history};
 pub use lists::{ListEntry, ListInput, ListName, ListRules, WorkingList, working_lists};
 pub use logistic::{LogisticModel, LogisticOptions, auc};
-pub use optimize::{FitOptions, Minimum, NotConverged, nelder_mead};
+pub use optimize::{FitOptions, Minimum, NotConverged, bfgs, minimize, nelder_mead};
 pub use pareto_nbd::ParetoNbd;
 pub use rfm::{CustomerSummary, DayTransaction, Periods, Rfm, Summaries, summarize};
 pub use scoring::{

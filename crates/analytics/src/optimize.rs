@@ -16,6 +16,9 @@ pub struct FitOptions {
     pub x_tolerance: f64,
     /// Size of the initial simplex steps (on the log-parameter scale).
     pub initial_step: f64,
+    /// Gradient-based fits are converged when no partial derivative (on the log-parameter
+    /// scale) exceeds this.
+    pub gradient_tolerance: f64,
 }
 
 impl Default for FitOptions {
@@ -25,6 +28,7 @@ impl Default for FitOptions {
             f_tolerance: 1e-9,
             x_tolerance: 1e-7,
             initial_step: 0.5,
+            gradient_tolerance: 1e-6,
         }
     }
 }
@@ -104,6 +108,167 @@ pub fn nelder_mead<F: FnMut(&[f64]) -> f64>(
                     ),
                 });
             }
+        }
+    }
+}
+
+/// Minimises `f` by BFGS with a backtracking (Armijo) line search. `f(x, grad)` returns the
+/// objective and writes its gradient. Non-finite values make the line search step back.
+pub fn bfgs<F: FnMut(&[f64], &mut [f64]) -> f64>(
+    mut f: F,
+    x0: &[f64],
+    opts: &FitOptions,
+) -> Result<Minimum, NotConverged> {
+    let n = x0.len();
+    let mut x = x0.to_vec();
+    let mut g = vec![0.0; n];
+    let mut fx = f(&x, &mut g);
+    let mut evaluations = 1usize;
+    let fail = |x: Vec<f64>, value: f64, evaluations: usize, reason: String| NotConverged {
+        best: Minimum {
+            x,
+            value,
+            evaluations,
+        },
+        reason,
+    };
+    if !fx.is_finite() || g.iter().any(|v| !v.is_finite()) {
+        return Err(fail(x, fx, evaluations, "not finite at the start".into()));
+    }
+    // Inverse Hessian approximation, row-major.
+    let identity = |scale: f64| {
+        let mut h = vec![0.0; n * n];
+        for i in 0..n {
+            h[i * n + i] = scale;
+        }
+        h
+    };
+    let mut h = identity(1.0);
+    let mut first = true;
+    let mut x_new = vec![0.0; n];
+    let mut g_new = vec![0.0; n];
+    loop {
+        if g.iter().all(|v| v.abs() <= opts.gradient_tolerance) {
+            return Ok(Minimum {
+                x,
+                value: fx,
+                evaluations,
+            });
+        }
+        if evaluations >= opts.max_evaluations {
+            return Err(fail(
+                x,
+                fx,
+                evaluations,
+                format!(
+                    "no convergence within {} objective evaluations",
+                    opts.max_evaluations
+                ),
+            ));
+        }
+        let mut d: Vec<f64> = (0..n)
+            .map(|i| -(0..n).map(|j| h[i * n + j] * g[j]).sum::<f64>())
+            .collect();
+        let mut slope: f64 = d.iter().zip(&g).map(|(a, b)| a * b).sum();
+        if slope >= 0.0 || !slope.is_finite() {
+            h = identity(1.0);
+            d = g.iter().map(|v| -v).collect();
+            slope = -g.iter().map(|v| v * v).sum::<f64>();
+        }
+        // Never move more than 2 on the log scale in one step.
+        let longest = d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let mut step = if longest > 2.0 { 2.0 / longest } else { 1.0 };
+        let f_new = loop {
+            for i in 0..n {
+                x_new[i] = x[i] + step * d[i];
+            }
+            let v = f(&x_new, &mut g_new);
+            evaluations += 1;
+            if v.is_finite() && g_new.iter().all(|v| v.is_finite()) && v <= fx + 1e-4 * step * slope
+            {
+                break Some(v);
+            }
+            step *= 0.5;
+            if step < 1e-14 || evaluations >= opts.max_evaluations {
+                break None;
+            }
+        };
+        let Some(f_new) = f_new else {
+            return Err(fail(
+                x,
+                fx,
+                evaluations,
+                "the line search found no lower point".into(),
+            ));
+        };
+        let s: Vec<f64> = (0..n).map(|i| x_new[i] - x[i]).collect();
+        let y: Vec<f64> = (0..n).map(|i| g_new[i] - g[i]).collect();
+        let sy: f64 = s.iter().zip(&y).map(|(a, b)| a * b).sum();
+        if sy > 1e-12 {
+            if first {
+                let yy: f64 = y.iter().map(|v| v * v).sum();
+                h = identity(sy / yy);
+                first = false;
+            }
+            let rho = 1.0 / sy;
+            // H <- (I - rho s y') H (I - rho y s') + rho s s'
+            let hy: Vec<f64> = (0..n)
+                .map(|i| (0..n).map(|j| h[i * n + j] * y[j]).sum())
+                .collect();
+            let yhy: f64 = y.iter().zip(&hy).map(|(a, b)| a * b).sum();
+            for i in 0..n {
+                for j in 0..n {
+                    h[i * n + j] += -rho * (hy[i] * s[j] + s[i] * hy[j])
+                        + (rho * rho * yhy + rho) * s[i] * s[j];
+                }
+            }
+        }
+        let improvement = fx - f_new;
+        x.copy_from_slice(&x_new);
+        g.copy_from_slice(&g_new);
+        fx = f_new;
+        if improvement.abs() <= 1e-15 * (1.0 + fx.abs())
+            && g.iter().all(|v| v.abs() <= opts.gradient_tolerance * 1e3)
+        {
+            return Ok(Minimum {
+                x,
+                value: fx,
+                evaluations,
+            });
+        }
+    }
+}
+
+/// BFGS, and Nelder-Mead from BFGS's best point when BFGS stops short (a last resort that
+/// needs no gradient).
+pub fn minimize<F: FnMut(&[f64], &mut [f64]) -> f64>(
+    mut f: F,
+    x0: &[f64],
+    opts: &FitOptions,
+) -> Result<Minimum, NotConverged> {
+    match bfgs(&mut f, x0, opts) {
+        Ok(m) => Ok(m),
+        Err(e) => {
+            let mut scratch = vec![0.0; x0.len()];
+            let start = if e.best.value.is_finite() {
+                e.best.x.clone()
+            } else {
+                x0.to_vec()
+            };
+            let used = e.best.evaluations;
+            let remaining = FitOptions {
+                max_evaluations: opts.max_evaluations.saturating_sub(used).max(1),
+                ..*opts
+            };
+            nelder_mead(|x| f(x, &mut scratch), &start, &remaining)
+                .map(|mut m| {
+                    m.evaluations += used;
+                    m
+                })
+                .map_err(|mut e| {
+                    e.best.evaluations += used;
+                    e
+                })
         }
     }
 }
@@ -212,6 +377,31 @@ mod tests {
         assert!((m.x[0] - 1.0).abs() < 1e-4, "{:?}", m);
         assert!((m.x[1] - 1.0).abs() < 1e-4, "{:?}", m);
         assert!(m.value < 1e-8);
+    }
+
+    #[test]
+    fn bfgs_finds_the_rosenbrock_minimum_with_few_evaluations() {
+        let f = |x: &[f64], g: &mut [f64]| {
+            g[0] = -2.0 * (1.0 - x[0]) - 400.0 * x[0] * (x[1] - x[0] * x[0]);
+            g[1] = 200.0 * (x[1] - x[0] * x[0]);
+            (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2)
+        };
+        let m = bfgs(f, &[-1.2, 1.0], &FitOptions::default()).unwrap();
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6,
+            "{m:?}"
+        );
+        assert!(m.evaluations < 200, "{}", m.evaluations);
+        // Unbounded below: an error, not a point.
+        let lin = |x: &[f64], g: &mut [f64]| {
+            g[0] = 1.0;
+            x[0]
+        };
+        let opts = FitOptions {
+            max_evaluations: 100,
+            ..FitOptions::default()
+        };
+        assert!(minimize(lin, &[0.0], &opts).is_err());
     }
 
     #[test]

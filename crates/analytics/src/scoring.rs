@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use rapport_core::{CustomerId, Scores, Timestamp};
 
 use crate::bgnbd::{BgNbd, Fit};
-use crate::clv::{ClvOptions, discounted_clv};
+use crate::clv::{ClvOptions, discounted_clv, discounted_transactions};
 use crate::features::{FEATURE_NAMES, churn_dataset, features, propensity_dataset};
 use crate::gamma_gamma::GammaGamma;
 use crate::history::Activity;
@@ -61,7 +61,12 @@ impl Default for ScoringConfig {
                 margin: 1.0,
             },
             lists: ListRules::default(),
-            fit: FitOptions::default(),
+            // A scoring run must finish: a model that needs more than this is reported as not
+            // converged and the run falls back to retention-based lifetime value.
+            fit: FitOptions {
+                max_evaluations: 2_000,
+                ..FitOptions::default()
+            },
             logistic: LogisticOptions::default(),
             max_fit_customers: 50_000,
             max_train_rows: 100_000,
@@ -129,6 +134,9 @@ pub struct FittedModels {
     pub transactions: Option<BgNbd>,
     /// Gamma-Gamma, when it converged.
     pub spend: Option<GammaGamma>,
+    /// Mean spend per repeat transaction across customers: the spend model when Gamma-Gamma
+    /// did not converge (each customer's own average, or this mean without repeats).
+    pub mean_spend: f64,
     /// Observed yearly retention (the fallback lifetime-value model).
     pub retention: f64,
     /// Churn model, when it could be fitted.
@@ -306,10 +314,20 @@ pub fn fit_models(
     }
     let transactions = bgnbd.as_ref().map(|f| f.params);
     let spend = gamma_gamma.as_ref().map(|f| f.params);
-    let clv_model = if transactions.is_some() && spend.is_some() {
-        "bgnbd-gg"
+    let repeaters: Vec<f64> = rfm
+        .iter()
+        .filter(|d| d.frequency > 0)
+        .map(|d| d.monetary)
+        .collect();
+    let mean_spend = if repeaters.is_empty() {
+        0.0
     } else {
-        "retention"
+        repeaters.iter().sum::<f64>() / repeaters.len() as f64
+    };
+    let clv_model = match (transactions.is_some(), spend.is_some()) {
+        (true, true) => "bgnbd-gg",
+        (true, false) => "bgnbd-mean",
+        _ => "retention",
     };
     Ok(FittedModels {
         version: format!("{}/{clv_model}/lr/{}", cfg.value.tag(), date_tag(at)),
@@ -317,6 +335,7 @@ pub fn fit_models(
         value: cfg.value.clone(),
         transactions,
         spend,
+        mean_spend,
         retention,
         churn,
         propensity,
@@ -391,12 +410,25 @@ impl FittedModels {
         let Some(rfm) = a.rfm() else {
             return (0.0, 0.0, 0.0);
         };
-        if let (Some(bg), Some(gg)) = (&self.transactions, &self.spend) {
+        if let Some(bg) = &self.transactions {
             let opts = ClvOptions {
                 margin: self.value.gross_margin,
                 ..self.clv
             };
-            if let Ok((clv, expected)) = discounted_clv(bg, gg, &rfm, &opts) {
+            let result = match &self.spend {
+                Some(gg) => discounted_clv(bg, gg, &rfm, &opts),
+                None => {
+                    // Without a spend model: the customer's own average spend (or the mean).
+                    let spend = if rfm.frequency > 0 {
+                        rfm.monetary
+                    } else {
+                        self.mean_spend
+                    };
+                    discounted_transactions(bg, &rfm, &opts)
+                        .map(|(units, expected)| (units * spend, expected))
+                }
+            };
+            if let Ok((clv, expected)) = result {
                 return (clv, bg.p_alive(&rfm), expected);
             }
         }

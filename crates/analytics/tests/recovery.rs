@@ -79,7 +79,7 @@ fn a_model_that_cannot_be_fitted_says_so() {
         1,
     );
     let opts = FitOptions {
-        max_evaluations: 30,
+        max_evaluations: 5,
         ..FitOptions::default()
     };
     let e = BgNbd::fit(&data, &opts).unwrap_err();
