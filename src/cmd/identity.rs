@@ -74,6 +74,13 @@ fn open(g: &Global, what: &str) -> anyhow::Result<rapport_store::Store> {
     g.open_store()
 }
 
+/// Prints text built from data line by line, each line made safe for the terminal.
+fn print_safe(text: &str) {
+    for line in text.lines() {
+        println!("{}", sanitize(line));
+    }
+}
+
 /// Who is acting: `RAPPORT_USER`, else the login name, else `steward`.
 fn operator() -> String {
     std::env::var("RAPPORT_USER")
@@ -100,7 +107,7 @@ pub fn merge(g: &Global, c: MergeCommand) -> anyhow::Result<ExitCode> {
     for m in &ex.merges {
         out.push_str(&merge_text(m));
     }
-    print!("{}", sanitize(&out));
+    print_safe(&out);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -253,7 +260,7 @@ pub fn review(g: &Global, c: ReviewCommand) -> anyhow::Result<ExitCode> {
                 "{} open; `rapport review accept ID` merges, `rapport review reject ID` keeps apart",
                 items.len()
             )?;
-            print!("{}", sanitize(&out));
+            print_safe(&out);
         }
         ReviewCommand::Accept(a) => {
             let store = open(g, "review accept")?;

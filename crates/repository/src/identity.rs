@@ -113,18 +113,20 @@ impl Default for MatchConfig {
     ///
     /// | field | levels (m / u) |
     /// |---|---|
-    /// | given name | exact .82/.006, close .08/.002, similar .04/.02, initial .02/.01, different .04/.962 |
-    /// | family name | exact .86/.003, close .07/.001, similar .03/.01, initial .005/.005, different .035/.981 |
+    /// | given name | exact .80/.006, close .07/.002, similar .03/.02, initial .01/.01, different .09/.962 |
+    /// | family name | exact .82/.003, close .08/.001, similar .02/.01, initial .005/.005, different .075/.981 |
     /// | organisation name | exact .85/.0005, close .08/.001, similar .04/.01, different .03/.9885 |
-    /// | birth date | exact .88/.0002, day-month swapped .01/.0001, one part differs .05/.004, different .06/.9957 |
+    /// | birth date | exact .90/.0002, day-month swapped .005/.0001, one digit differs .04/.004, different .055/.9957 |
     /// | address | same .80/.0005, same street .08/.002, same area .05/.02, different .07/.9775 |
     /// | e-mail | shared .5/.00001, none shared .5/.99999 |
     /// | phone | shared .5/.0001, none shared .5/.9999 |
     /// | loyalty number | shared .99/.00001, different .01/.99999 |
     /// | national id | exact .9/.000001, one typo .06/.0001, different .04/.9999 |
     ///
-    /// Thresholds: attach at 16 or more (names agreeing alone are 15.3, so a name match needs
-    /// one more agreeing field), review from 9.
+    /// The m probabilities of disagreement follow what EM learns on FEBRL (a duplicate's given
+    /// name differs about one time in ten); the u probabilities are those of random pairs.
+    /// Thresholds: attach at 14 or more, provided something besides the names agreed (names
+    /// alone, however rare, only raise a review item); review from 9.
     fn default() -> Self {
         MatchConfig {
             fields: vec![
@@ -364,7 +366,8 @@ impl Resolver {
     ///   (so swapped names block together), e.g. `n:JN|SM0`; organisations `o:` + the codes of
     ///   their first two words.
     /// - `BirthDate`: `YYYY-MM-DD`, plus `YYYY-DD-MM` when day and month could be swapped.
-    /// - `Postcode`: `postcode|` + a name code (given and family each), and `postcode|#number`.
+    /// - `Postcode`: `postcode|` + a name code (given and family each), and `postcode|#number`;
+    ///   the same with the folded locality (first 12 letters) in place of the postcode.
     pub fn keys(&self, f: &Fragment) -> Vec<IndexKey> {
         let p = Prepared::new(f);
         let mut keys = Vec::with_capacity(12);
@@ -415,12 +418,17 @@ impl Resolver {
             ));
         }
         for a in &p.addresses {
-            if let Some(pc) = &a.postcode {
+            // The same blocks keyed by locality catch a mistyped postcode.
+            let areas = [
+                a.postcode.as_deref(),
+                a.locality.as_deref().map(|l| l.get(..12).unwrap_or(l)),
+            ];
+            for area in areas.into_iter().flatten() {
                 for c in &codes {
-                    keys.push(IndexKey::new(IndexKind::Postcode, format!("{pc}|{c}")));
+                    keys.push(IndexKey::new(IndexKind::Postcode, format!("{area}|{c}")));
                 }
                 if let Some(n) = &a.number {
-                    keys.push(IndexKey::new(IndexKind::Postcode, format!("{pc}|#{n}")));
+                    keys.push(IndexKey::new(IndexKind::Postcode, format!("{area}|#{n}")));
                 }
             }
         }
@@ -485,7 +493,7 @@ impl Resolver {
             {
                 continue;
             }
-            let mut best: Option<Evidence> = None;
+            let mut all: Vec<Evidence> = Vec::with_capacity(fragments.len());
             for other in fragments {
                 if !same_kind(f.kind, other.kind) {
                     continue;
@@ -494,15 +502,9 @@ impl Resolver {
                 if deterministic_cross_ref(f, other) {
                     ev.rule = Some("cross reference".to_owned());
                 }
-                let better = match &best {
-                    None => true,
-                    Some(b) => rank(&ev) > rank(b),
-                };
-                if better {
-                    best = Some(ev);
-                }
+                all.push(ev);
             }
-            if let Some(b) = best {
+            if let Some(b) = combine(all) {
                 scored.push((*customer, b));
             }
         }
@@ -537,6 +539,37 @@ impl Resolver {
             Decision::New
         }
     }
+}
+
+/// The evidence against a customer with several records: the best single record, or, when
+/// it scores higher, each field's best agreement over all the customer's records (a customer
+/// known under two spellings and two addresses matches either). The evidence keeps the value
+/// each field was matched with.
+fn combine(mut all: Vec<Evidence>) -> Option<Evidence> {
+    let best_at = (0..all.len()).max_by(|&a, &b| rank(&all[a]).total_cmp(&rank(&all[b])))?;
+    let mut best = all.swap_remove(best_at);
+    if all.is_empty() || best.rule.is_some() {
+        return Some(best);
+    }
+    let mut fields = best.fields.clone();
+    for e in &all {
+        for (mine, theirs) in fields.iter_mut().zip(&e.fields) {
+            let better = mine.field == theirs.field
+                && (theirs.weight > mine.weight && theirs.level != "missing"
+                    || mine.level == "missing"
+                        && theirs.level != "missing"
+                        && theirs.weight >= 0.0);
+            if better {
+                *mine = theirs.clone();
+            }
+        }
+    }
+    let score: f64 = fields.iter().map(|f| f.weight).sum();
+    if score > best.score {
+        best.fields = fields;
+        best.score = score;
+    }
+    Some(best)
 }
 
 /// Whether something besides the names agreed: names alone never merge, however rare.

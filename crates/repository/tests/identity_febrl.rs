@@ -105,7 +105,8 @@ fn resolve(resolver: &Resolver, frags: &[Fragment]) -> (Vec<usize>, usize) {
                 let c = customer.0 as usize;
                 // The fragment ties other customers to this one: merge them, as ingest does
                 // with `Decision::merges_also`.
-                for (other, score) in &evidence.others {
+                let union = std::env::var_os("FEBRL_NO_UNION").is_none();
+                for (other, score) in evidence.others.iter().filter(|_| union) {
                     let o = other.0 as usize;
                     if *score >= evidence.upper && o != c {
                         let moved = std::mem::take(&mut customers[o]);
@@ -216,6 +217,28 @@ fn debug_missed(resolver: &Resolver, frags: &[Fragment], owner: &[usize]) {
     for (i, f) in frags.iter().enumerate() {
         let e = f.source.key.split('-').nth(1).unwrap_or("");
         by_entity.entry(e).or_default().push(i);
+    }
+    let mut by_owner: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, &o) in owner.iter().enumerate() {
+        by_owner.entry(o).or_default().push(i);
+    }
+    for members in by_owner.values() {
+        let entities: HashSet<&str> = members
+            .iter()
+            .map(|&i| frags[i].source.key.split('-').nth(1).unwrap_or(""))
+            .collect();
+        if entities.len() > 1 {
+            let names: Vec<String> = members
+                .iter()
+                .map(|&i| frags[i].source.key.clone())
+                .collect();
+            eprintln!("FALSE MERGE {names:?}");
+            for (n, &a) in members.iter().enumerate() {
+                for &b in &members[n + 1..] {
+                    eprintln!("FALSE {}", resolver.evidence(&frags[a], &frags[b]));
+                }
+            }
+        }
     }
     for members in by_entity.values() {
         for (n, &a) in members.iter().enumerate() {

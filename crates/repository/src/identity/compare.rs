@@ -58,7 +58,7 @@ impl Field {
             Field::BirthDate => &[
                 "exact",
                 "day and month swapped",
-                "one part differs",
+                "one digit differs",
                 "different",
             ],
             Field::Address => &["same address", "same street", "same area", "different"],
@@ -271,9 +271,7 @@ fn compare_person_names(a: &Prepared, b: &Prepared, out: &mut Vec<Observation>) 
     let direct = (lvl(given(a), given(b)), lvl(family(a), family(b)));
     let swapped = (lvl(given(a), family(b)), lvl(family(a), given(b)));
     // A lower level sum is better; missing counts as neutral (2).
-    let cost = |p: &(NameLevel, NameLevel)| {
-        p.0.map_or(2, |l| l.0) + p.1.map_or(2, |l| l.0)
-    };
+    let cost = |p: &(NameLevel, NameLevel)| p.0.map_or(2, |l| l.0) + p.1.map_or(2, |l| l.0);
     let use_swapped =
         swapped.0.is_some() && swapped.1.is_some() && cost(&swapped) + 1 < cost(&direct);
     let (g, f, note) = if use_swapped {
@@ -348,14 +346,11 @@ fn compare_birth(a: Option<Date>, b: Option<Date>) -> Observation {
             } else if x.year == y.year && x.month == y.day && x.day == y.month {
                 (Some(1), "day and month swapped".to_owned())
             } else {
-                let same_parts = usize::from(x.year == y.year)
-                    + usize::from(x.month == y.month)
-                    + usize::from(x.day == y.day);
                 let (dx, dy) = (date_digits(x), date_digits(y));
                 let digit_diffs = dx.iter().zip(dy.iter()).filter(|(p, q)| p != q).count();
                 let transposed_digits = digit_diffs == 2
                     && (0..7).any(|i| dx[i] != dy[i] && dx[i] == dy[i + 1] && dx[i + 1] == dy[i]);
-                if same_parts == 2 || digit_diffs == 1 || transposed_digits {
+                if digit_diffs == 1 || transposed_digits {
                     (Some(2), format!("{digit_diffs} digits differ"))
                 } else {
                     (Some(3), "different dates".to_owned())
