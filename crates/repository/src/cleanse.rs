@@ -27,24 +27,25 @@ pub enum Reason {
     AmbiguousDate,
     /// A date-shaped value that is no real date (31/02, month 13).
     ImpossibleDate,
-    /// A value that is not a date (or date-time) in any declared format.
-    BadDate,
+    /// A value that is not a date (or date-time) in the declared format.
+    #[serde(rename = "date_not_in_declared_format")]
+    NotInDeclaredFormat,
     /// A phone number that cannot be read or is not a valid number.
     MalformedPhone,
     /// An e-mail address that cannot be read.
     MalformedEmail,
     /// An amount that cannot be read.
     BadAmount,
-    /// A number, flag or other typed value that cannot be read.
-    BadValue,
+    /// A number, flag or other typed value that cannot be read as its declared type.
+    WrongType,
     /// A row with more or fewer columns than the header.
     WrongColumnCount,
-    /// A value that is not valid UTF-8 in a UTF-8 source.
-    InvalidUtf8,
-    /// The file ends in the middle of a row.
-    Truncated,
+    /// Bytes that are not valid in the source's encoding (e.g. Latin-1 in a UTF-8 file).
+    NonUtf8,
+    /// The file ends in the middle of its last row.
+    TruncatedLastLine,
     /// A JSON Lines row that is not a JSON object.
-    BadJson,
+    InvalidJson,
     /// The party's natural key (or a required value such as the interaction time) is empty.
     MissingValue,
     /// A second compensation grant for the same customer and disruption.
@@ -56,15 +57,15 @@ impl Reason {
     pub const ALL: [Reason; 13] = [
         Reason::AmbiguousDate,
         Reason::ImpossibleDate,
-        Reason::BadDate,
+        Reason::NotInDeclaredFormat,
         Reason::MalformedPhone,
         Reason::MalformedEmail,
         Reason::BadAmount,
-        Reason::BadValue,
+        Reason::WrongType,
         Reason::WrongColumnCount,
-        Reason::InvalidUtf8,
-        Reason::Truncated,
-        Reason::BadJson,
+        Reason::NonUtf8,
+        Reason::TruncatedLastLine,
+        Reason::InvalidJson,
         Reason::MissingValue,
         Reason::DuplicateGrant,
     ];
@@ -74,15 +75,15 @@ impl Reason {
         match self {
             Reason::AmbiguousDate => "ambiguous_date",
             Reason::ImpossibleDate => "impossible_date",
-            Reason::BadDate => "bad_date",
+            Reason::NotInDeclaredFormat => "date_not_in_declared_format",
             Reason::MalformedPhone => "malformed_phone",
             Reason::MalformedEmail => "malformed_email",
             Reason::BadAmount => "bad_amount",
-            Reason::BadValue => "bad_value",
+            Reason::WrongType => "wrong_type",
             Reason::WrongColumnCount => "wrong_column_count",
-            Reason::InvalidUtf8 => "invalid_utf8",
-            Reason::Truncated => "truncated",
-            Reason::BadJson => "bad_json",
+            Reason::NonUtf8 => "non_utf8",
+            Reason::TruncatedLastLine => "truncated_last_line",
+            Reason::InvalidJson => "invalid_json",
             Reason::MissingValue => "missing_value",
             Reason::DuplicateGrant => "duplicate_grant",
         }
@@ -198,6 +199,94 @@ pub fn fold(s: &str) -> String {
         .collect()
 }
 
+/// Splits a person's full name into given and family names by the mapping's format
+/// (`given_family`, `family_given`, `pnr`, `auto`); titles (Mr, Ms, Mrs, Dr...) are dropped.
+pub fn split_person_name(full: &str, format: &str) -> (Option<String>, Option<String>) {
+    const TITLES: [&str; 12] = [
+        "mr", "ms", "mrs", "miss", "mstr", "dr", "prof", "sir", "mx", "herr", "frau", "mme",
+    ];
+    let is_title = |w: &str| TITLES.contains(&fold(w).as_str());
+    let words = |s: &str| -> Vec<String> {
+        s.split_whitespace()
+            .filter(|w| !is_title(w))
+            .map(str::to_string)
+            .collect()
+    };
+    let format = match format {
+        "auto" if full.contains('/') => "pnr",
+        "auto" if full.contains(',') => "family_comma_given",
+        "auto" => "given_family",
+        f => f,
+    };
+    let (given, family): (Vec<String>, Vec<String>) = match format {
+        "pnr" => match full.split_once('/') {
+            Some((fam, giv)) => (words(giv), words(fam)),
+            None => (Vec::new(), words(full)),
+        },
+        "family_comma_given" => match full.split_once(',') {
+            Some((fam, giv)) => (words(giv), words(fam)),
+            None => (Vec::new(), words(full)),
+        },
+        "family_given" => {
+            let w = words(full);
+            match w.split_first() {
+                Some((f, g)) => (g.to_vec(), vec![f.clone()]),
+                None => (Vec::new(), Vec::new()),
+            }
+        }
+        _ => {
+            let w = words(full);
+            match w.split_last() {
+                Some((f, g)) if !g.is_empty() => (g.to_vec(), vec![f.clone()]),
+                Some((f, _)) => (Vec::new(), vec![f.clone()]),
+                None => (Vec::new(), Vec::new()),
+            }
+        }
+    };
+    let join = |v: Vec<String>| -> Option<String> {
+        let s = v
+            .iter()
+            .map(|w| w.trim_end_matches('.'))
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        name(&s)
+    };
+    (join(given), join(family))
+}
+
+/// A loyalty number: letters and digits only, upper case (`ff 108 831 281` is `FF108831281`).
+pub fn loyalty_number(s: &str) -> Option<String> {
+    let out: String = s
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_uppercase)
+        .collect();
+    (!out.is_empty()).then_some(out)
+}
+
+/// The decimal separator of an amount written by a source that uses both: the last `.` or
+/// `,` followed by exactly `decimals` digits (and nothing else) is decimal; otherwise the
+/// separators group thousands and the decimal separator is the other one.
+pub fn decimal_of(s: &str, decimals: u32) -> char {
+    let t = s.trim();
+    match t.rfind(['.', ',']) {
+        Some(i) => {
+            let sep = t.as_bytes()[i] as char;
+            let tail = &t[i + 1..];
+            let digits = tail.chars().take_while(char::is_ascii_digit).count();
+            if decimals > 0 && digits == decimals as usize {
+                sep
+            } else if sep == '.' {
+                ','
+            } else {
+                '.'
+            }
+        }
+        None => '.',
+    }
+}
+
 /// An e-mail address: trimmed, lower-cased, checked for one `@`, a local part, and a domain
 /// with a dot and no spaces.
 pub fn email(s: &str) -> Clean<String> {
@@ -234,46 +323,77 @@ pub fn email(s: &str) -> Clean<String> {
     }
 }
 
-/// A phone number to E.164 (`+447911123456`), read with the source's default region for
-/// numbers written without a country code. Invalid numbers are problems, never guessed.
+/// A phone number to E.164 (`+447911123456`).
+///
+/// The rules, in order (nothing is guessed):
+/// 1. Only digits, spaces and `+ - ( ) . /` may appear, with 7 to 15 digits: otherwise the
+///    number is malformed.
+/// 2. A number with a country code (`+` or `00`) is read as such; valid by the numbering plan,
+///    or plausible (8 to 15 digits with its country code), it becomes E.164.
+/// 3. A number without a country code is read in the row's region (the mapping's
+///    `phone_region` or `phone_region_column`): valid by the region's plan, it becomes E.164.
+/// 4. Otherwise a national number of plausible length (7 to 12 digits, with a trunk prefix
+///    `0...` or a region) cannot be normalised and is left out (`Ok(None)`): not wrong, only
+///    not readable without guessing the country. Any other shape is malformed.
 pub fn phone(s: &str, region: Option<phonenumber::country::Id>) -> Clean<String> {
     let t = s.trim();
     if t.is_empty() {
         return Ok(None);
     }
-    let bad = || {
+    let bad = |why: &str| {
         Problem::new(
             Reason::MalformedPhone,
-            format!("{:?} is not a valid phone number", clip(t)),
+            format!("{:?} is not a phone number: {why}", clip(t)),
         )
     };
-    // Only characters people write in phone numbers; the crate accepts letters (vanity
-    // numbers), which in customer data are typos.
     if t.len() > 40
         || !t
             .chars()
             .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.' | '/'))
-        || t.chars().filter(char::is_ascii_digit).count() < 6
     {
-        return Err(bad());
+        return Err(bad("unexpected characters"));
     }
-    let t = t.strip_prefix("00").map(|r| format!("+{r}"));
-    let t = t.as_deref().unwrap_or(s.trim());
-    if region.is_none() && !t.starts_with('+') {
-        return Err(Problem::new(
-            Reason::MalformedPhone,
-            format!(
-                "{:?} has no country code and the mapping gives no phone_region",
-                clip(t)
-            ),
-        ));
+    let international = t.starts_with('+') || t.starts_with("00");
+    let digits: String = t.chars().filter(char::is_ascii_digit).collect();
+    let significant = if t.starts_with("00") {
+        digits.len().saturating_sub(2)
+    } else {
+        digits.len()
+    };
+    if !(7..=15).contains(&significant) {
+        return Err(bad(&format!("{significant} digits")));
     }
-    let parsed = std::panic::catch_unwind(|| phonenumber::parse(region, t)).map_err(|_| bad())?;
-    match parsed {
-        Ok(n) if phonenumber::is_valid(&n) => {
-            Ok(Some(n.format().mode(phonenumber::Mode::E164).to_string()))
-        }
-        _ => Err(bad()),
+    let trunk = t.trim_start_matches('(').starts_with('0');
+    let parse = |region: Option<phonenumber::country::Id>, text: &str| {
+        std::panic::catch_unwind(|| phonenumber::parse(region, text))
+            .ok()
+            .and_then(Result::ok)
+    };
+    let e164 = |n: &phonenumber::PhoneNumber| n.format().mode(phonenumber::Mode::E164).to_string();
+    if international {
+        let text = match t.strip_prefix("00") {
+            Some(rest) => format!("+{rest}"),
+            None => t.to_string(),
+        };
+        return match parse(None, &text) {
+            Some(n) => {
+                let out = e164(&n);
+                let len = out.len().saturating_sub(1);
+                if phonenumber::is_valid(&n) || (8..=15).contains(&len) {
+                    Ok(Some(out))
+                } else {
+                    Err(bad("not a number in its country's plan"))
+                }
+            }
+            None => Err(bad("no known country code")),
+        };
+    }
+    match region.and_then(|r| parse(Some(r), t)) {
+        Some(n) if phonenumber::is_valid(&n) => Ok(Some(e164(&n))),
+        // Not a number of the region's plan, or no region: it cannot be normalised. A
+        // plausible national length is left out rather than guessed; anything else is wrong.
+        _ if (7..=12).contains(&significant) && (trunk || region.is_some()) => Ok(None),
+        _ => Err(bad("not a national number of the source's region")),
     }
 }
 
@@ -282,16 +402,14 @@ pub fn phone_region(s: &str) -> Option<phonenumber::country::Id> {
     s.trim().to_ascii_uppercase().parse().ok()
 }
 
-/// Formats other sources commonly use: a value that fails the declared formats but fits one
-/// of these is reported as ambiguous (the source is not what its mapping says), not guessed.
-const OTHER_DATE_FORMATS: [&str; 6] = [
-    "%d/%m/%Y", "%m/%d/%Y", "%Y-%m-%d", "%d.%m.%Y", "%Y%m%d", "%d-%m-%Y",
-];
-
-/// A date in one of the source's declared formats. A value that fits several declared
-/// formats with different results, or none of them but another common one, is
-/// [`Reason::AmbiguousDate`]; one shaped like a date that is no real date is
-/// [`Reason::ImpossibleDate`]; anything else unreadable is [`Reason::BadDate`].
+/// A date in one of the source's declared formats.
+///
+/// - Fits one declared format (or several with the same result): the date.
+/// - Fits several declared formats with different results, or fits none but would fit the
+///   declared format with day and month swapped: [`Reason::AmbiguousDate`] (never guessed).
+/// - Has the shape of a declared format but is no real date (31/02, month 13):
+///   [`Reason::ImpossibleDate`].
+/// - Anything else: [`Reason::NotInDeclaredFormat`].
 pub fn date(s: &str, formats: &[String]) -> Clean<Date> {
     let t = s.trim();
     if t.is_empty() {
@@ -318,37 +436,144 @@ pub fn date(s: &str, formats: &[String]) -> Clean<Date> {
     if let Some((d, _)) = found {
         return Ok(Some(to_date(d)));
     }
-    for f in OTHER_DATE_FORMATS {
-        if formats.iter().any(|g| g == f) {
-            continue;
-        }
-        if let Ok(d) = parse_date(f, t) {
-            return Err(Problem::new(
+    Err(date_problem(t, formats, &[], |f, v| {
+        parse_date(f, v).map(|_| ())
+    }))
+}
+
+/// Why a value fits none of the formats: swapped day and month, impossible, or another format.
+fn date_problem(
+    t: &str,
+    formats: &[String],
+    extra_shapes: &[&str],
+    parses: impl Fn(&str, &str) -> Result<(), ()>,
+) -> Problem {
+    for f in formats {
+        if let Some(alt) = swapped(f)
+            && parses(&alt, t).is_ok()
+        {
+            return Problem::new(
                 Reason::AmbiguousDate,
                 format!(
-                    "{:?} does not fit the declared {} but reads as {d} with {f:?}: not guessed",
-                    clip(t),
-                    list(formats)
+                    "{:?} does not fit the declared {f:?} but reads as {alt:?}: not guessed",
+                    clip(t)
                 ),
-            ));
+            );
         }
     }
-    if looks_like_date(t) {
-        return Err(Problem::new(
+    if formats
+        .iter()
+        .map(String::as_str)
+        .chain(extra_shapes.iter().copied())
+        .any(|f| fits_shape(f, t))
+    {
+        return Problem::new(
             Reason::ImpossibleDate,
-            format!("{:?} is not a real date in {}", clip(t), list(formats)),
-        ));
+            format!("{:?} is not a real date ({})", clip(t), list(formats)),
+        );
     }
-    Err(Problem::new(
-        Reason::BadDate,
-        format!("{:?} is not a date in {}", clip(t), list(formats)),
-    ))
+    Problem::new(
+        Reason::NotInDeclaredFormat,
+        format!(
+            "{:?} is not in the declared format {}",
+            clip(t),
+            list(formats)
+        ),
+    )
+}
+
+/// The format with day and month swapped, for formats that write the year last
+/// (`%d/%m/%Y` and `%m/%d/%Y`), where the swap is a common mistake.
+fn swapped(f: &str) -> Option<String> {
+    let (d, m, y) = (
+        f.find("%d")?,
+        f.find("%m")?,
+        f.find("%Y").or_else(|| f.find("%y"))?,
+    );
+    if y < d || y < m {
+        return None;
+    }
+    Some(
+        f.replace("%d", "\u{0}")
+            .replace("%m", "%d")
+            .replace('\u{0}', "%m"),
+    )
+}
+
+/// Whether a value has the shape of a strftime format: the same literals, with digit groups
+/// where the format has numeric fields (`%Y` four digits, `%m` `%d` `%H` `%M` `%S` `%y` one
+/// or two, `%z` an offset), so that a value can be told impossible rather than foreign.
+pub fn fits_shape(format: &str, value: &str) -> bool {
+    let v: Vec<char> = value.chars().collect();
+    let f: Vec<char> = format.chars().collect();
+    let (mut i, mut j) = (0, 0);
+    let digits = |i: &mut usize, min: usize, max: usize| -> bool {
+        let start = *i;
+        while *i < v.len() && *i - start < max && v[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - start >= min
+    };
+    while j < f.len() {
+        if f[j] == '%' && j + 1 < f.len() {
+            let mut spec = f[j + 1];
+            j += 2;
+            if spec == ':' && j < f.len() {
+                spec = f[j];
+                j += 1;
+            }
+            let ok = match spec {
+                'Y' => digits(&mut i, 4, 4),
+                'y' | 'm' | 'd' | 'H' | 'M' | 'S' | 'e' => digits(&mut i, 1, 2),
+                'j' => digits(&mut i, 1, 3),
+                'f' => digits(&mut i, 1, 9),
+                'z' => {
+                    if i < v.len() && (v[i] == 'Z' || v[i] == 'z') {
+                        i += 1;
+                        true
+                    } else if i < v.len() && (v[i] == '+' || v[i] == '-') {
+                        i += 1;
+                        let ok = digits(&mut i, 2, 2);
+                        if i < v.len() && v[i] == ':' {
+                            i += 1;
+                        }
+                        ok && digits(&mut i, 2, 2)
+                    } else {
+                        false
+                    }
+                }
+                'b' | 'B' | 'h' | 'a' | 'A' | 'p' | 'P' => {
+                    let start = i;
+                    while i < v.len() && v[i].is_alphabetic() {
+                        i += 1;
+                    }
+                    i > start
+                }
+                '%' => {
+                    let ok = i < v.len() && v[i] == '%';
+                    i += 1;
+                    ok
+                }
+                _ => return false,
+            };
+            if !ok {
+                return false;
+            }
+        } else {
+            if i >= v.len() || v[i] != f[j] {
+                return false;
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    i == v.len()
 }
 
 fn parse_date(format: &str, s: &str) -> Result<jiff::civil::Date, ()> {
     let tm = jiff::fmt::strtime::parse(format, s).map_err(|_| ())?;
     let d = tm.to_date().map_err(|_| ())?;
-    // Two-digit years and reasonable ranges only; `%Y` accepts `0001`.
+    // `%Y` accepts `26` and `0001`: only plausible years are dates.
     if !(1850..=2200).contains(&d.year()) {
         return Err(());
     }
@@ -363,18 +588,47 @@ fn to_date(d: jiff::civil::Date) -> Date {
     }
 }
 
-/// Digits in date-like groups: `31/02/1980`, `1980-13-01`, `19801301`.
-fn looks_like_date(s: &str) -> bool {
-    let groups: Vec<&str> = s
-        .split(|c: char| matches!(c, '/' | '-' | '.' | ' ' | 'T' | ':'))
-        .filter(|g| !g.is_empty())
-        .collect();
-    let all_digits = groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()));
-    all_digits && (groups.len() >= 3 || (groups.len() == 1 && groups[0].len() == 8))
+/// The special date-time formats for epoch numbers.
+pub const EPOCH_MS: &str = "epoch_ms";
+/// Seconds since the Unix epoch.
+pub const EPOCH_S: &str = "epoch_s";
+
+fn parse_datetime(f: &str, t: &str, tz: &jiff::tz::TimeZone) -> Result<jiff::Timestamp, ()> {
+    if f == EPOCH_MS || f == EPOCH_S {
+        let n: i64 = t.parse().map_err(|_| ())?;
+        let ms = if f == EPOCH_S {
+            n.checked_mul(1000).ok_or(())?
+        } else {
+            n
+        };
+        let ts = jiff::Timestamp::from_millisecond(ms).map_err(|_| ())?;
+        let y = ts.to_zoned(jiff::tz::TimeZone::UTC).year();
+        return if (1850..=2200).contains(&y) {
+            Ok(ts)
+        } else {
+            Err(())
+        };
+    }
+    let tm = jiff::fmt::strtime::parse(f, t).map_err(|_| ())?;
+    let ts = if tm.offset().is_some() {
+        tm.to_timestamp().map_err(|_| ())?
+    } else {
+        tm.to_datetime()
+            .map_err(|_| ())?
+            .to_zoned(tz.clone())
+            .map_err(|_| ())?
+            .timestamp()
+    };
+    let y = ts.to_zoned(jiff::tz::TimeZone::UTC).year();
+    if !(1850..=2200).contains(&y) {
+        return Err(());
+    }
+    Ok(ts)
 }
 
-/// A date-time in one of the source's formats (RFC 3339 always accepted), in the given time
-/// zone when the value carries no offset. A bare date in a date format means midnight local.
+/// A date-time in one of the source's formats (RFC 3339 is always accepted; `epoch_ms` and
+/// `epoch_s` read epoch numbers), in the given time zone when the value carries no offset. A
+/// bare date in one of `date_formats` means midnight local time. Problems as for [`date`].
 pub fn datetime(
     s: &str,
     datetime_formats: &[String],
@@ -385,23 +639,16 @@ pub fn datetime(
     if t.is_empty() {
         return Ok(None);
     }
-    if let Ok(ts) = t.parse::<jiff::Timestamp>() {
+    let epoch_only = !datetime_formats.is_empty()
+        && datetime_formats
+            .iter()
+            .all(|f| f == EPOCH_MS || f == EPOCH_S);
+    if !epoch_only && let Ok(ts) = t.parse::<jiff::Timestamp>() {
         return Ok(Some(Timestamp::from_jiff(ts)));
     }
     let mut found: Option<(jiff::Timestamp, &str)> = None;
     for f in datetime_formats {
-        let Ok(tm) = jiff::fmt::strtime::parse(f, t) else {
-            continue;
-        };
-        let ts = if tm.offset().is_some() {
-            tm.to_timestamp().ok()
-        } else {
-            tm.to_datetime()
-                .ok()
-                .and_then(|dt| dt.to_zoned(tz.clone()).ok())
-                .map(|z| z.timestamp())
-        };
-        if let Some(ts) = ts {
+        if let Ok(ts) = parse_datetime(f, t, tz) {
             match found {
                 Some((prev, pf)) if prev != ts => {
                     return Err(Problem::new(
@@ -420,40 +667,43 @@ pub fn datetime(
     if let Some((ts, _)) = found {
         return Ok(Some(Timestamp::from_jiff(ts)));
     }
-    if !date_formats.is_empty() || datetime_formats.is_empty() {
-        let fallback: Vec<String>;
-        let fmts = if date_formats.is_empty() {
-            fallback = vec!["%Y-%m-%d".to_string()];
-            &fallback[..]
-        } else {
-            date_formats
-        };
-        match date(t, fmts) {
-            Ok(Some(d)) => {
-                let j = jiff::civil::Date::new(d.year, d.month as i8, d.day as i8)
-                    .map_err(|_| Problem::new(Reason::ImpossibleDate, clip(t).to_string()))?;
-                let z = j
-                    .to_zoned(tz.clone())
-                    .map_err(|e| Problem::new(Reason::BadDate, format!("{:?}: {e}", clip(t))))?;
-                return Ok(Some(Timestamp::from_jiff(z.timestamp())));
-            }
-            Ok(None) => return Ok(None),
-            Err(p) if p.reason != Reason::BadDate => return Err(p),
-            Err(_) => {}
-        }
+    if let Ok(Some(d)) = date(t, date_formats)
+        && let Ok(j) = jiff::civil::Date::new(d.year, d.month as i8, d.day as i8)
+        && let Ok(z) = j.to_zoned(tz.clone())
+    {
+        return Ok(Some(Timestamp::from_jiff(z.timestamp())));
     }
-    let reason = if looks_like_date(t) {
-        Reason::ImpossibleDate
-    } else {
-        Reason::BadDate
-    };
-    Err(Problem::new(
-        reason,
-        format!(
-            "{:?} is not a date-time in {}",
-            clip(t),
-            list(datetime_formats)
-        ),
+    if epoch_only {
+        let numeric = t.strip_prefix('-').unwrap_or(t);
+        let reason = if !numeric.is_empty() && numeric.bytes().all(|b| b.is_ascii_digit()) {
+            Reason::ImpossibleDate
+        } else {
+            Reason::NotInDeclaredFormat
+        };
+        return Err(Problem::new(
+            reason,
+            format!("{:?} is not a time in {}", clip(t), list(datetime_formats)),
+        ));
+    }
+    let all: Vec<String> = datetime_formats
+        .iter()
+        .filter(|f| *f != EPOCH_MS && *f != EPOCH_S)
+        .chain(date_formats)
+        .cloned()
+        .collect();
+    Err(date_problem(
+        t,
+        &all,
+        &[
+            "%Y-%m-%dT%H:%M:%S%:z",
+            "%Y-%m-%dT%H:%M:%S%.fZ",
+            "%Y-%m-%dT%H:%M:%SZ",
+        ],
+        |f, v| {
+            parse_datetime(f, v, tz)
+                .map(|_| ())
+                .or_else(|_| parse_date(f, v).map(|_| ()))
+        },
     ))
 }
 
@@ -540,7 +790,7 @@ pub fn int(s: &str, decimal: char) -> Clean<i64> {
     let cleaned: String = t.chars().filter(|&c| c != thousands && c != ' ').collect();
     cleaned.parse().map(Some).map_err(|_| {
         Problem::new(
-            Reason::BadValue,
+            Reason::WrongType,
             format!("{:?} is not a whole number", clip(t)),
         )
     })
@@ -561,7 +811,7 @@ pub fn float(s: &str, decimal: char) -> Clean<f64> {
     match cleaned.parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(Some(v)),
         _ => Err(Problem::new(
-            Reason::BadValue,
+            Reason::WrongType,
             format!("{:?} is not a number", clip(t)),
         )),
     }
@@ -574,7 +824,7 @@ pub fn boolean(s: &str) -> Clean<bool> {
         "true" | "yes" | "y" | "1" | "t" | "ja" | "oui" => Ok(Some(true)),
         "false" | "no" | "n" | "0" | "f" | "nee" | "non" => Ok(Some(false)),
         _ => Err(Problem::new(
-            Reason::BadValue,
+            Reason::WrongType,
             format!("{:?} is not yes or no", clip(s.trim())),
         )),
     }
@@ -661,6 +911,39 @@ mod tests {
     }
 
     #[test]
+    fn names_split_by_format() {
+        let s = |f: &str, fmt: &str| split_person_name(f, fmt);
+        assert_eq!(
+            s("OKAFOR/MARGARET MS", "pnr"),
+            (Some("Margaret".into()), Some("Okafor".into()))
+        );
+        assert_eq!(
+            s("MOREAU, Maximilian", "auto"),
+            (Some("Maximilian".into()), Some("Moreau".into()))
+        );
+        assert_eq!(
+            s("H. Lindqvist", "auto"),
+            (Some("H".into()), Some("Lindqvist".into()))
+        );
+        assert_eq!(
+            s("Mary Ann van Dijk", "given_family"),
+            (Some("Mary Ann van".into()), Some("Dijk".into()))
+        );
+        assert_eq!(
+            s("Lee Ann", "family_given"),
+            (Some("Ann".into()), Some("Lee".into()))
+        );
+        assert_eq!(
+            loyalty_number("ff 108 831 281").as_deref(),
+            Some("FF108831281")
+        );
+        assert_eq!(decimal_of("1106,37", 2), ',');
+        assert_eq!(decimal_of("1.234,50", 2), ',');
+        assert_eq!(decimal_of("1,234", 2), '.');
+        assert_eq!(decimal_of("279.65", 2), '.');
+    }
+
+    #[test]
     fn emails() {
         assert_eq!(email("").unwrap(), None);
         assert_eq!(email("A@B.nl").unwrap(), Some("a@b.nl".into()));
@@ -714,8 +997,20 @@ mod tests {
                 "{bad}"
             );
         }
+        // A national number with no region to read it in: left out, not wrong.
+        assert_eq!(phone("07911 123456", None).unwrap(), None);
         assert_eq!(
-            phone("07911 123456", None).unwrap_err().reason,
+            phone("7911123", None).unwrap_err().reason,
+            Reason::MalformedPhone
+        );
+        assert_eq!(phone("(06750) 48946", gb).unwrap(), None);
+        // Random but plausible numbers with a country code are kept.
+        assert_eq!(
+            phone("+46 7821 55355", None).unwrap(),
+            Some("+46782155355".into())
+        );
+        assert_eq!(
+            phone("call back after 6pm", gb).unwrap_err().reason,
             Reason::MalformedPhone
         );
     }
@@ -752,9 +1047,20 @@ mod tests {
         );
         assert_eq!(
             date("1980-13-40", &dmy).unwrap_err().reason,
+            Reason::NotInDeclaredFormat
+        );
+        assert_eq!(
+            date("2025-13-05", &f(&["%Y-%m-%d"])).unwrap_err().reason,
             Reason::ImpossibleDate
         );
-        assert_eq!(date("yesterday", &dmy).unwrap_err().reason, Reason::BadDate);
+        assert_eq!(
+            date("yesterday", &dmy).unwrap_err().reason,
+            Reason::NotInDeclaredFormat
+        );
+        assert_eq!(
+            date("2026-02-03", &f(&["%Y%m%d"])).unwrap_err().reason,
+            Reason::NotInDeclaredFormat
+        );
         assert_eq!(
             date("19801225", &f(&["%Y%m%d"]))
                 .unwrap()
@@ -776,6 +1082,44 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(t.to_string(), "2026-11-23T14:05:00Z");
+        let ms = f(&["epoch_ms"]);
+        assert_eq!(
+            datetime("1746176990586", &ms, &[], &tz)
+                .unwrap()
+                .unwrap()
+                .to_string(),
+            "2025-05-02T09:09:50.586Z"
+        );
+        assert_eq!(
+            datetime("-62135596800001", &ms, &[], &tz)
+                .unwrap_err()
+                .reason,
+            Reason::ImpossibleDate
+        );
+        assert_eq!(
+            datetime("2026-05-03 10:00:00", &ms, &[], &tz)
+                .unwrap_err()
+                .reason,
+            Reason::NotInDeclaredFormat
+        );
+        assert_eq!(
+            datetime("23/11/26 14:05", &fmts, &[], &tz)
+                .unwrap_err()
+                .reason,
+            Reason::NotInDeclaredFormat
+        );
+        assert_eq!(
+            datetime("25/03/2025 10:13:00", &f(&["%m/%d/%Y %H:%M:%S"]), &[], &tz)
+                .unwrap_err()
+                .reason,
+            Reason::AmbiguousDate
+        );
+        assert_eq!(
+            datetime("2025-04-31T09:13:00+01:00", &[], &[], &tz)
+                .unwrap_err()
+                .reason,
+            Reason::ImpossibleDate
+        );
         assert_eq!(
             datetime("31/11/2026 14:05", &fmts, &[], &tz)
                 .unwrap_err()

@@ -11,7 +11,7 @@ use rapport_core::{
 
 use crate::cleanse::{self, Problem, Reason};
 use crate::fragment::{Address, Fragment};
-use crate::mapping::{AttrType, Mapping, parse_phase, parse_relationship, parse_role};
+use crate::mapping::{AttrType, Mapping, map_value, parse_phase, parse_relationship, parse_role};
 use crate::read::{Columns, RowProblem};
 use crate::survivorship::BOOKING_REFS;
 
@@ -25,14 +25,16 @@ pub struct Plan {
     tz: jiff::tz::TimeZone,
     region: Option<phonenumber::country::Id>,
     currency: Option<Currency>,
-    decimal: char,
+    /// `None`: decide per value (`auto`).
+    decimal: Option<char>,
     c: Cols,
 }
 
 #[derive(Debug, Clone, Default)]
 struct Cols {
-    key: usize,
+    key: Vec<usize>,
     kind: Option<usize>,
+    phone_region: Option<usize>,
     observed: Option<usize>,
     given: Option<usize>,
     family: Option<usize>,
@@ -76,6 +78,7 @@ struct Cols {
     g_amount: usize,
     g_rule: Option<usize>,
     g_by: Option<usize>,
+    g_when: Option<usize>,
 }
 
 /// What one row says.
@@ -89,6 +92,9 @@ pub struct Extracted {
     pub interaction: Option<Interaction>,
     /// The compensation grant (customer and interaction filled in by ingest).
     pub grant: Option<CompensationGrant>,
+    /// Related parties this row creates when they are not known yet (a corporate account on
+    /// a booking), as bare fragments.
+    pub related: Vec<Fragment>,
 }
 
 /// Values that do not depend on the row: the time shift and the time of ingest.
@@ -127,7 +133,8 @@ impl Plan {
             currency: one(&s.currency_column),
             ..Cols::default()
         };
-        c.key = cols.add(&p.key);
+        c.key = p.key.names().iter().map(|n| cols.add(n)).collect();
+        c.phone_region = s.phone_region_column.as_ref().map(|n| cols.add(n));
         c.emails = p.email.names().iter().map(|n| cols.add(n)).collect();
         c.phones = p.phone.names().iter().map(|n| cols.add(n)).collect();
         c.street = p.street.names().iter().map(|n| cols.add(n)).collect();
@@ -160,6 +167,7 @@ impl Plan {
             c.g_instrument = one(&g.instrument_column);
             c.g_rule = one(&g.policy_rule_column);
             c.g_by = one(&g.granted_by);
+            c.g_when = one(&g.when_column);
             c.g_disruption = cols.add(&g.disruption);
             c.g_amount = cols.add(&g.amount);
         }
@@ -170,7 +178,11 @@ impl Plan {
             .unwrap_or(jiff::tz::TimeZone::UTC);
         let region = s.phone_region.as_deref().and_then(cleanse::phone_region);
         let currency = s.currency.as_deref().and_then(|c| c.parse().ok());
-        let decimal = if s.decimal_separator == "," { ',' } else { '.' };
+        let decimal = match s.decimal_separator.as_str() {
+            "," => Some(','),
+            "auto" => None,
+            _ => Some('.'),
+        };
         Plan {
             columns: cols,
             tz,
@@ -208,7 +220,7 @@ impl Plan {
                 fail(
                     c.tz.unwrap_or(0),
                     Problem::new(
-                        Reason::BadValue,
+                        Reason::WrongType,
                         format!("unknown time zone {:?}", cleanse::clip(z)),
                     ),
                 )
@@ -239,16 +251,30 @@ impl Plan {
         };
 
         // The party.
-        let key = cleanse::text(col(c.key)).ok_or_else(|| missing(c.key, "party key"))?;
+        let mut parts = Vec::with_capacity(c.key.len());
+        for &i in &c.key {
+            parts.push(cleanse::text(col(i)).ok_or_else(|| missing(i, "party key"))?);
+        }
+        let key = parts.join("|");
+        let region = match c.phone_region.map(col).and_then(cleanse::phone_region) {
+            Some(r) => Some(r),
+            None => self.region,
+        };
+        let dec = |v: &str, cur: Option<Currency>| -> char {
+            match self.decimal {
+                Some(d) => d,
+                None => cleanse::decimal_of(v, cur.map(|c| c.minor_digits()).unwrap_or(2)),
+            }
+        };
         let kind = match c.kind {
             Some(i) => {
                 let raw = col(i).trim();
-                let mapped = m.party.kind_map.get(raw).map(String::as_str).unwrap_or(raw);
+                let mapped = map_value(&m.party.kind_map, raw);
                 mapped.parse::<PartyKind>().map_err(|_| {
                     fail(
                         i,
                         Problem::new(
-                            Reason::BadValue,
+                            Reason::WrongType,
                             format!("{:?} is not a party kind", cleanse::clip(raw)),
                         ),
                     )
@@ -271,7 +297,7 @@ impl Plan {
         }
         let mut phones = Vec::new();
         for &i in &c.phones {
-            if let Some(p) = cleanse::phone(col(i), self.region).map_err(|p| fail(i, p))?
+            if let Some(p) = cleanse::phone(col(i), region).map_err(|p| fail(i, p))?
                 && !phones.contains(&p)
             {
                 phones.push(p);
@@ -317,10 +343,19 @@ impl Plan {
             }
         }
         let mut relations = Vec::new();
+        let mut related = Vec::new();
         for (spec, &i) in m.party.relations.iter().zip(&c.relations) {
             if let Some(k) = cleanse::text(col(i)) {
                 let src = spec.source.clone().unwrap_or_else(|| m.source.name.clone());
-                relations.push((parse_relationship(&spec.kind), SourceRef::new(src, k)));
+                let target = if spec.group {
+                    SourceRef::new(GROUP_SOURCE, format!("{src}/{}/{k}", spec.kind))
+                } else {
+                    SourceRef::new(src, k)
+                };
+                if let Some(kind) = spec.party_kind.as_deref().and_then(|k| k.parse().ok()) {
+                    related.push(bare_fragment(target.clone(), kind, ctx.now));
+                }
+                relations.push((parse_relationship(&spec.kind), target));
             }
         }
         let mut extra = BTreeMap::new();
@@ -338,12 +373,12 @@ impl Plan {
             let ikind = match c.i_kind {
                 Some(i) => {
                     let raw = col(i).trim();
-                    let mapped = spec.kind_map.get(raw).map(String::as_str).unwrap_or(raw);
+                    let mapped = map_value(&spec.kind_map, raw);
                     mapped.parse::<InteractionKind>().map_err(|_| {
                         fail(
                             i,
                             Problem::new(
-                                Reason::BadValue,
+                                Reason::WrongType,
                                 format!("{:?} is not an interaction kind", cleanse::clip(raw)),
                             ),
                         )
@@ -358,12 +393,12 @@ impl Plan {
             let channel = match c.i_channel {
                 Some(i) => {
                     let raw = col(i).trim();
-                    let mapped = spec.channel_map.get(raw).map(String::as_str).unwrap_or(raw);
+                    let mapped = map_value(&spec.channel_map, raw);
                     mapped.parse::<Channel>().map_err(|_| {
                         fail(
                             i,
                             Problem::new(
-                                Reason::BadValue,
+                                Reason::WrongType,
                                 format!("{:?} is not a channel", cleanse::clip(raw)),
                             ),
                         )
@@ -389,12 +424,12 @@ impl Plan {
                     if raw.is_empty() {
                         None
                     } else {
-                        let mapped = spec.phase_map.get(raw).map(String::as_str).unwrap_or(raw);
+                        let mapped = map_value(&spec.phase_map, raw);
                         Some(parse_phase(mapped).ok_or_else(|| {
                             fail(
                                 i,
                                 Problem::new(
-                                    Reason::BadValue,
+                                    Reason::WrongType,
                                     format!("{:?} is not a phase", cleanse::clip(raw)),
                                 ),
                             )
@@ -416,8 +451,9 @@ impl Plan {
                         Problem::new(Reason::BadAmount, "no currency for the amount"),
                     )
                 })?;
-                if let Some(money) = cleanse::amount(col(i), self.decimal, cur, a.minor_units)
-                    .map_err(|p| fail(i, p))?
+                if let Some(money) =
+                    cleanse::amount(col(i), dec(col(i), Some(cur)), cur, a.minor_units)
+                        .map_err(|p| fail(i, p))?
                 {
                     it.amounts.push(Amount {
                         role: parse_role(&a.role).unwrap_or(rapport_core::AmountRole::Other),
@@ -429,17 +465,17 @@ impl Plan {
                 let raw = col(i);
                 let value = match a.attr_type() {
                     AttrType::Text => cleanse::text(raw).map(AttrValue::Text),
-                    AttrType::Int => cleanse::int(raw, self.decimal)
+                    AttrType::Int => cleanse::int(raw, dec(raw, None))
                         .map_err(|p| fail(i, p))?
                         .map(AttrValue::Int),
-                    AttrType::Float => cleanse::float(raw, self.decimal)
+                    AttrType::Float => cleanse::float(raw, dec(raw, None))
                         .map_err(|p| fail(i, p))?
                         .map(AttrValue::Float),
                     AttrType::Bool => cleanse::boolean(raw)
                         .map_err(|p| fail(i, p))?
                         .map(AttrValue::Bool),
                     AttrType::Money => match currency {
-                        Some(cur) => cleanse::amount(raw, self.decimal, cur, false)
+                        Some(cur) => cleanse::amount(raw, dec(raw, Some(cur)), cur, false)
                             .map_err(|p| fail(i, p))?
                             .map(AttrValue::Money),
                         None => None,
@@ -465,24 +501,33 @@ impl Plan {
 
         // The grant.
         let mut grant = None;
+        let instrument_ok = |g: &crate::mapping::CompensationSection| {
+            g.instruments.is_empty() || {
+                let inst = match c.g_instrument {
+                    Some(i) => col(i).trim().to_string(),
+                    None => g.instrument.clone().unwrap_or_default(),
+                };
+                g.instruments.iter().any(|x| x.eq_ignore_ascii_case(&inst))
+            }
+        };
         if let (Some(g), Some(it)) = (&m.compensation, &interaction)
-            && g.when_kind.parse::<InteractionKind>().ok().as_ref() == Some(&it.kind)
+            && match c.g_when {
+                Some(i) => !col(i).trim().is_empty(),
+                None => g.when_kind.parse::<InteractionKind>().ok().as_ref() == Some(&it.kind),
+            }
+            && instrument_ok(g)
         {
             let disruption = cleanse::text(col(c.g_disruption))
                 .ok_or_else(|| missing(c.g_disruption, "disruption reference"))?;
             let dkind = match c.g_kind {
                 Some(i) => {
                     let raw = col(i).trim();
-                    let mapped = g
-                        .disruption_kind_map
-                        .get(raw)
-                        .map(String::as_str)
-                        .unwrap_or(raw);
+                    let mapped = map_value(&g.disruption_kind_map, raw);
                     mapped.parse::<DisruptionKind>().map_err(|_| {
                         fail(
                             i,
                             Problem::new(
-                                Reason::BadValue,
+                                Reason::WrongType,
                                 format!("{:?} is not a disruption kind", cleanse::clip(raw)),
                             ),
                         )
@@ -495,7 +540,7 @@ impl Plan {
                     .unwrap_or(DisruptionKind::Delay),
             };
             let delay_minutes = match c.g_delay {
-                Some(i) => cleanse::int(col(i), self.decimal)
+                Some(i) => cleanse::int(col(i), dec(col(i), None))
                     .map_err(|p| fail(i, p))?
                     .and_then(|v| u32::try_from(v).ok()),
                 None => None,
@@ -506,9 +551,14 @@ impl Plan {
                     Problem::new(Reason::BadAmount, "no currency for the amount"),
                 )
             })?;
-            let amount = cleanse::amount(col(c.g_amount), self.decimal, cur, g.minor_units)
-                .map_err(|p| fail(c.g_amount, p))?
-                .ok_or_else(|| missing(c.g_amount, "compensation amount"))?;
+            let amount = cleanse::amount(
+                col(c.g_amount),
+                dec(col(c.g_amount), Some(cur)),
+                cur,
+                g.minor_units,
+            )
+            .map_err(|p| fail(c.g_amount, p))?
+            .ok_or_else(|| missing(c.g_amount, "compensation amount"))?;
             let instrument = match c.g_instrument {
                 Some(i) => cleanse::text(col(i)).unwrap_or_else(|| "voucher".into()),
                 None => g.instrument.clone().unwrap_or_else(|| "voucher".into()),
@@ -544,18 +594,36 @@ impl Plan {
         .or(interaction.as_ref().map(|i| i.at))
         .unwrap_or(ctx.now);
 
+        let mut given_name = cleanse::name(opt(c.given));
+        let mut family_name = cleanse::name(opt(c.family));
+        let full_name = cleanse::name(opt(c.full));
+        if kind == PartyKind::Person
+            && given_name.is_none()
+            && family_name.is_none()
+            && let Some(full) = &full_name
+        {
+            let (g, f) = cleanse::split_person_name(
+                full,
+                m.party
+                    .full_name_format
+                    .as_deref()
+                    .unwrap_or("given_family"),
+            );
+            given_name = g;
+            family_name = f;
+        }
         let fragment = Fragment {
             source: SourceRef::new(m.source.name.clone(), key.clone()),
             kind,
             observed_at,
-            given_name: cleanse::name(opt(c.given)),
-            family_name: cleanse::name(opt(c.family)),
-            full_name: cleanse::name(opt(c.full)),
+            given_name,
+            family_name,
+            full_name,
             birth_date,
             emails,
             phones,
             addresses: if has_address { vec![address] } else { vec![] },
-            loyalty_number: cleanse::text(opt(c.loyalty)),
+            loyalty_number: cleanse::loyalty_number(opt(c.loyalty)),
             loyalty_status: cleanse::text(opt(c.status)).map(|s| s.to_lowercase()),
             national_id: cleanse::text(opt(c.national)).map(|s| {
                 s.chars()
@@ -572,7 +640,34 @@ impl Plan {
             fragment,
             interaction,
             grant,
+            related,
         })
+    }
+}
+
+/// Source name of group pseudo-references (`group:source/kind/id`): parties whose rows carry
+/// the same group id (a household) are related to each other.
+pub const GROUP_SOURCE: &str = "group";
+
+/// A fragment that says only that a party exists (a related party created from a row).
+pub fn bare_fragment(source: SourceRef, kind: PartyKind, at: Timestamp) -> Fragment {
+    Fragment {
+        source,
+        kind,
+        observed_at: at,
+        given_name: None,
+        family_name: None,
+        full_name: None,
+        birth_date: None,
+        emails: Vec::new(),
+        phones: Vec::new(),
+        addresses: Vec::new(),
+        loyalty_number: None,
+        loyalty_status: None,
+        national_id: None,
+        cross_refs: Vec::new(),
+        relations: Vec::new(),
+        extra: BTreeMap::new(),
     }
 }
 

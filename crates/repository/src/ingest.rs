@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cleanse::{self, Problem, Reason};
 use crate::error::Error;
-use crate::extract::{Context, Extracted, Plan, merge_fragment};
+use crate::extract::{Context, Extracted, GROUP_SOURCE, Plan, merge_fragment};
 use crate::fragment::{Fragment, ResolvedFragment};
 use crate::identity::{Decision, Evidence, MatchConfig, Resolver};
 use crate::mapping::{Manifest, Mapping};
@@ -553,7 +553,15 @@ impl<'s> Run<'s> {
             f
         };
         self.owners.insert(src, customer);
-        for k in self.resolver.keys(&merged) {
+        for f in std::mem::take(&mut ex.related) {
+            self.ensure_party(f)?;
+        }
+        for k in self
+            .resolver
+            .keys(&merged)
+            .into_iter()
+            .chain(passenger_keys(&merged))
+        {
             let ids = self.pending_keys.entry(k).or_default();
             if !ids.contains(&customer) {
                 ids.push(customer);
@@ -587,6 +595,25 @@ impl<'s> Run<'s> {
         file.rows_read += 1;
         file.rows_stored += 1;
         self.bump()
+    }
+
+    /// Creates a customer for a related party (a corporate account on a booking) unless its
+    /// record is known.
+    fn ensure_party(&mut self, f: Fragment) -> Result<(), Error> {
+        let src = f.source.to_string();
+        if self.owner(&src)?.is_some() {
+            return Ok(());
+        }
+        let c = self.new_customer()?;
+        for k in self.resolver.keys(&f) {
+            self.pending_keys.entry(k).or_default().push(c);
+        }
+        self.owners.insert(src.clone(), c);
+        if let Some(w) = self.dirty.get_mut(&c) {
+            w.fragments.insert(src.clone(), f);
+            w.changed.insert(src);
+        }
+        Ok(())
     }
 
     fn bump(&mut self) -> Result<(), Error> {
@@ -635,8 +662,34 @@ impl<'s> Run<'s> {
         if let Some(c) = self.owner(&f.source.to_string())? {
             return Ok(Resolved::Existing(c));
         }
+        // A passenger on a booking (booking reference, family name and initial) is one person:
+        // a deterministic key for sources that know people only by booking and name.
+        let mut on_booking: Vec<CustomerId> = Vec::new();
+        for k in passenger_keys(f) {
+            for c in self.lookup(&k)? {
+                if !on_booking.contains(&c) {
+                    on_booking.push(c);
+                }
+            }
+        }
+        if on_booking.len() == 1 {
+            let c = on_booking[0];
+            let frags = self.fragments_of(c)?;
+            let best = frags
+                .iter()
+                .filter(|o| {
+                    (o.kind == rapport_core::PartyKind::Person)
+                        == (f.kind == rapport_core::PartyKind::Person)
+                })
+                .map(|o| self.resolver.evidence(f, o))
+                .max_by(|a, b| a.score.total_cmp(&b.score));
+            if let Some(mut ev) = best {
+                ev.rule = Some("same passenger on a booking".to_string());
+                return Ok(Resolved::Attach(c, Box::new(ev)));
+            }
+        }
         let keys = self.resolver.keys(f);
-        let mut ids: Vec<CustomerId> = Vec::new();
+        let mut ids: Vec<CustomerId> = on_booking;
         for k in &keys {
             // Blocking keys shared by very many customers carry no information.
             let found = self.store.index_lookup(k)?;
@@ -670,6 +723,17 @@ impl<'s> Run<'s> {
             } => Resolved::Review(customers, Box::new(evidence)),
             Decision::New => Resolved::New,
         })
+    }
+
+    /// Customers under a key, stored or written in this chunk.
+    fn lookup(&self, k: &IndexKey) -> Result<Vec<CustomerId>, Error> {
+        let mut ids = self.store.index_lookup(k)?;
+        for c in self.pending_keys.get(k).map(Vec::as_slice).unwrap_or(&[]) {
+            if !ids.contains(c) {
+                ids.push(*c);
+            }
+        }
+        Ok(ids)
     }
 
     fn fragments_of(&self, id: CustomerId) -> Result<Vec<Fragment>, Error> {
@@ -711,6 +775,23 @@ impl<'s> Run<'s> {
         let mut forward: HashMap<CustomerId, Vec<Relationship>> = HashMap::new();
         let mut inverse: Vec<(CustomerId, Relationship)> = Vec::new();
         let ids: Vec<CustomerId> = self.dirty.keys().copied().collect();
+        // Group members (households) in this chunk, by group reference.
+        let mut groups: HashMap<String, BTreeSet<CustomerId>> = HashMap::new();
+        for id in &ids {
+            for f in self.dirty[id].fragments.values() {
+                for (_, to) in &f.relations {
+                    if to.source == GROUP_SOURCE {
+                        groups.entry(to.to_string()).or_default().insert(*id);
+                    }
+                }
+            }
+        }
+        for (g, members) in &mut groups {
+            let stored = self
+                .store
+                .index_lookup(&IndexKey::new(IndexKind::SourceRef, g.clone()))?;
+            members.extend(stored);
+        }
         for id in &ids {
             let rels: Vec<(SourceRef, RelationshipKind, SourceRef)> = self.dirty[id]
                 .fragments
@@ -722,6 +803,29 @@ impl<'s> Run<'s> {
                 })
                 .collect();
             for (from, kind, to) in rels {
+                if to.source == GROUP_SOURCE {
+                    for other in groups.get(&to.to_string()).into_iter().flatten() {
+                        if other == id {
+                            continue;
+                        }
+                        forward.entry(*id).or_default().push(Relationship {
+                            kind: kind.clone(),
+                            other: *other,
+                            since: None,
+                            source: Some(from.clone()),
+                        });
+                        inverse.push((
+                            *other,
+                            Relationship {
+                                kind: inverse_kind(&kind),
+                                other: *id,
+                                since: None,
+                                source: Some(from.clone()),
+                            },
+                        ));
+                    }
+                    continue;
+                }
                 match self.owner(&to.to_string())? {
                     Some(other) if other != *id => {
                         forward.entry(*id).or_default().push(Relationship {
@@ -879,12 +983,20 @@ pub fn customer_keys(resolver: &Resolver, c: &Customer, fragments: &[Fragment]) 
             }
         }
         keys.push(IndexKey::new(IndexKind::SourceRef, f.source.to_string()));
+        for (_, to) in &f.relations {
+            if to.source == GROUP_SOURCE {
+                keys.push(IndexKey::new(IndexKind::SourceRef, to.to_string()));
+            }
+        }
         for e in &f.emails {
             keys.push(IndexKey::new(IndexKind::Email, e.clone()));
         }
         for p in &f.phones {
             keys.push(IndexKey::new(IndexKind::Phone, p.clone()));
         }
+    }
+    for f in fragments {
+        keys.extend(passenger_keys(f));
     }
     for n in names {
         for t in cleanse::name_tokens(n) {
@@ -901,6 +1013,45 @@ pub fn customer_keys(resolver: &Resolver, c: &Customer, fragments: &[Fragment]) 
     keys.sort();
     keys.dedup();
     keys
+}
+
+/// The "passenger on a booking" keys of a person fragment: for each booking reference it
+/// carries, `REF|family|initial` (folded family name, first letter of the given name).
+pub fn passenger_keys(f: &Fragment) -> Vec<IndexKey> {
+    if f.kind != rapport_core::PartyKind::Person {
+        return Vec::new();
+    }
+    let Some(refs) = f.extra.get(BOOKING_REFS) else {
+        return Vec::new();
+    };
+    let (given, family) = match (&f.given_name, &f.family_name) {
+        (Some(g), Some(fam)) => (cleanse::fold(g), cleanse::fold(fam)),
+        _ => match &f.full_name {
+            Some(full) => {
+                let (g, fam) = cleanse::split_person_name(full, "auto");
+                (
+                    g.map(|g| cleanse::fold(&g)).unwrap_or_default(),
+                    fam.map(|f| cleanse::fold(&f)).unwrap_or_default(),
+                )
+            }
+            None => return Vec::new(),
+        },
+    };
+    let Some(initial) = given.chars().next() else {
+        return Vec::new();
+    };
+    if family.is_empty() {
+        return Vec::new();
+    }
+    refs.split(' ')
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            IndexKey::new(
+                IndexKind::BookingRef,
+                format!("{}|{family}|{initial}", r.to_uppercase()),
+            )
+        })
+        .collect()
 }
 
 /// The phonetic code a name token is searchable under (`s:` + double metaphone), distinct

@@ -135,7 +135,9 @@ pub struct SourceSection {
     /// A column holding each row's IANA time zone (overrides `time_zone`).
     #[serde(default)]
     pub time_zone_column: Option<String>,
-    /// Decimal separator of amounts: `.` (default) or `,`.
+    /// Decimal separator of amounts: `.` (default), `,`, or `auto` (the last `.` or `,`
+    /// followed by exactly the currency's number of decimals is the decimal separator; used
+    /// for sources whose points of sale write both).
     #[serde(default = "default_decimal")]
     pub decimal_separator: String,
     /// Currency of amounts (ISO 4217).
@@ -147,6 +149,10 @@ pub struct SourceSection {
     /// Region for phone numbers written without a country code (ISO 3166 alpha-2).
     #[serde(default)]
     pub phone_region: Option<String>,
+    /// A column holding each row's region for phone numbers (e.g. the address country);
+    /// overrides `phone_region` when filled.
+    #[serde(default)]
+    pub phone_region_column: Option<String>,
     /// Country of addresses that do not state one (ISO 3166 alpha-2).
     #[serde(default)]
     pub default_country: Option<String>,
@@ -157,8 +163,9 @@ pub struct SourceSection {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartySection {
-    /// The source's natural key of the party (required).
-    pub key: String,
+    /// The source's natural key of the party (required): one column, or several whose values
+    /// are joined with `|` (e.g. `["booking_ref", "passenger_name"]`).
+    pub key: Columns,
     /// A fixed party kind: `person`, `organisation` or `intermediary`.
     #[serde(default)]
     pub kind: Option<String>,
@@ -181,6 +188,12 @@ pub struct PartySection {
     /// Full name (or an organisation's name) when the source does not split it.
     #[serde(default)]
     pub full_name: Option<String>,
+    /// How a person's full name is written: `given_family` (default, `Ann Lee`),
+    /// `family_given` (`Lee Ann`), `pnr` (`LEE/ANN MS`, titles dropped) or `auto` (`pnr` when
+    /// there is a `/`, `family, given` when there is a comma, else `given_family`). The name is
+    /// split into given and family names for matching.
+    #[serde(default)]
+    pub full_name_format: Option<String>,
     /// Date of birth, in one of `source.date_formats`.
     #[serde(default)]
     pub birth_date: Option<String>,
@@ -250,8 +263,16 @@ pub struct RelationSpec {
     /// The source whose key the column holds (default: this source).
     #[serde(default)]
     pub source: Option<String>,
-    /// The column holding the related party's key.
+    /// The column holding the related party's key (or, with `group`, a group id).
     pub column: String,
+    /// The column holds a group id (e.g. a household id): every party with the same id in this
+    /// source is related to every other.
+    #[serde(default)]
+    pub group: bool,
+    /// Create the related party from this row when it is not known yet, with this kind
+    /// (`organisation`, `intermediary`): e.g. the corporate account on a booking.
+    #[serde(default)]
+    pub party_kind: Option<String>,
 }
 
 /// `[interaction]`: the interaction a row records.
@@ -349,6 +370,10 @@ pub struct CompensationSection {
     /// Rows whose interaction kind is this record a grant (default `compensation_granted`).
     #[serde(default = "default_grant_kind")]
     pub when_kind: String,
+    /// Instead of `when_kind`: rows where this column is filled record a grant (e.g. the
+    /// compensation instrument on a call-center contact).
+    #[serde(default)]
+    pub when_column: Option<String>,
     /// Column: the disruption reference, e.g. `RP123/2026-11-23`.
     pub disruption: String,
     /// A fixed disruption kind: `delay`, `cancellation`, `denied-boarding`, `lost-bag`.
@@ -383,6 +408,11 @@ pub struct CompensationSection {
     /// Column: who granted it (default: the interaction's employee).
     #[serde(default)]
     pub granted_by: Option<String>,
+    /// Only these instruments are compensation grants (at most one per customer and
+    /// disruption); others (meals, hotel nights: care, not compensation) are recorded as
+    /// interactions only. Empty: every instrument.
+    #[serde(default)]
+    pub instruments: Vec<String>,
 }
 
 fn default_encoding() -> String {
@@ -443,6 +473,23 @@ impl AttributeSpec {
     pub fn attr_type(&self) -> AttrType {
         AttrType::parse(&self.kind).unwrap_or(AttrType::Text)
     }
+}
+
+/// Looks a source value up in a value map: an exact key, else the longest key ending in `*`
+/// whose prefix the value starts with (`"CORP-*" = "organisation"`).
+pub fn map_value<'a>(map: &'a BTreeMap<String, String>, raw: &'a str) -> &'a str {
+    if let Some(v) = map.get(raw) {
+        return v;
+    }
+    map.iter()
+        .filter_map(|(k, v)| {
+            k.strip_suffix('*')
+                .filter(|p| raw.starts_with(p))
+                .map(|p| (p.len(), v))
+        })
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or(raw)
 }
 
 /// Parses an amount role name.
@@ -561,6 +608,9 @@ impl Mapping {
             })?;
         }
         for (i, f) in s.datetime_formats.iter().enumerate() {
+            if f == crate::cleanse::EPOCH_MS || f == crate::cleanse::EPOCH_S {
+                continue;
+            }
             check_format(f, false).map_err(|r| {
                 self.field_error(
                     "source.datetime_formats",
@@ -575,8 +625,8 @@ impl Mapping {
                 self.field_error("source.time_zone", format!("unknown IANA time zone {tz:?}"))
             );
         }
-        if s.decimal_separator != "." && s.decimal_separator != "," {
-            return Err(self.field_error("source.decimal_separator", "must be `.` or `,`"));
+        if !matches!(s.decimal_separator.as_str(), "." | "," | "auto") {
+            return Err(self.field_error("source.decimal_separator", "must be `.`, `,` or `auto`"));
         }
         if let Some(c) = &s.currency
             && c.parse::<Currency>().is_err()
@@ -612,7 +662,7 @@ impl Mapping {
 
     fn check_party(&self) -> Result<(), Error> {
         let p = &self.party;
-        if p.key.trim().is_empty() {
+        if p.key.names().is_empty() || p.key.names().iter().any(|k| k.trim().is_empty()) {
             return Err(self.field_error("party.key", "the party's natural key column is required"));
         }
         match (&p.kind, &p.kind_column) {
@@ -660,6 +710,21 @@ impl Mapping {
                     "party.relations",
                     format!("bad relationship kind {:?}", r.kind),
                 ));
+            }
+        }
+        if let Some(f) = &p.full_name_format
+            && !matches!(f.as_str(), "given_family" | "family_given" | "pnr" | "auto")
+        {
+            return Err(self.field_error(
+                "party.full_name_format",
+                format!("unknown name format {f:?} (given_family, family_given, pnr, auto)"),
+            ));
+        }
+        for r in &p.relations {
+            if let Some(k) = &r.party_kind {
+                k.parse::<PartyKind>().map_err(|_| {
+                    self.field_error("party.relations", format!("unknown party kind {k:?}"))
+                })?;
             }
         }
         for c in &p.cross_refs {

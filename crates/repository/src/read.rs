@@ -199,7 +199,7 @@ fn read_csv(
                         .to_vec(),
                     values: Err(RowProblem {
                         field: "row".into(),
-                        problem: Problem::new(Reason::BadValue, e.to_string()),
+                        problem: Problem::new(Reason::WrongType, e.to_string()),
                     }),
                 });
                 continue;
@@ -219,7 +219,7 @@ fn read_csv(
                 Err(RowProblem {
                     field: "row".into(),
                     problem: Problem::new(
-                        Reason::Truncated,
+                        Reason::TruncatedLastLine,
                         format!(
                             "the file ends in the middle of this row ({} of {} columns)",
                             record.len(),
@@ -244,7 +244,10 @@ fn read_csv(
         {
             Err(RowProblem {
                 field: "row".into(),
-                problem: Problem::new(Reason::Truncated, "the file ends inside a quoted value"),
+                problem: Problem::new(
+                    Reason::TruncatedLastLine,
+                    "the file ends inside a quoted value",
+                ),
             })
         } else {
             let mut vals = Vec::with_capacity(positions.len());
@@ -257,7 +260,7 @@ fn read_csv(
                         problem = Some(RowProblem {
                             field: columns.names()[ci].clone(),
                             problem: Problem::new(
-                                Reason::InvalidUtf8,
+                                Reason::NonUtf8,
                                 format!("the value is not valid {}", encoding.name()),
                             ),
                         });
@@ -275,7 +278,7 @@ fn read_csv(
                 problem = Some(RowProblem {
                     field: col,
                     problem: Problem::new(
-                        Reason::InvalidUtf8,
+                        Reason::NonUtf8,
                         format!("the value is not valid {}", encoding.name()),
                     ),
                 });
@@ -324,7 +327,7 @@ fn read_jsonl(bytes: &[u8], columns: &Columns, encoding: &'static Encoding) -> S
             None => Err(RowProblem {
                 field: "row".into(),
                 problem: Problem::new(
-                    Reason::InvalidUtf8,
+                    Reason::NonUtf8,
                     format!("the line is not valid {}", encoding.name()),
                 ),
             }),
@@ -336,18 +339,18 @@ fn read_jsonl(bytes: &[u8], columns: &Columns, encoding: &'static Encoding) -> S
                     .collect()),
                 Ok(_) => Err(RowProblem {
                     field: "row".into(),
-                    problem: Problem::new(Reason::BadJson, "the line is not a JSON object"),
+                    problem: Problem::new(Reason::InvalidJson, "the line is not a JSON object"),
                 }),
                 Err(e) if last && !ends_with_newline && e.is_eof() => Err(RowProblem {
                     field: "row".into(),
                     problem: Problem::new(
-                        Reason::Truncated,
+                        Reason::TruncatedLastLine,
                         "the file ends in the middle of this JSON object",
                     ),
                 }),
                 Err(e) => Err(RowProblem {
                     field: "row".into(),
-                    problem: Problem::new(Reason::BadJson, e.to_string()),
+                    problem: Problem::new(Reason::InvalidJson, e.to_string()),
                 }),
             },
         };
@@ -432,8 +435,8 @@ mod tests {
             [
                 None,
                 Some(Reason::WrongColumnCount),
-                Some(Reason::InvalidUtf8),
-                Some(Reason::Truncated)
+                Some(Reason::NonUtf8),
+                Some(Reason::TruncatedLastLine)
             ]
         );
         assert_eq!(f.rows[2].raw, b"3,Eve\xff,c");
@@ -465,9 +468,9 @@ mod tests {
             reasons(&f),
             [
                 None,
-                Some(Reason::BadJson),
-                Some(Reason::InvalidUtf8),
-                Some(Reason::Truncated)
+                Some(Reason::InvalidJson),
+                Some(Reason::NonUtf8),
+                Some(Reason::TruncatedLastLine)
             ]
         );
         assert_eq!(f.rows[3].line, 5);
