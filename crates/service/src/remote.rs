@@ -234,19 +234,34 @@ struct SubState {
 }
 
 impl SubState {
+    /// Delivers a pending `Lagged` notice once the queue has room; false when the subscriber
+    /// has gone.
+    fn flush_lag(&mut self) -> bool {
+        if !self.lagged {
+            return !self.events.is_closed();
+        }
+        let lag = LiveEvent::Change(ChangeEvent {
+            change: Change::Lagged,
+            at: Timestamp::now(),
+        });
+        match self.events.try_send(lag) {
+            Ok(()) => {
+                self.lagged = false;
+                true
+            }
+            Err(TrySendError::Full(_)) => true,
+            Err(TrySendError::Closed(_)) => false,
+        }
+    }
+
     /// Delivers without waiting; a full queue marks the subscription lagged. Returns false
     /// when the subscriber has gone.
     fn deliver(&mut self, event: LiveEvent) -> bool {
+        if !self.flush_lag() {
+            return false;
+        }
         if self.lagged {
-            let lag = LiveEvent::Change(ChangeEvent {
-                change: Change::Lagged,
-                at: Timestamp::now(),
-            });
-            match self.events.try_send(lag) {
-                Ok(()) => self.lagged = false,
-                Err(TrySendError::Full(_)) => return true,
-                Err(TrySendError::Closed(_)) => return false,
-            }
+            return true;
         }
         match self.events.try_send(event) {
             Ok(()) => true,
@@ -272,6 +287,10 @@ async fn drive(
     let mut subs: HashMap<u64, SubState> = HashMap::new();
     let mut pending: HashMap<u64, ReplyTx> = HashMap::new();
     let mut next_id: u64 = 1;
+    // Pending `Lagged` notices go out when the reader has made room, even if no further
+    // event arrives.
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let Some(c) = conn.as_mut() else {
             // Reconnect with back-off, telling subscribers.
@@ -338,6 +357,9 @@ async fn drive(
             continue;
         };
         tokio::select! {
+            _ = tick.tick() => {
+                subs.retain(|_, s| s.flush_lag());
+            }
             cmd = commands.recv() => {
                 let Some(cmd) = cmd else { return };
                 let id = next_id;

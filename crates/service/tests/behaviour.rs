@@ -332,3 +332,118 @@ async fn the_client_reconnects_and_says_so() {
     shutdown.cancel();
     handle.await.unwrap().unwrap();
 }
+
+/// A console that stops reading never slows the store: writes go on at full speed, its
+/// queue overflows, and when it reads again it is told it lagged (and re-reads).
+async fn a_stalled_subscriber_lags_instead_of_blocking<S: Service>(s: &S, ids: &[CustomerId]) {
+    let mut stalled = s.subscribe(Watch::All).await.unwrap();
+    let t0 = Instant::now();
+    for n in 0..700 {
+        s.log_interaction(NewInteraction {
+            customer: ids[n % ids.len()],
+            kind: InteractionKind::Note,
+            channel: Channel::Web,
+            touchpoint: None,
+            phase: None,
+            text: None,
+            attributes: Default::default(),
+            amounts: vec![],
+        })
+        .await
+        .unwrap();
+    }
+    let took = t0.elapsed();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut lagged = false;
+    let mut received = 0;
+    while let Ok(Some(e)) =
+        tokio::time::timeout(Duration::from_millis(300), stalled.events.recv()).await
+    {
+        received += 1;
+        lagged |= matches!(e, LiveEvent::Change(ref c) if c.change == Change::Lagged);
+    }
+    assert!(lagged, "no Lagged after {received} events");
+    assert!(
+        received < 700,
+        "the queue is bounded ({received} delivered)"
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "writes slowed down: {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_console_lags_embedded_and_remote() {
+    let (engine, ids) = engine().await;
+    let local = Embedded::from_engine(engine.clone(), "test".into());
+    a_stalled_subscriber_lags_instead_of_blocking(&local, &ids).await;
+    let server = TestServer::start(engine).await;
+    let remote = server.admin().await;
+    a_stalled_subscriber_lags_instead_of_blocking(&remote, &ids).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_expire_and_disabled_operators_are_cut_off() {
+    use rapport_governance::Role;
+    use rapport_service::{Engine, OperatorAdmin};
+    let (store, _) = common::world();
+    let engine = std::sync::Arc::new(Engine::new(store).with_session_ttl_ms(400));
+    let local = Embedded::from_engine(engine.clone(), "test".into());
+    local
+        .add_operator("admin", Role::Admin, PASSWORD)
+        .await
+        .unwrap();
+    local
+        .add_operator("gate.a1", Role::FrontLine, PASSWORD)
+        .await
+        .unwrap();
+    let server = TestServer::start(engine).await;
+    let gate = Remote::connect(&server.addr, "gate.a1", PASSWORD)
+        .await
+        .unwrap();
+    assert!(gate.overview().await.is_ok());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        matches!(gate.overview().await, Err(ServiceError::Unauthenticated(m)) if m.contains("expired"))
+    );
+    // A fresh login works until an admin disables the operator.
+    let gate = Remote::connect(&server.addr, "gate.a1", PASSWORD)
+        .await
+        .unwrap();
+    let admin = server.admin().await;
+    admin.disable_operator("gate.a1").await.unwrap();
+    assert!(matches!(
+        gate.overview().await,
+        Err(ServiceError::Unauthenticated(_))
+    ));
+    assert!(matches!(
+        Remote::connect(&server.addr, "gate.a1", PASSWORD).await,
+        Err(ServiceError::Unauthenticated(_))
+    ));
+    // Passwords: admins set anyone's; operators change their own only.
+    local
+        .add_operator("analyst.b", Role::Analyst, PASSWORD)
+        .await
+        .unwrap();
+    let analyst = Remote::connect(&server.addr, "analyst.b", PASSWORD)
+        .await
+        .unwrap();
+    assert!(
+        analyst
+            .set_password("analyst.b", "a new long password")
+            .await
+            .is_ok()
+    );
+    assert!(matches!(
+        analyst.set_password("admin", "a new long password").await,
+        Err(ServiceError::Forbidden { .. })
+    ));
+    assert!(
+        Remote::connect(&server.addr, "analyst.b", "a new long password")
+            .await
+            .is_ok()
+    );
+    server.stop().await;
+}
