@@ -332,9 +332,10 @@ pub fn email(s: &str) -> Clean<String> {
 ///    or plausible (8 to 15 digits with its country code), it becomes E.164.
 /// 3. A number without a country code is read in the row's region (the mapping's
 ///    `phone_region` or `phone_region_column`): valid by the region's plan, it becomes E.164.
-/// 4. Otherwise a national number of plausible length (7 to 12 digits, with a trunk prefix
-///    `0...` or a region) cannot be normalised and is left out (`Ok(None)`): not wrong, only
-///    not readable without guessing the country. Any other shape is malformed.
+/// 4. Otherwise a national number of plausible length (8 to 12 digits, or 7 to 12 with a
+///    trunk prefix `0...`) cannot be normalised and is left out (`Ok(None)`): not wrong, only
+///    not readable without guessing the country. Any other shape (e.g. a number of the row's
+///    region that is too short for its plan) is malformed.
 pub fn phone(s: &str, region: Option<phonenumber::country::Id>) -> Clean<String> {
     let t = s.trim();
     if t.is_empty() {
@@ -392,7 +393,9 @@ pub fn phone(s: &str, region: Option<phonenumber::country::Id>) -> Clean<String>
         Some(n) if phonenumber::is_valid(&n) => Ok(Some(e164(&n))),
         // Not a number of the region's plan, or no region: it cannot be normalised. A
         // plausible national length is left out rather than guessed; anything else is wrong.
-        _ if (7..=12).contains(&significant) && (trunk || region.is_some()) => Ok(None),
+        _ if (trunk && (7..=12).contains(&significant)) || (8..=12).contains(&significant) => {
+            Ok(None)
+        }
         _ => Err(bad("not a national number of the source's region")),
     }
 }

@@ -1037,6 +1037,8 @@ pub fn passenger_keys(f: &Fragment) -> Vec<IndexKey> {
             None => return Vec::new(),
         },
     };
+    // Nicknames count as their full name (Bob is Robert), so the initial is Robert's.
+    let given = crate::identity::names::canonical_given(&given).to_string();
     let Some(initial) = given.chars().next() else {
         return Vec::new();
     };

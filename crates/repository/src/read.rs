@@ -325,7 +325,7 @@ fn read_jsonl(bytes: &[u8], columns: &Columns, encoding: &'static Encoding) -> S
         }
         let values = match decode(raw, encoding) {
             None => Err(RowProblem {
-                field: "row".into(),
+                field: invalid_json_field(raw),
                 problem: Problem::new(
                     Reason::NonUtf8,
                     format!("the line is not valid {}", encoding.name()),
@@ -361,6 +361,21 @@ fn read_jsonl(bytes: &[u8], columns: &Columns, encoding: &'static Encoding) -> S
         });
     }
     SourceFile { header: None, rows }
+}
+
+/// The key whose value holds the invalid bytes of a JSON line, or `row`.
+fn invalid_json_field(raw: &[u8]) -> String {
+    let lossy = String::from_utf8_lossy(raw);
+    if let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(&lossy) {
+        for (k, v) in &obj {
+            if let serde_json::Value::String(s) = v
+                && s.contains('\u{FFFD}')
+            {
+                return k.clone();
+            }
+        }
+    }
+    "row".into()
 }
 
 /// A field of a JSON object by dotted path, as text (`null` and absent become empty).
