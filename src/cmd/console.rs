@@ -146,10 +146,13 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
     let today = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date();
-    let shift = (today - as_of)
-        .total(jiff::Unit::Day)
-        .with_context(|| format!("days from {as_of} to {today}"))?
-        .round() as i64;
+    // Civil dates: the span is in whole days.
+    let shift = i64::from(
+        today
+            .since(as_of)
+            .with_context(|| format!("days from {as_of} to {today}"))?
+            .get_days(),
+    );
     let ingest_toml = fixtures.join("ingest.toml");
     if !ingest_toml.exists() {
         bail!(

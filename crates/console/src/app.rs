@@ -558,7 +558,7 @@ impl<S: Service> App<S> {
         let Some(Popup::Grant(g)) = self.popups.last_mut() else {
             return;
         };
-        match g.request(id) {
+        match g.policy_request(id) {
             Ok(req) => {
                 g.policy = Policy::Asking;
                 g.problem = None;

@@ -207,11 +207,15 @@ pub fn draw_box(
     lines: Vec<Line<'static>>,
     style: Style,
 ) {
-    let h = (lines.len() as u16 + 2).min(area.height);
     let longest = lines.iter().map(|l| l.width()).max().unwrap_or(0) as u16;
     let w = (longest + 4)
         .max(title.chars().count() as u16 + 6)
-        .clamp(30, 100);
+        .clamp(30, 100)
+        .min(area.width);
+    // Long lines wrap: count the rows they take inside the borders.
+    let inner = usize::from(w.saturating_sub(2)).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let h = (rows as u16).saturating_add(2).min(area.height);
     let rect = centered(area, w, h);
     f.render_widget(Clear, rect);
     let block = Block::default()

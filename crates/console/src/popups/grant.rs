@@ -104,11 +104,13 @@ impl GrantPopup {
             Field::text("Delay minutes", delay),
             Field::text("Touchpoint", touchpoint),
         ]);
-        // Start where the operator has something to type.
+        // Start where the operator has something to type (the delay only for delays).
         form.focus = form
             .fields
             .iter()
-            .position(|f| f.get().is_empty())
+            .position(|f| {
+                f.get().is_empty() && (f.label != "Delay minutes" || kind == DisruptionKind::Delay)
+            })
             .unwrap_or(0);
         GrantPopup {
             form,
@@ -149,6 +151,22 @@ impl GrantPopup {
             delay_minutes,
             touchpoint,
         })
+    }
+
+    /// The request to ask the policy with: the touchpoint does not change what the policy
+    /// entitles, so it may still be empty.
+    pub fn policy_request(&self, customer: CustomerId) -> Result<CompensationRequest, String> {
+        let mut probe = self.clone();
+        if probe.form.get("Touchpoint").trim().is_empty()
+            && let Some(f) = probe
+                .form
+                .fields
+                .iter_mut()
+                .find(|f| f.label == "Touchpoint")
+        {
+            f.value = crate::popups::form::Value::Text("console".into());
+        }
+        probe.request(customer)
     }
 
     /// Draws the form with the policy's answer and the confirmation prompt.
