@@ -201,11 +201,26 @@ fn new_password(from_stdin: bool) -> anyhow::Result<String> {
     Ok(p)
 }
 
+/// Whether a listen address stays on this machine.
+fn is_loopback(addr: &str) -> bool {
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(a) => a.ip().is_loopback(),
+        Err(_) => addr.starts_with("localhost:"),
+    }
+}
+
 /// `rapport serve`.
 pub fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
     let db = g.db_path();
     if let Some(dir) = db.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    if !a.no_tcp && !is_loopback(&a.listen) {
+        eprintln!(
+            "warning: listening on {} exposes customer data to the network without \
+             encryption; prefer loopback or --socket, and reach the server over SSH",
+            sanitize(&a.listen)
+        );
     }
     let opts = ServeOptions {
         db: db.clone(),
