@@ -294,8 +294,20 @@ fn story_facts_hold_in_the_demo() {
             get(r, "event") == "bag_lost"
                 && get(r, "passenger_name").starts_with("LINDQVIST/HENRIK")
         })
-        .map(|r| get(r, "passenger_name").to_owned())
         .expect("Henrik's lost bag");
+    let lost_booking = get(name, "booking_ref").to_owned();
+    let name = get(name, "passenger_name").to_owned();
+    // The lost bag was on his last trip: his latest flight flown before today.
+    let last_flown = airport
+        .iter()
+        .filter(|r| {
+            get(r, "passenger_name") == name
+                && get(r, "event") == "flown"
+                && day(get(r, "flight_date")) < today
+        })
+        .max_by_key(|r| get(r, "local_time").to_owned())
+        .expect("flights before today");
+    assert_eq!(get(last_flown, "booking_ref"), lost_booking);
     assert!(airport.iter().any(|r| get(r, "passenger_name") == name
         && get(r, "event") == "checked_in"
         && get(r, "flight_date") == as_of
