@@ -328,8 +328,8 @@ pub fn email(s: &str) -> Clean<String> {
 /// The rules, in order (nothing is guessed):
 /// 1. Only digits, spaces and `+ - ( ) . /` may appear, with 7 to 15 digits: otherwise the
 ///    number is malformed.
-/// 2. A number with a country code (`+` or `00`) is read as such; valid by the numbering plan,
-///    or plausible (8 to 15 digits with its country code), it becomes E.164.
+/// 2. A number with a country code (`+` or `00`) is already international: with 8 to 15
+///    digits (the E.164 range) it becomes `+` and its digits.
 /// 3. A number without a country code is read in the row's region (the mapping's
 ///    `phone_region` or `phone_region_column`): valid by the region's plan, it becomes E.164.
 /// 4. Otherwise a national number of plausible length (8 to 12 digits, or 7 to 12 with a
@@ -337,6 +337,28 @@ pub fn email(s: &str) -> Clean<String> {
 ///    not readable without guessing the country. Any other shape (e.g. a number of the row's
 ///    region that is too short for its plan) is malformed.
 pub fn phone(s: &str, region: Option<phonenumber::country::Id>) -> Clean<String> {
+    // Reading a number with the crate compiles regular expressions: remember the answers
+    // (sources repeat a customer's number on every row).
+    thread_local! {
+        static SEEN: std::cell::RefCell<std::collections::HashMap<(String, Option<phonenumber::country::Id>), Clean<String>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    let key = (s.to_string(), region);
+    if let Some(hit) = SEEN.with(|m| m.borrow().get(&key).cloned()) {
+        return hit;
+    }
+    let out = phone_uncached(s, region);
+    SEEN.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= 200_000 {
+            m.clear();
+        }
+        m.insert(key, out.clone());
+    });
+    out
+}
+
+fn phone_uncached(s: &str, region: Option<phonenumber::country::Id>) -> Clean<String> {
     let t = s.trim();
     if t.is_empty() {
         return Ok(None);
@@ -372,21 +394,17 @@ pub fn phone(s: &str, region: Option<phonenumber::country::Id>) -> Clean<String>
     };
     let e164 = |n: &phonenumber::PhoneNumber| n.format().mode(phonenumber::Mode::E164).to_string();
     if international {
-        let text = match t.strip_prefix("00") {
-            Some(rest) => format!("+{rest}"),
-            None => t.to_string(),
-        };
-        return match parse(None, &text) {
-            Some(n) => {
-                let out = e164(&n);
-                let len = out.len().saturating_sub(1);
-                if phonenumber::is_valid(&n) || (8..=15).contains(&len) {
-                    Ok(Some(out))
-                } else {
-                    Err(bad("not a number in its country's plan"))
-                }
-            }
-            None => Err(bad("no known country code")),
+        // With its country code the number is already international: E.164 is `+` and its
+        // digits, without a national trunk `(0)` written after the code (`+44 (0)7911...`).
+        let body = t.replacen("(0)", "", 1);
+        let mut digits: String = body.chars().filter(char::is_ascii_digit).collect();
+        if body.trim_start().starts_with("00") {
+            digits.drain(..2);
+        }
+        return if (8..=15).contains(&digits.len()) && !digits.starts_with('0') {
+            Ok(Some(format!("+{digits}")))
+        } else {
+            Err(bad("not an international number"))
         };
     }
     match region.and_then(|r| parse(Some(r), t)) {

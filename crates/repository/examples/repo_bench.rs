@@ -1,0 +1,172 @@
+//! Repository benchmark: ingest rate, peak memory, record-open and search latency.
+//!
+//! ```text
+//! rapport fixtures generate --customers 100000 --out /tmp/world
+//! cargo run --release -p rapport-repository --example repo_bench -- /tmp/world [DB_DIR]
+//! ```
+//!
+//! Ingests the world's seven sources through the demo mappings (`fixtures/demo/mappings`)
+//! into a fresh store, then opens 2,000 random customer records (newest 100 interactions) and
+//! runs 2,000 searches (names with a typo, phones in another shape, e-mails, loyalty
+//! numbers), and prints the figures.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rapport_core::{ContactKind, CustomerId, Timestamp};
+use rapport_repository::ingest::{IngestOptions, ingest_manifest};
+use rapport_repository::{InteractionFilter, Repository};
+use rapport_store::Store;
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return 0.0;
+    }
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i]
+}
+
+/// A small deterministic generator (xorshift) so runs are comparable.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let world = PathBuf::from(args.next().ok_or("usage: repo_bench WORLD_DIR [DB_DIR]")?);
+    let db = args.next().map(PathBuf::from);
+    let mappings = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo/mappings");
+    let manifest = world.join("bench-ingest.toml");
+    let demo = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo/ingest.toml"),
+    )?;
+    std::fs::write(
+        &manifest,
+        demo.replace(
+            "mappings/",
+            &format!("{}/", mappings.canonicalize()?.display()),
+        ),
+    )?;
+
+    let store = match &db {
+        Some(p) => Store::open(p)?,
+        None => Store::temporary()?,
+    };
+    let t = Instant::now();
+    let report = ingest_manifest(
+        &store,
+        &manifest,
+        &IngestOptions {
+            progress: true,
+            ..IngestOptions::default()
+        },
+    )?;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "ingest: {} rows ({} stored, {} quarantined, {} known) in {secs:.1} s = {:.0} rows/s; \
+         {} customers, {} interactions; peak RSS {:.0} MiB",
+        report.rows_read,
+        report.rows_stored,
+        report.rows_quarantined,
+        report.rows_known,
+        report.rows_read as f64 / secs,
+        store.customer_count()?,
+        store.interaction_count()?,
+        peak_rss_mib()
+    );
+
+    let repo = Repository::new(store.clone());
+    let ids: Vec<CustomerId> = store
+        .customers()
+        .filter_map(Result::ok)
+        .map(|c| c.id)
+        .collect();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let now = Timestamp::now();
+    let mut opens = Vec::new();
+    let mut queries: Vec<String> = Vec::new();
+    for _ in 0..2_000 {
+        let id = ids[rng.below(ids.len() as u64) as usize];
+        let t = Instant::now();
+        let rec = repo.customer_record(id, &InteractionFilter::at(now))?;
+        opens.push(t.elapsed().as_secs_f64() * 1e3);
+        if let Some(r) = rec {
+            let c = &r.customer;
+            match rng.below(4) {
+                0 => {
+                    // A name with one letter dropped.
+                    let mut n = c.display_name();
+                    if n.len() > 4 && n.is_char_boundary(2) && n.is_char_boundary(3) {
+                        n.remove(2);
+                    }
+                    queries.push(n);
+                }
+                1 => {
+                    if let Some(p) = c.current_contacts(ContactKind::Phone, now).next() {
+                        // `+447747855789` typed as `0044 7747 855789`.
+                        let digits = p.value.trim_start_matches('+');
+                        queries.push(format!("00{digits}"));
+                    } else {
+                        queries.push(c.display_name());
+                    }
+                }
+                2 => match c.current_contacts(ContactKind::Email, now).next() {
+                    Some(e) => queries.push(e.value.to_uppercase()),
+                    None => queries.push(c.display_name()),
+                },
+                _ => match &c.profile.loyalty_number {
+                    Some(l) => queries.push(l.value.to_lowercase()),
+                    None => queries.push(c.display_name()),
+                },
+            }
+        }
+    }
+    let mut searches = Vec::new();
+    let mut found = 0;
+    for q in &queries {
+        let t = Instant::now();
+        let hits = repo.search(q, 10)?;
+        searches.push(t.elapsed().as_secs_f64() * 1e3);
+        if !hits.is_empty() {
+            found += 1;
+        }
+    }
+    println!(
+        "record open (newest 100 interactions, cues): p50 {:.3} ms, p99 {:.3} ms over {} opens",
+        percentile(&mut opens.clone(), 0.5),
+        percentile(&mut opens, 0.99),
+        2_000
+    );
+    println!(
+        "search: p50 {:.3} ms, p99 {:.3} ms over {} queries ({} with hits)",
+        percentile(&mut searches.clone(), 0.5),
+        percentile(&mut searches, 0.99),
+        queries.len(),
+        found
+    );
+    println!("peak RSS {:.0} MiB", peak_rss_mib());
+    Ok(())
+}
