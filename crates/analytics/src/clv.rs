@@ -72,7 +72,8 @@ pub fn discounted_transactions(
         let cumulative =
             transactions.conditional_expected_transactions(d, k as f64 * opts.period_length)?;
         discount /= 1.0 + opts.discount_rate;
-        value += (cumulative - previous) * opts.margin * discount;
+        // Expected transactions only grow; clamp rounding noise.
+        value += (cumulative - previous).max(0.0) * opts.margin * discount;
         previous = cumulative;
     }
     Ok((value, previous))

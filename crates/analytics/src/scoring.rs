@@ -69,7 +69,7 @@ impl Default for ScoringConfig {
             },
             logistic: LogisticOptions::default(),
             max_fit_customers: 50_000,
-            max_train_rows: 100_000,
+            max_train_rows: 50_000,
             propensity_products: 5,
             threads: 2,
         }
@@ -194,9 +194,15 @@ fn date_tag(t: Timestamp) -> String {
 
 /// A classifier fitted out of time: returns the model refitted on the latest window and its
 /// report.
+/// The two windows of a sample: (two years ago, one year ago) and (one year ago, now).
+struct Windows {
+    past: Vec<(Activity, Activity)>,
+    latest: Vec<(Activity, Activity)>,
+}
+
 fn out_of_time<F>(
     target: &str,
-    activities: &[Activity],
+    windows: &Windows,
     cfg: &ScoringConfig,
     names: &[&str],
     dataset: F,
@@ -204,15 +210,9 @@ fn out_of_time<F>(
 where
     F: Fn(&[(Activity, Activity)]) -> (Vec<Vec<f64>>, Vec<bool>),
 {
-    let sample = stride_sample(activities, cfg.max_train_rows);
-    let past: Vec<(Activity, Activity)> = sample
-        .iter()
-        .map(|a| (a.years_ago(2), a.years_ago(1)))
-        .collect();
-    let latest: Vec<(Activity, Activity)> =
-        sample.iter().map(|a| (a.years_ago(1), a.clone())).collect();
-    let (xt, yt) = dataset(&past);
-    let (xe, ye) = dataset(&latest);
+    let (past, latest) = (&windows.past, &windows.latest);
+    let (xt, yt) = dataset(past);
+    let (xe, ye) = dataset(latest);
     let mut report = ClassifierReport {
         target: target.to_string(),
         train_rows: xt.len() as u64,
@@ -298,13 +298,25 @@ pub fn fit_models(
     let mut names: Vec<String> = FEATURE_NAMES.iter().map(|s| s.to_string()).collect();
     names.extend(catalogue.iter().map(|p| format!("holds_{p}")));
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let (churn, churn_report) = out_of_time("churn", activities, cfg, &name_refs, |pairs| {
+    let train_sample = stride_sample(activities, cfg.max_train_rows);
+    let windows = Windows {
+        past: train_sample
+            .iter()
+            .map(|a| (a.years_ago(2), a.years_ago(1)))
+            .collect(),
+        latest: train_sample
+            .iter()
+            .map(|a| (a.years_ago(1), a.clone()))
+            .collect(),
+    };
+    drop(train_sample);
+    let (churn, churn_report) = out_of_time("churn", &windows, cfg, &name_refs, |pairs| {
         churn_dataset(pairs.iter().map(|(a, b)| (a, b)), &catalogue)
     });
     let mut propensity = Vec::new();
     let mut propensity_reports = Vec::new();
     for product in &catalogue {
-        let (m, r) = out_of_time(product, activities, cfg, &name_refs, |pairs| {
+        let (m, r) = out_of_time(product, &windows, cfg, &name_refs, |pairs| {
             propensity_dataset(pairs.iter().map(|(a, b)| (a, b)), product, &catalogue)
         });
         if let Some(m) = m {

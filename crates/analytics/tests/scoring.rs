@@ -146,7 +146,15 @@ fn a_run_finds_the_planted_skew_and_defection_drivers() {
     let a_share = scores.iter().filter(|s| s.tier == Tier::A).count() as f64 / 4_000.0;
     assert!((a_share - 0.2).abs() < 0.02, "{a_share}");
     assert!(scores.iter().all(|s| (0.0..=1.0).contains(&s.p_alive)));
-    assert!(scores.iter().all(|s| s.clv.is_finite() && s.clv >= 0.0));
+    for (a, s) in w.activities.iter().zip(&scores) {
+        assert!(
+            s.clv.is_finite() && s.clv >= 0.0,
+            "{:?} {:?} {:?}",
+            a.rfm(),
+            s,
+            models.transactions
+        );
+    }
     // Recent buyers are more likely alive than long-silent ones.
     let alive_of = |pred: &dyn Fn(&Activity) -> bool| {
         let v: Vec<f64> = w
