@@ -15,7 +15,8 @@ pub fn clean_opt(s: Option<&str>, absent: &str) -> String {
 }
 
 /// How long ago `t` was, in words an operator reads at a glance: `just now`, `4 min ago`,
-/// `14 h ago`, `3 d ago`, `5 mo ago`, `2 y ago`; `in 3 d` for the future.
+/// `14 h ago`, `3 d ago`, `5 mo ago`, `2 y ago`; `today` later the same UTC day, `in 3 d`
+/// further in the future.
 pub fn ago(now: Timestamp, t: Timestamp) -> String {
     let secs = (now.as_millis() - t.as_millis()) / 1000;
     let (future, secs) = if secs < 0 {
@@ -23,6 +24,11 @@ pub fn ago(now: Timestamp, t: Timestamp) -> String {
     } else {
         (false, secs)
     };
+    // Later today (a scheduled check-in, or a demo world rebased by whole days) reads better
+    // as "today" than as a countdown.
+    if future && date(now) == date(t) {
+        return "today".to_string();
+    }
     let text = if secs < 60 {
         return "just now".to_string();
     } else if secs < 3_600 {
@@ -140,6 +146,11 @@ mod tests {
             "14 h ago"
         );
         assert_eq!(ago(now, now), "just now");
+        assert_eq!(ago(now, Timestamp::from_secs(1_000_000 + 600)), "today");
+        assert_eq!(
+            ago(now, Timestamp::from_secs(1_000_000 + 3 * 86_400)),
+            "in 3 d"
+        );
         assert_eq!(fit("abcdef", 4), "abc~");
         assert_eq!(clean("a\u{1b}[31mb"), "a?[31mb");
     }
