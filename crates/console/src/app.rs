@@ -411,26 +411,13 @@ impl<S: Service> App<S> {
                 None if self.screen == ScreenId::Search => self.screen = ScreenId::Record,
                 None => {}
             },
-            Action::Search => {
-                if self.offered(action) {
-                    self.navigate(ScreenId::Search);
-                }
-            }
+            Action::Search if self.offered(action) => self.navigate(ScreenId::Search),
             Action::Palette => self.popups.push(Popup::Palette(Palette::default())),
             Action::Help => self.popups.push(Popup::Help(Help::default())),
-            Action::Overview => {
-                if self.offered(action) {
-                    self.navigate(ScreenId::Overview);
-                    self.overview.tab = 0;
-                    self.request_overview_tab();
-                }
-            }
-            Action::Lists => {
-                if self.offered(action) {
-                    self.navigate(ScreenId::Overview);
-                    self.overview.tab = 1;
-                    self.request_overview_tab();
-                }
+            Action::Overview | Action::Lists if self.offered(action) => {
+                self.navigate(ScreenId::Overview);
+                self.overview.tab = if action == Action::Overview { 0 } else { 1 };
+                self.request_overview_tab();
             }
             Action::Refresh => match self.screen {
                 ScreenId::Search => self.request_search(),

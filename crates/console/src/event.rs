@@ -9,6 +9,8 @@ use rapport_service::{
 };
 
 /// Everything that can happen to the console.
+// Events move once through a channel; boxing the large ones would buy nothing measurable.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Event {
     /// A key was pressed (releases and repeats are dropped at the source).
@@ -27,6 +29,7 @@ pub enum Event {
 
 /// The answer to a background request. Requests of one kind carry a sequence number: only
 /// the newest is applied, so a slow answer never overwrites a newer one.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Reply {
     /// The live subscription is ready (or failed).

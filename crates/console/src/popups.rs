@@ -9,7 +9,8 @@ pub mod note;
 pub mod palette;
 pub mod preference;
 
-/// A popup on the stack.
+/// A popup on the stack (a handful at most, so variant sizes do not matter).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Popup {
     /// Every key.

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use rapport_console::action::{BINDINGS, key_table_markdown};
 use rapport_console::Keymap;
+use rapport_console::action::{BINDINGS, key_table_markdown};
 
 const START: &str = "<!-- keys:start -->";
 const END: &str = "<!-- keys:end -->";
@@ -32,6 +32,10 @@ fn guide_key_table_is_generated_from_the_action_table() {
     }
     // Every action of the table is in the guide, with its doc string.
     for b in BINDINGS {
-        assert!(current.contains(b.doc), "{} missing from the guide", b.action);
+        assert!(
+            current.contains(b.doc),
+            "{} missing from the guide",
+            b.action
+        );
     }
 }

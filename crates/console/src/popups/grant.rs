@@ -23,6 +23,7 @@ const KINDS: [DisruptionKind; 4] = [
 ];
 
 /// What the policy says for the request in the form.
+#[allow(clippy::large_enum_variant)] // one per open form
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Policy {
     /// Nothing asked yet (the form is incomplete).
