@@ -4,12 +4,13 @@
 use crate::history::Activity;
 
 /// The history features, in order.
-pub const FEATURE_NAMES: [&str; 10] = [
+pub const FEATURE_NAMES: [&str; 11] = [
     "recency_days",
     "purchase_days_1y",
     "ln_revenue_1y",
     "disruptions_1y",
     "complaints_1y",
+    "unresolved_complaints_1y",
     "products_held",
     "digital_share_1y",
     "tenure_years",
@@ -21,7 +22,7 @@ pub const FEATURE_NAMES: [&str; 10] = [
 pub type FeatureRow = Vec<f64>;
 
 /// The features of one customer as of the history's as-of day: recency, frequency, monetary
-/// value, disruptions, complaints, products held, channel mix, tenure, compensation received
+/// value, disruptions, complaints (and those unresolved on first contact), products held, channel mix, tenure, compensation received
 /// and the revenue trend (log change from the year before). Followed by one 0/1 column per
 /// product of `catalogue` the customer holds.
 pub fn features(a: &Activity, catalogue: &[String]) -> FeatureRow {
@@ -42,6 +43,7 @@ pub fn features(a: &Activity, catalogue: &[String]) -> FeatureRow {
         ln_rev(t0.revenue - t0.refunds),
         a.disruptions[0] as f64,
         a.complaints[0] as f64,
+        a.unresolved_complaints[0] as f64,
         a.products.len() as f64,
         digital,
         a.tenure_years(),

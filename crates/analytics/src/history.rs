@@ -3,9 +3,17 @@
 //!
 //! Conventions: amounts are summed in major units at face value (one currency per
 //! deployment); cost to serve, compensation and refunds count by absolute value whatever
-//! their sign; a transaction day is a day with a `purchase` or `booking` interaction or any
-//! positive revenue; products are the `product` text attribute of those interactions; miles
-//! the `miles` attribute; digital channels are web, app and e-mail.
+//! their sign. An amount whose role is `other` (a ledger entry) takes its role from the
+//! interaction's kind: `purchase` is revenue, `refund` a refund, `compensation_granted`
+//! compensation, `cost_to_serve` (an extended kind) cost to serve. When a ledger entry carries
+//! a booking's revenue (`booking_ref` attribute), the operational records of the same booking
+//! (e.g. each flight segment's fare) do not add to it, so revenue is not counted twice. A
+//! transaction day is a day with a `purchase` or `booking` interaction or any positive
+//! revenue; products are the `product` text attribute of those interactions; miles the
+//! `miles` attribute; digital channels are web, app and e-mail. A disruption is a
+//! cancellation, denied boarding, lost bag or a delay of at least three hours
+//! (`delay_minutes`, or any delay without it); a complaint is unresolved when its
+//! `resolved_first_contact` attribute is false.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +27,8 @@ use crate::value::{PeriodTotals, ValueDefinition, annual_value_with_carry_over};
 pub const YEARS: usize = 5;
 const NONE: i64 = i64::MIN;
 const MS_PER_DAY: i64 = 86_400_000;
+/// Delays shorter than this are not counted as disruptions.
+pub const DISRUPTIVE_DELAY_MINUTES: i64 = 180;
 
 /// A customer's history as of a day, in yearly buckets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +49,8 @@ pub struct Activity {
     pub last_purchase_day: [i64; YEARS],
     /// Complaints per year.
     pub complaints: [u32; YEARS],
+    /// Complaints not resolved on first contact, per year.
+    pub unresolved_complaints: [u32; YEARS],
     /// Service disruptions suffered per year (delays, cancellations, denied boarding, bags).
     pub disruptions: [u32; YEARS],
     /// Interactions per year.
@@ -71,6 +83,15 @@ pub fn summarize_history(interactions: &[Interaction], now: Timestamp) -> Activi
     let as_of = day_of(now);
     let mut a = Activity::empty(as_of);
     let mut purchase_days: Vec<(i64, f64)> = Vec::new();
+    // Bookings whose revenue a ledger entry carries.
+    let mut ledger_bookings: Vec<&str> = interactions
+        .iter()
+        .filter(|i| i.kind == InteractionKind::Purchase)
+        .filter(|i| i.amounts.iter().any(|a| a.role == AmountRole::Other))
+        .filter_map(|i| i.attr_text("booking_ref"))
+        .collect();
+    ledger_bookings.sort_unstable();
+    ledger_bookings.dedup();
     for i in interactions {
         let day = day_of(i.at);
         if day > as_of {
@@ -84,20 +105,45 @@ pub fn summarize_history(interactions: &[Interaction], now: Timestamp) -> Activi
         }
         if i.kind == InteractionKind::Complaint {
             a.complaints[k] += 1;
+            if matches!(
+                i.attributes.get("resolved_first_contact"),
+                Some(AttrValue::Bool(false))
+            ) {
+                a.unresolved_complaints[k] += 1;
+            }
         }
-        if i.kind.is_disruption() {
+        let disruptive = match i.kind {
+            InteractionKind::Delay => i
+                .attr_int("delay_minutes")
+                .is_none_or(|m| m >= DISRUPTIVE_DELAY_MINUTES),
+            ref kind => kind.is_disruption(),
+        };
+        if disruptive {
             a.disruptions[k] += 1;
         }
+        let counted_by_ledger = i.kind != InteractionKind::Purchase
+            && i.attr_text("booking_ref")
+                .is_some_and(|b| ledger_bookings.binary_search(&b).is_ok());
         let t = &mut a.totals[k];
         let mut revenue = 0.0;
         for amount in &i.amounts {
             let v = amount.money.as_major_f64();
-            match amount.role {
-                AmountRole::Revenue => revenue += v,
+            let role = match amount.role {
+                AmountRole::Other => match &i.kind {
+                    InteractionKind::Purchase => AmountRole::Revenue,
+                    InteractionKind::Refund => AmountRole::Refund,
+                    InteractionKind::CompensationGranted => AmountRole::Compensation,
+                    InteractionKind::Other(k) if k == "cost_to_serve" => AmountRole::CostToServe,
+                    _ => AmountRole::Other,
+                },
+                role => role,
+            };
+            match role {
+                AmountRole::Revenue if !counted_by_ledger => revenue += v,
                 AmountRole::Refund => t.refunds += v.abs(),
                 AmountRole::CostToServe => t.cost_to_serve += v.abs(),
                 AmountRole::Compensation => t.compensation += v.abs(),
-                AmountRole::Payment | AmountRole::Other => {}
+                _ => {}
             }
         }
         t.revenue += revenue;
@@ -150,6 +196,7 @@ impl Activity {
             purchase_days: [0; YEARS],
             last_purchase_day: [NONE; YEARS],
             complaints: [0; YEARS],
+            unresolved_complaints: [0; YEARS],
             disruptions: [0; YEARS],
             interactions: [0; YEARS],
             digital: [0; YEARS],
@@ -186,6 +233,7 @@ impl Activity {
             a.purchase_days[new] += self.purchase_days[old];
             a.last_purchase_day[new] = a.last_purchase_day[new].max(self.last_purchase_day[old]);
             a.complaints[new] += self.complaints[old];
+            a.unresolved_complaints[new] += self.unresolved_complaints[old];
             a.disruptions[new] += self.disruptions[old];
             a.interactions[new] += self.interactions[old];
             a.digital[new] += self.digital[old];
@@ -315,6 +363,55 @@ mod tests {
             Channel::CallCenter,
             kind,
         )
+    }
+
+    #[test]
+    fn ledger_revenue_is_not_counted_twice_and_short_delays_are_no_disruption() {
+        let booking_ref = |mut i: Interaction, r: &str| {
+            i.attributes
+                .insert("booking_ref".into(), AttrValue::Text(r.into()));
+            i
+        };
+        let mut segment = event(1, 10, InteractionKind::Booking);
+        segment.amounts.push(Amount {
+            role: AmountRole::Revenue,
+            money: Money::new(27_965, Currency::EUR),
+        });
+        let mut ledger = event(2, 10, InteractionKind::Purchase);
+        ledger.amounts.push(Amount {
+            role: AmountRole::Other,
+            money: Money::new(55_930, Currency::EUR),
+        });
+        let mut cost = event(3, 10, InteractionKind::Other("cost_to_serve".into()));
+        cost.amounts.push(Amount {
+            role: AmountRole::Other,
+            money: Money::new(-20_048, Currency::EUR),
+        });
+        let mut short = event(4, 12, InteractionKind::Delay);
+        short
+            .attributes
+            .insert("delay_minutes".into(), AttrValue::Int(40));
+        let mut long = event(5, 13, InteractionKind::Delay);
+        long.attributes
+            .insert("delay_minutes".into(), AttrValue::Int(240));
+        let mut unresolved = event(6, 14, InteractionKind::Complaint);
+        unresolved
+            .attributes
+            .insert("resolved_first_contact".into(), AttrValue::Bool(false));
+        let h = vec![
+            booking_ref(segment, "F7LBTX"),
+            booking_ref(ledger, "F7LBTX"),
+            booking_ref(cost, "F7LBTX"),
+            short,
+            long,
+            unresolved,
+        ];
+        let a = summarize_history(&h, at_day(20));
+        assert_eq!(a.totals[0].revenue, 559.30);
+        assert_eq!(a.totals[0].cost_to_serve, 200.48);
+        assert_eq!(a.purchase_days[0], 1);
+        assert_eq!(a.disruptions[0], 1);
+        assert_eq!((a.complaints[0], a.unresolved_complaints[0]), (1, 1));
     }
 
     #[test]

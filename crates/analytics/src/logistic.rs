@@ -20,7 +20,7 @@ impl Default for LogisticOptions {
     fn default() -> Self {
         LogisticOptions {
             l2: 1.0,
-            max_iterations: 50,
+            max_iterations: 100,
             tolerance: 1e-8,
         }
     }
@@ -142,8 +142,12 @@ impl LogisticModel {
                 what: "logistic regression",
                 reason: "the Newton system is singular".into(),
             })?;
+            // Damped Newton: no coefficient moves more than 5 (standardised units) at once,
+            // so a near-separable data set does not overshoot.
+            let longest = step.iter().fold(0.0f64, |m, s| m.max(s.abs()));
+            let scale = if longest > 5.0 { 5.0 / longest } else { 1.0 };
             let mut largest: f64 = 0.0;
-            for (b, s) in beta.iter_mut().zip(&step) {
+            for (b, s) in beta.iter_mut().zip(step.iter().map(|s| s * scale)) {
                 *b += s;
                 largest = largest.max(s.abs());
             }

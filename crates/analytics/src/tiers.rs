@@ -109,20 +109,22 @@ impl Tiering {
         })
     }
 
-    /// The tier of a value.
+    /// The tier of a value. A and B need a positive value: customers tied at a zero cut-off
+    /// (no value this period) are C, however many they are.
     pub fn tier(&self, value: f64) -> Tier {
-        if value >= self.a_cutoff && value > self.floor {
+        let valued = value > self.floor && value > 0.0;
+        if value >= self.a_cutoff && valued {
             Tier::A
-        } else if value >= self.b_cutoff && value > self.floor {
+        } else if value >= self.b_cutoff && valued {
             Tier::B
         } else {
             Tier::C
         }
     }
 
-    /// Whether a value is in the most valuable group.
+    /// Whether a value is in the most valuable group (needs a positive value).
     pub fn top(&self, value: f64) -> bool {
-        value >= self.top_cutoff && value > self.floor
+        value >= self.top_cutoff && value > self.floor && value > 0.0
     }
 
     /// Whether a value is in the bottom group.
@@ -363,6 +365,11 @@ mod tests {
         let (_, out) = assign_tiers(&values, &TierRules::default()).unwrap();
         assert_eq!(out.iter().filter(|o| o.0 == Tier::A).count(), 10);
         assert!(out[..90].iter().all(|o| o.0 == Tier::C && o.2));
+        // Half the customers at zero: the B cut-off is zero, and they stay C.
+        let mut half = vec![0.0; 50];
+        half.extend((1..=50).map(f64::from));
+        let (_, out) = assign_tiers(&half, &TierRules::default()).unwrap();
+        assert_eq!(out.iter().filter(|o| o.0 == Tier::C).count(), 50);
     }
 
     #[test]
