@@ -225,7 +225,7 @@ fn demo_world_ingests_with_every_bad_row_quarantined_and_duplicates_resolved() {
         .expect("double voucher story");
     let name = double["customer"].as_str().unwrap();
     let hits: serde_json::Value = serde_json::from_str(&d.ok(&["search", name, "--json"])).unwrap();
-    let id = hits[0]["id"].as_str().expect("found by name").to_string();
+    let id = format!("C{:08}", hits[0]["id"].as_u64().expect("found by name"));
     let rec: serde_json::Value =
         serde_json::from_str(&d.ok(&["customer", "show", &id, "--json"])).unwrap();
     assert!(

@@ -339,9 +339,10 @@ pub fn email(s: &str) -> Clean<String> {
 pub fn phone(s: &str, region: Option<phonenumber::country::Id>) -> Clean<String> {
     // Reading a number with the crate compiles regular expressions: remember the answers
     // (sources repeat a customer's number on every row).
+    type Seen =
+        std::collections::HashMap<(String, Option<phonenumber::country::Id>), Clean<String>>;
     thread_local! {
-        static SEEN: std::cell::RefCell<std::collections::HashMap<(String, Option<phonenumber::country::Id>), Clean<String>>> =
-            std::cell::RefCell::new(std::collections::HashMap::new());
+        static SEEN: std::cell::RefCell<Seen> = std::cell::RefCell::new(Seen::new());
     }
     let key = (s.to_string(), region);
     if let Some(hit) = SEEN.with(|m| m.borrow().get(&key).cloned()) {

@@ -192,7 +192,11 @@ impl Repository {
             return Ok(Vec::new());
         }
         let mut hits: HashMap<CustomerId, (f64, String)> = HashMap::new();
+        let exact = std::cell::Cell::new(false);
         let mut add = |id: CustomerId, score: f64, what: &str| {
+            if score >= 0.97 {
+                exact.set(true);
+            }
             let e = hits.entry(id).or_insert((0.0, String::new()));
             if score > e.0 {
                 *e = (score, what.to_string());
@@ -250,20 +254,32 @@ impl Repository {
         }
 
         // Names: every token must match (as a prefix or by sound); ranked by similarity.
+        // Identifiers found: the query was an identifier, not a name.
+        let exact = exact.get();
         let tokens = cleanse::name_tokens(q);
-        if !tokens.is_empty() && tokens.iter().any(|t| t.chars().any(char::is_alphabetic)) {
+        if !exact && !tokens.is_empty() && tokens.iter().all(|t| t.chars().all(char::is_alphabetic))
+        {
             let mut per_customer: HashMap<CustomerId, usize> = HashMap::new();
             for t in &tokens {
                 let mut ids: Vec<CustomerId> = Vec::new();
                 if t.chars().count() >= 2 {
-                    for (_, id) in self.store.index_prefix(IndexKind::NameToken, t, 300)? {
+                    for (_, id) in self.store.index_prefix(IndexKind::NameToken, t, 200)? {
                         ids.push(id);
                     }
                 } else {
                     ids.extend(lookup(IndexKind::NameToken, t)?);
                 }
                 if t.chars().count() >= 3 {
-                    ids.extend(lookup(IndexKind::NamePhonetic, &search_code(t))?);
+                    // Sounds-like, bounded: a common code is not worth thousands of loads.
+                    let code = search_code(t);
+                    for (v, id) in self
+                        .store
+                        .index_prefix(IndexKind::NamePhonetic, &code, 200)?
+                    {
+                        if v == code {
+                            ids.push(id);
+                        }
+                    }
                 }
                 ids.sort();
                 ids.dedup();
@@ -287,7 +303,7 @@ impl Repository {
                     .collect();
             }
             cands.sort();
-            cands.truncate(400);
+            cands.truncate(100);
             let folded_q = tokens.join(" ");
             for id in cands {
                 if let Some(c) = self.store.customer(id)? {

@@ -154,13 +154,12 @@ fn bad_rows_are_quarantined_with_reasons_and_nothing_is_lost() {
             (4, "dob".into(), Reason::AmbiguousDate),
             (5, "phone".into(), Reason::MalformedPhone),
             (6, "row".into(), Reason::WrongColumnCount),
-            (7, "last".into(), Reason::InvalidUtf8),
-            (9, "row".into(), Reason::Truncated),
+            (7, "last".into(), Reason::NonUtf8),
+            (9, "row".into(), Reason::TruncatedLastLine),
             // The second voucher for the same disruption (ops.jsonl line 3).
             (3, "disruption".into(), Reason::DuplicateGrant),
         ]
         .into_iter()
-        .map(|(l, f, r)| (l, f, r))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect::<Vec<_>>()
@@ -217,7 +216,10 @@ fn the_record_unifies_sources_with_history_and_cues() {
             .any(|a| a.value.contains("LEEDS") && a.valid_to.is_some())
     );
     assert_eq!(c.profile.city.as_ref().unwrap().value, "YORK");
-    assert_eq!(c.profile.birth_date.as_ref().unwrap().value.to_string(), "1980-04-03");
+    assert_eq!(
+        c.profile.birth_date.as_ref().unwrap().value.to_string(),
+        "1980-04-03"
+    );
     assert_eq!(c.relationships.len(), 1);
     assert_eq!(c.relationships[0].kind, RelationshipKind::Household);
     assert_eq!(rec.related_names.values().next().unwrap(), "Bob Lee");
