@@ -329,3 +329,44 @@ fn a_killed_server_loses_no_acknowledged_write() {
         grants.len()
     );
 }
+
+#[test]
+fn serve_on_a_unix_socket_only() {
+    let d = Dir::new();
+    seed(&d.db(), 1);
+    add_admin(&d);
+    let socket = d.path().join("rapport.sock");
+    let mut server = d
+        .cmd()
+        .args(["serve", "--no-tcp", "--socket"])
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while running_server(&d.db()).and_then(|a| a.socket).is_none() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(running_server(&d.db()).unwrap().listen.is_none());
+    let out = d
+        .cmd()
+        .env("RAPPORT_USER", "admin")
+        .env("RAPPORT_PASSWORD", PASSWORD)
+        .args(["operator", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rapport.sock"));
+    sigterm(&server);
+    assert!(server.wait().unwrap().success());
+    assert!(!socket.exists(), "the socket file is removed");
+}

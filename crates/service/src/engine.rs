@@ -158,11 +158,22 @@ impl Engine {
     /// operator name and per peer, and logged.
     pub fn login(&self, user: &str, password: &str, peer: &str) -> ServiceResult<Session> {
         let now = Timestamp::now();
-        let peer_key = format!("peer:{peer}");
-        let user_key = format!("user:{user}");
+        // Per operator name, and per remote address (not per connection: the port changes
+        // with every connection). Local clients (loopback, Unix socket) all look alike, so
+        // for them only the operator name counts: one local user cannot lock out the others.
+        let host = peer.rsplit_once(':').map_or(peer, |(h, _)| h);
+        let local = peer == "unix"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        let mut keys = vec![format!("user:{user}")];
+        if !local {
+            keys.push(format!("peer:{host}"));
+        }
         {
             let l = lock(&self.limiter);
-            if let Err(retry) = l.check(&user_key, now).and(l.check(&peer_key, now)) {
+            if let Err(retry) = keys.iter().try_for_each(|k| l.check(k, now)) {
                 tracing::warn!(operator = %rapport_core::text::sanitize(user), peer, "login refused: too many failed attempts");
                 return Err(ServiceError::Unauthenticated(format!(
                     "too many failed logins; try again in {} s",
@@ -186,7 +197,7 @@ impl Engine {
             (true, Some(a)) => a,
             _ => {
                 let mut l = lock(&self.limiter);
-                let locked = l.failure(&user_key, now) | l.failure(&peer_key, now);
+                let locked = keys.iter().fold(false, |acc, k| l.failure(k, now) | acc);
                 tracing::warn!(operator = %rapport_core::text::sanitize(user), peer, locked, "failed login");
                 return Err(ServiceError::Unauthenticated(
                     "wrong operator name or password, or the operator is disabled".into(),
@@ -195,8 +206,7 @@ impl Engine {
         };
         {
             let mut l = lock(&self.limiter);
-            l.success(&user_key);
-            l.success(&peer_key);
+            keys.iter().for_each(|k| l.success(k));
         }
         let session = Session::new(
             SessionToken::from_random(rand::random()),

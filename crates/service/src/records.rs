@@ -187,3 +187,92 @@ pub fn list(store: &Store, name: &str, limit: usize) -> ServiceResult<Vec<ListEn
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rapport_analytics::{TierRow, Tiering};
+    use rapport_core::{PartyKind, Sourced, Tier};
+    use rapport_store::{Batch, Durability};
+
+    #[test]
+    fn overview_and_lists_read_the_scoring_run() {
+        let store = Store::temporary().unwrap();
+        assert_eq!(overview(&store).unwrap().tiers.len(), 0);
+        assert!(list(&store, "complainers", 10).unwrap().is_empty());
+        assert!(matches!(
+            list(&store, "nonsense", 10),
+            Err(ServiceError::Invalid(m)) if m.contains("complainers")
+        ));
+        let t = Timestamp::from_secs(1_790_000_000);
+        let id = store.next_customer_id().unwrap();
+        let mut c = Customer::new(id, PartyKind::Person, t);
+        c.profile.display_name = Some(Sourced::new("Val Uable".into(), None, t));
+        let mut b = Batch::default();
+        b.put_customer(&c, vec![]);
+        let row = |tier, customers| TierRow {
+            tier,
+            customers,
+            value: 0.0,
+            value_share: 0.0,
+            profit: 0.0,
+            clv: 0.0,
+        };
+        let tiers = TierSummary {
+            at: t,
+            model_version: "test".into(),
+            tiering: Tiering {
+                a_cutoff: 10.0,
+                b_cutoff: 5.0,
+                top_cutoff: 20.0,
+                bottom_cutoff: 1.0,
+                floor: 0.0,
+                ceiling: 100.0,
+            },
+            tiers: vec![row(Tier::A, 1), row(Tier::B, 4), row(Tier::C, 15)],
+            top_customers: 1,
+            top_value_share: 0.5,
+            bottom_customers: 4,
+            bottom_profit: -3.0,
+        };
+        b.put_doc(ANALYTICS, "tiers", &tiers).unwrap();
+        let skew = rapport_analytics::skew(&[1.0, 1.0, 2.0, 96.0], "value", t).unwrap();
+        b.put_doc(ANALYTICS, "skew", &skew).unwrap();
+        let wl = WorkingList {
+            name: ListName::Complainers,
+            title: "Valuable complainers".into(),
+            at: t,
+            total: 2,
+            entries: vec![
+                rapport_analytics::ListEntry {
+                    customer: id,
+                    tier: Tier::A,
+                    rank_value: 3.0,
+                    reason: "3 complaints in the last year".into(),
+                },
+                rapport_analytics::ListEntry {
+                    customer: CustomerId(999),
+                    tier: Tier::A,
+                    rank_value: 2.0,
+                    reason: "merged away since".into(),
+                },
+            ],
+        };
+        b.put_doc(ANALYTICS, "list/complainers", &wl).unwrap();
+        store.write(b, Durability::Durable).unwrap();
+
+        let o = overview(&store).unwrap();
+        assert_eq!(o.customers, 1);
+        assert_eq!(
+            o.tiers.into_iter().collect::<Vec<_>>(),
+            vec![(Tier::A, 1), (Tier::B, 4), (Tier::C, 15)]
+        );
+        assert_eq!(o.gini, Some(skew.gini));
+        assert_eq!(o.top_shares, skew.top_shares);
+        assert_eq!(o.scored_at, Some(t));
+        let l = list(&store, "Complainers", 10).unwrap();
+        assert_eq!(l.len(), 1, "customers gone since the run are skipped");
+        assert_eq!(l[0].customer.name, "Val Uable");
+        assert_eq!(l[0].reason, "3 complaints in the last year");
+    }
+}

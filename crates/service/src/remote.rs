@@ -64,6 +64,8 @@ enum Command {
     },
     SetWatch(u64, Watch),
     Unsubscribe(u64),
+    /// The session expired: reconnect and log in again with the password.
+    Relogin,
 }
 
 #[derive(Debug, Clone)]
@@ -212,7 +214,20 @@ impl Remote {
         Ok(Remote { inner })
     }
 
+    /// Sends a request; when the session has expired, logs in again (with the credentials
+    /// given to [`Remote::connect`]) and retries once.
     async fn call(&self, req: Request) -> ServiceResult<Reply> {
+        match self.call_once(req.clone()).await {
+            Err(ServiceError::Unauthenticated(m)) if m.contains("expired") => {
+                tracing::info!("session expired; logging in again");
+                let _ = self.inner.commands.send(Command::Relogin).await;
+                self.call_once(req).await
+            }
+            r => r,
+        }
+    }
+
+    async fn call_once(&self, req: Request) -> ServiceResult<Reply> {
         let (tx, rx) = oneshot::channel();
         self.inner
             .commands
@@ -303,17 +318,21 @@ async fn drive(
             let logged = loop {
                 attempt += 1;
                 subs.retain(|_, s| s.deliver(LiveEvent::Reconnecting { attempt }));
-                let delay = Duration::from_millis((50u64 << attempt.min(6)).min(2_000));
-                // Commands arriving meanwhile fail at once instead of queueing.
-                let sleep = tokio::time::sleep(delay);
-                tokio::pin!(sleep);
-                loop {
-                    tokio::select! {
-                        _ = &mut sleep => break,
-                        cmd = commands.recv() => match cmd {
-                            None => return,
-                            Some(cmd) => refuse_while_down(cmd, &mut subs),
-                        },
+                // The first attempt is immediate (commands sent meanwhile wait in the queue);
+                // then back off up to 2 s, refusing commands at once instead of queueing them.
+                if attempt > 1 {
+                    let delay = Duration::from_millis((50u64 << attempt.min(6)).min(2_000));
+                    let sleep = tokio::time::sleep(delay);
+                    tokio::pin!(sleep);
+                    loop {
+                        tokio::select! {
+                            biased;
+                            _ = &mut sleep => break,
+                            cmd = commands.recv() => match cmd {
+                                None => return,
+                                Some(cmd) => refuse_while_down(cmd, &mut subs),
+                            },
+                        }
                     }
                 }
                 let resumed = establish(&creds, Some(&token)).await;
@@ -362,6 +381,10 @@ async fn drive(
             }
             cmd = commands.recv() => {
                 let Some(cmd) = cmd else { return };
+                if matches!(cmd, Command::Relogin) {
+                    conn = None;
+                    continue;
+                }
                 let id = next_id;
                 next_id += 1;
                 let (body, reply) = match cmd {
@@ -380,6 +403,7 @@ async fn drive(
                         subs.remove(&sub);
                         (Request::Unsubscribe { sub }, None)
                     }
+                    Command::Relogin => continue,
                 };
                 if let Some(r) = reply {
                     pending.insert(id, r);
@@ -450,6 +474,7 @@ fn refuse_while_down(cmd: Command, subs: &mut HashMap<u64, SubState>) {
         Command::Unsubscribe(sub) => {
             subs.remove(&sub);
         }
+        Command::Relogin => {}
     }
 }
 

@@ -425,6 +425,17 @@ async fn handle(
     token: SessionToken,
     body: Request,
 ) -> Result<Reply, ServiceError> {
+    // Requests that hash a password share the cap with logins.
+    let _hashing = match body {
+        Request::AddOperator { .. } | Request::SetPassword { .. } => Some(
+            shared
+                .hashing
+                .acquire()
+                .await
+                .map_err(|_| ServiceError::Unavailable("shutting down".into()))?,
+        ),
+        _ => None,
+    };
     let engine = shared.engine.clone();
     let work = tokio::task::spawn_blocking(move || {
         let caller = engine.caller(&token)?;
