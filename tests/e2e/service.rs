@@ -63,22 +63,33 @@ fn add_admin(d: &Dir) {
     assert!(String::from_utf8_lossy(&out.stdout).contains("added operator admin (admin)"));
 }
 
+/// A `rapport serve` child process, killed and reaped when dropped (also when a test fails).
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `rapport serve` on a free loopback port and waits for its server file.
-fn start_server(d: &Dir) -> (Child, String) {
-    let child = d
-        .cmd()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+fn start_server(d: &Dir) -> (ServerProcess, String) {
+    let server = ServerProcess(
+        d.cmd()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let t0 = Instant::now();
     loop {
         if let Some(a) = running_server(&d.db())
             && let Some(l) = a.listen
-            && a.pid == Some(child.id())
+            && a.pid == Some(server.0.id())
         {
-            return (child, l);
+            return (server, l);
         }
         assert!(
             t0.elapsed() < Duration::from_secs(20),
@@ -227,8 +238,8 @@ fn commands_reach_the_running_server_and_it_stops_gracefully() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not authenticated"));
     // SIGTERM: graceful stop, exit 0, server file removed, database usable embedded.
-    sigterm(&server);
-    let status = server.wait().unwrap();
+    sigterm(&server.0);
+    let status = server.0.wait().unwrap();
     assert!(status.success(), "{status}");
     assert!(running_server(&d.db()).is_none());
     let store = Store::open(&d.db()).unwrap();
@@ -295,8 +306,8 @@ fn a_killed_server_loses_no_acknowledged_write() {
         }
         tokio::time::sleep(Duration::from_millis(1500)).await;
         // Under load: kill -9.
-        server.kill().unwrap();
-        server.wait().unwrap();
+        server.0.kill().unwrap();
+        server.0.wait().unwrap();
         for w in writers {
             let _ = tokio::time::timeout(Duration::from_secs(40), w).await;
         }
@@ -336,14 +347,15 @@ fn serve_on_a_unix_socket_only() {
     seed(&d.db(), 1);
     add_admin(&d);
     let socket = d.path().join("rapport.sock");
-    let mut server = d
-        .cmd()
-        .args(["serve", "--no-tcp", "--socket"])
-        .arg(&socket)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = ServerProcess(
+        d.cmd()
+            .args(["serve", "--no-tcp", "--socket"])
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let t0 = Instant::now();
     while running_server(&d.db()).and_then(|a| a.socket).is_none() {
         assert!(
@@ -366,7 +378,7 @@ fn serve_on_a_unix_socket_only() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("rapport.sock"));
-    sigterm(&server);
-    assert!(server.wait().unwrap().success());
+    sigterm(&server.0);
+    assert!(server.0.wait().unwrap().success());
     assert!(!socket.exists(), "the socket file is removed");
 }
