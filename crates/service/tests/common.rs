@@ -16,7 +16,11 @@ pub const PASSWORD: &str = "correct horse battery";
 
 /// A store with three customers: Jane Doe, John Smith, Zoë Ørsted.
 pub fn world() -> (Store, Vec<CustomerId>) {
-    let store = Store::temporary().unwrap();
+    world_in(Store::temporary().unwrap())
+}
+
+/// The same customers in a given store.
+pub fn world_in(store: Store) -> (Store, Vec<CustomerId>) {
     let t = Timestamp::now();
     let mut ids = Vec::new();
     let mut batch = Batch::default();
@@ -52,7 +56,11 @@ pub fn world() -> (Store, Vec<CustomerId>) {
 
 /// An engine over `world()` with an admin operator `admin`.
 pub async fn engine() -> (Arc<Engine>, Vec<CustomerId>) {
-    let (store, ids) = world();
+    engine_over(world()).await
+}
+
+/// An engine over these customers with an admin operator `admin`.
+pub async fn engine_over((store, ids): (Store, Vec<CustomerId>)) -> (Arc<Engine>, Vec<CustomerId>) {
     let engine = Arc::new(Engine::new(store));
     let local = Embedded::from_engine(engine.clone(), "test".into());
     local

@@ -12,7 +12,8 @@ use rapport_service::{
 };
 use tokio::sync::Barrier;
 
-use common::{PASSWORD, TestServer, engine};
+use common::{PASSWORD, TestServer, engine, engine_over, world_in};
+use rapport_store::Store;
 
 /// Fresh disruptions raced by two network clients: 5,000 keeps the test to a few seconds on
 /// two cores; set `RAPPORT_RACE_ROUNDS` for a longer run, e.g.
@@ -27,7 +28,13 @@ fn rounds() -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_terminals_race_to_grant_the_same_compensation() {
     let rounds = rounds();
-    let (engine, ids) = engine().await;
+    // An on-disk store with RAPPORT_RACE_DISK=1 (flushes then reach the disk).
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, ids) = if std::env::var_os("RAPPORT_RACE_DISK").is_some() {
+        engine_over(world_in(Store::open(&dir.path().join("db")).unwrap())).await
+    } else {
+        engine().await
+    };
     let local = Embedded::from_engine(engine.clone(), "test".into());
     local
         .add_operator("gate.c12", Role::FrontLine, PASSWORD)
@@ -44,6 +51,7 @@ async fn two_terminals_race_to_grant_the_same_compensation() {
     let phone = Remote::connect(&server.addr, "callcenter.7", PASSWORD)
         .await
         .unwrap();
+    let t0 = std::time::Instant::now();
     let barrier = Arc::new(Barrier::new(2));
     let racer = |client: Remote, touchpoint: &'static str| {
         let barrier = barrier.clone();
@@ -91,7 +99,12 @@ async fn two_terminals_race_to_grant_the_same_compensation() {
     }
     // Both terminals won some races: they really were concurrent.
     assert_eq!(wins[0] + wins[1], rounds);
-    eprintln!("wins: gate {} / call center {}", wins[0], wins[1]);
+    eprintln!(
+        "{rounds} races in {:.1} s: gate won {}, call center won {}",
+        t0.elapsed().as_secs_f64(),
+        wins[0],
+        wins[1]
+    );
     // Exactly one compensation interaction per grant.
     let mut grants = 0;
     for id in &ids {
