@@ -86,6 +86,16 @@ async fn search(db: &str, queries: &[String]) {
             term.draw(|f| app.view(f)).unwrap();
             times.push(t.elapsed());
         }
+        // What the operator sees after the last key: the hit count line and the first hit.
+        let buf = term.backend().buffer();
+        let row = |y: u16| -> String {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        };
+        println!("{q:?}: {} | {}", row(2).trim(), row(4).trim());
         // Clear the query for the next one.
         for _ in 0..q.chars().count() {
             app.handle(Event::Key(crossterm::event::KeyEvent::new(
