@@ -377,3 +377,62 @@ fn tiers_before_any_scoring_run_say_what_to_do() {
     d.ok(&["init"]);
     fails_with(&d, &["tiers"], &["rapport score"]);
 }
+
+// ---- the committed demo world -------------------------------------------------------------
+
+#[test]
+fn demo_world_scoring_finds_the_planted_skew_drivers_and_stories() {
+    let d = Dir::new();
+    let demo = Dir::root().join("fixtures/demo/ingest.toml");
+    d.ok(&["ingest", demo.to_str().unwrap(), "--json"]);
+    let r: Value =
+        serde_json::from_str(&d.ok(&["score", "--as-of", "2026-11-23", "--json"])).unwrap();
+    assert_eq!(r["full"], true);
+    assert!(
+        r["models"]["bgnbd"]["params"]["r"].as_f64().is_some(),
+        "{}",
+        r["models"]
+    );
+
+    // Planted steep skew: the top 5% bring more than half of the value.
+    let skew = &r["skew"];
+    assert_eq!(skew["verdict"], "steep", "{skew}");
+    let top5 = skew["top_shares"][2][1].as_f64().unwrap();
+    assert!(top5 > 0.5, "{skew}");
+
+    // Planted defection drivers: disruptions and complaints raise the churn score.
+    let export = d.ok(&["export"]);
+    let models: Value = export
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["doc"]["collection"] == "analytics" && v["doc"]["key"] == "models")
+        .expect("stored models")["doc"]["value"]
+        .clone();
+    let churn = &models["churn"];
+    let coef = |name: &str| {
+        let i = churn["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|f| f == name)
+            .unwrap();
+        churn["coefficients"][i].as_f64().unwrap()
+    };
+    assert!(coef("disruptions_1y") > 0.0, "{churn}");
+    assert!(
+        coef("complaints_1y") + coef("unresolved_complaints_1y") > 0.0,
+        "{churn}"
+    );
+    assert!(r["models"]["churn"]["auc_eval"].as_f64().unwrap() > 0.55);
+
+    // The listed planted stories are on their lists.
+    for (list, who) in [
+        ("complainers", "Robert Achterberg"),
+        ("halved", "Northwind Logistics Ltd"),
+        ("single-product", "Priya Raman"),
+        ("lost-valuable", "Charles Whitfield"),
+    ] {
+        let text = d.ok(&["lists", list, "--limit", "1000"]);
+        assert!(text.contains(who), "{who} not on {list}:\n{text}");
+    }
+}

@@ -247,7 +247,16 @@ pub fn minimize<F: FnMut(&[f64], &mut [f64]) -> f64>(
     opts: &FitOptions,
 ) -> Result<Minimum, NotConverged> {
     match bfgs(&mut f, x0, opts) {
-        Ok(m) => Ok(m),
+        Ok(m) => match flat_direction(&mut f, &m) {
+            None => Ok(m),
+            Some(i) => Err(NotConverged {
+                reason: format!(
+                    "the likelihood is flat along parameter {} at the end of the search: the data do not identify the model",
+                    i + 1
+                ),
+                best: m,
+            }),
+        },
         Err(e) => {
             let mut scratch = vec![0.0; x0.len()];
             let start = if e.best.value.is_finite() {
@@ -271,6 +280,55 @@ pub fn minimize<F: FnMut(&[f64], &mut [f64]) -> f64>(
                 })
         }
     }
+}
+
+/// Whether the minimum found is a proper one: the Hessian (central differences of the
+/// gradient) must be positive definite with pivots above a small share of the objective's
+/// size. Returns the first flat direction's index otherwise.
+fn flat_direction<F: FnMut(&[f64], &mut [f64]) -> f64>(f: &mut F, m: &Minimum) -> Option<usize> {
+    let n = m.x.len();
+    let h = 1e-4;
+    let mut hess = vec![0.0; n * n];
+    let (mut gp, mut gm) = (vec![0.0; n], vec![0.0; n]);
+    let mut x = m.x.clone();
+    for j in 0..n {
+        x[j] = m.x[j] + h;
+        f(&x, &mut gp);
+        x[j] = m.x[j] - h;
+        f(&x, &mut gm);
+        x[j] = m.x[j];
+        for i in 0..n {
+            hess[i * n + j] = (gp[i] - gm[i]) / (2.0 * h);
+        }
+    }
+    for i in 0..n {
+        for j in 0..i {
+            let v = 0.5 * (hess[i * n + j] + hess[j * n + i]);
+            hess[i * n + j] = v;
+            hess[j * n + i] = v;
+        }
+    }
+    let floor = 1e-7 * (1.0 + m.value.abs());
+    // Cholesky; a pivot at or below the floor is a flat (or non-minimum) direction.
+    for j in 0..n {
+        let mut s = hess[j * n + j];
+        for k in 0..j {
+            s -= hess[j * n + k] * hess[j * n + k];
+        }
+        if !(s > floor) {
+            return Some(j);
+        }
+        let l = s.sqrt();
+        hess[j * n + j] = l;
+        for i in j + 1..n {
+            let mut t = hess[i * n + j];
+            for k in 0..j {
+                t -= hess[i * n + k] * hess[j * n + k];
+            }
+            hess[i * n + j] = t / l;
+        }
+    }
+    None
 }
 
 type Eval<'a> = dyn FnMut(&[f64], &mut usize) -> f64 + 'a;
