@@ -315,7 +315,7 @@ fn flat_direction<F: FnMut(&[f64], &mut [f64]) -> f64>(f: &mut F, m: &Minimum) -
         for k in 0..j {
             s -= hess[j * n + k] * hess[j * n + k];
         }
-        if !(s > floor) {
+        if s.is_nan() || s <= floor {
             return Some(j);
         }
         let l = s.sqrt();
