@@ -279,17 +279,17 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     let mut watermark = watermark_before.unwrap_or(0);
     let mut interactions = 0u64;
     let flush_group = |group: &mut Vec<Interaction>, changed: bool, out: &mut Vec<_>| {
-        if let Some(first) = group.first() {
-            if watermark_before.is_none() || changed {
-                out.push((first.customer, summarize_history(group, at)));
-            }
+        if let Some(first) = group.first()
+            && (watermark_before.is_none() || changed)
+        {
+            out.push((first.customer, summarize_history(group, at)));
         }
         group.clear();
     };
     for i in store.all_interactions() {
         let i = i?;
         interactions += 1;
-        if interactions % 4096 == 0 {
+        if interactions.is_multiple_of(4096) {
             bar.set_position(interactions);
         }
         watermark = watermark.max(i.id.0);
