@@ -10,6 +10,7 @@
 //! ```text
 //! cargo bench -p rapport-store --bench store
 //! RAPPORT_BENCH_CUSTOMERS=100000 cargo bench -p rapport-store --bench store
+//! RAPPORT_BENCH_DB=/tmp/rapport-bench/db RAPPORT_BENCH_CACHE_MIB=4096 cargo bench -p rapport-store --bench store -- read
 //! ```
 
 use std::hint::black_box;
@@ -24,7 +25,7 @@ use rapport_core::{
     Interaction, InteractionId, InteractionKind, Money, PartyKind, Scores, Sourced, Tier,
     Timestamp,
 };
-use rapport_store::{Batch, Durability, IndexKey, IndexKind, Store};
+use rapport_store::{Batch, Durability, IndexKey, IndexKind, OpenOptions, Store};
 
 const HEAVY_EVERY: u64 = 100;
 const HEAVY_INTERACTIONS: u64 = 208;
@@ -225,9 +226,25 @@ fn record_open_percentiles(store: &Store, n: u64) {
 fn benches(c: &mut Criterion) {
     let n = customers_wanted();
     let (path, _tmp) = build(n);
-    // Reopen as a fresh process would.
-    let store = Store::open(Path::new(&path)).expect("reopen");
+    // Reopen as a fresh process would, with the cache size asked for.
+    let cache_mib: u64 = std::env::var("RAPPORT_BENCH_CACHE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    eprintln!("cache capacity {cache_mib} MiB");
+    let options = OpenOptions::default().with_cache_capacity(cache_mib << 20);
+    let store = Store::open_with(Path::new(&path), &options).expect("reopen");
     record_open_percentiles(&store, n);
+    let t = Instant::now();
+    let customers = store.customer_count().expect("count");
+    let t_customers = t.elapsed();
+    let t = Instant::now();
+    let interactions = store.interaction_count().expect("count");
+    eprintln!(
+        "customer_count() = {customers} in {t_customers:?}; interaction_count() = \
+         {interactions} in {:?}",
+        t.elapsed()
+    );
 
     let mut rng = SmallRng::seed_from_u64(42);
     let mut g = c.benchmark_group("store");

@@ -18,6 +18,31 @@ use crate::{Batch, Durability, Error, IndexKey, IndexKind, Stats, codec, schema}
 const NEXT_CUSTOMER: &str = "next_customer";
 const NEXT_INTERACTION: &str = "next_interaction";
 
+/// Tuning for [`Store::open_with`]. Engine-neutral: a second engine may ignore fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenOptions {
+    /// Bytes of decoded pages to keep in memory (default 1 GiB). Not a hard memory limit:
+    /// the process uses more (see `docs/benchmarks.md`).
+    pub cache_capacity: u64,
+}
+
+impl Default for OpenOptions {
+    fn default() -> OpenOptions {
+        OpenOptions {
+            cache_capacity: 1 << 30,
+        }
+    }
+}
+
+impl OpenOptions {
+    /// The default options with this cache capacity in bytes.
+    pub fn with_cache_capacity(mut self, bytes: u64) -> OpenOptions {
+        self.cache_capacity = bytes;
+        self
+    }
+}
+
 /// The store handle: cheap to clone (an `Arc` inside), `Send + Sync`. Calls block the calling
 /// thread; from async code run them with `spawn_blocking` or on a store thread.
 #[derive(Clone)]
@@ -73,7 +98,15 @@ impl Store {
     /// version (migrating an older database, refusing a newer one) and fails with
     /// [`Error::Locked`] when another process has it open.
     pub fn open(path: &Path) -> Result<Store, Error> {
-        let db = sled::Config::new().path(path).open().map_err(|e| match e {
+        Store::open_with(path, &OpenOptions::default())
+    }
+
+    /// [`Store::open`] with tuning options (e.g. a larger cache for a server).
+    pub fn open_with(path: &Path, options: &OpenOptions) -> Result<Store, Error> {
+        let config = sled::Config::new()
+            .path(path)
+            .cache_capacity(options.cache_capacity);
+        let db = config.open().map_err(|e| match e {
             sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
                 Error::Locked {
                     path: path.to_path_buf(),
@@ -167,7 +200,8 @@ impl Store {
         self.values(Space::Customers.prefix().to_vec())
     }
 
-    /// Number of customers.
+    /// Number of customers. Counts by scanning the keyspace: about a second per million
+    /// customers, so do not call it per request.
     pub fn customer_count(&self) -> Result<u64, Error> {
         self.count(&Space::Customers.prefix())
     }
@@ -271,7 +305,7 @@ impl Store {
         self.values(Space::Interactions.prefix().to_vec())
     }
 
-    /// Number of interactions.
+    /// Number of interactions. Counts by scanning the keyspace (seconds at ten million).
     pub fn interaction_count(&self) -> Result<u64, Error> {
         self.count(&Space::Interactions.prefix())
     }
@@ -337,7 +371,7 @@ impl Store {
             })
     }
 
-    /// Number of documents in `collection`.
+    /// Number of documents in `collection`, by scanning it.
     pub fn doc_count(&self, collection: &str) -> Result<u64, Error> {
         self.count(&keys::doc_collection(collection))
     }
