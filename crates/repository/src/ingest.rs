@@ -70,7 +70,7 @@ impl Default for IngestOptions {
             time_shift_days: 0,
             progress: false,
             now: None,
-            chunk_rows: 20_000,
+            chunk_rows: 100_000,
         }
     }
 }
@@ -675,14 +675,13 @@ impl<'s> Run<'s> {
         if on_booking.len() == 1 {
             let c = on_booking[0];
             let frags = self.fragments_of(c)?;
+            // The evidence is kept against the record on the same booking.
+            let mine = passenger_keys(f);
             let best = frags
                 .iter()
-                .filter(|o| {
-                    (o.kind == rapport_core::PartyKind::Person)
-                        == (f.kind == rapport_core::PartyKind::Person)
-                })
-                .map(|o| self.resolver.evidence(f, o))
-                .max_by(|a, b| a.score.total_cmp(&b.score));
+                .find(|o| passenger_keys(o).iter().any(|k| mine.contains(k)))
+                .or_else(|| frags.first())
+                .map(|o| self.resolver.evidence(f, o));
             if let Some(mut ev) = best {
                 ev.rule = Some("same passenger on a booking".to_string());
                 return Ok(Resolved::Attach(c, Box::new(ev)));
@@ -907,7 +906,11 @@ impl<'s> Run<'s> {
         self.store.write(batch, Durability::Batched)?;
         self.batch_rows = 0;
         self.pending_keys.clear();
-        self.owners.clear();
+        // Owners stay: a source record keeps its customer for the whole run, and the map
+        // spares decoding its stored fragment again.
+        if self.owners.len() > 2_000_000 {
+            self.owners.clear();
+        }
         self.rows.clear();
         self.grants.clear();
         Ok(())
