@@ -264,39 +264,34 @@ impl RecordScreen {
         }
         lines.push(Line::from(title));
 
-        let value = match &rec.scores {
+        match &rec.scores {
             Some(s) => {
-                let mut parts = vec![format!("CLV {}", thousands(s.clv))];
-                if !compact {
-                    parts.push(format!("value {}", thousands(s.value)));
-                }
-                parts.push(format!("P(alive) {}", percent(s.p_alive)));
+                let mut money = vec![format!("CLV {}", thousands(s.clv))];
+                let mut risk = vec![format!("P(alive) {}", percent(s.p_alive))];
                 if let Some(churn) = s.churn {
-                    parts.push(format!("churn {}", percent(churn)));
+                    risk.push(format!("churn {}", percent(churn)));
                 }
                 if s.top {
-                    parts.push("top 5%".into());
+                    risk.push("top 5%".into());
                 } else if s.bottom {
-                    parts.push("bottom 20%".into());
+                    risk.push("bottom 20%".into());
                 }
-                if !compact {
-                    parts.push(format!("annual {}", thousands(s.annual_value)));
+                if compact {
+                    money.extend(risk);
+                    lines.push(Line::from(money.join(sep)));
+                } else {
+                    // Two lines on the wide layout's half-width column.
+                    money.push(format!("value {}", thousands(s.value)));
+                    money.push(format!("annual {}", thousands(s.annual_value)));
+                    lines.push(Line::from(money.join(sep)));
+                    risk.push(format!("segment {}", clean(&s.segment)));
+                    lines.push(Line::from(risk.join(sep)));
                 }
-                parts.join(sep)
             }
-            None => "not scored yet".to_string(),
-        };
-        if compact {
-            lines.push(Line::from(value));
-        } else {
-            lines.push(Line::from(value));
-            let segment = rec
-                .scores
-                .as_ref()
-                .map_or_else(String::new, |s| format!("{}{sep}", clean(&s.segment)));
+            None => lines.push(Line::styled("not scored yet", th.dim())),
+        }
+        if !compact {
             lines.push(Line::from(vec![
-                Span::styled("Segment ", th.label()),
-                Span::raw(segment),
                 Span::styled("Portfolio ", th.label()),
                 Span::raw(portfolio),
             ]));
