@@ -451,3 +451,65 @@ async fn sessions_expire_and_disabled_operators_are_cut_off() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_policy_applies_and_front_line_limits_need_a_supervisor() {
+    use rapport_core::{Currency, Money};
+    use rapport_governance::{CompensationPolicy, Role};
+    use rapport_service::{Engine, GOVERNANCE, OperatorAdmin};
+    let (store, ids) = common::world();
+    // Version 2 of the policy: denied boarding now grants 800 EUR, above the front-line limit.
+    let mut policy = CompensationPolicy::standard();
+    policy.version = 2;
+    for r in &mut policy.rules {
+        if r.kind == DisruptionKind::DeniedBoarding {
+            r.amount = Money::new(80_000, Currency::EUR);
+        }
+    }
+    let mut b = rapport_store::Batch::default();
+    b.put_doc(GOVERNANCE, "compensation_policy", &policy)
+        .unwrap();
+    store.write(b, rapport_store::Durability::Durable).unwrap();
+    let engine = std::sync::Arc::new(Engine::new(store));
+    let local = Embedded::from_engine(engine.clone(), "test".into());
+    for (name, role) in [
+        ("gate.b2", Role::FrontLine),
+        ("manager.m", Role::CustomerManager),
+    ] {
+        local.add_operator(name, role, PASSWORD).await.unwrap();
+    }
+    let server = TestServer::start(engine).await;
+    let gate = Remote::connect(&server.addr, "gate.b2", PASSWORD)
+        .await
+        .unwrap();
+    let manager = Remote::connect(&server.addr, "manager.m", PASSWORD)
+        .await
+        .unwrap();
+    let bumped = CompensationRequest {
+        customer: ids[0],
+        disruption: "RP400/2026-11-23".into(),
+        kind: DisruptionKind::DeniedBoarding,
+        delay_minutes: None,
+        touchpoint: "gate B2".into(),
+    };
+    let e = gate.entitlement(bumped.clone()).await.unwrap();
+    assert_eq!(
+        (e.amount.minor, e.rule.as_str()),
+        (80_000, "denied boarding v2")
+    );
+    match gate.grant_compensation(bumped.clone()).await {
+        Err(ServiceError::Forbidden { role, action }) => {
+            assert_eq!(role, Role::FrontLine);
+            assert!(action.contains("supervisor"), "{action}");
+        }
+        other => panic!("expected a refusal above the limit, got {other:?}"),
+    }
+    match manager.grant_compensation(bumped).await.unwrap() {
+        GrantOutcome::Granted(g) => {
+            assert_eq!(g.policy_rule, "denied boarding v2");
+            assert_eq!(g.granted_by, "manager.m");
+        }
+        other => panic!("expected a grant, got {other:?}"),
+    }
+    server.stop().await;
+}
