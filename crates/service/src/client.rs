@@ -76,10 +76,18 @@ impl ServerAddress {
     }
 }
 
-/// The address of the server holding `db`, from its file, if one is running.
+/// The address of the server holding `db`, from its file, if one is running. A file left by
+/// a server that was killed (its process is gone) is ignored.
 pub fn running_server(db: &Path) -> Option<ServerAddress> {
     let text = std::fs::read_to_string(server_file(db)).ok()?;
     let a = ServerAddress::parse(&text);
+    let proc = Path::new("/proc");
+    if let Some(pid) = a.pid
+        && proc.is_dir()
+        && !proc.join(pid.to_string()).exists()
+    {
+        return None;
+    }
     a.preferred().is_some().then_some(a)
 }
 
@@ -232,5 +240,22 @@ mod tests {
         };
         assert_eq!(ServerAddress::parse(&a.render()), a);
         assert_eq!(a.preferred(), Some("/tmp/x/s.sock"));
+        // A file naming this (live) process is believed; one naming a dead process is not.
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        let live = ServerAddress {
+            pid: Some(std::process::id()),
+            ..a.clone()
+        };
+        std::fs::write(server_file(&db), live.render()).unwrap();
+        assert_eq!(running_server(&db), Some(live));
+        if Path::new("/proc").is_dir() {
+            let dead = ServerAddress {
+                pid: Some(u32::MAX - 1),
+                ..a
+            };
+            std::fs::write(server_file(&db), dead.render()).unwrap();
+            assert_eq!(running_server(&db), None);
+        }
     }
 }
