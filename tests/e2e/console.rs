@@ -95,12 +95,20 @@ impl Tmux {
         }
     }
 
-    fn alive(&self) -> bool {
-        self.tmux()
-            .args(["has-session", "-t", &self.session])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+    /// The console's process id: the pane's shell's child (`env` replaced itself with it).
+    fn console_pid(&self) -> u32 {
+        let out = self
+            .tmux()
+            .args(["display", "-p", "-t", &self.session, "#{pane_pid}"])
+            .output()
+            .unwrap();
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let out = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no console process under the pane's shell {shell}"))
     }
 }
 
@@ -237,7 +245,8 @@ fn grant_in_one_console_appears_live_in_another_and_the_second_is_refused() {
         format!(
             "env -u RAPPORT_USER -u RAPPORT_PASSWORD -u RAPPORT_DB -u NO_COLOR LANG=C.UTF-8 \
              HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config \
-             {bin} --log-file {home}/{log} console --connect {addr}",
+             {bin} --log-file {home}/{log} console --connect {addr}; \
+             echo console-exit=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; echo console-done; sleep 60",
             home = d.path().display()
         )
     };
@@ -277,21 +286,25 @@ fn grant_in_one_console_appears_live_in_another_and_the_second_is_refused() {
     let refused = call.wait_for("Refused: already granted", 10);
     assert!(refused.contains("by jsmith at gate C12"), "{refused}");
 
-    // Both quit cleanly: the console process ends, and with it the tmux session.
-    // Enter closes the refusal (Escape followed at once by q would read as alt-q).
-    call.keys(&["Enter"]);
-    for t in [&gate, &call] {
-        t.keys(&["q"]);
-        let t0 = Instant::now();
-        while t.alive() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "{} did not quit",
-                t.session
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
+    // The gate agent quits with q; the call-center console gets SIGTERM. Both exit 0 with the
+    // terminal restored: canonical mode back on (`icanon`, not `-icanon`), no alternate screen.
+    gate.keys(&["q"]);
+    let screen = gate.wait_for("console-done", 10);
+    assert!(screen.contains("console-exit=0"), "{screen}");
+    assert!(screen.lines().any(|l| l.trim() == "icanon"), "{screen}");
+    let pid = call.console_pid();
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let screen = call.wait_for("console-done", 10);
+    assert!(screen.contains("console-exit=0"), "{screen}");
+    assert!(screen.lines().any(|l| l.trim() == "icanon"), "{screen}");
+    assert!(
+        !screen.contains("History"),
+        "the alternate screen was left: {screen}"
+    );
     let _ = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status();
