@@ -290,7 +290,10 @@ impl Activity {
 
     /// Annual value with carry-over over the last four years.
     pub fn annual_value(&self, def: &ValueDefinition) -> f64 {
-        let values: Vec<f64> = (0..YEARS - 1).map(|k| self.value_in_year(def, k)).collect();
+        let mut values = [0.0; YEARS - 1];
+        for (k, v) in values.iter_mut().enumerate() {
+            *v = self.value_in_year(def, k);
+        }
         annual_value_with_carry_over(&values, def.carry_over)
     }
 
