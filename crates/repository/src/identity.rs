@@ -519,10 +519,11 @@ impl Resolver {
             .filter(|(_, e)| e.rule.is_some() || e.score >= self.config.lower)
             .map(|(c, e)| (*c, e.score))
             .collect();
+        let runner_up = scored.get(1).map_or(f64::MIN, |(_, e)| e.score);
         let mut evidence = scored.swap_remove(0).1;
         evidence.others = others;
         if evidence.rule.is_some()
-            || (evidence.score >= self.config.upper && beyond_names(&evidence))
+            || (evidence.score >= self.config.upper && attachable(&evidence, runner_up))
         {
             Decision::Attach {
                 customer: best_customer,
@@ -572,15 +573,46 @@ fn combine(mut all: Vec<Evidence>) -> Option<Evidence> {
     Some(best)
 }
 
-/// Whether something besides the names agreed: names alone never merge, however rare.
-fn beyond_names(e: &Evidence) -> bool {
-    e.fields.iter().any(|f| {
+/// Whether evidence at or above the attach threshold may attach:
+/// - when the given names clearly differ (a household: same family name, same address), only
+///   with evidence that belongs to one person (birth date, e-mail, phone, loyalty number,
+///   national id);
+/// - names alone attach only when nothing else disagrees and no other candidate comes close
+///   (`runner_up` below the review threshold); otherwise they raise a review item.
+fn attachable(e: &Evidence, runner_up: f64) -> bool {
+    let is_name = |f: &FieldEvidence| {
+        matches!(
+            f.field,
+            Field::GivenName | Field::FamilyName | Field::OrganisationName
+        )
+    };
+    let personal = e.fields.iter().any(|f| {
         f.agreed
-            && !matches!(
+            && matches!(
                 f.field,
-                Field::GivenName | Field::FamilyName | Field::OrganisationName
+                Field::BirthDate
+                    | Field::Email
+                    | Field::Phone
+                    | Field::LoyaltyNumber
+                    | Field::NationalId
             )
-    })
+    });
+    let given_differs = e
+        .fields
+        .iter()
+        .any(|f| f.field == Field::GivenName && f.level == "different");
+    if given_differs && !personal {
+        return false;
+    }
+    let beyond_names = e.fields.iter().any(|f| f.agreed && !is_name(f));
+    if beyond_names {
+        return true;
+    }
+    let nothing_disagrees = e
+        .fields
+        .iter()
+        .all(|f| is_name(f) || f.level == "missing" || f.agreed);
+    nothing_disagrees && runner_up < e.lower
 }
 
 /// Orders evidence: a deterministic rule beats any score.

@@ -149,15 +149,14 @@ impl Prepared {
     /// Folds a fragment. A person with only a full name is split into given (first word) and
     /// family (last word) names.
     pub fn new(f: &Fragment) -> Prepared {
-        let mut given = f.given_name.as_deref().map(fold).and_then(non_empty);
-        let mut family = f.family_name.as_deref().map(fold).and_then(non_empty);
+        let (mut given, mut family) = person_names(f);
         let mut org_name = None;
         if let Some(full) = &f.full_name {
             if f.kind == PartyKind::Person {
                 let words = fold_words(full);
                 if given.is_none() && family.is_none() && !words.is_empty() {
                     if words.len() == 1 {
-                        family = Some(words[0].clone());
+                        given = Some(words[0].clone());
                     } else {
                         given = words.first().cloned();
                         family = words.last().cloned();
@@ -206,6 +205,45 @@ impl Prepared {
             addresses,
         }
     }
+}
+
+/// Family-name particles a source may have left at the end of the given name when it split a
+/// full name on the last space (`S. van den` + `Berg`).
+const PARTICLES: [&str; 18] = [
+    "van", "von", "den", "der", "de", "del", "della", "da", "di", "du", "dos", "das", "le", "la",
+    "ten", "ter", "st", "bin",
+];
+
+/// Given and family names, folded. A name split from a one-word full name (`Margaret` as
+/// a display name) is a given name; particles at the end of the given name belong to the
+/// family name.
+fn person_names(f: &Fragment) -> (Option<String>, Option<String>) {
+    let one_word_full = f
+        .full_name
+        .as_deref()
+        .is_some_and(|n| fold_words(n).len() == 1);
+    if one_word_full && f.given_name.is_none() {
+        let only = f.family_name.as_deref().or(f.full_name.as_deref());
+        return (only.map(fold).and_then(non_empty), None);
+    }
+    let mut given_words: Vec<String> = f.given_name.as_deref().map(fold_words).unwrap_or_default();
+    let mut moved: Vec<String> = Vec::new();
+    while given_words.len() > 1
+        && given_words
+            .last()
+            .is_some_and(|w| PARTICLES.contains(&w.as_str()))
+    {
+        if let Some(w) = given_words.pop() {
+            moved.insert(0, w);
+        }
+    }
+    let family = f.family_name.as_deref().map(fold).unwrap_or_default();
+    let family = if moved.is_empty() {
+        family
+    } else {
+        moved.concat() + &family
+    };
+    (non_empty(given_words.concat()), non_empty(family))
 }
 
 /// Compares two prepared fragments field by field.

@@ -134,10 +134,42 @@ fn swapped_names_and_swapped_day_month_still_match() {
 }
 
 #[test]
-fn name_only_agreement_goes_to_review() {
+fn name_only_agreement_attaches_only_when_unique_and_uncontradicted() {
     let a = person("1", "John", "Smith", None);
     let b = person("2", "John", "Smith", None);
-    assert!(matches!(decide(&b, &[(1, &a)]), Decision::Review { .. }));
+    assert_eq!(attached_to(&decide(&b, &[(1, &a)])), Some(CustomerId(1)));
+    // Two customers of that name: a person decides.
+    let c = person("3", "John", "Smith", None);
+    assert!(matches!(
+        decide(&b, &[(1, &a), (3, &c)]),
+        Decision::Review { .. }
+    ));
+    // A contradicting e-mail: a person decides.
+    let mut d = person("4", "John", "Smith", None);
+    d.emails.push("john@one.example".into());
+    let mut e = person("5", "John", "Smith", None);
+    e.emails.push("john@two.example".into());
+    assert!(matches!(decide(&e, &[(4, &d)]), Decision::Review { .. }));
+}
+
+#[test]
+fn particles_and_one_word_display_names_are_read_as_people_write_them() {
+    let mut a = person("1", "S. van den", "Berg", None);
+    a.phones.push("+447151206360".into());
+    let mut b = person("2", "Sarah", "van den Berg", Some((1980, 2, 3)));
+    b.phones.push("+447151206360".into());
+    assert_eq!(attached_to(&decide(&a, &[(1, &b)])), Some(CustomerId(1)));
+    let mut web = person("3", "", "", None);
+    web.given_name = None;
+    web.family_name = Some("William".into());
+    web.full_name = Some("William".into());
+    web.emails.push("w.g@example.com".into());
+    let mut known = person("4", "William", "Gonzalez", None);
+    known.emails.push("w.g@example.com".into());
+    assert_eq!(
+        attached_to(&decide(&web, &[(4, &known)])),
+        Some(CustomerId(4))
+    );
 }
 
 #[test]
