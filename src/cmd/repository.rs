@@ -37,6 +37,14 @@ pub struct IngestArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Merge existing customers that a record ties together (it scores above the attach
+    /// threshold against both). On by default with --source (deduplicating one source), off
+    /// by default for a manifest (many sources: it would merge households).
+    #[arg(long, conflicts_with = "no_merge_ties")]
+    pub merge_ties: bool,
+    /// Do not merge customers a record ties together.
+    #[arg(long)]
+    pub no_merge_ties: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +168,7 @@ pub fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<ExitCode> {
     let opts = IngestOptions {
         time_shift_days: a.time_shift_days,
         progress: !a.quiet && !a.json && std::io::stderr().is_terminal(),
+        merge_ties: a.merge_ties || (a.source.is_some() && !a.no_merge_ties),
         ..IngestOptions::default()
     };
     let report = match &a.source {
@@ -199,8 +208,13 @@ fn print_ingest(r: &IngestReport) {
         r.rows_read, r.rows_stored, r.rows_quarantined, r.rows_known
     );
     println!(
-        "customers created {}, merges {}, review items {}, interactions {}, grants {}",
-        r.customers_created, r.merges, r.review_items, r.interactions_stored, r.grants_stored
+        "customers created {}, records attached {}, customers merged {}, review items {}, interactions {}, grants {}",
+        r.customers_created,
+        r.merges,
+        r.customers_merged,
+        r.review_items,
+        r.interactions_stored,
+        r.grants_stored
     );
     println!(
         "{:.1} s, {:.0} rows/s, quarantine rate {:.2}%",

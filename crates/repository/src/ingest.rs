@@ -62,6 +62,12 @@ pub struct IngestOptions {
     pub now: Option<Timestamp>,
     /// Rows per write batch.
     pub chunk_rows: usize,
+    /// At the end of the run, merge customers that a record tied together (it scored above
+    /// the attach threshold against several customers; see [`crate::merge::merge_ties`]).
+    /// Helps single-source deduplication (FEBRL: +0.8 points of F1); on the demo world's
+    /// seven sources it merges households and costs precision (0.98 to 0.85), so it is off
+    /// by default.
+    pub merge_ties: bool,
 }
 
 impl Default for IngestOptions {
@@ -71,6 +77,7 @@ impl Default for IngestOptions {
             progress: false,
             now: None,
             chunk_rows: 100_000,
+            merge_ties: false,
         }
     }
 }
@@ -92,6 +99,8 @@ pub struct IngestReport {
     pub merges: u64,
     /// Review items raised (possible duplicates kept apart for a steward).
     pub review_items: u64,
+    /// Existing customers merged because a record tied them together.
+    pub customers_merged: u64,
     /// Interactions stored.
     pub interactions_stored: u64,
     /// Compensation grants stored.
@@ -304,6 +313,9 @@ struct Run<'s> {
     quarantined: HashSet<String>,
     /// The id of the quarantine entry the last row went to (or matched), if any.
     quarantined_last: Option<String>,
+    /// Attach evidence whose record also scored above the attach threshold against other
+    /// customers: the record ties them together (merged at the end of the run).
+    ties: Vec<Evidence>,
     ids: std::ops::Range<u64>,
 }
 
@@ -317,9 +329,11 @@ enum Resolved {
 impl<'s> Run<'s> {
     fn new(store: &'s Store, trust: Trust, opts: &IngestOptions) -> Result<Run<'s>, Error> {
         let now = opts.now.unwrap_or_else(Timestamp::now);
+        // The defaults plus the steward's keep-apart decisions.
+        let config: MatchConfig = crate::merge::match_config(store)?;
         Ok(Run {
             store,
-            resolver: Resolver::new(MatchConfig::default()),
+            resolver: Resolver::new(config),
             trust,
             opts: opts.clone(),
             ctx: Context {
@@ -337,6 +351,7 @@ impl<'s> Run<'s> {
             grants: HashSet::new(),
             quarantined: HashSet::new(),
             quarantined_last: None,
+            ties: Vec::new(),
             ids: 0..0,
         })
     }
@@ -518,6 +533,9 @@ impl<'s> Run<'s> {
             Resolved::Attach(c, evidence) => {
                 self.report.merges += 1;
                 self.batch.put_doc(MERGES, &src, &*evidence)?;
+                if evidence.others.iter().any(|(_, s)| *s >= evidence.upper) {
+                    self.ties.push((*evidence).clone());
+                }
                 c
             }
             Resolved::Review(candidates, evidence) => {
@@ -935,6 +953,12 @@ impl<'s> Run<'s> {
         }
         if any {
             self.flush_chunk()?;
+        }
+        // Records that tie two customers together merge them (with evidence and lineage).
+        if self.opts.merge_ties && !self.ties.is_empty() {
+            let ties = std::mem::take(&mut self.ties);
+            let merged = crate::merge::merge_ties(self.store, &ties, "ingest")?;
+            self.report.customers_merged += merged.len() as u64;
         }
         self.store.flush()?;
         self.report.finish(self.started);
