@@ -62,7 +62,8 @@ pub enum ClvCommand {
 
 #[derive(Debug, Args)]
 pub struct ClvFitArgs {
-    /// A summary CSV with columns `frequency,recency,T` and optionally `monetary_value`.
+    /// A summary CSV with columns `frequency,recency,T` and optionally `monetary_value`
+    /// (Fader and Hardie's `x,t_x,T,zbar` are accepted too).
     #[arg(long, value_name = "CSV", conflicts_with = "transactions")]
     pub summary: Option<PathBuf>,
     /// A transaction log CSV (columns `customer_id,date,amount` by default).
@@ -1080,17 +1081,24 @@ fn line_of(rec: &csv::StringRecord) -> u64 {
 /// Reads a `frequency,recency,T[,monetary_value]` summary; returns whether it has spend.
 fn read_summary(path: &Path) -> anyhow::Result<(Vec<Rfm>, bool)> {
     let (mut r, headers) = open_csv(path)?;
-    let find = |name: &str| {
-        column(&headers, name).with_context(|| {
-            format!(
-                "{} line 1: missing column `{name}` (the header has: {})",
-                path.display(),
-                sanitize(&headers.iter().collect::<Vec<_>>().join(","))
-            )
-        })
+    // Fader and Hardie's names (x, t_x, zbar) are accepted too.
+    let find = |name: &str, alias: &str| {
+        column(&headers, name)
+            .or_else(|| column(&headers, alias))
+            .with_context(|| {
+                format!(
+                    "{} line 1: missing column `{name}` (the header has: {})",
+                    path.display(),
+                    sanitize(&headers.iter().collect::<Vec<_>>().join(","))
+                )
+            })
     };
-    let (f, rec, t) = (find("frequency")?, find("recency")?, find("T")?);
-    let m = column(&headers, "monetary_value");
+    let (f, rec, t) = (
+        find("frequency", "x")?,
+        find("recency", "t_x")?,
+        find("T", "T")?,
+    );
+    let m = column(&headers, "monetary_value").or_else(|| column(&headers, "zbar"));
     let mut out = Vec::new();
     for row in r.records() {
         let row = row.with_context(|| format!("{}: reading a row", path.display()))?;

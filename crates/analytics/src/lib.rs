@@ -40,6 +40,7 @@
 //! | `analytics` | `value_definition` | [`ValueDefinition`] (the one in force) |
 //! | `analytics` | `run` | [`RunSummary`] (the latest run: when, models, fits, AUCs) |
 //! | `analytics` | `skew` | [`SkewSummary`] |
+//! | `analytics` | `skew_profit` | [`SkewSummary`] of profit |
 //! | `analytics` | `tiers` | [`TierSummary`] |
 //! | `analytics` | `list/<name>` | [`WorkingList`], `<name>` one of [`ListName::ALL`] |
 //! | `analytics` | `segment_clv` | `Vec<`[`SegmentValue`]`>` |
