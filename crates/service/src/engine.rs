@@ -396,6 +396,12 @@ impl Engine {
                 "at most 100 attributes and 20 amounts".into(),
             ));
         }
+        for (name, value) in &new.attributes {
+            check_text("attribute name", name, 60)?;
+            if let AttrValue::Text(t) = value {
+                check_text(&format!("attribute {name}"), t, MAX_TEXT)?;
+            }
+        }
         let mut i = Interaction::new(
             self.next_interaction_id()?,
             new.customer,

@@ -343,13 +343,30 @@ where
     let (out_tx, mut out_rx) = mpsc::channel::<ServerMsg>(shared.config.out_queue.max(1));
     let writer = tokio::spawn(async move {
         while let Some(msg) = out_rx.recv().await {
-            match codec::encode(&msg) {
-                Ok(bytes) => {
-                    if sink.send(bytes).await.is_err() {
-                        break;
+            let bytes = match (codec::encode(&msg), &msg) {
+                (Ok(bytes), _) => bytes,
+                // A reply too large for a frame becomes an error reply, so the client is not
+                // left waiting.
+                (Err(e), ServerMsg::Reply { id, .. }) => {
+                    tracing::error!(error = %e, "cannot encode a reply");
+                    let refusal = ServerMsg::Reply {
+                        id: *id,
+                        result: Err(ServiceError::Invalid(format!(
+                            "the reply is too large ({e}); ask for a smaller page"
+                        ))),
+                    };
+                    match codec::encode(&refusal) {
+                        Ok(b) => b,
+                        Err(_) => continue,
                     }
                 }
-                Err(e) => tracing::error!(error = %e, "cannot encode a reply"),
+                (Err(e), _) => {
+                    tracing::error!(error = %e, "cannot encode a message");
+                    continue;
+                }
+            };
+            if sink.send(bytes).await.is_err() {
+                break;
             }
         }
         let _ = sink.close().await;

@@ -513,3 +513,45 @@ async fn a_stored_policy_applies_and_front_line_limits_need_a_supervisor() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_too_large_for_a_frame_is_an_error_not_a_hang() {
+    let (engine, ids) = engine().await;
+    let local = Embedded::from_engine(engine.clone(), "test".into());
+    // About 5 kB each: a page of 1,000 is over the 4 MiB frame limit.
+    let text = "x".repeat(4_000);
+    let mut attributes = std::collections::BTreeMap::new();
+    attributes.insert(
+        "detail".to_string(),
+        rapport_core::AttrValue::Text("y".repeat(1_000)),
+    );
+    for _ in 0..1_100 {
+        local
+            .log_interaction(NewInteraction {
+                customer: ids[2],
+                kind: InteractionKind::Note,
+                channel: Channel::Web,
+                touchpoint: None,
+                phase: None,
+                text: Some(text.clone()),
+                attributes: attributes.clone(),
+                amounts: vec![],
+            })
+            .await
+            .unwrap();
+    }
+    let server = TestServer::start(engine).await;
+    let remote = server.admin().await;
+    let page = InteractionQuery {
+        limit: 1_000,
+        ..Default::default()
+    };
+    match remote.interactions(ids[2], page.clone()).await {
+        Err(ServiceError::Invalid(m)) => assert!(m.contains("too large"), "{m}"),
+        other => panic!("expected an error, got {:?}", other.map(|p| p.len())),
+    }
+    // A smaller page works, and the connection is still usable.
+    let small = InteractionQuery { limit: 100, ..page };
+    assert_eq!(remote.interactions(ids[2], small).await.unwrap().len(), 100);
+    server.stop().await;
+}
