@@ -1267,6 +1267,96 @@ mod tests {
         assert!(parse_day("yesterday").is_err());
     }
 
+    use rapport_core::{
+        Amount, AmountRole, Channel, Currency, Customer, InteractionId, InteractionKind, Money,
+        PartyKind,
+    };
+
+    fn purchase(store: &Store, customer: u64, day: i64, euros: i64) -> Interaction {
+        let id = store.next_interaction_ids(1).unwrap().start;
+        let mut i = Interaction::new(
+            InteractionId(id),
+            CustomerId(customer),
+            Timestamp::from_millis(day * 86_400_000 + 3_600_000),
+            Channel::Web,
+            InteractionKind::Purchase,
+        );
+        i.amounts.push(Amount {
+            role: AmountRole::Revenue,
+            money: Money::new(euros * 100, Currency::EUR),
+        });
+        i
+    }
+
+    #[test]
+    fn incremental_rescoring_touches_only_changed_customers_and_keeps_tier_history() {
+        let store = Store::temporary().unwrap();
+        let now_day = 20_000;
+        let mut b = Batch::default();
+        for c in 1..=60u64 {
+            let customer = Customer::new(CustomerId(c), PartyKind::Person, Timestamp(0));
+            b.put_customer(&customer, vec![]);
+            // Every customer buys every 30 days; customer c spends c euros a time.
+            let mut day = now_day - 700 + (c as i64 % 30);
+            while day <= now_day - (c as i64 % 7) * 40 {
+                b.put_interaction(&purchase(&store, c, day, c as i64));
+                day += 30;
+            }
+        }
+        store.write(b, Durability::Durable).unwrap();
+        let opts = ScoreOptions {
+            as_of: Some(Timestamp::from_millis(now_day * 86_400_000 + 80_000_000)),
+            ..ScoreOptions::default()
+        };
+        let full = run_scoring(&store, &opts).unwrap();
+        assert!(full.full);
+        assert_eq!(full.scored, 60);
+        assert_eq!(full.tier_changes, 60);
+        let before = store.scores(CustomerId(1)).unwrap().unwrap();
+        assert_eq!(before.tier, rapport_core::Tier::C);
+
+        // Customer 1 becomes the biggest spender; nobody else changes.
+        let mut b = Batch::default();
+        b.put_interaction(&purchase(&store, 1, now_day, 100_000));
+        store.write(b, Durability::Durable).unwrap();
+        let inc = run_scoring(
+            &store,
+            &ScoreOptions {
+                incremental: true,
+                ..opts.clone()
+            },
+        )
+        .unwrap();
+        assert!(!inc.full, "{:?}", inc.note);
+        assert_eq!(inc.scored, 1);
+        assert_eq!(inc.tier_changes, 1);
+        let after = store.scores(CustomerId(1)).unwrap().unwrap();
+        assert_eq!(after.tier, rapport_core::Tier::A);
+        assert_eq!(after.model_version, before.model_version);
+        let history: TierHistory = store
+            .doc(TIER_HISTORY, &CustomerId(1).to_string())
+            .unwrap()
+            .unwrap();
+        let tiers: Vec<_> = history.changes.iter().map(|c| (c.from, c.to)).collect();
+        assert_eq!(
+            tiers,
+            vec![
+                (None, rapport_core::Tier::C),
+                (Some(rapport_core::Tier::C), rapport_core::Tier::A)
+            ]
+        );
+        // The run summary moved its watermark: a second incremental run scores nobody.
+        let again = run_scoring(
+            &store,
+            &ScoreOptions {
+                incremental: true,
+                ..opts
+            },
+        )
+        .unwrap();
+        assert_eq!(again.scored, 0);
+    }
+
     #[test]
     fn tier_indices_follow_a_b_c() {
         // The report counts tiers by `tier as usize`.
