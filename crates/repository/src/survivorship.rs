@@ -187,10 +187,12 @@ pub fn build(
             field: "birth_date".into(),
         });
     }
+    // Initials (`Margaret O.`) do not disagree with the full name.
     let distinct_family: std::collections::BTreeSet<String> = fragments
         .iter()
         .filter_map(|f| f.family_name.as_deref())
         .map(crate::cleanse::fold)
+        .filter(|n| n.chars().count() > 1)
         .collect();
     if distinct_family.len() > 1 {
         quality.push(QualityFlag::ConflictingValues {
@@ -270,6 +272,14 @@ pub fn contact_history(fragments: &[Fragment]) -> Vec<ContactPoint> {
             });
         }
     };
+    // A partial address (no street) at the postcode of a full one is the same address as a
+    // source that keeps less of it (billing, marketing lists), not a move.
+    let full_postcodes: std::collections::BTreeSet<&str> = fragments
+        .iter()
+        .flat_map(|f| &f.addresses)
+        .filter(|a| a.street.is_some())
+        .filter_map(|a| a.postcode.as_deref())
+        .collect();
     for f in fragments {
         for e in &f.emails {
             add(ContactKind::Email, e.clone(), f.observed_at, f);
@@ -278,6 +288,13 @@ pub fn contact_history(fragments: &[Fragment]) -> Vec<ContactPoint> {
             add(ContactKind::Phone, p.clone(), f.observed_at, f);
         }
         for a in &f.addresses {
+            if a.street.is_none()
+                && a.postcode
+                    .as_deref()
+                    .is_some_and(|p| full_postcodes.contains(p))
+            {
+                continue;
+            }
             let line = address_line(a);
             if !line.is_empty() {
                 add(
@@ -401,6 +418,42 @@ mod tests {
         assert_eq!(new.valid_to, None);
         assert_eq!(cust.profile.city.unwrap().value, "YORK");
         assert!(cust.quality.is_empty(), "{:?}", cust.quality);
+    }
+
+    #[test]
+    fn a_billing_postcode_is_not_a_move() {
+        let mut a = frag("crm", "1", 100);
+        a.addresses.push(Address {
+            postcode: Some("SW8 3PF".into()),
+            ..addr("3 HIGH STREET", "LONDON", Some(50))
+        });
+        let mut b = frag("finance", "9", 500);
+        b.addresses.push(Address {
+            postcode: Some("SW8 3PF".into()),
+            ..Address::default()
+        });
+        b.family_name = Some("O.".into());
+        a.family_name = Some("Okafor".into());
+        let cust = build(
+            CustomerId(1),
+            None,
+            &[a, b],
+            vec![],
+            &Trust::default(),
+            Timestamp::from_secs(600),
+        );
+        let addrs: Vec<_> = cust
+            .contacts
+            .iter()
+            .filter(|c| c.kind == ContactKind::Address)
+            .collect();
+        assert_eq!(addrs.len(), 1, "{addrs:?}");
+        assert_eq!(addrs[0].valid_to, None);
+        assert!(
+            cust.quality
+                .iter()
+                .all(|q| !matches!(q, QualityFlag::ConflictingValues { .. }))
+        );
     }
 
     #[test]
