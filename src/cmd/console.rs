@@ -257,10 +257,22 @@ fn open_console(db: &Path, connect: Option<&str>, config: &Config) -> anyhow::Re
                 Ok(ExitCode::SUCCESS)
             }
             None => {
-                // Open before taking the terminal, so an error prints plainly.
-                let svc = Embedded::open(db)
+                // Take the terminal first and say what is happening: opening a large database
+                // can take seconds. An error restores the terminal (the Tui is dropped) before
+                // it is printed.
+                let mut tui = Tui::start().context("taking over the terminal")?;
+                tui.splash(
+                    &format!("Opening the database at {}...", db.display()),
+                    config,
+                )?;
+                let path = db.to_path_buf();
+                let svc = tokio::task::spawn_blocking(move || Embedded::open(&path))
+                    .await
+                    .context("opening the database")?
                     .with_context(|| format!("opening the database at {}", db.display()))?;
-                run(svc, config).await
+                tui.run(svc, config).await?;
+                drop(tui);
+                Ok(ExitCode::SUCCESS)
             }
         }
     })

@@ -106,6 +106,32 @@ impl Tui {
         .await
     }
 
+    /// Shows one line of text (e.g. "Opening the database...") while the caller prepares the
+    /// service, so the operator sees the console at once even when opening takes seconds.
+    pub fn splash(&mut self, text: &str, config: &Config) -> Result<(), ConsoleError> {
+        let theme = Theme {
+            color: config.color,
+            ascii: config.ascii,
+        };
+        let text = crate::fmt::clean(text);
+        self.terminal
+            .draw(|f| {
+                use ratatui::text::Line;
+                use ratatui::widgets::Paragraph;
+                let area = f.area();
+                f.render_widget(
+                    Paragraph::new(vec![
+                        Line::styled(" Rapport ", theme.bar()),
+                        Line::from(""),
+                        Line::styled(format!(" {text}"), theme.dim()),
+                    ]),
+                    area,
+                );
+            })
+            .map(|_| ())
+            .map_err(|e| ConsoleError::Terminal(e.to_string()))
+    }
+
     /// Runs the console over `svc` until the operator quits or a signal arrives.
     pub async fn run<S: Service>(&mut self, svc: S, config: &Config) -> Result<(), ConsoleError> {
         let mut app = App::new(svc, config, self.tx.clone(), Clock::System);
