@@ -68,6 +68,10 @@ pub enum Command {
     Serve(cmd::service::ServeArgs),
     /// Grant compensation for a disruption, at most once per customer and disruption.
     Compensate(cmd::service::CompensateArgs),
+    /// Log an interaction (complaint, inquiry, note, idea...) for a customer.
+    Log(cmd::act::LogArgs),
+    /// Record a preference the customer stated (the newest per topic wins).
+    Prefer(cmd::act::PreferArgs),
     /// Manage operators.
     #[command(subcommand)]
     Operator(cmd::service::OperatorCommand),

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 
+pub mod act;
 pub mod analytics;
 pub mod console;
 pub mod fixtures;
@@ -38,6 +39,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lists(a) => analytics::lists(g, a),
         Command::Serve(a) => service::serve(g, a),
         Command::Compensate(a) => service::compensate(g, a),
+        Command::Log(a) => act::log(g, a),
+        Command::Prefer(a) => act::prefer(g, a),
         Command::Operator(c) => service::operator(g, c),
     }
 }

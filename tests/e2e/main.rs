@@ -1,6 +1,7 @@
 //! End-to-end tests of the real `rapport` binary, each in its own temporary directory.
 //! One module per area; `util` holds the shared harness.
 
+mod act;
 mod analytics;
 mod console;
 mod fixtures;

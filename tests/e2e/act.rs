@@ -1,0 +1,99 @@
+//! End-to-end tests: `rapport log` and `rapport prefer`, the front-line actions as commands.
+
+use rapport_core::{Customer, CustomerId, PartyKind, Sourced, Timestamp};
+use rapport_store::{Batch, Durability, IndexKey, IndexKind, Store};
+
+use crate::util::Dir;
+
+fn one_customer(d: &Dir) -> CustomerId {
+    let store = Store::open(&d.db()).unwrap();
+    let t = Timestamp::now();
+    let id = store.next_customer_id().unwrap();
+    let mut c = Customer::new(id, PartyKind::Person, t);
+    c.profile.display_name = Some(Sourced::new("Ada Lovelace".to_string(), None, t));
+    let mut batch = Batch::default();
+    batch.put_customer(&c, vec![IndexKey::new(IndexKind::NameToken, "lovelace")]);
+    store.write(batch, Durability::Durable).unwrap();
+    id
+}
+
+#[test]
+fn logged_interactions_and_preferences_are_in_the_record() {
+    let d = Dir::new();
+    let id = one_customer(&d).to_string();
+    let out = d.ok(&[
+        "log",
+        "--customer",
+        &id,
+        "--kind",
+        "complaint",
+        "--channel",
+        "call-center",
+        "--phase",
+        "post",
+        "--text",
+        "asked for a second voucher",
+        "--json",
+    ]);
+    let logged: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(logged["kind"], "complaint");
+    assert_eq!(logged["phase"], "post");
+
+    d.ok(&[
+        "prefer",
+        "--customer",
+        &id,
+        "--topic",
+        "seat",
+        "--value",
+        "window",
+    ]);
+    d.ok(&[
+        "prefer",
+        "--customer",
+        &id,
+        "--topic",
+        "seat",
+        "--value",
+        "aisle",
+    ]);
+
+    let record: serde_json::Value =
+        serde_json::from_str(&d.ok(&["customer", "show", &id, "--json"])).unwrap();
+    let kinds: Vec<&str> = record["interactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"complaint"), "{kinds:?}");
+    let prefs = record["customer"]["preferences"].as_array().unwrap();
+    assert_eq!(prefs.len(), 2, "both statements are kept as history");
+    assert_eq!(prefs.last().unwrap()["value"], "aisle");
+}
+
+#[test]
+fn a_bad_kind_or_unknown_customer_is_a_clear_error() {
+    let d = Dir::new();
+    one_customer(&d);
+    let out = d.run(&["log", "--customer", "C00000001", "--kind", "\u{1b}[2J"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid interaction kind"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "the error must not echo escape bytes"
+    );
+
+    let out = d.run(&[
+        "prefer",
+        "--customer",
+        "C00009999",
+        "--topic",
+        "seat",
+        "--value",
+        "x",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}
