@@ -386,9 +386,13 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         match rapport_analytics::skew(&values, "value", at) {
             Ok(sk) => {
                 batch.put_doc(COLLECTION, "skew", &sk)?;
+                batch.remove_doc(COLLECTION, "skew_error");
                 skew_summary = Some(sk);
             }
-            Err(e) => batch.put_doc(COLLECTION, "skew_error", &e.to_string())?,
+            Err(e) => {
+                batch.put_doc(COLLECTION, "skew_error", &e.to_string())?;
+                batch.remove_doc(COLLECTION, "skew");
+            }
         }
         let profits: Vec<f64> = scores.iter().map(|s| s.profit).collect();
         if let Ok(sk) = rapport_analytics::skew(&profits, "profit", at) {
@@ -665,6 +669,11 @@ pub fn tiers(g: &Global, a: TiersArgs) -> anyhow::Result<ExitCode> {
 
 pub fn skew(g: &Global, a: SkewArgs) -> anyhow::Result<ExitCode> {
     let store = g.open_store()?;
+    if store.doc::<SkewSummary>(COLLECTION, "skew")?.is_none()
+        && let Some(why) = store.doc::<String>(COLLECTION, "skew_error")?
+    {
+        bail!("the last scoring run measured no skew: {why}");
+    }
     let sk: SkewSummary = read_doc(&store, "skew")?;
     let profit: Option<SkewSummary> = store.doc(COLLECTION, "skew_profit")?;
     if a.json {
@@ -1239,6 +1248,11 @@ fn parse_day(s: &str) -> anyhow::Result<i64> {
     if let Some(t) = Timestamp::parse_rfc3339(s) {
         return Ok(rapport_analytics::day_of(t));
     }
+    // A local date and time (`1997-01-01 10:30`): the date counts.
+    let s = match s.get(..10) {
+        Some(date) if s.len() > 10 && matches!(s.as_bytes()[10], b' ' | b'T') => date,
+        _ => s,
+    };
     let date: jiff::civil::Date = if s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()) {
         format!("{}-{}-{}", &s[0..4], &s[4..6], &s[6..8]).parse()?
     } else {
@@ -1261,6 +1275,10 @@ mod tests {
         );
         assert_eq!(
             parse_day("1997-01-01T23:00:00Z").unwrap(),
+            parse_day("1997-01-01").unwrap()
+        );
+        assert_eq!(
+            parse_day("1997-01-01 10:30").unwrap(),
             parse_day("1997-01-01").unwrap()
         );
         assert!(parse_day("1997-13-01").is_err());
