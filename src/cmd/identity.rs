@@ -75,9 +75,20 @@ fn open(g: &Global, what: &str) -> anyhow::Result<rapport_store::Store> {
 }
 
 /// Prints text built from data line by line, each line made safe for the terminal.
-fn print_safe(text: &str) {
+fn print_safe(text: &str) -> anyhow::Result<()> {
     for line in text.lines() {
-        println!("{}", sanitize(line));
+        emit(&sanitize(line))?;
+    }
+    Ok(())
+}
+
+/// Writes one line to stdout; a closed pipe (`rapport review list | head`) ends quietly.
+fn emit(line: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        r => Ok(r?),
     }
 }
 
@@ -95,7 +106,7 @@ pub fn merge(g: &Global, c: MergeCommand) -> anyhow::Result<ExitCode> {
     let store = open(g, "merge explain")?;
     let ex = merge::explain(&store, &a.id)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&ex)?);
+        emit(&format!("{}", serde_json::to_string_pretty(&ex)?))?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = String::new();
@@ -107,7 +118,7 @@ pub fn merge(g: &Global, c: MergeCommand) -> anyhow::Result<ExitCode> {
     for m in &ex.merges {
         out.push_str(&merge_text(m));
     }
-    print_safe(&out);
+    print_safe(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -215,12 +226,12 @@ pub fn review(g: &Global, c: ReviewCommand) -> anyhow::Result<ExitCode> {
             if a.json {
                 for (id, item) in &items {
                     let line = serde_json::json!({ "id": id, "item": item });
-                    println!("{line}");
+                    emit(&format!("{line}"))?;
                 }
                 return Ok(ExitCode::SUCCESS);
             }
             if items.is_empty() {
-                println!("no open review items");
+                emit(&format!("no open review items"))?;
                 return Ok(ExitCode::SUCCESS);
             }
             let mut out = String::new();
@@ -260,25 +271,25 @@ pub fn review(g: &Global, c: ReviewCommand) -> anyhow::Result<ExitCode> {
                 "{} open; `rapport review accept ID` merges, `rapport review reject ID` keeps apart",
                 items.len()
             )?;
-            print_safe(&out);
+            print_safe(&out)?;
         }
         ReviewCommand::Accept(a) => {
             let store = open(g, "review accept")?;
             let m = merge::accept(&store, &a.id, &by)
                 .with_context(|| format!("accepting review item {}", sanitize(&a.id)))?;
-            println!(
+            emit(&format!(
                 "merged {} into {} (merge {}); `rapport unmerge {}` undoes it",
                 m.other, m.survivor, m.id, m.id
-            );
+            ))?;
         }
         ReviewCommand::Reject(a) => {
             let store = open(g, "review reject")?;
             let pairs = merge::reject(&store, &a.id, &by)
                 .with_context(|| format!("rejecting review item {}", sanitize(&a.id)))?;
-            println!(
+            emit(&format!(
                 "kept apart: {} record pair(s) will not be merged by later ingests",
                 pairs.len()
-            );
+            ))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -291,12 +302,12 @@ pub fn unmerge(g: &Global, a: UnmergeArgs) -> anyhow::Result<ExitCode> {
         let u = merge::unmerge(&store, id, &by)
             .with_context(|| format!("unmerging {}", sanitize(id)))?;
         if a.json {
-            println!("{}", serde_json::to_string(&u)?);
+            emit(&format!("{}", serde_json::to_string(&u)?))?;
         } else {
-            println!(
+            emit(&format!(
                 "unmerged: {} restored beside {} with {} interaction(s) (unmerge {})",
                 u.restored, u.survivor, u.interactions, u.record.id
-            );
+            ))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -98,6 +98,9 @@ pub struct MatchConfig {
     pub upper: f64,
     /// Score at or above which (and below `upper`) a review item is raised.
     pub lower: f64,
+    /// Score at or above which names alone attach, when nothing else disagrees and no other
+    /// candidate reaches `lower` (given and family name both exact or close).
+    pub names_alone: f64,
     /// Source-record pairs that must never end up in the same customer (review rejections),
     /// each stored with the smaller reference first.
     pub keep_apart: BTreeSet<(SourceRef, SourceRef)>,
@@ -125,8 +128,9 @@ impl Default for MatchConfig {
     ///
     /// The m probabilities of disagreement follow what EM learns on FEBRL (a duplicate's given
     /// name differs about one time in ten); the u probabilities are those of random pairs.
-    /// Thresholds: attach at 14 or more, provided something besides the names agreed (names
-    /// alone, however rare, only raise a review item); review from 9.
+    /// Thresholds: attach at 14 or more when something besides the names agrees; names alone
+    /// attach from 11 (both names exact or close) only when nothing else disagrees and no
+    /// other candidate reaches the review threshold; review from 9.
     fn default() -> Self {
         MatchConfig {
             fields: vec![
@@ -196,6 +200,7 @@ impl Default for MatchConfig {
             ],
             upper: 14.0,
             lower: 9.0,
+            names_alone: 11.0,
             keep_apart: BTreeSet::new(),
         }
     }
@@ -278,7 +283,11 @@ pub struct Evidence {
     pub upper: f64,
     /// The review threshold in force.
     pub lower: f64,
-    /// Other candidate customers that also scored at or above `lower`, with their scores.
+    /// Other candidate customers that also scored at or above `lower`, with their scores. A
+    /// score at or above `upper` means the record would have attached to that customer too:
+    /// the record ties the customers together ([`crate::merge::merge_ties`]). A candidate that
+    /// reaches `upper` only on evidence that cannot attach (a household member, names alone)
+    /// is listed just below `upper`.
     pub others: Vec<(CustomerId, f64)>,
 }
 
@@ -513,18 +522,28 @@ impl Resolver {
             return Decision::New;
         };
         let best_customer = *best_customer;
+        let upper = self.config.upper;
         let others: Vec<(CustomerId, f64)> = scored
             .iter()
             .skip(1)
             .filter(|(_, e)| e.rule.is_some() || e.score >= self.config.lower)
-            .map(|(c, e)| (*c, e.score))
+            .map(|(c, e)| {
+                // Only a candidate the record would attach to on its own ties customers
+                // together; one that reaches the threshold on evidence that cannot attach
+                // (a household member, names alone) is listed just below it.
+                let ties = e.score >= upper && self.attachable(e, f64::MAX);
+                let score = if e.score >= upper && !ties {
+                    upper - 0.05
+                } else {
+                    e.score
+                };
+                (*c, score)
+            })
             .collect();
         let runner_up = scored.get(1).map_or(f64::MIN, |(_, e)| e.score);
         let mut evidence = scored.swap_remove(0).1;
         evidence.others = others;
-        if evidence.rule.is_some()
-            || (evidence.score >= self.config.upper && attachable(&evidence, runner_up))
-        {
+        if evidence.rule.is_some() || self.attachable(&evidence, runner_up) {
             Decision::Attach {
                 customer: best_customer,
                 evidence,
@@ -573,46 +592,52 @@ fn combine(mut all: Vec<Evidence>) -> Option<Evidence> {
     Some(best)
 }
 
-/// Whether evidence at or above the attach threshold may attach:
-/// - when the given names clearly differ (a household: same family name, same address), only
-///   with evidence that belongs to one person (birth date, e-mail, phone, loyalty number,
-///   national id);
-/// - names alone attach only when nothing else disagrees and no other candidate comes close
-///   (`runner_up` below the review threshold); otherwise they raise a review item.
-fn attachable(e: &Evidence, runner_up: f64) -> bool {
-    let is_name = |f: &FieldEvidence| {
-        matches!(
-            f.field,
-            Field::GivenName | Field::FamilyName | Field::OrganisationName
-        )
-    };
-    let personal = e.fields.iter().any(|f| {
-        f.agreed
-            && matches!(
+impl Resolver {
+    /// Whether the evidence attaches the record:
+    /// - a deterministic rule always does;
+    /// - when the given names clearly differ (a household: same family name, same address),
+    ///   only with evidence that belongs to one person (birth date, e-mail, phone, loyalty
+    ///   number, national id) and a score at or above `upper`;
+    /// - with agreement beyond the names, at or above `upper`;
+    /// - names alone at or above `names_alone`, when nothing else disagrees and no other
+    ///   candidate comes close (`runner_up` below `lower`); otherwise they raise a review item.
+    fn attachable(&self, e: &Evidence, runner_up: f64) -> bool {
+        if e.rule.is_some() {
+            return true;
+        }
+        let is_name = |f: &FieldEvidence| {
+            matches!(
                 f.field,
-                Field::BirthDate
-                    | Field::Email
-                    | Field::Phone
-                    | Field::LoyaltyNumber
-                    | Field::NationalId
+                Field::GivenName | Field::FamilyName | Field::OrganisationName
             )
-    });
-    let given_differs = e
-        .fields
-        .iter()
-        .any(|f| f.field == Field::GivenName && f.level == "different");
-    if given_differs && !personal {
-        return false;
+        };
+        let personal = e.fields.iter().any(|f| {
+            f.agreed
+                && matches!(
+                    f.field,
+                    Field::BirthDate
+                        | Field::Email
+                        | Field::Phone
+                        | Field::LoyaltyNumber
+                        | Field::NationalId
+                )
+        });
+        let given_differs = e
+            .fields
+            .iter()
+            .any(|f| f.field == Field::GivenName && f.level == "different");
+        if given_differs && !personal {
+            return false;
+        }
+        if e.fields.iter().any(|f| f.agreed && !is_name(f)) {
+            return e.score >= self.config.upper;
+        }
+        let nothing_disagrees = e
+            .fields
+            .iter()
+            .all(|f| is_name(f) || f.level == "missing" || f.agreed);
+        nothing_disagrees && runner_up < self.config.lower && e.score >= self.config.names_alone
     }
-    let beyond_names = e.fields.iter().any(|f| f.agreed && !is_name(f));
-    if beyond_names {
-        return true;
-    }
-    let nothing_disagrees = e
-        .fields
-        .iter()
-        .all(|f| is_name(f) || f.level == "missing" || f.agreed);
-    nothing_disagrees && runner_up < e.lower
 }
 
 /// Orders evidence: a deterministic rule beats any score.
