@@ -141,7 +141,7 @@ fn shops(d: &Dir) {
     std::fs::write(
         p.join("web.csv"),
         "customer,first,last,dob,email,order,at,amount\n\
-         W1,Ana,Berg,,,w1,2026-02-05T10:00:00Z,30.00\n\
+         W1,Ana,Berg,,ana.b@other.example,w1,2026-02-05T10:00:00Z,30.00\n\
          W2,Piet,Jansen,1980-01-01,piet@example.com,w2,2026-02-06T10:00:00Z,40.00\n",
     )
     .unwrap();

@@ -44,7 +44,7 @@ S2,Piet,Jansen,1980-01-01,piet@example.com,o2,2026-01-06T10:00:00Z,20.00
 ";
 
 const WEB_CSV: &str = "customer,first,last,dob,email,order,at,amount
-W1,Ana,Berg,,,w1,2026-02-05T10:00:00Z,30.00
+W1,Ana,Berg,,ana.b@other.example,w1,2026-02-05T10:00:00Z,30.00
 W2,Piet,Jansen,1980-01-01,piet@example.com,w2,2026-02-06T10:00:00Z,40.00
 ";
 
