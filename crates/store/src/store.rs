@@ -17,6 +17,8 @@ use crate::{Batch, Durability, Error, IndexKey, IndexKind, Stats, codec, schema}
 
 const NEXT_CUSTOMER: &str = "next_customer";
 const NEXT_INTERACTION: &str = "next_interaction";
+/// How long `open` retries a database whose lock was only just released.
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(1_000);
 
 /// Tuning for [`Store::open_with`]. Engine-neutral: a second engine may ignore fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,14 +108,24 @@ impl Store {
         let config = sled::Config::new()
             .path(path)
             .cache_capacity(options.cache_capacity);
-        let db = config.open().map_err(|e| match e {
-            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                Error::Locked {
-                    path: path.to_path_buf(),
+        // sled releases its file lock only when its background jobs let go of the file, a
+        // moment after the last handle is dropped (in this process or one that just exited),
+        // so a lock conflict is retried briefly before it is reported.
+        let deadline = std::time::Instant::now() + LOCK_RETRY;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(Error::Locked {
+                            path: path.to_path_buf(),
+                        });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(25));
                 }
+                Err(other) => return Err(other.into()),
             }
-            other => other.into(),
-        })?;
+        };
         Store::from_db(db, Some(path.to_path_buf()))
     }
 
