@@ -106,7 +106,7 @@ pub fn merge(g: &Global, c: MergeCommand) -> anyhow::Result<ExitCode> {
     let store = open(g, "merge explain")?;
     let ex = merge::explain(&store, &a.id)?;
     if a.json {
-        emit(&format!("{}", serde_json::to_string_pretty(&ex)?))?;
+        emit(&serde_json::to_string_pretty(&ex)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = String::new();
@@ -231,7 +231,7 @@ pub fn review(g: &Global, c: ReviewCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             if items.is_empty() {
-                emit(&format!("no open review items"))?;
+                emit("no open review items")?;
                 return Ok(ExitCode::SUCCESS);
             }
             let mut out = String::new();
@@ -302,7 +302,7 @@ pub fn unmerge(g: &Global, a: UnmergeArgs) -> anyhow::Result<ExitCode> {
         let u = merge::unmerge(&store, id, &by)
             .with_context(|| format!("unmerging {}", sanitize(id)))?;
         if a.json {
-            emit(&format!("{}", serde_json::to_string(&u)?))?;
+            emit(&serde_json::to_string(&u)?)?;
         } else {
             emit(&format!(
                 "unmerged: {} restored beside {} with {} interaction(s) (unmerge {})",

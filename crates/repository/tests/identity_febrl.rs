@@ -251,8 +251,7 @@ fn debug_missed(resolver: &Resolver, frags: &[Fragment], owner: &[usize]) {
                     .keys(&frags[b])
                     .iter()
                     .filter(|k| ka.contains(k))
-                    .count()
-                    - 0;
+                    .count();
                 let e = resolver.evidence(&frags[a], &frags[b]);
                 eprintln!("MISSED shared_keys={shared} {e}");
             }
