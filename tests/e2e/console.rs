@@ -162,20 +162,32 @@ fn add_operator(d: &Dir, db: &Path, name: &str) {
     );
 }
 
-fn start_server(d: &Dir, db: &Path) -> (Child, String) {
-    let child = on_db(d, db)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+/// A `rapport serve` child, killed and reaped when dropped (also when an assertion fails).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(d: &Dir, db: &Path) -> (Server, String) {
+    let server = Server(
+        on_db(d, db)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let t0 = Instant::now();
     loop {
         if let Some(a) = running_server(db)
             && let Some(l) = a.listen
-            && a.pid == Some(child.id())
+            && a.pid == Some(server.0.id())
         {
-            return (child, l);
+            return (server, l);
         }
         assert!(
             t0.elapsed() < Duration::from_secs(30),
@@ -306,7 +318,7 @@ fn grant_in_one_console_appears_live_in_another_and_the_second_is_refused() {
         "the alternate screen was left: {screen}"
     );
     let _ = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
+        .args(["-TERM", &server.0.id().to_string()])
         .status();
-    let _ = server.wait();
+    let _ = server.0.wait();
 }
