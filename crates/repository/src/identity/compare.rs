@@ -257,7 +257,7 @@ pub fn compare(a: &Prepared, b: &Prepared) -> Vec<Observation> {
     }
     out.push(compare_addresses(&a.addresses, &b.addresses));
     out.push(compare_sets(Field::Email, &a.emails, &b.emails));
-    out.push(compare_sets(Field::Phone, &a.phones, &b.phones));
+    out.push(compare_phones(&a.phones, &b.phones));
     out.push(compare_exact(Field::LoyaltyNumber, &a.loyalty, &b.loyalty));
     out.push(compare_national(&a.national, &b.national));
     out
@@ -534,6 +534,32 @@ fn compare_sets(field: Field, a: &[String], b: &[String]) -> Observation {
             theirs: b.first().cloned(),
         },
     }
+}
+
+/// Phones agree when their E.164 forms are equal, or when their last nine digits are: a
+/// number typed without its country code is read in the source's default region, so the same
+/// subscriber number can come out under two country codes (`+44 914...` and `+1 914...`).
+fn compare_phones(a: &[String], b: &[String]) -> Observation {
+    let mut o = compare_sets(Field::Phone, a, b);
+    if o.level == Some(1) {
+        let tail = |p: &str| -> Option<String> {
+            let digits: Vec<char> = p.chars().filter(char::is_ascii_digit).collect();
+            (digits.len() >= 9).then(|| digits[digits.len() - 9..].iter().collect())
+        };
+        let found = a.iter().find_map(|x| {
+            let tx = tail(x)?;
+            b.iter()
+                .find(|y| tail(y).as_deref() == Some(tx.as_str()))
+                .map(|y| (x, y))
+        });
+        if let Some((x, y)) = found {
+            o.level = Some(0);
+            o.detail = "same number under another country code".to_owned();
+            o.ours = Some(x.clone());
+            o.theirs = Some(y.clone());
+        }
+    }
+    o
 }
 
 fn compare_exact(field: Field, a: &Option<String>, b: &Option<String>) -> Observation {
