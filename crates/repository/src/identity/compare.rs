@@ -177,9 +177,28 @@ impl Prepared {
         let addresses = f
             .addresses
             .iter()
-            .map(|a| PreparedAddress {
-                number: a.street_number.as_deref().map(fold).and_then(non_empty),
-                street: a.street.as_deref().map(fold).and_then(non_empty),
+            .map(|a| {
+                let street = a.street.as_deref().map(fold).and_then(non_empty);
+                let number = a.street_number.as_deref().map(fold).and_then(non_empty);
+                // A street line with the house number in it (`3 High Street`,
+                // `Hauptstrasse 12`): the number is compared as the number.
+                let (number, street) = match (number, street) {
+                    (None, Some(st)) if st.chars().any(|c| c.is_ascii_digit()) => {
+                        let digits: String = st
+                            .chars()
+                            .skip_while(|c| !c.is_ascii_digit())
+                            .take_while(char::is_ascii_digit)
+                            .collect();
+                        let letters: String = st.chars().filter(|c| !c.is_ascii_digit()).collect();
+                        (non_empty(digits), non_empty(letters).or(Some(st)))
+                    }
+                    other => other,
+                };
+                (a, number, street)
+            })
+            .map(|(a, number, street)| PreparedAddress {
+                number,
+                street,
                 locality: a.locality.as_deref().map(fold).and_then(non_empty),
                 postcode: a.postcode.as_deref().and_then(ident),
             })
@@ -464,7 +483,7 @@ fn address_level(a: &PreparedAddress, b: &PreparedAddress) -> (usize, String) {
         0
     } else if street_same && (!area_conflict || number == Some(true)) {
         1
-    } else if area || street_same {
+    } else if area || (street_same && !area_conflict) {
         2
     } else {
         3
