@@ -1,13 +1,9 @@
 //! Merges with evidence and lineage, the review queue, unmerge and explanations: the
 //! operations an information steward runs on the store after ingest.
 //!
-//! NOTE TO THE REPOSITORY ENGINEER (owner of `lib.rs`, `ingest.rs`): `lib.rs` needs
-//! `pub mod merge;` (added with a one-line edit). Two requests for ingest:
-//! 1. At the end of an ingest run call [`merge_ties`] with the evidence of every `Attach` whose
-//!    `evidence.others` holds another customer at or above `evidence.upper` (the record ties two
-//!    customers together; FEBRL loses 0.8 points of F1 without it).
-//! 2. Build the resolver with [`match_config`]`(store)?` instead of `MatchConfig::default()`,
-//!    so that review rejections ("keep apart") are respected by later ingests.
+//! Ingest uses this module twice: it builds its resolver with [`match_config`] (so that
+//! review rejections keep records apart in later ingests), and with `--merge-ties` it ends a
+//! run with [`merge_ties`] (customers a record tied together become one).
 //!
 //! Collections:
 //! - `merges` (written by ingest): the [`Evidence`] of each record attached to an existing
