@@ -143,16 +143,18 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
         .with_context(|| format!("{}: field as_of is missing", manifest_json.display()))?
         .parse()
         .with_context(|| format!("{}: field as_of is not a date", manifest_json.display()))?;
-    let today = jiff::Timestamp::now()
+    // The world is seen as of 22:00 UTC on its as-of date, after its last planted event
+    // (the rebooked passenger's check-in at 21:15). That instant becomes now, so "today's"
+    // events are in the past and recent: the gate voucher of 18:20 shows as a few hours ago.
+    let world_clock = as_of
+        .at(22, 0, 0, 0)
         .to_zoned(jiff::tz::TimeZone::UTC)
-        .date();
-    // Civil dates: the span is in whole days.
-    let shift = i64::from(
-        today
-            .since(as_of)
-            .with_context(|| format!("days from {as_of} to {today}"))?
-            .get_days(),
-    );
+        .with_context(|| format!("the demo clock on {as_of}"))?
+        .timestamp();
+    let now = jiff::Timestamp::now();
+    let shift_ms = now.as_millisecond() - world_clock.as_millisecond();
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let shift = shift_ms.div_euclid(86_400_000);
     let ingest_toml = fixtures.join("ingest.toml");
     if !ingest_toml.exists() {
         bail!(
@@ -176,13 +178,16 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
         if reset { " (--reset)" } else { " (first run)" }
     );
     eprintln!(
-        "  ingesting {} (as of {as_of}; every date moved {shift} days to today, {today})",
-        fixtures.display()
+        "  ingesting {} (seen as of {as_of} 22:00 UTC; every time moved by {} h so that \
+         instant is now, {today})",
+        fixtures.display(),
+        shift_ms / 3_600_000
     );
     let store = rapport_store::Store::open(&building)
         .with_context(|| format!("creating the database at {}", building.display()))?;
     let opts = rapport_repository::IngestOptions {
         time_shift_days: shift,
+        time_shift_millis: shift_ms.rem_euclid(86_400_000),
         progress: true,
         ..Default::default()
     };

@@ -100,8 +100,8 @@ pub struct Extracted {
 /// Values that do not depend on the row: the time shift and the time of ingest.
 #[derive(Debug, Clone, Copy)]
 pub struct Context {
-    /// Whole days added to every time read from the data (not to birth dates).
-    pub shift_days: i64,
+    /// Milliseconds added to every time read from the data (not to birth dates).
+    pub shift_millis: i64,
     /// The time of ingest, the default observation time.
     pub now: Timestamp,
 }
@@ -214,7 +214,7 @@ impl Plan {
             field: names.get(i).cloned().unwrap_or_default(),
             problem: Problem::new(Reason::MissingValue, format!("the {what} is empty")),
         };
-        let shift = ctx.shift_days * 86_400_000;
+        let shift = ctx.shift_millis;
         let tz = match c.tz.map(col).map(str::trim).filter(|s| !s.is_empty()) {
             Some(z) => jiff::tz::TimeZone::get(z).map_err(|_| {
                 fail(

@@ -12,10 +12,13 @@
 //! Writes are batched ([`Durability::Batched`]) in chunks and ended by one flush, so an
 //! interrupted ingest can simply be run again: rows already stored count as known.
 //!
-//! **Time shift.** [`IngestOptions::time_shift_days`] adds whole days to every time read
-//! from the data (interaction times, observation times, address validity, grants), but not to
-//! birth dates. The demo uses it to rebase its generated world onto today, so that "delayed
-//! yesterday" is yesterday whenever the demo is built.
+//! **Time shift.** [`IngestOptions::time_shift_days`] plus
+//! [`IngestOptions::time_shift_millis`] is added to every time read from the data (interaction
+//! times, observation times, address validity, grants), but not to birth dates. The demo uses
+//! it to rebase its generated world onto the present: the world's clock (its as-of date at
+//! 22:00 UTC, after the last planted event) becomes now, so that "delayed yesterday" is
+//! yesterday and "voucher granted at 18:20 today" is a few hours ago whenever the demo is
+//! built.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -56,6 +59,8 @@ pub struct IngestOptions {
     /// Whole days added to every time read from the data (not birth dates); see the module
     /// documentation.
     pub time_shift_days: i64,
+    /// Further milliseconds added to every time read from the data, after the whole days.
+    pub time_shift_millis: i64,
     /// Show a progress bar on standard error (hidden when it is not a terminal).
     pub progress: bool,
     /// The time of ingest (the default observation time of party-only rows); `None` = now.
@@ -74,6 +79,7 @@ impl Default for IngestOptions {
     fn default() -> Self {
         IngestOptions {
             time_shift_days: 0,
+            time_shift_millis: 0,
             progress: false,
             now: None,
             chunk_rows: 100_000,
@@ -337,7 +343,10 @@ impl<'s> Run<'s> {
             trust,
             opts: opts.clone(),
             ctx: Context {
-                shift_days: opts.time_shift_days,
+                shift_millis: opts
+                    .time_shift_days
+                    .saturating_mul(86_400_000)
+                    .saturating_add(opts.time_shift_millis),
                 now,
             },
             report: IngestReport::default(),

@@ -502,15 +502,21 @@ pub fn cues(recent: &[Interaction], grants: &[CompensationGrant], now: Timestamp
         });
     }
 
-    // A bag lost on the last trip (no flight since, other than the one it was lost on).
+    // A bag lost on the last trip. A trip is a booking: the return leg of the booking the bag
+    // was lost on is the same trip; a flight on another booking since then is a later trip.
+    // Without booking references, flights more than a day after the loss count as later.
     if let Some(bag) = recent
         .iter()
         .find(|i| i.kind == InteractionKind::BagLost && (0..365 * DAY).contains(&age(i.at)))
     {
+        let trip = bag.attr_text("booking_ref");
         let flights_since = recent
             .iter()
-            .filter(|i| i.kind == InteractionKind::FlightFlown && i.at > bag.at.plus_millis(DAY))
-            .filter(|i| i.at <= now)
+            .filter(|i| i.kind == InteractionKind::FlightFlown && i.at > bag.at && i.at <= now)
+            .filter(|i| match (trip, i.attr_text("booking_ref")) {
+                (Some(lost_on), Some(flown_on)) => lost_on != flown_on,
+                _ => i.at > bag.at.plus_millis(DAY),
+            })
             .count();
         if flights_since == 0 {
             let delivered = recent
@@ -624,6 +630,37 @@ mod tests {
         let bag = it(InteractionKind::BagLost, "2026-09-01T08:00:00Z");
         let later = it(InteractionKind::FlightFlown, "2026-10-01T08:00:00Z");
         assert!(cues(&[later, bag], &[], now).is_empty());
+    }
+
+    #[test]
+    fn the_return_leg_of_the_same_booking_is_the_same_trip() {
+        let now = t("2026-11-23T10:00:00Z");
+        let on = |kind, at: &str, booking: &str| {
+            let mut i = it(kind, at);
+            i.attributes
+                .insert("booking_ref".into(), AttrValue::Text(booking.into()));
+            i
+        };
+        let bag = on(InteractionKind::BagLost, "2026-11-02T00:00:00Z", "GAXX9W");
+        let back = on(
+            InteractionKind::FlightFlown,
+            "2026-11-06T00:00:00Z",
+            "GAXX9W",
+        );
+        let texts: Vec<String> = cues(&[back.clone(), bag.clone()], &[], now)
+            .into_iter()
+            .map(|c| c.text)
+            .collect();
+        assert!(
+            texts.iter().any(|t| t.starts_with("bag lost on last trip")),
+            "{texts:?}"
+        );
+        let next_trip = on(
+            InteractionKind::FlightFlown,
+            "2026-11-15T00:00:00Z",
+            "K7Q2ZZ",
+        );
+        assert!(cues(&[next_trip, back, bag], &[], now).is_empty());
     }
 
     #[test]
