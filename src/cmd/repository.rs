@@ -11,7 +11,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use rapport_core::text::sanitize;
 use rapport_core::{Channel, ContactKind, CustomerId, InteractionKind, Timestamp};
 use rapport_repository::ingest::{self, IngestOptions, IngestReport};
-use rapport_repository::{InteractionFilter, Repository, quality, quarantine};
+use rapport_repository::{InteractionFilter, quality, quarantine};
+use rapport_service::Service;
 
 use crate::global::Global;
 
@@ -399,11 +400,14 @@ fn short(f: &str) -> &str {
     }
 }
 
+/// `rapport search`: through the service API, so it works embedded and against a server
+/// (`--connect`, or the server that holds the database), with the operator's role applied.
 pub fn search(g: &Global, a: SearchArgs) -> anyhow::Result<ExitCode> {
-    local_only(g, "search")?;
-    let repo = Repository::new(g.open_store()?);
     let q = a.query.join(" ");
-    let hits = repo.search(&q, a.limit)?;
+    let hits = crate::cmd::service::runtime()?.block_on(async {
+        let client = crate::cmd::service::connect(g).await?;
+        anyhow::Ok(client.search(&q, a.limit).await?)
+    })?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&hits)?);
         return Ok(ExitCode::SUCCESS);
@@ -430,15 +434,16 @@ pub fn search(g: &Global, a: SearchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `rapport customer show`: through the service API, like `search`.
 pub fn customer(g: &Global, c: CustomerCommand) -> anyhow::Result<ExitCode> {
-    local_only(g, "customer")?;
     let CustomerCommand::Show(a) = c;
-    let repo = Repository::new(g.open_store()?);
+    let rt = crate::cmd::service::runtime()?;
+    let client = rt.block_on(crate::cmd::service::connect(g))?;
     let id = match (&a.id, &a.find) {
         (Some(id), _) => id
             .parse::<CustomerId>()
             .with_context(|| format!("{:?} is not a customer id (e.g. C00000042)", sanitize(id)))?,
-        (None, Some(q)) => match repo.search(q, 1)?.first() {
+        (None, Some(q)) => match rt.block_on(client.search(q, 1))?.first() {
             Some(h) => h.id,
             None => bail!("no customer matches {:?}", sanitize(q)),
         },
@@ -470,8 +475,17 @@ pub fn customer(g: &Global, c: CustomerCommand) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("--since {:?}: use YYYY-MM-DD", sanitize(s)))?,
         );
     }
-    let Some(rec) = repo.customer_record(id, &filter)? else {
-        bail!("no customer {id}");
+    let query = rapport_service::InteractionQuery {
+        limit: filter.limit,
+        before: None,
+        kinds: filter.kinds.clone(),
+        channels: filter.channels.clone(),
+        since: filter.since,
+    };
+    let rec = match rt.block_on(client.open(id, query)) {
+        Ok(rec) => rec,
+        Err(rapport_service::ServiceError::NotFound(_)) => bail!("no customer {id}"),
+        Err(e) => return Err(e.into()),
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rec)?);

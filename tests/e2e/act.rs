@@ -97,3 +97,104 @@ fn a_bad_kind_or_unknown_customer_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
 }
+
+/// `search` and `customer show` go through the service: against a running server they log in
+/// with `RAPPORT_USER`/`RAPPORT_PASSWORD` and the server applies the role (an analyst sees
+/// masked contact data).
+#[test]
+fn search_and_customer_show_work_against_the_server_with_the_role_applied() {
+    use std::io::Write;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let d = Dir::new();
+    let id = {
+        let store = Store::open(&d.db()).unwrap();
+        let t = Timestamp::now();
+        let id = store.next_customer_id().unwrap();
+        let mut c = Customer::new(id, PartyKind::Person, t);
+        c.profile.display_name = Some(Sourced::new("Ada Lovelace".to_string(), None, t));
+        c.contacts.push(rapport_core::ContactPoint {
+            kind: rapport_core::ContactKind::Email,
+            value: "ada@example.com".into(),
+            valid_from: None,
+            valid_to: None,
+            source: None,
+            last_seen: t,
+        });
+        let mut batch = Batch::default();
+        batch.put_customer(&c, vec![IndexKey::new(IndexKind::NameToken, "lovelace")]);
+        store.write(batch, Durability::Durable).unwrap();
+        id
+    };
+    let mut add = d
+        .cmd()
+        .args([
+            "operator",
+            "add",
+            "ann",
+            "--role",
+            "analyst",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(add.stdin.take().unwrap(), "analyst password 1").unwrap();
+    assert!(add.wait().unwrap().success());
+
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let server = Server(
+        d.cmd()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let t0 = Instant::now();
+    let addr = loop {
+        if let Some(a) = rapport_service::running_server(&d.db())
+            && let Some(l) = a.listen
+            && a.pid == Some(server.0.id())
+        {
+            break l;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+
+    let as_ann = |args: &[&str]| {
+        let out = d
+            .cmd()
+            .args(["--connect", &addr])
+            .args(args)
+            .env("RAPPORT_USER", "ann")
+            .env("RAPPORT_PASSWORD", "analyst password 1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let hits: serde_json::Value =
+        serde_json::from_str(&as_ann(&["search", "lovelace", "--json"])).unwrap();
+    assert_eq!(hits[0]["id"], id.0);
+    let shown = as_ann(&["customer", "show", &id.to_string(), "--json"]);
+    let record: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(record["masked"], true);
+    assert!(!shown.contains("ada@example.com"), "{shown}");
+}
