@@ -902,8 +902,15 @@ impl<'s> Run<'s> {
                 &self.trust,
                 now,
             );
+            // One relationship per (kind, other customer), whichever record stated it: a
+            // household both members' records state is one household, not two.
             for (other, r) in &inverse {
-                if *other == id && !c.relationships.contains(r) {
+                if *other == id
+                    && !c
+                        .relationships
+                        .iter()
+                        .any(|x| x.kind == r.kind && x.other == r.other)
+                {
                     c.relationships.push(r.clone());
                 }
             }
