@@ -103,10 +103,6 @@ fn a_bad_kind_or_unknown_customer_is_a_clear_error() {
 /// masked contact data).
 #[test]
 fn search_and_customer_show_work_against_the_server_with_the_role_applied() {
-    use std::io::Write;
-    use std::process::Stdio;
-    use std::time::{Duration, Instant};
-
     let d = Dir::new();
     let id = {
         let store = Store::open(&d.db()).unwrap();
@@ -127,52 +123,8 @@ fn search_and_customer_show_work_against_the_server_with_the_role_applied() {
         store.write(batch, Durability::Durable).unwrap();
         id
     };
-    let mut add = d
-        .cmd()
-        .args([
-            "operator",
-            "add",
-            "ann",
-            "--role",
-            "analyst",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "analyst password 1").unwrap();
-    assert!(add.wait().unwrap().success());
-
-    struct Server(std::process::Child);
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let server = Server(
-        d.cmd()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let t0 = Instant::now();
-    let addr = loop {
-        if let Some(a) = rapport_service::running_server(&d.db())
-            && let Some(l) = a.listen
-            && a.pid == Some(server.0.id())
-        {
-            break l;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    d.add_operator_on(&d.db(), "ann", "analyst", "analyst password 1");
+    let (_server, addr) = d.start_server_on(&d.db());
 
     let as_ann = |args: &[&str]| {
         let out = d

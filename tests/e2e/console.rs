@@ -3,12 +3,9 @@
 //! in one appears in the other without a key press, and the second grant is refused with the
 //! first grant's details. Skipped, saying so, when tmux is not installed (CI installs it).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-use rapport_service::running_server;
 
 use crate::util::Dir;
 
@@ -122,79 +119,8 @@ impl Drop for Tmux {
     }
 }
 
-/// The binary on the demo database (the harness's `cmd` points at its own `--db`).
-fn on_db(d: &Dir, db: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rapport"));
-    c.current_dir(d.path())
-        .env_remove("RAPPORT_DB")
-        .env_remove("RAPPORT_CONNECT")
-        .env_remove("RAPPORT_USER")
-        .env_remove("RAPPORT_PASSWORD")
-        .env("XDG_DATA_HOME", d.path().join("data"))
-        .env("HOME", d.path())
-        .arg("--db")
-        .arg(db)
-        .stdin(Stdio::null());
-    c
-}
-
 fn add_operator(d: &Dir, db: &Path, name: &str) {
-    let mut child = on_db(d, db)
-        .args([
-            "operator",
-            "add",
-            name,
-            "--role",
-            "front-line",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "operator add {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A `rapport serve` child, killed and reaped when dropped (also when an assertion fails).
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(d: &Dir, db: &Path) -> (Server, String) {
-    let server = Server(
-        on_db(d, db)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let t0 = Instant::now();
-    loop {
-        if let Some(a) = running_server(db)
-            && let Some(l) = a.listen
-            && a.pid == Some(server.0.id())
-        {
-            return (server, l);
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    d.add_operator_on(db, name, "front-line", PASSWORD);
 }
 
 /// Opens the customer's record: search by name, Enter on the first hit.
@@ -250,7 +176,7 @@ fn grant_in_one_console_appears_live_in_another_and_the_second_is_refused() {
 
     add_operator(&d, &db, "jsmith");
     add_operator(&d, &db, "mrossi");
-    let (mut server, addr) = start_server(&d, &db);
+    let (mut server, addr) = d.start_server_on(&db);
 
     let bin = env!("CARGO_BIN_EXE_rapport");
     let console = |log: &str| {

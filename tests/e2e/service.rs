@@ -1,7 +1,6 @@
 //! End-to-end tests: `rapport serve`, `rapport compensate`, `rapport operator`, and the crash
 //! test (a server under load killed with SIGKILL loses no acknowledged write).
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
@@ -16,7 +15,7 @@ use rapport_service::{
 };
 use rapport_store::{Batch, Durability, IndexKey, IndexKind, Store};
 
-use crate::util::Dir;
+use crate::util::{Dir, Server};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -38,65 +37,12 @@ fn seed(db: &Path, n: u64) -> Vec<CustomerId> {
 }
 
 fn add_admin(d: &Dir) {
-    let mut child = d
-        .cmd()
-        .args([
-            "operator",
-            "add",
-            "admin",
-            "--role",
-            "admin",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("added operator admin (admin)"));
+    let out = d.add_operator_on(&d.db(), "admin", "admin", PASSWORD);
+    assert!(out.contains("added operator admin (admin)"), "{out}");
 }
 
-/// A `rapport serve` child process, killed and reaped when dropped (also when a test fails).
-struct ServerProcess(Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `rapport serve` on a free loopback port and waits for its server file.
-fn start_server(d: &Dir) -> (ServerProcess, String) {
-    let server = ServerProcess(
-        d.cmd()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let t0 = Instant::now();
-    loop {
-        if let Some(a) = running_server(&d.db())
-            && let Some(l) = a.listen
-            && a.pid == Some(server.0.id())
-        {
-            return (server, l);
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn start_server(d: &Dir) -> (Server, String) {
+    d.start_server_on(&d.db())
 }
 
 fn sigterm(child: &Child) {
@@ -349,7 +295,7 @@ fn serve_on_a_unix_socket_only() {
     seed(&d.db(), 1);
     add_admin(&d);
     let socket = d.path().join("rapport.sock");
-    let mut server = ServerProcess(
+    let mut server = Server(
         d.cmd()
             .args(["serve", "--no-tcp", "--socket"])
             .arg(&socket)
