@@ -1,6 +1,7 @@
 //! The service in-process: the store opened in this process, every call run by the engine off
 //! the async runtime. Needs file access to the database, so it acts as local admin.
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use crate::api::{
 };
 use crate::engine::{Caller, Engine};
 use crate::protocol::{Reply, Request};
+use crate::typed;
 use crate::{OperatorAdmin, unexpected};
 
 /// The service over a store opened in this process.
@@ -98,17 +100,19 @@ impl Embedded {
     }
 }
 
+impl typed::Transport for Embedded {
+    fn send(&self, req: Request) -> impl Future<Output = ServiceResult<Reply>> + Send {
+        Embedded::call(self, req)
+    }
+}
+
 impl Service for Embedded {
     fn session(&self) -> SessionInfo {
         self.session.clone()
     }
 
     async fn search(&self, query: &str, limit: usize) -> ServiceResult<Vec<CustomerSummary>> {
-        let query = query.to_string();
-        match self.call(Request::Search { query, limit }).await? {
-            Reply::Summaries(s) => Ok(s),
-            other => Err(unexpected(&other)),
-        }
+        typed::search(self, query, limit).await
     }
 
     async fn open(
@@ -116,10 +120,7 @@ impl Service for Embedded {
         customer: CustomerId,
         query: InteractionQuery,
     ) -> ServiceResult<CustomerRecord> {
-        match self.call(Request::Open { customer, query }).await? {
-            Reply::Record(r) => Ok(*r),
-            other => Err(unexpected(&other)),
-        }
+        typed::open(self, customer, query).await
     }
 
     async fn interactions(
@@ -127,17 +128,11 @@ impl Service for Embedded {
         customer: CustomerId,
         query: InteractionQuery,
     ) -> ServiceResult<Vec<Interaction>> {
-        match self.call(Request::Interactions { customer, query }).await? {
-            Reply::Interactions(i) => Ok(i),
-            other => Err(unexpected(&other)),
-        }
+        typed::interactions(self, customer, query).await
     }
 
     async fn log_interaction(&self, new: NewInteraction) -> ServiceResult<Interaction> {
-        match self.call(Request::LogInteraction(new)).await? {
-            Reply::Interaction(i) => Ok(*i),
-            other => Err(unexpected(&other)),
-        }
+        typed::log_interaction(self, new).await
     }
 
     async fn record_preference(
@@ -147,48 +142,26 @@ impl Service for Embedded {
         value: String,
         channel: Channel,
     ) -> ServiceResult<Preference> {
-        let req = Request::RecordPreference {
-            customer,
-            topic,
-            value,
-            channel,
-        };
-        match self.call(req).await? {
-            Reply::Preference(p) => Ok(p),
-            other => Err(unexpected(&other)),
-        }
+        typed::record_preference(self, customer, topic, value, channel).await
     }
 
     async fn entitlement(&self, request: CompensationRequest) -> ServiceResult<Entitlement> {
-        match self.call(Request::Entitlement(request)).await? {
-            Reply::Entitlement(e) => Ok(*e),
-            other => Err(unexpected(&other)),
-        }
+        typed::entitlement(self, request).await
     }
 
     async fn grant_compensation(
         &self,
         request: CompensationRequest,
     ) -> ServiceResult<GrantOutcome> {
-        match self.call(Request::Grant(request)).await? {
-            Reply::Grant(g) => Ok(*g),
-            other => Err(unexpected(&other)),
-        }
+        typed::grant_compensation(self, request).await
     }
 
     async fn overview(&self) -> ServiceResult<Overview> {
-        match self.call(Request::Overview).await? {
-            Reply::Overview(o) => Ok(*o),
-            other => Err(unexpected(&other)),
-        }
+        typed::overview(self).await
     }
 
     async fn list(&self, name: &str, limit: usize) -> ServiceResult<Vec<ListEntry>> {
-        let name = name.to_string();
-        match self.call(Request::List { name, limit }).await? {
-            Reply::List(l) => Ok(l),
-            other => Err(unexpected(&other)),
-        }
+        typed::list(self, name, limit).await
     }
 
     async fn subscribe(&self, watch: Watch) -> ServiceResult<Subscription> {

@@ -26,6 +26,7 @@ pub mod protocol;
 mod records;
 mod remote;
 pub mod server;
+mod typed;
 
 use std::future::Future;
 

@@ -8,6 +8,7 @@
 //! restored and get `LiveEvent::Reconnected` (re-read what you show).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -31,6 +32,7 @@ use crate::api::{
 use crate::codec;
 use crate::live::SUBSCRIPTION_QUEUE;
 use crate::protocol::{ClientMsg, MAGIC, PROTOCOL_VERSION, Reply, Request, ServerMsg};
+use crate::typed;
 use crate::{OperatorAdmin, unexpected};
 
 /// How long a request may take before the client gives up.
@@ -478,6 +480,12 @@ fn refuse_while_down(cmd: Command, subs: &mut HashMap<u64, SubState>) {
     }
 }
 
+impl typed::Transport for Remote {
+    fn send(&self, req: Request) -> impl Future<Output = ServiceResult<Reply>> + Send {
+        Remote::call(self, req)
+    }
+}
+
 impl Service for Remote {
     fn session(&self) -> SessionInfo {
         self.inner
@@ -488,11 +496,7 @@ impl Service for Remote {
     }
 
     async fn search(&self, query: &str, limit: usize) -> ServiceResult<Vec<CustomerSummary>> {
-        let query = query.to_string();
-        match self.call(Request::Search { query, limit }).await? {
-            Reply::Summaries(s) => Ok(s),
-            other => Err(unexpected(&other)),
-        }
+        typed::search(self, query, limit).await
     }
 
     async fn open(
@@ -500,10 +504,7 @@ impl Service for Remote {
         customer: CustomerId,
         query: InteractionQuery,
     ) -> ServiceResult<CustomerRecord> {
-        match self.call(Request::Open { customer, query }).await? {
-            Reply::Record(r) => Ok(*r),
-            other => Err(unexpected(&other)),
-        }
+        typed::open(self, customer, query).await
     }
 
     async fn interactions(
@@ -511,17 +512,11 @@ impl Service for Remote {
         customer: CustomerId,
         query: InteractionQuery,
     ) -> ServiceResult<Vec<Interaction>> {
-        match self.call(Request::Interactions { customer, query }).await? {
-            Reply::Interactions(i) => Ok(i),
-            other => Err(unexpected(&other)),
-        }
+        typed::interactions(self, customer, query).await
     }
 
     async fn log_interaction(&self, new: NewInteraction) -> ServiceResult<Interaction> {
-        match self.call(Request::LogInteraction(new)).await? {
-            Reply::Interaction(i) => Ok(*i),
-            other => Err(unexpected(&other)),
-        }
+        typed::log_interaction(self, new).await
     }
 
     async fn record_preference(
@@ -531,48 +526,26 @@ impl Service for Remote {
         value: String,
         channel: Channel,
     ) -> ServiceResult<Preference> {
-        let req = Request::RecordPreference {
-            customer,
-            topic,
-            value,
-            channel,
-        };
-        match self.call(req).await? {
-            Reply::Preference(p) => Ok(p),
-            other => Err(unexpected(&other)),
-        }
+        typed::record_preference(self, customer, topic, value, channel).await
     }
 
     async fn entitlement(&self, request: CompensationRequest) -> ServiceResult<Entitlement> {
-        match self.call(Request::Entitlement(request)).await? {
-            Reply::Entitlement(e) => Ok(*e),
-            other => Err(unexpected(&other)),
-        }
+        typed::entitlement(self, request).await
     }
 
     async fn grant_compensation(
         &self,
         request: CompensationRequest,
     ) -> ServiceResult<GrantOutcome> {
-        match self.call(Request::Grant(request)).await? {
-            Reply::Grant(g) => Ok(*g),
-            other => Err(unexpected(&other)),
-        }
+        typed::grant_compensation(self, request).await
     }
 
     async fn overview(&self) -> ServiceResult<Overview> {
-        match self.call(Request::Overview).await? {
-            Reply::Overview(o) => Ok(*o),
-            other => Err(unexpected(&other)),
-        }
+        typed::overview(self).await
     }
 
     async fn list(&self, name: &str, limit: usize) -> ServiceResult<Vec<ListEntry>> {
-        let name = name.to_string();
-        match self.call(Request::List { name, limit }).await? {
-            Reply::List(l) => Ok(l),
-            other => Err(unexpected(&other)),
-        }
+        typed::list(self, name, limit).await
     }
 
     async fn subscribe(&self, watch: Watch) -> ServiceResult<Subscription> {

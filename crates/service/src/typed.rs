@@ -1,0 +1,122 @@
+//! The typed side of the request/reply protocol, shared by [`crate::Embedded`] and
+//! [`crate::Remote`]: each [`crate::Service`] method is one [`Request`] whose [`Reply`] must be
+//! of one kind. The two implementations differ only in how a request travels ([`Transport`]).
+
+use std::future::Future;
+
+use rapport_core::{Channel, CustomerId, CustomerRecord, CustomerSummary, Interaction, Preference};
+
+use crate::api::{
+    CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, NewInteraction,
+    Overview, ServiceResult,
+};
+use crate::protocol::{Reply, Request};
+use crate::unexpected;
+
+/// How a request reaches the engine: in-process or over the socket.
+pub(crate) trait Transport: Sync {
+    /// Sends one request and waits for its reply.
+    fn send(&self, req: Request) -> impl Future<Output = ServiceResult<Reply>> + Send;
+}
+
+pub(crate) async fn search<T: Transport>(
+    t: &T,
+    query: &str,
+    limit: usize,
+) -> ServiceResult<Vec<CustomerSummary>> {
+    let query = query.to_string();
+    match t.send(Request::Search { query, limit }).await? {
+        Reply::Summaries(s) => Ok(s),
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub(crate) async fn open<T: Transport>(
+    t: &T,
+    customer: CustomerId,
+    query: InteractionQuery,
+) -> ServiceResult<CustomerRecord> {
+    match t.send(Request::Open { customer, query }).await? {
+        Reply::Record(r) => Ok(*r),
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub(crate) async fn interactions<T: Transport>(
+    t: &T,
+    customer: CustomerId,
+    query: InteractionQuery,
+) -> ServiceResult<Vec<Interaction>> {
+    match t.send(Request::Interactions { customer, query }).await? {
+        Reply::Interactions(i) => Ok(i),
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub(crate) async fn log_interaction<T: Transport>(
+    t: &T,
+    new: NewInteraction,
+) -> ServiceResult<Interaction> {
+    match t.send(Request::LogInteraction(new)).await? {
+        Reply::Interaction(i) => Ok(*i),
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub(crate) async fn record_preference<T: Transport>(
+    t: &T,
+    customer: CustomerId,
+    topic: String,
+    value: String,
+    channel: Channel,
+) -> ServiceResult<Preference> {
+    let req = Request::RecordPreference {
+        customer,
+        topic,
+        value,
+        channel,
+    };
+    match t.send(req).await? {
+        Reply::Preference(p) => Ok(p),
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub(crate) async fn entitlement<T: Transport>(
+    t: &T,
+    request: CompensationRequest,
+) -> ServiceResult<Entitlement> {
+    match t.send(Request::Entitlement(request)).await? {
+        Reply::Entitlement(e) => Ok(*e),
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub(crate) async fn grant_compensation<T: Transport>(
+    t: &T,
+    request: CompensationRequest,
+) -> ServiceResult<GrantOutcome> {
+    match t.send(Request::Grant(request)).await? {
+        Reply::Grant(g) => Ok(*g),
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub(crate) async fn overview<T: Transport>(t: &T) -> ServiceResult<Overview> {
+    match t.send(Request::Overview).await? {
+        Reply::Overview(o) => Ok(*o),
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub(crate) async fn list<T: Transport>(
+    t: &T,
+    name: &str,
+    limit: usize,
+) -> ServiceResult<Vec<ListEntry>> {
+    let name = name.to_string();
+    match t.send(Request::List { name, limit }).await? {
+        Reply::List(l) => Ok(l),
+        other => Err(unexpected(&other)),
+    }
+}
