@@ -97,31 +97,8 @@ fn febrl2_deduplicates_without_national_id() {
     assert!(f1_all >= 0.98, "F1 over all 5,000 records {f1_all:.4}");
 }
 
-const SHOP: &str = r#"
-[source]
-name = "shop"
-format = "csv"
-date_formats = ["%Y-%m-%d"]
-currency = "EUR"
-
-[party]
-key = "customer"
-kind = "person"
-given_name = "first"
-family_name = "last"
-birth_date = "dob"
-email = "email"
-
-[interaction]
-key = "order"
-time = "at"
-kind = "purchase"
-channel = "web"
-
-[[interaction.amounts]]
-role = "revenue"
-column = "amount"
-"#;
+/// The shop mapping shared with the repository crate's identity tests.
+const SHOP: &str = include_str!("../../fixtures/test/shop.toml");
 
 fn shops(d: &Dir) {
     let p = d.path();

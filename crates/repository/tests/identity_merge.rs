@@ -12,31 +12,8 @@ use rapport_repository::merge::{self, MergeKind};
 use rapport_repository::{Fragment, ResolvedFragment};
 use rapport_store::{IndexKey, IndexKind, Store};
 
-const SHOP: &str = r#"
-[source]
-name = "shop"
-format = "csv"
-date_formats = ["%Y-%m-%d"]
-currency = "EUR"
-
-[party]
-key = "customer"
-kind = "person"
-given_name = "first"
-family_name = "last"
-birth_date = "dob"
-email = "email"
-
-[interaction]
-key = "order"
-time = "at"
-kind = "purchase"
-channel = "web"
-
-[[interaction.amounts]]
-role = "revenue"
-column = "amount"
-"#;
+/// The shop mapping shared with the end-to-end identity tests.
+const SHOP: &str = include_str!("../../../fixtures/test/shop.toml");
 
 const SHOP_CSV: &str = "customer,first,last,dob,email,order,at,amount
 S1,Anna,Berg,1975-11-02,anna@example.com,o1,2026-01-05T10:00:00Z,10.00
