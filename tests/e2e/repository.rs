@@ -373,3 +373,113 @@ fn any_csv_with_a_mapping_ingests_and_bad_input_is_named() {
         "{err}"
     );
 }
+
+/// The source records an identities export lists, and how many customers they resolve to.
+fn identities_on(d: &Dir, db: &Path) -> (BTreeSet<(String, String)>, usize) {
+    let out = d
+        .cmd_on(db)
+        .args(["export", "identities"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut records = BTreeSet::new();
+    let mut customers = BTreeSet::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        records.insert((
+            v["source"].as_str().unwrap().to_string(),
+            v["source_key"].as_str().unwrap().to_string(),
+        ));
+        customers.insert(v["customer_id"].to_string());
+    }
+    (records, customers.len())
+}
+
+#[test]
+fn an_ingest_killed_midway_is_completed_by_the_next_run() {
+    let d = Dir::new();
+    let manifest = demo().join("ingest.toml");
+    let manifest = manifest.to_str().unwrap();
+    let clean_db = d.path().join("clean");
+    let started = std::time::Instant::now();
+    let out = d
+        .cmd_on(&clean_db)
+        .args(["ingest", manifest, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let clean_secs = started.elapsed().as_secs_f64();
+    let clean: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (clean_records, clean_customers) = identities_on(&d, &clean_db);
+
+    // Kill ingests at several points of the run until one dies midway (rows stored, golden
+    // records not yet rebuilt), then let a second run finish the job.
+    let mut landed = false;
+    for (attempt, fraction) in [0.5, 0.3, 0.7, 0.15, 0.85].into_iter().enumerate() {
+        let db = d.path().join(format!("killed{attempt}"));
+        let mut child = d
+            .cmd_on(&db)
+            .args(["ingest", manifest])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_secs_f64(clean_secs * fraction));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if status.success() {
+            continue; // finished before the kill
+        }
+        let out = d
+            .cmd_on(&db)
+            .args(["ingest", manifest, "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            n(&again, "rows_read"),
+            n(&again, "rows_stored") + n(&again, "rows_quarantined") + n(&again, "rows_known")
+        );
+        assert_eq!(n(&again, "rows_read"), n(&clean, "rows_read"));
+        if n(&again, "rows_known") == 0 {
+            continue; // killed before anything was written
+        }
+        landed = true;
+        // Every row is stored once: the two runs together stored what the clean run did.
+        let store = rapport_store::Store::open(&db).unwrap();
+        assert_eq!(
+            store.interaction_count().unwrap(),
+            n(&clean, "interactions_stored"),
+            "fraction {fraction}"
+        );
+        assert_eq!(
+            store.doc_count("ingest_unbuilt").unwrap(),
+            0,
+            "every customer left unbuilt by the killed run is rebuilt"
+        );
+        drop(store);
+        let (records, customers) = identities_on(&d, &db);
+        assert_eq!(
+            records, clean_records,
+            "every source record has its customer"
+        );
+        let diff = customers.abs_diff(clean_customers) as f64 / clean_customers as f64;
+        assert!(
+            diff < 0.01,
+            "{customers} customers after the resumed run, {clean_customers} after a clean one"
+        );
+        // The customers the killed run stored are whole records: found by search.
+        let hit = d
+            .cmd_on(&db)
+            .args(["search", "okafor.margaret88@example.com", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&hit.stdout).contains("Okafor"),
+            "{hit:?}"
+        );
+        break;
+    }
+    assert!(landed, "no kill landed in the middle of an ingest");
+}

@@ -348,6 +348,7 @@ pub fn phone(s: &str, region: Option<phonenumber::country::Id>) -> Clean<String>
     if let Some(hit) = SEEN.with(|m| m.borrow().get(&key).cloned()) {
         return hit;
     }
+    widen_phone_regex_cache();
     let out = phone_uncached(s, region);
     SEEN.with(|m| {
         let mut m = m.borrow_mut();
@@ -357,6 +358,20 @@ pub fn phone(s: &str, region: Option<phonenumber::country::Id>) -> Clean<String>
         m.insert(key, out.clone());
     });
     out
+}
+
+/// The phone crate compiles the regular expressions of its metadata lazily into one cache
+/// of 100, fewer than the patterns of the regions a world of customers dials from: once it
+/// is full every national number recompiles a pattern (a third of the ingest time on a
+/// generated world). Give it room for all of them, once.
+fn widen_phone_regex_cache() {
+    static WIDENED: std::sync::Once = std::sync::Once::new();
+    WIDENED.call_once(|| {
+        let cache = phonenumber::metadata::DATABASE.cache();
+        if let Ok(mut c) = cache.lock() {
+            *c = regex_cache::RegexCache::new(20_000);
+        }
+    });
 }
 
 fn phone_uncached(s: &str, region: Option<phonenumber::country::Id>) -> Clean<String> {

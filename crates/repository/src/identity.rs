@@ -493,22 +493,52 @@ impl Resolver {
     /// source record, a cross reference, the same loyalty number) attaches outright unless a
     /// steward kept the records apart. Candidates of another party kind are never merged.
     pub fn decide(&self, f: &Fragment, candidates: &[(CustomerId, Vec<Fragment>)]) -> Decision {
-        let me = Prepared::new(f);
+        let prepared: Vec<(CustomerId, Vec<std::sync::Arc<Prepared>>)> = candidates
+            .iter()
+            .map(|(c, fs)| {
+                let ps = fs
+                    .iter()
+                    .map(|x| std::sync::Arc::new(Prepared::new(x)))
+                    .collect();
+                (*c, ps)
+            })
+            .collect();
+        self.decide_prepared(&Prepared::new(f), &prepared)
+    }
+
+    /// [`Resolver::decide`] on records already folded ([`Prepared::new`]), for callers that
+    /// keep the folded records of their candidates between decisions (ingest). Records of a
+    /// candidate with the same content as one already compared are skipped: they score the
+    /// same.
+    pub fn decide_prepared(
+        &self,
+        me: &Prepared,
+        candidates: &[(CustomerId, Vec<std::sync::Arc<Prepared>>)],
+    ) -> Decision {
         let mut scored: Vec<(CustomerId, Evidence)> = Vec::with_capacity(candidates.len());
+        let mut seen: Vec<u64> = Vec::new();
         for (customer, fragments) in candidates {
             if fragments
                 .iter()
-                .any(|o| self.config.kept_apart(&f.source, &o.source))
+                .any(|o| self.config.kept_apart(&me.source, &o.source))
             {
                 continue;
             }
+            seen.clear();
             let mut all: Vec<Evidence> = Vec::with_capacity(fragments.len());
             for other in fragments {
-                if !same_kind(f.kind, other.kind) {
+                if !same_kind(me.kind, other.kind) {
                     continue;
                 }
-                let mut ev = self.score(&me, &Prepared::new(other));
-                if deterministic_cross_ref(f, other) {
+                let cross = deterministic_cross_ref(me, other);
+                if !cross && other.source != me.source {
+                    if seen.contains(&other.content) {
+                        continue;
+                    }
+                    seen.push(other.content);
+                }
+                let mut ev = self.score(me, other);
+                if cross {
                     ev.rule = Some("cross reference".to_owned());
                 }
                 all.push(ev);
@@ -663,7 +693,7 @@ fn deterministic_rule(a: &Prepared, b: &Prepared) -> Option<String> {
     }
 }
 
-fn deterministic_cross_ref(a: &Fragment, b: &Fragment) -> bool {
+fn deterministic_cross_ref(a: &Prepared, b: &Prepared) -> bool {
     a.cross_refs.contains(&b.source)
         || b.cross_refs.contains(&a.source)
         || a.cross_refs.iter().any(|r| b.cross_refs.contains(r))

@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rapport_core::{
@@ -34,11 +35,18 @@ use crate::cleanse::{self, Problem, Reason};
 use crate::error::Error;
 use crate::extract::{Context, Extracted, GROUP_SOURCE, Plan, merge_fragment};
 use crate::fragment::{Fragment, ResolvedFragment};
-use crate::identity::{Decision, Evidence, MatchConfig, Resolver};
+use crate::identity::{Decision, Evidence, MatchConfig, Prepared, Resolver};
 use crate::mapping::{Manifest, Mapping};
 use crate::quarantine::{self, Fnv, QuarantineEntry};
 use crate::read::{self, RawRow, RowProblem};
 use crate::survivorship::{self, BOOKING_REFS, Trust};
+
+mod writer;
+use writer::Writer;
+
+/// Customers whose folded records a run keeps at most (a few KiB each: a customer with many
+/// bookings has many records).
+const PREPARED_CACHE: usize = 100_000;
 
 /// Collection of stored fragments, keyed by source reference (`source:key`).
 pub const FRAGMENTS: &str = "fragments";
@@ -52,6 +60,13 @@ pub const META: &str = "repository_meta";
 pub const MERGES: &str = "merges";
 /// Collection of review items, keyed by the new record's source reference.
 pub const REVIEWS: &str = "reviews";
+/// Collection of customers whose records were stored but whose golden record is not rebuilt
+/// yet, keyed by customer id, valued by the source references of their records. An ingest
+/// interrupted between the two is completed by the next one (see [`Run::recover`]).
+pub const UNBUILT: &str = "ingest_unbuilt";
+
+/// Operations per write batch handed to the writer thread.
+const WRITE_OPS: usize = 20_000;
 
 /// How to ingest.
 #[derive(Debug, Clone)]
@@ -65,7 +80,8 @@ pub struct IngestOptions {
     pub progress: bool,
     /// The time of ingest (the default observation time of party-only rows); `None` = now.
     pub now: Option<Timestamp>,
-    /// Rows per write batch.
+    /// Rows per chunk: the golden records of the customers a chunk touched are rebuilt once,
+    /// at its end (rows, records and interactions are written as they come, in batches).
     pub chunk_rows: usize,
     /// At the end of the run, merge customers that a record tied together (it scored above
     /// the attach threshold against several customers; see [`crate::merge::merge_ties`]).
@@ -82,7 +98,7 @@ impl Default for IngestOptions {
             time_shift_millis: 0,
             progress: false,
             now: None,
-            chunk_rows: 100_000,
+            chunk_rows: 1_000_000,
             merge_ties: false,
         }
     }
@@ -216,6 +232,7 @@ pub fn ingest_manifest(
     b.put_doc(META, "trust", &trust)?;
     store.write(b, Durability::Batched)?;
     let mut run = Run::new(store, trust, opts)?;
+    run.recover()?;
     for (plan, files) in &plans {
         for f in files {
             run.file(plan, f)?;
@@ -234,6 +251,7 @@ pub fn ingest_files(
     let plan = Plan::new(Mapping::load(mapping)?);
     let trust = store.doc::<Trust>(META, "trust")?.unwrap_or_default();
     let mut run = Run::new(store, trust, opts)?;
+    run.recover()?;
     for f in files {
         run.file(&plan, f)?;
     }
@@ -254,6 +272,7 @@ pub fn retry_quarantine(
         .filter(|e| e.source == plan.source())
         .collect();
     let mut run = Run::new(store, trust, opts)?;
+    run.recover()?;
     run.register_source(&plan)?;
     let mut cleared = Vec::new();
     let mut file = FileReport {
@@ -314,6 +333,8 @@ struct Run<'s> {
     dirty: HashMap<CustomerId, Working>,
     pending_keys: HashMap<IndexKey, Vec<CustomerId>>,
     owners: HashMap<String, CustomerId>,
+    /// Candidates' records folded for comparison ([`Run::prepared_of`]).
+    prepared: HashMap<CustomerId, Vec<Arc<Prepared>>>,
     rows: HashMap<String, RowSeen>,
     grants: HashSet<(CustomerId, String)>,
     quarantined: HashSet<String>,
@@ -323,6 +344,11 @@ struct Run<'s> {
     /// customers: the record ties them together (merged at the end of the run).
     ties: Vec<Evidence>,
     ids: std::ops::Range<u64>,
+    customer_ids: std::ops::Range<u64>,
+    /// Applies the batches on its own thread.
+    writer: Writer,
+    /// Customers with an [`UNBUILT`] marker written in this chunk.
+    unbuilt: HashSet<CustomerId>,
 }
 
 enum Resolved {
@@ -356,13 +382,82 @@ impl<'s> Run<'s> {
             dirty: HashMap::new(),
             pending_keys: HashMap::new(),
             owners: HashMap::new(),
+            prepared: HashMap::new(),
             rows: HashMap::new(),
             grants: HashSet::new(),
             quarantined: HashSet::new(),
             quarantined_last: None,
             ties: Vec::new(),
             ids: 0..0,
+            customer_ids: 0..0,
+            writer: Writer::start(store)?,
+            unbuilt: HashSet::new(),
         })
+    }
+
+    /// Completes an earlier ingest that stopped after storing records but before rebuilding
+    /// their customers: the customers named by [`UNBUILT`] markers are rebuilt from their
+    /// stored records.
+    fn recover(&mut self) -> Result<(), Error> {
+        let marked: Vec<(String, Vec<String>)> = self
+            .store
+            .docs::<Vec<String>>(UNBUILT, "")
+            .collect::<Result<_, _>>()?;
+        if marked.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            customers = marked.len(),
+            "completing an interrupted ingest: rebuilding its customers"
+        );
+        for (key, sources) in marked {
+            let Ok(id) = key.parse::<u64>().map(CustomerId) else {
+                self.batch.remove_doc(UNBUILT, &key);
+                continue;
+            };
+            self.load_working(id)?;
+            for src in sources {
+                let Some(rf) = self.store.doc::<ResolvedFragment>(FRAGMENTS, &src)? else {
+                    continue;
+                };
+                if rf.customer != id {
+                    continue;
+                }
+                self.owners.insert(src.clone(), id);
+                if let Some(w) = self.dirty.get_mut(&id) {
+                    w.fragments.insert(src, rf.fragment);
+                }
+            }
+            self.unbuilt.insert(id);
+        }
+        self.flush_chunk()
+    }
+
+    /// Hands the rows of the chunk so far to the writer, with the records they changed and
+    /// an [`UNBUILT`] marker for each customer whose golden record waits for the chunk's end.
+    fn write_rows(&mut self) -> Result<(), Error> {
+        for (id, w) in &mut self.dirty {
+            if w.changed.is_empty() {
+                continue;
+            }
+            for src in std::mem::take(&mut w.changed) {
+                if let Some(f) = w.fragments.get(&src) {
+                    self.batch.put_doc(
+                        FRAGMENTS,
+                        &src,
+                        &ResolvedFragment {
+                            fragment: f.clone(),
+                            customer: *id,
+                        },
+                    )?;
+                }
+            }
+            let sources: Vec<&String> = w.fragments.keys().collect();
+            self.batch.put_doc(UNBUILT, &id.0.to_string(), &sources)?;
+            self.unbuilt.insert(*id);
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.writer.write(batch)
     }
 
     /// Remembers the source's name and phone region (search uses them).
@@ -568,30 +663,37 @@ impl<'s> Run<'s> {
             let Some(w) = self.dirty.get_mut(&customer) else {
                 return Err(Error::Invalid(format!("customer {customer} vanished")));
             };
-            let f = match w.fragments.remove(&src) {
-                Some(mut old) => {
-                    merge_fragment(&mut old, ex.fragment);
-                    old
-                }
-                None => ex.fragment,
-            };
-            w.fragments.insert(src.clone(), f.clone());
             w.changed.insert(src.clone());
-            f
+            match w.fragments.get_mut(&src) {
+                Some(old) => {
+                    let before = old.clone();
+                    merge_fragment(old, ex.fragment);
+                    // Most rows of a known record repeat what it said: then its keys and
+                    // folded form stand (only the observation time moved).
+                    (!same_identity(&before, old)).then(|| old.clone())
+                }
+                None => {
+                    w.fragments.insert(src.clone(), ex.fragment.clone());
+                    Some(ex.fragment)
+                }
+            }
         };
         self.owners.insert(src, customer);
         for f in std::mem::take(&mut ex.related) {
             self.ensure_party(f)?;
         }
-        for k in self
-            .resolver
-            .keys(&merged)
-            .into_iter()
-            .chain(passenger_keys(&merged))
-        {
-            let ids = self.pending_keys.entry(k).or_default();
-            if !ids.contains(&customer) {
-                ids.push(customer);
+        if let Some(merged) = merged {
+            self.record_changed(customer, &merged);
+            for k in self
+                .resolver
+                .keys(&merged)
+                .into_iter()
+                .chain(passenger_keys(&merged))
+            {
+                let ids = self.pending_keys.entry(k).or_default();
+                if !ids.contains(&customer) {
+                    ids.push(customer);
+                }
             }
         }
 
@@ -647,12 +749,17 @@ impl<'s> Run<'s> {
         self.batch_rows += 1;
         if self.batch_rows >= self.opts.chunk_rows.max(1) {
             self.flush_chunk()?;
+        } else if self.batch.len() >= WRITE_OPS {
+            self.write_rows()?;
         }
         Ok(())
     }
 
     fn new_customer(&mut self) -> Result<CustomerId, Error> {
-        let id = self.store.next_customer_id()?;
+        if self.customer_ids.is_empty() {
+            self.customer_ids = self.store.next_customer_ids(1024)?;
+        }
+        let id = CustomerId(self.customer_ids.next().unwrap_or_default());
         self.report.customers_created += 1;
         self.dirty.insert(
             id,
@@ -734,21 +841,26 @@ impl<'s> Run<'s> {
         }
         let mut candidates = Vec::with_capacity(ids.len());
         for id in ids {
-            let frags = self.fragments_of(id)?;
-            if !frags.is_empty() {
-                candidates.push((id, frags));
+            let records = self.prepared_of(id)?;
+            if !records.is_empty() {
+                candidates.push((id, records));
             }
         }
-        Ok(match self.resolver.decide(f, &candidates) {
-            Decision::Attach { customer, evidence } => {
-                Resolved::Attach(customer, Box::new(evidence))
-            }
-            Decision::Review {
-                customers,
-                evidence,
-            } => Resolved::Review(customers, Box::new(evidence)),
-            Decision::New => Resolved::New,
-        })
+        Ok(
+            match self
+                .resolver
+                .decide_prepared(&Prepared::new(f), &candidates)
+            {
+                Decision::Attach { customer, evidence } => {
+                    Resolved::Attach(customer, Box::new(evidence))
+                }
+                Decision::Review {
+                    customers,
+                    evidence,
+                } => Resolved::Review(customers, Box::new(evidence)),
+                Decision::New => Resolved::New,
+            },
+        )
     }
 
     /// Customers under a key, stored or written in this chunk.
@@ -760,6 +872,35 @@ impl<'s> Run<'s> {
             }
         }
         Ok(ids)
+    }
+
+    /// A candidate's records folded for comparison, kept for the run (a customer is a
+    /// candidate for many records; folding is a fifth of the resolver's work otherwise).
+    fn prepared_of(&mut self, id: CustomerId) -> Result<Vec<Arc<Prepared>>, Error> {
+        if let Some(p) = self.prepared.get(&id) {
+            return Ok(p.clone());
+        }
+        let records: Vec<Arc<Prepared>> = self
+            .fragments_of(id)?
+            .iter()
+            .map(|f| Arc::new(Prepared::new(f)))
+            .collect();
+        if self.prepared.len() >= PREPARED_CACHE {
+            self.prepared.clear();
+        }
+        self.prepared.insert(id, records.clone());
+        Ok(records)
+    }
+
+    /// Keeps the folded records of a customer in step with a changed record.
+    fn record_changed(&mut self, id: CustomerId, f: &Fragment) {
+        if let Some(list) = self.prepared.get_mut(&id) {
+            let p = Arc::new(Prepared::new(f));
+            match list.iter_mut().find(|x| x.source == f.source) {
+                Some(x) => *x = p,
+                None => list.push(p),
+            }
+        }
     }
 
     fn fragments_of(&self, id: CustomerId) -> Result<Vec<Fragment>, Error> {
@@ -936,8 +1077,13 @@ impl<'s> Run<'s> {
                 }
             }
         }
+        for id in std::mem::take(&mut self.unbuilt) {
+            self.batch.remove_doc(UNBUILT, &id.0.to_string());
+        }
         let batch = std::mem::take(&mut self.batch);
-        self.store.write(batch, Durability::Batched)?;
+        self.writer.write(batch)?;
+        // From here on the store answers for what the chunk wrote.
+        self.writer.barrier()?;
         self.batch_rows = 0;
         self.pending_keys.clear();
         // Owners stay: a source record keeps its customer for the whole run, and the map
@@ -980,6 +1126,37 @@ impl<'s> Run<'s> {
         self.report.finish(self.started);
         Ok(self.report)
     }
+}
+
+/// Whether two versions of a record say the same about who the party is (everything the
+/// resolver, the index keys and relationships read; not the observation time or other
+/// extra fields).
+fn same_identity(a: &Fragment, b: &Fragment) -> bool {
+    let addr = |x: &crate::fragment::Address, y: &crate::fragment::Address| {
+        x.street_number == y.street_number
+            && x.street == y.street
+            && x.locality == y.locality
+            && x.postcode == y.postcode
+            && x.region == y.region
+            && x.country == y.country
+    };
+    a.kind == b.kind
+        && a.given_name == b.given_name
+        && a.family_name == b.family_name
+        && a.full_name == b.full_name
+        && a.birth_date == b.birth_date
+        && a.emails == b.emails
+        && a.phones == b.phones
+        && a.loyalty_number == b.loyalty_number
+        && a.national_id == b.national_id
+        && a.cross_refs == b.cross_refs
+        && a.relations == b.relations
+        && a.extra.get(BOOKING_REFS) == b.extra.get(BOOKING_REFS)
+        && a.addresses.len() == b.addresses.len()
+        && a.addresses
+            .iter()
+            .zip(&b.addresses)
+            .all(|(x, y)| addr(x, y))
 }
 
 fn pending_relation_key(to: &SourceRef, from: &SourceRef) -> String {
@@ -1102,14 +1279,5 @@ pub fn passenger_keys(f: &Fragment) -> Vec<IndexKey> {
 /// The phonetic code a name token is searchable under (`s:` + double metaphone), distinct
 /// from the resolver's blocking codes.
 pub fn search_code(token: &str) -> String {
-    use rphonetic::Encoder;
-    static DM: std::sync::OnceLock<rphonetic::DoubleMetaphone> = std::sync::OnceLock::new();
-    let code = DM
-        .get_or_init(rphonetic::DoubleMetaphone::default)
-        .encode(token);
-    if code.is_empty() {
-        format!("s:{token}")
-    } else {
-        format!("s:{code}")
-    }
+    format!("s:{}", crate::identity::names::phonetic(token))
 }

@@ -174,6 +174,12 @@ impl Store {
         self.next_ids(NEXT_CUSTOMER, 1).map(|r| CustomerId(r.start))
     }
 
+    /// A block of `n` fresh customer ids (bulk work: one counter write for many customers;
+    /// ids of the block left unused are never handed out).
+    pub fn next_customer_ids(&self, n: u64) -> Result<Range<u64>, Error> {
+        self.next_ids(NEXT_CUSTOMER, n)
+    }
+
     /// A block of `n` fresh interaction ids.
     pub fn next_interaction_ids(&self, n: u64) -> Result<Range<u64>, Error> {
         self.next_ids(NEXT_INTERACTION, n)

@@ -108,6 +108,11 @@ pub struct Observation {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub source: SourceRef,
+    /// The other sources' records this one names as the same party.
+    pub cross_refs: Vec<SourceRef>,
+    /// A hash of everything compared (all fields but `source`): two records of a customer
+    /// with the same content score the same against any record, so one is compared.
+    pub content: u64,
     pub kind: PartyKind,
     pub given: Option<String>,
     pub given_canon: Option<String>,
@@ -122,7 +127,7 @@ pub struct Prepared {
 }
 
 /// An address folded for comparison.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Hash)]
 pub struct PreparedAddress {
     pub number: Option<String>,
     /// Street and further lines, folded, spaces removed.
@@ -209,8 +214,10 @@ impl Prepared {
                     || a.postcode.is_some()
             })
             .collect();
-        Prepared {
+        let mut p = Prepared {
             source: f.source.clone(),
+            cross_refs: f.cross_refs.clone(),
+            content: 0,
             kind: f.kind,
             given,
             given_canon,
@@ -222,7 +229,27 @@ impl Prepared {
             loyalty: f.loyalty_number.as_deref().and_then(ident),
             national: f.national_id.as_deref().and_then(ident),
             addresses,
-        }
+        };
+        p.content = p.content_hash();
+        p
+    }
+
+    fn content_hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.cross_refs.hash(&mut h);
+        self.kind.hash(&mut h);
+        self.given.hash(&mut h);
+        self.given_canon.hash(&mut h);
+        self.family.hash(&mut h);
+        self.org_name.hash(&mut h);
+        self.birth.hash(&mut h);
+        self.emails.hash(&mut h);
+        self.phones.hash(&mut h);
+        self.loyalty.hash(&mut h);
+        self.national.hash(&mut h);
+        self.addresses.hash(&mut h);
+        h.finish()
     }
 }
 
