@@ -26,6 +26,11 @@ pub struct Global {
     /// Write logs to this file instead of stderr.
     #[arg(long, global = true, env = "RAPPORT_LOG_FILE", value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+
+    /// MiB of store pages to keep in memory [default: 1024]. Not a hard limit: the process
+    /// uses several times more (see docs/benchmarks.md).
+    #[arg(long, global = true, env = "RAPPORT_CACHE_MIB", value_name = "MIB")]
+    pub cache_mib: Option<u64>,
 }
 
 impl Global {
@@ -46,7 +51,11 @@ impl Global {
     /// Opens the store embedded, with a message that says what to do when a server holds it.
     pub fn open_store(&self) -> anyhow::Result<rapport_store::Store> {
         let path = self.db_path();
-        rapport_store::Store::open(&path)
+        let mut options = rapport_store::OpenOptions::default();
+        if let Some(mib) = self.cache_mib {
+            options = options.with_cache_capacity(mib.max(1) << 20);
+        }
+        rapport_store::Store::open_with(&path, &options)
             .with_context(|| format!("opening the database at {}", path.display()))
     }
 }

@@ -65,6 +65,9 @@ pub const REVIEWS: &str = "reviews";
 /// interrupted between the two is completed by the next one (see [`Run::recover`]).
 pub const UNBUILT: &str = "ingest_unbuilt";
 
+/// Bytes of a source file read into rows at a time.
+const READ_PART_BYTES: usize = 8 << 20;
+
 /// Operations per write batch handed to the writer thread.
 const WRITE_OPS: usize = 20_000;
 
@@ -487,12 +490,12 @@ impl<'s> Run<'s> {
 
     fn file(&mut self, plan: &Plan, path: &Path) -> Result<(), Error> {
         self.register_source(plan)?;
-        let parsed = read::read_file(path, &plan.mapping, &plan.columns)?;
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         let bar = if self.opts.progress {
-            let b = indicatif::ProgressBar::new(parsed.rows.len() as u64);
+            let b = indicatif::ProgressBar::new(size);
             b.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{msg:>14} [{bar:40}] {pos}/{len} rows {per_sec} eta {eta}",
+                    "{msg:>14} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                 .progress_chars("=> "),
@@ -507,13 +510,21 @@ impl<'s> Run<'s> {
             file: path.display().to_string(),
             ..FileReport::default()
         };
-        let header = parsed.header;
-        for (n, row) in parsed.rows.into_iter().enumerate() {
-            self.row(plan, path, header.as_deref(), row, &mut file)?;
-            if n % 1024 == 0 {
-                bar.set_position(n as u64);
-            }
-        }
+        // Large files are read in parts: rows of one part at a time are held in memory.
+        read::read_file_parts(
+            path,
+            &plan.mapping,
+            &plan.columns,
+            READ_PART_BYTES,
+            |parsed, done| {
+                let header = parsed.header;
+                for row in parsed.rows {
+                    self.row(plan, path, header.as_deref(), row, &mut file)?;
+                }
+                bar.set_position(done);
+                Ok(())
+            },
+        )?;
         bar.finish_and_clear();
         self.report.add_file(file);
         Ok(())
@@ -938,6 +949,9 @@ impl<'s> Run<'s> {
 
     /// Rebuilds every customer touched in this chunk and writes the chunk.
     fn flush_chunk(&mut self) -> Result<(), Error> {
+        // The chunk's rows and records first, with the markers: the rebuild below is written
+        // in several batches, and a run killed in the middle of it is completed by the next.
+        self.write_rows()?;
         // Relationships stated by the touched customers' fragments.
         let mut forward: HashMap<CustomerId, Vec<Relationship>> = HashMap::new();
         let mut inverse: Vec<(CustomerId, Relationship)> = Vec::new();
@@ -1075,6 +1089,10 @@ impl<'s> Run<'s> {
                         },
                     )?;
                 }
+            }
+            if self.batch.len() >= WRITE_OPS {
+                let batch = std::mem::take(&mut self.batch);
+                self.writer.write(batch)?;
             }
         }
         for id in std::mem::take(&mut self.unbuilt) {

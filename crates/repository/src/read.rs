@@ -82,12 +82,136 @@ pub fn read_file(path: &Path, mapping: &Mapping, columns: &Columns) -> Result<So
     read_bytes(&bytes, path, mapping, columns)
 }
 
+/// Reads a file with a mapping in parts of about `part_bytes`, handing each part's rows to
+/// `each` in file order, with the lines numbered as in the whole file, so that a large file
+/// never sits in memory as rows all at once (only its bytes do). Parts end at record
+/// boundaries as the CSV reader sees them (quoted line breaks included) or at line ends for
+/// JSON Lines; a file in an encoding that is not ASCII-compatible is read whole.
+/// Returns the file's size in bytes.
+pub fn read_file_parts(
+    path: &Path,
+    mapping: &Mapping,
+    columns: &Columns,
+    part_bytes: usize,
+    mut each: impl FnMut(SourceFile, u64) -> Result<(), Error>,
+) -> Result<u64, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let size = bytes.len() as u64;
+    let encoding = crate::mapping::encoding(&mapping.source.encoding).unwrap_or(encoding_rs::UTF_8);
+    let body = if encoding == encoding_rs::UTF_8 {
+        bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes)
+    } else {
+        &bytes
+    };
+    if !encoding.is_ascii_compatible() || body.len() <= part_bytes.max(1) {
+        each(read_bytes(&bytes, path, mapping, columns)?, size)?;
+        return Ok(size);
+    }
+    let csv = mapping.source.format == Format::Csv;
+    let with_header = csv && mapping.source.header;
+    // Record starts (byte, 1-based line) where parts begin; the header is its own part.
+    let cuts = if csv {
+        csv_cuts(body, mapping, part_bytes)
+    } else {
+        line_cuts(body, part_bytes)
+    };
+    let (header, starts): (&[u8], Vec<(usize, u64)>) = match (with_header, cuts.first()) {
+        (true, Some(&(end, _))) => (&body[..end], cuts),
+        (true, None) => {
+            // Only a header (or nothing): read as it is.
+            each(read_bytes(&bytes, path, mapping, columns)?, size)?;
+            return Ok(size);
+        }
+        (false, _) => (&body[..0], std::iter::once((0, 1)).chain(cuts).collect()),
+    };
+    for (i, &(start, line)) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).map_or(body.len(), |c| c.0);
+        if start >= end {
+            continue;
+        }
+        let mut part = Vec::with_capacity(header.len() + end - start);
+        part.extend_from_slice(header);
+        part.extend_from_slice(&body[start..end]);
+        let mut parsed = read_part(&part, path, mapping, columns, end >= body.len())?;
+        drop(part);
+        // In the part the first record is on line 2 after the header, 1 without one.
+        let shift = line - if with_header { 2 } else { 1 };
+        for r in &mut parsed.rows {
+            r.line += shift;
+        }
+        each(parsed, end as u64)?;
+    }
+    Ok(size)
+}
+
+/// Record boundaries about every `part_bytes`, as the CSV reader finds them. With a header,
+/// the first cut is the end of the header record.
+fn csv_cuts(bytes: &[u8], mapping: &Mapping, part_bytes: usize) -> Vec<(usize, u64)> {
+    let delimiter = mapping
+        .source
+        .delimiter
+        .as_bytes()
+        .first()
+        .copied()
+        .unwrap_or(b',');
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+    let mut cuts = Vec::new();
+    let mut last = 0usize;
+    let mut first = mapping.source.header;
+    while let Ok(true) = rdr.read_byte_record(&mut record) {
+        let pos = rdr.position();
+        let at = pos.byte() as usize;
+        if first || at - last >= part_bytes {
+            first = false;
+            if at < bytes.len() {
+                cuts.push((at, pos.line()));
+            }
+            last = at;
+        }
+    }
+    cuts
+}
+
+/// Line boundaries about every `part_bytes`.
+fn line_cuts(bytes: &[u8], part_bytes: usize) -> Vec<(usize, u64)> {
+    let mut cuts = Vec::new();
+    let mut line = 1u64;
+    let mut last = 0usize;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' {
+            line += 1;
+            if i + 1 - last >= part_bytes && i + 1 < bytes.len() {
+                cuts.push((i + 1, line));
+                last = i + 1;
+            }
+        }
+    }
+    cuts
+}
+
 /// Reads a file's contents (see [`read_file`]); `path` names it in errors.
 pub fn read_bytes(
     bytes: &[u8],
     path: &Path,
     mapping: &Mapping,
     columns: &Columns,
+) -> Result<SourceFile, Error> {
+    read_part(bytes, path, mapping, columns, true)
+}
+
+/// [`read_bytes`] on a part of a file; `at_end`: the part ends where the file ends (only
+/// there can a row be cut off).
+fn read_part(
+    bytes: &[u8],
+    path: &Path,
+    mapping: &Mapping,
+    columns: &Columns,
+    at_end: bool,
 ) -> Result<SourceFile, Error> {
     let encoding = crate::mapping::encoding(&mapping.source.encoding).unwrap_or(encoding_rs::UTF_8);
     let bytes = if encoding == encoding_rs::UTF_8 {
@@ -96,8 +220,8 @@ pub fn read_bytes(
         bytes
     };
     match mapping.source.format {
-        Format::Csv => read_csv(bytes, path, mapping, columns, encoding),
-        Format::Jsonl => Ok(read_jsonl(bytes, columns, encoding)),
+        Format::Csv => read_csv(bytes, path, mapping, columns, encoding, at_end),
+        Format::Jsonl => Ok(read_jsonl(bytes, columns, encoding, at_end)),
     }
 }
 
@@ -116,6 +240,7 @@ fn read_csv(
     mapping: &Mapping,
     columns: &Columns,
     encoding: &'static Encoding,
+    at_end: bool,
 ) -> Result<SourceFile, Error> {
     let delimiter = mapping
         .source
@@ -211,7 +336,7 @@ fn read_csv(
         if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
             continue;
         }
-        let last = end >= bytes.len();
+        let last = at_end && end >= bytes.len();
         let values = if record.len() != names.len() {
             let truncated = last && !ends_with_newline && record.len() < names.len();
             let unterminated_quote = last && raw.iter().filter(|&&b| b == b'"').count() % 2 == 1;
@@ -305,7 +430,12 @@ fn trim_line_end(b: &[u8]) -> &[u8] {
     &b[..end]
 }
 
-fn read_jsonl(bytes: &[u8], columns: &Columns, encoding: &'static Encoding) -> SourceFile {
+fn read_jsonl(
+    bytes: &[u8],
+    columns: &Columns,
+    encoding: &'static Encoding,
+    at_end: bool,
+) -> SourceFile {
     let ends_with_newline = bytes.last().is_some_and(|&b| b == b'\n');
     let mut rows = Vec::new();
     let mut start = 0usize;
@@ -318,7 +448,7 @@ fn read_jsonl(bytes: &[u8], columns: &Columns, encoding: &'static Encoding) -> S
             .map(|p| start + p)
             .unwrap_or(bytes.len());
         let raw = trim_line_end(&bytes[start..end]);
-        let last = end >= bytes.len();
+        let last = at_end && end >= bytes.len();
         start = end + 1;
         if raw.iter().all(u8::is_ascii_whitespace) {
             continue;

@@ -74,8 +74,56 @@ fn ctx() -> Context {
     }
 }
 
+/// Rows as read whole and as read in parts of `part` bytes: (line, raw bytes, values or reason).
+type Seen = Vec<(u64, Vec<u8>, Result<Vec<String>, cleanse::Reason>)>;
+
+fn whole_and_parts(p: &Plan, name: &str, bytes: &[u8], part: usize) -> (Seen, Seen) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let flat = |rows: Vec<read::RawRow>| -> Seen {
+        rows.into_iter()
+            .map(|r| (r.line, r.raw, r.values.map_err(|e| e.problem.reason)))
+            .collect()
+    };
+    let whole = flat(
+        read::read_bytes(bytes, &path, &p.mapping, &p.columns)
+            .unwrap()
+            .rows,
+    );
+    let mut parts = Vec::new();
+    read::read_file_parts(&path, &p.mapping, &p.columns, part, |f, _| {
+        parts.extend(flat(f.rows));
+        Ok(())
+    })
+    .unwrap();
+    (whole, parts)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn a_csv_file_read_in_parts_gives_the_rows_of_the_whole(
+        lines in proptest::collection::vec("[a-z0-9 ,\"\n\u{e9}]{0,30}", 0..12),
+        part in 1usize..64,
+    ) {
+        let p = plan("csv");
+        let text = format!("{HEADER}{}", lines.join("\n"));
+        let (whole, parts) = whole_and_parts(&p, "x.csv", text.as_bytes(), part);
+        prop_assert_eq!(whole, parts);
+    }
+
+    #[test]
+    fn a_jsonl_file_read_in_parts_gives_the_rows_of_the_whole(
+        lines in proptest::collection::vec("[a-z0-9{}:,\" \n]{0,30}", 0..12),
+        part in 1usize..64,
+    ) {
+        let p = plan("jsonl");
+        let text = lines.join("\n");
+        let (whole, parts) = whole_and_parts(&p, "x.jsonl", text.as_bytes(), part);
+        prop_assert_eq!(whole, parts);
+    }
 
     #[test]
     fn csv_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..400)) {
