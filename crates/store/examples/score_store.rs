@@ -46,7 +46,11 @@ fn main() {
     let path = PathBuf::from(args.next().unwrap_or_else(|| "/tmp/score1m/db".into()));
     let n: u64 = args
         .next()
-        .map(|s| s.replace('_', "").parse().expect("N: a number of customers"))
+        .map(|s| {
+            s.replace('_', "")
+                .parse()
+                .expect("N: a number of customers")
+        })
         .unwrap_or(1_000_000);
     let store = Store::open(&path).expect("open the store");
     assert_eq!(
@@ -198,7 +202,13 @@ fn history(rng: &mut SmallRng, c: u64, next_iid: &mut u64) -> Vec<Interaction> {
             _ => Channel::Branch,
         };
         if rng.random_bool(0.5) && day > first_day {
-            let k = push(&mut out, day - 1, rng, channel.clone(), InteractionKind::WebSession);
+            let k = push(
+                &mut out,
+                day - 1,
+                rng,
+                channel.clone(),
+                InteractionKind::WebSession,
+            );
             out[k].touchpoint = Some("/book".into());
         }
         let k = push(&mut out, day, rng, channel, InteractionKind::Purchase);
@@ -238,7 +248,13 @@ fn history(rng: &mut SmallRng, c: u64, next_iid: &mut u64) -> Vec<Interaction> {
                 .insert("booking_ref".into(), AttrValue::Text(booking.clone()));
             f.amounts.push(eur(1_500, AmountRole::CostToServe));
             if rng.random_bool(0.06) {
-                let k = push(&mut out, day + 3, rng, Channel::Gate, InteractionKind::Delay);
+                let k = push(
+                    &mut out,
+                    day + 3,
+                    rng,
+                    Channel::Gate,
+                    InteractionKind::Delay,
+                );
                 let minutes = rng.random_range(20..600);
                 out[k]
                     .attributes
@@ -292,10 +308,9 @@ fn history(rng: &mut SmallRng, c: u64, next_iid: &mut u64) -> Vec<Interaction> {
             Channel::Email,
             InteractionKind::CampaignContact,
         );
-        out[k].attributes.insert(
-            "campaign".into(),
-            AttrValue::Text(format!("C{}", d / 120)),
-        );
+        out[k]
+            .attributes
+            .insert("campaign".into(), AttrValue::Text(format!("C{}", d / 120)));
         d += rng.random_range(60..110);
     }
     out

@@ -40,10 +40,12 @@ pub(crate) enum Op {
     },
     PutInteraction {
         id: InteractionId,
+        customer: CustomerId,
         key: Vec<u8>,
         value: Vec<u8>,
     },
     RemoveInteraction {
+        customer: CustomerId,
         key: Vec<u8>,
     },
     InsertGrant {
@@ -84,20 +86,23 @@ impl Batch {
         self.ops.push(Op::RemoveCustomer { id, merged_into });
     }
 
-    /// Stores an interaction (replacing one with the same customer, time and id).
+    /// Stores an interaction (replacing one with the same customer, time and id). Removes the
+    /// customer's history digest (see [`Batch::put_history_digest`]).
     pub fn put_interaction(&mut self, i: &Interaction) {
         if let Some(value) = self.encode(Space::Interactions, i) {
             self.ops.push(Op::PutInteraction {
                 id: i.id,
+                customer: i.customer,
                 key: keys::interaction(i.customer, i.at, i.id),
                 value,
             });
         }
     }
 
-    /// Removes an interaction.
+    /// Removes an interaction, and the customer's history digest.
     pub fn remove_interaction(&mut self, customer: CustomerId, at: Timestamp, id: InteractionId) {
         self.ops.push(Op::RemoveInteraction {
+            customer,
             key: keys::interaction(customer, at, id),
         });
     }
@@ -119,6 +124,22 @@ impl Batch {
         if let Some(value) = self.encode(Space::Scores, s) {
             self.ops.push(Op::Put {
                 key: keys::scores(customer),
+                value,
+            });
+        }
+    }
+
+    /// Stores a compact digest of the customer's interactions as they stand (whatever the
+    /// caller needs to avoid reading them all again, e.g. what scoring reads of each), encoded
+    /// like every typed value. Every later write to the customer's interactions
+    /// (`put_interaction`, `remove_interaction`, in a later batch or earlier in this one)
+    /// removes it, so a digest that exists is never older than the interactions; one put
+    /// after an interaction write in the same batch wins (the caller made it from them).
+    /// Digests are derived data: backups leave them out.
+    pub fn put_history_digest<T: Serialize>(&mut self, customer: CustomerId, digest: &T) {
+        if let Some(value) = self.encode(Space::HistoryDigests, digest) {
+            self.ops.push(Op::Put {
+                key: keys::history_digest(customer),
                 value,
             });
         }

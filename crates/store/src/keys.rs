@@ -11,6 +11,7 @@
 //! | removed | `Er` | customer id | `Option<CustomerId>` (merged into) |
 //! | index | `Xk` | kind (u8), value (escaped), customer id | empty |
 //! | customer_index | `Xr` | customer id | `Vec<IndexKey>`: the customer's index keys, sorted |
+//! | history_digests | `Xh` | customer id | the caller's compact digest of the customer's interactions; removed by every write to them |
 //! | docs | `Dd` | collection (escaped), key (raw UTF-8) | JSON document |
 //! | meta | `Mm` | name (ASCII) | `u64` |
 //!
@@ -31,12 +32,13 @@ pub(crate) enum Space {
     Removed,
     Index,
     CustomerIndex,
+    HistoryDigests,
     Docs,
     Meta,
 }
 
 impl Space {
-    pub(crate) const ALL: [Space; 9] = [
+    pub(crate) const ALL: [Space; 10] = [
         Space::Customers,
         Space::Interactions,
         Space::Grants,
@@ -44,6 +46,7 @@ impl Space {
         Space::Removed,
         Space::Index,
         Space::CustomerIndex,
+        Space::HistoryDigests,
         Space::Docs,
         Space::Meta,
     ];
@@ -58,6 +61,7 @@ impl Space {
             Space::Removed => *b"Er",
             Space::Index => *b"Xk",
             Space::CustomerIndex => *b"Xr",
+            Space::HistoryDigests => *b"Xh",
             Space::Docs => *b"Dd",
             Space::Meta => *b"Mm",
         }
@@ -73,6 +77,7 @@ impl Space {
             Space::Removed => "removed",
             Space::Index => "index",
             Space::CustomerIndex => "customer_index",
+            Space::HistoryDigests => "history_digests",
             Space::Docs => "docs",
             Space::Meta => "meta",
         }
@@ -215,6 +220,10 @@ pub(crate) fn customer_index(customer: CustomerId) -> Vec<u8> {
     customer_prefix(Space::CustomerIndex, customer)
 }
 
+pub(crate) fn history_digest(customer: CustomerId) -> Vec<u8> {
+    customer_prefix(Space::HistoryDigests, customer)
+}
+
 pub(crate) fn doc_collection(collection: &str) -> Vec<u8> {
     let mut k = with_prefix(Space::Docs, collection.len() + 2);
     push_escaped(&mut k, collection.as_bytes());
@@ -243,6 +252,7 @@ pub(crate) enum Key {
     Removed(CustomerId),
     Index(IndexKind, String, CustomerId),
     CustomerIndex(CustomerId),
+    HistoryDigest(CustomerId),
     Doc(String, String),
     Meta(String),
 }
@@ -254,7 +264,11 @@ impl Key {
         let b = &raw[2..];
         let text = |v: Vec<u8>| String::from_utf8(v).ok();
         Some(match space {
-            Space::Customers | Space::Scores | Space::Removed | Space::CustomerIndex => {
+            Space::Customers
+            | Space::Scores
+            | Space::Removed
+            | Space::CustomerIndex
+            | Space::HistoryDigests => {
                 let (id, rest) = take_u64(b)?;
                 if !rest.is_empty() {
                     return None;
@@ -264,6 +278,7 @@ impl Key {
                     Space::Customers => Key::Customer(id),
                     Space::Scores => Key::Scores(id),
                     Space::CustomerIndex => Key::CustomerIndex(id),
+                    Space::HistoryDigests => Key::HistoryDigest(id),
                     _ => Key::Removed(id),
                 }
             }
@@ -302,9 +317,13 @@ impl Key {
 /// `C00000042/2026-11-22T14:05:00Z/I0000000007`, `email:a@b.example/C00000042`...
 pub(crate) fn describe(raw: &[u8]) -> String {
     match Key::parse(raw) {
-        Some(Key::Customer(c) | Key::Scores(c) | Key::Removed(c) | Key::CustomerIndex(c)) => {
-            c.to_string()
-        }
+        Some(
+            Key::Customer(c)
+            | Key::Scores(c)
+            | Key::Removed(c)
+            | Key::CustomerIndex(c)
+            | Key::HistoryDigest(c),
+        ) => c.to_string(),
         Some(Key::Interaction(c, t, i)) => format!("{c}/{t}/{i}"),
         Some(Key::Grant(c, d)) => format!("{c}/{d}"),
         Some(Key::Index(k, v, c)) => format!("{k}:{v}/{c}"),

@@ -1,6 +1,6 @@
 //! [`Store`]: the handle, reads, atomic writes and id allocation.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -212,6 +212,40 @@ impl Store {
         self.values(Space::Customers.prefix().to_vec())
     }
 
+    /// The ids of the customers with `from <= id < to` (`to: None` for no upper end), in id
+    /// order, read from the keys alone (no document is decoded).
+    pub fn customer_ids(
+        &self,
+        from: CustomerId,
+        to: Option<CustomerId>,
+    ) -> impl Iterator<Item = Result<CustomerId, Error>> + '_ {
+        self.id_range(Space::Customers, from, to).keys().map(|k| {
+            let k = k?;
+            match Key::parse(&k) {
+                Some(Key::Customer(id)) => Ok(id),
+                _ => Err(bad_key(&k)),
+            }
+        })
+    }
+
+    /// The highest customer id stored (one reverse seek).
+    pub fn last_customer_id(&self) -> Result<Option<CustomerId>, Error> {
+        match self
+            .id_range(Space::Customers, CustomerId(0), None)
+            .keys()
+            .next_back()
+        {
+            Some(k) => {
+                let k = k?;
+                match Key::parse(&k) {
+                    Some(Key::Customer(id)) => Ok(Some(id)),
+                    _ => Err(bad_key(&k)),
+                }
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Number of customers. Counts by scanning the keyspace: about a second per million
     /// customers, so do not call it per request.
     pub fn customer_count(&self) -> Result<u64, Error> {
@@ -344,6 +378,47 @@ impl Store {
         self.get(&keys::scores(customer))
     }
 
+    /// The scores of the customers with `from <= id < to` (`to: None` for no upper end), in
+    /// id order: one range scan.
+    pub fn scores_in(
+        &self,
+        from: CustomerId,
+        to: Option<CustomerId>,
+    ) -> impl Iterator<Item = Result<(CustomerId, Scores), Error>> + '_ {
+        self.id_range(Space::Scores, from, to).map(|kv| {
+            let (k, v) = kv?;
+            match Key::parse(&k) {
+                Some(Key::Scores(id)) => Ok((id, decode_at(&k, &v)?)),
+                _ => Err(bad_key(&k)),
+            }
+        })
+    }
+
+    /// The customer's history digest (see [`Batch::put_history_digest`]), if one is stored
+    /// and its interactions did not change since.
+    pub fn history_digest<T: DeserializeOwned>(
+        &self,
+        customer: CustomerId,
+    ) -> Result<Option<T>, Error> {
+        self.get(&keys::history_digest(customer))
+    }
+
+    /// The history digests of the customers with `from <= id < to` (`to: None` for no upper
+    /// end), in id order: one range scan.
+    pub fn history_digests<T: DeserializeOwned>(
+        &self,
+        from: CustomerId,
+        to: Option<CustomerId>,
+    ) -> impl Iterator<Item = Result<(CustomerId, T), Error>> + '_ {
+        self.id_range(Space::HistoryDigests, from, to).map(|kv| {
+            let (k, v) = kv?;
+            match Key::parse(&k) {
+                Some(Key::HistoryDigest(id)) => Ok((id, decode_at(&k, &v)?)),
+                _ => Err(bad_key(&k)),
+            }
+        })
+    }
+
     // ---- documents ----
 
     /// The document `collection`/`key`.
@@ -426,6 +501,8 @@ impl Store {
         let mut grants: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
         let mut max_customer: Option<u64> = None;
         let mut max_interaction: Option<u64> = None;
+        // Customers whose history digest this batch has removed so far.
+        let mut digests_removed: HashSet<CustomerId> = HashSet::new();
         for op in ops {
             match op {
                 Op::PutCustomer { id, value, keys } => {
@@ -476,11 +553,25 @@ impl Store {
                     current.insert(id, Vec::new());
                     max_customer = max_customer.max(Some(id.0));
                 }
-                Op::PutInteraction { id, key, value } => {
+                Op::PutInteraction {
+                    id,
+                    customer,
+                    key,
+                    value,
+                } => {
                     out.insert(key, value);
+                    if digests_removed.insert(customer) {
+                        out.remove(keys::history_digest(customer));
+                    }
                     max_interaction = max_interaction.max(Some(id.0));
                 }
-                Op::RemoveInteraction { key } | Op::Remove { key } => out.remove(key),
+                Op::RemoveInteraction { customer, key } => {
+                    out.remove(key);
+                    if digests_removed.insert(customer) {
+                        out.remove(keys::history_digest(customer));
+                    }
+                }
+                Op::Remove { key } => out.remove(key),
                 Op::InsertGrant { key, value } => {
                     let existing = match grants.get(&key) {
                         Some(v) => Some(v.clone()),
@@ -493,7 +584,13 @@ impl Store {
                     out.insert(key.clone(), value.clone());
                     grants.insert(key, value);
                 }
-                Op::Put { key, value } => out.insert(key, value),
+                Op::Put { key, value } => {
+                    if let Some(Key::HistoryDigest(c)) = Key::parse(&key) {
+                        // A later interaction write in this batch removes it again.
+                        digests_removed.remove(&c);
+                    }
+                    out.insert(key, value)
+                }
             }
         }
         for (counter, max) in [
@@ -577,6 +674,18 @@ impl Store {
             let (k, v) = kv?;
             decode_at(&k, &v)
         })
+    }
+
+    /// The keys of a customer-keyed keyspace with `from <= id < to`.
+    fn id_range(&self, space: Space, from: CustomerId, to: Option<CustomerId>) -> sled::Iter {
+        let start = keys::customer_prefix(space, from);
+        match to.map(|to| keys::customer_prefix(space, to)) {
+            Some(end) => self.inner.tree.range(start..end),
+            None => match keys::prefix_end(&space.prefix()) {
+                Some(end) => self.inner.tree.range(start..end),
+                None => self.inner.tree.range(start..),
+            },
+        }
     }
 
     fn count(&self, prefix: &[u8]) -> Result<u64, Error> {
