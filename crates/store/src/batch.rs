@@ -52,6 +52,11 @@ pub(crate) enum Op {
         key: Vec<u8>,
         value: Vec<u8>,
     },
+    /// Merged into the customer's page of scores when the batch is applied.
+    PutScores {
+        customer: CustomerId,
+        scores: Box<Scores>,
+    },
     Put {
         key: Vec<u8>,
         value: Vec<u8>,
@@ -119,14 +124,14 @@ impl Batch {
         }
     }
 
-    /// Stores the customer's latest scores (replacing earlier ones).
+    /// Stores the customer's latest scores (replacing earlier ones). Scores are kept in
+    /// pages of 256 customers (see `codec`): the write reads and rewrites the customer's page
+    /// once per batch, however many of its customers the batch scores.
     pub fn put_scores(&mut self, customer: CustomerId, s: &Scores) {
-        if let Some(value) = self.encode(Space::Scores, s) {
-            self.ops.push(Op::Put {
-                key: keys::scores(customer),
-                value,
-            });
-        }
+        self.ops.push(Op::PutScores {
+            customer,
+            scores: Box::new(s.clone()),
+        });
     }
 
     /// Stores a compact digest of the customer's interactions as they stand (whatever the
