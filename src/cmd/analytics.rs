@@ -322,87 +322,29 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     // Write: scores and tier changes in batches, the run's documents, then one flush.
     let t = Instant::now();
     let bar = progress_bar(opts.progress, scores.len() as u64, "writing scores");
-    let mut tiers = [0u64; 3];
-    let mut tier_changes = 0u64;
-    let mut batch = Batch::default();
-    // New digests go in the batches of their customers' scores (both in customer order).
-    let mut digests = digests.into_iter().peekable();
-    for (n, ((id, s), old_tier)) in ids.iter().zip(&scores).zip(&old_tiers).enumerate() {
-        tiers[s.tier as usize] += 1;
-        if *old_tier != Some(s.tier) {
-            let key = id.to_string();
-            let mut history: TierHistory = store.doc(TIER_HISTORY, &key)?.unwrap_or_default();
-            if history.current().is_none()
-                && let Some(old) = old_tier
-            {
-                history.record(s.at, *old);
-            }
-            if history.record(s.at, s.tier) {
-                tier_changes += 1;
-                batch.put_doc(TIER_HISTORY, &key, &history)?;
-            }
-        }
-        batch.put_scores(*id, s);
-        while let Some((d_id, digest)) = digests.next_if(|(d, _)| d <= id) {
-            batch.put_history_digest(d_id, &digest);
-        }
-        if batch.len() >= 10_000 {
-            store.write(std::mem::take(&mut batch), Durability::Batched)?;
-            bar.set_position(n as u64);
-        }
-    }
-    for (d_id, digest) in digests {
-        batch.put_history_digest(d_id, &digest);
-    }
-    let customer_equity: f64 = scores.iter().map(|s| s.clv).sum();
-    let mut skew_summary = None;
-    let mut list_sizes = Vec::new();
-    if previous.is_none() {
-        let values: Vec<f64> = scores.iter().map(|s| s.value).collect();
-        match rapport_analytics::skew(&values, "value", at) {
-            Ok(sk) => {
-                batch.put_doc(COLLECTION, "skew", &sk)?;
-                batch.remove_doc(COLLECTION, "skew_error");
-                skew_summary = Some(sk);
-            }
-            Err(e) => {
-                batch.put_doc(COLLECTION, "skew_error", &e.to_string())?;
-                batch.remove_doc(COLLECTION, "skew");
-            }
-        }
-        let profits: Vec<f64> = scores.iter().map(|s| s.profit).collect();
-        if let Ok(sk) = rapport_analytics::skew(&profits, "profit", at) {
-            batch.put_doc(COLLECTION, "skew_profit", &sk)?;
-        }
-        let tier_summary = TierSummary::build(
+    // Scores, new digests and tier changes are written on a second thread while this one
+    // works out the run's documents (skew, tiers, segments, lists).
+    let write_scores = || write_scores(store, &ids, &scores, &old_tiers, digests, &bar);
+    let (written, docs) = std::thread::scope(|scope| {
+        let writer = scope.spawn(write_scores);
+        let docs = run_documents(
+            previous.is_none(),
+            &ids,
+            &activities,
+            &scores,
+            &models,
+            &cfg,
             at,
-            models.version.clone(),
-            models.tiering.clone(),
-            scores.iter().map(|s| TierContribution {
-                tier: s.tier,
-                top: s.top,
-                bottom: s.bottom,
-                value: s.value,
-                profit: s.profit,
-                clv: s.clv,
-            }),
         );
-        batch.put_doc(COLLECTION, "tiers", &tier_summary)?;
-        let segments: Vec<SegmentValue> =
-            segment_values(scores.iter().map(|s| (s.segment.as_str(), s.clv)));
-        batch.put_doc(COLLECTION, "segment_clv", &segments)?;
-        let inputs: Vec<_> = ids
-            .iter()
-            .zip(&activities)
-            .zip(&scores)
-            .map(|((id, a), s)| models.list_input(*id, a, s))
-            .collect();
-        for list in working_lists(&inputs, &cfg.lists, at) {
-            list_sizes.push((list.name.as_str().to_string(), list.total));
-            batch.put_doc(COLLECTION, &format!("list/{}", list.name), &list)?;
-        }
-        batch.put_doc(COLLECTION, "models", &models)?;
-    }
+        let written = match writer.join() {
+            Ok(w) => w,
+            Err(p) => std::panic::resume_unwind(p),
+        };
+        (written, docs)
+    });
+    let (tiers, tier_changes) = written?;
+    let (mut batch, skew_summary, list_sizes) = docs?;
+    let customer_equity: f64 = scores.iter().map(|s| s.clv).sum();
     let summary = RunSummary {
         at,
         full: previous.is_none(),
@@ -439,6 +381,115 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         models: models.report,
         timings_ms: timings,
     })
+}
+
+/// Writes the scores, the new history digests and the tier changes in batches; returns the
+/// customers per tier and the tier changes recorded.
+fn write_scores(
+    store: &Store,
+    ids: &[CustomerId],
+    scores: &[rapport_core::Scores],
+    old_tiers: &[Option<Tier>],
+    digests: Vec<(CustomerId, HistoryDigest)>,
+    bar: &ProgressBar,
+) -> anyhow::Result<([u64; 3], u64)> {
+    let mut tiers = [0u64; 3];
+    let mut tier_changes = 0u64;
+    let mut batch = Batch::default();
+    // New digests go in the batches of their customers' scores (both in customer order).
+    let mut digests = digests.into_iter().peekable();
+    for (n, ((id, s), old_tier)) in ids.iter().zip(scores).zip(old_tiers).enumerate() {
+        tiers[s.tier as usize] += 1;
+        if *old_tier != Some(s.tier) {
+            let key = id.to_string();
+            let mut history: TierHistory = store.doc(TIER_HISTORY, &key)?.unwrap_or_default();
+            if history.current().is_none()
+                && let Some(old) = old_tier
+            {
+                history.record(s.at, *old);
+            }
+            if history.record(s.at, s.tier) {
+                tier_changes += 1;
+                batch.put_doc(TIER_HISTORY, &key, &history)?;
+            }
+        }
+        batch.put_scores(*id, s);
+        while let Some((d_id, digest)) = digests.next_if(|(d, _)| d <= id) {
+            batch.put_history_digest(d_id, &digest);
+        }
+        if batch.len() >= 10_000 {
+            store.write(std::mem::take(&mut batch), Durability::Batched)?;
+            bar.set_position(n as u64);
+        }
+    }
+    for (d_id, digest) in digests {
+        batch.put_history_digest(d_id, &digest);
+    }
+    store.write(batch, Durability::Batched)?;
+    Ok((tiers, tier_changes))
+}
+
+/// The documents of a full run (skew, tiers, segment CLV, working lists, models), in a batch.
+#[allow(clippy::type_complexity)]
+fn run_documents(
+    full: bool,
+    ids: &[CustomerId],
+    activities: &[Activity],
+    scores: &[rapport_core::Scores],
+    models: &FittedModels,
+    cfg: &ScoringConfig,
+    at: Timestamp,
+) -> anyhow::Result<(Batch, Option<SkewSummary>, Vec<(String, u64)>)> {
+    let mut batch = Batch::default();
+    let mut skew_summary = None;
+    let mut list_sizes = Vec::new();
+    if full {
+        let values: Vec<f64> = scores.iter().map(|s| s.value).collect();
+        match rapport_analytics::skew(&values, "value", at) {
+            Ok(sk) => {
+                batch.put_doc(COLLECTION, "skew", &sk)?;
+                batch.remove_doc(COLLECTION, "skew_error");
+                skew_summary = Some(sk);
+            }
+            Err(e) => {
+                batch.put_doc(COLLECTION, "skew_error", &e.to_string())?;
+                batch.remove_doc(COLLECTION, "skew");
+            }
+        }
+        let profits: Vec<f64> = scores.iter().map(|s| s.profit).collect();
+        if let Ok(sk) = rapport_analytics::skew(&profits, "profit", at) {
+            batch.put_doc(COLLECTION, "skew_profit", &sk)?;
+        }
+        let tier_summary = TierSummary::build(
+            at,
+            models.version.clone(),
+            models.tiering.clone(),
+            scores.iter().map(|s| TierContribution {
+                tier: s.tier,
+                top: s.top,
+                bottom: s.bottom,
+                value: s.value,
+                profit: s.profit,
+                clv: s.clv,
+            }),
+        );
+        batch.put_doc(COLLECTION, "tiers", &tier_summary)?;
+        let segments: Vec<SegmentValue> =
+            segment_values(scores.iter().map(|s| (s.segment.as_str(), s.clv)));
+        batch.put_doc(COLLECTION, "segment_clv", &segments)?;
+        let inputs: Vec<_> = ids
+            .iter()
+            .zip(activities)
+            .zip(scores)
+            .map(|((id, a), s)| models.list_input(*id, a, s))
+            .collect();
+        for list in working_lists(&inputs, &cfg.lists, at) {
+            list_sizes.push((list.name.as_str().to_string(), list.total));
+            batch.put_doc(COLLECTION, &format!("list/{}", list.name), &list)?;
+        }
+        batch.put_doc(COLLECTION, "models", &models)?;
+    }
+    Ok((batch, skew_summary, list_sizes))
 }
 
 /// One customer id range's share of the read.
@@ -505,7 +556,7 @@ fn read_part(
 ) -> anyhow::Result<HistoryPart> {
     let mut part = HistoryPart::default();
     let mut digests = store.history_digests::<HistoryDigest>(lo, hi).peekable();
-    let mut scores = store.scores_in(lo, hi).peekable();
+    let mut scores = store.tiers_in(lo, hi).peekable();
     let mut interactions: Vec<Interaction> = Vec::new();
     for id in store.customer_ids(lo, hi) {
         let id = id?;
@@ -520,9 +571,9 @@ fn read_part(
         let mut old_tier = None;
         let mut scored = false;
         while let Some(s) = scores.next_if(|s| s.as_ref().map_or(true, |(c, _)| *c <= id)) {
-            let (c, s) = s?;
+            let (c, tier) = s?;
             if c == id {
-                old_tier = Some(s.tier);
+                old_tier = Some(tier);
                 scored = true;
             }
         }

@@ -40,6 +40,8 @@ pub const PAGE_SLOTS: u64 = 256;
 /// Bytes of a page entry without its propensity columns.
 pub const ENTRY_FIXED: usize = 2 + 8 + 7 * 8 + 1 + 2 + 8;
 const MAX_COLUMNS: usize = 64;
+/// Offset of the flags byte in an entry (after the version index, `at` and seven numbers).
+const ENTRY_FLAGS: usize = 2 + 8 + 7 * 8;
 /// The most memory a decoded value may claim, in bytes. bincode charges the limit by the
 /// in-memory size of what it allocates, so it is far above the largest value we store.
 pub const DECODE_LIMIT: usize = 16 * 1024 * 1024;
@@ -363,6 +365,25 @@ pub(crate) fn decode_score_page(bytes: &[u8]) -> Result<Vec<(u8, Scores)>, Strin
     Ok(out)
 }
 
+/// The tier of every entry of a page of scores, in slot order (reads one byte per entry).
+pub(crate) fn decode_score_tiers(bytes: &[u8]) -> Result<Vec<(u8, Tier)>, String> {
+    let page = parse_page(bytes)?;
+    let mut out = Vec::new();
+    for slot in 0..=u8::MAX {
+        if page.has(slot) {
+            let flags = page.entries[out.len() * page.width + ENTRY_FLAGS];
+            let tier = match flags & 3 {
+                0 => Tier::A,
+                1 => Tier::B,
+                2 => Tier::C,
+                _ => return Err("tier 3".into()),
+            };
+            out.push((slot, tier));
+        }
+    }
+    Ok(out)
+}
+
 /// The occupied slots of a page of scores (for change events and counts).
 pub(crate) fn score_page_slots(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let page = parse_page(bytes)?;
@@ -496,6 +517,10 @@ mod tests {
         }
         assert_eq!(decode_score_slot(&bytes, 1).unwrap(), None);
         assert_eq!(score_page_slots(&bytes).unwrap(), vec![0, 7, 8, 255]);
+        assert_eq!(
+            decode_score_tiers(&bytes).unwrap(),
+            entries.iter().map(|(s, e)| (*s, e.tier)).collect::<Vec<_>>()
+        );
         assert_eq!(
             decode_score_page(&encode_score_page(&[]).unwrap()).unwrap(),
             vec![]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rapport_core::{
-    CompensationGrant, Customer, CustomerId, Interaction, InteractionId, Scores, Timestamp,
+    CompensationGrant, Customer, CustomerId, Interaction, InteractionId, Scores, Tier, Timestamp,
 };
 use serde::de::DeserializeOwned;
 
@@ -393,18 +393,7 @@ impl Store {
         from: CustomerId,
         to: Option<CustomerId>,
     ) -> impl Iterator<Item = Result<(CustomerId, Scores), Error>> + '_ {
-        let start = keys::score_page(keys::score_slot(from).0);
-        let pages = match to {
-            Some(to) => self
-                .inner
-                .tree
-                .range(start..keys::score_page(to.0.div_ceil(codec::PAGE_SLOTS))),
-            None => match keys::prefix_end(&Space::Scores.prefix()) {
-                Some(end) => self.inner.tree.range(start..end),
-                None => self.inner.tree.range(start..),
-            },
-        };
-        pages
+        self.score_pages(from, to)
             .map(|kv| -> Result<Vec<(CustomerId, Scores)>, Error> {
                 let (k, v) = kv?;
                 let Some(Key::ScorePage(page)) = Key::parse(&k) else {
@@ -425,6 +414,51 @@ impl Store {
                 Ok((id, _)) => *id >= from && to.is_none_or(|to| *id < to),
                 Err(_) => true,
             })
+    }
+
+    /// The tiers of the customers with scores and `from <= id < to` (`to: None` for no upper
+    /// end), in id order: [`Store::scores_in`] reading only each entry's tier.
+    pub fn tiers_in(
+        &self,
+        from: CustomerId,
+        to: Option<CustomerId>,
+    ) -> impl Iterator<Item = Result<(CustomerId, Tier), Error>> + '_ {
+        self.score_pages(from, to)
+            .map(|kv| -> Result<Vec<(CustomerId, Tier)>, Error> {
+                let (k, v) = kv?;
+                let Some(Key::ScorePage(page)) = Key::parse(&k) else {
+                    return Err(bad_key(&k));
+                };
+                let entries =
+                    codec::decode_score_tiers(&v).map_err(|reason| decode_err(&k, reason))?;
+                Ok(entries
+                    .into_iter()
+                    .map(|(slot, t)| (CustomerId(page * codec::PAGE_SLOTS + u64::from(slot)), t))
+                    .collect())
+            })
+            .flat_map(|page| match page {
+                Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e)],
+            })
+            .filter(move |r| match r {
+                Ok((id, _)) => *id >= from && to.is_none_or(|to| *id < to),
+                Err(_) => true,
+            })
+    }
+
+    /// The pages of scores holding customers `from..to`.
+    fn score_pages(&self, from: CustomerId, to: Option<CustomerId>) -> sled::Iter {
+        let start = keys::score_page(keys::score_slot(from).0);
+        match to {
+            Some(to) => self
+                .inner
+                .tree
+                .range(start..keys::score_page(to.0.div_ceil(codec::PAGE_SLOTS))),
+            None => match keys::prefix_end(&Space::Scores.prefix()) {
+                Some(end) => self.inner.tree.range(start..end),
+                None => self.inner.tree.range(start..),
+            },
+        }
     }
 
     /// The customer's history digest (see [`Batch::put_history_digest`]), if one is stored
@@ -634,15 +668,26 @@ impl Store {
         }
         for (page, updates) in pages {
             let key = keys::score_page(page);
-            let mut entries = match tree.get(&key)? {
-                Some(raw) => {
-                    codec::decode_score_page(&raw).map_err(|reason| decode_err(&key, reason))?
-                }
-                None => Vec::new(),
-            };
             // Later puts win: a stable sort keeps their order within a slot.
             let mut updates = updates;
             updates.sort_by_key(|(slot, _)| *slot);
+            let mut entries = match tree.get(&key)? {
+                Some(raw) => {
+                    let old = codec::score_page_slots(&raw)
+                        .map_err(|reason| decode_err(&key, reason))?;
+                    if old
+                        .iter()
+                        .all(|s| updates.binary_search_by_key(s, |(u, _)| *u).is_ok())
+                    {
+                        // Every customer on the page is rewritten (a scoring run).
+                        Vec::new()
+                    } else {
+                        codec::decode_score_page(&raw)
+                            .map_err(|reason| decode_err(&key, reason))?
+                    }
+                }
+                None => Vec::new(),
+            };
             let mut merged: Vec<(u8, Scores)> = Vec::with_capacity(entries.len() + updates.len());
             let mut updates = updates.into_iter().peekable();
             let mut old = entries.drain(..).peekable();
