@@ -1514,6 +1514,65 @@ mod tests {
     }
 
     #[test]
+    fn a_run_from_stored_digests_scores_exactly_as_one_from_the_interactions() {
+        let store = Store::temporary().unwrap();
+        let now_day = 20_000;
+        let mut b = Batch::default();
+        for c in 1..=600u64 {
+            let customer = Customer::new(CustomerId(c), PartyKind::Person, Timestamp(0));
+            b.put_customer(&customer, vec![]);
+            let mut day = now_day - 900 + (c as i64 % 45);
+            while day <= now_day - (c as i64 % 9) * 50 {
+                b.put_interaction(&purchase(&store, c, day, 5 + (c as i64 % 17)));
+                day += 20 + (c as i64 % 40);
+            }
+        }
+        // A customer without interactions is scored too.
+        b.put_customer(
+            &Customer::new(CustomerId(700), PartyKind::Person, Timestamp(0)),
+            vec![],
+        );
+        store.write(b, Durability::Durable).unwrap();
+        let opts = ScoreOptions {
+            as_of: Some(Timestamp::from_millis(now_day * 86_400_000 + 80_000_000)),
+            ..ScoreOptions::default()
+        };
+        let first = run_scoring(&store, &opts).unwrap();
+        assert_eq!((first.scored, first.histories_read), (601, 601));
+        let before: Vec<_> = store
+            .scores_in(CustomerId(0), None)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(before.len(), 601);
+        let second = run_scoring(&store, &opts).unwrap();
+        assert_eq!((second.scored, second.histories_read), (601, 0));
+        assert_eq!(second.interactions, first.interactions);
+        assert_eq!(second.tier_changes, 0);
+        let after: Vec<_> = store
+            .scores_in(CustomerId(0), None)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(after, before);
+        // One new interaction: that customer's history is read again, the others' are not.
+        let mut b = Batch::default();
+        b.put_interaction(&purchase(&store, 42, now_day, 50));
+        store.write(b, Durability::Durable).unwrap();
+        let third = run_scoring(&store, &opts).unwrap();
+        assert_eq!(third.histories_read, 1);
+        assert_eq!(third.interactions, first.interactions + 1);
+        // One thread or two: the same scores.
+        let one = run_scoring(
+            &store,
+            &ScoreOptions {
+                threads: 1,
+                ..opts.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(one.customer_equity, third.customer_equity);
+    }
+
+    #[test]
     fn tier_indices_follow_a_b_c() {
         // The report counts tiers by `tier as usize`.
         assert_eq!(rapport_core::Tier::A as usize, 0);

@@ -519,7 +519,10 @@ mod tests {
         assert_eq!(score_page_slots(&bytes).unwrap(), vec![0, 7, 8, 255]);
         assert_eq!(
             decode_score_tiers(&bytes).unwrap(),
-            entries.iter().map(|(s, e)| (*s, e.tier)).collect::<Vec<_>>()
+            entries
+                .iter()
+                .map(|(s, e)| (*s, e.tier))
+                .collect::<Vec<_>>()
         );
         assert_eq!(
             decode_score_page(&encode_score_page(&[]).unwrap()).unwrap(),

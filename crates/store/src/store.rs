@@ -673,8 +673,8 @@ impl Store {
             updates.sort_by_key(|(slot, _)| *slot);
             let mut entries = match tree.get(&key)? {
                 Some(raw) => {
-                    let old = codec::score_page_slots(&raw)
-                        .map_err(|reason| decode_err(&key, reason))?;
+                    let old =
+                        codec::score_page_slots(&raw).map_err(|reason| decode_err(&key, reason))?;
                     if old
                         .iter()
                         .all(|s| updates.binary_search_by_key(s, |(u, _)| *u).is_ok())
@@ -682,8 +682,7 @@ impl Store {
                         // Every customer on the page is rewritten (a scoring run).
                         Vec::new()
                     } else {
-                        codec::decode_score_page(&raw)
-                            .map_err(|reason| decode_err(&key, reason))?
+                        codec::decode_score_page(&raw).map_err(|reason| decode_err(&key, reason))?
                     }
                 }
                 None => Vec::new(),
