@@ -15,13 +15,13 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rapport_analytics::{
-    Activity, BgNbd, DayTransaction, Fit, FitOptions, FittedModels, GammaGamma, ListName,
-    ModelReport, ParetoNbd, Periods, Rfm, RunSummary, ScoringConfig, SegmentValue, SkewSummary,
-    TierContribution, TierHistory, TierSummary, ValueDefinition, WorkingList, fit_models,
-    score_all, segment_values, summarize, summarize_history, working_lists,
+    Activity, BgNbd, DayTransaction, Fit, FitOptions, FittedModels, GammaGamma, HistoryDigest,
+    ListName, ModelReport, ParetoNbd, Periods, Rfm, RunSummary, ScoringConfig, SegmentValue,
+    SkewSummary, TierContribution, TierHistory, TierSummary, ValueDefinition, WorkingList,
+    fit_models, score_all, segment_values, summarize, summarize_touches, working_lists,
 };
 use rapport_core::text::sanitize;
-use rapport_core::{CustomerId, Interaction, Timestamp};
+use rapport_core::{CustomerId, Interaction, Tier, Timestamp};
 use rapport_store::{Batch, Durability, Store};
 use serde::Serialize;
 
@@ -201,8 +201,12 @@ pub struct ScoreReport {
     pub customers: u64,
     /// Customers scored by this run.
     pub scored: u64,
-    /// Interactions read.
+    /// Interactions the scored histories hold (read from the store's history digests, or
+    /// from the interactions themselves for the customers in `histories_read`).
     pub interactions: u64,
+    /// Customers whose interactions were read (no current history digest: new or changed
+    /// since the last run); the others' came from their digests.
+    pub histories_read: u64,
     /// Tier changes recorded.
     pub tier_changes: u64,
     /// Customers per tier among those scored (A, B, C).
@@ -269,71 +273,36 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         None
     };
 
-    // Read: one pass over every interaction (customer, then time order).
+    // Read: every customer's history digest (what scoring reads of each interaction), in
+    // customer order, split across the worker threads by customer id range. A customer
+    // without a current digest (new, or its interactions changed since the last run) has its
+    // interactions read and a new digest made, stored with its scores.
     let t = Instant::now();
-    let total = store.interaction_count()?;
-    let bar = progress_bar(opts.progress, total, "reading histories");
-    let watermark_before = previous.as_ref().map(|(_, r)| r.watermark);
-    let mut histories: Vec<(CustomerId, Activity)> = Vec::new();
-    let mut group: Vec<Interaction> = Vec::new();
-    let mut group_changed = false;
-    let mut watermark = watermark_before.unwrap_or(0);
-    let mut interactions = 0u64;
-    let flush_group = |group: &mut Vec<Interaction>, changed: bool, out: &mut Vec<_>| {
-        if let Some(first) = group.first()
-            && (watermark_before.is_none() || changed)
-        {
-            out.push((first.customer, summarize_history(group, at)));
-        }
-        group.clear();
-    };
-    for i in store.all_interactions() {
-        let i = i?;
-        interactions += 1;
-        if interactions.is_multiple_of(4096) {
-            bar.set_position(interactions);
-        }
-        watermark = watermark.max(i.id.0);
-        if group.first().is_some_and(|g| g.customer != i.customer) {
-            flush_group(&mut group, group_changed, &mut histories);
-            group_changed = false;
-        }
-        if watermark_before.is_some_and(|w| i.id.0 > w) {
-            group_changed = true;
-        }
-        group.push(i);
-    }
-    flush_group(&mut group, group_changed, &mut histories);
-    bar.finish_and_clear();
-    histories.sort_by_key(|h| h.0);
-
-    // Every stored customer is scored (incremental: those changed or never scored).
-    let mut ids: Vec<CustomerId> = Vec::new();
+    let watermark = store
+        .next_interaction_ids(0)
+        .context("reading the interaction counter")?
+        .start
+        .saturating_sub(1);
+    let parts = read_histories(store, at, previous.is_some(), cfg.threads)?;
     let mut customers = 0u64;
-    for c in store.customers() {
-        let c = c?;
-        customers += 1;
-        ids.push(c.id);
+    let mut interactions = 0u64;
+    let mut rebuilt = 0u64;
+    let n: usize = parts.iter().map(|p| p.ids.len()).sum();
+    let mut ids: Vec<CustomerId> = Vec::with_capacity(n);
+    let mut activities: Vec<Activity> = Vec::with_capacity(n);
+    let mut old_tiers: Vec<Option<Tier>> = Vec::with_capacity(n);
+    let mut digests: Vec<(CustomerId, HistoryDigest)> = Vec::new();
+    for p in parts {
+        customers += p.customers;
+        interactions += p.interactions;
+        rebuilt += p.digests.len() as u64;
+        ids.extend(p.ids);
+        activities.extend(p.activities);
+        old_tiers.extend(p.old_tiers);
+        digests.extend(p.digests);
     }
-    let as_of_day = rapport_analytics::day_of(at);
-    let mut selected: Vec<(CustomerId, Activity)> = Vec::with_capacity(ids.len());
-    for id in ids {
-        match histories.binary_search_by_key(&id, |h| h.0) {
-            Ok(pos) => selected.push((
-                id,
-                std::mem::replace(&mut histories[pos].1, Activity::empty(as_of_day)),
-            )),
-            Err(_) => {
-                if previous.is_none() || store.scores(id)?.is_none() {
-                    selected.push((id, Activity::empty(as_of_day)));
-                }
-            }
-        }
-    }
-    drop(histories);
     timings.insert("read".to_string(), t.elapsed().as_millis() as u64);
 
-    let activities: Vec<Activity> = selected.iter().map(|(_, a)| a.clone()).collect();
     let t = Instant::now();
     let models = match &previous {
         Some((m, _)) => m.clone(),
@@ -353,19 +322,91 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     // Write: scores and tier changes in batches, the run's documents, then one flush.
     let t = Instant::now();
     let bar = progress_bar(opts.progress, scores.len() as u64, "writing scores");
+    // Scores, new digests and tier changes are written on a second thread while this one
+    // works out the run's documents (skew, tiers, segments, lists).
+    let write_scores = || write_scores(store, &ids, &scores, &old_tiers, digests, &bar);
+    let (written, docs) = std::thread::scope(|scope| {
+        let writer = scope.spawn(write_scores);
+        let docs = run_documents(
+            previous.is_none(),
+            &ids,
+            &activities,
+            &scores,
+            &models,
+            &cfg,
+            at,
+        );
+        let written = match writer.join() {
+            Ok(w) => w,
+            Err(p) => std::panic::resume_unwind(p),
+        };
+        (written, docs)
+    });
+    let (tiers, tier_changes) = written?;
+    let (mut batch, skew_summary, list_sizes) = docs?;
+    let customer_equity: f64 = scores.iter().map(|s| s.clv).sum();
+    let summary = RunSummary {
+        at,
+        full: previous.is_none(),
+        model_version: models.version.clone(),
+        customers,
+        scored: scores.len() as u64,
+        tier_changes,
+        watermark,
+        duration_ms: started.elapsed().as_millis() as u64,
+        report: models.report.clone(),
+    };
+    batch.put_doc(COLLECTION, "run", &summary)?;
+    store.write(batch, Durability::Batched)?;
+    store.flush()?;
+    bar.finish_and_clear();
+    timings.insert("write".to_string(), t.elapsed().as_millis() as u64);
+    timings.insert("total".to_string(), started.elapsed().as_millis() as u64);
+
+    Ok(ScoreReport {
+        full: previous.is_none(),
+        note,
+        model_version: models.version.clone(),
+        at,
+        customers,
+        scored: scores.len() as u64,
+        interactions,
+        histories_read: rebuilt,
+        tier_changes,
+        tiers,
+        value_definition: value,
+        skew: skew_summary,
+        lists: list_sizes,
+        customer_equity,
+        models: models.report,
+        timings_ms: timings,
+    })
+}
+
+/// Writes the scores, the new history digests and the tier changes in batches; returns the
+/// customers per tier and the tier changes recorded.
+fn write_scores(
+    store: &Store,
+    ids: &[CustomerId],
+    scores: &[rapport_core::Scores],
+    old_tiers: &[Option<Tier>],
+    digests: Vec<(CustomerId, HistoryDigest)>,
+    bar: &ProgressBar,
+) -> anyhow::Result<([u64; 3], u64)> {
     let mut tiers = [0u64; 3];
     let mut tier_changes = 0u64;
     let mut batch = Batch::default();
-    for (n, ((id, _), s)) in selected.iter().zip(&scores).enumerate() {
+    // New digests go in the batches of their customers' scores (both in customer order).
+    let mut digests = digests.into_iter().peekable();
+    for (n, ((id, s), old_tier)) in ids.iter().zip(scores).zip(old_tiers).enumerate() {
         tiers[s.tier as usize] += 1;
-        let old_tier = store.scores(*id)?.map(|o| o.tier);
-        if old_tier != Some(s.tier) {
+        if *old_tier != Some(s.tier) {
             let key = id.to_string();
             let mut history: TierHistory = store.doc(TIER_HISTORY, &key)?.unwrap_or_default();
             if history.current().is_none()
                 && let Some(old) = old_tier
             {
-                history.record(s.at, old);
+                history.record(s.at, *old);
             }
             if history.record(s.at, s.tier) {
                 tier_changes += 1;
@@ -373,15 +414,36 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
             }
         }
         batch.put_scores(*id, s);
+        while let Some((d_id, digest)) = digests.next_if(|(d, _)| d <= id) {
+            batch.put_history_digest(d_id, &digest);
+        }
         if batch.len() >= 10_000 {
             store.write(std::mem::take(&mut batch), Durability::Batched)?;
             bar.set_position(n as u64);
         }
     }
-    let customer_equity: f64 = scores.iter().map(|s| s.clv).sum();
+    for (d_id, digest) in digests {
+        batch.put_history_digest(d_id, &digest);
+    }
+    store.write(batch, Durability::Batched)?;
+    Ok((tiers, tier_changes))
+}
+
+/// The documents of a full run (skew, tiers, segment CLV, working lists, models), in a batch.
+#[allow(clippy::type_complexity)]
+fn run_documents(
+    full: bool,
+    ids: &[CustomerId],
+    activities: &[Activity],
+    scores: &[rapport_core::Scores],
+    models: &FittedModels,
+    cfg: &ScoringConfig,
+    at: Timestamp,
+) -> anyhow::Result<(Batch, Option<SkewSummary>, Vec<(String, u64)>)> {
+    let mut batch = Batch::default();
     let mut skew_summary = None;
     let mut list_sizes = Vec::new();
-    if previous.is_none() {
+    if full {
         let values: Vec<f64> = scores.iter().map(|s| s.value).collect();
         match rapport_analytics::skew(&values, "value", at) {
             Ok(sk) => {
@@ -415,9 +477,10 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         let segments: Vec<SegmentValue> =
             segment_values(scores.iter().map(|s| (s.segment.as_str(), s.clv)));
         batch.put_doc(COLLECTION, "segment_clv", &segments)?;
-        let inputs: Vec<_> = selected
+        let inputs: Vec<_> = ids
             .iter()
-            .zip(&scores)
+            .zip(activities)
+            .zip(scores)
             .map(|((id, a), s)| models.list_input(*id, a, s))
             .collect();
         for list in working_lists(&inputs, &cfg.lists, at) {
@@ -426,41 +489,116 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         }
         batch.put_doc(COLLECTION, "models", &models)?;
     }
-    let summary = RunSummary {
-        at,
-        full: previous.is_none(),
-        model_version: models.version.clone(),
-        customers,
-        scored: scores.len() as u64,
-        tier_changes,
-        watermark,
-        duration_ms: started.elapsed().as_millis() as u64,
-        report: models.report.clone(),
-    };
-    batch.put_doc(COLLECTION, "run", &summary)?;
-    store.write(batch, Durability::Batched)?;
-    store.flush()?;
-    bar.finish_and_clear();
-    timings.insert("write".to_string(), t.elapsed().as_millis() as u64);
-    timings.insert("total".to_string(), started.elapsed().as_millis() as u64);
+    Ok((batch, skew_summary, list_sizes))
+}
 
-    Ok(ScoreReport {
-        full: previous.is_none(),
-        note,
-        model_version: models.version.clone(),
-        at,
-        customers,
-        scored: scores.len() as u64,
-        interactions,
-        tier_changes,
-        tiers,
-        value_definition: value,
-        skew: skew_summary,
-        lists: list_sizes,
-        customer_equity,
-        models: models.report,
-        timings_ms: timings,
+/// One customer id range's share of the read.
+#[derive(Default)]
+struct HistoryPart {
+    /// Customers in the range.
+    customers: u64,
+    /// Interactions in the selected customers' histories.
+    interactions: u64,
+    /// The customers to score, in id order, with their histories and tiers before the run.
+    ids: Vec<CustomerId>,
+    activities: Vec<Activity>,
+    old_tiers: Vec<Option<Tier>>,
+    /// New digests to store (customers without a current one), in id order.
+    digests: Vec<(CustomerId, HistoryDigest)>,
+}
+
+/// Reads every customer's history as of `at`, split into `threads` customer id ranges read in
+/// parallel, in id order. `incremental`: only customers whose digest had to be rebuilt or
+/// that have no scores yet are selected.
+fn read_histories(
+    store: &Store,
+    at: Timestamp,
+    incremental: bool,
+    threads: usize,
+) -> anyhow::Result<Vec<HistoryPart>> {
+    let Some(last) = store.last_customer_id()? else {
+        return Ok(Vec::new());
+    };
+    let first = match store.customer_ids(CustomerId(0), None).next() {
+        Some(id) => id?,
+        None => return Ok(Vec::new()),
+    };
+    let threads = threads.max(1) as u64;
+    let span = (last.0 - first.0) / threads + 1;
+    let bounds: Vec<(CustomerId, Option<CustomerId>)> = (0..threads)
+        .map(|k| {
+            let lo = first.0.saturating_add(span.saturating_mul(k));
+            let hi = (k + 1 < threads).then(|| CustomerId(lo.saturating_add(span)));
+            (CustomerId(lo), hi)
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = bounds
+            .iter()
+            .map(|&(lo, hi)| scope.spawn(move || read_part(store, at, incremental, lo, hi)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(part) => part,
+                Err(p) => std::panic::resume_unwind(p),
+            })
+            .collect()
     })
+}
+
+fn read_part(
+    store: &Store,
+    at: Timestamp,
+    incremental: bool,
+    lo: CustomerId,
+    hi: Option<CustomerId>,
+) -> anyhow::Result<HistoryPart> {
+    let mut part = HistoryPart::default();
+    let mut digests = store.history_digests::<HistoryDigest>(lo, hi).peekable();
+    let mut scores = store.tiers_in(lo, hi).peekable();
+    let mut interactions: Vec<Interaction> = Vec::new();
+    for id in store.customer_ids(lo, hi) {
+        let id = id?;
+        part.customers += 1;
+        let mut stored = None;
+        while let Some(d) = digests.next_if(|d| d.as_ref().map_or(true, |(c, _)| *c <= id)) {
+            let (c, d) = d?;
+            if c == id {
+                stored = Some(d);
+            }
+        }
+        let mut old_tier = None;
+        let mut scored = false;
+        while let Some(s) = scores.next_if(|s| s.as_ref().map_or(true, |(c, _)| *c <= id)) {
+            let (c, tier) = s?;
+            if c == id {
+                old_tier = Some(tier);
+                scored = true;
+            }
+        }
+        let (digest, fresh) = match stored.filter(HistoryDigest::is_current) {
+            Some(d) => (d, false),
+            None => {
+                interactions.clear();
+                for i in store.interactions_of(id) {
+                    interactions.push(i?);
+                }
+                (HistoryDigest::of(&interactions), true)
+            }
+        };
+        if incremental && !fresh && scored {
+            continue;
+        }
+        part.interactions += digest.touches.len() as u64;
+        part.ids.push(id);
+        part.activities.push(summarize_touches(&digest.touches, at));
+        part.old_tiers.push(old_tier);
+        if fresh {
+            part.digests.push((id, digest));
+        }
+    }
+    Ok(part)
 }
 
 fn progress_bar(wanted: bool, len: u64, what: &'static str) -> ProgressBar {
@@ -1373,6 +1511,65 @@ mod tests {
         )
         .unwrap();
         assert_eq!(again.scored, 0);
+    }
+
+    #[test]
+    fn a_run_from_stored_digests_scores_exactly_as_one_from_the_interactions() {
+        let store = Store::temporary().unwrap();
+        let now_day = 20_000;
+        let mut b = Batch::default();
+        for c in 1..=600u64 {
+            let customer = Customer::new(CustomerId(c), PartyKind::Person, Timestamp(0));
+            b.put_customer(&customer, vec![]);
+            let mut day = now_day - 900 + (c as i64 % 45);
+            while day <= now_day - (c as i64 % 9) * 50 {
+                b.put_interaction(&purchase(&store, c, day, 5 + (c as i64 % 17)));
+                day += 20 + (c as i64 % 40);
+            }
+        }
+        // A customer without interactions is scored too.
+        b.put_customer(
+            &Customer::new(CustomerId(700), PartyKind::Person, Timestamp(0)),
+            vec![],
+        );
+        store.write(b, Durability::Durable).unwrap();
+        let opts = ScoreOptions {
+            as_of: Some(Timestamp::from_millis(now_day * 86_400_000 + 80_000_000)),
+            ..ScoreOptions::default()
+        };
+        let first = run_scoring(&store, &opts).unwrap();
+        assert_eq!((first.scored, first.histories_read), (601, 601));
+        let before: Vec<_> = store
+            .scores_in(CustomerId(0), None)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(before.len(), 601);
+        let second = run_scoring(&store, &opts).unwrap();
+        assert_eq!((second.scored, second.histories_read), (601, 0));
+        assert_eq!(second.interactions, first.interactions);
+        assert_eq!(second.tier_changes, 0);
+        let after: Vec<_> = store
+            .scores_in(CustomerId(0), None)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(after, before);
+        // One new interaction: that customer's history is read again, the others' are not.
+        let mut b = Batch::default();
+        b.put_interaction(&purchase(&store, 42, now_day, 50));
+        store.write(b, Durability::Durable).unwrap();
+        let third = run_scoring(&store, &opts).unwrap();
+        assert_eq!(third.histories_read, 1);
+        assert_eq!(third.interactions, first.interactions + 1);
+        // One thread or two: the same scores.
+        let one = run_scoring(
+            &store,
+            &ScoreOptions {
+                threads: 1,
+                ..opts.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(one.customer_equity, third.customer_equity);
     }
 
     #[test]

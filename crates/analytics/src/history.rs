@@ -17,7 +17,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use rapport_core::{AmountRole, AttrValue, Channel, Interaction, InteractionKind, Timestamp};
+use rapport_core::{
+    Amount, AmountRole, AttrValue, Channel, Interaction, InteractionKind, Timestamp,
+};
 
 use crate::rfm::Rfm;
 use crate::value::{PeriodTotals, ValueDefinition, annual_value_with_carry_over};
@@ -78,38 +80,62 @@ fn is_transaction(i: &Interaction) -> bool {
             .any(|a| a.role == AmountRole::Revenue && a.money.minor > 0)
 }
 
-/// Condenses a customer's interactions (any order) as of `now`.
-pub fn summarize_history(interactions: &[Interaction], now: Timestamp) -> Activity {
-    let as_of = day_of(now);
-    let mut a = Activity::empty(as_of);
-    let mut purchase_days: Vec<(i64, f64)> = Vec::new();
-    // Bookings whose revenue a ledger entry carries.
-    let mut ledger_bookings: Vec<&str> = interactions
-        .iter()
-        .filter(|i| i.kind == InteractionKind::Purchase)
-        .filter(|i| i.amounts.iter().any(|a| a.role == AmountRole::Other))
-        .filter_map(|i| i.attr_text("booking_ref"))
-        .collect();
-    ledger_bookings.sort_unstable();
-    ledger_bookings.dedup();
-    for i in interactions {
-        let day = day_of(i.at);
-        if day > as_of {
-            continue;
-        }
-        let k = year_index(as_of, day);
-        a.first_day = Some(a.first_day.map_or(day, |f| f.min(day)));
-        a.interactions[k] += 1;
+/// The version of [`Touch`]'s meaning: a stored [`HistoryDigest`] of another version was
+/// made by a build that read interactions differently and must be rebuilt.
+pub const DIGEST_VERSION: u32 = 1;
+
+/// What scoring reads of one interaction, and nothing else: its day, what kind of event it
+/// was for value and churn, the amounts that count (roles already resolved), miles, and the
+/// booking and product it concerns. [`summarize_touches`] over the touches of a history
+/// gives exactly what [`summarize_history`] gives over the interactions, so a customer's
+/// touches can be stored (a [`HistoryDigest`]) and read back instead of every interaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Touch {
+    /// Day number (days since 1970-01-01).
+    pub day: i64,
+    /// `Touch::DIGITAL`, `COMPLAINT`, ...
+    pub flags: u8,
+    /// Revenue, refund, cost-to-serve and compensation amounts, with the role they count
+    /// as (an `other` amount takes its role from the interaction's kind), in their order.
+    pub amounts: Vec<Amount>,
+    /// The `miles` attribute as a number.
+    pub miles: Option<f64>,
+    /// The `booking_ref`, kept when it matters: a ledger purchase, or an operational record
+    /// with revenue that a ledger entry may already carry.
+    pub booking_ref: Option<String>,
+    /// The trimmed `product` of a transaction.
+    pub product: Option<String>,
+}
+
+impl Touch {
+    /// Through a digital channel (web, app, e-mail).
+    pub const DIGITAL: u8 = 1;
+    /// A complaint.
+    pub const COMPLAINT: u8 = 2;
+    /// A complaint not resolved on first contact.
+    pub const UNRESOLVED: u8 = 4;
+    /// A service disruption.
+    pub const DISRUPTIVE: u8 = 8;
+    /// A transaction day.
+    pub const TRANSACTION: u8 = 16;
+    /// A purchase carrying a ledger amount (`other` role) for its booking.
+    pub const LEDGER: u8 = 32;
+    /// Not a purchase (its revenue does not count when a ledger entry carries the booking).
+    pub const NOT_PURCHASE: u8 = 64;
+
+    /// What scoring reads of `i`.
+    pub fn of(i: &Interaction) -> Touch {
+        let mut flags = 0;
         if matches!(i.channel, Channel::Web | Channel::App | Channel::Email) {
-            a.digital[k] += 1;
+            flags |= Touch::DIGITAL;
         }
         if i.kind == InteractionKind::Complaint {
-            a.complaints[k] += 1;
+            flags |= Touch::COMPLAINT;
             if matches!(
                 i.attributes.get("resolved_first_contact"),
                 Some(AttrValue::Bool(false))
             ) {
-                a.unresolved_complaints[k] += 1;
+                flags |= Touch::UNRESOLVED;
             }
         }
         let disruptive = match i.kind {
@@ -119,26 +145,156 @@ pub fn summarize_history(interactions: &[Interaction], now: Timestamp) -> Activi
             ref kind => kind.is_disruption(),
         };
         if disruptive {
+            flags |= Touch::DISRUPTIVE;
+        }
+        let purchase = i.kind == InteractionKind::Purchase;
+        if !purchase {
+            flags |= Touch::NOT_PURCHASE;
+        }
+        if purchase && i.amounts.iter().any(|a| a.role == AmountRole::Other) {
+            flags |= Touch::LEDGER;
+        }
+        let transaction = is_transaction(i);
+        if transaction {
+            flags |= Touch::TRANSACTION;
+        }
+        let amounts: Vec<Amount> = i
+            .amounts
+            .iter()
+            .filter_map(|amount| {
+                let role = match amount.role {
+                    AmountRole::Other => match &i.kind {
+                        InteractionKind::Purchase => AmountRole::Revenue,
+                        InteractionKind::Refund => AmountRole::Refund,
+                        InteractionKind::CompensationGranted => AmountRole::Compensation,
+                        InteractionKind::Other(k) if k == "cost_to_serve" => {
+                            AmountRole::CostToServe
+                        }
+                        _ => AmountRole::Other,
+                    },
+                    role => role,
+                };
+                matches!(
+                    role,
+                    AmountRole::Revenue
+                        | AmountRole::Refund
+                        | AmountRole::CostToServe
+                        | AmountRole::Compensation
+                )
+                .then_some(Amount {
+                    role,
+                    money: amount.money,
+                })
+            })
+            .collect();
+        let has_revenue = amounts.iter().any(|a| a.role == AmountRole::Revenue);
+        let booking_ref = if flags & Touch::LEDGER != 0 || (!purchase && has_revenue) {
+            i.attr_text("booking_ref").map(str::to_string)
+        } else {
+            None
+        };
+        let miles = match i.attributes.get("miles") {
+            Some(AttrValue::Int(m)) => Some(*m as f64),
+            Some(AttrValue::Float(m)) if m.is_finite() => Some(*m),
+            _ => None,
+        };
+        let product = if transaction {
+            i.attr_text("product")
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+        } else {
+            None
+        };
+        Touch {
+            day: day_of(i.at),
+            flags,
+            amounts,
+            miles,
+            booking_ref,
+            product,
+        }
+    }
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+/// A customer's touches, in the order of the interactions (time, then id): what a scoring
+/// run stores per customer so that the next run need not read every interaction again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryDigest {
+    /// [`DIGEST_VERSION`] when made.
+    pub version: u32,
+    /// One per interaction.
+    pub touches: Vec<Touch>,
+}
+
+impl HistoryDigest {
+    /// The digest of a customer's interactions.
+    pub fn of(interactions: &[Interaction]) -> HistoryDigest {
+        HistoryDigest {
+            version: DIGEST_VERSION,
+            touches: interactions.iter().map(Touch::of).collect(),
+        }
+    }
+
+    /// Whether this build reads it (made with the same [`DIGEST_VERSION`]).
+    pub fn is_current(&self) -> bool {
+        self.version == DIGEST_VERSION
+    }
+}
+
+/// Condenses a customer's interactions (any order) as of `now`.
+pub fn summarize_history(interactions: &[Interaction], now: Timestamp) -> Activity {
+    let touches: Vec<Touch> = interactions.iter().map(Touch::of).collect();
+    summarize_touches(&touches, now)
+}
+
+/// Condenses a customer's touches (any order) as of `now`: the same as
+/// [`summarize_history`] on the interactions they were made of.
+pub fn summarize_touches(touches: &[Touch], now: Timestamp) -> Activity {
+    let as_of = day_of(now);
+    let mut a = Activity::empty(as_of);
+    let mut purchase_days: Vec<(i64, f64)> = Vec::new();
+    // Bookings whose revenue a ledger entry carries.
+    let mut ledger_bookings: Vec<&str> = touches
+        .iter()
+        .filter(|t| t.has(Touch::LEDGER))
+        .filter_map(|t| t.booking_ref.as_deref())
+        .collect();
+    ledger_bookings.sort_unstable();
+    ledger_bookings.dedup();
+    for i in touches {
+        let day = i.day;
+        if day > as_of {
+            continue;
+        }
+        let k = year_index(as_of, day);
+        a.first_day = Some(a.first_day.map_or(day, |f| f.min(day)));
+        a.interactions[k] += 1;
+        if i.has(Touch::DIGITAL) {
+            a.digital[k] += 1;
+        }
+        if i.has(Touch::COMPLAINT) {
+            a.complaints[k] += 1;
+            if i.has(Touch::UNRESOLVED) {
+                a.unresolved_complaints[k] += 1;
+            }
+        }
+        if i.has(Touch::DISRUPTIVE) {
             a.disruptions[k] += 1;
         }
-        let counted_by_ledger = i.kind != InteractionKind::Purchase
-            && i.attr_text("booking_ref")
+        let counted_by_ledger = i.has(Touch::NOT_PURCHASE)
+            && i.booking_ref
+                .as_deref()
                 .is_some_and(|b| ledger_bookings.binary_search(&b).is_ok());
         let t = &mut a.totals[k];
         let mut revenue = 0.0;
         for amount in &i.amounts {
             let v = amount.money.as_major_f64();
-            let role = match amount.role {
-                AmountRole::Other => match &i.kind {
-                    InteractionKind::Purchase => AmountRole::Revenue,
-                    InteractionKind::Refund => AmountRole::Refund,
-                    InteractionKind::CompensationGranted => AmountRole::Compensation,
-                    InteractionKind::Other(k) if k == "cost_to_serve" => AmountRole::CostToServe,
-                    _ => AmountRole::Other,
-                },
-                role => role,
-            };
-            match role {
+            match amount.role {
                 AmountRole::Revenue if !counted_by_ledger => revenue += v,
                 AmountRole::Refund => t.refunds += v.abs(),
                 AmountRole::CostToServe => t.cost_to_serve += v.abs(),
@@ -147,20 +303,15 @@ pub fn summarize_history(interactions: &[Interaction], now: Timestamp) -> Activi
             }
         }
         t.revenue += revenue;
-        match i.attributes.get("miles") {
-            Some(AttrValue::Int(m)) => t.miles += *m as f64,
-            Some(AttrValue::Float(m)) if m.is_finite() => t.miles += *m,
-            _ => {}
+        if let Some(m) = i.miles {
+            t.miles += m;
         }
-        if is_transaction(i) {
+        if i.has(Touch::TRANSACTION) {
             purchase_days.push((day, revenue));
-            if let Some(p) = i.attr_text("product") {
-                let p = p.trim();
-                if !p.is_empty() {
-                    match a.products.binary_search_by(|(n, _)| n.as_str().cmp(p)) {
-                        Ok(pos) => a.products[pos].1 = a.products[pos].1.min(day),
-                        Err(pos) => a.products.insert(pos, (p.to_string(), day)),
-                    }
+            if let Some(p) = i.product.as_deref() {
+                match a.products.binary_search_by(|(n, _)| n.as_str().cmp(p)) {
+                    Ok(pos) => a.products[pos].1 = a.products[pos].1.min(day),
+                    Err(pos) => a.products.insert(pos, (p.to_string(), day)),
                 }
             }
         }

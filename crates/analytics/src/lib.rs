@@ -73,7 +73,10 @@ pub use clv::{
 pub use error::Error;
 pub use features::{FEATURE_NAMES, FeatureRow, churn_dataset, features, propensity_dataset};
 pub use gamma_gamma::GammaGamma;
-pub use history::{Activity, YEARS, day_of, summarize_history};
+pub use history::{
+    Activity, DIGEST_VERSION, HistoryDigest, Touch, YEARS, day_of, summarize_history,
+    summarize_touches,
+};
 pub use lists::{ListEntry, ListInput, ListName, ListRules, WorkingList, working_lists};
 pub use logistic::{LogisticModel, LogisticOptions, auc};
 pub use optimize::{FitOptions, Minimum, NotConverged, bfgs, minimize, nelder_mead};

@@ -260,14 +260,44 @@ pub fn fit_models(
     let rfm: Vec<Rfm> = activities.iter().filter_map(Activity::rfm).collect();
     let acquired = rfm.len() as u64;
     let sample = stride_sample(&rfm, cfg.max_fit_customers);
-    let (bgnbd, bgnbd_error) = match BgNbd::fit(&sample, &cfg.fit) {
-        Ok(f) => (Some(f), None),
-        Err(e) => (None, Some(e.to_string())),
-    };
-    let (gamma_gamma, gamma_gamma_error) = match GammaGamma::fit(&sample, &cfg.fit) {
-        Ok(f) => (Some(f), None),
-        Err(e) => (None, Some(e.to_string())),
-    };
+    // The lifetime-value fits run on a second thread while this one trains the classifiers
+    // (independent of each other: the results do not depend on the threads).
+    std::thread::scope(|scope| {
+        let clv_fits = scope.spawn(|| {
+            let bgnbd = BgNbd::fit(&sample, &cfg.fit).map_err(|e| e.to_string());
+            let gamma_gamma = GammaGamma::fit(&sample, &cfg.fit).map_err(|e| e.to_string());
+            (bgnbd, gamma_gamma)
+        });
+        let classifiers = fit_classifiers(activities, cfg);
+        match clv_fits.join() {
+            Ok((bgnbd, gamma_gamma)) => Ok(assemble(
+                activities,
+                cfg,
+                at,
+                tiering,
+                rfm,
+                acquired,
+                sample.len() as u64,
+                bgnbd,
+                gamma_gamma,
+                classifiers,
+            )),
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    })
+}
+
+/// Retention, the product catalogue, and the churn and propensity models with reports.
+struct Classifiers {
+    retention: f64,
+    catalogue: Vec<String>,
+    churn: Option<LogisticModel>,
+    churn_report: ClassifierReport,
+    propensity: Vec<(String, LogisticModel)>,
+    propensity_reports: Vec<ClassifierReport>,
+}
+
+fn fit_classifiers(activities: &[Activity], cfg: &ScoringConfig) -> Classifiers {
     let (mut before, mut kept) = (0u64, 0u64);
     for a in activities {
         if a.purchase_days[1] > 0 {
@@ -324,6 +354,45 @@ pub fn fit_models(
         }
         propensity_reports.push(r);
     }
+    Classifiers {
+        retention,
+        catalogue,
+        churn,
+        churn_report,
+        propensity,
+        propensity_reports,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    activities: &[Activity],
+    cfg: &ScoringConfig,
+    at: Timestamp,
+    tiering: Tiering,
+    rfm: Vec<Rfm>,
+    acquired: u64,
+    fit_sample: u64,
+    bgnbd: Result<Fit<BgNbd>, String>,
+    gamma_gamma: Result<Fit<GammaGamma>, String>,
+    c: Classifiers,
+) -> FittedModels {
+    let Classifiers {
+        retention,
+        catalogue,
+        churn,
+        churn_report,
+        propensity,
+        propensity_reports,
+    } = c;
+    let (bgnbd, bgnbd_error) = match bgnbd {
+        Ok(f) => (Some(f), None),
+        Err(e) => (None, Some(e)),
+    };
+    let (gamma_gamma, gamma_gamma_error) = match gamma_gamma {
+        Ok(f) => (Some(f), None),
+        Err(e) => (None, Some(e)),
+    };
     let transactions = bgnbd.as_ref().map(|f| f.params);
     let spend = gamma_gamma.as_ref().map(|f| f.params);
     let repeaters: Vec<f64> = rfm
@@ -341,7 +410,7 @@ pub fn fit_models(
         (true, false) => "bgnbd-mean",
         _ => "retention",
     };
-    Ok(FittedModels {
+    FittedModels {
         version: format!("{}/{clv_model}/lr/{}", cfg.value.tag(), date_tag(at)),
         fitted_at: at,
         value: cfg.value.clone(),
@@ -358,7 +427,7 @@ pub fn fit_models(
         report: ModelReport {
             customers: activities.len() as u64,
             acquired,
-            fit_sample: sample.len() as u64,
+            fit_sample,
             bgnbd,
             bgnbd_error,
             gamma_gamma,
@@ -367,7 +436,7 @@ pub fn fit_models(
             churn: churn_report,
             propensity: propensity_reports,
         },
-    })
+    }
 }
 
 impl FittedModels {

@@ -133,19 +133,10 @@ impl Store {
             sum.grants += 1;
             emit(&Line::Grant(decode(&k, &v)?), &mut sum)?;
         }
-        for kv in tree.scan_prefix(Space::Scores.prefix()) {
-            let (k, v) = kv?;
-            let Some(Key::Scores(customer)) = Key::parse(&k) else {
-                return Err(bad_key(&k));
-            };
+        for entry in self.scores_in(CustomerId(0), None) {
+            let (customer, scores) = entry?;
             sum.scores += 1;
-            emit(
-                &Line::Scores {
-                    customer,
-                    scores: decode(&k, &v)?,
-                },
-                &mut sum,
-            )?;
+            emit(&Line::Scores { customer, scores }, &mut sum)?;
         }
         for kv in tree.scan_prefix(Space::Docs.prefix()) {
             let (k, v) = kv?;

@@ -40,15 +40,22 @@ pub(crate) enum Op {
     },
     PutInteraction {
         id: InteractionId,
+        customer: CustomerId,
         key: Vec<u8>,
         value: Vec<u8>,
     },
     RemoveInteraction {
+        customer: CustomerId,
         key: Vec<u8>,
     },
     InsertGrant {
         key: Vec<u8>,
         value: Vec<u8>,
+    },
+    /// Merged into the customer's page of scores when the batch is applied.
+    PutScores {
+        customer: CustomerId,
+        scores: Box<Scores>,
     },
     Put {
         key: Vec<u8>,
@@ -84,20 +91,23 @@ impl Batch {
         self.ops.push(Op::RemoveCustomer { id, merged_into });
     }
 
-    /// Stores an interaction (replacing one with the same customer, time and id).
+    /// Stores an interaction (replacing one with the same customer, time and id). Removes the
+    /// customer's history digest (see [`Batch::put_history_digest`]).
     pub fn put_interaction(&mut self, i: &Interaction) {
         if let Some(value) = self.encode(Space::Interactions, i) {
             self.ops.push(Op::PutInteraction {
                 id: i.id,
+                customer: i.customer,
                 key: keys::interaction(i.customer, i.at, i.id),
                 value,
             });
         }
     }
 
-    /// Removes an interaction.
+    /// Removes an interaction, and the customer's history digest.
     pub fn remove_interaction(&mut self, customer: CustomerId, at: Timestamp, id: InteractionId) {
         self.ops.push(Op::RemoveInteraction {
+            customer,
             key: keys::interaction(customer, at, id),
         });
     }
@@ -114,11 +124,27 @@ impl Batch {
         }
     }
 
-    /// Stores the customer's latest scores (replacing earlier ones).
+    /// Stores the customer's latest scores (replacing earlier ones). Scores are kept in
+    /// pages of 256 customers (see `codec`): the write reads and rewrites the customer's page
+    /// once per batch, however many of its customers the batch scores.
     pub fn put_scores(&mut self, customer: CustomerId, s: &Scores) {
-        if let Some(value) = self.encode(Space::Scores, s) {
+        self.ops.push(Op::PutScores {
+            customer,
+            scores: Box::new(s.clone()),
+        });
+    }
+
+    /// Stores a compact digest of the customer's interactions as they stand (whatever the
+    /// caller needs to avoid reading them all again, e.g. what scoring reads of each), encoded
+    /// like every typed value. Every later write to the customer's interactions
+    /// (`put_interaction`, `remove_interaction`, in a later batch or earlier in this one)
+    /// removes it, so a digest that exists is never older than the interactions; one put
+    /// after an interaction write in the same batch wins (the caller made it from them).
+    /// Digests are derived data: backups leave them out.
+    pub fn put_history_digest<T: Serialize>(&mut self, customer: CustomerId, digest: &T) {
+        if let Some(value) = self.encode(Space::HistoryDigests, digest) {
             self.ops.push(Op::Put {
-                key: keys::scores(customer),
+                key: keys::history_digest(customer),
                 value,
             });
         }

@@ -103,7 +103,7 @@ impl Feed {
             .name("rapport-store-feed".into())
             .spawn(move || {
                 for event in source {
-                    if let Some(change) = translate(&event) {
+                    for change in translate(&event) {
                         publish(&thread_sinks, change);
                     }
                 }
@@ -176,8 +176,30 @@ fn publish(sinks: &Mutex<Vec<Sink>>, change: Change) {
     });
 }
 
-/// The typed change a raw sled event stands for, if any.
-fn translate(event: &sled::Event) -> Option<Change> {
+/// The typed changes a raw sled event stands for: one, except for a page of scores, which
+/// announces every customer on the page (the others' scores are unchanged, but events are
+/// hints to refresh, and a scoring run rewrites whole pages anyway).
+fn translate(event: &sled::Event) -> Vec<Change> {
+    if let sled::Event::Insert { key, value } = event
+        && let Some(Key::ScorePage(page)) = Key::parse(key)
+    {
+        return match codec::score_page_slots(value) {
+            Ok(slots) => slots
+                .into_iter()
+                .map(|slot| Change::ScoresUpdated {
+                    customer: CustomerId(page * codec::PAGE_SLOTS + u64::from(slot)),
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(page, "bad page of scores: {e}");
+                Vec::new()
+            }
+        };
+    }
+    translate_one(event).into_iter().collect()
+}
+
+fn translate_one(event: &sled::Event) -> Option<Change> {
     match event {
         sled::Event::Insert { key, value } => match Key::parse(key)? {
             Key::Customer(customer) => Some(Change::CustomerChanged { customer }),
@@ -189,7 +211,6 @@ fn translate(event: &sled::Event) -> Option<Change> {
                 customer,
                 disruption,
             }),
-            Key::Scores(customer) => Some(Change::ScoresUpdated { customer }),
             Key::Removed(customer) => {
                 let merged_into = codec::decode::<Option<CustomerId>>(value)
                     .inspect_err(|e| tracing::warn!(%customer, "bad removed marker: {e}"))

@@ -7,10 +7,11 @@
 //! | customers | `Ec` | customer id (u64 BE) | `Customer` |
 //! | interactions | `Ei` | customer id, time (i64, sign bit flipped, BE), interaction id | `Interaction` |
 //! | grants | `Eg` | customer id, disruption (raw UTF-8) | `CompensationGrant` |
-//! | scores | `Es` | customer id | `Scores` |
+//! | scores | `Ep` | page: customer id / 256 | a page of up to 256 customers' `Scores` (`codec::SCORE_PAGE_V1`) |
 //! | removed | `Er` | customer id | `Option<CustomerId>` (merged into) |
 //! | index | `Xk` | kind (u8), value (escaped), customer id | empty |
 //! | customer_index | `Xr` | customer id | `Vec<IndexKey>`: the customer's index keys, sorted |
+//! | history_digests | `Xh` | customer id | the caller's compact digest of the customer's interactions; removed by every write to them |
 //! | docs | `Dd` | collection (escaped), key (raw UTF-8) | JSON document |
 //! | meta | `Mm` | name (ASCII) | `u64` |
 //!
@@ -31,12 +32,13 @@ pub(crate) enum Space {
     Removed,
     Index,
     CustomerIndex,
+    HistoryDigests,
     Docs,
     Meta,
 }
 
 impl Space {
-    pub(crate) const ALL: [Space; 9] = [
+    pub(crate) const ALL: [Space; 10] = [
         Space::Customers,
         Space::Interactions,
         Space::Grants,
@@ -44,6 +46,7 @@ impl Space {
         Space::Removed,
         Space::Index,
         Space::CustomerIndex,
+        Space::HistoryDigests,
         Space::Docs,
         Space::Meta,
     ];
@@ -54,10 +57,11 @@ impl Space {
             Space::Customers => *b"Ec",
             Space::Interactions => *b"Ei",
             Space::Grants => *b"Eg",
-            Space::Scores => *b"Es",
+            Space::Scores => *b"Ep",
             Space::Removed => *b"Er",
             Space::Index => *b"Xk",
             Space::CustomerIndex => *b"Xr",
+            Space::HistoryDigests => *b"Xh",
             Space::Docs => *b"Dd",
             Space::Meta => *b"Mm",
         }
@@ -73,6 +77,7 @@ impl Space {
             Space::Removed => "removed",
             Space::Index => "index",
             Space::CustomerIndex => "customer_index",
+            Space::HistoryDigests => "history_digests",
             Space::Docs => "docs",
             Space::Meta => "meta",
         }
@@ -159,9 +164,21 @@ pub(crate) fn removed(id: CustomerId) -> Vec<u8> {
     k
 }
 
-pub(crate) fn scores(id: CustomerId) -> Vec<u8> {
+/// Where schema version 1 kept one customer's scores per key (`Es` + customer id).
+pub(crate) const LEGACY_SCORES_PREFIX: &[u8] = b"Es";
+
+/// The page holding a customer's scores, and the customer's slot in it.
+pub(crate) fn score_slot(id: CustomerId) -> (u64, u8) {
+    (
+        id.0 / crate::codec::PAGE_SLOTS,
+        (id.0 % crate::codec::PAGE_SLOTS) as u8,
+    )
+}
+
+/// The key of a page of scores.
+pub(crate) fn score_page(page: u64) -> Vec<u8> {
     let mut k = with_prefix(Space::Scores, 8);
-    k.extend_from_slice(&id.0.to_be_bytes());
+    k.extend_from_slice(&page.to_be_bytes());
     k
 }
 
@@ -215,6 +232,10 @@ pub(crate) fn customer_index(customer: CustomerId) -> Vec<u8> {
     customer_prefix(Space::CustomerIndex, customer)
 }
 
+pub(crate) fn history_digest(customer: CustomerId) -> Vec<u8> {
+    customer_prefix(Space::HistoryDigests, customer)
+}
+
 pub(crate) fn doc_collection(collection: &str) -> Vec<u8> {
     let mut k = with_prefix(Space::Docs, collection.len() + 2);
     push_escaped(&mut k, collection.as_bytes());
@@ -239,10 +260,12 @@ pub(crate) enum Key {
     Customer(CustomerId),
     Interaction(CustomerId, Timestamp, InteractionId),
     Grant(CustomerId, String),
-    Scores(CustomerId),
+    /// A page of scores: customers `page * 256 .. page * 256 + 256`.
+    ScorePage(u64),
     Removed(CustomerId),
     Index(IndexKind, String, CustomerId),
     CustomerIndex(CustomerId),
+    HistoryDigest(CustomerId),
     Doc(String, String),
     Meta(String),
 }
@@ -254,7 +277,14 @@ impl Key {
         let b = &raw[2..];
         let text = |v: Vec<u8>| String::from_utf8(v).ok();
         Some(match space {
-            Space::Customers | Space::Scores | Space::Removed | Space::CustomerIndex => {
+            Space::Scores => {
+                let (page, rest) = take_u64(b)?;
+                if !rest.is_empty() {
+                    return None;
+                }
+                Key::ScorePage(page)
+            }
+            Space::Customers | Space::Removed | Space::CustomerIndex | Space::HistoryDigests => {
                 let (id, rest) = take_u64(b)?;
                 if !rest.is_empty() {
                     return None;
@@ -262,8 +292,8 @@ impl Key {
                 let id = CustomerId(id);
                 match space {
                     Space::Customers => Key::Customer(id),
-                    Space::Scores => Key::Scores(id),
                     Space::CustomerIndex => Key::CustomerIndex(id),
+                    Space::HistoryDigests => Key::HistoryDigest(id),
                     _ => Key::Removed(id),
                 }
             }
@@ -302,9 +332,10 @@ impl Key {
 /// `C00000042/2026-11-22T14:05:00Z/I0000000007`, `email:a@b.example/C00000042`...
 pub(crate) fn describe(raw: &[u8]) -> String {
     match Key::parse(raw) {
-        Some(Key::Customer(c) | Key::Scores(c) | Key::Removed(c) | Key::CustomerIndex(c)) => {
-            c.to_string()
-        }
+        Some(Key::ScorePage(p)) => format!("scores page {p}"),
+        Some(
+            Key::Customer(c) | Key::Removed(c) | Key::CustomerIndex(c) | Key::HistoryDigest(c),
+        ) => c.to_string(),
         Some(Key::Interaction(c, t, i)) => format!("{c}/{t}/{i}"),
         Some(Key::Grant(c, d)) => format!("{c}/{d}"),
         Some(Key::Index(k, v, c)) => format!("{k}:{v}/{c}"),

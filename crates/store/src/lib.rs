@@ -214,7 +214,7 @@ pub struct Stats {
     /// The schema version of the database.
     pub schema_version: u32,
     /// Number of entries per keyspace (customers, interactions, grants, scores, removed,
-    /// index, customer_index, docs, meta), in that order.
+    /// index, customer_index, history_digests, docs, meta), in that order.
     pub keyspaces: Vec<(String, u64)>,
     /// Number of documents per collection, in name order.
     pub collections: Vec<(String, u64)>,

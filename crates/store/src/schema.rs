@@ -7,7 +7,12 @@ use crate::{Error, codec};
 
 /// The schema version this build writes. Bump it when a key layout or a stored type changes
 /// incompatibly, and add a step to [`MIGRATIONS`] that brings version `n - 1` to `n`.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: the first released layout.
+/// - 2: scores in pages of 256 customers (`Ep`, was one `Es` key per customer); history
+///   digests (`Xh`), which every interaction write removes, so a version-1 build must not
+///   write to a version-2 database.
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
@@ -19,8 +24,59 @@ pub(crate) struct Migration {
     pub(crate) run: fn(&sled::Tree) -> Result<(), String>,
 }
 
-/// The migrations, oldest first. Version 1 is the first released layout, so none yet.
-pub(crate) const MIGRATIONS: &[Migration] = &[];
+/// The migrations, oldest first.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    from: 1,
+    run: scores_into_pages,
+}];
+
+/// 1 -> 2: moves every customer's scores from its own key into its page of scores, a page at
+/// a time (the legacy keys of a page are removed in the batch that writes the page, so a
+/// rerun after a crash finds only what is left). History digests start absent: the next
+/// scoring run makes them.
+fn scores_into_pages(tree: &sled::Tree) -> Result<(), String> {
+    use rapport_core::Scores;
+    let mut moved = 0u64;
+    loop {
+        // The first legacy page still to move: every legacy key of that page.
+        let mut page: Option<u64> = None;
+        let mut legacy: Vec<(sled::IVec, u8, Scores)> = Vec::new();
+        for kv in tree.scan_prefix(keys::LEGACY_SCORES_PREFIX) {
+            let (k, v) = kv.map_err(|e| e.to_string())?;
+            let id: [u8; 8] = k
+                .get(2..)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| format!("malformed legacy scores key {}", keys::describe(&k)))?;
+            let (p, slot) = keys::score_slot(rapport_core::CustomerId(u64::from_be_bytes(id)));
+            if page.is_some_and(|q| q != p) {
+                break;
+            }
+            page = Some(p);
+            let s: Scores = codec::decode(&v).map_err(|e| {
+                format!("legacy scores of customer {}: {e}", u64::from_be_bytes(id))
+            })?;
+            legacy.push((k, slot, s));
+        }
+        let Some(page) = page else { break };
+        let key = keys::score_page(page);
+        let mut entries = match tree.get(&key).map_err(|e| e.to_string())? {
+            Some(raw) => codec::decode_score_page(&raw)?,
+            None => Vec::new(),
+        };
+        let mut batch = sled::Batch::default();
+        for (k, slot, s) in legacy {
+            entries.retain(|(e, _)| *e != slot);
+            entries.push((slot, s));
+            batch.remove(k);
+            moved += 1;
+        }
+        entries.sort_by_key(|(slot, _)| *slot);
+        batch.insert(key, codec::encode_score_page(&entries)?);
+        tree.apply_batch(batch).map_err(|e| e.to_string())?;
+    }
+    tracing::info!(moved, "moved scores into pages");
+    Ok(())
+}
 
 /// Reads the stored version, creates it in an empty database, refuses newer databases and
 /// migrates older ones step by step (flushing after each step).

@@ -1,12 +1,12 @@
 //! [`Store`]: the handle, reads, atomic writes and id allocation.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rapport_core::{
-    CompensationGrant, Customer, CustomerId, Interaction, InteractionId, Scores, Timestamp,
+    CompensationGrant, Customer, CustomerId, Interaction, InteractionId, Scores, Tier, Timestamp,
 };
 use serde::de::DeserializeOwned;
 
@@ -218,6 +218,40 @@ impl Store {
         self.values(Space::Customers.prefix().to_vec())
     }
 
+    /// The ids of the customers with `from <= id < to` (`to: None` for no upper end), in id
+    /// order, read from the keys alone (no document is decoded).
+    pub fn customer_ids(
+        &self,
+        from: CustomerId,
+        to: Option<CustomerId>,
+    ) -> impl Iterator<Item = Result<CustomerId, Error>> + '_ {
+        self.id_range(Space::Customers, from, to).keys().map(|k| {
+            let k = k?;
+            match Key::parse(&k) {
+                Some(Key::Customer(id)) => Ok(id),
+                _ => Err(bad_key(&k)),
+            }
+        })
+    }
+
+    /// The highest customer id stored (one reverse seek).
+    pub fn last_customer_id(&self) -> Result<Option<CustomerId>, Error> {
+        match self
+            .id_range(Space::Customers, CustomerId(0), None)
+            .keys()
+            .next_back()
+        {
+            Some(k) => {
+                let k = k?;
+                match Key::parse(&k) {
+                    Some(Key::Customer(id)) => Ok(Some(id)),
+                    _ => Err(bad_key(&k)),
+                }
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Number of customers. Counts by scanning the keyspace: about a second per million
     /// customers, so do not call it per request.
     pub fn customer_count(&self) -> Result<u64, Error> {
@@ -345,9 +379,117 @@ impl Store {
             .collect()
     }
 
-    /// The customer's latest scores.
+    /// The customer's latest scores: one point read of its page of scores, decoding only
+    /// the page's header and this customer's entry.
     pub fn scores(&self, customer: CustomerId) -> Result<Option<Scores>, Error> {
-        self.get(&keys::scores(customer))
+        let (page, slot) = keys::score_slot(customer);
+        let key = keys::score_page(page);
+        match self.inner.tree.get(&key)? {
+            Some(raw) => {
+                codec::decode_score_slot(&raw, slot).map_err(|reason| decode_err(&key, reason))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The scores of the customers with `from <= id < to` (`to: None` for no upper end), in
+    /// id order: one range scan.
+    pub fn scores_in(
+        &self,
+        from: CustomerId,
+        to: Option<CustomerId>,
+    ) -> impl Iterator<Item = Result<(CustomerId, Scores), Error>> + '_ {
+        self.score_pages(from, to)
+            .map(|kv| -> Result<Vec<(CustomerId, Scores)>, Error> {
+                let (k, v) = kv?;
+                let Some(Key::ScorePage(page)) = Key::parse(&k) else {
+                    return Err(bad_key(&k));
+                };
+                let entries =
+                    codec::decode_score_page(&v).map_err(|reason| decode_err(&k, reason))?;
+                Ok(entries
+                    .into_iter()
+                    .map(|(slot, s)| (CustomerId(page * codec::PAGE_SLOTS + u64::from(slot)), s))
+                    .collect())
+            })
+            .flat_map(|page| match page {
+                Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e)],
+            })
+            .filter(move |r| match r {
+                Ok((id, _)) => *id >= from && to.is_none_or(|to| *id < to),
+                Err(_) => true,
+            })
+    }
+
+    /// The tiers of the customers with scores and `from <= id < to` (`to: None` for no upper
+    /// end), in id order: [`Store::scores_in`] reading only each entry's tier.
+    pub fn tiers_in(
+        &self,
+        from: CustomerId,
+        to: Option<CustomerId>,
+    ) -> impl Iterator<Item = Result<(CustomerId, Tier), Error>> + '_ {
+        self.score_pages(from, to)
+            .map(|kv| -> Result<Vec<(CustomerId, Tier)>, Error> {
+                let (k, v) = kv?;
+                let Some(Key::ScorePage(page)) = Key::parse(&k) else {
+                    return Err(bad_key(&k));
+                };
+                let entries =
+                    codec::decode_score_tiers(&v).map_err(|reason| decode_err(&k, reason))?;
+                Ok(entries
+                    .into_iter()
+                    .map(|(slot, t)| (CustomerId(page * codec::PAGE_SLOTS + u64::from(slot)), t))
+                    .collect())
+            })
+            .flat_map(|page| match page {
+                Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e)],
+            })
+            .filter(move |r| match r {
+                Ok((id, _)) => *id >= from && to.is_none_or(|to| *id < to),
+                Err(_) => true,
+            })
+    }
+
+    /// The pages of scores holding customers `from..to`.
+    fn score_pages(&self, from: CustomerId, to: Option<CustomerId>) -> sled::Iter {
+        let start = keys::score_page(keys::score_slot(from).0);
+        match to {
+            Some(to) => self
+                .inner
+                .tree
+                .range(start..keys::score_page(to.0.div_ceil(codec::PAGE_SLOTS))),
+            None => match keys::prefix_end(&Space::Scores.prefix()) {
+                Some(end) => self.inner.tree.range(start..end),
+                None => self.inner.tree.range(start..),
+            },
+        }
+    }
+
+    /// The customer's history digest (see [`Batch::put_history_digest`]), if one is stored
+    /// and its interactions did not change since.
+    pub fn history_digest<T: DeserializeOwned>(
+        &self,
+        customer: CustomerId,
+    ) -> Result<Option<T>, Error> {
+        self.get(&keys::history_digest(customer))
+    }
+
+    /// The history digests of the customers with `from <= id < to` (`to: None` for no upper
+    /// end), in id order: one range scan.
+    pub fn history_digests<T: DeserializeOwned>(
+        &self,
+        from: CustomerId,
+        to: Option<CustomerId>,
+    ) -> impl Iterator<Item = Result<(CustomerId, T), Error>> + '_ {
+        self.id_range(Space::HistoryDigests, from, to).map(|kv| {
+            let (k, v) = kv?;
+            match Key::parse(&k) {
+                Some(Key::HistoryDigest(id)) => Ok((id, decode_at(&k, &v)?)),
+                _ => Err(bad_key(&k)),
+            }
+        })
     }
 
     // ---- documents ----
@@ -432,6 +574,10 @@ impl Store {
         let mut grants: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
         let mut max_customer: Option<u64> = None;
         let mut max_interaction: Option<u64> = None;
+        // Pages of scores written by this batch: slot -> scores.
+        let mut pages: HashMap<u64, Vec<(u8, Scores)>> = HashMap::new();
+        // Customers whose history digest this batch has removed so far.
+        let mut digests_removed: HashSet<CustomerId> = HashSet::new();
         for op in ops {
             match op {
                 Op::PutCustomer { id, value, keys } => {
@@ -482,11 +628,25 @@ impl Store {
                     current.insert(id, Vec::new());
                     max_customer = max_customer.max(Some(id.0));
                 }
-                Op::PutInteraction { id, key, value } => {
+                Op::PutInteraction {
+                    id,
+                    customer,
+                    key,
+                    value,
+                } => {
                     out.insert(key, value);
+                    if digests_removed.insert(customer) {
+                        out.remove(keys::history_digest(customer));
+                    }
                     max_interaction = max_interaction.max(Some(id.0));
                 }
-                Op::RemoveInteraction { key } | Op::Remove { key } => out.remove(key),
+                Op::RemoveInteraction { customer, key } => {
+                    out.remove(key);
+                    if digests_removed.insert(customer) {
+                        out.remove(keys::history_digest(customer));
+                    }
+                }
+                Op::Remove { key } => out.remove(key),
                 Op::InsertGrant { key, value } => {
                     let existing = match grants.get(&key) {
                         Some(v) => Some(v.clone()),
@@ -499,8 +659,66 @@ impl Store {
                     out.insert(key.clone(), value.clone());
                     grants.insert(key, value);
                 }
-                Op::Put { key, value } => out.insert(key, value),
+                Op::PutScores { customer, scores } => {
+                    let (page, slot) = keys::score_slot(customer);
+                    pages.entry(page).or_default().push((slot, *scores));
+                }
+                Op::Put { key, value } => {
+                    if let Some(Key::HistoryDigest(c)) = Key::parse(&key) {
+                        // A later interaction write in this batch removes it again.
+                        digests_removed.remove(&c);
+                    }
+                    out.insert(key, value)
+                }
             }
+        }
+        for (page, updates) in pages {
+            let key = keys::score_page(page);
+            // Later puts win: a stable sort keeps their order within a slot.
+            let mut updates = updates;
+            updates.sort_by_key(|(slot, _)| *slot);
+            let mut entries = match tree.get(&key)? {
+                Some(raw) => {
+                    let old =
+                        codec::score_page_slots(&raw).map_err(|reason| decode_err(&key, reason))?;
+                    if old
+                        .iter()
+                        .all(|s| updates.binary_search_by_key(s, |(u, _)| *u).is_ok())
+                    {
+                        // Every customer on the page is rewritten (a scoring run).
+                        Vec::new()
+                    } else {
+                        codec::decode_score_page(&raw).map_err(|reason| decode_err(&key, reason))?
+                    }
+                }
+                None => Vec::new(),
+            };
+            let mut merged: Vec<(u8, Scores)> = Vec::with_capacity(entries.len() + updates.len());
+            let mut updates = updates.into_iter().peekable();
+            let mut old = entries.drain(..).peekable();
+            loop {
+                let next_slot = match (old.peek(), updates.peek()) {
+                    (None, None) => break,
+                    (Some((a, _)), Some((b, _))) => (*a).min(*b),
+                    (Some((a, _)), None) => *a,
+                    (None, Some((b, _))) => *b,
+                };
+                let mut value = None;
+                while let Some(e) = old.next_if(|(s, _)| *s == next_slot) {
+                    value = Some(e.1);
+                }
+                while let Some(e) = updates.next_if(|(s, _)| *s == next_slot) {
+                    value = Some(e.1);
+                }
+                if let Some(v) = value {
+                    merged.push((next_slot, v));
+                }
+            }
+            let value = codec::encode_score_page(&merged).map_err(|reason| Error::Encode {
+                tree: Space::Scores.name(),
+                reason,
+            })?;
+            out.insert(key, value);
         }
         for (counter, max) in [
             (NEXT_CUSTOMER, max_customer),
@@ -544,7 +762,11 @@ impl Store {
     pub fn stats(&self) -> Result<Stats, Error> {
         let mut keyspaces = Vec::new();
         for space in Space::ALL {
-            keyspaces.push((space.name().to_owned(), self.count(&space.prefix())?));
+            let n = match space {
+                Space::Scores => self.scored_customers()?,
+                _ => self.count(&space.prefix())?,
+            };
+            keyspaces.push((space.name().to_owned(), n));
         }
         let mut collections: Vec<(String, u64)> = Vec::new();
         for k in self.inner.tree.scan_prefix(Space::Docs.prefix()).keys() {
@@ -583,6 +805,30 @@ impl Store {
             let (k, v) = kv?;
             decode_at(&k, &v)
         })
+    }
+
+    /// Customers with scores (entries of every page of scores).
+    fn scored_customers(&self) -> Result<u64, Error> {
+        let mut n = 0;
+        for kv in self.inner.tree.scan_prefix(Space::Scores.prefix()) {
+            let (k, v) = kv?;
+            n += codec::score_page_slots(&v)
+                .map_err(|reason| decode_err(&k, reason))?
+                .len() as u64;
+        }
+        Ok(n)
+    }
+
+    /// The keys of a customer-keyed keyspace with `from <= id < to`.
+    fn id_range(&self, space: Space, from: CustomerId, to: Option<CustomerId>) -> sled::Iter {
+        let start = keys::customer_prefix(space, from);
+        match to.map(|to| keys::customer_prefix(space, to)) {
+            Some(end) => self.inner.tree.range(start..end),
+            None => match keys::prefix_end(&space.prefix()) {
+                Some(end) => self.inner.tree.range(start..end),
+                None => self.inner.tree.range(start..),
+            },
+        }
     }
 
     fn count(&self, prefix: &[u8]) -> Result<u64, Error> {
@@ -683,8 +929,7 @@ mod tests {
         // A hostile length prefix (bincode would try to allocate 2^40 bytes) and an unknown
         // format byte are errors, not aborts.
         let hostile = [codec::BINCODE_V1, 0xFD, 0, 0, 0, 0, 0, 1, 0, 0];
-        tree.insert(keys::scores(CustomerId(1)), &hostile[..])
-            .unwrap();
+        tree.insert(keys::score_page(0), &hostile[..]).unwrap();
         assert!(matches!(
             store.scores(CustomerId(1)),
             Err(Error::Decode { tree: "scores", .. })
@@ -746,6 +991,67 @@ mod tests {
             }
             other => panic!("expected a migration error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_version_1_database_has_its_scores_moved_into_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let scores = |v: f64| Scores {
+            model_version: "value-v1".into(),
+            at: Timestamp::from_secs(1_700_000_000),
+            value: v,
+            annual_value: v,
+            profit: v,
+            clv: v,
+            p_alive: 0.5,
+            churn: None,
+            expected_transactions: 1.0,
+            tier: rapport_core::Tier::B,
+            top: false,
+            bottom: false,
+            segment: "standard".into(),
+            propensity: [("lounge".to_string(), 0.25)].into_iter().collect(),
+        };
+        let ids = [1u64, 2, 255, 256, 257, 90_000];
+        {
+            let store = Store::open(&path).unwrap();
+            let mut b = Batch::default();
+            b.put_customer(&customer(1), vec![]);
+            store.write(b, Durability::Durable).unwrap();
+            let tree = store.raw_tree();
+            // Version 1: one `Es` key per customer, bincode `Scores`.
+            for id in ids {
+                let mut key = keys::LEGACY_SCORES_PREFIX.to_vec();
+                key.extend_from_slice(&id.to_be_bytes());
+                tree.insert(key, codec::encode(&scores(id as f64)).unwrap())
+                    .unwrap();
+            }
+            tree.insert(
+                keys::meta(schema::VERSION_KEY),
+                schema::encode_version(1).unwrap(),
+            )
+            .unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version(), schema::SCHEMA_VERSION);
+        for id in ids {
+            assert_eq!(
+                store.scores(CustomerId(id)).unwrap(),
+                Some(scores(id as f64)),
+                "{id}"
+            );
+        }
+        assert_eq!(
+            store
+                .raw_tree()
+                .scan_prefix(keys::LEGACY_SCORES_PREFIX)
+                .count(),
+            0
+        );
+        assert_eq!(store.stats().unwrap().count("scores"), ids.len() as u64);
+        assert_eq!(store.customer(CustomerId(1)).unwrap(), Some(customer(1)));
     }
 
     #[test]

@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{customer, email, grant, interaction, scores};
-use rapport_core::{Change, CustomerId, InteractionId, Timestamp};
+use rapport_core::{Change, CustomerId, InteractionId, Scores, Tier, Timestamp};
 use rapport_store::{Batch, Durability, Error, IndexKey, IndexKind, Store};
 
 fn put(store: &Store, f: impl FnOnce(&mut Batch)) {
@@ -600,4 +600,124 @@ fn a_bad_import_line_names_its_line() {
         Err(Error::Import { line: 1, reason }) => assert!(reason.contains("header"), "{reason}"),
         other => panic!("expected a missing-header error, got {other:?}"),
     }
+}
+
+/// Scores of many customers across pages (sparse and full ones, different versions, segments,
+/// propensity products and missing churn) read back equal, one by one and by range, and a
+/// later put replaces only its customer.
+#[test]
+fn scores_in_pages_read_back_equal_to_what_was_written() {
+    let store = Store::temporary().unwrap();
+    let varied = |id: u64| {
+        let mut s = scores(id as f64 * 1.5 + 0.1);
+        s.tier = [Tier::A, Tier::B, Tier::C][(id % 3) as usize];
+        s.top = id.is_multiple_of(7);
+        s.bottom = id.is_multiple_of(5);
+        s.churn = (!id.is_multiple_of(4)).then_some(id as f64 / 1e4);
+        s.segment = ["premium", "standard", "foundation"][(id % 3) as usize].into();
+        if id.is_multiple_of(11) {
+            s.model_version = "value-v2/bgnbd-gg/lr/2026-12-01".into();
+        }
+        s.propensity = (0..(id % 4))
+            .map(|k| (format!("product{}", (id + k) % 6), k as f64 / 10.0))
+            .collect();
+        s.p_alive = f64::from_bits(0x3FE0_0000_0000_0001 + id);
+        s
+    };
+    let ids: Vec<u64> = (1..=700)
+        .chain([1_000, 5_000, 5_255, 5_256, u64::MAX / 2])
+        .collect();
+    let mut b = Batch::default();
+    for &id in &ids {
+        b.put_scores(CustomerId(id), &varied(id));
+    }
+    store.write(b, Durability::Durable).unwrap();
+    for &id in &ids {
+        assert_eq!(
+            store.scores(CustomerId(id)).unwrap(),
+            Some(varied(id)),
+            "{id}"
+        );
+    }
+    assert_eq!(store.scores(CustomerId(0)).unwrap(), None);
+    assert_eq!(store.scores(CustomerId(701)).unwrap(), None);
+    let all: Vec<(CustomerId, Scores)> = store
+        .scores_in(CustomerId(0), None)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        all,
+        ids.iter()
+            .map(|&id| (CustomerId(id), varied(id)))
+            .collect::<Vec<_>>()
+    );
+    let some: Vec<u64> = store
+        .scores_in(CustomerId(250), Some(CustomerId(520)))
+        .map(|r| r.unwrap().0.0)
+        .collect();
+    assert_eq!(some, (250..520).collect::<Vec<_>>());
+    assert_eq!(store.stats().unwrap().count("scores"), ids.len() as u64);
+
+    // Replacing one customer's scores (twice in one batch: the later wins) keeps its page
+    // neighbours.
+    let mut b = Batch::default();
+    b.put_scores(CustomerId(300), &scores(1.0));
+    b.put_scores(CustomerId(300), &scores(2.0));
+    store.write(b, Durability::Durable).unwrap();
+    assert_eq!(store.scores(CustomerId(300)).unwrap(), Some(scores(2.0)));
+    assert_eq!(store.scores(CustomerId(299)).unwrap(), Some(varied(299)));
+    assert_eq!(store.scores(CustomerId(301)).unwrap(), Some(varied(301)));
+}
+
+/// A history digest lives until the customer's interactions change: any later
+/// `put_interaction` or `remove_interaction` (or one earlier in the same batch followed by the
+/// digest) decides.
+#[test]
+fn history_digests_are_removed_by_every_interaction_write() {
+    let store = Store::temporary().unwrap();
+    let mut b = Batch::default();
+    for c in 1..=3 {
+        b.put_customer(&customer(c, &format!("C{c}")), vec![]);
+        b.put_interaction(&interaction(c * 10, c, 1_000));
+        b.put_history_digest(CustomerId(c), &vec![c; 3]);
+    }
+    store.write(b, Durability::Durable).unwrap();
+    let digest = |c: u64| store.history_digest::<Vec<u64>>(CustomerId(c)).unwrap();
+    assert_eq!(digest(1), Some(vec![1; 3]));
+    let all: Vec<(CustomerId, Vec<u64>)> = store
+        .history_digests(CustomerId(2), None)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        all,
+        vec![(CustomerId(2), vec![2; 3]), (CustomerId(3), vec![3; 3])]
+    );
+
+    let mut b = Batch::default();
+    b.put_interaction(&interaction(11, 1, 2_000));
+    b.remove_interaction(
+        CustomerId(2),
+        Timestamp::from_millis(1_000),
+        InteractionId(20),
+    );
+    store.write(b, Durability::Durable).unwrap();
+    assert_eq!((digest(1), digest(2)), (None, None));
+    assert_eq!(digest(3), Some(vec![3; 3]));
+
+    let mut b = Batch::default();
+    b.put_history_digest(CustomerId(3), &vec![9]);
+    b.put_interaction(&interaction(31, 3, 3_000));
+    store.write(b, Durability::Durable).unwrap();
+    assert_eq!(
+        digest(3),
+        None,
+        "an interaction after the digest in one batch removes it"
+    );
+
+    let ids: Vec<u64> = store
+        .customer_ids(CustomerId(2), None)
+        .map(|r| r.unwrap().0)
+        .collect();
+    assert_eq!(ids, vec![2, 3]);
+    assert_eq!(store.last_customer_id().unwrap(), Some(CustomerId(3)));
 }
