@@ -147,18 +147,7 @@ pub fn read_file_parts(
 /// Record boundaries about every `part_bytes`, as the CSV reader finds them. With a header,
 /// the first cut is the end of the header record.
 fn csv_cuts(bytes: &[u8], mapping: &Mapping, part_bytes: usize) -> Vec<(usize, u64)> {
-    let delimiter = mapping
-        .source
-        .delimiter
-        .as_bytes()
-        .first()
-        .copied()
-        .unwrap_or(b',');
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
+    let mut rdr = csv_reader(bytes, mapping);
     let mut record = csv::ByteRecord::new();
     let mut cuts = Vec::new();
     let mut last = 0usize;
@@ -175,6 +164,23 @@ fn csv_cuts(bytes: &[u8], mapping: &Mapping, part_bytes: usize) -> Vec<(usize, u
         }
     }
     cuts
+}
+
+/// The CSV reader every read uses: the mapping's delimiter, rows of any length, the header
+/// read as a row.
+fn csv_reader<'a>(bytes: &'a [u8], mapping: &Mapping) -> csv::Reader<&'a [u8]> {
+    let delimiter = mapping
+        .source
+        .delimiter
+        .as_bytes()
+        .first()
+        .copied()
+        .unwrap_or(b',');
+    csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes)
 }
 
 /// Line boundaries about every `part_bytes`.
@@ -242,18 +248,7 @@ fn read_csv(
     encoding: &'static Encoding,
     at_end: bool,
 ) -> Result<SourceFile, Error> {
-    let delimiter = mapping
-        .source
-        .delimiter
-        .as_bytes()
-        .first()
-        .copied()
-        .unwrap_or(b',');
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
+    let mut rdr = csv_reader(bytes, mapping);
     let mut record = csv::ByteRecord::new();
     let file_err = |line: u64, field: &str, reason: String| Error::File {
         file: path.to_path_buf(),

@@ -399,27 +399,7 @@ impl Store {
         from: CustomerId,
         to: Option<CustomerId>,
     ) -> impl Iterator<Item = Result<(CustomerId, Scores), Error>> + '_ {
-        self.score_pages(from, to)
-            .map(|kv| -> Result<Vec<(CustomerId, Scores)>, Error> {
-                let (k, v) = kv?;
-                let Some(Key::ScorePage(page)) = Key::parse(&k) else {
-                    return Err(bad_key(&k));
-                };
-                let entries =
-                    codec::decode_score_page(&v).map_err(|reason| decode_err(&k, reason))?;
-                Ok(entries
-                    .into_iter()
-                    .map(|(slot, s)| (CustomerId(page * codec::PAGE_SLOTS + u64::from(slot)), s))
-                    .collect())
-            })
-            .flat_map(|page| match page {
-                Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
-                Err(e) => vec![Err(e)],
-            })
-            .filter(move |r| match r {
-                Ok((id, _)) => *id >= from && to.is_none_or(|to| *id < to),
-                Err(_) => true,
-            })
+        self.page_entries(from, to, codec::decode_score_page)
     }
 
     /// The tiers of the customers with scores and `from <= id < to` (`to: None` for no upper
@@ -429,14 +409,26 @@ impl Store {
         from: CustomerId,
         to: Option<CustomerId>,
     ) -> impl Iterator<Item = Result<(CustomerId, Tier), Error>> + '_ {
+        self.page_entries(from, to, codec::decode_score_tiers)
+    }
+
+    /// The entries of the score pages covering `from..to`, decoded by `decode`, in id order.
+    fn page_entries<T>(
+        &self,
+        from: CustomerId,
+        to: Option<CustomerId>,
+        decode: fn(&[u8]) -> Result<Vec<(u8, T)>, String>,
+    ) -> impl Iterator<Item = Result<(CustomerId, T), Error>> + '_
+    where
+        T: 'static,
+    {
         self.score_pages(from, to)
-            .map(|kv| -> Result<Vec<(CustomerId, Tier)>, Error> {
+            .map(move |kv| -> Result<Vec<(CustomerId, T)>, Error> {
                 let (k, v) = kv?;
                 let Some(Key::ScorePage(page)) = Key::parse(&k) else {
                     return Err(bad_key(&k));
                 };
-                let entries =
-                    codec::decode_score_tiers(&v).map_err(|reason| decode_err(&k, reason))?;
+                let entries = decode(&v).map_err(|reason| decode_err(&k, reason))?;
                 Ok(entries
                     .into_iter()
                     .map(|(slot, t)| (CustomerId(page * codec::PAGE_SLOTS + u64::from(slot)), t))
