@@ -20,6 +20,9 @@ const NEXT_INTERACTION: &str = "next_interaction";
 /// How long `open` retries a database whose lock was only just released.
 const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(1_000);
 
+/// Decodes a score page into its entries (slot, value).
+type PageDecoder<T> = fn(&[u8]) -> Result<Vec<(u8, T)>, String>;
+
 /// Tuning for [`Store::open_with`]. Engine-neutral: a second engine may ignore fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -412,12 +415,13 @@ impl Store {
         self.page_entries(from, to, codec::decode_score_tiers)
     }
 
-    /// The entries of the score pages covering `from..to`, decoded by `decode`, in id order.
+    /// The entries of the score pages covering `from..to`, decoded by `decode` (slot and
+    /// value per entry), in id order.
     fn page_entries<T>(
         &self,
         from: CustomerId,
         to: Option<CustomerId>,
-        decode: fn(&[u8]) -> Result<Vec<(u8, T)>, String>,
+        decode: PageDecoder<T>,
     ) -> impl Iterator<Item = Result<(CustomerId, T), Error>> + '_
     where
         T: 'static,
