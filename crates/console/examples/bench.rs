@@ -71,6 +71,16 @@ async fn search(db: &str, queries: &[String]) {
     let mut app = App::new(svc, &Config::default(), tx, Clock::System);
     app.resize(120, 40);
     let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    // RAPPORT_BENCH_THINK_MS: how long the operator looks at the search screen before the
+    // first key (default 0: typing starts the moment the database is open).
+    let think: u64 = std::env::var("RAPPORT_BENCH_THINK_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if think > 0 {
+        println!("waiting {think} ms before the first key");
+        tokio::time::sleep(std::time::Duration::from_millis(think)).await;
+    }
     let mut times = Vec::new();
     for q in queries {
         for c in q.chars() {

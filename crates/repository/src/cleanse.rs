@@ -360,6 +360,14 @@ pub fn phone(s: &str, region: Option<phonenumber::country::Id>) -> Clean<String>
     out
 }
 
+/// Loads the phone-number metadata and sizes its pattern cache (about 100 ms, once per
+/// process), so that the first phone number typed into a search does not wait for it: the
+/// service calls it on a thread of its own when it starts.
+pub fn warm_up() {
+    widen_phone_regex_cache();
+    let _ = phone("07911 123456", phone_region("GB"));
+}
+
 /// The phone crate compiles the regular expressions of its metadata lazily into one cache
 /// of 100, fewer than the patterns of the regions a world of customers dials from: once it
 /// is full every national number recompiles a pattern (a third of the ingest time on a

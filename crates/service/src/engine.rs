@@ -101,6 +101,10 @@ impl Engine {
     /// An engine over an open store. The compensation policy and approval limits are read
     /// from the `governance` collection when stored there, else the standard ones apply.
     pub fn new(store: Store) -> Engine {
+        // The first phone-shaped search would otherwise load the phone metadata (~100 ms).
+        let _ = std::thread::Builder::new()
+            .name("rapport-warm-up".into())
+            .spawn(rapport_repository::cleanse::warm_up);
         let policy = match store.doc::<CompensationPolicy>(GOVERNANCE, "compensation_policy") {
             Ok(Some(p)) => p,
             Ok(None) => CompensationPolicy::standard(),
