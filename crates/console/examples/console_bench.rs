@@ -7,8 +7,8 @@
 //!   request's reply is applied and the frame is drawn.
 //!
 //! ```text
-//! cargo run --release -p rapport-console --example bench -- render
-//! cargo run --release -p rapport-console --example bench -- search ~/.local/share/rapport/demo
+//! cargo run --release -p rapport-console --example console_bench -- render
+//! cargo run --release -p rapport-console --example console_bench -- search ~/.local/share/rapport/demo
 //! ```
 
 #[path = "../tests/support/mod.rs"]
@@ -144,6 +144,6 @@ async fn main() {
             }
             search(db, &queries).await;
         }
-        _ => eprintln!("usage: bench render | bench search DB [QUERIES...]"),
+        _ => eprintln!("usage: console_bench render | console_bench search DB [QUERIES...]"),
     }
 }
