@@ -511,6 +511,7 @@ impl<'s> Run<'s> {
             ..FileReport::default()
         };
         // Large files are read in parts: rows of one part at a time are held in memory.
+        let mut read_bytes = 0u64;
         read::read_file_parts(
             path,
             &plan.mapping,
@@ -518,9 +519,15 @@ impl<'s> Run<'s> {
             READ_PART_BYTES,
             |parsed, done| {
                 let header = parsed.header;
-                for row in parsed.rows {
+                for (n, row) in parsed.rows.into_iter().enumerate() {
+                    let bytes = row.raw.len() as u64 + 1;
                     self.row(plan, path, header.as_deref(), row, &mut file)?;
+                    read_bytes += bytes;
+                    if n % 256 == 0 {
+                        bar.set_position(read_bytes.min(done));
+                    }
                 }
+                read_bytes = done;
                 bar.set_position(done);
                 Ok(())
             },
