@@ -86,15 +86,15 @@ pub fn read_file(path: &Path, mapping: &Mapping, columns: &Columns) -> Result<So
 /// `each` in file order, with the lines numbered as in the whole file, so that a large file
 /// never sits in memory as rows all at once (only its bytes do). Parts end at record
 /// boundaries as the CSV reader sees them (quoted line breaks included) or at line ends for
-/// JSON Lines; a file in an encoding that is not ASCII-compatible is read whole.
-/// Returns the file's size in bytes.
+/// JSON Lines; a file in an encoding that is not ASCII-compatible is read whole. `each` also
+/// gets how many bytes of the file are read so far (for progress).
 pub fn read_file_parts(
     path: &Path,
     mapping: &Mapping,
     columns: &Columns,
     part_bytes: usize,
     mut each: impl FnMut(SourceFile, u64) -> Result<(), Error>,
-) -> Result<u64, Error> {
+) -> Result<(), Error> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let size = bytes.len() as u64;
     let encoding = crate::mapping::encoding(&mapping.source.encoding).unwrap_or(encoding_rs::UTF_8);
@@ -104,8 +104,7 @@ pub fn read_file_parts(
         &bytes
     };
     if !encoding.is_ascii_compatible() || body.len() <= part_bytes.max(1) {
-        each(read_bytes(&bytes, path, mapping, columns)?, size)?;
-        return Ok(size);
+        return each(read_bytes(&bytes, path, mapping, columns)?, size);
     }
     let csv = mapping.source.format == Format::Csv;
     let with_header = csv && mapping.source.header;
@@ -119,8 +118,7 @@ pub fn read_file_parts(
         (true, Some(&(end, _))) => (&body[..end], cuts),
         (true, None) => {
             // Only a header (or nothing): read as it is.
-            each(read_bytes(&bytes, path, mapping, columns)?, size)?;
-            return Ok(size);
+            return each(read_bytes(&bytes, path, mapping, columns)?, size);
         }
         (false, _) => (&body[..0], std::iter::once((0, 1)).chain(cuts).collect()),
     };
@@ -141,7 +139,7 @@ pub fn read_file_parts(
         }
         each(parsed, end as u64)?;
     }
-    Ok(size)
+    Ok(())
 }
 
 /// Record boundaries about every `part_bytes`, as the CSV reader finds them. With a header,
