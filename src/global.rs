@@ -97,6 +97,7 @@ pub fn init_logging(global: &Global, console: bool) -> LogGuard {
                 Err(_) => {
                     let _ = tracing_subscriber::fmt()
                         .with_env_filter(filter)
+                        .with_ansi(stderr_colours())
                         .with_writer(std::io::stderr)
                         .try_init();
                 }
@@ -105,9 +106,17 @@ pub fn init_logging(global: &Global, console: bool) -> LogGuard {
         None => {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
+                .with_ansi(stderr_colours())
                 .with_writer(std::io::stderr)
                 .try_init();
         }
     }
     LogGuard
+}
+
+/// Colour in log lines only on a terminal, and not with `NO_COLOR` set: a log redirected
+/// to a file or a pipe gets no escape sequences.
+fn stderr_colours() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

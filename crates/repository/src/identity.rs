@@ -452,7 +452,21 @@ impl Resolver {
     }
 
     fn score(&self, a: &Prepared, b: &Prepared) -> Evidence {
-        let observations = compare::compare(a, b);
+        self.score_observed(a, b, compare::compare(a, b))
+    }
+
+    /// [`Resolver::score`] without the explanation of each field (the same levels, weights
+    /// and score): for ranking candidates.
+    fn score_levels(&self, a: &Prepared, b: &Prepared) -> Evidence {
+        self.score_observed(a, b, compare::compare_levels(a, b))
+    }
+
+    fn score_observed(
+        &self,
+        a: &Prepared,
+        b: &Prepared,
+        observations: Vec<compare::Observation>,
+    ) -> Evidence {
         let mut fields = Vec::with_capacity(observations.len());
         let mut score = 0.0;
         for o in observations {
@@ -515,43 +529,31 @@ impl Resolver {
         me: &Prepared,
         candidates: &[(CustomerId, Vec<std::sync::Arc<Prepared>>)],
     ) -> Decision {
-        let mut scored: Vec<(CustomerId, Evidence)> = Vec::with_capacity(candidates.len());
+        // Every candidate is ranked on levels alone; the best one's evidence, which is kept
+        // and shown, is then worked out in full (the same levels, weights and score).
+        let mut scored: Vec<(CustomerId, Evidence, usize)> = Vec::with_capacity(candidates.len());
         let mut seen: Vec<u64> = Vec::new();
-        for (customer, fragments) in candidates {
+        for (at, (customer, fragments)) in candidates.iter().enumerate() {
             if fragments
                 .iter()
                 .any(|o| self.config.kept_apart(&me.source, &o.source))
             {
                 continue;
             }
-            seen.clear();
-            let mut all: Vec<Evidence> = Vec::with_capacity(fragments.len());
-            for other in fragments {
-                if !same_kind(me.kind, other.kind) {
-                    continue;
-                }
-                let cross = deterministic_cross_ref(me, other);
-                if !cross && other.source != me.source {
-                    if seen.contains(&other.content) {
-                        continue;
-                    }
-                    seen.push(other.content);
-                }
-                let mut ev = self.score(me, other);
-                if cross {
-                    ev.rule = Some("cross reference".to_owned());
-                }
-                all.push(ev);
-            }
-            if let Some(b) = combine(all) {
-                scored.push((*customer, b));
+            if let Some(b) = self.customer_evidence(me, fragments, &mut seen, false) {
+                scored.push((*customer, b, at));
             }
         }
         scored.sort_by(|a, b| rank(&b.1).total_cmp(&rank(&a.1)).then(a.0.cmp(&b.0)));
-        let Some((best_customer, _)) = scored.first() else {
+        let Some((best_customer, _, best_at)) = scored.first() else {
             return Decision::New;
         };
         let best_customer = *best_customer;
+        if let Some(full) = self.customer_evidence(me, &candidates[*best_at].1, &mut seen, true) {
+            scored[0].1 = full;
+        }
+        let mut scored: Vec<(CustomerId, Evidence)> =
+            scored.into_iter().map(|(c, e, _)| (c, e)).collect();
         let upper = self.config.upper;
         let others: Vec<(CustomerId, f64)> = scored
             .iter()
@@ -595,6 +597,44 @@ impl Resolver {
 /// it scores higher, each field's best agreement over all the customer's records (a customer
 /// known under two spellings and two addresses matches either). The evidence keeps the value
 /// each field was matched with.
+impl Resolver {
+    /// A candidate customer's evidence against the record: its best-matching records
+    /// combined ([`combine`]); `explain` works out each field's values and how its level
+    /// was reached.
+    fn customer_evidence(
+        &self,
+        me: &Prepared,
+        fragments: &[std::sync::Arc<Prepared>],
+        seen: &mut Vec<u64>,
+        explain: bool,
+    ) -> Option<Evidence> {
+        seen.clear();
+        let mut all: Vec<Evidence> = Vec::with_capacity(fragments.len());
+        for other in fragments {
+            if !same_kind(me.kind, other.kind) {
+                continue;
+            }
+            let cross = deterministic_cross_ref(me, other);
+            if !cross && other.source != me.source {
+                if seen.contains(&other.content) {
+                    continue;
+                }
+                seen.push(other.content);
+            }
+            let mut ev = if explain {
+                self.score(me, other)
+            } else {
+                self.score_levels(me, other)
+            };
+            if cross {
+                ev.rule = Some("cross reference".to_owned());
+            }
+            all.push(ev);
+        }
+        combine(all)
+    }
+}
+
 fn combine(mut all: Vec<Evidence>) -> Option<Evidence> {
     let best_at = (0..all.len()).max_by(|&a, &b| rank(&all[a]).total_cmp(&rank(&all[b])))?;
     let mut best = all.swap_remove(best_at);

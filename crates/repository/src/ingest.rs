@@ -65,6 +65,28 @@ pub const REVIEWS: &str = "reviews";
 /// interrupted between the two is completed by the next one (see [`Run::recover`]).
 pub const UNBUILT: &str = "ingest_unbuilt";
 
+/// Rows between two progress lines in the log.
+const PROGRESS_LOG_ROWS: u64 = 250_000;
+
+/// A blocking key shared by more customers than this is skipped.
+const BLOCK_CAP: usize = 200;
+/// A blocking key shared by at most this many customers is enough on its own to compare
+/// them; members of a larger block must share a second one.
+const SMALL_BLOCK: usize = 12;
+
+/// Keys that identify (a source record, an e-mail, a phone, a loyalty or national number):
+/// everyone under them is a candidate, however many.
+fn identifying(kind: IndexKind) -> bool {
+    matches!(
+        kind,
+        IndexKind::SourceRef
+            | IndexKind::Email
+            | IndexKind::Phone
+            | IndexKind::LoyaltyNumber
+            | IndexKind::NationalId
+    )
+}
+
 /// Bytes of a source file read into rows at a time.
 const READ_PART_BYTES: usize = 8 << 20;
 
@@ -352,6 +374,8 @@ struct Run<'s> {
     writer: Writer,
     /// Customers with an [`UNBUILT`] marker written in this chunk.
     unbuilt: HashSet<CustomerId>,
+    /// Rows read by this run so far (for the progress log).
+    rows_seen: u64,
 }
 
 enum Resolved {
@@ -395,6 +419,7 @@ impl<'s> Run<'s> {
             customer_ids: 0..0,
             writer: Writer::start(store)?,
             unbuilt: HashSet::new(),
+            rows_seen: 0,
         })
     }
 
@@ -522,6 +547,18 @@ impl<'s> Run<'s> {
                 for (n, row) in parsed.rows.into_iter().enumerate() {
                     let bytes = row.raw.len() as u64 + 1;
                     self.row(plan, path, header.as_deref(), row, &mut file)?;
+                    self.rows_seen += 1;
+                    if self.rows_seen.is_multiple_of(PROGRESS_LOG_ROWS) {
+                        // For runs without a terminal (the bar is hidden there) and for logs.
+                        let secs = self.started.elapsed().as_secs_f64();
+                        tracing::info!(
+                            rows = self.rows_seen,
+                            seconds = format!("{secs:.1}"),
+                            rows_per_second = format!("{:.0}", self.rows_seen as f64 / secs),
+                            source = plan.source(),
+                            "ingesting"
+                        );
+                    }
                     read_bytes += bytes;
                     if n % 256 == 0 {
                         bar.set_position(read_bytes.min(done));
@@ -841,19 +878,46 @@ impl<'s> Run<'s> {
         }
         let keys = self.resolver.keys(f);
         let mut ids: Vec<CustomerId> = on_booking;
+        // Blocks a customer shares with the record, a small block counting twice.
+        let mut shared: HashMap<CustomerId, u32> = HashMap::new();
         for k in &keys {
-            // Blocking keys shared by very many customers carry no information.
-            let found = self.store.index_lookup(k)?;
             let pending = self.pending_keys.get(k).map(Vec::as_slice).unwrap_or(&[]);
-            if found.len() + pending.len() > 200 && k.kind != IndexKind::SourceRef {
+            // Keys shared by very many customers carry no information (a shared office
+            // phone, a common birthday): read no more of them than it takes to tell. A source
+            // record is one record, however many customers claim it.
+            let cap = if k.kind == IndexKind::SourceRef {
+                usize::MAX
+            } else {
+                BLOCK_CAP
+            };
+            let found = self.store.index_lookup_at_most(k, cap.saturating_add(1))?;
+            let size = found.len() + pending.len();
+            if size > cap {
                 continue;
             }
-            for c in found.into_iter().chain(pending.iter().copied()) {
-                if !ids.contains(&c) {
-                    ids.push(c);
+            if identifying(k.kind) {
+                for c in found.into_iter().chain(pending.iter().copied()) {
+                    if !ids.contains(&c) {
+                        ids.push(c);
+                    }
                 }
+                continue;
+            }
+            let weight = if size <= SMALL_BLOCK { 2 } else { 1 };
+            for c in found.into_iter().chain(pending.iter().copied()) {
+                *shared.entry(c).or_insert(0) += weight;
             }
         }
+        // A customer met in one large block only (same birthday, same name in a big city) is
+        // not worth comparing: a true duplicate shares a second block or a small one. This
+        // keeps the comparisons per record flat as the population grows.
+        let mut blocked: Vec<CustomerId> = shared
+            .into_iter()
+            .filter(|(c, n)| *n >= 2 && !ids.contains(c))
+            .map(|(c, _)| c)
+            .collect();
+        blocked.sort_unstable();
+        ids.extend(blocked);
         if ids.is_empty() {
             return Ok(Resolved::New);
         }
@@ -958,6 +1022,7 @@ impl<'s> Run<'s> {
     fn flush_chunk(&mut self) -> Result<(), Error> {
         // The chunk's rows and records first, with the markers: the rebuild below is written
         // in several batches, and a run killed in the middle of it is completed by the next.
+        let began = Instant::now();
         self.write_rows()?;
         // Relationships stated by the touched customers' fragments.
         let mut forward: HashMap<CustomerId, Vec<Relationship>> = HashMap::new();
@@ -1107,8 +1172,15 @@ impl<'s> Run<'s> {
         }
         let batch = std::mem::take(&mut self.batch);
         self.writer.write(batch)?;
+        let rebuilt = began.elapsed().as_secs_f64();
         // From here on the store answers for what the chunk wrote.
         self.writer.barrier()?;
+        tracing::info!(
+            customers = ids.len(),
+            rebuild_seconds = format!("{rebuilt:.1}"),
+            seconds = format!("{:.1}", began.elapsed().as_secs_f64()),
+            "chunk written: golden records and index keys rebuilt"
+        );
         self.batch_rows = 0;
         self.pending_keys.clear();
         // Owners stay: a source record keeps its customer for the whole run, and the map

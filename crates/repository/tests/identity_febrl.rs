@@ -296,3 +296,38 @@ fn em_on_febrl2_learns_weights_that_also_deduplicate() {
     );
     assert!(q.f1 >= 0.95, "EM-learned F1 {:.4}", q.f1);
 }
+
+/// Ranking candidates compares without explaining ([`compare::compare_levels`]): it must
+/// reach the very levels the kept evidence shows ([`compare::compare`]), on real records
+/// with typos, swapped fields and missing values.
+#[test]
+fn levels_alone_are_the_levels_of_the_explained_comparison() {
+    use rapport_repository::identity::compare;
+    let frags = fragments("dataset2.csv", true);
+    let prepared: Vec<compare::Prepared> = frags.iter().map(compare::Prepared::new).collect();
+    let mut pairs = 0;
+    let mut agreeing = 0;
+    for (i, a) in prepared.iter().enumerate().step_by(7) {
+        for b in prepared.iter().skip(i + 1).take(40) {
+            let full = compare::compare(a, b);
+            let lean = compare::compare_levels(a, b);
+            assert_eq!(full.len(), lean.len());
+            for (f, l) in full.iter().zip(&lean) {
+                assert_eq!(
+                    (f.field, f.level),
+                    (l.field, l.level),
+                    "{:?} vs {:?}",
+                    a.source,
+                    b.source
+                );
+                assert!(l.detail.is_empty() && l.ours.is_none() && l.theirs.is_none());
+                assert!(!f.detail.is_empty());
+            }
+            agreeing += usize::from(full.iter().any(|o| o.level == Some(0)));
+            pairs += 1;
+        }
+    }
+    // Some pairs agree somewhere, so the exact levels are exercised, not only "different".
+    assert!(pairs > 20_000, "{pairs} pairs");
+    assert!(agreeing > 100, "{agreeing} pairs agreeing on some field");
+}

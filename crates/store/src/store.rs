@@ -271,12 +271,24 @@ impl Store {
 
     /// The customers indexed under exactly this key, in id order.
     pub fn index_lookup(&self, key: &IndexKey) -> Result<Vec<CustomerId>, Error> {
+        self.index_lookup_at_most(key, usize::MAX)
+    }
+
+    /// The first `limit` customers indexed under exactly this key, in id order: a caller that
+    /// ignores keys shared by very many customers asks for one more than it uses, and does
+    /// not read the rest.
+    pub fn index_lookup_at_most(
+        &self,
+        key: &IndexKey,
+        limit: usize,
+    ) -> Result<Vec<CustomerId>, Error> {
         let prefix = keys::index_value_prefix(key.kind, &key.value);
         let plen = prefix.len();
         self.inner
             .tree
             .scan_prefix(&prefix)
             .keys()
+            .take(limit)
             .map(|k| {
                 let k = k?;
                 let id: [u8; 8] = k

@@ -43,6 +43,27 @@ fn customer_round_trips_with_its_index_entries() {
 }
 
 #[test]
+fn a_bounded_lookup_reads_the_first_customers_under_a_key_in_id_order() {
+    let store = Store::temporary().unwrap();
+    let shared = IndexKey::new(IndexKind::BirthDate, "1970-01-01");
+    put(&store, |b| {
+        for id in [9u64, 3, 5, 1, 7] {
+            b.put_customer(&customer(id, "Ada"), vec![shared.clone()]);
+        }
+        // A longer value with the same start is another key.
+        b.put_customer(
+            &customer(2, "Bo"),
+            vec![IndexKey::new(IndexKind::BirthDate, "1970-01-011")],
+        );
+    });
+    let ids = |n: usize| store.index_lookup_at_most(&shared, n).unwrap();
+    assert_eq!(ids(3), vec![CustomerId(1), CustomerId(3), CustomerId(5)]);
+    assert_eq!(ids(0), Vec::<CustomerId>::new());
+    assert_eq!(ids(100), store.index_lookup(&shared).unwrap());
+    assert_eq!(ids(100).len(), 5);
+}
+
+#[test]
 fn put_customer_replaces_all_index_entries() {
     let store = Store::temporary().unwrap();
     let c = customer(1, "Ada");

@@ -292,20 +292,61 @@ fn person_names(f: &Fragment) -> (Option<String>, Option<String>) {
     (non_empty(given_words.concat()), non_empty(family))
 }
 
-/// Compares two prepared fragments field by field.
+/// Compares two prepared fragments field by field, with the values compared and how each
+/// level was reached (for evidence that is kept and shown).
 pub fn compare(a: &Prepared, b: &Prepared) -> Vec<Observation> {
+    compare_with(a, b, Explain::Full)
+}
+
+/// [`compare`]'s levels alone: the same fields and levels, without `detail`, `ours` and
+/// `theirs` (empty and `None`). For scoring many candidates, of which one is explained.
+pub fn compare_levels(a: &Prepared, b: &Prepared) -> Vec<Observation> {
+    compare_with(a, b, Explain::Levels)
+}
+
+/// Whether a comparison writes out its explanation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Explain {
+    Full,
+    Levels,
+}
+
+impl Explain {
+    /// The text when explaining, nothing otherwise.
+    fn text(self, f: impl FnOnce() -> String) -> String {
+        match self {
+            Explain::Full => f(),
+            Explain::Levels => String::new(),
+        }
+    }
+
+    /// The value when explaining, nothing otherwise.
+    fn value(self, f: impl FnOnce() -> Option<String>) -> Option<String> {
+        match self {
+            Explain::Full => f(),
+            Explain::Levels => None,
+        }
+    }
+}
+
+fn compare_with(a: &Prepared, b: &Prepared, x: Explain) -> Vec<Observation> {
     let mut out = Vec::with_capacity(8);
     if a.kind == PartyKind::Person && b.kind == PartyKind::Person {
-        compare_person_names(a, b, &mut out);
-        out.push(compare_birth(a.birth, b.birth));
+        compare_person_names(a, b, &mut out, x);
+        out.push(compare_birth(a.birth, b.birth, x));
     } else {
-        out.push(compare_org(a.org_name.as_deref(), b.org_name.as_deref()));
+        out.push(compare_org(a.org_name.as_deref(), b.org_name.as_deref(), x));
     }
-    out.push(compare_addresses(&a.addresses, &b.addresses));
-    out.push(compare_sets(Field::Email, &a.emails, &b.emails));
-    out.push(compare_phones(&a.phones, &b.phones));
-    out.push(compare_exact(Field::LoyaltyNumber, &a.loyalty, &b.loyalty));
-    out.push(compare_national(&a.national, &b.national));
+    out.push(compare_addresses(&a.addresses, &b.addresses, x));
+    out.push(compare_sets(Field::Email, &a.emails, &b.emails, x));
+    out.push(compare_phones(&a.phones, &b.phones, x));
+    out.push(compare_exact(
+        Field::LoyaltyNumber,
+        &a.loyalty,
+        &b.loyalty,
+        x,
+    ));
+    out.push(compare_national(&a.national, &b.national, x));
     out
 }
 
@@ -339,7 +380,7 @@ fn name_detail(level: usize, jw: f64) -> String {
 /// A name comparison's level and Jaro-Winkler similarity; `None` when a side is missing.
 type NameLevel = Option<(usize, f64)>;
 
-fn compare_person_names(a: &Prepared, b: &Prepared, out: &mut Vec<Observation>) {
+fn compare_person_names(a: &Prepared, b: &Prepared, out: &mut Vec<Observation>, x: Explain) {
     fn given(x: &Prepared) -> Option<(&str, &str)> {
         x.given
             .as_deref()
@@ -366,28 +407,32 @@ fn compare_person_names(a: &Prepared, b: &Prepared, out: &mut Vec<Observation>) 
     out.push(Observation {
         field: Field::GivenName,
         level: g.map(|l| l.0),
-        detail: g.map_or_else(|| "missing".to_owned(), |l| name_detail(l.0, l.1) + note),
-        ours: a.given.clone(),
-        theirs: if use_swapped {
-            b.family.clone()
-        } else {
-            b.given.clone()
-        },
+        detail: x.text(|| g.map_or_else(|| "missing".to_owned(), |l| name_detail(l.0, l.1) + note)),
+        ours: x.value(|| a.given.clone()),
+        theirs: x.value(|| {
+            if use_swapped {
+                b.family.clone()
+            } else {
+                b.given.clone()
+            }
+        }),
     });
     out.push(Observation {
         field: Field::FamilyName,
         level: f.map(|l| l.0),
-        detail: f.map_or_else(|| "missing".to_owned(), |l| name_detail(l.0, l.1) + note),
-        ours: a.family.clone(),
-        theirs: if use_swapped {
-            b.given.clone()
-        } else {
-            b.family.clone()
-        },
+        detail: x.text(|| f.map_or_else(|| "missing".to_owned(), |l| name_detail(l.0, l.1) + note)),
+        ours: x.value(|| a.family.clone()),
+        theirs: x.value(|| {
+            if use_swapped {
+                b.given.clone()
+            } else {
+                b.family.clone()
+            }
+        }),
     });
 }
 
-fn compare_org(a: Option<&str>, b: Option<&str>) -> Observation {
+fn compare_org(a: Option<&str>, b: Option<&str>, ex: Explain) -> Observation {
     let (level, detail) = match (a, b) {
         (Some(x), Some(y)) => {
             let sim = dice(&x.replace(' ', ""), &y.replace(' ', ""));
@@ -400,16 +445,19 @@ fn compare_org(a: Option<&str>, b: Option<&str>) -> Observation {
             } else {
                 3
             };
-            (Some(level), format!("bigram similarity {sim:.2}"))
+            (
+                Some(level),
+                ex.text(|| format!("bigram similarity {sim:.2}")),
+            )
         }
-        _ => (None, "missing".to_owned()),
+        _ => (None, ex.text(|| "missing".to_owned())),
     };
     Observation {
         field: Field::OrganisationName,
         level,
         detail,
-        ours: a.map(str::to_owned),
-        theirs: b.map(str::to_owned),
+        ours: ex.value(|| a.map(str::to_owned)),
+        theirs: ex.value(|| b.map(str::to_owned)),
     }
 }
 
@@ -422,33 +470,33 @@ fn date_digits(d: Date) -> [u8; 8] {
     out
 }
 
-fn compare_birth(a: Option<Date>, b: Option<Date>) -> Observation {
+fn compare_birth(a: Option<Date>, b: Option<Date>, ex: Explain) -> Observation {
     let (level, detail) = match (a, b) {
         (Some(x), Some(y)) => {
             if x == y {
-                (Some(0), "same date".to_owned())
+                (Some(0), ex.text(|| "same date".to_owned()))
             } else if x.year == y.year && x.month == y.day && x.day == y.month {
-                (Some(1), "day and month swapped".to_owned())
+                (Some(1), ex.text(|| "day and month swapped".to_owned()))
             } else {
                 let (dx, dy) = (date_digits(x), date_digits(y));
                 let digit_diffs = dx.iter().zip(dy.iter()).filter(|(p, q)| p != q).count();
                 let transposed_digits = digit_diffs == 2
                     && (0..7).any(|i| dx[i] != dy[i] && dx[i] == dy[i + 1] && dx[i + 1] == dy[i]);
                 if digit_diffs == 1 || transposed_digits {
-                    (Some(2), format!("{digit_diffs} digits differ"))
+                    (Some(2), ex.text(|| format!("{digit_diffs} digits differ")))
                 } else {
-                    (Some(3), "different dates".to_owned())
+                    (Some(3), ex.text(|| "different dates".to_owned()))
                 }
             }
         }
-        _ => (None, "missing".to_owned()),
+        _ => (None, ex.text(|| "missing".to_owned())),
     };
     Observation {
         field: Field::BirthDate,
         level,
         detail,
-        ours: a.map(|d| d.to_string()),
-        theirs: b.map(|d| d.to_string()),
+        ours: ex.value(|| a.map(|d| d.to_string())),
+        theirs: ex.value(|| b.map(|d| d.to_string())),
     }
 }
 
@@ -466,7 +514,7 @@ fn address_text(a: &PreparedAddress) -> String {
 }
 
 /// Level of two addresses: 0 same address, 1 same street, 2 same area, 3 different.
-fn address_level(a: &PreparedAddress, b: &PreparedAddress) -> (usize, String) {
+fn address_level(a: &PreparedAddress, b: &PreparedAddress, ex: Explain) -> (usize, String) {
     // Postcodes: 2 same, 1 one typo apart (a digit wrong or two swapped), 0 different.
     let postcode = match (&a.postcode, &b.postcode) {
         (Some(x), Some(y)) if x == y => Some(2u8),
@@ -490,18 +538,20 @@ fn address_level(a: &PreparedAddress, b: &PreparedAddress) -> (usize, String) {
     let area_conflict = (postcode.is_some_and(|p| p < 2) && locality == Some(false))
         || (postcode == Some(0) && locality.is_none());
     let street_same = street.is_some_and(|s| s >= 0.7);
-    let detail = format!(
-        "street {}, number {}, postcode {}, locality {}",
-        street.map_or_else(|| "missing".to_owned(), |s| format!("{s:.2}")),
-        yes_no(number),
-        match postcode {
-            Some(2) => "same",
-            Some(1) => "one typo",
-            Some(_) => "differs",
-            None => "missing",
-        },
-        yes_no(locality),
-    );
+    let detail = ex.text(|| {
+        format!(
+            "street {}, number {}, postcode {}, locality {}",
+            street.map_or_else(|| "missing".to_owned(), |s| format!("{s:.2}")),
+            yes_no(number),
+            match postcode {
+                Some(2) => "same",
+                Some(1) => "one typo",
+                Some(_) => "differs",
+                None => "missing",
+            },
+            yes_no(locality),
+        )
+    });
     let level = if street_same
         && !area_conflict
         && number != Some(false)
@@ -526,13 +576,13 @@ fn yes_no(b: Option<bool>) -> &'static str {
     }
 }
 
-fn compare_addresses(a: &[PreparedAddress], b: &[PreparedAddress]) -> Observation {
-    let mut best: Option<(usize, String, String, String)> = None;
+fn compare_addresses(a: &[PreparedAddress], b: &[PreparedAddress], ex: Explain) -> Observation {
+    let mut best: Option<(usize, String, &PreparedAddress, &PreparedAddress)> = None;
     for x in a {
         for y in b {
-            let (level, detail) = address_level(x, y);
+            let (level, detail) = address_level(x, y, ex);
             if best.as_ref().is_none_or(|b| level < b.0) {
-                best = Some((level, detail, address_text(x), address_text(y)));
+                best = Some((level, detail, x, y));
             }
         }
     }
@@ -541,43 +591,43 @@ fn compare_addresses(a: &[PreparedAddress], b: &[PreparedAddress]) -> Observatio
             field: Field::Address,
             level: Some(level),
             detail,
-            ours: Some(ours),
-            theirs: Some(theirs),
+            ours: ex.value(|| Some(address_text(ours))),
+            theirs: ex.value(|| Some(address_text(theirs))),
         },
         None => Observation {
             field: Field::Address,
             level: None,
-            detail: "missing".to_owned(),
-            ours: a.first().map(address_text),
-            theirs: b.first().map(address_text),
+            detail: ex.text(|| "missing".to_owned()),
+            ours: ex.value(|| a.first().map(address_text)),
+            theirs: ex.value(|| b.first().map(address_text)),
         },
     }
 }
 
-fn compare_sets(field: Field, a: &[String], b: &[String]) -> Observation {
+fn compare_sets(field: Field, a: &[String], b: &[String], ex: Explain) -> Observation {
     if a.is_empty() || b.is_empty() {
         return Observation {
             field,
             level: None,
-            detail: "missing".to_owned(),
-            ours: a.first().cloned(),
-            theirs: b.first().cloned(),
+            detail: ex.text(|| "missing".to_owned()),
+            ours: ex.value(|| a.first().cloned()),
+            theirs: ex.value(|| b.first().cloned()),
         };
     }
     match a.iter().find(|x| b.contains(x)) {
         Some(shared) => Observation {
             field,
             level: Some(0),
-            detail: "shared".to_owned(),
-            ours: Some(shared.clone()),
-            theirs: Some(shared.clone()),
+            detail: ex.text(|| "shared".to_owned()),
+            ours: ex.value(|| Some(shared.clone())),
+            theirs: ex.value(|| Some(shared.clone())),
         },
         None => Observation {
             field,
             level: Some(1),
-            detail: "none shared".to_owned(),
-            ours: a.first().cloned(),
-            theirs: b.first().cloned(),
+            detail: ex.text(|| "none shared".to_owned()),
+            ours: ex.value(|| a.first().cloned()),
+            theirs: ex.value(|| b.first().cloned()),
         },
     }
 }
@@ -585,8 +635,8 @@ fn compare_sets(field: Field, a: &[String], b: &[String]) -> Observation {
 /// Phones agree when their E.164 forms are equal, or when their last nine digits are: a
 /// number typed without its country code is read in the source's default region, so the same
 /// subscriber number can come out under two country codes (`+44 914...` and `+1 914...`).
-fn compare_phones(a: &[String], b: &[String]) -> Observation {
-    let mut o = compare_sets(Field::Phone, a, b);
+fn compare_phones(a: &[String], b: &[String], ex: Explain) -> Observation {
+    let mut o = compare_sets(Field::Phone, a, b, ex);
     if o.level == Some(1) {
         let tail = |p: &str| -> Option<String> {
             let digits: Vec<char> = p.chars().filter(char::is_ascii_digit).collect();
@@ -600,15 +650,15 @@ fn compare_phones(a: &[String], b: &[String]) -> Observation {
         });
         if let Some((x, y)) = found {
             o.level = Some(0);
-            o.detail = "same number under another country code".to_owned();
-            o.ours = Some(x.clone());
-            o.theirs = Some(y.clone());
+            o.detail = ex.text(|| "same number under another country code".to_owned());
+            o.ours = ex.value(|| Some(x.clone()));
+            o.theirs = ex.value(|| Some(y.clone()));
         }
     }
     o
 }
 
-fn compare_exact(field: Field, a: &Option<String>, b: &Option<String>) -> Observation {
+fn compare_exact(field: Field, a: &Option<String>, b: &Option<String>, ex: Explain) -> Observation {
     let level = match (a, b) {
         (Some(x), Some(y)) => Some(if x == y { 0 } else { 1 }),
         _ => None,
@@ -616,17 +666,20 @@ fn compare_exact(field: Field, a: &Option<String>, b: &Option<String>) -> Observ
     Observation {
         field,
         level,
-        detail: match level {
-            Some(0) => "same".to_owned(),
-            Some(_) => "different".to_owned(),
-            None => "missing".to_owned(),
-        },
-        ours: a.clone(),
-        theirs: b.clone(),
+        detail: ex.text(|| {
+            match level {
+                Some(0) => "same",
+                Some(_) => "different",
+                None => "missing",
+            }
+            .to_owned()
+        }),
+        ours: ex.value(|| a.clone()),
+        theirs: ex.value(|| b.clone()),
     }
 }
 
-fn compare_national(a: &Option<String>, b: &Option<String>) -> Observation {
+fn compare_national(a: &Option<String>, b: &Option<String>, ex: Explain) -> Observation {
     let level = match (a, b) {
         (Some(x), Some(y)) if x == y => Some(0),
         (Some(x), Some(y)) => Some(if strsim::osa_distance(x, y) <= 1 {
@@ -639,14 +692,17 @@ fn compare_national(a: &Option<String>, b: &Option<String>) -> Observation {
     Observation {
         field: Field::NationalId,
         level,
-        detail: match level {
-            Some(0) => "same".to_owned(),
-            Some(1) => "one typo".to_owned(),
-            Some(_) => "different".to_owned(),
-            None => "missing".to_owned(),
-        },
-        ours: a.clone(),
-        theirs: b.clone(),
+        detail: ex.text(|| {
+            match level {
+                Some(0) => "same",
+                Some(1) => "one typo",
+                Some(_) => "different",
+                None => "missing",
+            }
+            .to_owned()
+        }),
+        ours: ex.value(|| a.clone()),
+        theirs: ex.value(|| b.clone()),
     }
 }
 
