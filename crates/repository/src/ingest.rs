@@ -1321,6 +1321,9 @@ pub fn customer_keys(resolver: &Resolver, c: &Customer, fragments: &[Fragment]) 
             keys.push(IndexKey::new(IndexKind::NameToken, t));
         }
     }
+    for f in fragments {
+        keys.extend(name_pair_keys(f));
+    }
     if let Some(l) = &c.profile.loyalty_number {
         keys.push(IndexKey::new(
             IndexKind::LoyaltyNumber,
@@ -1371,6 +1374,52 @@ pub fn passenger_keys(f: &Fragment) -> Vec<IndexKey> {
             )
         })
         .collect()
+}
+
+/// Most name tokens of one record paired for search (a longer name pairs its first ones).
+const PAIRED_TOKENS: usize = 4;
+
+/// Every ordered pair of a record's name tokens, as typed (`maria silva`, `silva maria`) and
+/// by sound ([`search_pair_code`]): a search for two names reads the customers with both,
+/// however many share each one.
+fn name_pair_keys(f: &Fragment) -> Vec<IndexKey> {
+    let mut tokens: Vec<String> = Vec::new();
+    match (&f.given_name, &f.family_name) {
+        (None, None) => tokens.extend(f.full_name.iter().flat_map(|n| cleanse::name_tokens(n))),
+        (g, fam) => {
+            tokens.extend(g.iter().flat_map(|n| cleanse::name_tokens(n)));
+            tokens.extend(fam.iter().flat_map(|n| cleanse::name_tokens(n)));
+        }
+    }
+    tokens.dedup();
+    tokens.truncate(PAIRED_TOKENS);
+    let mut keys = Vec::new();
+    for (i, a) in tokens.iter().enumerate() {
+        for (j, b) in tokens.iter().enumerate() {
+            if i != j && a != b {
+                keys.push(IndexKey::new(IndexKind::NameToken, search_pair(a, b)));
+                keys.push(IndexKey::new(
+                    IndexKind::NamePhonetic,
+                    search_pair_code(a, b),
+                ));
+            }
+        }
+    }
+    keys
+}
+
+/// The name-token index value of two tokens typed in this order (a token holds no space).
+pub fn search_pair(first: &str, second: &str) -> String {
+    format!("{first} {second}")
+}
+
+/// The phonetic index value of two tokens in this order (`p:` + both codes).
+pub fn search_pair_code(first: &str, second: &str) -> String {
+    format!(
+        "p:{} {}",
+        crate::identity::names::phonetic(first),
+        crate::identity::names::phonetic(second)
+    )
 }
 
 /// The phonetic code a name token is searchable under (`s:` + double metaphone), distinct

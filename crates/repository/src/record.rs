@@ -16,7 +16,7 @@ use rapport_store::{IndexKey, IndexKind, Store};
 
 use crate::cleanse;
 use crate::error::Error;
-use crate::ingest::{META, search_code};
+use crate::ingest::{META, search_code, search_pair, search_pair_code};
 
 /// Which interactions a record shows: one page, newest first.
 #[derive(Debug, Clone, PartialEq)]
@@ -288,6 +288,29 @@ impl Repository {
                 }
             }
             let need = tokens.len();
+            let mut paired: std::collections::HashSet<CustomerId> = Default::default();
+            if need >= 2 {
+                // The first two names together: the customers with both, read directly
+                // (each name alone may be shared by more customers than are read above).
+                let (a, b) = (&tokens[0], &tokens[1]);
+                let mut both: Vec<CustomerId> = self
+                    .store
+                    .index_prefix(IndexKind::NameToken, &search_pair(a, b), 200)?
+                    .into_iter()
+                    .map(|(_, id)| id)
+                    .collect();
+                if a.chars().count() >= 3 && b.chars().count() >= 3 {
+                    both.extend(self.store.index_lookup_at_most(
+                        &IndexKey::new(IndexKind::NamePhonetic, search_pair_code(a, b)),
+                        200,
+                    )?);
+                }
+                for id in both {
+                    let n = per_customer.entry(id).or_insert(0);
+                    *n = (*n).max(need);
+                    paired.insert(id);
+                }
+            }
             let mut cands: Vec<CustomerId> = per_customer
                 .iter()
                 .filter(|(_, n)| **n >= need)
@@ -302,7 +325,8 @@ impl Repository {
                     .map(|(id, _)| *id)
                     .collect();
             }
-            cands.sort();
+            // Customers found with both names first.
+            cands.sort_by_key(|id| (!paired.contains(id), *id));
             cands.truncate(100);
             let folded_q = tokens.join(" ");
             for id in cands {

@@ -326,3 +326,60 @@ fn a_file_without_the_mapped_columns_is_a_clear_error() {
         "{missing}"
     );
 }
+
+/// Hundreds of customers share each of the query's names: the one customer with both is
+/// found, also when typed in the other order, half typed or with a typo (each name alone
+/// would bring more customers than a search reads).
+#[test]
+fn a_full_name_is_found_among_many_namesakes_of_each_part() {
+    const SYLLABLES: [&str; 20] = [
+        "ka", "lo", "mi", "ra", "te", "vu", "no", "be", "si", "da", "fe", "gu", "ho", "ji", "pe",
+        "qu", "wo", "xe", "yo", "zu",
+    ];
+    let made_up = |i: usize| {
+        let s = format!(
+            "{}{}{}",
+            SYLLABLES[i % 20],
+            SYLLABLES[(i / 20) % 20],
+            SYLLABLES[(i / 7 + 3) % 20]
+        );
+        let mut c = s.chars();
+        c.next()
+            .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+            .unwrap_or_default()
+    };
+    let mut csv =
+        String::from("id,first,last,dob,email,phone,street,city,postcode,since,ffp,partner\n");
+    for i in 0..600 {
+        csv.push_str(&format!("m{i},Maria,{},,,,,,,,,\n", made_up(i)));
+        csv.push_str(&format!("s{i},{},Silva,,,,,,,,,\n", made_up(i + 1000)));
+    }
+    csv.push_str("zz,Maria,Silva,,maria.silva@example.com,,,,,,,\n");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("crm.toml"), CRM_MAPPING).unwrap();
+    std::fs::write(dir.path().join("crm.csv"), csv).unwrap();
+    let store = Store::temporary().unwrap();
+    ingest_files(
+        &store,
+        &dir.path().join("crm.toml"),
+        &[dir.path().join("crm.csv")],
+        &opts(),
+    )
+    .unwrap();
+    let repo = Repository::new(store.clone());
+    let her = repo.search("maria.silva@example.com", 1).unwrap()[0].id;
+    for q in [
+        "Maria Silva",
+        "silva maria",
+        "Maria Silv",
+        "Mraia Silva",
+        "Maria Sylva",
+    ] {
+        let hits = repo.search(q, 5).unwrap();
+        assert_eq!(
+            hits.first().map(|h| h.id),
+            Some(her),
+            "query {q:?}: {hits:?}"
+        );
+    }
+}
