@@ -8,7 +8,10 @@
 //! Ingests the world's seven sources through the demo mappings (`fixtures/demo/mappings`)
 //! into a fresh store, then opens 2,000 random customer records (newest 100 interactions) and
 //! runs 2,000 searches (names with a typo, phones in another shape, e-mails, loyalty
-//! numbers), and prints the figures.
+//! numbers), and prints the figures: latency, and how often the customer the query was made
+//! from is the first hit or among the ten shown (a name can have many bearers).
+//!
+//! `repo_bench --measure DB_DIR` skips the ingest and measures an existing database.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -56,7 +59,21 @@ impl Rng {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let world = PathBuf::from(args.next().ok_or("usage: repo_bench WORLD_DIR [DB_DIR]")?);
+    let first = args
+        .next()
+        .ok_or("usage: repo_bench WORLD_DIR [DB_DIR] | repo_bench --measure DB_DIR")?;
+    if first == "--measure" {
+        let db = PathBuf::from(args.next().ok_or("usage: repo_bench --measure DB_DIR")?);
+        let t = Instant::now();
+        let store = Store::open(&db)?;
+        println!(
+            "opened {} in {:.1} s",
+            db.display(),
+            t.elapsed().as_secs_f64()
+        );
+        return measure(&store);
+    }
+    let world = PathBuf::from(first);
     let db = args.next().map(PathBuf::from);
     let mappings = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo/mappings");
     let manifest = world.join("bench-ingest.toml");
@@ -97,7 +114,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.interaction_count()?,
         peak_rss_mib()
     );
+    measure(&store)
+}
 
+/// Record opens and searches on the store (see the module documentation).
+fn measure(store: &Store) -> Result<(), Box<dyn std::error::Error>> {
     let repo = Repository::new(store.clone());
     let ids: Vec<CustomerId> = store
         .customers()
@@ -107,7 +128,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let now = Timestamp::now();
     let mut opens = Vec::new();
-    let mut queries: Vec<String> = Vec::new();
+    let mut queries: Vec<(CustomerId, &str, String)> = Vec::new();
     for _ in 0..2_000 {
         let id = ids[rng.below(ids.len() as u64) as usize];
         let t = Instant::now();
@@ -122,37 +143,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     if n.len() > 4 && n.is_char_boundary(2) && n.is_char_boundary(3) {
                         n.remove(2);
                     }
-                    queries.push(n);
+                    queries.push((id, "name", n));
                 }
                 1 => {
                     if let Some(p) = c.current_contacts(ContactKind::Phone, now).next() {
                         // `+447747855789` typed as `0044 7747 855789`.
                         let digits = p.value.trim_start_matches('+');
-                        queries.push(format!("00{digits}"));
+                        queries.push((id, "phone", format!("00{digits}")));
                     } else {
-                        queries.push(c.display_name());
+                        queries.push((id, "name", c.display_name()));
                     }
                 }
                 2 => match c.current_contacts(ContactKind::Email, now).next() {
-                    Some(e) => queries.push(e.value.to_uppercase()),
-                    None => queries.push(c.display_name()),
+                    Some(e) => queries.push((id, "e-mail", e.value.to_uppercase())),
+                    None => queries.push((id, "name", c.display_name())),
                 },
                 _ => match &c.profile.loyalty_number {
-                    Some(l) => queries.push(l.value.to_lowercase()),
-                    None => queries.push(c.display_name()),
+                    Some(l) => queries.push((id, "loyalty", l.value.to_lowercase())),
+                    None => queries.push((id, "name", c.display_name())),
                 },
             }
         }
     }
     let mut searches = Vec::new();
     let mut found = 0;
-    for q in &queries {
+    // Per kind of query: (queries, the customer first, the customer in the ten shown).
+    let mut by_kind: std::collections::BTreeMap<&str, (u32, u32, u32)> = Default::default();
+    for (id, kind, q) in &queries {
         let t = Instant::now();
         let hits = repo.search(q, 10)?;
         searches.push(t.elapsed().as_secs_f64() * 1e3);
         if !hits.is_empty() {
             found += 1;
         }
+        let e = by_kind.entry(kind).or_default();
+        e.0 += 1;
+        e.1 += u32::from(hits.first().is_some_and(|h| h.id == *id));
+        e.2 += u32::from(hits.iter().any(|h| h.id == *id));
     }
     println!(
         "record open (newest 100 interactions, cues): p50 {:.3} ms, p99 {:.3} ms over {} opens",
@@ -167,6 +194,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         queries.len(),
         found
     );
+    for (kind, (n, first, shown)) in by_kind {
+        println!(
+            "  {kind}: {n} queries, the customer first in {first}, among the ten shown in {shown}"
+        );
+    }
     println!("peak RSS {:.0} MiB", peak_rss_mib());
     Ok(())
 }

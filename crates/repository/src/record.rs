@@ -288,27 +288,42 @@ impl Repository {
                 }
             }
             let need = tokens.len();
-            let mut paired: std::collections::HashSet<CustomerId> = Default::default();
+            // Customers found by two names together, with how close the indexed pair is to
+            // the query's (to read the closest first).
+            let mut paired: HashMap<CustomerId, f64> = HashMap::new();
             if need >= 2 {
-                // The first two names together: the customers with both, read directly
-                // (each name alone may be shared by more customers than are read above).
+                // Each name alone may be shared by more customers than are read above: the
+                // first two together are read directly, as typed, and with the start of one
+                // of them (a typo further on), and by sound.
                 let (a, b) = (&tokens[0], &tokens[1]);
-                let mut both: Vec<CustomerId> = self
-                    .store
-                    .index_prefix(IndexKind::NameToken, &search_pair(a, b), 200)?
-                    .into_iter()
-                    .map(|(_, id)| id)
-                    .collect();
+                let typed = search_pair(a, b);
+                let start = |t: &str| -> String { t.chars().take(2).collect() };
+                let mut prefixes = vec![typed.clone()];
+                if b.chars().count() > 2 {
+                    prefixes.push(search_pair(a, &start(b)));
+                }
+                if a.chars().count() > 2 {
+                    prefixes.push(search_pair(b, &start(a)));
+                }
+                let mut both: Vec<(CustomerId, f64)> = Vec::new();
+                for p in &prefixes {
+                    for (v, id) in self.store.index_prefix(IndexKind::NameToken, p, 200)? {
+                        both.push((id, strsim::jaro_winkler(&v, &typed)));
+                    }
+                }
                 if a.chars().count() >= 3 && b.chars().count() >= 3 {
-                    both.extend(self.store.index_lookup_at_most(
+                    for id in self.store.index_lookup_at_most(
                         &IndexKey::new(IndexKind::NamePhonetic, search_pair_code(a, b)),
                         200,
-                    )?);
+                    )? {
+                        both.push((id, 0.85));
+                    }
                 }
-                for id in both {
+                for (id, sim) in both {
                     let n = per_customer.entry(id).or_insert(0);
                     *n = (*n).max(need);
-                    paired.insert(id);
+                    let e = paired.entry(id).or_insert(0.0);
+                    *e = e.max(sim);
                 }
             }
             let mut cands: Vec<CustomerId> = per_customer
@@ -325,8 +340,14 @@ impl Repository {
                     .map(|(id, _)| *id)
                     .collect();
             }
-            // Customers found with both names first.
-            cands.sort_by_key(|id| (!paired.contains(id), *id));
+            // Customers found by both names first, the closest first.
+            cands.sort_by(|x, y| {
+                let (px, py) = (paired.get(x), paired.get(y));
+                py.is_some()
+                    .cmp(&px.is_some())
+                    .then(py.unwrap_or(&0.0).total_cmp(px.unwrap_or(&0.0)))
+                    .then(x.cmp(y))
+            });
             cands.truncate(100);
             let folded_q = tokens.join(" ");
             for id in cands {
