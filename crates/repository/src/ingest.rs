@@ -376,6 +376,11 @@ struct Run<'s> {
     unbuilt: HashSet<CustomerId>,
     /// Rows read by this run so far (for the progress log).
     rows_seen: u64,
+    /// Whether the store held no rows when the run began (a first load): then a row is
+    /// known only if this run wrote it, and rows it did not write are not looked up.
+    first_load: bool,
+    /// Hashes of the row keys this run wrote (checked before the store on a first load).
+    written_rows: HashSet<u64>,
 }
 
 enum Resolved {
@@ -420,6 +425,8 @@ impl<'s> Run<'s> {
             writer: Writer::start(store)?,
             unbuilt: HashSet::new(),
             rows_seen: 0,
+            first_load: store.docs::<RowSeen>(ROWS, "").next().is_none(),
+            written_rows: HashSet::new(),
         })
     }
 
@@ -647,8 +654,10 @@ impl<'s> Run<'s> {
         }
         let row_doc = format!("{}:{}", plan.source(), ex.row_key);
         let hash = Fnv::hash(&row.raw);
+        let row_hash = Fnv::hash(row_doc.as_bytes());
         let seen = match self.rows.get(&row_doc) {
             Some(s) => Some(s.clone()),
+            None if self.first_load && !self.written_rows.contains(&row_hash) => None,
             None => self.store.doc::<RowSeen>(ROWS, &row_doc)?,
         };
         if seen.as_ref().is_some_and(|s| s.hash == hash) {
@@ -775,6 +784,9 @@ impl<'s> Run<'s> {
             interaction: stored_interaction,
         };
         self.batch.put_doc(ROWS, &row_doc, &seen)?;
+        if self.first_load {
+            self.written_rows.insert(row_hash);
+        }
         self.rows.insert(row_doc, seen);
         file.rows_read += 1;
         file.rows_stored += 1;

@@ -383,3 +383,29 @@ fn a_full_name_is_found_among_many_namesakes_of_each_part() {
         );
     }
 }
+
+/// A first load looks rows up only among those it wrote itself: a row repeated in the same
+/// file, chunks later, is still known, and nothing is counted twice.
+#[test]
+fn a_row_repeated_chunks_later_in_a_first_load_is_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv =
+        String::from("id,first,last,dob,email,phone,street,city,postcode,since,ffp,partner\n");
+    let ann = "1,Ann,Lee,03/04/1980,ann.lee@example.com,,,,,,,\n";
+    csv.push_str(ann);
+    for i in 0..7 {
+        csv.push_str(&format!("{},P{i},Q{i},,p{i}@example.com,,,,,,,\n", i + 10));
+    }
+    csv.push_str(ann);
+    std::fs::write(dir.path().join("crm.toml"), CRM_MAPPING).unwrap();
+    std::fs::write(dir.path().join("crm.csv"), &csv).unwrap();
+    let store = Store::temporary().unwrap();
+    let files = [dir.path().join("crm.csv")];
+    let report = ingest_files(&store, &dir.path().join("crm.toml"), &files, &opts()).unwrap();
+    assert_eq!(
+        (report.rows_read, report.rows_stored, report.rows_known),
+        (9, 8, 1)
+    );
+    let again = ingest_files(&store, &dir.path().join("crm.toml"), &files, &opts()).unwrap();
+    assert_eq!((again.rows_read, again.rows_known), (9, 9));
+}
