@@ -381,6 +381,8 @@ struct Run<'s> {
     first_load: bool,
     /// Hashes of the row keys this run wrote (checked before the store on a first load).
     written_rows: HashSet<u64>,
+    /// Blocking keys found shared by more than [`BLOCK_CAP`] customers in this run.
+    large_blocks: HashSet<IndexKey>,
 }
 
 enum Resolved {
@@ -427,6 +429,7 @@ impl<'s> Run<'s> {
             rows_seen: 0,
             first_load: store.docs::<RowSeen>(ROWS, "").next().is_none(),
             written_rows: HashSet::new(),
+            large_blocks: HashSet::new(),
         })
     }
 
@@ -902,9 +905,14 @@ impl<'s> Run<'s> {
             } else {
                 BLOCK_CAP
             };
+            // A block only grows during a run: once over the cap it is not read again.
+            if self.large_blocks.contains(k) {
+                continue;
+            }
             let found = self.store.index_lookup_at_most(k, cap.saturating_add(1))?;
             let size = found.len() + pending.len();
             if size > cap {
+                self.large_blocks.insert(k.clone());
                 continue;
             }
             if identifying(k.kind) {
