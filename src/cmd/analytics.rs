@@ -15,10 +15,11 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rapport_analytics::{
-    Activity, BgNbd, DayTransaction, Fit, FitOptions, FittedModels, GammaGamma, HistoryDigest,
-    ListName, ModelReport, ParetoNbd, Periods, Rfm, RunSummary, ScoringConfig, SegmentValue,
-    SkewSummary, TierContribution, TierHistory, TierSummary, ValueDefinition, WorkingList,
-    fit_models, score_all, segment_values, summarize, summarize_touches, working_lists,
+    Activity, BgNbd, DayTransaction, Fit, FitOptions, FittedModels, FlatDigest, GammaGamma,
+    HistoryDigest, ListName, ModelReport, ParetoNbd, Periods, Rfm, RunSummary, ScoringConfig,
+    SegmentValue, SkewSummary, TierContribution, TierHistory, TierSummary, ValueDefinition,
+    WorkingList, fit_models, flat_digest_is_current, score_all, segment_values, summarize,
+    summarize_touches, working_lists,
 };
 use rapport_core::text::sanitize;
 use rapport_core::{CustomerId, Interaction, Tier, Timestamp};
@@ -291,11 +292,11 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     let mut ids: Vec<CustomerId> = Vec::with_capacity(n);
     let mut activities: Vec<Activity> = Vec::with_capacity(n);
     let mut old_tiers: Vec<Option<Tier>> = Vec::with_capacity(n);
-    let mut digests: Vec<(CustomerId, HistoryDigest)> = Vec::new();
+    let mut digests: Vec<(CustomerId, Vec<u8>)> = Vec::new();
     for p in parts {
         customers += p.customers;
         interactions += p.interactions;
-        rebuilt += p.digests.len() as u64;
+        rebuilt += p.rebuilt;
         ids.extend(p.ids);
         activities.extend(p.activities);
         old_tiers.extend(p.old_tiers);
@@ -362,6 +363,10 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     bar.finish_and_clear();
     timings.insert("write".to_string(), t.elapsed().as_millis() as u64);
     timings.insert("total".to_string(), started.elapsed().as_millis() as u64);
+    // Freeing a million customers' histories and scores one allocation at a time takes about
+    // a second: done on a thread of its own (a command line run exits meanwhile).
+    let scored = scores.len() as u64;
+    std::thread::spawn(move || drop((ids, activities, scores, old_tiers)));
 
     Ok(ScoreReport {
         full: previous.is_none(),
@@ -369,7 +374,7 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         model_version: models.version.clone(),
         at,
         customers,
-        scored: scores.len() as u64,
+        scored,
         interactions,
         histories_read: rebuilt,
         tier_changes,
@@ -390,7 +395,7 @@ fn write_scores(
     ids: &[CustomerId],
     scores: &[rapport_core::Scores],
     old_tiers: &[Option<Tier>],
-    digests: Vec<(CustomerId, HistoryDigest)>,
+    digests: Vec<(CustomerId, Vec<u8>)>,
     bar: &ProgressBar,
 ) -> anyhow::Result<([u64; 3], u64)> {
     let mut tiers = [0u64; 3];
@@ -415,7 +420,7 @@ fn write_scores(
         }
         batch.put_scores(*id, s);
         while let Some((d_id, digest)) = digests.next_if(|(d, _)| d <= id) {
-            batch.put_history_digest(d_id, &digest);
+            batch.put_history_digest_bytes(d_id, &digest);
         }
         if batch.len() >= 10_000 {
             store.write(std::mem::take(&mut batch), Durability::Batched)?;
@@ -423,7 +428,7 @@ fn write_scores(
         }
     }
     for (d_id, digest) in digests {
-        batch.put_history_digest(d_id, &digest);
+        batch.put_history_digest_bytes(d_id, &digest);
     }
     store.write(batch, Durability::Batched)?;
     Ok((tiers, tier_changes))
@@ -503,8 +508,11 @@ struct HistoryPart {
     ids: Vec<CustomerId>,
     activities: Vec<Activity>,
     old_tiers: Vec<Option<Tier>>,
-    /// New digests to store (customers without a current one), in id order.
-    digests: Vec<(CustomerId, HistoryDigest)>,
+    /// Flat digests to store (customers without a current one, or with a typed one), in id
+    /// order.
+    digests: Vec<(CustomerId, Vec<u8>)>,
+    /// Customers whose interactions were read.
+    rebuilt: u64,
 }
 
 /// Reads every customer's history as of `at`, split into `threads` customer id ranges read in
@@ -555,7 +563,7 @@ fn read_part(
     hi: Option<CustomerId>,
 ) -> anyhow::Result<HistoryPart> {
     let mut part = HistoryPart::default();
-    let mut digests = store.history_digests::<HistoryDigest>(lo, hi).peekable();
+    let mut digests = store.stored_history_digests(lo, hi).peekable();
     let mut scores = store.tiers_in(lo, hi).peekable();
     let mut interactions: Vec<Interaction> = Vec::new();
     for id in store.customer_ids(lo, hi) {
@@ -577,28 +585,72 @@ fn read_part(
                 scored = true;
             }
         }
-        let (digest, fresh) = match stored.filter(HistoryDigest::is_current) {
-            Some(d) => (d, false),
+        // A current flat digest is read in place; a typed one (written by an older build) is
+        // converted and stored flat; none, or one of another version, means reading the
+        // interactions.
+        let read = match stored.as_ref().map(|d| (d, d.bytes())) {
+            Some((_, Some(bytes))) if flat_digest_is_current(bytes) => {
+                match FlatDigest::parse(bytes) {
+                    Ok(flat) => Some(DigestRead::Flat(flat)),
+                    Err(e) => {
+                        tracing::warn!(customer = %id, "history digest unreadable, rebuilt: {e}");
+                        None
+                    }
+                }
+            }
+            Some((_, Some(_))) => None,
+            Some((d, None)) => d
+                .decode::<HistoryDigest>()
+                .ok()
+                .filter(HistoryDigest::is_current)
+                .map(DigestRead::Converted),
+            None => None,
+        };
+        let read = match read {
+            Some(r) => r,
             None => {
                 interactions.clear();
                 for i in store.interactions_of(id) {
                     interactions.push(i?);
                 }
-                (HistoryDigest::of(&interactions), true)
+                DigestRead::Rebuilt(HistoryDigest::of(&interactions))
             }
         };
-        if incremental && !fresh && scored {
+        let changed = matches!(read, DigestRead::Rebuilt(_));
+        if let DigestRead::Converted(digest) | DigestRead::Rebuilt(digest) = &read
+            && let Some(bytes) = digest.to_flat()
+        {
+            part.digests.push((id, bytes));
+        }
+        if changed {
+            part.rebuilt += 1;
+        }
+        if incremental && !changed && scored {
             continue;
         }
-        part.interactions += digest.touches.len() as u64;
+        let (touches, activity) = match &read {
+            DigestRead::Flat(flat) => (flat.len(), flat.summarize(at)),
+            DigestRead::Converted(d) | DigestRead::Rebuilt(d) => {
+                (d.touches.len(), summarize_touches(&d.touches, at))
+            }
+        };
+        part.interactions += touches as u64;
         part.ids.push(id);
-        part.activities.push(summarize_touches(&digest.touches, at));
+        part.activities.push(activity);
         part.old_tiers.push(old_tier);
-        if fresh {
-            part.digests.push((id, digest));
-        }
     }
     Ok(part)
+}
+
+/// How a customer's history was read.
+#[allow(clippy::large_enum_variant)] // one at a time, on the stack
+enum DigestRead<'a> {
+    /// From its stored flat digest, in place.
+    Flat(FlatDigest<'a>),
+    /// From a typed digest stored by an older build (stored again flat).
+    Converted(HistoryDigest),
+    /// From its interactions (no current digest: new or changed since the last run).
+    Rebuilt(HistoryDigest),
 }
 
 fn progress_bar(wanted: bool, len: u64, what: &'static str) -> ProgressBar {
@@ -651,6 +703,8 @@ pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_score_report(&report);
     }
+    // The run flushed; the process exits next, so the page cache is not torn down.
+    store.close_for_exit()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -1570,6 +1624,53 @@ mod tests {
         )
         .unwrap();
         assert_eq!(one.customer_equity, third.customer_equity);
+        let flat: Vec<_> = store
+            .stored_history_digests(CustomerId(0), None)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(flat.len(), 601);
+        assert!(flat.iter().all(|(_, d)| d.bytes().is_some()));
+        // Typed digests, as the build before flat digests stored them: read, not rebuilt
+        // from the interactions, the same scores, and stored flat again.
+        let scores_before: Vec<_> = store
+            .scores_in(CustomerId(0), None)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut b = Batch::default();
+        for (id, d) in &flat {
+            let touches = FlatDigest::parse(d.bytes().unwrap()).unwrap().touches();
+            b.put_history_digest(
+                *id,
+                &HistoryDigest {
+                    version: rapport_analytics::DIGEST_VERSION,
+                    touches,
+                },
+            );
+        }
+        store.write(b, Durability::Durable).unwrap();
+        assert!(
+            store.stored_history_digests(CustomerId(0), None).all(|d| d
+                .unwrap()
+                .1
+                .bytes()
+                .is_none())
+        );
+        let converted = run_scoring(&store, &opts).unwrap();
+        assert_eq!(converted.histories_read, 0);
+        assert_eq!(converted.interactions, third.interactions);
+        assert_eq!(converted.customer_equity, third.customer_equity);
+        let scores_after: Vec<_> = store
+            .scores_in(CustomerId(0), None)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(scores_after, scores_before);
+        assert!(
+            store.stored_history_digests(CustomerId(0), None).all(|d| d
+                .unwrap()
+                .1
+                .bytes()
+                .is_some())
+        );
     }
 
     #[test]

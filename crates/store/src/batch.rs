@@ -150,6 +150,16 @@ impl Batch {
         }
     }
 
+    /// [`Batch::put_history_digest`] with the digest in the caller's own byte layout, stored
+    /// as given and read back in place by [`crate::Store::stored_history_digests`] (no decoding of
+    /// owned values per customer). The caller checks the bytes when it reads them.
+    pub fn put_history_digest_bytes(&mut self, customer: CustomerId, digest: &[u8]) {
+        self.ops.push(Op::Put {
+            key: keys::history_digest(customer),
+            value: codec::encode_opaque(digest),
+        });
+    }
+
     /// Stores a document under `collection`/`key`, encoded as JSON (so backups can show it).
     /// Fails when the value cannot be represented (e.g. a map with non-string keys).
     pub fn put_doc<T: Serialize>(

@@ -6,6 +6,8 @@
 //!   keyspaces (customers, interactions, grants, scores, removed, meta).
 //! - [`JSON_V1`]: JSON through serde, for generic documents, so a backup can show them without
 //!   knowing their Rust type.
+//! - [`OPAQUE_V1`]: bytes in the caller's own layout, stored as given after the format byte
+//!   (history digests, which scoring reads in place; the caller checks them).
 //! - [`SCORE_PAGE_V1`]: a page of up to [`PAGE_SLOTS`] customers' scores in one value
 //!   (customer id / 256 is the page, id % 256 the slot), fixed-width so that one customer's
 //!   entry is read without decoding the others. A scoring run writes a million customers'
@@ -35,6 +37,8 @@ pub const BINCODE_V1: u8 = 1;
 pub const JSON_V1: u8 = 2;
 /// Format byte of a page of scores, version 1.
 pub const SCORE_PAGE_V1: u8 = 3;
+/// Format byte of caller-encoded bytes stored as they are, version 1.
+pub const OPAQUE_V1: u8 = 4;
 /// Customers per page of scores.
 pub const PAGE_SLOTS: u64 = 256;
 /// Bytes of a page entry without its propensity columns.
@@ -74,6 +78,23 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
         }
         Some((other, _)) => Err(format!("unknown value format {other}")),
         None => Err("empty value".into()),
+    }
+}
+
+/// Stores caller-encoded bytes: format byte, then the bytes as given.
+pub fn encode_opaque(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + bytes.len());
+    out.push(OPAQUE_V1);
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// The caller's bytes of a value written by [`encode_opaque`], or `None` for a value of
+/// another format.
+pub fn opaque(bytes: &[u8]) -> Option<&[u8]> {
+    match bytes.split_first() {
+        Some((&OPAQUE_V1, body)) => Some(body),
+        _ => None,
     }
 }
 

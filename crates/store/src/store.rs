@@ -23,6 +23,34 @@ const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(1_000);
 /// Decodes a score page into its entries (slot, value).
 type PageDecoder<T> = fn(&[u8]) -> Result<Vec<(u8, T)>, String>;
 
+/// A history digest as stored, not decoded (see [`Store::stored_history_digests`]).
+pub struct StoredDigest {
+    id: CustomerId,
+    value: sled::IVec,
+}
+
+impl std::fmt::Debug for StoredDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredDigest")
+            .field("customer", &self.id)
+            .field("bytes", &self.value.len())
+            .finish()
+    }
+}
+
+impl StoredDigest {
+    /// The caller's bytes, when stored with [`Batch::put_history_digest_bytes`]; `None` for a
+    /// typed digest.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        codec::opaque(&self.value)
+    }
+
+    /// A typed digest (stored with [`Batch::put_history_digest`]), decoded.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        decode_at(&keys::history_digest(self.id), &self.value)
+    }
+}
+
 /// Tuning for [`Store::open_with`]. Engine-neutral: a second engine may ignore fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -168,6 +196,19 @@ impl Store {
     /// for what it does not survive).
     pub fn flush(&self) -> Result<(), Error> {
         self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// Flushes, then lets go of this handle without tearing down the page cache: for a
+    /// process that exits right after (a command line run), where freeing millions of cached
+    /// nodes one by one takes seconds and the exit returns the memory at once. What was
+    /// written is as durable as after [`Store::flush`]: sled recovers from its log at the next
+    /// open, as after any stop (its drop writes nothing more than a flush). Other handles of
+    /// the same store (clones) stay usable; never call it in a process that goes on to open
+    /// the same database again, since the file lock is only released at exit.
+    pub fn close_for_exit(self) -> Result<(), Error> {
+        self.flush()?;
+        std::mem::forget(self);
         Ok(())
     }
 
@@ -483,6 +524,24 @@ impl Store {
             let (k, v) = kv?;
             match Key::parse(&k) {
                 Some(Key::HistoryDigest(id)) => Ok((id, decode_at(&k, &v)?)),
+                _ => Err(bad_key(&k)),
+            }
+        })
+    }
+
+    /// The history digests of the customers with `from <= id < to` (`to: None` for no upper
+    /// end) as stored, in id order: one range scan, nothing decoded. Each is either the
+    /// caller's bytes ([`Batch::put_history_digest_bytes`]) or a typed value
+    /// ([`Batch::put_history_digest`]).
+    pub fn stored_history_digests(
+        &self,
+        from: CustomerId,
+        to: Option<CustomerId>,
+    ) -> impl Iterator<Item = Result<(CustomerId, StoredDigest), Error>> + '_ {
+        self.id_range(Space::HistoryDigests, from, to).map(|kv| {
+            let (k, v) = kv?;
+            match Key::parse(&k) {
+                Some(Key::HistoryDigest(id)) => Ok((id, StoredDigest { id, value: v })),
                 _ => Err(bad_key(&k)),
             }
         })

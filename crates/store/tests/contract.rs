@@ -714,6 +714,41 @@ fn history_digests_are_removed_by_every_interaction_write() {
         "an interaction after the digest in one batch removes it"
     );
 
+    // Digests in the caller's own bytes: read back as stored, removed the same way.
+    let mut b = Batch::default();
+    b.put_history_digest_bytes(CustomerId(1), &[7, 0, 1]);
+    b.put_history_digest_bytes(CustomerId(2), &[]);
+    b.put_history_digest(CustomerId(3), &vec![9u64]);
+    store.write(b, Durability::Durable).unwrap();
+    let stored: Vec<(CustomerId, Option<Vec<u8>>, Option<Vec<u64>>)> = store
+        .stored_history_digests(CustomerId(0), None)
+        .map(|r| {
+            let (id, d) = r.unwrap();
+            (
+                id,
+                d.bytes().map(<[u8]>::to_vec),
+                d.decode::<Vec<u64>>().ok(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stored,
+        vec![
+            (CustomerId(1), Some(vec![7, 0, 1]), None),
+            (CustomerId(2), Some(vec![]), None),
+            (CustomerId(3), None, Some(vec![9])),
+        ]
+    );
+    let mut b = Batch::default();
+    b.put_interaction(&interaction(12, 1, 4_000));
+    store.write(b, Durability::Durable).unwrap();
+    assert_eq!(
+        store
+            .stored_history_digests(CustomerId(0), Some(CustomerId(2)))
+            .count(),
+        0
+    );
+
     let ids: Vec<u64> = store
         .customer_ids(CustomerId(2), None)
         .map(|r| r.unwrap().0)
