@@ -8,6 +8,8 @@
 //!   knowing their Rust type.
 //! - [`OPAQUE_V1`]: bytes in the caller's own layout, stored as given after the format byte
 //!   (history digests, which scoring reads in place; the caller checks them).
+//! - [`ID_PAGE_V1`]: which of a page's [`PAGE_SLOTS`] customer ids exist: a 256-bit bitmap
+//!   (bit `id % 256`, least significant bit of byte 0 first).
 //! - [`SCORE_PAGE_V1`]: a page of up to [`PAGE_SLOTS`] customers' scores in one value
 //!   (customer id / 256 is the page, id % 256 the slot), fixed-width so that one customer's
 //!   entry is read without decoding the others. A scoring run writes a million customers'
@@ -39,6 +41,8 @@ pub const JSON_V1: u8 = 2;
 pub const SCORE_PAGE_V1: u8 = 3;
 /// Format byte of caller-encoded bytes stored as they are, version 1.
 pub const OPAQUE_V1: u8 = 4;
+/// Format byte of a page of customer ids, version 1.
+pub const ID_PAGE_V1: u8 = 5;
 /// Customers per page of scores.
 pub const PAGE_SLOTS: u64 = 256;
 /// Bytes of a page entry without its propensity columns.
@@ -95,6 +99,25 @@ pub fn opaque(bytes: &[u8]) -> Option<&[u8]> {
     match bytes.split_first() {
         Some((&OPAQUE_V1, body)) => Some(body),
         _ => None,
+    }
+}
+
+/// Encodes a page of customer ids.
+pub(crate) fn encode_id_page(bits: &[u8; 32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(33);
+    out.push(ID_PAGE_V1);
+    out.extend_from_slice(bits);
+    out
+}
+
+/// Decodes a page of customer ids written by [`encode_id_page`].
+pub(crate) fn decode_id_page(bytes: &[u8]) -> Result<[u8; 32], String> {
+    match bytes.split_first() {
+        Some((&ID_PAGE_V1, body)) => body
+            .try_into()
+            .map_err(|_| format!("a page of customer ids of {} bytes, not 32", body.len())),
+        Some((other, _)) => Err(format!("unknown value format {other}")),
+        None => Err("empty value".into()),
     }
 }
 

@@ -720,7 +720,8 @@ fn history_digests_are_removed_by_every_interaction_write() {
     b.put_history_digest_bytes(CustomerId(2), &[]);
     b.put_history_digest(CustomerId(3), &vec![9u64]);
     store.write(b, Durability::Durable).unwrap();
-    let stored: Vec<(CustomerId, Option<Vec<u8>>, Option<Vec<u64>>)> = store
+    type Read = (CustomerId, Option<Vec<u8>>, Option<Vec<u64>>);
+    let stored: Vec<Read> = store
         .stored_history_digests(CustomerId(0), None)
         .map(|r| {
             let (id, d) = r.unwrap();
