@@ -16,14 +16,15 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rapport_analytics::{
     Activity, BgNbd, DayTransaction, Fit, FitOptions, FittedModels, FlatDigest, GammaGamma,
-    HistoryDigest, ListName, ModelReport, ParetoNbd, Periods, Rfm, RunSummary, ScoringConfig,
-    SegmentValue, SkewSummary, TierContribution, TierHistory, TierSummary, ValueDefinition,
-    WorkingList, fit_models, flat_digest_is_current, score_all, segment_values, summarize,
-    summarize_touches, working_lists,
+    HistoryDigest, ListName, ModelReport, ParetoNbd, Periods, Rfm, RunSummary, ScoreTable,
+    ScoringConfig, SegmentValue, SkewSummary, TierContribution, TierHistory, TierSummary,
+    ValueDefinition, WorkingList, fit_models, flat_digest_is_current, score_table, segment_values,
+    summarize, summarize_touches, working_lists,
 };
 use rapport_core::text::sanitize;
 use rapport_core::{CustomerId, Interaction, Tier, Timestamp};
-use rapport_store::{Batch, Durability, Store};
+use rapport_store::codec::PAGE_SLOTS;
+use rapport_store::{Batch, Durability, Propensities, ScoreView, Store};
 use serde::Serialize;
 
 use crate::global::Global;
@@ -317,7 +318,7 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     timings.insert("fit".to_string(), t.elapsed().as_millis() as u64);
 
     let t = Instant::now();
-    let scores = score_all(&activities, &models, at, cfg.threads);
+    let scores = score_table(&activities, &models, at, cfg.threads);
     timings.insert("score".to_string(), t.elapsed().as_millis() as u64);
 
     // Write: scores and tier changes in batches, the run's documents, then one flush.
@@ -345,7 +346,7 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     });
     let (tiers, tier_changes) = written?;
     let (mut batch, skew_summary, list_sizes) = docs?;
-    let customer_equity: f64 = scores.iter().map(|s| s.clv).sum();
+    let customer_equity: f64 = scores.rows.iter().map(|s| s.clv).sum();
     let summary = RunSummary {
         at,
         full: previous.is_none(),
@@ -366,7 +367,8 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     // Freeing a million customers' histories and scores one allocation at a time takes about
     // a second: done on a thread of its own (a command line run exits meanwhile).
     let scored = scores.len() as u64;
-    std::thread::spawn(move || drop((ids, activities, scores, old_tiers)));
+    drop(scores);
+    std::thread::spawn(move || drop((ids, activities, old_tiers)));
 
     Ok(ScoreReport {
         full: previous.is_none(),
@@ -388,12 +390,12 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     })
 }
 
-/// Writes the scores, the new history digests and the tier changes in batches; returns the
-/// customers per tier and the tier changes recorded.
+/// Writes the scores (a page of 256 customers at a time), the new history digests and the
+/// tier changes in batches; returns the customers per tier and the tier changes recorded.
 fn write_scores(
     store: &Store,
     ids: &[CustomerId],
-    scores: &[rapport_core::Scores],
+    scores: &ScoreTable<'_>,
     old_tiers: &[Option<Tier>],
     digests: Vec<(CustomerId, Vec<u8>)>,
     bar: &ProgressBar,
@@ -401,31 +403,81 @@ fn write_scores(
     let mut tiers = [0u64; 3];
     let mut tier_changes = 0u64;
     let mut batch = Batch::default();
+    let mut pages_in_batch = 0;
+    let at = scores.at();
+    let version = scores.model_version();
     // New digests go in the batches of their customers' scores (both in customer order).
     let mut digests = digests.into_iter().peekable();
-    for (n, ((id, s), old_tier)) in ids.iter().zip(scores).zip(old_tiers).enumerate() {
-        tiers[s.tier as usize] += 1;
-        if *old_tier != Some(s.tier) {
-            let key = id.to_string();
-            let mut history: TierHistory = store.doc(TIER_HISTORY, &key)?.unwrap_or_default();
-            if history.current().is_none()
-                && let Some(old) = old_tier
-            {
-                history.record(s.at, *old);
-            }
-            if history.record(s.at, s.tier) {
-                tier_changes += 1;
-                batch.put_doc(TIER_HISTORY, &key, &history)?;
+    let mut propensity: Vec<(&str, f64)> = Vec::new();
+    let mut spans = Vec::with_capacity(PAGE_SLOTS as usize);
+    let mut start = 0;
+    while start < ids.len() {
+        let page = ids[start].0 / PAGE_SLOTS;
+        let end = start
+            + ids[start..]
+                .iter()
+                .take_while(|id| id.0 / PAGE_SLOTS == page)
+                .count();
+        for k in start..end {
+            let s = &scores.rows[k];
+            tiers[s.tier as usize] += 1;
+            if old_tiers[k] != Some(s.tier) {
+                let key = ids[k].to_string();
+                let mut history: TierHistory = store.doc(TIER_HISTORY, &key)?.unwrap_or_default();
+                if history.current().is_none()
+                    && let Some(old) = old_tiers[k]
+                {
+                    history.record(at, old);
+                }
+                if history.record(at, s.tier) {
+                    tier_changes += 1;
+                    batch.put_doc(TIER_HISTORY, &key, &history)?;
+                }
             }
         }
-        batch.put_scores(*id, s);
-        while let Some((d_id, digest)) = digests.next_if(|(d, _)| d <= id) {
+        propensity.clear();
+        spans.clear();
+        for k in start..end {
+            let from = propensity.len();
+            propensity.extend(scores.propensity(k));
+            spans.push(from..propensity.len());
+        }
+        let mut entries = Vec::with_capacity(end - start);
+        for (k, span) in (start..end).zip(&spans) {
+            let s = &scores.rows[k];
+            entries.push((
+                ids[k],
+                ScoreView {
+                    model_version: version,
+                    at,
+                    value: s.value,
+                    annual_value: s.annual_value,
+                    profit: s.profit,
+                    clv: s.clv,
+                    p_alive: s.p_alive,
+                    churn: s.churn,
+                    expected_transactions: s.expected_transactions,
+                    tier: s.tier,
+                    top: s.top,
+                    bottom: s.bottom,
+                    segment: s.segment,
+                    propensity: Propensities::Pairs(&propensity[span.clone()]),
+                },
+            ));
+        }
+        batch.put_score_page(&entries);
+        pages_in_batch += 1;
+        let last = ids[end - 1];
+        while let Some((d_id, digest)) = digests.next_if(|(d, _)| *d <= last) {
             batch.put_history_digest_bytes(d_id, &digest);
         }
-        if batch.len() >= 10_000 {
+        // About 10,000 customers' worth of writes per batch.
+        if pages_in_batch >= 40 || batch.len() >= 10_000 {
             store.write(std::mem::take(&mut batch), Durability::Batched)?;
-            bar.set_position(n as u64);
+            pages_in_batch = 0;
+            bar.set_position(end as u64);
         }
+        start = end;
     }
     for (d_id, digest) in digests {
         batch.put_history_digest_bytes(d_id, &digest);
@@ -440,7 +492,7 @@ fn run_documents(
     full: bool,
     ids: &[CustomerId],
     activities: &[Activity],
-    scores: &[rapport_core::Scores],
+    scores: &ScoreTable<'_>,
     models: &FittedModels,
     cfg: &ScoringConfig,
     at: Timestamp,
@@ -449,7 +501,7 @@ fn run_documents(
     let mut skew_summary = None;
     let mut list_sizes = Vec::new();
     if full {
-        let values: Vec<f64> = scores.iter().map(|s| s.value).collect();
+        let values: Vec<f64> = scores.rows.iter().map(|s| s.value).collect();
         match rapport_analytics::skew(&values, "value", at) {
             Ok(sk) => {
                 batch.put_doc(COLLECTION, "skew", &sk)?;
@@ -461,7 +513,7 @@ fn run_documents(
                 batch.remove_doc(COLLECTION, "skew");
             }
         }
-        let profits: Vec<f64> = scores.iter().map(|s| s.profit).collect();
+        let profits: Vec<f64> = scores.rows.iter().map(|s| s.profit).collect();
         if let Ok(sk) = rapport_analytics::skew(&profits, "profit", at) {
             batch.put_doc(COLLECTION, "skew_profit", &sk)?;
         }
@@ -469,7 +521,7 @@ fn run_documents(
             at,
             models.version.clone(),
             models.tiering.clone(),
-            scores.iter().map(|s| TierContribution {
+            scores.rows.iter().map(|s| TierContribution {
                 tier: s.tier,
                 top: s.top,
                 bottom: s.bottom,
@@ -480,13 +532,13 @@ fn run_documents(
         );
         batch.put_doc(COLLECTION, "tiers", &tier_summary)?;
         let segments: Vec<SegmentValue> =
-            segment_values(scores.iter().map(|s| (s.segment.as_str(), s.clv)));
+            segment_values(scores.rows.iter().map(|s| (s.segment, s.clv)));
         batch.put_doc(COLLECTION, "segment_clv", &segments)?;
         let inputs: Vec<_> = ids
             .iter()
             .zip(activities)
-            .zip(scores)
-            .map(|((id, a), s)| models.list_input(*id, a, s))
+            .zip(&scores.rows)
+            .map(|((id, a), s)| models.list_input_row(*id, a, s))
             .collect();
         for list in working_lists(&inputs, &cfg.lists, at) {
             list_sizes.push((list.name.as_str().to_string(), list.total));

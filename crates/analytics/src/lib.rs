@@ -83,7 +83,8 @@ pub use optimize::{FitOptions, Minimum, NotConverged, bfgs, minimize, nelder_mea
 pub use pareto_nbd::ParetoNbd;
 pub use rfm::{CustomerSummary, DayTransaction, Periods, Rfm, Summaries, summarize};
 pub use scoring::{
-    ClassifierReport, FittedModels, ModelReport, RunSummary, ScoringConfig, fit_models, score_all,
+    ClassifierReport, FittedModels, ModelReport, RunSummary, ScoreRow, ScoreTable, ScoringConfig,
+    fit_models, score_all, score_table,
 };
 pub use skew::{SkewSummary, SkewVerdict, skew};
 pub use tiers::{

@@ -143,18 +143,136 @@ pub fn decode_doc<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     }
 }
 
+/// One customer's scores, borrowed: what an entry of a page of scores holds, so that a run
+/// can write a million customers' scores without owning their strings one by one.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreView<'a> {
+    /// [`Scores::model_version`].
+    pub model_version: &'a str,
+    /// [`Scores::at`].
+    pub at: Timestamp,
+    /// [`Scores::value`].
+    pub value: f64,
+    /// [`Scores::annual_value`].
+    pub annual_value: f64,
+    /// [`Scores::profit`].
+    pub profit: f64,
+    /// [`Scores::clv`].
+    pub clv: f64,
+    /// [`Scores::p_alive`].
+    pub p_alive: f64,
+    /// [`Scores::churn`].
+    pub churn: Option<f64>,
+    /// [`Scores::expected_transactions`].
+    pub expected_transactions: f64,
+    /// [`Scores::tier`].
+    pub tier: Tier,
+    /// [`Scores::top`].
+    pub top: bool,
+    /// [`Scores::bottom`].
+    pub bottom: bool,
+    /// [`Scores::segment`].
+    pub segment: &'a str,
+    /// [`Scores::propensity`]: (product, propensity), products distinct.
+    pub propensity: Propensities<'a>,
+}
+
+/// The propensities of a [`ScoreView`].
+#[derive(Debug, Clone, Copy)]
+pub enum Propensities<'a> {
+    /// Of owned [`Scores`].
+    Map(&'a BTreeMap<String, f64>),
+    /// (product, propensity) pairs, products distinct.
+    Pairs(&'a [(&'a str, f64)]),
+}
+
+impl<'a> Propensities<'a> {
+    fn iter(self) -> impl Iterator<Item = (&'a str, f64)> {
+        let (map, pairs) = match self {
+            Propensities::Map(m) => (Some(m), &[][..]),
+            Propensities::Pairs(p) => (None, p),
+        };
+        map.into_iter()
+            .flat_map(|m| m.iter().map(|(k, v)| (k.as_str(), *v)))
+            .chain(pairs.iter().copied())
+    }
+
+    fn get(self, product: &str) -> Option<f64> {
+        match self {
+            Propensities::Map(m) => m.get(product).copied(),
+            Propensities::Pairs(p) => p.iter().find(|(n, _)| *n == product).map(|(_, v)| *v),
+        }
+    }
+}
+
+impl<'a> ScoreView<'a> {
+    /// The view of owned scores.
+    pub fn of(s: &'a Scores) -> ScoreView<'a> {
+        ScoreView {
+            model_version: &s.model_version,
+            at: s.at,
+            value: s.value,
+            annual_value: s.annual_value,
+            profit: s.profit,
+            clv: s.clv,
+            p_alive: s.p_alive,
+            churn: s.churn,
+            expected_transactions: s.expected_transactions,
+            tier: s.tier,
+            top: s.top,
+            bottom: s.bottom,
+            segment: &s.segment,
+            propensity: Propensities::Map(&s.propensity),
+        }
+    }
+
+    /// The scores, owned.
+    pub fn to_scores(&self) -> Scores {
+        Scores {
+            model_version: self.model_version.to_string(),
+            at: self.at,
+            value: self.value,
+            annual_value: self.annual_value,
+            profit: self.profit,
+            clv: self.clv,
+            p_alive: self.p_alive,
+            churn: self.churn,
+            expected_transactions: self.expected_transactions,
+            tier: self.tier,
+            top: self.top,
+            bottom: self.bottom,
+            segment: self.segment.to_string(),
+            propensity: self
+                .propensity
+                .iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+}
+
 /// Encodes a page of scores (slot, scores), slots ascending and distinct.
 pub(crate) fn encode_score_page(entries: &[(u8, Scores)]) -> Result<Vec<u8>, String> {
+    let views: Vec<(u8, ScoreView<'_>)> = entries
+        .iter()
+        .map(|(slot, s)| (*slot, ScoreView::of(s)))
+        .collect();
+    encode_score_views(&views)
+}
+
+/// Encodes a page of scores from borrowed entries (slot, scores), slots ascending and
+/// distinct.
+pub(crate) fn encode_score_views(entries: &[(u8, ScoreView<'_>)]) -> Result<Vec<u8>, String> {
     let mut strings: Vec<&str> = Vec::new();
     let mut columns: Vec<&str> = Vec::new();
     for (_, s) in entries {
-        for name in [s.model_version.as_str(), s.segment.as_str()] {
+        for name in [s.model_version, s.segment] {
             if !strings.contains(&name) {
                 strings.push(name);
             }
         }
-        for p in s.propensity.keys() {
-            if !columns.contains(&p.as_str()) {
+        for (p, _) in s.propensity.iter() {
+            if !columns.contains(&p) {
                 columns.push(p);
             }
         }
@@ -204,7 +322,7 @@ pub(crate) fn encode_score_page(entries: &[(u8, Scores)]) -> Result<Vec<u8>, Str
             return Err("page slots out of order".into());
         }
         previous = Some(*slot);
-        out.extend_from_slice(&index(&s.model_version).to_le_bytes());
+        out.extend_from_slice(&index(s.model_version).to_le_bytes());
         out.extend_from_slice(&s.at.0.to_le_bytes());
         for v in [
             s.value,
@@ -227,13 +345,13 @@ pub(crate) fn encode_score_page(entries: &[(u8, Scores)]) -> Result<Vec<u8>, Str
             | (u8::from(s.bottom) << 3)
             | (u8::from(s.churn.is_some()) << 4);
         out.push(flags);
-        out.extend_from_slice(&index(&s.segment).to_le_bytes());
+        out.extend_from_slice(&index(s.segment).to_le_bytes());
         let mut present = 0u64;
         let mut values = [0f64; MAX_COLUMNS];
         for (j, c) in columns.iter().enumerate() {
-            if let Some(v) = s.propensity.get(*c) {
+            if let Some(v) = s.propensity.get(c) {
                 present |= 1 << j;
-                values[j] = *v;
+                values[j] = v;
             }
         }
         out.extend_from_slice(&present.to_le_bytes());

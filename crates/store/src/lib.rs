@@ -68,6 +68,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use batch::Batch;
+pub use codec::{Propensities, ScoreView};
 pub use error::Error;
 pub use feed::Subscriber;
 pub use rapport_core::{Change, ChangeEvent};

@@ -665,6 +665,12 @@ impl Store {
         let mut max_interaction: Option<u64> = None;
         // Pages of scores written by this batch: slot -> scores.
         let mut pages: HashMap<u64, Vec<(u8, Scores)>> = HashMap::new();
+        // Pages of scores written by this batch as encoded pages only: slots, value.
+        let mut encoded: HashMap<u64, ([u8; 32], Vec<u8>)> = HashMap::new();
+        let decode_page = |page: u64, raw: &[u8]| {
+            codec::decode_score_page(raw)
+                .map_err(|reason| decode_err(&keys::score_page(page), reason))
+        };
         // Customers whose history digest this batch has removed so far.
         let mut digests_removed: HashSet<CustomerId> = HashSet::new();
         // Pages of customer ids as they stand after the operations planned so far.
@@ -754,7 +760,23 @@ impl Store {
                 }
                 Op::PutScores { customer, scores } => {
                     let (page, slot) = keys::score_slot(customer);
-                    pages.entry(page).or_default().push((slot, *scores));
+                    let updates = pages.entry(page).or_default();
+                    if let Some((_, earlier)) = encoded.remove(&page) {
+                        updates.extend(decode_page(page, &earlier)?);
+                    }
+                    updates.push((slot, *scores));
+                }
+                Op::PutScorePage { page, slots, value } => {
+                    if pages.contains_key(&page) || encoded.contains_key(&page) {
+                        // Several writes to one page in a batch: merged as owned scores.
+                        let updates = pages.entry(page).or_default();
+                        if let Some((_, earlier)) = encoded.remove(&page) {
+                            updates.extend(decode_page(page, &earlier)?);
+                        }
+                        updates.extend(decode_page(page, &value)?);
+                    } else {
+                        encoded.insert(page, (slots, value));
+                    }
                 }
                 Op::Put { key, value } => {
                     if let Some(Key::HistoryDigest(c)) = Key::parse(&key) {
@@ -763,6 +785,22 @@ impl Store {
                     }
                     out.insert(key, value)
                 }
+            }
+        }
+        for (page, (slots, value)) in encoded {
+            let key = keys::score_page(page);
+            let whole = match tree.get(&key)? {
+                Some(raw) => codec::score_page_slots(&raw)
+                    .map_err(|reason| decode_err(&key, reason))?
+                    .iter()
+                    .all(|s| slots[usize::from(s / 8)] & (1 << (s % 8)) != 0),
+                None => true,
+            };
+            if whole {
+                // Every customer on the stored page is rewritten (a scoring run).
+                out.insert(key, value);
+            } else {
+                pages.insert(page, decode_page(page, &value)?);
             }
         }
         for (page, updates) in pages {
