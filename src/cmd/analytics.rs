@@ -289,11 +289,17 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     let mut customers = 0u64;
     let mut interactions = 0u64;
     let mut rebuilt = 0u64;
-    let n: usize = parts.iter().map(|p| p.ids.len()).sum();
-    let mut ids: Vec<CustomerId> = Vec::with_capacity(n);
-    let mut activities: Vec<Activity> = Vec::with_capacity(n);
-    let mut old_tiers: Vec<Option<Tier>> = Vec::with_capacity(n);
-    let mut digests: Vec<(CustomerId, Vec<u8>)> = Vec::new();
+    // The first part's vectors are kept and the others appended (a large vector grows in
+    // place by remapping its pages, so most of a million histories are not copied).
+    let mut parts = parts.into_iter();
+    let first = parts.next().unwrap_or_default();
+    customers += first.customers;
+    interactions += first.interactions;
+    rebuilt += first.rebuilt;
+    let mut ids: Vec<CustomerId> = first.ids;
+    let mut activities: Vec<Activity> = first.activities;
+    let mut old_tiers: Vec<Option<Tier>> = first.old_tiers;
+    let mut digests: Vec<(CustomerId, Vec<u8>)> = first.digests;
     for p in parts {
         customers += p.customers;
         interactions += p.interactions;
