@@ -15,14 +15,16 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rapport_analytics::{
-    Activity, BgNbd, DayTransaction, Fit, FitOptions, FittedModels, GammaGamma, HistoryDigest,
-    ListName, ModelReport, ParetoNbd, Periods, Rfm, RunSummary, ScoringConfig, SegmentValue,
-    SkewSummary, TierContribution, TierHistory, TierSummary, ValueDefinition, WorkingList,
-    fit_models, score_all, segment_values, summarize, summarize_touches, working_lists,
+    Activity, BgNbd, DayTransaction, Fit, FitOptions, FittedModels, FlatDigest, GammaGamma,
+    HistoryDigest, ListName, ModelReport, ParetoNbd, Periods, Rfm, RunSummary, ScoreTable,
+    ScoringConfig, SegmentValue, SkewSummary, TierContribution, TierHistory, TierSummary,
+    ValueDefinition, WorkingList, fit_models, flat_digest_is_current, score_table, segment_values,
+    summarize, summarize_touches, working_lists,
 };
 use rapport_core::text::sanitize;
 use rapport_core::{CustomerId, Interaction, Tier, Timestamp};
-use rapport_store::{Batch, Durability, Store};
+use rapport_store::codec::PAGE_SLOTS;
+use rapport_store::{Batch, Durability, Propensities, ScoreView, Store};
 use serde::Serialize;
 
 use crate::global::Global;
@@ -287,15 +289,21 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     let mut customers = 0u64;
     let mut interactions = 0u64;
     let mut rebuilt = 0u64;
-    let n: usize = parts.iter().map(|p| p.ids.len()).sum();
-    let mut ids: Vec<CustomerId> = Vec::with_capacity(n);
-    let mut activities: Vec<Activity> = Vec::with_capacity(n);
-    let mut old_tiers: Vec<Option<Tier>> = Vec::with_capacity(n);
-    let mut digests: Vec<(CustomerId, HistoryDigest)> = Vec::new();
+    // The first part's vectors are kept and the others appended (a large vector grows in
+    // place by remapping its pages, so most of a million histories are not copied).
+    let mut parts = parts.into_iter();
+    let first = parts.next().unwrap_or_default();
+    customers += first.customers;
+    interactions += first.interactions;
+    rebuilt += first.rebuilt;
+    let mut ids: Vec<CustomerId> = first.ids;
+    let mut activities: Vec<Activity> = first.activities;
+    let mut old_tiers: Vec<Option<Tier>> = first.old_tiers;
+    let mut digests: Vec<(CustomerId, Vec<u8>)> = first.digests;
     for p in parts {
         customers += p.customers;
         interactions += p.interactions;
-        rebuilt += p.digests.len() as u64;
+        rebuilt += p.rebuilt;
         ids.extend(p.ids);
         activities.extend(p.activities);
         old_tiers.extend(p.old_tiers);
@@ -316,7 +324,7 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     timings.insert("fit".to_string(), t.elapsed().as_millis() as u64);
 
     let t = Instant::now();
-    let scores = score_all(&activities, &models, at, cfg.threads);
+    let scores = score_table(&activities, &models, at, cfg.threads);
     timings.insert("score".to_string(), t.elapsed().as_millis() as u64);
 
     // Write: scores and tier changes in batches, the run's documents, then one flush.
@@ -344,7 +352,7 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     });
     let (tiers, tier_changes) = written?;
     let (mut batch, skew_summary, list_sizes) = docs?;
-    let customer_equity: f64 = scores.iter().map(|s| s.clv).sum();
+    let customer_equity: f64 = scores.rows.iter().map(|s| s.clv).sum();
     let summary = RunSummary {
         at,
         full: previous.is_none(),
@@ -362,6 +370,11 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     bar.finish_and_clear();
     timings.insert("write".to_string(), t.elapsed().as_millis() as u64);
     timings.insert("total".to_string(), started.elapsed().as_millis() as u64);
+    // Freeing a million customers' histories and scores one allocation at a time takes about
+    // a second: done on a thread of its own (a command line run exits meanwhile).
+    let scored = scores.len() as u64;
+    drop(scores);
+    std::thread::spawn(move || drop((ids, activities, old_tiers)));
 
     Ok(ScoreReport {
         full: previous.is_none(),
@@ -369,7 +382,7 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         model_version: models.version.clone(),
         at,
         customers,
-        scored: scores.len() as u64,
+        scored,
         interactions,
         histories_read: rebuilt,
         tier_changes,
@@ -383,47 +396,97 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     })
 }
 
-/// Writes the scores, the new history digests and the tier changes in batches; returns the
-/// customers per tier and the tier changes recorded.
+/// Writes the scores (a page of 256 customers at a time), the new history digests and the
+/// tier changes in batches; returns the customers per tier and the tier changes recorded.
 fn write_scores(
     store: &Store,
     ids: &[CustomerId],
-    scores: &[rapport_core::Scores],
+    scores: &ScoreTable<'_>,
     old_tiers: &[Option<Tier>],
-    digests: Vec<(CustomerId, HistoryDigest)>,
+    digests: Vec<(CustomerId, Vec<u8>)>,
     bar: &ProgressBar,
 ) -> anyhow::Result<([u64; 3], u64)> {
     let mut tiers = [0u64; 3];
     let mut tier_changes = 0u64;
     let mut batch = Batch::default();
+    let mut pages_in_batch = 0;
+    let at = scores.at();
+    let version = scores.model_version();
     // New digests go in the batches of their customers' scores (both in customer order).
     let mut digests = digests.into_iter().peekable();
-    for (n, ((id, s), old_tier)) in ids.iter().zip(scores).zip(old_tiers).enumerate() {
-        tiers[s.tier as usize] += 1;
-        if *old_tier != Some(s.tier) {
-            let key = id.to_string();
-            let mut history: TierHistory = store.doc(TIER_HISTORY, &key)?.unwrap_or_default();
-            if history.current().is_none()
-                && let Some(old) = old_tier
-            {
-                history.record(s.at, *old);
-            }
-            if history.record(s.at, s.tier) {
-                tier_changes += 1;
-                batch.put_doc(TIER_HISTORY, &key, &history)?;
+    let mut propensity: Vec<(&str, f64)> = Vec::new();
+    let mut spans = Vec::with_capacity(PAGE_SLOTS as usize);
+    let mut start = 0;
+    while start < ids.len() {
+        let page = ids[start].0 / PAGE_SLOTS;
+        let end = start
+            + ids[start..]
+                .iter()
+                .take_while(|id| id.0 / PAGE_SLOTS == page)
+                .count();
+        for k in start..end {
+            let s = &scores.rows[k];
+            tiers[s.tier as usize] += 1;
+            if old_tiers[k] != Some(s.tier) {
+                let key = ids[k].to_string();
+                let mut history: TierHistory = store.doc(TIER_HISTORY, &key)?.unwrap_or_default();
+                if history.current().is_none()
+                    && let Some(old) = old_tiers[k]
+                {
+                    history.record(at, old);
+                }
+                if history.record(at, s.tier) {
+                    tier_changes += 1;
+                    batch.put_doc(TIER_HISTORY, &key, &history)?;
+                }
             }
         }
-        batch.put_scores(*id, s);
-        while let Some((d_id, digest)) = digests.next_if(|(d, _)| d <= id) {
-            batch.put_history_digest(d_id, &digest);
+        propensity.clear();
+        spans.clear();
+        for k in start..end {
+            let from = propensity.len();
+            propensity.extend(scores.propensity(k));
+            spans.push(from..propensity.len());
         }
-        if batch.len() >= 10_000 {
+        let mut entries = Vec::with_capacity(end - start);
+        for (k, span) in (start..end).zip(&spans) {
+            let s = &scores.rows[k];
+            entries.push((
+                ids[k],
+                ScoreView {
+                    model_version: version,
+                    at,
+                    value: s.value,
+                    annual_value: s.annual_value,
+                    profit: s.profit,
+                    clv: s.clv,
+                    p_alive: s.p_alive,
+                    churn: s.churn,
+                    expected_transactions: s.expected_transactions,
+                    tier: s.tier,
+                    top: s.top,
+                    bottom: s.bottom,
+                    segment: s.segment,
+                    propensity: Propensities::Pairs(&propensity[span.clone()]),
+                },
+            ));
+        }
+        batch.put_score_page(&entries);
+        pages_in_batch += 1;
+        let last = ids[end - 1];
+        while let Some((d_id, digest)) = digests.next_if(|(d, _)| *d <= last) {
+            batch.put_history_digest_bytes(d_id, &digest);
+        }
+        // About 10,000 customers' worth of writes per batch.
+        if pages_in_batch >= 40 || batch.len() >= 10_000 {
             store.write(std::mem::take(&mut batch), Durability::Batched)?;
-            bar.set_position(n as u64);
+            pages_in_batch = 0;
+            bar.set_position(end as u64);
         }
+        start = end;
     }
     for (d_id, digest) in digests {
-        batch.put_history_digest(d_id, &digest);
+        batch.put_history_digest_bytes(d_id, &digest);
     }
     store.write(batch, Durability::Batched)?;
     Ok((tiers, tier_changes))
@@ -435,7 +498,7 @@ fn run_documents(
     full: bool,
     ids: &[CustomerId],
     activities: &[Activity],
-    scores: &[rapport_core::Scores],
+    scores: &ScoreTable<'_>,
     models: &FittedModels,
     cfg: &ScoringConfig,
     at: Timestamp,
@@ -444,7 +507,7 @@ fn run_documents(
     let mut skew_summary = None;
     let mut list_sizes = Vec::new();
     if full {
-        let values: Vec<f64> = scores.iter().map(|s| s.value).collect();
+        let values: Vec<f64> = scores.rows.iter().map(|s| s.value).collect();
         match rapport_analytics::skew(&values, "value", at) {
             Ok(sk) => {
                 batch.put_doc(COLLECTION, "skew", &sk)?;
@@ -456,7 +519,7 @@ fn run_documents(
                 batch.remove_doc(COLLECTION, "skew");
             }
         }
-        let profits: Vec<f64> = scores.iter().map(|s| s.profit).collect();
+        let profits: Vec<f64> = scores.rows.iter().map(|s| s.profit).collect();
         if let Ok(sk) = rapport_analytics::skew(&profits, "profit", at) {
             batch.put_doc(COLLECTION, "skew_profit", &sk)?;
         }
@@ -464,7 +527,7 @@ fn run_documents(
             at,
             models.version.clone(),
             models.tiering.clone(),
-            scores.iter().map(|s| TierContribution {
+            scores.rows.iter().map(|s| TierContribution {
                 tier: s.tier,
                 top: s.top,
                 bottom: s.bottom,
@@ -475,13 +538,13 @@ fn run_documents(
         );
         batch.put_doc(COLLECTION, "tiers", &tier_summary)?;
         let segments: Vec<SegmentValue> =
-            segment_values(scores.iter().map(|s| (s.segment.as_str(), s.clv)));
+            segment_values(scores.rows.iter().map(|s| (s.segment, s.clv)));
         batch.put_doc(COLLECTION, "segment_clv", &segments)?;
         let inputs: Vec<_> = ids
             .iter()
             .zip(activities)
-            .zip(scores)
-            .map(|((id, a), s)| models.list_input(*id, a, s))
+            .zip(&scores.rows)
+            .map(|((id, a), s)| models.list_input_row(*id, a, s))
             .collect();
         for list in working_lists(&inputs, &cfg.lists, at) {
             list_sizes.push((list.name.as_str().to_string(), list.total));
@@ -503,8 +566,11 @@ struct HistoryPart {
     ids: Vec<CustomerId>,
     activities: Vec<Activity>,
     old_tiers: Vec<Option<Tier>>,
-    /// New digests to store (customers without a current one), in id order.
-    digests: Vec<(CustomerId, HistoryDigest)>,
+    /// Flat digests to store (customers without a current one, or with a typed one), in id
+    /// order.
+    digests: Vec<(CustomerId, Vec<u8>)>,
+    /// Customers whose interactions were read.
+    rebuilt: u64,
 }
 
 /// Reads every customer's history as of `at`, split into `threads` customer id ranges read in
@@ -555,7 +621,7 @@ fn read_part(
     hi: Option<CustomerId>,
 ) -> anyhow::Result<HistoryPart> {
     let mut part = HistoryPart::default();
-    let mut digests = store.history_digests::<HistoryDigest>(lo, hi).peekable();
+    let mut digests = store.stored_history_digests(lo, hi).peekable();
     let mut scores = store.tiers_in(lo, hi).peekable();
     let mut interactions: Vec<Interaction> = Vec::new();
     for id in store.customer_ids(lo, hi) {
@@ -577,28 +643,72 @@ fn read_part(
                 scored = true;
             }
         }
-        let (digest, fresh) = match stored.filter(HistoryDigest::is_current) {
-            Some(d) => (d, false),
+        // A current flat digest is read in place; a typed one (written by an older build) is
+        // converted and stored flat; none, or one of another version, means reading the
+        // interactions.
+        let read = match stored.as_ref().map(|d| (d, d.bytes())) {
+            Some((_, Some(bytes))) if flat_digest_is_current(bytes) => {
+                match FlatDigest::parse(bytes) {
+                    Ok(flat) => Some(DigestRead::Flat(flat)),
+                    Err(e) => {
+                        tracing::warn!(customer = %id, "history digest unreadable, rebuilt: {e}");
+                        None
+                    }
+                }
+            }
+            Some((_, Some(_))) => None,
+            Some((d, None)) => d
+                .decode::<HistoryDigest>()
+                .ok()
+                .filter(HistoryDigest::is_current)
+                .map(DigestRead::Converted),
+            None => None,
+        };
+        let read = match read {
+            Some(r) => r,
             None => {
                 interactions.clear();
                 for i in store.interactions_of(id) {
                     interactions.push(i?);
                 }
-                (HistoryDigest::of(&interactions), true)
+                DigestRead::Rebuilt(HistoryDigest::of(&interactions))
             }
         };
-        if incremental && !fresh && scored {
+        let changed = matches!(read, DigestRead::Rebuilt(_));
+        if let DigestRead::Converted(digest) | DigestRead::Rebuilt(digest) = &read
+            && let Some(bytes) = digest.to_flat()
+        {
+            part.digests.push((id, bytes));
+        }
+        if changed {
+            part.rebuilt += 1;
+        }
+        if incremental && !changed && scored {
             continue;
         }
-        part.interactions += digest.touches.len() as u64;
+        let (touches, activity) = match &read {
+            DigestRead::Flat(flat) => (flat.len(), flat.summarize(at)),
+            DigestRead::Converted(d) | DigestRead::Rebuilt(d) => {
+                (d.touches.len(), summarize_touches(&d.touches, at))
+            }
+        };
+        part.interactions += touches as u64;
         part.ids.push(id);
-        part.activities.push(summarize_touches(&digest.touches, at));
+        part.activities.push(activity);
         part.old_tiers.push(old_tier);
-        if fresh {
-            part.digests.push((id, digest));
-        }
     }
     Ok(part)
+}
+
+/// How a customer's history was read.
+#[allow(clippy::large_enum_variant)] // one at a time, on the stack
+enum DigestRead<'a> {
+    /// From its stored flat digest, in place.
+    Flat(FlatDigest<'a>),
+    /// From a typed digest stored by an older build (stored again flat).
+    Converted(HistoryDigest),
+    /// From its interactions (no current digest: new or changed since the last run).
+    Rebuilt(HistoryDigest),
 }
 
 fn progress_bar(wanted: bool, len: u64, what: &'static str) -> ProgressBar {
@@ -651,6 +761,8 @@ pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_score_report(&report);
     }
+    // The run flushed; the process exits next, so the page cache is not torn down.
+    store.close_for_exit()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -1570,6 +1682,53 @@ mod tests {
         )
         .unwrap();
         assert_eq!(one.customer_equity, third.customer_equity);
+        let flat: Vec<_> = store
+            .stored_history_digests(CustomerId(0), None)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(flat.len(), 601);
+        assert!(flat.iter().all(|(_, d)| d.bytes().is_some()));
+        // Typed digests, as the build before flat digests stored them: read, not rebuilt
+        // from the interactions, the same scores, and stored flat again.
+        let scores_before: Vec<_> = store
+            .scores_in(CustomerId(0), None)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut b = Batch::default();
+        for (id, d) in &flat {
+            let touches = FlatDigest::parse(d.bytes().unwrap()).unwrap().touches();
+            b.put_history_digest(
+                *id,
+                &HistoryDigest {
+                    version: rapport_analytics::DIGEST_VERSION,
+                    touches,
+                },
+            );
+        }
+        store.write(b, Durability::Durable).unwrap();
+        assert!(
+            store.stored_history_digests(CustomerId(0), None).all(|d| d
+                .unwrap()
+                .1
+                .bytes()
+                .is_none())
+        );
+        let converted = run_scoring(&store, &opts).unwrap();
+        assert_eq!(converted.histories_read, 0);
+        assert_eq!(converted.interactions, third.interactions);
+        assert_eq!(converted.customer_equity, third.customer_equity);
+        let scores_after: Vec<_> = store
+            .scores_in(CustomerId(0), None)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(scores_after, scores_before);
+        assert!(
+            store.stored_history_digests(CustomerId(0), None).all(|d| d
+                .unwrap()
+                .1
+                .bytes()
+                .is_some())
+        );
     }
 
     #[test]

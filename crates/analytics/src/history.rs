@@ -18,7 +18,8 @@
 use serde::{Deserialize, Serialize};
 
 use rapport_core::{
-    Amount, AmountRole, AttrValue, Channel, Interaction, InteractionKind, Timestamp,
+    Amount, AmountRole, AttrValue, Channel, Currency, Interaction, InteractionKind, Money,
+    Timestamp,
 };
 
 use crate::rfm::Rfm;
@@ -255,9 +256,6 @@ pub fn summarize_history(interactions: &[Interaction], now: Timestamp) -> Activi
 /// Condenses a customer's touches (any order) as of `now`: the same as
 /// [`summarize_history`] on the interactions they were made of.
 pub fn summarize_touches(touches: &[Touch], now: Timestamp) -> Activity {
-    let as_of = day_of(now);
-    let mut a = Activity::empty(as_of);
-    let mut purchase_days: Vec<(i64, f64)> = Vec::new();
     // Bookings whose revenue a ledger entry carries.
     let mut ledger_bookings: Vec<&str> = touches
         .iter()
@@ -266,6 +264,90 @@ pub fn summarize_touches(touches: &[Touch], now: Timestamp) -> Activity {
         .collect();
     ledger_bookings.sort_unstable();
     ledger_bookings.dedup();
+    summarize_views(touches.iter().map(Touch::view), &ledger_bookings, now)
+}
+
+/// One touch as [`summarize_views`] reads it, borrowed from a [`Touch`] or from a flat
+/// digest's bytes.
+#[derive(Clone, Copy)]
+struct TouchView<'a> {
+    day: i64,
+    flags: u8,
+    amounts: Amounts<'a>,
+    miles: Option<f64>,
+    booking_ref: Option<&'a str>,
+    product: Option<&'a str>,
+}
+
+impl TouchView<'_> {
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+/// A touch's amounts: a slice of a [`Touch`], or the encoded amounts of a flat digest
+/// (already validated by [`FlatDigest::parse`]).
+#[derive(Clone, Copy)]
+enum Amounts<'a> {
+    Slice(&'a [Amount]),
+    Flat {
+        bytes: &'a [u8],
+        n: usize,
+        currencies: &'a [Currency],
+    },
+}
+
+impl<'a> Amounts<'a> {
+    fn iter(self) -> impl Iterator<Item = Amount> + 'a {
+        let mut slice = match self {
+            Amounts::Slice(s) => s.iter(),
+            Amounts::Flat { .. } => [].iter(),
+        };
+        let (mut bytes, mut left, currencies) = match self {
+            Amounts::Flat {
+                bytes,
+                n,
+                currencies,
+            } => (bytes, n, currencies),
+            Amounts::Slice(_) => (&[][..], 0, &[][..]),
+        };
+        std::iter::from_fn(move || {
+            if let Some(a) = slice.next() {
+                return Some(*a);
+            }
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            // Validated when the digest was parsed: an error here ends the amounts.
+            read_amount(&mut bytes, currencies).ok()
+        })
+    }
+}
+
+impl Touch {
+    fn view(&self) -> TouchView<'_> {
+        TouchView {
+            day: self.day,
+            flags: self.flags,
+            amounts: Amounts::Slice(&self.amounts),
+            miles: self.miles,
+            booking_ref: self.booking_ref.as_deref(),
+            product: self.product.as_deref(),
+        }
+    }
+}
+
+/// The body of [`summarize_touches`], over borrowed touches; `ledger_bookings` sorted and
+/// distinct.
+fn summarize_views<'a>(
+    touches: impl Iterator<Item = TouchView<'a>>,
+    ledger_bookings: &[&str],
+    now: Timestamp,
+) -> Activity {
+    let as_of = day_of(now);
+    let mut a = Activity::empty(as_of);
+    let mut purchase_days: Vec<(i64, f64)> = Vec::new();
     for i in touches {
         let day = i.day;
         if day > as_of {
@@ -288,11 +370,10 @@ pub fn summarize_touches(touches: &[Touch], now: Timestamp) -> Activity {
         }
         let counted_by_ledger = i.has(Touch::NOT_PURCHASE)
             && i.booking_ref
-                .as_deref()
                 .is_some_and(|b| ledger_bookings.binary_search(&b).is_ok());
         let t = &mut a.totals[k];
         let mut revenue = 0.0;
-        for amount in &i.amounts {
+        for amount in i.amounts.iter() {
             let v = amount.money.as_major_f64();
             match amount.role {
                 AmountRole::Revenue if !counted_by_ledger => revenue += v,
@@ -308,7 +389,7 @@ pub fn summarize_touches(touches: &[Touch], now: Timestamp) -> Activity {
         }
         if i.has(Touch::TRANSACTION) {
             purchase_days.push((day, revenue));
-            if let Some(p) = i.product.as_deref() {
+            if let Some(p) = i.product {
                 match a.products.binary_search_by(|(n, _)| n.as_str().cmp(p)) {
                     Ok(pos) => a.products[pos].1 = a.products[pos].1.min(day),
                     Err(pos) => a.products.insert(pos, (p.to_string(), day)),
@@ -333,6 +414,388 @@ pub fn summarize_touches(touches: &[Touch], now: Timestamp) -> Activity {
         }
     }
     a
+}
+
+// ---- flat digests ----
+//
+// A history digest as stored: bytes read in place, without decoding each touch into owned
+// values (a million customers' digests are read on every scoring run). Layout:
+//
+// - `u8` [`DIGEST_VERSION`];
+// - varint touch count;
+// - `u8` currency count (at most [`MAX_CURRENCIES`]), 3 ASCII letters each;
+// - varint string count, then varint byte length + UTF-8 each (booking references and
+//   products, each distinct string once);
+// - per touch, in the order of the interactions: zigzag varint day minus the previous
+//   touch's day (the first: minus 0); `u8` flags ([`Touch::DIGITAL`], ...); `u8` shape
+//   (bits 0-3 amount count, 15 = a varint count follows; bit 4 miles; bit 5 miles as a
+//   zigzag varint integer, else `f64` little-endian; bit 6 booking reference; bit 7
+//   product); then each amount (`u8`: role in bits 0-1 (revenue, refund, cost to serve,
+//   compensation), currency index in bits 2-7; zigzag varint minor units); the miles; the
+//   booking reference's and the product's string index (varint).
+//
+// Varints are LEB128, at most 10 bytes. Parsing checks every length and index and that the
+// bytes end with the last touch.
+
+/// Currencies one flat digest can name (a history with more is not digested).
+pub const MAX_CURRENCIES: usize = 64;
+const SHAPE_COUNT: u8 = 0x0f;
+const SHAPE_MILES: u8 = 0x10;
+const SHAPE_MILES_INT: u8 = 0x20;
+const SHAPE_BOOKING: u8 = 0x40;
+const SHAPE_PRODUCT: u8 = 0x80;
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(u: u64) -> i64 {
+    ((u >> 1) as i64) ^ -((u & 1) as i64)
+}
+
+fn cut() -> String {
+    "history digest cut short".to_string()
+}
+
+fn get_u8(b: &mut &[u8]) -> Result<u8, String> {
+    let (&first, rest) = b.split_first().ok_or_else(cut)?;
+    *b = rest;
+    Ok(first)
+}
+
+fn get_varint(b: &mut &[u8]) -> Result<u64, String> {
+    let mut v = 0u64;
+    for shift in (0..70).step_by(7) {
+        let byte = get_u8(b)?;
+        if shift == 63 && byte > 1 {
+            return Err("varint overflows 64 bits".into());
+        }
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err("varint longer than 10 bytes".into())
+}
+
+fn get_len(b: &mut &[u8], what: &str) -> Result<usize, String> {
+    let n = get_varint(b)?;
+    // Every counted item takes at least one byte, so a count beyond the bytes left is false.
+    usize::try_from(n)
+        .ok()
+        .filter(|n| *n <= b.len())
+        .ok_or_else(|| format!("{what} count {n} exceeds the digest"))
+}
+
+fn get_bytes<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
+    if b.len() < n {
+        return Err(cut());
+    }
+    let (head, rest) = b.split_at(n);
+    *b = rest;
+    Ok(head)
+}
+
+const ROLES: [AmountRole; 4] = [
+    AmountRole::Revenue,
+    AmountRole::Refund,
+    AmountRole::CostToServe,
+    AmountRole::Compensation,
+];
+
+fn read_amount(b: &mut &[u8], currencies: &[Currency]) -> Result<Amount, String> {
+    let tag = get_u8(b)?;
+    let role = ROLES[usize::from(tag & 3)];
+    let currency = *currencies
+        .get(usize::from(tag >> 2))
+        .ok_or_else(|| format!("currency {} of {}", tag >> 2, currencies.len()))?;
+    let minor = unzigzag(get_varint(b)?);
+    Ok(Amount {
+        role,
+        money: Money { minor, currency },
+    })
+}
+
+/// Whether flat digest bytes were made with this build's [`DIGEST_VERSION`] (reads one byte).
+pub fn flat_digest_is_current(bytes: &[u8]) -> bool {
+    bytes
+        .first()
+        .is_some_and(|v| u32::from(*v) == DIGEST_VERSION)
+}
+
+/// A flat digest, parsed and checked: its header, and touches that read without error.
+#[derive(Debug)]
+pub struct FlatDigest<'a> {
+    touches: usize,
+    currencies: [Currency; MAX_CURRENCIES],
+    currency_count: usize,
+    strings: Vec<&'a str>,
+    body: &'a [u8],
+}
+
+impl<'a> FlatDigest<'a> {
+    /// Parses and checks flat digest bytes of this build's [`DIGEST_VERSION`].
+    pub fn parse(bytes: &'a [u8]) -> Result<FlatDigest<'a>, String> {
+        let mut b = bytes;
+        let version = get_u8(&mut b)?;
+        if u32::from(version) != DIGEST_VERSION {
+            return Err(format!(
+                "history digest version {version}, this build reads {DIGEST_VERSION}"
+            ));
+        }
+        let touches = get_len(&mut b, "touch")?;
+        let currency_count = usize::from(get_u8(&mut b)?);
+        if currency_count > MAX_CURRENCIES {
+            return Err(format!("{currency_count} currencies in a history digest"));
+        }
+        let mut currencies = [Currency::EUR; MAX_CURRENCIES];
+        for c in currencies.iter_mut().take(currency_count) {
+            let code = std::str::from_utf8(get_bytes(&mut b, 3)?)
+                .ok()
+                .and_then(|s| s.parse::<Currency>().ok())
+                .filter(|c| c.as_str().len() == 3)
+                .ok_or_else(|| "a currency code in a history digest is not valid".to_string())?;
+            *c = code;
+        }
+        let string_count = get_len(&mut b, "string")?;
+        let mut strings = Vec::with_capacity(string_count);
+        for _ in 0..string_count {
+            let len = get_len(&mut b, "byte")?;
+            let raw = get_bytes(&mut b, len)?;
+            strings.push(
+                std::str::from_utf8(raw)
+                    .map_err(|_| "a string in a history digest is not UTF-8".to_string())?,
+            );
+        }
+        let digest = FlatDigest {
+            touches,
+            currencies,
+            currency_count,
+            strings,
+            body: b,
+        };
+        // Check every touch once, so that reading them again cannot fail.
+        let mut rest = digest.body;
+        let mut day = 0i64;
+        for _ in 0..touches {
+            digest.next_touch(&mut rest, &mut day)?;
+        }
+        if !rest.is_empty() {
+            return Err(format!(
+                "{} bytes after the last touch of a history digest",
+                rest.len()
+            ));
+        }
+        Ok(digest)
+    }
+
+    /// Touches (interactions) in the digest.
+    pub fn len(&self) -> usize {
+        self.touches
+    }
+
+    /// Whether it has no touches (a customer without interactions).
+    pub fn is_empty(&self) -> bool {
+        self.touches == 0
+    }
+
+    fn string(&self, b: &mut &[u8]) -> Result<&'a str, String> {
+        let i = get_varint(b)?;
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.strings.get(i))
+            .copied()
+            .ok_or_else(|| format!("string {i} of {}", self.strings.len()))
+    }
+
+    fn next_touch<'s>(&'s self, b: &mut &'a [u8], day: &mut i64) -> Result<TouchView<'s>, String> {
+        *day = day.wrapping_add(unzigzag(get_varint(b)?));
+        let flags = get_u8(b)?;
+        let shape = get_u8(b)?;
+        let n = match shape & SHAPE_COUNT {
+            SHAPE_COUNT => get_len(b, "amount")?,
+            n => usize::from(n),
+        };
+        let currencies = &self.currencies[..self.currency_count];
+        let start = *b;
+        for _ in 0..n {
+            read_amount(b, currencies)?;
+        }
+        let amounts = Amounts::Flat {
+            bytes: &start[..start.len() - b.len()],
+            n,
+            currencies,
+        };
+        let miles = if shape & SHAPE_MILES == 0 {
+            None
+        } else if shape & SHAPE_MILES_INT != 0 {
+            Some(unzigzag(get_varint(b)?) as f64)
+        } else {
+            let raw: [u8; 8] = get_bytes(b, 8)?.try_into().map_err(|_| cut())?;
+            Some(f64::from_le_bytes(raw))
+        };
+        let booking_ref = if shape & SHAPE_BOOKING != 0 {
+            Some(self.string(b)?)
+        } else {
+            None
+        };
+        let product = if shape & SHAPE_PRODUCT != 0 {
+            Some(self.string(b)?)
+        } else {
+            None
+        };
+        Ok(TouchView {
+            day: *day,
+            flags,
+            amounts,
+            miles,
+            booking_ref,
+            product,
+        })
+    }
+
+    fn views(&self) -> impl Iterator<Item = TouchView<'_>> + '_ {
+        let mut rest = self.body;
+        let mut day = 0i64;
+        let mut left = self.touches;
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            // Checked by `parse`: an error here ends the touches.
+            self.next_touch(&mut rest, &mut day).ok()
+        })
+    }
+
+    /// The digest's history as of `now`: exactly [`summarize_touches`] on its touches.
+    pub fn summarize(&self, now: Timestamp) -> Activity {
+        let mut ledger_bookings: Vec<&str> = self
+            .views()
+            .filter(|t| t.has(Touch::LEDGER))
+            .filter_map(|t| t.booking_ref)
+            .collect();
+        ledger_bookings.sort_unstable();
+        ledger_bookings.dedup();
+        summarize_views(self.views(), &ledger_bookings, now)
+    }
+
+    /// The touches, owned (for tests and tools; scoring reads them in place).
+    pub fn touches(&self) -> Vec<Touch> {
+        self.views()
+            .map(|t| Touch {
+                day: t.day,
+                flags: t.flags,
+                amounts: t.amounts.iter().collect(),
+                miles: t.miles,
+                booking_ref: t.booking_ref.map(str::to_string),
+                product: t.product.map(str::to_string),
+            })
+            .collect()
+    }
+}
+
+impl HistoryDigest {
+    /// The flat bytes of this digest (see [`FlatDigest`]), or `None` when it cannot be
+    /// represented: not of this build's [`DIGEST_VERSION`], more than [`MAX_CURRENCIES`]
+    /// currencies, or an amount of a role scoring does not count.
+    pub fn to_flat(&self) -> Option<Vec<u8>> {
+        if self.version != DIGEST_VERSION {
+            return None;
+        }
+        let version = u8::try_from(DIGEST_VERSION).ok()?;
+        let mut currencies: Vec<Currency> = Vec::new();
+        let mut strings: Vec<&str> = Vec::new();
+        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for t in &self.touches {
+            for a in &t.amounts {
+                if !currencies.contains(&a.money.currency) {
+                    currencies.push(a.money.currency);
+                }
+            }
+            for s in [t.booking_ref.as_deref(), t.product.as_deref()]
+                .into_iter()
+                .flatten()
+            {
+                index.entry(s).or_insert_with(|| {
+                    strings.push(s);
+                    strings.len() - 1
+                });
+            }
+        }
+        if currencies.len() > MAX_CURRENCIES {
+            return None;
+        }
+        let mut out = Vec::with_capacity(16 + self.touches.len() * 8);
+        out.push(version);
+        put_varint(&mut out, self.touches.len() as u64);
+        out.push(currencies.len() as u8);
+        for c in &currencies {
+            out.extend_from_slice(c.as_str().as_bytes());
+        }
+        put_varint(&mut out, strings.len() as u64);
+        for s in &strings {
+            put_varint(&mut out, s.len() as u64);
+            out.extend_from_slice(s.as_bytes());
+        }
+        let mut previous = 0i64;
+        for t in &self.touches {
+            put_varint(&mut out, zigzag(t.day.wrapping_sub(previous)));
+            previous = t.day;
+            out.push(t.flags);
+            let mut shape = if t.amounts.len() >= usize::from(SHAPE_COUNT) {
+                SHAPE_COUNT
+            } else {
+                t.amounts.len() as u8
+            };
+            let miles_int = t.miles.and_then(|m| {
+                let i = m as i64;
+                ((i as f64).to_bits() == m.to_bits() && i.unsigned_abs() < 1 << 53).then_some(i)
+            });
+            if t.miles.is_some() {
+                shape |= SHAPE_MILES;
+                if miles_int.is_some() {
+                    shape |= SHAPE_MILES_INT;
+                }
+            }
+            if t.booking_ref.is_some() {
+                shape |= SHAPE_BOOKING;
+            }
+            if t.product.is_some() {
+                shape |= SHAPE_PRODUCT;
+            }
+            out.push(shape);
+            if shape & SHAPE_COUNT == SHAPE_COUNT {
+                put_varint(&mut out, t.amounts.len() as u64);
+            }
+            for a in &t.amounts {
+                let role = ROLES.iter().position(|r| *r == a.role)? as u8;
+                let currency = currencies.iter().position(|c| *c == a.money.currency)? as u8;
+                out.push(role | (currency << 2));
+                put_varint(&mut out, zigzag(a.money.minor));
+            }
+            match (t.miles, miles_int) {
+                (_, Some(i)) => put_varint(&mut out, zigzag(i)),
+                (Some(m), None) => out.extend_from_slice(&m.to_le_bytes()),
+                (None, None) => {}
+            }
+            for s in [t.booking_ref.as_deref(), t.product.as_deref()]
+                .into_iter()
+                .flatten()
+            {
+                put_varint(&mut out, *index.get(s)? as u64);
+            }
+        }
+        Some(out)
+    }
 }
 
 impl Activity {
@@ -613,5 +1076,122 @@ mod tests {
         let long_ago = a.years_ago(3);
         assert!(!long_ago.acquired());
         assert!(long_ago.rfm().is_none());
+    }
+
+    mod flat {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use rapport_core::{Amount, Currency, Money};
+
+        fn touch() -> impl Strategy<Value = Touch> {
+            let currency = prop_oneof![
+                Just(Currency::EUR),
+                Just(Currency::USD),
+                Just("JPY".parse::<Currency>().unwrap()),
+            ];
+            let amount = (
+                0usize..4,
+                currency,
+                -1_000_000_000_000_000i64..1_000_000_000_000_000,
+            )
+                .prop_map(|(r, currency, minor)| Amount {
+                    role: ROLES[r],
+                    money: Money { minor, currency },
+                });
+            let miles = prop_oneof![
+                Just(None),
+                (-1_000_000i64..1_000_000).prop_map(|m| Some(m as f64)),
+                (-1e9f64..1e9).prop_map(Some),
+                Just(Some(-0.0)),
+                Just(Some(9.1e15)),
+            ];
+            let name = prop_oneof![
+                Just(None),
+                Just(Some("F7LBTX".to_string())),
+                Just(Some("flight".to_string())),
+                "[a-zé]{0,12}".prop_map(Some),
+            ];
+            (
+                -100_000i64..100_000,
+                any::<u8>(),
+                proptest::collection::vec(amount, 0..20),
+                miles,
+                name.clone(),
+                name,
+            )
+                .prop_map(|(day, flags, amounts, miles, booking_ref, product)| Touch {
+                    day,
+                    flags,
+                    amounts,
+                    miles,
+                    booking_ref,
+                    product,
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn flat_digests_read_back_and_summarize_as_the_touches(
+                touches in proptest::collection::vec(touch(), 0..40),
+                as_of in -1_000i64..120_000,
+            ) {
+                let digest = HistoryDigest { version: DIGEST_VERSION, touches };
+                let bytes = digest.to_flat().unwrap();
+                prop_assert!(flat_digest_is_current(&bytes));
+                let flat = FlatDigest::parse(&bytes).unwrap();
+                prop_assert_eq!(flat.len(), digest.touches.len());
+                prop_assert_eq!(&flat.touches(), &digest.touches);
+                let now = Timestamp::from_millis(as_of * MS_PER_DAY + 1);
+                prop_assert_eq!(flat.summarize(now), summarize_touches(&digest.touches, now));
+            }
+
+            #[test]
+            fn arbitrary_bytes_are_an_error_or_a_digest_never_a_panic(
+                raw in proptest::collection::vec(any::<u8>(), 0..120)
+            ) {
+                let mut raw = raw;
+                if let Some(first) = raw.first_mut() {
+                    *first = DIGEST_VERSION as u8;
+                }
+                if let Ok(flat) = FlatDigest::parse(&raw) {
+                    let _ = flat.summarize(Timestamp::from_millis(0));
+                    let _ = flat.touches();
+                }
+            }
+        }
+
+        #[test]
+        fn short_long_and_foreign_digests_are_errors() {
+            let digest = HistoryDigest::of(&[
+                super::purchase(1, 100, 200, "flight"),
+                super::purchase(2, 101, 300, "hotel"),
+            ]);
+            let bytes = digest.to_flat().unwrap();
+            assert!(FlatDigest::parse(&bytes).is_ok());
+            for n in 0..bytes.len() {
+                assert!(FlatDigest::parse(&bytes[..n]).is_err(), "cut at {n}");
+            }
+            let mut long = bytes.clone();
+            long.push(0);
+            assert!(
+                FlatDigest::parse(&long)
+                    .unwrap_err()
+                    .contains("after the last touch")
+            );
+            let mut other = bytes.clone();
+            other[0] = DIGEST_VERSION as u8 + 1;
+            assert!(!flat_digest_is_current(&other));
+            assert!(FlatDigest::parse(&other).is_err());
+            // A count far beyond the bytes is refused before anything is reserved.
+            assert!(
+                FlatDigest::parse(&[DIGEST_VERSION as u8, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err()
+            );
+            let old = HistoryDigest {
+                version: DIGEST_VERSION + 1,
+                touches: vec![],
+            };
+            assert_eq!(old.to_flat(), None);
+        }
     }
 }

@@ -74,8 +74,8 @@ pub use error::Error;
 pub use features::{FEATURE_NAMES, FeatureRow, churn_dataset, features, propensity_dataset};
 pub use gamma_gamma::GammaGamma;
 pub use history::{
-    Activity, DIGEST_VERSION, HistoryDigest, Touch, YEARS, day_of, summarize_history,
-    summarize_touches,
+    Activity, DIGEST_VERSION, FlatDigest, HistoryDigest, MAX_CURRENCIES, Touch, YEARS, day_of,
+    flat_digest_is_current, summarize_history, summarize_touches,
 };
 pub use lists::{ListEntry, ListInput, ListName, ListRules, WorkingList, working_lists};
 pub use logistic::{LogisticModel, LogisticOptions, auc};
@@ -83,7 +83,8 @@ pub use optimize::{FitOptions, Minimum, NotConverged, bfgs, minimize, nelder_mea
 pub use pareto_nbd::ParetoNbd;
 pub use rfm::{CustomerSummary, DayTransaction, Periods, Rfm, Summaries, summarize};
 pub use scoring::{
-    ClassifierReport, FittedModels, ModelReport, RunSummary, ScoringConfig, fit_models, score_all,
+    ClassifierReport, FittedModels, ModelReport, RunSummary, ScoreRow, ScoreTable, ScoringConfig,
+    fit_models, score_all, score_table,
 };
 pub use skew::{SkewSummary, SkewVerdict, skew};
 pub use tiers::{

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use rapport_core::{CustomerId, Scores, Timestamp};
+use rapport_core::{CustomerId, Scores, Tier, Timestamp};
 
 use crate::bgnbd::{BgNbd, Fit};
 use crate::clv::{ClvOptions, discounted_clv, discounted_transactions};
@@ -442,6 +442,35 @@ fn assemble(
 impl FittedModels {
     /// Scores one customer.
     pub fn score(&self, a: &Activity, at: Timestamp) -> Scores {
+        let mut propensity = BTreeMap::new();
+        let row = self.score_row(a, |i, p| {
+            propensity.insert(self.propensity[i].0.clone(), p);
+        });
+        Scores {
+            model_version: self.version.clone(),
+            at,
+            value: row.value,
+            annual_value: row.annual_value,
+            profit: row.profit,
+            clv: row.clv,
+            p_alive: row.p_alive,
+            churn: row.churn,
+            expected_transactions: row.expected_transactions,
+            tier: row.tier,
+            top: row.top,
+            bottom: row.bottom,
+            segment: row.segment.to_string(),
+            propensity,
+        }
+    }
+
+    /// [`FittedModels::score`] without owned strings: the propensity of product
+    /// `self.propensity[i]` goes to `propensity(i, p)`, for the products scored, in that order.
+    fn score_row<'m>(
+        &'m self,
+        a: &Activity,
+        mut propensity: impl FnMut(usize, f64),
+    ) -> ScoreRow<'m> {
         let def = &self.value;
         let value = a.value(def);
         let (clv, p_alive, expected_transactions) = self.lifetime(a);
@@ -459,18 +488,14 @@ impl FittedModels {
             .as_ref()
             .filter(|_| active)
             .map(|m| m.predict(&row));
-        let propensity = if a.acquired() {
-            self.propensity
-                .iter()
-                .filter(|(p, _)| !a.holds(p))
-                .map(|(p, m)| (p.clone(), m.predict(&row)))
-                .collect()
-        } else {
-            BTreeMap::new()
-        };
-        Scores {
-            model_version: self.version.clone(),
-            at,
+        if a.acquired() {
+            for (i, (p, m)) in self.propensity.iter().enumerate() {
+                if !a.holds(p) {
+                    propensity(i, m.predict(&row));
+                }
+            }
+        }
+        ScoreRow {
             value,
             annual_value: a.annual_value(def),
             profit: a.profit(),
@@ -481,8 +506,7 @@ impl FittedModels {
             tier,
             top: self.tiering.top(value),
             bottom: self.tiering.bottom(value),
-            segment: segment_for(&self.segments, tier, clv, p_alive).to_string(),
-            propensity,
+            segment: segment_for(&self.segments, tier, clv, p_alive),
         }
     }
 
@@ -534,13 +558,37 @@ impl FittedModels {
 
     /// What the working lists need about one scored customer.
     pub fn list_input(&self, customer: CustomerId, a: &Activity, s: &Scores) -> ListInput {
+        self.list_input_of(customer, a, s.tier, s.value, s.clv, s.p_alive, s.churn)
+    }
+
+    /// [`FittedModels::list_input`] from a row of a [`ScoreTable`].
+    pub fn list_input_row(
+        &self,
+        customer: CustomerId,
+        a: &Activity,
+        s: &ScoreRow<'_>,
+    ) -> ListInput {
+        self.list_input_of(customer, a, s.tier, s.value, s.clv, s.p_alive, s.churn)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn list_input_of(
+        &self,
+        customer: CustomerId,
+        a: &Activity,
+        tier: Tier,
+        value: f64,
+        clv: f64,
+        p_alive: f64,
+        churn: Option<f64>,
+    ) -> ListInput {
         ListInput {
             customer,
-            tier: s.tier,
-            value: s.value,
-            clv: s.clv,
-            p_alive: s.p_alive,
-            churn: s.churn,
+            tier,
+            value,
+            clv,
+            p_alive,
+            churn,
             complaints_last_year: a.complaints[0],
             revenue_this_year: a.totals[0].revenue - a.totals[0].refunds,
             revenue_last_year: a.totals[1].revenue - a.totals[1].refunds,
@@ -551,6 +599,183 @@ impl FittedModels {
                 .fold(0.0, f64::max),
         }
     }
+}
+
+/// One customer's scores as a [`ScoreTable`] holds them: [`Scores`] without the model
+/// version (the table's), with the segment borrowed from the models and the propensities in
+/// the table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreRow<'m> {
+    /// Current-period value.
+    pub value: f64,
+    /// Annual value with carry-over.
+    pub annual_value: f64,
+    /// Profitability.
+    pub profit: f64,
+    /// Discounted lifetime value.
+    pub clv: f64,
+    /// Probability alive.
+    pub p_alive: f64,
+    /// Churn score.
+    pub churn: Option<f64>,
+    /// Expected transactions over the horizon.
+    pub expected_transactions: f64,
+    /// Value tier.
+    pub tier: Tier,
+    /// In the most valuable ~5%.
+    pub top: bool,
+    /// In the bottom ~20%.
+    pub bottom: bool,
+    /// Segment name.
+    pub segment: &'m str,
+}
+
+/// Every customer's scores of a run, in input order, without an allocation per customer:
+/// row `i` with the propensities of customer `i`. `scores(i)` equals
+/// [`FittedModels::score`] of that customer.
+#[derive(Debug)]
+pub struct ScoreTable<'m> {
+    models: &'m FittedModels,
+    at: Timestamp,
+    /// One per customer.
+    pub rows: Vec<ScoreRow<'m>>,
+    /// Row `i`'s propensity for product `models.propensity[j]` at `i * products + j`, when
+    /// `scored` says so (not: the customer holds the product, or has no transaction).
+    propensity: Vec<f64>,
+    scored: Vec<bool>,
+    /// Product indices in name order (the order of [`Scores::propensity`]).
+    by_name: Vec<usize>,
+}
+
+impl<'m> ScoreTable<'m> {
+    fn new(models: &'m FittedModels, at: Timestamp) -> ScoreTable<'m> {
+        let mut by_name: Vec<usize> = (0..models.propensity.len()).collect();
+        by_name.sort_by(|a, b| models.propensity[*a].0.cmp(&models.propensity[*b].0));
+        ScoreTable {
+            models,
+            at,
+            rows: Vec::new(),
+            propensity: Vec::new(),
+            scored: Vec::new(),
+            by_name,
+        }
+    }
+
+    fn push(&mut self, a: &Activity) {
+        let n = self.models.propensity.len();
+        let start = self.propensity.len();
+        self.propensity.resize(start + n, 0.0);
+        self.scored.resize(start + n, false);
+        let values = &mut self.propensity[start..];
+        let scored = &mut self.scored[start..];
+        let row = self.models.score_row(a, |j, p| {
+            values[j] = p;
+            scored[j] = true;
+        });
+        self.rows.push(row);
+    }
+
+    /// Customers scored.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no customer was scored.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The model version of every row.
+    pub fn model_version(&self) -> &'m str {
+        &self.models.version
+    }
+
+    /// When the rows were scored.
+    pub fn at(&self) -> Timestamp {
+        self.at
+    }
+
+    /// Row `i`'s propensities (product, propensity), in product name order.
+    pub fn propensity(&self, i: usize) -> impl Iterator<Item = (&'m str, f64)> + '_ {
+        let n = self.models.propensity.len();
+        let values = &self.propensity[i * n..(i + 1) * n];
+        let scored = &self.scored[i * n..(i + 1) * n];
+        let models = self.models;
+        self.by_name
+            .iter()
+            .filter(move |j| scored[**j])
+            .map(move |j| (models.propensity[*j].0.as_str(), values[*j]))
+    }
+
+    /// Row `i` as owned [`Scores`].
+    pub fn scores(&self, i: usize) -> Scores {
+        let r = &self.rows[i];
+        Scores {
+            model_version: self.models.version.clone(),
+            at: self.at,
+            value: r.value,
+            annual_value: r.annual_value,
+            profit: r.profit,
+            clv: r.clv,
+            p_alive: r.p_alive,
+            churn: r.churn,
+            expected_transactions: r.expected_transactions,
+            tier: r.tier,
+            top: r.top,
+            bottom: r.bottom,
+            segment: r.segment.to_string(),
+            propensity: self
+                .propensity(i)
+                .map(|(p, v)| (p.to_string(), v))
+                .collect(),
+        }
+    }
+}
+
+/// [`score_all`] into a [`ScoreTable`]: the same scores, without owned strings per customer.
+pub fn score_table<'m>(
+    activities: &[Activity],
+    models: &'m FittedModels,
+    at: Timestamp,
+    threads: usize,
+) -> ScoreTable<'m> {
+    let threads = threads.max(1);
+    let score_part = |part: &[Activity]| {
+        let mut t = ScoreTable::new(models, at);
+        t.rows.reserve(part.len());
+        t.propensity.reserve(part.len() * models.propensity.len());
+        t.scored.reserve(part.len() * models.propensity.len());
+        for a in part {
+            t.push(a);
+        }
+        t
+    };
+    if threads == 1 || activities.len() < 1024 {
+        return score_part(activities);
+    }
+    let chunk = activities.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = activities
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || score_part(part)))
+            .collect();
+        let mut out = ScoreTable::new(models, at);
+        out.rows.reserve(activities.len());
+        out.propensity
+            .reserve(activities.len() * models.propensity.len());
+        for h in handles {
+            // A scoring thread only panics on a bug; surface it rather than lose scores.
+            match h.join() {
+                Ok(part) => {
+                    out.rows.extend(part.rows);
+                    out.propensity.extend(part.propensity);
+                    out.scored.extend(part.scored);
+                }
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        out
+    })
 }
 
 /// Scores every customer on `threads` threads, in input order.

@@ -3,8 +3,8 @@
 
 use rapport_analytics::simulate::Rng;
 use rapport_analytics::{
-    Activity, FEATURE_NAMES, ListName, ScoringConfig, SkewVerdict, fit_models, score_all, skew,
-    summarize_history, working_lists,
+    Activity, FEATURE_NAMES, ListName, ScoringConfig, SkewVerdict, fit_models, score_all,
+    score_table, skew, summarize_history, working_lists,
 };
 use rapport_core::{
     Amount, AmountRole, AttrValue, Channel, Currency, CustomerId, Interaction, InteractionId,
@@ -143,6 +143,15 @@ fn a_run_finds_the_planted_skew_and_defection_drivers() {
 
     let scores = score_all(&w.activities, &models, now, 2);
     assert_eq!(scores.len(), 4_000);
+    // The table a run writes from holds exactly these scores, on one thread or two.
+    assert!(!models.propensity.is_empty());
+    for threads in [1, 2] {
+        let table = score_table(&w.activities, &models, now, threads);
+        assert_eq!(table.len(), scores.len());
+        for (i, s) in scores.iter().enumerate() {
+            assert_eq!(&table.scores(i), s, "customer {i}");
+        }
+    }
     let a_share = scores.iter().filter(|s| s.tier == Tier::A).count() as f64 / 4_000.0;
     assert!((a_share - 0.2).abs() < 0.02, "{a_share}");
     assert!(scores.iter().all(|s| (0.0..=1.0).contains(&s.p_alive)));

@@ -57,6 +57,13 @@ pub(crate) enum Op {
         customer: CustomerId,
         scores: Box<Scores>,
     },
+    /// The scores of some customers of one page, already encoded as a page (slots in
+    /// `slots`); merged with the stored page when it holds other customers.
+    PutScorePage {
+        page: u64,
+        slots: [u8; 32],
+        value: Vec<u8>,
+    },
     Put {
         key: Vec<u8>,
         value: Vec<u8>,
@@ -134,6 +141,38 @@ impl Batch {
         });
     }
 
+    /// Stores the scores of customers of one page of scores (`entries`: customer id and
+    /// scores, ids ascending, all in the same page of 256 ids), encoded at once from borrowed
+    /// values: [`Batch::put_scores`] for each, without an owned copy per customer. Writing
+    /// every customer of a page (a full scoring run) replaces the page without reading it.
+    pub fn put_score_page(&mut self, entries: &[(CustomerId, codec::ScoreView<'_>)]) {
+        let Some((first, _)) = entries.first() else {
+            return;
+        };
+        let (page, _) = keys::score_slot(*first);
+        let mut slots = [0u8; 32];
+        let mut views = Vec::with_capacity(entries.len());
+        for (id, view) in entries {
+            let (p, slot) = keys::score_slot(*id);
+            if p != page {
+                self.fail(Error::Encode {
+                    tree: Space::Scores.name(),
+                    reason: format!("customers of pages {page} and {p} in one page of scores"),
+                });
+                return;
+            }
+            slots[usize::from(slot / 8)] |= 1 << (slot % 8);
+            views.push((slot, *view));
+        }
+        match codec::encode_score_views(&views) {
+            Ok(value) => self.ops.push(Op::PutScorePage { page, slots, value }),
+            Err(reason) => self.fail(Error::Encode {
+                tree: Space::Scores.name(),
+                reason,
+            }),
+        }
+    }
+
     /// Stores a compact digest of the customer's interactions as they stand (whatever the
     /// caller needs to avoid reading them all again, e.g. what scoring reads of each), encoded
     /// like every typed value. Every later write to the customer's interactions
@@ -148,6 +187,16 @@ impl Batch {
                 value,
             });
         }
+    }
+
+    /// [`Batch::put_history_digest`] with the digest in the caller's own byte layout, stored
+    /// as given and read back in place by [`crate::Store::stored_history_digests`] (no decoding of
+    /// owned values per customer). The caller checks the bytes when it reads them.
+    pub fn put_history_digest_bytes(&mut self, customer: CustomerId, digest: &[u8]) {
+        self.ops.push(Op::Put {
+            key: keys::history_digest(customer),
+            value: codec::encode_opaque(digest),
+        });
     }
 
     /// Stores a document under `collection`/`key`, encoded as JSON (so backups can show it).
@@ -184,6 +233,13 @@ impl Batch {
     /// Whether the batch has no operations.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
+    }
+
+    /// Records the batch's first error (the write then fails, writing nothing).
+    fn fail(&mut self, e: Error) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
     }
 
     fn encode<T: Serialize>(&mut self, space: Space, value: &T) -> Option<Vec<u8>> {

@@ -6,6 +6,10 @@
 //!   keyspaces (customers, interactions, grants, scores, removed, meta).
 //! - [`JSON_V1`]: JSON through serde, for generic documents, so a backup can show them without
 //!   knowing their Rust type.
+//! - [`OPAQUE_V1`]: bytes in the caller's own layout, stored as given after the format byte
+//!   (history digests, which scoring reads in place; the caller checks them).
+//! - [`ID_PAGE_V1`]: which of a page's [`PAGE_SLOTS`] customer ids exist: a 256-bit bitmap
+//!   (bit `id % 256`, least significant bit of byte 0 first).
 //! - [`SCORE_PAGE_V1`]: a page of up to [`PAGE_SLOTS`] customers' scores in one value
 //!   (customer id / 256 is the page, id % 256 the slot), fixed-width so that one customer's
 //!   entry is read without decoding the others. A scoring run writes a million customers'
@@ -35,6 +39,10 @@ pub const BINCODE_V1: u8 = 1;
 pub const JSON_V1: u8 = 2;
 /// Format byte of a page of scores, version 1.
 pub const SCORE_PAGE_V1: u8 = 3;
+/// Format byte of caller-encoded bytes stored as they are, version 1.
+pub const OPAQUE_V1: u8 = 4;
+/// Format byte of a page of customer ids, version 1.
+pub const ID_PAGE_V1: u8 = 5;
 /// Customers per page of scores.
 pub const PAGE_SLOTS: u64 = 256;
 /// Bytes of a page entry without its propensity columns.
@@ -77,6 +85,42 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     }
 }
 
+/// Stores caller-encoded bytes: format byte, then the bytes as given.
+pub fn encode_opaque(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + bytes.len());
+    out.push(OPAQUE_V1);
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// The caller's bytes of a value written by [`encode_opaque`], or `None` for a value of
+/// another format.
+pub fn opaque(bytes: &[u8]) -> Option<&[u8]> {
+    match bytes.split_first() {
+        Some((&OPAQUE_V1, body)) => Some(body),
+        _ => None,
+    }
+}
+
+/// Encodes a page of customer ids.
+pub(crate) fn encode_id_page(bits: &[u8; 32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(33);
+    out.push(ID_PAGE_V1);
+    out.extend_from_slice(bits);
+    out
+}
+
+/// Decodes a page of customer ids written by [`encode_id_page`].
+pub(crate) fn decode_id_page(bytes: &[u8]) -> Result<[u8; 32], String> {
+    match bytes.split_first() {
+        Some((&ID_PAGE_V1, body)) => body
+            .try_into()
+            .map_err(|_| format!("a page of customer ids of {} bytes, not 32", body.len())),
+        Some((other, _)) => Err(format!("unknown value format {other}")),
+        None => Err("empty value".into()),
+    }
+}
+
 /// Encodes a document: format byte, then JSON.
 pub fn encode_doc<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(128);
@@ -99,18 +143,136 @@ pub fn decode_doc<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     }
 }
 
+/// One customer's scores, borrowed: what an entry of a page of scores holds, so that a run
+/// can write a million customers' scores without owning their strings one by one.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreView<'a> {
+    /// [`Scores::model_version`].
+    pub model_version: &'a str,
+    /// [`Scores::at`].
+    pub at: Timestamp,
+    /// [`Scores::value`].
+    pub value: f64,
+    /// [`Scores::annual_value`].
+    pub annual_value: f64,
+    /// [`Scores::profit`].
+    pub profit: f64,
+    /// [`Scores::clv`].
+    pub clv: f64,
+    /// [`Scores::p_alive`].
+    pub p_alive: f64,
+    /// [`Scores::churn`].
+    pub churn: Option<f64>,
+    /// [`Scores::expected_transactions`].
+    pub expected_transactions: f64,
+    /// [`Scores::tier`].
+    pub tier: Tier,
+    /// [`Scores::top`].
+    pub top: bool,
+    /// [`Scores::bottom`].
+    pub bottom: bool,
+    /// [`Scores::segment`].
+    pub segment: &'a str,
+    /// [`Scores::propensity`]: (product, propensity), products distinct.
+    pub propensity: Propensities<'a>,
+}
+
+/// The propensities of a [`ScoreView`].
+#[derive(Debug, Clone, Copy)]
+pub enum Propensities<'a> {
+    /// Of owned [`Scores`].
+    Map(&'a BTreeMap<String, f64>),
+    /// (product, propensity) pairs, products distinct.
+    Pairs(&'a [(&'a str, f64)]),
+}
+
+impl<'a> Propensities<'a> {
+    fn iter(self) -> impl Iterator<Item = (&'a str, f64)> {
+        let (map, pairs) = match self {
+            Propensities::Map(m) => (Some(m), &[][..]),
+            Propensities::Pairs(p) => (None, p),
+        };
+        map.into_iter()
+            .flat_map(|m| m.iter().map(|(k, v)| (k.as_str(), *v)))
+            .chain(pairs.iter().copied())
+    }
+
+    fn get(self, product: &str) -> Option<f64> {
+        match self {
+            Propensities::Map(m) => m.get(product).copied(),
+            Propensities::Pairs(p) => p.iter().find(|(n, _)| *n == product).map(|(_, v)| *v),
+        }
+    }
+}
+
+impl<'a> ScoreView<'a> {
+    /// The view of owned scores.
+    pub fn of(s: &'a Scores) -> ScoreView<'a> {
+        ScoreView {
+            model_version: &s.model_version,
+            at: s.at,
+            value: s.value,
+            annual_value: s.annual_value,
+            profit: s.profit,
+            clv: s.clv,
+            p_alive: s.p_alive,
+            churn: s.churn,
+            expected_transactions: s.expected_transactions,
+            tier: s.tier,
+            top: s.top,
+            bottom: s.bottom,
+            segment: &s.segment,
+            propensity: Propensities::Map(&s.propensity),
+        }
+    }
+
+    /// The scores, owned.
+    pub fn to_scores(&self) -> Scores {
+        Scores {
+            model_version: self.model_version.to_string(),
+            at: self.at,
+            value: self.value,
+            annual_value: self.annual_value,
+            profit: self.profit,
+            clv: self.clv,
+            p_alive: self.p_alive,
+            churn: self.churn,
+            expected_transactions: self.expected_transactions,
+            tier: self.tier,
+            top: self.top,
+            bottom: self.bottom,
+            segment: self.segment.to_string(),
+            propensity: self
+                .propensity
+                .iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+}
+
 /// Encodes a page of scores (slot, scores), slots ascending and distinct.
 pub(crate) fn encode_score_page(entries: &[(u8, Scores)]) -> Result<Vec<u8>, String> {
+    let views: Vec<(u8, ScoreView<'_>)> = entries
+        .iter()
+        .map(|(slot, s)| (*slot, ScoreView::of(s)))
+        .collect();
+    encode_score_views(&views)
+}
+
+/// Encodes a page of scores from borrowed entries (slot, scores), slots ascending and
+/// distinct.
+pub(crate) fn encode_score_views(entries: &[(u8, ScoreView<'_>)]) -> Result<Vec<u8>, String> {
     let mut strings: Vec<&str> = Vec::new();
     let mut columns: Vec<&str> = Vec::new();
     for (_, s) in entries {
-        for name in [s.model_version.as_str(), s.segment.as_str()] {
+        for name in [s.model_version, s.segment] {
             if !strings.contains(&name) {
                 strings.push(name);
             }
         }
-        for p in s.propensity.keys() {
-            if !columns.contains(&p.as_str()) {
+        for (p, _) in s.propensity.iter() {
+            if !columns.contains(&p) {
                 columns.push(p);
             }
         }
@@ -160,7 +322,7 @@ pub(crate) fn encode_score_page(entries: &[(u8, Scores)]) -> Result<Vec<u8>, Str
             return Err("page slots out of order".into());
         }
         previous = Some(*slot);
-        out.extend_from_slice(&index(&s.model_version).to_le_bytes());
+        out.extend_from_slice(&index(s.model_version).to_le_bytes());
         out.extend_from_slice(&s.at.0.to_le_bytes());
         for v in [
             s.value,
@@ -183,13 +345,13 @@ pub(crate) fn encode_score_page(entries: &[(u8, Scores)]) -> Result<Vec<u8>, Str
             | (u8::from(s.bottom) << 3)
             | (u8::from(s.churn.is_some()) << 4);
         out.push(flags);
-        out.extend_from_slice(&index(&s.segment).to_le_bytes());
+        out.extend_from_slice(&index(s.segment).to_le_bytes());
         let mut present = 0u64;
         let mut values = [0f64; MAX_COLUMNS];
         for (j, c) in columns.iter().enumerate() {
-            if let Some(v) = s.propensity.get(*c) {
+            if let Some(v) = s.propensity.get(c) {
                 present |= 1 << j;
-                values[j] = *v;
+                values[j] = v;
             }
         }
         out.extend_from_slice(&present.to_le_bytes());

@@ -12,6 +12,7 @@
 //! | index | `Xk` | kind (u8), value (escaped), customer id | empty |
 //! | customer_index | `Xr` | customer id | `Vec<IndexKey>`: the customer's index keys, sorted |
 //! | history_digests | `Xh` | customer id | the caller's compact digest of the customer's interactions; removed by every write to them |
+//! | customer_ids | `Xc` | page: customer id / 256 | which of the page's 256 customer ids exist (`codec::ID_PAGE_V1` bitmap), kept by every customer write |
 //! | docs | `Dd` | collection (escaped), key (raw UTF-8) | JSON document |
 //! | meta | `Mm` | name (ASCII) | `u64` |
 //!
@@ -33,12 +34,13 @@ pub(crate) enum Space {
     Index,
     CustomerIndex,
     HistoryDigests,
+    CustomerIds,
     Docs,
     Meta,
 }
 
 impl Space {
-    pub(crate) const ALL: [Space; 10] = [
+    pub(crate) const ALL: [Space; 11] = [
         Space::Customers,
         Space::Interactions,
         Space::Grants,
@@ -47,6 +49,7 @@ impl Space {
         Space::Index,
         Space::CustomerIndex,
         Space::HistoryDigests,
+        Space::CustomerIds,
         Space::Docs,
         Space::Meta,
     ];
@@ -62,6 +65,7 @@ impl Space {
             Space::Index => *b"Xk",
             Space::CustomerIndex => *b"Xr",
             Space::HistoryDigests => *b"Xh",
+            Space::CustomerIds => *b"Xc",
             Space::Docs => *b"Dd",
             Space::Meta => *b"Mm",
         }
@@ -78,6 +82,7 @@ impl Space {
             Space::Index => "index",
             Space::CustomerIndex => "customer_index",
             Space::HistoryDigests => "history_digests",
+            Space::CustomerIds => "customer_ids",
             Space::Docs => "docs",
             Space::Meta => "meta",
         }
@@ -182,6 +187,13 @@ pub(crate) fn score_page(page: u64) -> Vec<u8> {
     k
 }
 
+/// The key of a page of customer ids (customers `page * 256 .. page * 256 + 256`).
+pub(crate) fn customer_id_page(page: u64) -> Vec<u8> {
+    let mut k = with_prefix(Space::CustomerIds, 8);
+    k.extend_from_slice(&page.to_be_bytes());
+    k
+}
+
 /// All keys of `space` that belong to customer `id` start with this.
 pub(crate) fn customer_prefix(space: Space, id: CustomerId) -> Vec<u8> {
     let mut k = with_prefix(space, 8);
@@ -262,6 +274,8 @@ pub(crate) enum Key {
     Grant(CustomerId, String),
     /// A page of scores: customers `page * 256 .. page * 256 + 256`.
     ScorePage(u64),
+    /// A page of customer ids: customers `page * 256 .. page * 256 + 256`.
+    CustomerIdPage(u64),
     Removed(CustomerId),
     Index(IndexKind, String, CustomerId),
     CustomerIndex(CustomerId),
@@ -277,12 +291,15 @@ impl Key {
         let b = &raw[2..];
         let text = |v: Vec<u8>| String::from_utf8(v).ok();
         Some(match space {
-            Space::Scores => {
+            Space::Scores | Space::CustomerIds => {
                 let (page, rest) = take_u64(b)?;
                 if !rest.is_empty() {
                     return None;
                 }
-                Key::ScorePage(page)
+                match space {
+                    Space::Scores => Key::ScorePage(page),
+                    _ => Key::CustomerIdPage(page),
+                }
             }
             Space::Customers | Space::Removed | Space::CustomerIndex | Space::HistoryDigests => {
                 let (id, rest) = take_u64(b)?;
@@ -333,6 +350,7 @@ impl Key {
 pub(crate) fn describe(raw: &[u8]) -> String {
     match Key::parse(raw) {
         Some(Key::ScorePage(p)) => format!("scores page {p}"),
+        Some(Key::CustomerIdPage(p)) => format!("customer ids page {p}"),
         Some(
             Key::Customer(c) | Key::Removed(c) | Key::CustomerIndex(c) | Key::HistoryDigest(c),
         ) => c.to_string(),

@@ -68,11 +68,12 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use batch::Batch;
+pub use codec::{Propensities, ScoreView};
 pub use error::Error;
 pub use feed::Subscriber;
 pub use rapport_core::{Change, ChangeEvent};
 pub use schema::SCHEMA_VERSION;
-pub use store::{OpenOptions, Store};
+pub use store::{OpenOptions, Store, StoredDigest};
 
 /// How durable a write must be before [`Store::write`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

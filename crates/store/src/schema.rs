@@ -12,7 +12,11 @@ use crate::{Error, codec};
 /// - 2: scores in pages of 256 customers (`Ep`, was one `Es` key per customer); history
 ///   digests (`Xh`), which every interaction write removes, so a version-1 build must not
 ///   write to a version-2 database.
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3: pages of customer ids (`Xc`: which of 256 ids exist, kept by every customer write),
+///   so that listing a million customers reads a few thousand small values instead of every
+///   customer document; history digests may be caller bytes (`codec::OPAQUE_V1`), which a
+///   version-2 build cannot decode.
+pub const SCHEMA_VERSION: u32 = 3;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
@@ -25,10 +29,60 @@ pub(crate) struct Migration {
 }
 
 /// The migrations, oldest first.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    from: 1,
-    run: scores_into_pages,
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        from: 1,
+        run: scores_into_pages,
+    },
+    Migration {
+        from: 2,
+        run: customer_id_pages,
+    },
+];
+
+/// 2 -> 3: writes the pages of customer ids from the customer keys (one scan, keys in id
+/// order; a page is written once all its customers are seen, so a rerun after a crash
+/// writes the same pages again).
+fn customer_id_pages(tree: &sled::Tree) -> Result<(), String> {
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0usize;
+    let mut current: Option<(u64, [u8; 32])> = None;
+    let mut pages = 0u64;
+    let mut put = |batch: &mut sled::Batch, page: u64, bits: &[u8; 32]| {
+        batch.insert(keys::customer_id_page(page), codec::encode_id_page(bits));
+        pages += 1;
+    };
+    for k in tree.scan_prefix(Space::Customers.prefix()).keys() {
+        let k = k.map_err(|e| e.to_string())?;
+        let Some(keys::Key::Customer(id)) = keys::Key::parse(&k) else {
+            return Err(format!("malformed customer key {}", keys::describe(&k)));
+        };
+        let (page, slot) = keys::score_slot(id);
+        match &mut current {
+            Some((p, bits)) if *p == page => bits[usize::from(slot / 8)] |= 1 << (slot % 8),
+            _ => {
+                if let Some((p, bits)) = current.take() {
+                    put(&mut batch, p, &bits);
+                    in_batch += 1;
+                    if in_batch >= 1_000 {
+                        tree.apply_batch(std::mem::take(&mut batch))
+                            .map_err(|e| e.to_string())?;
+                        in_batch = 0;
+                    }
+                }
+                let mut bits = [0u8; 32];
+                bits[usize::from(slot / 8)] |= 1 << (slot % 8);
+                current = Some((page, bits));
+            }
+        }
+    }
+    if let Some((p, bits)) = current {
+        put(&mut batch, p, &bits);
+    }
+    tree.apply_batch(batch).map_err(|e| e.to_string())?;
+    tracing::info!(pages, "wrote the pages of customer ids");
+    Ok(())
+}
 
 /// 1 -> 2: moves every customer's scores from its own key into its page of scores, a page at
 /// a time (the legacy keys of a page are removed in the batch that writes the page, so a

@@ -23,6 +23,34 @@ const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(1_000);
 /// Decodes a score page into its entries (slot, value).
 type PageDecoder<T> = fn(&[u8]) -> Result<Vec<(u8, T)>, String>;
 
+/// A history digest as stored, not decoded (see [`Store::stored_history_digests`]).
+pub struct StoredDigest {
+    id: CustomerId,
+    value: sled::IVec,
+}
+
+impl std::fmt::Debug for StoredDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredDigest")
+            .field("customer", &self.id)
+            .field("bytes", &self.value.len())
+            .finish()
+    }
+}
+
+impl StoredDigest {
+    /// The caller's bytes, when stored with [`Batch::put_history_digest_bytes`]; `None` for a
+    /// typed digest.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        codec::opaque(&self.value)
+    }
+
+    /// A typed digest (stored with [`Batch::put_history_digest`]), decoded.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        decode_at(&keys::history_digest(self.id), &self.value)
+    }
+}
+
 /// Tuning for [`Store::open_with`]. Engine-neutral: a second engine may ignore fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -98,6 +126,23 @@ fn bad_key(raw_key: &[u8]) -> Error {
     decode_err(raw_key, "malformed key".into())
 }
 
+/// A page of customer ids read by a scan: its number and bitmap.
+fn id_page(kv: sled::Result<(sled::IVec, sled::IVec)>) -> Result<(u64, [u8; 32]), Error> {
+    let (k, v) = kv?;
+    let Some(Key::CustomerIdPage(page)) = Key::parse(&k) else {
+        return Err(bad_key(&k));
+    };
+    let bits = codec::decode_id_page(&v).map_err(|reason| decode_err(&k, reason))?;
+    Ok((page, bits))
+}
+
+/// The ids whose bits are set in a page of customer ids, ascending.
+fn page_ids(page: u64, bits: &[u8; 32]) -> impl Iterator<Item = CustomerId> + '_ {
+    (0..=u8::MAX)
+        .filter(|slot| bits[usize::from(slot / 8)] & (1 << (slot % 8)) != 0)
+        .map(move |slot| CustomerId(page * codec::PAGE_SLOTS + u64::from(slot)))
+}
+
 impl Store {
     /// Opens the database directory at `path`, creating it if missing. Checks the schema
     /// version (migrating an older database, refusing a newer one) and fails with
@@ -171,6 +216,19 @@ impl Store {
         Ok(())
     }
 
+    /// Flushes, then lets go of this handle without tearing down the page cache: for a
+    /// process that exits right after (a command line run), where freeing millions of cached
+    /// nodes one by one takes seconds and the exit returns the memory at once. What was
+    /// written is as durable as after [`Store::flush`]: sled recovers from its log at the next
+    /// open, as after any stop (its drop writes nothing more than a flush). Other handles of
+    /// the same store (clones) stay usable; never call it in a process that goes on to open
+    /// the same database again, since the file lock is only released at exit.
+    pub fn close_for_exit(self) -> Result<(), Error> {
+        self.flush()?;
+        std::mem::forget(self);
+        Ok(())
+    }
+
     /// A fresh customer id: monotonic, never handed out twice (ids written by `put_customer`
     /// or an import also advance the counter).
     pub fn next_customer_id(&self) -> Result<CustomerId, Error> {
@@ -222,43 +280,60 @@ impl Store {
     }
 
     /// The ids of the customers with `from <= id < to` (`to: None` for no upper end), in id
-    /// order, read from the keys alone (no document is decoded).
+    /// order, read from the pages of customer ids (256 customers per value, kept by every
+    /// customer write): no customer document is read.
     pub fn customer_ids(
         &self,
         from: CustomerId,
         to: Option<CustomerId>,
     ) -> impl Iterator<Item = Result<CustomerId, Error>> + '_ {
-        self.id_range(Space::Customers, from, to).keys().map(|k| {
-            let k = k?;
-            match Key::parse(&k) {
-                Some(Key::Customer(id)) => Ok(id),
-                _ => Err(bad_key(&k)),
-            }
-        })
+        let start = keys::customer_id_page(keys::score_slot(from).0);
+        let range = match to {
+            Some(to) => self
+                .inner
+                .tree
+                .range(start..keys::customer_id_page(to.0.div_ceil(codec::PAGE_SLOTS))),
+            None => match keys::prefix_end(&Space::CustomerIds.prefix()) {
+                Some(end) => self.inner.tree.range(start..end),
+                None => self.inner.tree.range(start..),
+            },
+        };
+        range
+            .flat_map(|kv| match id_page(kv) {
+                Ok((page, bits)) => page_ids(page, &bits).map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e)],
+            })
+            .filter(move |r| match r {
+                Ok(id) => *id >= from && to.is_none_or(|to| *id < to),
+                Err(_) => true,
+            })
     }
 
-    /// The highest customer id stored (one reverse seek).
+    /// The highest customer id stored (a reverse seek in the pages of customer ids).
     pub fn last_customer_id(&self) -> Result<Option<CustomerId>, Error> {
-        match self
-            .id_range(Space::Customers, CustomerId(0), None)
-            .keys()
-            .next_back()
+        for kv in self
+            .inner
+            .tree
+            .scan_prefix(Space::CustomerIds.prefix())
+            .rev()
         {
-            Some(k) => {
-                let k = k?;
-                match Key::parse(&k) {
-                    Some(Key::Customer(id)) => Ok(Some(id)),
-                    _ => Err(bad_key(&k)),
-                }
+            let (page, bits) = id_page(kv)?;
+            if let Some(id) = page_ids(page, &bits).last() {
+                return Ok(Some(id));
             }
-            None => Ok(None),
         }
+        Ok(None)
     }
 
-    /// Number of customers. Counts by scanning the keyspace: about a second per million
-    /// customers, so do not call it per request.
+    /// Number of customers, from the pages of customer ids (a few thousand values at a
+    /// million customers).
     pub fn customer_count(&self) -> Result<u64, Error> {
-        self.count(&Space::Customers.prefix())
+        let mut n = 0;
+        for kv in self.inner.tree.scan_prefix(Space::CustomerIds.prefix()) {
+            let (_, bits) = id_page(kv)?;
+            n += bits.iter().map(|b| u64::from(b.count_ones())).sum::<u64>();
+        }
+        Ok(n)
     }
 
     /// Whether the customer was removed, and into whom it was merged: `Ok(Some(into))` after
@@ -500,6 +575,24 @@ impl Store {
         })
     }
 
+    /// The history digests of the customers with `from <= id < to` (`to: None` for no upper
+    /// end) as stored, in id order: one range scan, nothing decoded. Each is either the
+    /// caller's bytes ([`Batch::put_history_digest_bytes`]) or a typed value
+    /// ([`Batch::put_history_digest`]).
+    pub fn stored_history_digests(
+        &self,
+        from: CustomerId,
+        to: Option<CustomerId>,
+    ) -> impl Iterator<Item = Result<(CustomerId, StoredDigest), Error>> + '_ {
+        self.id_range(Space::HistoryDigests, from, to).map(|kv| {
+            let (k, v) = kv?;
+            match Key::parse(&k) {
+                Some(Key::HistoryDigest(id)) => Ok((id, StoredDigest { id, value: v })),
+                _ => Err(bad_key(&k)),
+            }
+        })
+    }
+
     // ---- documents ----
 
     /// The document `collection`/`key`.
@@ -584,8 +677,16 @@ impl Store {
         let mut max_interaction: Option<u64> = None;
         // Pages of scores written by this batch: slot -> scores.
         let mut pages: HashMap<u64, Vec<(u8, Scores)>> = HashMap::new();
+        // Pages of scores written by this batch as encoded pages only: slots, value.
+        let mut encoded: HashMap<u64, ([u8; 32], Vec<u8>)> = HashMap::new();
+        let decode_page = |page: u64, raw: &[u8]| {
+            codec::decode_score_page(raw)
+                .map_err(|reason| decode_err(&keys::score_page(page), reason))
+        };
         // Customers whose history digest this batch has removed so far.
         let mut digests_removed: HashSet<CustomerId> = HashSet::new();
+        // Pages of customer ids as they stand after the operations planned so far.
+        let mut id_pages: HashMap<u64, [u8; 32]> = HashMap::new();
         for op in ops {
             match op {
                 Op::PutCustomer { id, value, keys } => {
@@ -615,6 +716,7 @@ impl Store {
                     }
                     out.insert(keys::customer(id), value);
                     out.remove(keys::removed(id));
+                    self.list_customer(&mut id_pages, id, true)?;
                     current.insert(id, new);
                     max_customer = max_customer.max(Some(id.0));
                 }
@@ -628,6 +730,7 @@ impl Store {
                     }
                     out.remove(keys::customer_index(id));
                     out.remove(keys::customer(id));
+                    self.list_customer(&mut id_pages, id, false)?;
                     let marker = codec::encode(&merged_into).map_err(|reason| Error::Encode {
                         tree: Space::Removed.name(),
                         reason,
@@ -669,7 +772,23 @@ impl Store {
                 }
                 Op::PutScores { customer, scores } => {
                     let (page, slot) = keys::score_slot(customer);
-                    pages.entry(page).or_default().push((slot, *scores));
+                    let updates = pages.entry(page).or_default();
+                    if let Some((_, earlier)) = encoded.remove(&page) {
+                        updates.extend(decode_page(page, &earlier)?);
+                    }
+                    updates.push((slot, *scores));
+                }
+                Op::PutScorePage { page, slots, value } => {
+                    if pages.contains_key(&page) || encoded.contains_key(&page) {
+                        // Several writes to one page in a batch: merged as owned scores.
+                        let updates = pages.entry(page).or_default();
+                        if let Some((_, earlier)) = encoded.remove(&page) {
+                            updates.extend(decode_page(page, &earlier)?);
+                        }
+                        updates.extend(decode_page(page, &value)?);
+                    } else {
+                        encoded.insert(page, (slots, value));
+                    }
                 }
                 Op::Put { key, value } => {
                     if let Some(Key::HistoryDigest(c)) = Key::parse(&key) {
@@ -678,6 +797,22 @@ impl Store {
                     }
                     out.insert(key, value)
                 }
+            }
+        }
+        for (page, (slots, value)) in encoded {
+            let key = keys::score_page(page);
+            let whole = match tree.get(&key)? {
+                Some(raw) => codec::score_page_slots(&raw)
+                    .map_err(|reason| decode_err(&key, reason))?
+                    .iter()
+                    .all(|s| slots[usize::from(s / 8)] & (1 << (s % 8)) != 0),
+                None => true,
+            };
+            if whole {
+                // Every customer on the stored page is rewritten (a scoring run).
+                out.insert(key, value);
+            } else {
+                pages.insert(page, decode_page(page, &value)?);
             }
         }
         for (page, updates) in pages {
@@ -728,6 +863,14 @@ impl Store {
             })?;
             out.insert(key, value);
         }
+        for (page, bits) in id_pages {
+            let key = keys::customer_id_page(page);
+            if bits == [0; 32] {
+                out.remove(key);
+            } else {
+                out.insert(key, codec::encode_id_page(&bits));
+            }
+        }
         for (counter, max) in [
             (NEXT_CUSTOMER, max_customer),
             (NEXT_INTERACTION, max_interaction),
@@ -739,6 +882,37 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Sets (`present`) or clears the customer's bit in its page of customer ids, as the
+    /// batch being planned leaves it.
+    fn list_customer(
+        &self,
+        pages: &mut HashMap<u64, [u8; 32]>,
+        id: CustomerId,
+        present: bool,
+    ) -> Result<(), Error> {
+        let (page, slot) = keys::score_slot(id);
+        let bits = match pages.entry(page) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let key = keys::customer_id_page(page);
+                let bits = match self.inner.tree.get(&key)? {
+                    Some(raw) => {
+                        codec::decode_id_page(&raw).map_err(|reason| decode_err(&key, reason))?
+                    }
+                    None => [0; 32],
+                };
+                e.insert(bits)
+            }
+        };
+        let (byte, bit) = (usize::from(slot / 8), 1u8 << (slot % 8));
+        if present {
+            bits[byte] |= bit;
+        } else {
+            bits[byte] &= !bit;
+        }
+        Ok(())
     }
 
     // ---- change feed ----
@@ -772,6 +946,7 @@ impl Store {
         for space in Space::ALL {
             let n = match space {
                 Space::Scores => self.scored_customers()?,
+                Space::CustomerIds => self.customer_count()?,
                 _ => self.count(&space.prefix())?,
             };
             keyspaces.push((space.name().to_owned(), n));
@@ -1060,6 +1235,95 @@ mod tests {
         );
         assert_eq!(store.stats().unwrap().count("scores"), ids.len() as u64);
         assert_eq!(store.customer(CustomerId(1)).unwrap(), Some(customer(1)));
+    }
+
+    fn listed(store: &Store) -> Vec<u64> {
+        store
+            .customer_ids(CustomerId(0), None)
+            .map(|r| r.unwrap().0)
+            .collect()
+    }
+
+    fn documents(store: &Store) -> Vec<u64> {
+        store.customers().map(|r| r.unwrap().id.0).collect()
+    }
+
+    #[test]
+    fn the_pages_of_customer_ids_follow_every_customer_write() {
+        let store = Store::temporary().unwrap();
+        assert_eq!(listed(&store), Vec::<u64>::new());
+        assert_eq!(store.last_customer_id().unwrap(), None);
+        let mut b = Batch::default();
+        for id in [1u64, 2, 255, 256, 257, 511, 512, 70_000] {
+            b.put_customer(&customer(id), vec![]);
+        }
+        store.write(b, Durability::Batched).unwrap();
+        assert_eq!(listed(&store), documents(&store));
+        // Removed, merged, removed and put again in one batch, put twice.
+        let mut b = Batch::default();
+        b.remove_customer(CustomerId(2), None);
+        b.remove_customer(CustomerId(256), Some(CustomerId(1)));
+        b.remove_customer(CustomerId(511), None);
+        b.put_customer(&customer(511), vec![]);
+        b.put_customer(&customer(3), vec![]);
+        b.put_customer(&customer(3), vec![]);
+        b.remove_customer(CustomerId(70_000), None);
+        store.write(b, Durability::Batched).unwrap();
+        assert_eq!(listed(&store), vec![1, 3, 255, 257, 511, 512]);
+        assert_eq!(listed(&store), documents(&store));
+        assert_eq!(store.customer_count().unwrap(), 6);
+        assert_eq!(store.last_customer_id().unwrap(), Some(CustomerId(512)));
+        // The emptied page is gone, not kept as zeros.
+        assert!(
+            store
+                .raw_tree()
+                .get(keys::customer_id_page(70_000 / codec::PAGE_SLOTS))
+                .unwrap()
+                .is_none()
+        );
+        let ranged: Vec<u64> = store
+            .customer_ids(CustomerId(4), Some(CustomerId(511)))
+            .map(|r| r.unwrap().0)
+            .collect();
+        assert_eq!(ranged, vec![255, 257]);
+        assert_eq!(store.stats().unwrap().count("customer_ids"), 6);
+        // A corrupted page is an error naming it, not a wrong list.
+        store
+            .raw_tree()
+            .insert(keys::customer_id_page(0), &[codec::ID_PAGE_V1, 1, 2][..])
+            .unwrap();
+        let err = store.customer_ids(CustomerId(0), None).next().unwrap();
+        assert!(err.unwrap_err().to_string().contains("customer ids page 0"),);
+    }
+
+    #[test]
+    fn a_version_2_database_gets_its_pages_of_customer_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let ids: Vec<u64> = (1..=600).chain([1_000, 65_536, 65_537]).collect();
+        {
+            let store = Store::open(&path).unwrap();
+            let mut b = Batch::default();
+            for id in &ids {
+                b.put_customer(&customer(*id), vec![]);
+            }
+            store.write(b, Durability::Durable).unwrap();
+            let tree = store.raw_tree();
+            for k in tree.scan_prefix(Space::CustomerIds.prefix()).keys() {
+                tree.remove(k.unwrap()).unwrap();
+            }
+            tree.insert(
+                keys::meta(schema::VERSION_KEY),
+                schema::encode_version(2).unwrap(),
+            )
+            .unwrap();
+            store.flush().unwrap();
+            assert_eq!(listed(&store), Vec::<u64>::new());
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version(), schema::SCHEMA_VERSION);
+        assert_eq!(listed(&store), ids);
+        assert_eq!(store.customer_count().unwrap(), ids.len() as u64);
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use common::{customer, email, grant, interaction, scores};
 use rapport_core::{Change, CustomerId, InteractionId, Scores, Tier, Timestamp};
-use rapport_store::{Batch, Durability, Error, IndexKey, IndexKind, Store};
+use rapport_store::{
+    Batch, Durability, Error, IndexKey, IndexKind, Propensities, ScoreView, Store,
+};
 
 fn put(store: &Store, f: impl FnOnce(&mut Batch)) {
     let mut b = Batch::default();
@@ -688,6 +690,70 @@ fn scores_in_pages_read_back_equal_to_what_was_written() {
     assert_eq!(store.scores(CustomerId(300)).unwrap(), Some(scores(2.0)));
     assert_eq!(store.scores(CustomerId(299)).unwrap(), Some(varied(299)));
     assert_eq!(store.scores(CustomerId(301)).unwrap(), Some(varied(301)));
+
+    // Whole pages from borrowed views read back the same as owned scores: a full page
+    // (replaced), part of a page (merged with its neighbours), and a page written twice in
+    // one batch, once with owned scores in between.
+    let owned: Vec<(u64, Scores)> = (256..512).map(|id| (id, varied(id + 1))).collect();
+    let pairs: Vec<Vec<(String, f64)>> = owned
+        .iter()
+        .map(|(_, s)| s.propensity.iter().map(|(k, v)| (k.clone(), *v)).collect())
+        .collect();
+    let borrowed: Vec<Vec<(&str, f64)>> = pairs
+        .iter()
+        .map(|p| p.iter().map(|(k, v)| (k.as_str(), *v)).collect())
+        .collect();
+    let views = |range: std::ops::Range<usize>| -> Vec<(CustomerId, ScoreView<'_>)> {
+        range
+            .map(|i| {
+                let mut v = ScoreView::of(&owned[i].1);
+                v.propensity = Propensities::Pairs(&borrowed[i]);
+                (CustomerId(owned[i].0), v)
+            })
+            .collect()
+    };
+    let mut b = Batch::default();
+    b.put_score_page(&views(0..256));
+    store.write(b, Durability::Durable).unwrap();
+    for (id, s) in &owned {
+        assert_eq!(
+            store.scores(CustomerId(*id)).unwrap().as_ref(),
+            Some(s),
+            "{id}"
+        );
+    }
+    let mut b = Batch::default();
+    b.put_score_page(&views(10..20));
+    b.put_scores(CustomerId(271), &scores(3.0));
+    b.put_score_page(&views(18..19));
+    store.write(b, Durability::Durable).unwrap();
+    assert_eq!(store.scores(CustomerId(271)).unwrap(), Some(scores(3.0)));
+    assert_eq!(
+        store.scores(CustomerId(274)).unwrap().as_ref(),
+        Some(&owned[18].1)
+    );
+    // Part of page 0: its other customers keep their scores.
+    let first: Vec<(u64, Scores)> = (5..9).map(|id| (id, scores(id as f64))).collect();
+    let mut b = Batch::default();
+    b.put_score_page(
+        &first
+            .iter()
+            .map(|(id, s)| (CustomerId(*id), ScoreView::of(s)))
+            .collect::<Vec<_>>(),
+    );
+    store.write(b, Durability::Durable).unwrap();
+    assert_eq!(store.scores(CustomerId(6)).unwrap(), Some(scores(6.0)));
+    assert_eq!(store.scores(CustomerId(4)).unwrap(), Some(varied(4)));
+    assert_eq!(store.scores(CustomerId(9)).unwrap(), Some(varied(9)));
+    // Customers of two pages in one call: the write fails, writing nothing.
+    let mut b = Batch::default();
+    b.put_score_page(&views(254..256));
+    let two = [
+        (CustomerId(255), ScoreView::of(&first[0].1)),
+        (CustomerId(256), ScoreView::of(&first[0].1)),
+    ];
+    b.put_score_page(&two);
+    assert!(store.write(b, Durability::Durable).is_err());
 }
 
 /// A history digest lives until the customer's interactions change: any later
@@ -733,6 +799,42 @@ fn history_digests_are_removed_by_every_interaction_write() {
         digest(3),
         None,
         "an interaction after the digest in one batch removes it"
+    );
+
+    // Digests in the caller's own bytes: read back as stored, removed the same way.
+    let mut b = Batch::default();
+    b.put_history_digest_bytes(CustomerId(1), &[7, 0, 1]);
+    b.put_history_digest_bytes(CustomerId(2), &[]);
+    b.put_history_digest(CustomerId(3), &vec![9u64]);
+    store.write(b, Durability::Durable).unwrap();
+    type Read = (CustomerId, Option<Vec<u8>>, Option<Vec<u64>>);
+    let stored: Vec<Read> = store
+        .stored_history_digests(CustomerId(0), None)
+        .map(|r| {
+            let (id, d) = r.unwrap();
+            (
+                id,
+                d.bytes().map(<[u8]>::to_vec),
+                d.decode::<Vec<u64>>().ok(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stored,
+        vec![
+            (CustomerId(1), Some(vec![7, 0, 1]), None),
+            (CustomerId(2), Some(vec![]), None),
+            (CustomerId(3), None, Some(vec![9])),
+        ]
+    );
+    let mut b = Batch::default();
+    b.put_interaction(&interaction(12, 1, 4_000));
+    store.write(b, Durability::Durable).unwrap();
+    assert_eq!(
+        store
+            .stored_history_digests(CustomerId(0), Some(CustomerId(2)))
+            .count(),
+        0
     );
 
     let ids: Vec<u64> = store
