@@ -1309,11 +1309,25 @@ pub fn load_fragments(store: &Store, c: &Customer) -> Result<Vec<Fragment>, Erro
 /// and their phonetic codes (search), booking references and the golden identifiers.
 pub fn customer_keys(resolver: &Resolver, c: &Customer, fragments: &[Fragment]) -> Vec<IndexKey> {
     let mut keys: Vec<IndexKey> = fragments.iter().flat_map(|f| resolver.keys(f)).collect();
-    let mut names: Vec<&str> = Vec::new();
     for f in fragments {
-        names.extend(f.given_name.as_deref());
-        names.extend(f.family_name.as_deref());
-        names.extend(f.full_name.as_deref());
+        // Each name's tokens once: alone (prefix and sound) and in pairs.
+        let tokens =
+            |n: &Option<String>| n.as_deref().map(cleanse::name_tokens).unwrap_or_default();
+        let (given, family, full) = (
+            tokens(&f.given_name),
+            tokens(&f.family_name),
+            tokens(&f.full_name),
+        );
+        for t in given.iter().chain(&family).chain(&full) {
+            keys.push(IndexKey::new(IndexKind::NamePhonetic, search_code(t)));
+            keys.push(IndexKey::new(IndexKind::NameToken, t.clone()));
+        }
+        let paired = if given.is_empty() && family.is_empty() {
+            full
+        } else {
+            given.into_iter().chain(family).collect()
+        };
+        keys.extend(name_pair_keys(paired));
         if let Some(b) = f.extra.get(BOOKING_REFS) {
             for r in b.split(' ').filter(|r| !r.is_empty()) {
                 keys.push(IndexKey::new(IndexKind::BookingRef, r.to_uppercase()));
@@ -1334,15 +1348,6 @@ pub fn customer_keys(resolver: &Resolver, c: &Customer, fragments: &[Fragment]) 
     }
     for f in fragments {
         keys.extend(passenger_keys(f));
-    }
-    for n in names {
-        for t in cleanse::name_tokens(n) {
-            keys.push(IndexKey::new(IndexKind::NamePhonetic, search_code(&t)));
-            keys.push(IndexKey::new(IndexKind::NameToken, t));
-        }
-    }
-    for f in fragments {
-        keys.extend(name_pair_keys(f));
     }
     if let Some(l) = &c.profile.loyalty_number {
         keys.push(IndexKey::new(
@@ -1402,15 +1407,7 @@ const PAIRED_TOKENS: usize = 4;
 /// Every ordered pair of a record's name tokens, as typed (`maria silva`, `silva maria`) and
 /// by sound ([`search_pair_code`]): a search for two names reads the customers with both,
 /// however many share each one.
-fn name_pair_keys(f: &Fragment) -> Vec<IndexKey> {
-    let mut tokens: Vec<String> = Vec::new();
-    match (&f.given_name, &f.family_name) {
-        (None, None) => tokens.extend(f.full_name.iter().flat_map(|n| cleanse::name_tokens(n))),
-        (g, fam) => {
-            tokens.extend(g.iter().flat_map(|n| cleanse::name_tokens(n)));
-            tokens.extend(fam.iter().flat_map(|n| cleanse::name_tokens(n)));
-        }
-    }
+fn name_pair_keys(mut tokens: Vec<String>) -> Vec<IndexKey> {
     tokens.dedup();
     tokens.truncate(PAIRED_TOKENS);
     let mut keys = Vec::new();
