@@ -469,20 +469,43 @@ impl Resolver {
     ) -> Evidence {
         let mut fields = Vec::with_capacity(observations.len());
         let mut score = 0.0;
+        // Whether the given name agreed (exact or close): the full name's frequency then
+        // applies to the family name.
+        let mut given_agreed = false;
         for o in observations {
             let Some(weights) = &self.weights[field_index(o.field)] else {
                 continue;
             };
-            let (level, weight) = match o.level {
+            let (level, mut weight) = match o.level {
                 Some(l) => (o.field.levels()[l].to_owned(), weights[l]),
                 None => ("missing".to_owned(), 0.0),
             };
+            let mut detail = o.detail;
+            if o.field == Field::GivenName {
+                given_agreed = o.level.is_some_and(|l| l <= 1);
+            }
+            let holders = match (o.field, o.level) {
+                (Field::Email, Some(0)) => holders_of(&a.emails, &a.email_holders, &b.emails),
+                (Field::Phone, Some(0)) => holders_of(&a.phones, &a.phone_holders, &b.phones),
+                (Field::FamilyName, Some(0 | 1)) if given_agreed => a.namesakes,
+                _ => 0,
+            };
+            if holders > 1 {
+                let adjusted = tf_adjusted(weight, holders);
+                if !detail.is_empty() {
+                    detail.push_str(&format!(
+                        ", {holders} customers share it ({:+.1})",
+                        adjusted - weight
+                    ));
+                }
+                weight = adjusted;
+            }
             score += weight;
             fields.push(FieldEvidence {
                 field: o.field,
                 level,
                 agreed: weight > 0.0,
-                detail: o.detail,
+                detail,
                 weight,
                 ours: o.ours,
                 theirs: o.theirs,
@@ -563,7 +586,7 @@ impl Resolver {
                 // Only a candidate the record would attach to on its own ties customers
                 // together; one that reaches the threshold on evidence that cannot attach
                 // (a household member, names alone) is listed just below it.
-                let ties = e.score >= upper && self.attachable(e, f64::MAX);
+                let ties = e.score >= upper && self.attachable(e, f64::MAX, me.namesakes);
                 let score = if e.score >= upper && !ties {
                     upper - 0.05
                 } else {
@@ -575,7 +598,7 @@ impl Resolver {
         let runner_up = scored.get(1).map_or(f64::MIN, |(_, e)| e.score);
         let mut evidence = scored.swap_remove(0).1;
         evidence.others = others;
-        if evidence.rule.is_some() || self.attachable(&evidence, runner_up) {
+        if evidence.rule.is_some() || self.attachable(&evidence, runner_up, me.namesakes) {
             Decision::Attach {
                 customer: best_customer,
                 evidence,
@@ -635,6 +658,30 @@ impl Resolver {
     }
 }
 
+/// How many customers hold the value of `mine` that `theirs` shares (0 when not known): the
+/// count of the first shared value, or of any of mine when the values agree only by their
+/// last digits (phones under two country codes).
+fn holders_of(mine: &[String], holders: &[u32], theirs: &[String]) -> u32 {
+    if holders.is_empty() {
+        return 0;
+    }
+    match mine.iter().position(|x| theirs.contains(x)) {
+        Some(i) => holders.get(i).copied().unwrap_or(0),
+        None => holders.iter().copied().max().unwrap_or(0),
+    }
+}
+
+/// An agreement's weight when `holders` customers share the agreeing value (term-frequency
+/// adjustment): the field's u probability is that of a value held by one customer, so a value
+/// held by n is n times likelier to agree by chance, `log2(n)` less weight. It stays an
+/// agreement (at least 0.5).
+pub fn tf_adjusted(weight: f64, holders: u32) -> f64 {
+    if holders <= 1 || weight <= 0.5 {
+        return weight;
+    }
+    (weight - f64::from(holders).log2()).max(0.5)
+}
+
 fn combine(mut all: Vec<Evidence>) -> Option<Evidence> {
     let best_at = (0..all.len()).max_by(|&a, &b| rank(&all[a]).total_cmp(&rank(&all[b])))?;
     let mut best = all.swap_remove(best_at);
@@ -669,9 +716,11 @@ impl Resolver {
     ///   only with evidence that belongs to one person (birth date, e-mail, phone, loyalty
     ///   number, national id) and a score at or above `upper`;
     /// - with agreement beyond the names, at or above `upper`;
-    /// - names alone at or above `names_alone`, when nothing else disagrees and no other
-    ///   candidate comes close (`runner_up` below `lower`); otherwise they raise a review item.
-    fn attachable(&self, e: &Evidence, runner_up: f64) -> bool {
+    /// - names alone at or above `names_alone`, when nothing else disagrees, no other
+    ///   candidate comes close (`runner_up` below `lower`) and no other customer bears the
+    ///   name (`namesakes`, counted outside the candidates too); otherwise they raise a review
+    ///   item.
+    fn attachable(&self, e: &Evidence, runner_up: f64, namesakes: u32) -> bool {
         if e.rule.is_some() {
             return true;
         }
@@ -706,7 +755,10 @@ impl Resolver {
             .fields
             .iter()
             .all(|f| is_name(f) || f.level == "missing" || f.agreed);
-        nothing_disagrees && runner_up < self.config.lower && e.score >= self.config.names_alone
+        nothing_disagrees
+            && runner_up < self.config.lower
+            && namesakes <= 1
+            && e.score >= self.config.names_alone
     }
 }
 

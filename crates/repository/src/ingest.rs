@@ -756,6 +756,7 @@ impl<'s> Run<'s> {
                 .keys(&merged)
                 .into_iter()
                 .chain(passenger_keys(&merged))
+                .chain(namesake_key(&merged))
             {
                 let ids = self.pending_keys.entry(k).or_default();
                 if !ids.contains(&customer) {
@@ -892,6 +893,8 @@ impl<'s> Run<'s> {
             }
         }
         let keys = self.resolver.keys(f);
+        // How many customers hold each key (for the e-mail and phone weights).
+        let mut held: Vec<(&IndexKey, u32)> = Vec::with_capacity(keys.len());
         let mut ids: Vec<CustomerId> = on_booking;
         // Blocks a customer shares with the record, a small block counting twice.
         let mut shared: HashMap<CustomerId, u32> = HashMap::new();
@@ -907,10 +910,12 @@ impl<'s> Run<'s> {
             };
             // A block only grows during a run: once over the cap it is not read again.
             if self.large_blocks.contains(k) {
+                held.push((k, u32::try_from(cap.saturating_add(1)).unwrap_or(u32::MAX)));
                 continue;
             }
             let found = self.store.index_lookup_at_most(k, cap.saturating_add(1))?;
-            let size = found.len() + pending.len();
+            let size = found.len() + pending.iter().filter(|c| !found.contains(c)).count();
+            held.push((k, u32::try_from(size).unwrap_or(u32::MAX)));
             if size > cap {
                 self.large_blocks.insert(k.clone());
                 continue;
@@ -948,21 +953,38 @@ impl<'s> Run<'s> {
                 candidates.push((id, records));
             }
         }
-        Ok(
-            match self
-                .resolver
-                .decide_prepared(&Prepared::new(f), &candidates)
-            {
-                Decision::Attach { customer, evidence } => {
-                    Resolved::Attach(customer, Box::new(evidence))
-                }
-                Decision::Review {
-                    customers,
-                    evidence,
-                } => Resolved::Review(customers, Box::new(evidence)),
-                Decision::New => Resolved::New,
-            },
-        )
+        let mut me = Prepared::new(f);
+        let count = |kind: IndexKind, value: &str| {
+            held.iter()
+                .find(|(k, _)| k.kind == kind && k.value == value)
+                .map_or(0, |(_, n)| *n)
+        };
+        me.email_holders = me
+            .emails
+            .iter()
+            .map(|e| count(IndexKind::Email, e))
+            .collect();
+        me.phone_holders = me
+            .phones
+            .iter()
+            .map(|p| count(IndexKind::Phone, p))
+            .collect();
+        if let Some(k) = namesake_key(f) {
+            let found = self.store.index_lookup_at_most(&k, NAMESAKES_READ)?;
+            let pending = self.pending_keys.get(&k).map(Vec::as_slice).unwrap_or(&[]);
+            let n = found.len() + pending.iter().filter(|c| !found.contains(c)).count();
+            me.namesakes = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        Ok(match self.resolver.decide_prepared(&me, &candidates) {
+            Decision::Attach { customer, evidence } => {
+                Resolved::Attach(customer, Box::new(evidence))
+            }
+            Decision::Review {
+                customers,
+                evidence,
+            } => Resolved::Review(customers, Box::new(evidence)),
+            Decision::New => Resolved::New,
+        })
     }
 
     /// Customers under a key, stored or written in this chunk.
@@ -1399,6 +1421,31 @@ pub fn passenger_keys(f: &Fragment) -> Vec<IndexKey> {
             )
         })
         .collect()
+}
+
+/// Bearers of a name read at most to weigh it (a name 64 customers share is as common as any
+/// for the resolver: its agreement is then worth 6 bits less).
+const NAMESAKES_READ: usize = 64;
+
+/// The search key of a person record's given and family name together (`maria silva`, the
+/// first given and the last family token): the customers under it bear that name.
+pub fn namesake_key(f: &Fragment) -> Option<IndexKey> {
+    if f.kind != rapport_core::PartyKind::Person {
+        return None;
+    }
+    let tokens = |n: &Option<String>| n.as_deref().map(cleanse::name_tokens).unwrap_or_default();
+    let (given, family) = match (tokens(&f.given_name), tokens(&f.family_name)) {
+        (g, fam) if !g.is_empty() && !fam.is_empty() => (g, fam),
+        _ => {
+            let full = tokens(&f.full_name);
+            if full.len() < 2 {
+                return None;
+            }
+            (full[..1].to_vec(), full[1..].to_vec())
+        }
+    };
+    let (first, last) = (given.first()?, family.last()?);
+    (first != last).then(|| IndexKey::new(IndexKind::NameToken, search_pair(first, last)))
 }
 
 /// Most name tokens of one record paired for search (a longer name pairs its first ones).

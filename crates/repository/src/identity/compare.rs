@@ -124,6 +124,14 @@ pub struct Prepared {
     pub loyalty: Option<String>,
     pub national: Option<String>,
     pub addresses: Vec<PreparedAddress>,
+    /// How many customers already hold each of `emails`, in the same order (empty when not
+    /// known): an address many customers share tells them apart less (see
+    /// [`crate::identity::Resolver`]'s term-frequency adjustment).
+    pub email_holders: Vec<u32>,
+    /// How many customers already hold each of `phones`, as `email_holders`.
+    pub phone_holders: Vec<u32>,
+    /// How many customers already bear this given and family name (0 when not known).
+    pub namesakes: u32,
 }
 
 /// An address folded for comparison.
@@ -229,6 +237,9 @@ impl Prepared {
             loyalty: f.loyalty_number.as_deref().and_then(ident),
             national: f.national_id.as_deref().and_then(ident),
             addresses,
+            email_holders: Vec::new(),
+            phone_holders: Vec::new(),
+            namesakes: 0,
         };
         p.content = p.content_hash();
         p

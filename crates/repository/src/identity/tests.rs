@@ -285,3 +285,113 @@ fn em_learns_higher_m_for_agreement_than_disagreement() {
     assert!(birth.levels[0].m > birth.levels[3].m);
     assert!(est.match_share > 0.0 && est.match_share < 1.0);
 }
+
+fn decide_prepared(me: &Prepared, known: &[(u64, &Fragment)]) -> Decision {
+    let candidates: Vec<(CustomerId, Vec<std::sync::Arc<Prepared>>)> = known
+        .iter()
+        .map(|(id, f)| (CustomerId(*id), vec![std::sync::Arc::new(Prepared::new(f))]))
+        .collect();
+    Resolver::new(MatchConfig::default()).decide_prepared(me, &candidates)
+}
+
+#[test]
+fn an_address_many_customers_share_weighs_less() {
+    let mut known = at(
+        person("1", "Mary", "Garcia", None),
+        "21",
+        "Storgatan",
+        "Stockholm",
+        "18584",
+    );
+    known.emails.push("mgarcia@example.org".into());
+    let mut incoming = at(
+        person("2", "Mary", "Garcia", None),
+        "109",
+        "Paseo del Prado",
+        "Madrid",
+        "28075",
+    );
+    incoming.emails.push("mgarcia@example.org".into());
+    // Held by the candidate alone: the shared address attaches despite the other street.
+    let alone = Prepared::new(&incoming);
+    assert_eq!(
+        attached_to(&decide_prepared(&alone, &[(1, &known)])),
+        Some(CustomerId(1))
+    );
+    // Held by 200 customers (a generic or agency address), of a name 40 customers bear: the
+    // same pair is not attached.
+    let mut crowded = Prepared::new(&incoming);
+    crowded.email_holders = vec![200];
+    crowded.namesakes = 40;
+    let d = decide_prepared(&crowded, &[(1, &known)]);
+    assert_eq!(attached_to(&d), None, "{d:?}");
+    let r = Resolver::new(MatchConfig::default());
+    let full = r.score(&alone, &Prepared::new(&known));
+    let ev = r.score(&crowded, &Prepared::new(&known));
+    let email = |e: &Evidence| {
+        e.fields
+            .iter()
+            .find(|f| f.field == Field::Email)
+            .unwrap()
+            .weight
+    };
+    assert!(
+        (email(&full) - email(&ev) - 200f64.log2()).abs() < 1e-9,
+        "{ev}"
+    );
+    assert!(ev.to_string().contains("200 customers share it"), "{ev}");
+}
+
+#[test]
+fn names_alone_do_not_attach_when_another_customer_bears_the_name() {
+    let a = person("1", "John", "Smith", None);
+    let b = person("2", "John", "Smith", None);
+    let mut me = Prepared::new(&b);
+    me.namesakes = 1;
+    assert_eq!(
+        attached_to(&decide_prepared(&me, &[(1, &a)])),
+        Some(CustomerId(1))
+    );
+    // A second John Smith exists, though not among the candidates (another town's block).
+    me.namesakes = 2;
+    assert!(matches!(
+        decide_prepared(&me, &[(1, &a)]),
+        Decision::Review { .. }
+    ));
+    // Many namesakes: the names weigh 6 bits less.
+    let c = at(
+        person("3", "John", "Smith", None),
+        "1",
+        "High Street",
+        "London",
+        "SW8 3PF",
+    );
+    let d = at(
+        person("4", "John", "Smith", None),
+        "9",
+        "Mill Lane",
+        "London",
+        "SW8 1AA",
+    );
+    let r = Resolver::new(MatchConfig::default());
+    let plain = r.score(&Prepared::new(&d), &Prepared::new(&c));
+    let mut common = Prepared::new(&d);
+    common.namesakes = 64;
+    let adjusted = r.score(&common, &Prepared::new(&c));
+    assert!(
+        (plain.score - adjusted.score - 6.0).abs() < 1e-9,
+        "{plain} vs {adjusted}"
+    );
+    assert!(
+        adjusted.to_string().contains("64 customers share it"),
+        "{adjusted}"
+    );
+}
+
+#[test]
+fn term_frequency_adjustment_keeps_an_agreement_an_agreement() {
+    assert_eq!(tf_adjusted(15.6, 1), 15.6);
+    assert!((tf_adjusted(15.6, 4) - 13.6).abs() < 1e-12);
+    assert_eq!(tf_adjusted(3.0, 1 << 20), 0.5);
+    assert_eq!(tf_adjusted(-2.0, 100), -2.0);
+}
