@@ -694,20 +694,24 @@ impl Store {
                         Some(k) => k,
                         None => self.index_keys_of(id)?,
                     };
-                    for k in &old {
-                        out.remove(keys::index(k.kind, &k.value, id));
-                    }
                     let new: Vec<IndexKey> = keys
                         .into_iter()
                         .collect::<BTreeSet<_>>()
                         .into_iter()
                         .collect();
-                    for k in &new {
+                    // Only the entries that changed are written: a customer rebuilt with the
+                    // keys it had (most of them, most times) costs no index writes.
+                    let old_set: BTreeSet<&IndexKey> = old.iter().collect();
+                    let new_set: BTreeSet<&IndexKey> = new.iter().collect();
+                    for k in old_set.difference(&new_set) {
+                        out.remove(keys::index(k.kind, &k.value, id));
+                    }
+                    for k in new_set.difference(&old_set) {
                         out.insert(keys::index(k.kind, &k.value, id), &[][..]);
                     }
                     if new.is_empty() {
                         out.remove(keys::customer_index(id));
-                    } else {
+                    } else if old_set != new_set {
                         let list = codec::encode(&new).map_err(|reason| Error::Encode {
                             tree: Space::CustomerIndex.name(),
                             reason,

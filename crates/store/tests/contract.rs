@@ -101,6 +101,25 @@ fn put_customer_replaces_all_index_entries() {
         vec![email("y")]
     );
     assert!(store.index_lookup(&email("x")).unwrap().is_empty());
+    // Keys kept across a put stay (only the changed entries are written), in one batch or
+    // in two; a key dropped and given back in one batch is there.
+    put(&store, |b| b.put_customer(&c, vec![email("y"), email("z")]));
+    put(&store, |b| b.put_customer(&c, vec![email("z"), email("w")]));
+    put(&store, |b| {
+        b.put_customer(&c, vec![email("w")]);
+        b.put_customer(&c, vec![email("w"), email("z")]);
+    });
+    assert_eq!(
+        store.index_keys_of(CustomerId(1)).unwrap(),
+        vec![email("w"), email("z")]
+    );
+    for (value, found) in [("w", true), ("z", true), ("y", false)] {
+        assert_eq!(
+            store.index_lookup(&email(value)).unwrap(),
+            if found { vec![CustomerId(1)] } else { vec![] },
+            "{value}"
+        );
+    }
 }
 
 #[test]
