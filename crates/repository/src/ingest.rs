@@ -41,7 +41,9 @@ use crate::quarantine::{self, Fnv, QuarantineEntry};
 use crate::read::{self, RawRow, RowProblem};
 use crate::survivorship::{self, BOOKING_REFS, Trust};
 
+mod overlay;
 mod writer;
+use overlay::KeyOverlay;
 use writer::Writer;
 
 /// Customers whose folded records a run keeps at most (a few KiB each: a customer with many
@@ -356,7 +358,12 @@ struct Run<'s> {
     batch: Batch,
     batch_rows: usize,
     dirty: HashMap<CustomerId, Working>,
-    pending_keys: HashMap<IndexKey, Vec<CustomerId>>,
+    /// Index keys of records stored since the last chunk was written (on a first load: in
+    /// this run), which the store does not answer for yet.
+    pending_keys: KeyOverlay,
+    /// Whether the store held no customers when the run began: then every index key is in
+    /// `pending_keys` and the store is not asked.
+    keys_in_memory: bool,
     owners: HashMap<String, CustomerId>,
     /// Candidates' records folded for comparison ([`Run::prepared_of`]).
     prepared: HashMap<CustomerId, Vec<Arc<Prepared>>>,
@@ -414,7 +421,7 @@ impl<'s> Run<'s> {
             batch: Batch::default(),
             batch_rows: 0,
             dirty: HashMap::new(),
-            pending_keys: HashMap::new(),
+            pending_keys: KeyOverlay::default(),
             owners: HashMap::new(),
             prepared: HashMap::new(),
             rows: HashMap::new(),
@@ -428,6 +435,8 @@ impl<'s> Run<'s> {
             unbuilt: HashSet::new(),
             rows_seen: 0,
             first_load: store.docs::<RowSeen>(ROWS, "").next().is_none(),
+            keys_in_memory: store.docs::<RowSeen>(ROWS, "").next().is_none()
+                && store.last_customer_id()?.is_none(),
             written_rows: HashSet::new(),
             large_blocks: HashSet::new(),
         })
@@ -758,10 +767,7 @@ impl<'s> Run<'s> {
                 .chain(passenger_keys(&merged))
                 .chain(namesake_key(&merged))
             {
-                let ids = self.pending_keys.entry(k).or_default();
-                if !ids.contains(&customer) {
-                    ids.push(customer);
-                }
+                self.pending_keys.add(&k, customer);
             }
         }
 
@@ -806,7 +812,7 @@ impl<'s> Run<'s> {
         }
         let c = self.new_customer()?;
         for k in self.resolver.keys(&f) {
-            self.pending_keys.entry(k).or_default().push(c);
+            self.pending_keys.add(&k, c);
         }
         self.owners.insert(src.clone(), c);
         if let Some(w) = self.dirty.get_mut(&c) {
@@ -899,7 +905,7 @@ impl<'s> Run<'s> {
         // Blocks a customer shares with the record, a small block counting twice.
         let mut shared: HashMap<CustomerId, u32> = HashMap::new();
         for k in &keys {
-            let pending = self.pending_keys.get(k).map(Vec::as_slice).unwrap_or(&[]);
+            let pending = self.pending_keys.get(k);
             // Keys shared by very many customers carry no information (a shared office
             // phone, a common birthday): read no more of them than it takes to tell. A source
             // record is one record, however many customers claim it.
@@ -913,7 +919,7 @@ impl<'s> Run<'s> {
                 held.push((k, u32::try_from(cap.saturating_add(1)).unwrap_or(u32::MAX)));
                 continue;
             }
-            let found = self.store.index_lookup_at_most(k, cap.saturating_add(1))?;
+            let found = self.stored_under(k, cap.saturating_add(1))?;
             let size = found.len() + pending.iter().filter(|c| !found.contains(c)).count();
             held.push((k, u32::try_from(size).unwrap_or(u32::MAX)));
             if size > cap {
@@ -970,8 +976,8 @@ impl<'s> Run<'s> {
             .map(|p| count(IndexKind::Phone, p))
             .collect();
         if let Some(k) = namesake_key(f) {
-            let found = self.store.index_lookup_at_most(&k, NAMESAKES_READ)?;
-            let pending = self.pending_keys.get(&k).map(Vec::as_slice).unwrap_or(&[]);
+            let found = self.stored_under(&k, NAMESAKES_READ)?;
+            let pending = self.pending_keys.get(&k);
             let n = found.len() + pending.iter().filter(|c| !found.contains(c)).count();
             me.namesakes = u32::try_from(n).unwrap_or(u32::MAX);
         }
@@ -989,13 +995,21 @@ impl<'s> Run<'s> {
 
     /// Customers under a key, stored or written in this chunk.
     fn lookup(&self, k: &IndexKey) -> Result<Vec<CustomerId>, Error> {
-        let mut ids = self.store.index_lookup(k)?;
-        for c in self.pending_keys.get(k).map(Vec::as_slice).unwrap_or(&[]) {
+        let mut ids = self.stored_under(k, usize::MAX)?;
+        for c in self.pending_keys.get(k) {
             if !ids.contains(c) {
                 ids.push(*c);
             }
         }
         Ok(ids)
+    }
+
+    /// At most `n` customers the store has under a key (none when every key is in memory).
+    fn stored_under(&self, k: &IndexKey, n: usize) -> Result<Vec<CustomerId>, Error> {
+        if self.keys_in_memory {
+            return Ok(Vec::new());
+        }
+        Ok(self.store.index_lookup_at_most(k, n)?)
     }
 
     /// A candidate's records folded for comparison, kept for the run (a customer is a
@@ -1156,6 +1170,11 @@ impl<'s> Run<'s> {
         for (other, _) in &inverse {
             self.load_working(*other)?;
         }
+        // Relationships stated by others, by the customer they are about.
+        let mut stated_by_others: HashMap<CustomerId, Vec<Relationship>> = HashMap::new();
+        for (other, r) in inverse {
+            stated_by_others.entry(other).or_default().push(r);
+        }
         let now = self.ctx.now;
         let dirty = std::mem::take(&mut self.dirty);
         for (id, w) in dirty {
@@ -1173,14 +1192,13 @@ impl<'s> Run<'s> {
             );
             // One relationship per (kind, other customer), whichever record stated it: a
             // household both members' records state is one household, not two.
-            for (other, r) in &inverse {
-                if *other == id
-                    && !c
-                        .relationships
-                        .iter()
-                        .any(|x| x.kind == r.kind && x.other == r.other)
+            for r in stated_by_others.remove(&id).unwrap_or_default() {
+                if !c
+                    .relationships
+                    .iter()
+                    .any(|x| x.kind == r.kind && x.other == r.other)
                 {
-                    c.relationships.push(r.clone());
+                    c.relationships.push(r);
                 }
             }
             if w.review
@@ -1224,7 +1242,9 @@ impl<'s> Run<'s> {
             "chunk written: golden records and index keys rebuilt"
         );
         self.batch_rows = 0;
-        self.pending_keys.clear();
+        if !self.keys_in_memory {
+            self.pending_keys.clear();
+        }
         // Owners stay: a source record keeps its customer for the whole run, and the map
         // spares decoding its stored fragment again.
         if self.owners.len() > 2_000_000 {
