@@ -247,6 +247,25 @@ async fn roles_are_offered_only_what_they_may_do() {
 }
 
 #[tokio::test]
+async fn a_corporate_account_lists_some_employees_and_counts_the_rest() {
+    for (w, hgt) in [(80, 24), (160, 48)] {
+        let mut h = Harness::new(Fake::world("J. Smith", Role::FrontLine), w, hgt).await;
+        h.type_text("acme").await;
+        h.press("enter").await;
+        assert_eq!(h.app.screen(), ScreenId::Record);
+        let s = h.screen();
+        assert!(s.contains("Acme AB"), "{s}");
+        if w == 160 {
+            // Eight of the thirty, then the count.
+            assert!(s.contains("employs: C00000206"), "{s}");
+            assert!(!s.contains("C00000207"), "{s}");
+            assert!(s.contains("and 22 more"), "{s}");
+        }
+        assert!(!s.contains("C00000207"), "{s}");
+    }
+}
+
+#[tokio::test]
 async fn hostile_names_render_as_harmless_text() {
     for (w, hgt) in [(80, 24), (160, 48)] {
         let mut h = Harness::new(Fake::world("J. Smith", Role::FrontLine), w, hgt).await;

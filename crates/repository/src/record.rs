@@ -18,6 +18,10 @@ use crate::cleanse;
 use crate::error::Error;
 use crate::ingest::{META, search_code, search_pair, search_pair_code};
 
+/// Related customers whose names a record carries at most (`CustomerRecord::related_names`);
+/// the others are shown by id.
+pub const RELATED_NAMES: usize = 32;
+
 /// Which interactions a record shows: one page, newest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InteractionFilter {
@@ -96,8 +100,16 @@ impl Repository {
             return Ok(None);
         };
         let id = customer.id;
+        // The names of the first related customers (a corporate account or a travel agent
+        // relates to thousands: reading them all made such records the slowest to open).
         let mut related_names = BTreeMap::new();
         for r in &customer.relationships {
+            if related_names.len() >= RELATED_NAMES {
+                break;
+            }
+            if related_names.contains_key(&r.other) {
+                continue;
+            }
             if let Some(o) = self.store.customer(r.other)? {
                 related_names.insert(r.other, o.display_name());
             }

@@ -409,3 +409,40 @@ fn a_row_repeated_chunks_later_in_a_first_load_is_known() {
     let again = ingest_files(&store, &dir.path().join("crm.toml"), &files, &opts()).unwrap();
     assert_eq!((again.rows_read, again.rows_known), (9, 9));
 }
+
+#[test]
+fn a_record_names_its_first_related_customers_and_shows_the_rest_by_id() {
+    use rapport_core::{Customer, CustomerId, PartyKind, Relationship, Sourced};
+    use rapport_repository::record::RELATED_NAMES;
+    use rapport_store::{Batch, Durability};
+    let store = Store::temporary().unwrap();
+    let now = Timestamp::EPOCH;
+    let mut corp = Customer::new(CustomerId(1), PartyKind::Organisation, now);
+    corp.profile.display_name = Some(Sourced::new("Acme AB".to_string(), None, now));
+    let mut b = Batch::new();
+    for i in 0..(RELATED_NAMES as u64 + 8) {
+        let id = CustomerId(100 + i);
+        let mut p = Customer::new(id, PartyKind::Person, now);
+        p.profile.display_name = Some(Sourced::new(format!("Employee{i}"), None, now));
+        b.put_customer(&p, vec![]);
+        corp.relationships.push(Relationship {
+            kind: RelationshipKind::Employs,
+            other: id,
+            since: None,
+            source: None,
+        });
+    }
+    b.put_customer(&corp, vec![]);
+    store.write(b, Durability::Durable).unwrap();
+    let rec = Repository::new(store)
+        .customer_record(CustomerId(1), &InteractionFilter::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.customer.relationships.len(), RELATED_NAMES + 8);
+    assert_eq!(rec.related_names.len(), RELATED_NAMES);
+    assert_eq!(rec.related_names[&CustomerId(100)], "Employee0");
+    assert!(
+        !rec.related_names
+            .contains_key(&CustomerId(100 + RELATED_NAMES as u64))
+    );
+}

@@ -415,7 +415,7 @@ impl RecordScreen {
         }
         if !c.relationships.is_empty() {
             lines.push(Line::styled("Relationships", th.title()));
-            for r in &c.relationships {
+            for r in c.relationships.iter().take(RELATIONSHIP_LINES) {
                 let name = rec
                     .related_names
                     .get(&r.other)
@@ -424,6 +424,9 @@ impl RecordScreen {
                     &format!("{}: {} ({})", clean(&r.kind.to_string()), name, r.other),
                     w,
                 )));
+            }
+            if let Some(more) = more_relationships(c.relationships.len(), RELATIONSHIP_LINES) {
+                lines.push(Line::styled(fit(&more, w), th.dim()));
             }
         }
         let prefs = c.current_preferences();
@@ -567,10 +570,20 @@ impl RecordScreen {
     }
 }
 
+/// Relationships listed on the record at most (a corporate account relates to thousands of
+/// employees; the rest are counted).
+const RELATIONSHIP_LINES: usize = 8;
+
+/// The line after the listed relationships, when some are not listed.
+fn more_relationships(total: usize, listed: usize) -> Option<String> {
+    (total > listed).then(|| format!("and {} more", total - listed))
+}
+
 fn relations(rec: &CustomerRecord, sep: &str) -> String {
-    rec.customer
-        .relationships
+    let all = &rec.customer.relationships;
+    let mut parts: Vec<String> = all
         .iter()
+        .take(RELATIONSHIP_LINES)
         .map(|r| {
             let name = rec
                 .related_names
@@ -578,8 +591,9 @@ fn relations(rec: &CustomerRecord, sep: &str) -> String {
                 .map_or_else(|| r.other.to_string(), |n| clean(n));
             format!("{}: {}", clean(&r.kind.to_string()), name)
         })
-        .collect::<Vec<_>>()
-        .join(sep)
+        .collect();
+    parts.extend(more_relationships(all.len(), RELATIONSHIP_LINES));
+    parts.join(sep)
 }
 
 fn preferences(rec: &CustomerRecord, sep: &str) -> String {

@@ -256,7 +256,16 @@ impl Fake {
             CustomerId(2),
             record(erik, Some(scores(Tier::B, 3_100.0, 0.71))),
         );
-        let acme = person(3, PartyKind::Organisation, "Acme AB", "Uppsala");
+        let mut acme = person(3, PartyKind::Organisation, "Acme AB", "Uppsala");
+        // A corporate account employs many: Anna and 29 others.
+        for other in std::iter::once(1).chain(200..229) {
+            acme.relationships.push(Relationship {
+                kind: RelationshipKind::Employs,
+                other: CustomerId(other),
+                since: None,
+                source: None,
+            });
+        }
         records.insert(
             CustomerId(3),
             record(acme, Some(scores(Tier::A, 88_000.0, 0.99))),

@@ -19,7 +19,10 @@ pub(super) struct KeyOverlay {
 
 fn hash(k: &IndexKey) -> u64 {
     let mut h = Fnv::new();
-    let kind = IndexKind::ALL.iter().position(|x| *x == k.kind).unwrap_or(0);
+    let kind = IndexKind::ALL
+        .iter()
+        .position(|x| *x == k.kind)
+        .unwrap_or(0);
     h.write(&[kind as u8]);
     h.write(k.value.as_bytes());
     h.finish()
