@@ -128,12 +128,24 @@ fn measure(store: &Store) -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let now = Timestamp::now();
     let mut opens = Vec::new();
+    // (ms, customer, relationships, interactions shown, source records) of each open.
+    let mut slowest: Vec<(f64, CustomerId, usize, usize, usize)> = Vec::new();
     let mut queries: Vec<(CustomerId, &str, String)> = Vec::new();
     for _ in 0..2_000 {
         let id = ids[rng.below(ids.len() as u64) as usize];
         let t = Instant::now();
         let rec = repo.customer_record(id, &InteractionFilter::at(now))?;
-        opens.push(t.elapsed().as_secs_f64() * 1e3);
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        opens.push(ms);
+        if let Some(r) = &rec {
+            slowest.push((
+                ms,
+                id,
+                r.customer.relationships.len(),
+                r.interactions.len(),
+                r.customer.identifiers.len(),
+            ));
+        }
         if let Some(r) = rec {
             let c = &r.customer;
             match rng.below(4) {
@@ -187,6 +199,13 @@ fn measure(store: &Store) -> Result<(), Box<dyn std::error::Error>> {
         percentile(&mut opens, 0.99),
         2_000
     );
+    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (ms, id, rels, shown, sources) in slowest.iter().take(5) {
+        println!(
+            "  slow open: {id} {ms:.2} ms ({rels} relationships, {shown} interactions shown, \
+             {sources} source records)"
+        );
+    }
     println!(
         "search: p50 {:.3} ms, p99 {:.3} ms over {} queries ({} with hits)",
         percentile(&mut searches.clone(), 0.5),

@@ -454,8 +454,12 @@ fn name_similarity(q: &str, name: &str) -> f64 {
         let best = nt
             .iter()
             .map(|n| {
-                if n.starts_with(t) {
+                if n == t {
                     1.0
+                } else if n.starts_with(t) {
+                    // A name still being typed: close, but the whole name typed ranks first
+                    // ("anna martin" is Anna Martin before Anna Martinez).
+                    0.97 + 0.03 * t.len() as f64 / n.len() as f64
                 } else {
                     strsim::jaro_winkler(t, n)
                 }
@@ -726,5 +730,9 @@ mod tests {
         assert!(name_similarity("smith john", "john smith") > 0.95);
         assert!(name_similarity("jo", "john smith") > 0.9);
         assert!(name_similarity("zed", "john smith") < 0.6);
+        assert!(
+            name_similarity("anna martin", "anna martin")
+                > name_similarity("anna martin", "anna martinez")
+        );
     }
 }
