@@ -177,10 +177,11 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
         db.display(),
         if reset { " (--reset)" } else { " (first run)" }
     );
+    // Each step a line of its own that says what is being built (no progress bars: the whole
+    // build takes a few seconds, and a line is what a terminal, a log or a script can read).
+    eprintln!("Building the demo database from {}", fixtures.display());
     eprintln!(
-        "  ingesting {} (seen as of {as_of} 22:00 UTC; every time moved by {} h so that \
-         instant is now, {today})",
-        fixtures.display(),
+        "Building the demo database: times moved by {} h ({as_of} 22:00 UTC is now, {today})",
         shift_ms / 3_600_000
     );
     let store = rapport_store::Store::open(&building)
@@ -188,30 +189,34 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
     let opts = rapport_repository::IngestOptions {
         time_shift_days: shift,
         time_shift_millis: shift_ms.rem_euclid(86_400_000),
-        progress: true,
+        progress: false,
         ..Default::default()
     };
     let report = rapport_repository::ingest_manifest(&store, &ingest_toml, &opts)
         .with_context(|| format!("ingesting {}", ingest_toml.display()))?;
     eprintln!(
-        "  {} rows read: {} stored, {} quarantined; {} customers, {} interactions, {} grants",
-        report.rows_read,
-        report.rows_stored,
-        report.rows_quarantined,
-        report.customers_created,
-        report.interactions_stored,
-        report.grants_stored
+        "Building the demo database: {} rows read, {} stored, {} quarantined",
+        report.rows_read, report.rows_stored, report.rows_quarantined,
     );
-    eprintln!("  scoring value, lifetime value, P(alive), churn and tiers...");
+    eprintln!(
+        "Building the demo database: {} customers, {} interactions, {} grants",
+        report.customers_created, report.interactions_stored, report.grants_stored
+    );
+    eprintln!(
+        "Building the demo database: scoring value, lifetime value, P(alive), churn and tiers"
+    );
     let scored = run_scoring(
         &store,
         &ScoreOptions {
-            progress: true,
+            progress: false,
             ..ScoreOptions::default()
         },
     )
     .context("scoring the demo customers")?;
-    eprintln!("  scored {} customers", scored.scored);
+    eprintln!(
+        "Building the demo database: scored {} customers",
+        scored.scored
+    );
     store.flush().context("flushing the demo database")?;
     drop(store);
     if db.exists() {
@@ -221,7 +226,8 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
     std::fs::rename(&building, db)
         .with_context(|| format!("moving {} to {}", building.display(), db.display()))?;
     eprintln!(
-        "Demo database ready in {:.1} s. Opening the console (? for keys, q to quit)...",
+        "Demo database ready in {:.1} s. Opening the console: type to search; F1 for keys; \
+         Esc then q, or Ctrl-C, to quit...",
         started.elapsed().as_secs_f64()
     );
     Ok(())
