@@ -226,8 +226,8 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
     std::fs::rename(&building, db)
         .with_context(|| format!("moving {} to {}", building.display(), db.display()))?;
     eprintln!(
-        "Demo database ready in {:.1} s. Opening the console: type to search; F1 for keys; \
-         Esc then q, or Ctrl-C, to quit...",
+        "Demo database ready in {:.1} s. Opening the console (/ to search, ? for keys, q to \
+         quit)...",
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -125,6 +125,8 @@ fn add_operator(d: &Dir, db: &Path, name: &str) {
 
 /// Opens the customer's record: search by name, Enter on the first hit.
 fn open_record(t: &Tmux, name: &str) {
+    // The console opens with no customer: `/` to search.
+    t.keys(&["/"]);
     t.type_text(name);
     t.wait_for(&format!("> {name}").replace('>', "▶"), 20);
     t.keys(&["Enter"]);

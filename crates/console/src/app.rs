@@ -123,7 +123,7 @@ impl<S: Service> App<S> {
             tx,
             clock,
             now: clock.now(),
-            screen: ScreenId::Search,
+            screen: ScreenId::Record,
             back: Vec::new(),
             search: SearchScreen::default(),
             record: RecordScreen::default(),

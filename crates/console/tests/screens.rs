@@ -395,3 +395,41 @@ async fn remapped_keys_work_and_defaults_stay() {
     h.press("j").await;
     assert!(h.screen().contains("2 of 40"));
 }
+
+#[tokio::test]
+async fn the_console_opens_ready_for_slash_and_q_quits_there() {
+    use rapport_console::{App, Clock};
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut app = App::new(
+        Fake::world("J. Smith", Role::FrontLine),
+        &Config::default(),
+        tx,
+        Clock::Fixed(support::now()),
+    );
+    app.resize(80, 24);
+    app.start();
+    // No customer yet: the record screen, where every key of the key table works.
+    assert_eq!(app.screen(), ScreenId::Record);
+    let key = |c: char| {
+        Event::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Char(c),
+            crossterm::event::KeyModifiers::NONE,
+        ))
+    };
+    app.handle(key('/'));
+    assert_eq!(app.screen(), ScreenId::Search);
+    // In the search input q is a letter of a name (Quentin) ...
+    app.handle(key('q'));
+    assert!(!app.should_quit());
+    // ... and from the first screen it quits.
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut fresh = App::new(
+        Fake::world("J. Smith", Role::FrontLine),
+        &Config::default(),
+        tx,
+        Clock::Fixed(support::now()),
+    );
+    fresh.start();
+    fresh.handle(key('q'));
+    assert!(fresh.should_quit());
+}

@@ -681,6 +681,8 @@ impl Harness {
             term: Terminal::new(TestBackend::new(width, height)).unwrap(),
         };
         h.settle().await;
+        // The console opens with no customer; the operator's first key is `/` (search).
+        h.press("/").await;
         h
     }
 
