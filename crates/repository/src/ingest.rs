@@ -402,6 +402,7 @@ enum Resolved {
 impl<'s> Run<'s> {
     fn new(store: &'s Store, trust: Trust, opts: &IngestOptions) -> Result<Run<'s>, Error> {
         let now = opts.now.unwrap_or_else(Timestamp::now);
+        let first_load = store.docs::<RowSeen>(ROWS, "").next().is_none();
         // The defaults plus the steward's keep-apart decisions.
         let config: MatchConfig = crate::merge::match_config(store)?;
         Ok(Run {
@@ -434,9 +435,8 @@ impl<'s> Run<'s> {
             writer: Writer::start(store)?,
             unbuilt: HashSet::new(),
             rows_seen: 0,
-            first_load: store.docs::<RowSeen>(ROWS, "").next().is_none(),
-            keys_in_memory: store.docs::<RowSeen>(ROWS, "").next().is_none()
-                && store.last_customer_id()?.is_none(),
+            first_load,
+            keys_in_memory: first_load && store.last_customer_id()?.is_none(),
             written_rows: HashSet::new(),
             large_blocks: HashSet::new(),
         })
@@ -920,7 +920,7 @@ impl<'s> Run<'s> {
                 continue;
             }
             let found = self.stored_under(k, cap.saturating_add(1))?;
-            let size = found.len() + pending.iter().filter(|c| !found.contains(c)).count();
+            let size = distinct(&found, pending);
             held.push((k, u32::try_from(size).unwrap_or(u32::MAX)));
             if size > cap {
                 self.large_blocks.insert(k.clone());
@@ -978,8 +978,7 @@ impl<'s> Run<'s> {
         if let Some(k) = namesake_key(f) {
             let found = self.stored_under(&k, NAMESAKES_READ)?;
             let pending = self.pending_keys.get(&k);
-            let n = found.len() + pending.iter().filter(|c| !found.contains(c)).count();
-            me.namesakes = u32::try_from(n).unwrap_or(u32::MAX);
+            me.namesakes = u32::try_from(distinct(&found, pending)).unwrap_or(u32::MAX);
         }
         Ok(match self.resolver.decide_prepared(&me, &candidates) {
             Decision::Attach { customer, evidence } => {
@@ -1441,6 +1440,11 @@ pub fn passenger_keys(f: &Fragment) -> Vec<IndexKey> {
             )
         })
         .collect()
+}
+
+/// How many customers are in `stored` or `pending` (a customer in both counts once).
+fn distinct(stored: &[CustomerId], pending: &[CustomerId]) -> usize {
+    stored.len() + pending.iter().filter(|c| !stored.contains(c)).count()
 }
 
 /// Bearers of a name read at most to weigh it (a name 64 customers share is as common as any
