@@ -446,3 +446,53 @@ fn a_record_names_its_first_related_customers_and_shows_the_rest_by_id() {
             .contains_key(&CustomerId(100 + RELATED_NAMES as u64))
     );
 }
+
+#[test]
+fn customers_marked_unbuilt_by_an_interrupted_run_are_rebuilt_by_the_next() {
+    let w = world();
+    let store = Store::temporary().unwrap();
+    ingest_manifest(&store, &w.manifest, &opts()).unwrap();
+    let before = ann(&store);
+    let id = before.customer.id;
+    let sources: Vec<String> = before
+        .customer
+        .identifiers
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    assert!(sources.len() >= 2, "{sources:?}");
+    // What a run killed before its chunk's rebuild leaves: records stored, golden record and
+    // index entries stale (here: none at all), markers naming the customers. One marker in
+    // the form of earlier releases (one customer, keyed by its id), one of a write batch.
+    let stale =
+        rapport_core::Customer::new(id, rapport_core::PartyKind::Person, before.customer.created);
+    let mut b = rapport_store::Batch::new();
+    b.put_customer(&stale, Vec::new());
+    b.put_doc("ingest_unbuilt", &id.0.to_string(), &sources[..1].to_vec())
+        .unwrap();
+    let batch_marker: Vec<(u64, Vec<String>)> = vec![(id.0, sources[1..].to_vec())];
+    b.put_doc(
+        "ingest_unbuilt",
+        "b0000000000000001-0000000000",
+        &batch_marker,
+    )
+    .unwrap();
+    store.write(b, rapport_store::Durability::Durable).unwrap();
+    let repo = Repository::new(store.clone());
+    assert!(repo.search("ann.lee@example.com", 5).unwrap().is_empty());
+
+    let again = ingest_manifest(&store, &w.manifest, &opts()).unwrap();
+    assert_eq!(
+        again.rows_known,
+        again.rows_read - again.rows_quarantined,
+        "{again:?}"
+    );
+    assert_eq!(store.doc_count("ingest_unbuilt").unwrap(), 0);
+    let after = ann(&store);
+    assert_eq!(after.customer.id, id);
+    assert_eq!(after.customer.identifiers, before.customer.identifiers);
+    assert_eq!(
+        after.customer.profile.loyalty_number,
+        before.customer.profile.loyalty_number
+    );
+}

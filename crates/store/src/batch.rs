@@ -23,6 +23,8 @@ use crate::{Error, IndexKey, codec};
 #[derive(Debug, Default)]
 pub struct Batch {
     pub(crate) ops: Vec<Op>,
+    /// About how many bytes the batch writes (keys and values, index entries included).
+    bytes: usize,
     /// The first value that failed to encode; `write` returns it and writes nothing.
     pub(crate) error: Option<Error>,
 }
@@ -83,7 +85,7 @@ impl Batch {
     /// stored once). Clears a removed-marker left by an earlier `remove_customer` (unmerge).
     pub fn put_customer(&mut self, c: &Customer, keys: Vec<IndexKey>) {
         if let Some(value) = self.encode(Space::Customers, c) {
-            self.ops.push(Op::PutCustomer {
+            self.push(Op::PutCustomer {
                 id: c.id,
                 value,
                 keys,
@@ -95,14 +97,14 @@ impl Batch {
     /// whether and into whom it was merged ([`crate::Store::merged_into`]). Interactions,
     /// grants and scores stay: moving them is the caller's business.
     pub fn remove_customer(&mut self, id: CustomerId, merged_into: Option<CustomerId>) {
-        self.ops.push(Op::RemoveCustomer { id, merged_into });
+        self.push(Op::RemoveCustomer { id, merged_into });
     }
 
     /// Stores an interaction (replacing one with the same customer, time and id). Removes the
     /// customer's history digest (see [`Batch::put_history_digest`]).
     pub fn put_interaction(&mut self, i: &Interaction) {
         if let Some(value) = self.encode(Space::Interactions, i) {
-            self.ops.push(Op::PutInteraction {
+            self.push(Op::PutInteraction {
                 id: i.id,
                 customer: i.customer,
                 key: keys::interaction(i.customer, i.at, i.id),
@@ -113,7 +115,7 @@ impl Batch {
 
     /// Removes an interaction, and the customer's history digest.
     pub fn remove_interaction(&mut self, customer: CustomerId, at: Timestamp, id: InteractionId) {
-        self.ops.push(Op::RemoveInteraction {
+        self.push(Op::RemoveInteraction {
             customer,
             key: keys::interaction(customer, at, id),
         });
@@ -124,7 +126,7 @@ impl Batch {
     /// [`Error::Conflict`] carrying the existing grant, and nothing is written.
     pub fn insert_grant(&mut self, g: &CompensationGrant) {
         if let Some(value) = self.encode(Space::Grants, g) {
-            self.ops.push(Op::InsertGrant {
+            self.push(Op::InsertGrant {
                 key: keys::grant(g.customer, &g.disruption),
                 value,
             });
@@ -135,7 +137,7 @@ impl Batch {
     /// pages of 256 customers (see `codec`): the write reads and rewrites the customer's page
     /// once per batch, however many of its customers the batch scores.
     pub fn put_scores(&mut self, customer: CustomerId, s: &Scores) {
-        self.ops.push(Op::PutScores {
+        self.push(Op::PutScores {
             customer,
             scores: Box::new(s.clone()),
         });
@@ -165,7 +167,7 @@ impl Batch {
             views.push((slot, *view));
         }
         match codec::encode_score_views(&views) {
-            Ok(value) => self.ops.push(Op::PutScorePage { page, slots, value }),
+            Ok(value) => self.push(Op::PutScorePage { page, slots, value }),
             Err(reason) => self.fail(Error::Encode {
                 tree: Space::Scores.name(),
                 reason,
@@ -182,7 +184,7 @@ impl Batch {
     /// Digests are derived data: backups leave them out.
     pub fn put_history_digest<T: Serialize>(&mut self, customer: CustomerId, digest: &T) {
         if let Some(value) = self.encode(Space::HistoryDigests, digest) {
-            self.ops.push(Op::Put {
+            self.push(Op::Put {
                 key: keys::history_digest(customer),
                 value,
             });
@@ -193,7 +195,7 @@ impl Batch {
     /// as given and read back in place by [`crate::Store::stored_history_digests`] (no decoding of
     /// owned values per customer). The caller checks the bytes when it reads them.
     pub fn put_history_digest_bytes(&mut self, customer: CustomerId, digest: &[u8]) {
-        self.ops.push(Op::Put {
+        self.push(Op::Put {
             key: keys::history_digest(customer),
             value: codec::encode_opaque(digest),
         });
@@ -211,7 +213,7 @@ impl Batch {
             tree: Space::Docs.name(),
             reason: format!("{collection}/{key}: {reason}"),
         })?;
-        self.ops.push(Op::Put {
+        self.push(Op::Put {
             key: keys::doc(collection, key),
             value,
         });
@@ -220,7 +222,7 @@ impl Batch {
 
     /// Removes a document (no error if absent).
     pub fn remove_doc(&mut self, collection: &str, key: &str) {
-        self.ops.push(Op::Remove {
+        self.push(Op::Remove {
             key: keys::doc(collection, key),
         });
     }
@@ -228,6 +230,29 @@ impl Batch {
     /// Number of operations.
     pub fn len(&self) -> usize {
         self.ops.len()
+    }
+
+    /// About how many bytes applying the batch writes: keys and values, a customer's index
+    /// entries included. sled holds a batch's whole log in memory until it is applied (a
+    /// batch of several megabytes made the ingest's memory grow by gigabytes), so writers of
+    /// many records cut their batches by this, not by [`Batch::len`].
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn push(&mut self, op: Op) {
+        self.bytes += match &op {
+            Op::PutCustomer { value, keys, .. } => {
+                // Each index entry, plus its line in the customer's list of keys.
+                value.len() + keys.iter().map(|k| 2 * (k.value.len() + 12)).sum::<usize>()
+            }
+            Op::PutInteraction { key, value, .. } => key.len() + value.len() + 16,
+            Op::InsertGrant { key, value } | Op::Put { key, value } => key.len() + value.len(),
+            Op::PutScorePage { value, .. } => value.len() + 16,
+            Op::RemoveInteraction { key, .. } | Op::Remove { key } => key.len(),
+            Op::RemoveCustomer { .. } | Op::PutScores { .. } => 64,
+        };
+        self.ops.push(op);
     }
 
     /// Whether the batch has no operations.
@@ -255,5 +280,37 @@ impl Batch {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::IndexKind;
+    use rapport_core::PartyKind;
+
+    #[test]
+    fn bytes_count_values_and_index_entries() {
+        let c = Customer::new(CustomerId(1), PartyKind::Person, Timestamp::EPOCH);
+        let mut bare = Batch::new();
+        bare.put_customer(&c, Vec::new());
+        let mut keyed = Batch::new();
+        let keys: Vec<IndexKey> = (0..40)
+            .map(|n| IndexKey::new(IndexKind::NameToken, format!("token{n}")))
+            .collect();
+        keyed.put_customer(&c, keys);
+        assert_eq!(bare.len(), keyed.len());
+        // Forty index entries of 18 bytes (key and the customer's list of keys) weigh more
+        // than the customer's own value.
+        assert!(
+            keyed.bytes() >= bare.bytes() + 40 * 2 * 18,
+            "{}",
+            keyed.bytes()
+        );
+        let mut docs = Batch::new();
+        docs.put_doc("c", "k", &"x".repeat(1000)).unwrap();
+        assert!(docs.bytes() > 1000);
+        docs.remove_doc("c", "k");
+        assert!(docs.bytes() > 1000 + "k".len());
     }
 }
