@@ -11,8 +11,7 @@
 //! numbers), and prints the figures: latency, and how often the customer the query was made
 //! from is the first hit or among the ten shown (a name can have many bearers).
 //!
-//! `repo_bench --measure [--warm] DB_DIR` skips the ingest and measures an existing database
-//! (`--warm`: after reading what opens and searches read, as `rapport serve` does at start).
+//! `repo_bench --measure DB_DIR` skips the ingest and measures an existing database.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -62,15 +61,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let first = args
         .next()
-        .ok_or("usage: repo_bench WORLD_DIR [DB_DIR] | repo_bench --measure [--warm] DB_DIR")?;
+        .ok_or("usage: repo_bench WORLD_DIR [DB_DIR] | repo_bench --measure DB_DIR")?;
     if first == "--measure" {
-        let usage = "usage: repo_bench --measure [--warm] DB_DIR";
-        let mut next = args.next().ok_or(usage)?;
-        let warm = next == "--warm";
-        if warm {
-            next = args.next().ok_or(usage)?;
-        }
-        let db = PathBuf::from(next);
+        let db = PathBuf::from(args.next().ok_or("usage: repo_bench --measure DB_DIR")?);
         let t = Instant::now();
         let store = Store::open(&db)?;
         println!(
@@ -78,16 +71,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             db.display(),
             t.elapsed().as_secs_f64()
         );
-        if warm {
-            // What `rapport serve` does at start, on a thread of its own.
-            let t = Instant::now();
-            let (entries, bytes) = store.warm()?;
-            println!(
-                "warmed {entries} entries ({:.0} MiB) in {:.1} s",
-                bytes as f64 / 1048576.0,
-                t.elapsed().as_secs_f64()
-            );
-        }
         return measure(&store);
     }
     let world = PathBuf::from(first);

@@ -549,29 +549,6 @@ pub struct ServeOptions {
     pub config: ServerConfig,
 }
 
-/// Reads what record opens and searches read ([`rapport_store::Store::warm`]) on a thread of its own while
-/// the server already answers: on a store larger than memory the first opens would otherwise
-/// each wait on the disk (p99 about 10 ms on a million customers, under 2 ms warm).
-fn warm_in_background(store: rapport_store::Store) {
-    let spawned = std::thread::Builder::new()
-        .name("rapport-store-warm".into())
-        .spawn(move || {
-            let began = std::time::Instant::now();
-            match store.warm() {
-                Ok((entries, bytes)) => tracing::info!(
-                    entries,
-                    mib = bytes >> 20,
-                    seconds = format!("{:.1}", began.elapsed().as_secs_f64()),
-                    "store warmed: customers, interactions, grants, scores and the index read"
-                ),
-                Err(e) => tracing::warn!(error = %e, "warming the store failed"),
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::warn!(error = %e, "cannot start the store warm-up");
-    }
-}
-
 /// Opens the database, listens, writes the server file next to the database (so commands that
 /// find the database locked can connect), serves until SIGTERM or SIGINT, then shuts down
 /// gracefully and removes the file. `ready` is called with the addresses once listening.
@@ -584,7 +561,6 @@ pub async fn serve(
         .await
         .map_err(|e| ServiceError::Internal(e.to_string()))??;
     let engine = Arc::new(engine);
-    warm_in_background(engine.store().clone());
     let mut listeners = Vec::new();
     let mut address = crate::ServerAddress {
         pid: Some(std::process::id()),

@@ -975,30 +975,6 @@ impl Store {
         })
     }
 
-    /// Reads every entry that record opens and searches read (customers and their removed
-    /// markers, interactions, grants, scores, the index), so that they are in memory (sled's
-    /// cache and the system's file cache) before the first request asks. A server calls it
-    /// once at start, on a thread of its own: on a store larger than memory an open otherwise
-    /// waits on the disk for each of its five or six reads. Returns the entries and bytes read.
-    pub fn warm(&self) -> Result<(u64, u64), Error> {
-        let (mut entries, mut bytes) = (0u64, 0u64);
-        for space in [
-            Space::Customers,
-            Space::Removed,
-            Space::Scores,
-            Space::Grants,
-            Space::Interactions,
-            Space::Index,
-        ] {
-            for kv in self.inner.tree.scan_prefix(space.prefix()) {
-                let (k, v) = kv?;
-                entries += 1;
-                bytes += (k.len() + v.len()) as u64;
-            }
-        }
-        Ok((entries, bytes))
-    }
-
     // ---- helpers ----
 
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, Error> {

@@ -455,22 +455,6 @@ fn stats_count_every_keyspace_and_collection() {
 }
 
 #[test]
-fn warming_reads_what_record_opens_read_and_no_documents() {
-    let store = Store::temporary().unwrap();
-    put(&store, |b| {
-        b.put_customer(&customer(1, "A"), vec![email("A"), email("B")]);
-        b.put_interaction(&interaction(1, 1, 0));
-        b.insert_grant(&grant(1, "D1", "x"));
-        b.put_scores(CustomerId(1), &scores(1.0));
-        b.put_doc("merges", "big", &"e".repeat(100_000)).unwrap();
-    });
-    let (entries, bytes) = store.warm().unwrap();
-    // The customer, two index entries, the interaction, the grant and a page of scores.
-    assert_eq!(entries, 6);
-    assert!(bytes > 0 && bytes < 100_000, "{bytes}");
-}
-
-#[test]
 fn a_live_subscriber_sees_typed_events() {
     let store = Store::temporary().unwrap();
     let sub = store.subscribe();
