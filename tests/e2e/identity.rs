@@ -74,6 +74,28 @@ fn febrl(mapping: &str) -> (f64, f64, f64, f64) {
     assert_eq!(r["rows_read"], 5000);
     assert_eq!(r["rows_quarantined"], 10, "the ten impossible birth dates");
     let export = d.ok(&["export", "identities"]);
+    // A reader that stops early (`| head`) ends the export quietly, not with an error.
+    for args in [&["export", "identities"][..], &["export"][..]] {
+        let mut child = d
+            .cmd()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+        assert!(first.starts_with('{'), "{first}");
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let (p, rc, f1) = febrl_quality(&export, None);
     let (_, _, f1_all) = febrl_quality(&export, Some(&febrl_ids()));
     eprintln!(

@@ -526,7 +526,7 @@ impl<'s> Run<'s> {
             }
             for src in std::mem::take(&mut w.changed) {
                 if let Some(f) = w.fragments.get(&src) {
-                    self.batch.put_doc(
+                    self.batch.put_doc_compact(
                         FRAGMENTS,
                         &src,
                         &ResolvedFragment {
@@ -752,7 +752,7 @@ impl<'s> Run<'s> {
             Resolved::New => self.new_customer()?,
             Resolved::Attach(c, evidence) => {
                 self.report.merges += 1;
-                self.batch.put_doc(MERGES, &src, &*evidence)?;
+                self.batch.put_doc_compact(MERGES, &src, &*evidence)?;
                 if evidence.others.iter().any(|(_, s)| *s >= evidence.upper) {
                     self.ties.push((*evidence).clone());
                 }
@@ -767,7 +767,7 @@ impl<'s> Run<'s> {
                     evidence: *evidence,
                     at: self.ctx.now,
                 };
-                self.batch.put_doc(REVIEWS, &src, &item)?;
+                self.batch.put_doc_compact(REVIEWS, &src, &item)?;
                 if let Some(w) = self.dirty.get_mut(&c) {
                     w.review = true;
                 }
@@ -834,7 +834,7 @@ impl<'s> Run<'s> {
             hash,
             interaction: stored_interaction,
         };
-        self.batch.put_doc(ROWS, &row_doc, &seen)?;
+        self.batch.put_doc_compact(ROWS, &row_doc, &seen)?;
         if self.first_load {
             self.written_rows.insert(row_hash);
         }
@@ -1253,7 +1253,7 @@ impl<'s> Run<'s> {
             self.batch.put_customer(&c, keys);
             for src in &w.changed {
                 if let Some(f) = w.fragments.get(src) {
-                    self.batch.put_doc(
+                    self.batch.put_doc_compact(
                         FRAGMENTS,
                         src,
                         &ResolvedFragment {

@@ -372,7 +372,7 @@ pub fn merge_customers(
     b.put_customer(&merged, keys);
     b.remove_customer(absorbed, Some(survivor));
     for f in &a_frags {
-        b.put_doc(
+        b.put_doc_compact(
             FRAGMENTS,
             &f.source.to_string(),
             &ResolvedFragment {
@@ -542,7 +542,7 @@ fn unmerge_customers(store: &Store, m: MergeRecord, by: &str) -> Result<Unmerged
     }
     b.put_customer(&restored, keys);
     for f in &theirs {
-        b.put_doc(
+        b.put_doc_compact(
             FRAGMENTS,
             &f.source.to_string(),
             &ResolvedFragment {
@@ -660,7 +660,7 @@ fn split_record(store: &Store, r: &SourceRef, by: &str) -> Result<Unmerged, Erro
     created.relationships = own_rels;
     b.put_customer(&created, customer_keys(&resolver, &created, &theirs));
     for f in &theirs {
-        b.put_doc(
+        b.put_doc_compact(
             FRAGMENTS,
             &f.source.to_string(),
             &ResolvedFragment {
@@ -732,7 +732,7 @@ fn move_interactions(
                 && seen.interaction == Some((from, i.at, i.id))
             {
                 seen.interaction = Some((to, i.at, i.id));
-                b.put_doc(ROWS, &key, &seen)?;
+                b.put_doc_compact(ROWS, &key, &seen)?;
             }
         }
         i.customer = to;
@@ -818,7 +818,7 @@ fn repoint_reviews(
         if r.candidates.is_empty() {
             b.remove_doc(REVIEWS, &key);
         } else {
-            b.put_doc(REVIEWS, &key, &r)?;
+            b.put_doc_compact(REVIEWS, &key, &r)?;
         }
     }
     Ok(())

@@ -56,6 +56,12 @@ enum Line {
         key: String,
         value: serde_json::Value,
     },
+    /// A document stored compact (bincode): its stored bytes in hex.
+    CompactDoc {
+        collection: String,
+        key: String,
+        hex: String,
+    },
 }
 
 impl Store {
@@ -70,9 +76,13 @@ impl Store {
         let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
         let mut sum = ExportSummary::default();
         let mut emit = |line: &Line, sum: &mut ExportSummary| -> Result<(), Error> {
-            serde_json::to_writer(&mut out, line).map_err(|e| Error::Encode {
-                tree: "export",
-                reason: e.to_string(),
+            serde_json::to_writer(&mut out, line).map_err(|e| match e.io_error_kind() {
+                // The output failed (a closed pipe, a full disk), not the value.
+                Some(kind) => Error::Io(std::io::Error::new(kind, e)),
+                None => Error::Encode {
+                    tree: "export",
+                    reason: e.to_string(),
+                },
             })?;
             out.write_all(b"\n")?;
             sum.lines += 1;
@@ -143,12 +153,23 @@ impl Store {
             let Some(Key::Doc(collection, key)) = Key::parse(&k) else {
                 return Err(bad_key(&k));
             };
+            sum.docs += 1;
+            if v.first() == Some(&codec::BINCODE_V1) {
+                emit(
+                    &Line::CompactDoc {
+                        collection,
+                        key,
+                        hex: to_hex(&v),
+                    },
+                    &mut sum,
+                )?;
+                continue;
+            }
             let value = codec::decode_doc(&v).map_err(|reason| Error::Decode {
                 tree: Space::Docs.name(),
                 key: keys::describe(&k),
                 reason,
             })?;
-            sum.docs += 1;
             emit(
                 &Line::Doc {
                     collection,
@@ -258,6 +279,19 @@ impl Store {
                         .put_doc(&collection, &key, &value)
                         .map_err(|e| import_err(line_no, &e.to_string()))?;
                 }
+                Line::CompactDoc {
+                    collection,
+                    key,
+                    hex,
+                } => {
+                    let bytes = from_hex(&hex)
+                        .filter(|b| b.first() == Some(&codec::BINCODE_V1))
+                        .ok_or_else(|| {
+                            import_err(line_no, "a compact document is not bincode in hex")
+                        })?;
+                    sum.docs += 1;
+                    batch.put_doc_bytes(&collection, &key, bytes);
+                }
             }
             if batch.len() >= IMPORT_BATCH {
                 let full = std::mem::take(&mut batch);
@@ -323,4 +357,24 @@ fn decode<T: serde::de::DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T, Error
         key: keys::describe(k),
         reason,
     })
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
+fn from_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }

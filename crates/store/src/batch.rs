@@ -220,6 +220,37 @@ impl Batch {
         Ok(())
     }
 
+    /// [`Batch::put_doc`] in bincode instead of JSON: about half the bytes and several times
+    /// faster to read, for collections of many large documents (an ingest's source records,
+    /// merge evidence). Reads ([`crate::Store::doc`], [`crate::Store::docs`]) take either
+    /// form; a backup carries these as hex, since it cannot show them without their type. The
+    /// type must not skip fields when it serialises (no `skip_serializing_if`, `flatten` or
+    /// `untagged`).
+    pub fn put_doc_compact<T: Serialize>(
+        &mut self,
+        collection: &str,
+        key: &str,
+        value: &T,
+    ) -> Result<(), Error> {
+        let value = codec::encode(value).map_err(|reason| Error::Encode {
+            tree: Space::Docs.name(),
+            reason: format!("{collection}/{key}: {reason}"),
+        })?;
+        self.push(Op::Put {
+            key: keys::doc(collection, key),
+            value,
+        });
+        Ok(())
+    }
+
+    /// A document's stored bytes as a backup carries them (format byte included).
+    pub(crate) fn put_doc_bytes(&mut self, collection: &str, key: &str, value: Vec<u8>) {
+        self.push(Op::Put {
+            key: keys::doc(collection, key),
+            value,
+        });
+    }
+
     /// Removes a document (no error if absent).
     pub fn remove_doc(&mut self, collection: &str, key: &str) {
         self.push(Op::Remove {

@@ -577,6 +577,8 @@ fn export_import_export_is_byte_identical() {
         b.put_doc("audit", "0001", &("login", 3, -1.5)).unwrap();
         b.put_doc("quarantine", "src/1", &vec![Some("x"), None])
             .unwrap();
+        b.put_doc_compact("fragments", "src:1", &(Some("Ada"), 7u64, vec![-1.5f64]))
+            .unwrap();
     });
     put(&store, |b| {
         b.remove_customer(CustomerId(3), Some(CustomerId(1)))
@@ -591,7 +593,9 @@ fn export_import_export_is_byte_identical() {
     assert_eq!(sum.interactions, 2);
     assert_eq!(sum.grants, 1);
     assert_eq!(sum.scores, 2);
-    assert_eq!(sum.docs, 2);
+    assert_eq!(sum.docs, 3);
+    let compact = String::from_utf8(first.clone()).unwrap();
+    assert!(compact.contains("\"compact_doc\""), "{compact}");
 
     let restored = Store::temporary().unwrap();
     let isum = restored.import_jsonl(&mut first.as_slice()).unwrap();
@@ -604,6 +608,12 @@ fn export_import_export_is_byte_identical() {
     );
 
     // The restored store works, not just its export.
+    assert_eq!(
+        restored
+            .doc::<(Option<String>, u64, Vec<f64>)>("fragments", "src:1")
+            .unwrap(),
+        Some((Some("Ada".to_string()), 7, vec![-1.5]))
+    );
     assert_eq!(
         restored.index_lookup(&email("Bo")).unwrap(),
         vec![CustomerId(2)]
