@@ -48,14 +48,19 @@ impl Global {
             .unwrap_or_else(|| Self::data_dir().join("db"))
     }
 
+    /// The store's open options: the page cache of `--cache-mib`.
+    pub fn open_options(&self) -> rapport_store::OpenOptions {
+        let options = rapport_store::OpenOptions::default();
+        match self.cache_mib {
+            Some(mib) => options.with_cache_capacity(mib.max(1) << 20),
+            None => options,
+        }
+    }
+
     /// Opens the store embedded, with a message that says what to do when a server holds it.
     pub fn open_store(&self) -> anyhow::Result<rapport_store::Store> {
         let path = self.db_path();
-        let mut options = rapport_store::OpenOptions::default();
-        if let Some(mib) = self.cache_mib {
-            options = options.with_cache_capacity(mib.max(1) << 20);
-        }
-        rapport_store::Store::open_with(&path, &options)
+        rapport_store::Store::open_with(&path, &self.open_options())
             .with_context(|| format!("opening the database at {}", path.display()))
     }
 }

@@ -163,6 +163,9 @@ fn local_only(g: &Global, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Rows an ingest stores before it reopens the store at the end ([`rapport_store::Store::reopen`]).
+const REOPEN_AFTER_ROWS: u64 = 500_000;
+
 pub fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<ExitCode> {
     local_only(g, "ingest")?;
     let store = g.open_store()?;
@@ -184,6 +187,16 @@ pub fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<ExitCode> {
             ingest::ingest_manifest(&store, &a.paths[0], &opts)?
         }
     };
+    if report.rows_stored >= REOPEN_AFTER_ROWS {
+        // So that the next open (the server's, a console's) does not replay the whole run.
+        let began = std::time::Instant::now();
+        let store = store.reopen(&g.open_options())?;
+        tracing::info!(
+            seconds = format!("{:.1}", began.elapsed().as_secs_f64()),
+            "store reopened: its snapshot is written, the next open is quick"
+        );
+        drop(store);
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

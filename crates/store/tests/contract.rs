@@ -873,3 +873,28 @@ fn history_digests_are_removed_by_every_interaction_write() {
     assert_eq!(ids, vec![2, 3]);
     assert_eq!(store.last_customer_id().unwrap(), Some(CustomerId(3)));
 }
+
+#[test]
+fn reopening_keeps_everything_and_needs_the_only_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let store = Store::open(&path).unwrap();
+    put(&store, |b| {
+        b.put_customer(&customer(1, "A"), vec![email("A")]);
+        b.put_interaction(&interaction(1, 1, 0));
+    });
+    let store = store
+        .reopen(&rapport_store::OpenOptions::default())
+        .unwrap();
+    assert_eq!(
+        store.index_lookup(&email("A")).unwrap(),
+        vec![CustomerId(1)]
+    );
+    assert_eq!(store.interaction_count().unwrap(), 1);
+    let other = store.clone();
+    assert!(matches!(
+        store.reopen(&rapport_store::OpenOptions::default()),
+        Err(Error::Locked { .. })
+    ));
+    assert_eq!(other.customer_count().unwrap(), 1);
+}
