@@ -189,13 +189,21 @@ pub fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<ExitCode> {
     };
     if report.rows_stored >= REOPEN_AFTER_ROWS {
         // So that the next open (the server's, a console's) does not replay the whole run.
+        // Everything is stored by now: a failure here costs the next open time, not data.
         let began = std::time::Instant::now();
-        let store = store.reopen(&g.open_options())?;
-        tracing::info!(
-            seconds = format!("{:.1}", began.elapsed().as_secs_f64()),
-            "store reopened: its snapshot is written, the next open is quick"
-        );
-        drop(store);
+        match store.reopen(&g.open_options()) {
+            Ok(store) => {
+                tracing::info!(
+                    seconds = format!("{:.1}", began.elapsed().as_secs_f64()),
+                    "store reopened: its snapshot is written, the next open is quick"
+                );
+                drop(store);
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "could not reopen the store; the next open replays this run's writes"
+            ),
+        }
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
