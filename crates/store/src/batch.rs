@@ -209,15 +209,8 @@ impl Batch {
         key: &str,
         value: &T,
     ) -> Result<(), Error> {
-        let value = codec::encode_doc(value).map_err(|reason| Error::Encode {
-            tree: Space::Docs.name(),
-            reason: format!("{collection}/{key}: {reason}"),
-        })?;
-        self.push(Op::Put {
-            key: keys::doc(collection, key),
-            value,
-        });
-        Ok(())
+        let encoded = codec::encode_doc(value);
+        self.put_encoded_doc(collection, key, encoded)
     }
 
     /// [`Batch::put_doc`] in bincode instead of JSON: about half the bytes and several times
@@ -232,14 +225,21 @@ impl Batch {
         key: &str,
         value: &T,
     ) -> Result<(), Error> {
-        let value = codec::encode(value).map_err(|reason| Error::Encode {
+        let encoded = codec::encode(value);
+        self.put_encoded_doc(collection, key, encoded)
+    }
+
+    fn put_encoded_doc(
+        &mut self,
+        collection: &str,
+        key: &str,
+        encoded: Result<Vec<u8>, String>,
+    ) -> Result<(), Error> {
+        let value = encoded.map_err(|reason| Error::Encode {
             tree: Space::Docs.name(),
             reason: format!("{collection}/{key}: {reason}"),
         })?;
-        self.push(Op::Put {
-            key: keys::doc(collection, key),
-            value,
-        });
+        self.put_doc_bytes(collection, key, value);
         Ok(())
     }
 
