@@ -442,6 +442,19 @@ fn phone_uncached(s: &str, region: Option<phonenumber::country::Id>) -> Clean<St
     }
 }
 
+/// The digits of a phone number typed in some national form (`07281 25832`), without the
+/// trunk `0`, when [`phone`] could not read it as a number of the source's region but its
+/// length is plausible: kept for matching (see [`crate::survivorship::NATIONAL_PHONES`]).
+pub fn national_digits(s: &str) -> Option<String> {
+    let t = s.trim();
+    if t.starts_with('+') || t.starts_with("00") {
+        return None;
+    }
+    let digits: String = t.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.strip_prefix('0').unwrap_or(&digits);
+    (7..=12).contains(&digits.len()).then(|| digits.to_owned())
+}
+
 /// Parses a region code for phone numbers.
 pub fn phone_region(s: &str) -> Option<phonenumber::country::Id> {
     s.trim().to_ascii_uppercase().parse().ok()
@@ -1049,6 +1062,15 @@ mod tests {
             Reason::MalformedPhone
         );
         assert_eq!(phone("(06750) 48946", gb).unwrap(), None);
+        // ... and kept as its digits for matching, without the trunk 0.
+        assert_eq!(
+            national_digits("(06750) 48946").as_deref(),
+            Some("675048946")
+        );
+        assert_eq!(national_digits("07281 25832").as_deref(), Some("728125832"));
+        assert_eq!(national_digits("+33 7281 25832"), None);
+        assert_eq!(national_digits("0044 7911 123456"), None);
+        assert_eq!(national_digits("012345"), None);
         // Random but plausible numbers with a country code are kept.
         assert_eq!(
             phone("+46 7821 55355", None).unwrap(),

@@ -13,7 +13,7 @@ use crate::cleanse::{self, Problem, Reason};
 use crate::fragment::{Address, Fragment};
 use crate::mapping::{AttrType, Mapping, map_value, parse_phase, parse_relationship, parse_role};
 use crate::read::{Columns, RowProblem};
-use crate::survivorship::BOOKING_REFS;
+use crate::survivorship::{BOOKING_REFS, NATIONAL_PHONES};
 
 /// A mapping compiled against its columns: every column has an index into a row's values.
 #[derive(Debug, Clone)]
@@ -296,11 +296,21 @@ impl Plan {
             }
         }
         let mut phones = Vec::new();
+        let mut national: Vec<String> = Vec::new();
         for &i in &c.phones {
-            if let Some(p) = cleanse::phone(col(i), region).map_err(|p| fail(i, p))?
-                && !phones.contains(&p)
-            {
-                phones.push(p);
+            match cleanse::phone(col(i), region).map_err(|p| fail(i, p))? {
+                Some(p) => {
+                    if !phones.contains(&p) {
+                        phones.push(p);
+                    }
+                }
+                None => {
+                    if let Some(n) = cleanse::national_digits(col(i))
+                        && !national.contains(&n)
+                    {
+                        national.push(n);
+                    }
+                }
             }
         }
         let birth_date = match c.birth {
@@ -363,6 +373,9 @@ impl Plan {
             if let Some(t) = cleanse::text(col(*i)) {
                 extra.insert(name.clone(), t);
             }
+        }
+        if !national.is_empty() {
+            extra.insert(NATIONAL_PHONES.into(), national.join(" "));
         }
 
         // The interaction.
@@ -731,13 +744,16 @@ pub fn merge_fragment(old: &mut Fragment, new: Fragment) {
         }
     }
     for (k, v) in new.extra {
-        if k == BOOKING_REFS {
+        // Lists accumulate: every booking and every number the record was seen with.
+        if k == BOOKING_REFS || k == NATIONAL_PHONES {
             let entry = old.extra.entry(k).or_default();
-            if !entry.split(' ').any(|b| b == v) {
-                if !entry.is_empty() {
-                    entry.push(' ');
+            for item in v.split(' ').filter(|x| !x.is_empty()) {
+                if !entry.split(' ').any(|b| b == item) {
+                    if !entry.is_empty() {
+                        entry.push(' ');
+                    }
+                    entry.push_str(item);
                 }
-                entry.push_str(&v);
             }
         } else if newer || !old.extra.contains_key(&k) {
             old.extra.insert(k, v);

@@ -388,7 +388,16 @@ impl Resolver {
             keys.push(IndexKey::new(IndexKind::Email, e.clone()));
         }
         for ph in &p.phones {
-            keys.push(IndexKey::new(IndexKind::Phone, ph.clone()));
+            if !ph.starts_with(compare::NATIONAL_PHONE_PREFIX) {
+                keys.push(IndexKey::new(IndexKind::Phone, ph.clone()));
+            }
+            // The subscriber part alone: a number typed without its country code comes out
+            // under the source's default region (or in no region's plan), and still finds
+            // its holder.
+            if let Some(tail) = compare::phone_tail(ph) {
+                let key = format!("{}{tail}", compare::NATIONAL_PHONE_PREFIX);
+                keys.push(IndexKey::new(IndexKind::Phone, key));
+            }
         }
         if let Some(l) = &p.loyalty {
             keys.push(IndexKey::new(IndexKind::LoyaltyNumber, l.clone()));

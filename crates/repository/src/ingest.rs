@@ -39,7 +39,7 @@ use crate::identity::{Decision, Evidence, MatchConfig, Prepared, Resolver};
 use crate::mapping::{Manifest, Mapping};
 use crate::quarantine::{self, Fnv, QuarantineEntry};
 use crate::read::{self, RawRow, RowProblem};
-use crate::survivorship::{self, BOOKING_REFS, Trust};
+use crate::survivorship::{self, BOOKING_REFS, NATIONAL_PHONES, Trust};
 
 mod overlay;
 mod writer;
@@ -1352,6 +1352,7 @@ fn same_identity(a: &Fragment, b: &Fragment) -> bool {
         && a.cross_refs == b.cross_refs
         && a.relations == b.relations
         && a.extra.get(BOOKING_REFS) == b.extra.get(BOOKING_REFS)
+        && a.extra.get(NATIONAL_PHONES) == b.extra.get(NATIONAL_PHONES)
         && a.addresses.len() == b.addresses.len()
         && a.addresses
             .iter()

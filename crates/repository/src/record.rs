@@ -439,6 +439,15 @@ impl Repository {
         if !out.contains(&plus) {
             out.push(plus);
         }
+        // The subscriber digits alone: the number as the customer says it at home (`07281
+        // 25832`) finds them under their country code (`+33 7281 25832`).
+        let national = cleanse::national_digits(q).unwrap_or(digits);
+        if let Some(tail) = crate::identity::compare::phone_tail(&national) {
+            out.push(format!(
+                "{}{tail}",
+                crate::identity::compare::NATIONAL_PHONE_PREFIX
+            ));
+        }
         Ok(out)
     }
 }

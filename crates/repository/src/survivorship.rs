@@ -36,6 +36,13 @@ use crate::fragment::{Address, Fragment};
 /// carried (space separated). Keys starting with `_` are internal and never golden fields.
 pub const BOOKING_REFS: &str = "_booking_refs";
 
+/// Key in [`Fragment::extra`] under which ingest keeps the phone numbers a source record
+/// carried that could not be read as numbers of the source's region (a French number typed
+/// in its national form at a British call center): their digits without the trunk `0`, space
+/// separated. Never a golden contact (its country is unknown); the resolver compares and
+/// blocks on its subscriber digits.
+pub const NATIONAL_PHONES: &str = "_national_phones";
+
 /// How long a contact point may go unconfirmed before it is flagged stale.
 pub const STALE_AFTER_MS: i64 = 2 * 365 * 24 * 3_600_000;
 

@@ -496,3 +496,67 @@ fn customers_marked_unbuilt_by_an_interrupted_run_are_rebuilt_by_the_next() {
         before.customer.profile.loyalty_number
     );
 }
+
+/// A call center in Britain types a French customer's number as she says it at home
+/// (`07281 25832`): no British number, so it is kept as national digits, and it still finds
+/// her record under `+33 7281 25832`, in the resolver and in search.
+#[test]
+fn a_foreign_number_typed_in_its_national_form_finds_its_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("res.toml"),
+        "[source]\nname = \"res\"\nformat = \"csv\"\nphone_region = \"FR\"\n\n[party]\nkey = \"id\"\nkind = \"person\"\ngiven_name = \"first\"\nfamily_name = \"last\"\nphone = \"phone\"\nlocality = \"city\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("res.csv"),
+        "id,first,last,phone,city\nP1,Susan,Leroy,+33 7281 25832,Lyon\nP2,Susan,Leroy,+33 6111 22233,Paris\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("calls.toml"),
+        "[source]\nname = \"calls\"\nformat = \"csv\"\nphone_region = \"GB\"\n\n[party]\nkey = \"caller\"\nkind = \"person\"\nfull_name = \"name\"\nphone = \"phone\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("calls.csv"),
+        "caller,name,phone\nCLR1,Sue Leroy,07281 25832\n",
+    )
+    .unwrap();
+    let store = Store::temporary().unwrap();
+    ingest_files(&store, &p.join("res.toml"), &[p.join("res.csv")], &opts()).unwrap();
+    let report = ingest_files(
+        &store,
+        &p.join("calls.toml"),
+        &[p.join("calls.csv")],
+        &opts(),
+    )
+    .unwrap();
+    assert_eq!(report.rows_stored, 1);
+    assert_eq!(report.merges, 1, "{report:?}");
+    let repo = Repository::new(store.clone());
+    let owner = |q: &str| {
+        let hits = repo.search(q, 5).unwrap();
+        assert_eq!(hits.len(), 1, "query {q:?}: {hits:?}");
+        hits[0].id
+    };
+    // Two Susan Leroys: the number tells them apart.
+    assert_eq!(owner("calls:CLR1"), owner("res:P1"));
+    assert_ne!(owner("res:P1"), owner("res:P2"));
+    // The number as typed at the call center finds her too.
+    assert_eq!(owner("07281 25832"), owner("res:P1"));
+    // Her golden record shows only the number it could read.
+    let record = repo
+        .customer_record(owner("res:P1"), &InteractionFilter::default())
+        .unwrap()
+        .unwrap();
+    let phones: Vec<&str> = record
+        .customer
+        .contacts
+        .iter()
+        .filter(|c| c.kind == ContactKind::Phone)
+        .map(|c| c.value.as_str())
+        .collect();
+    assert_eq!(phones, ["+33728125832"]);
+}

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::names::{canonical_given, fold, fold_words, phonetic};
 use crate::fragment::Fragment;
+use crate::survivorship::NATIONAL_PHONES;
 
 /// A field the resolver compares. Each has a fixed list of agreement levels, best first,
 /// ending with the disagreement level (see [`Field::levels`]).
@@ -233,7 +234,7 @@ impl Prepared {
             org_name,
             birth: f.birth_date,
             emails: f.emails.iter().map(|e| e.trim().to_lowercase()).collect(),
-            phones: f.phones.clone(),
+            phones: phones_of(f),
             loyalty: f.loyalty_number.as_deref().and_then(ident),
             national: f.national_id.as_deref().and_then(ident),
             addresses,
@@ -643,16 +644,39 @@ fn compare_sets(field: Field, a: &[String], b: &[String], ex: Explain) -> Observ
     }
 }
 
+/// A record's phone numbers for comparison: its E.164 numbers, then the numbers it carried in
+/// a national form no region could read, as `t:` and their digits (they agree with a number
+/// that ends in the same nine digits, see [`compare_phones`]).
+fn phones_of(f: &Fragment) -> Vec<String> {
+    let mut out = f.phones.clone();
+    if let Some(national) = f.extra.get(NATIONAL_PHONES) {
+        out.extend(
+            national
+                .split(' ')
+                .filter(|n| !n.is_empty())
+                .map(|n| format!("{NATIONAL_PHONE_PREFIX}{n}")),
+        );
+    }
+    out
+}
+
+/// How a national-form number is written among [`Prepared::phones`] and as an index key.
+pub const NATIONAL_PHONE_PREFIX: &str = "t:";
+
+/// The last nine digits of a phone number (its subscriber part whatever country code it came
+/// out under), or `None` for a shorter number.
+pub fn phone_tail(p: &str) -> Option<String> {
+    let digits: Vec<char> = p.chars().filter(char::is_ascii_digit).collect();
+    (digits.len() >= 9).then(|| digits[digits.len() - 9..].iter().collect())
+}
+
 /// Phones agree when their E.164 forms are equal, or when their last nine digits are: a
 /// number typed without its country code is read in the source's default region, so the same
 /// subscriber number can come out under two country codes (`+44 914...` and `+1 914...`).
 fn compare_phones(a: &[String], b: &[String], ex: Explain) -> Observation {
     let mut o = compare_sets(Field::Phone, a, b, ex);
     if o.level == Some(1) {
-        let tail = |p: &str| -> Option<String> {
-            let digits: Vec<char> = p.chars().filter(char::is_ascii_digit).collect();
-            (digits.len() >= 9).then(|| digits[digits.len() - 9..].iter().collect())
-        };
+        let tail = phone_tail;
         let found = a.iter().find_map(|x| {
             let tx = tail(x)?;
             b.iter()
