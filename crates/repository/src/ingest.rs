@@ -35,7 +35,7 @@ use crate::cleanse::{self, Problem, Reason};
 use crate::error::Error;
 use crate::extract::{Context, Extracted, GROUP_SOURCE, Plan, merge_fragment};
 use crate::fragment::{Fragment, ResolvedFragment};
-use crate::identity::{Decision, Evidence, MatchConfig, Prepared, Resolver};
+use crate::identity::{Decision, Evidence, Field, MatchConfig, Prepared, Resolver};
 use crate::mapping::{Manifest, Mapping};
 use crate::quarantine::{self, Fnv, QuarantineEntry};
 use crate::read::{self, RawRow, RowProblem};
@@ -389,6 +389,9 @@ struct Run<'s> {
     /// Attach evidence whose record also scored above the attach threshold against other
     /// customers: the record ties them together (merged at the end of the run).
     ties: Vec<Evidence>,
+    /// Records that had a customer of their own and, with what a later row added, attach to
+    /// another: that customer and the evidence (merged at the end of the run).
+    late: Vec<(CustomerId, Evidence)>,
     ids: std::ops::Range<u64>,
     customer_ids: std::ops::Range<u64>,
     /// Applies the batches on its own thread.
@@ -448,6 +451,7 @@ impl<'s> Run<'s> {
             quarantined: HashSet::new(),
             quarantined_last: None,
             ties: Vec::new(),
+            late: Vec::new(),
             ids: 0..0,
             customer_ids: 0..0,
             writer: Writer::start(store)?,
@@ -720,6 +724,10 @@ impl<'s> Run<'s> {
 
         let src = ex.fragment.source.to_string();
         let resolved = self.resolve(&ex.fragment)?;
+        let resolved_known = match &resolved {
+            Resolved::Existing(c) => Some(*c),
+            _ => None,
+        };
         let customer_if_known = match &resolved {
             Resolved::Existing(c) | Resolved::Attach(c, _) => Some(*c),
             _ => None,
@@ -800,6 +808,24 @@ impl<'s> Run<'s> {
             self.ensure_party(f)?;
         }
         if let Some(merged) = merged {
+            // A record alone in its customer that now says more about who it is (a caller
+            // who gave a typed name first and an e-mail on the next call) is resolved again,
+            // as if it had arrived so: its customer joins the one it attaches to at the end.
+            if matches!(resolved_known, Some(c) if c == customer) && self.alone(customer) {
+                // Merging customers asks for more than names: a rule or an identifier.
+                if let Resolved::Attach(target, evidence) =
+                    self.resolve_among(&merged, Some(customer))?
+                    && (evidence.rule.is_some()
+                        || evidence.agreed().any(|f| {
+                            !matches!(
+                                f.field,
+                                Field::GivenName | Field::FamilyName | Field::OrganisationName
+                            )
+                        }))
+                {
+                    self.late.push((target, *evidence));
+                }
+            }
             self.record_changed(customer, &merged);
             for k in self
                 .resolver
@@ -912,7 +938,26 @@ impl<'s> Run<'s> {
     }
 
     fn resolve(&mut self, f: &Fragment) -> Result<Resolved, Error> {
-        if let Some(c) = self.owner(&f.source.to_string())? {
+        self.resolve_among(f, None)
+    }
+
+    /// Whether the customer is one source record alone (stored and in this run).
+    fn alone(&self, id: CustomerId) -> bool {
+        self.dirty.get(&id).is_some_and(|w| {
+            w.fragments.len() == 1 && w.existing.as_ref().is_none_or(|c| c.identifiers.len() <= 1)
+        })
+    }
+
+    /// Resolves a record: the customer that owns it, or, with `exclude` (its own customer),
+    /// the decision among all the other customers.
+    fn resolve_among(
+        &mut self,
+        f: &Fragment,
+        exclude: Option<CustomerId>,
+    ) -> Result<Resolved, Error> {
+        if exclude.is_none()
+            && let Some(c) = self.owner(&f.source.to_string())?
+        {
             return Ok(Resolved::Existing(c));
         }
         // A passenger on a booking (booking reference, family name and initial) is one person:
@@ -920,7 +965,7 @@ impl<'s> Run<'s> {
         let mut on_booking: Vec<CustomerId> = Vec::new();
         for k in passenger_keys(f) {
             for c in self.lookup(&k)? {
-                if !on_booking.contains(&c) {
+                if !on_booking.contains(&c) && Some(c) != exclude {
                     on_booking.push(c);
                 }
             }
@@ -991,6 +1036,7 @@ impl<'s> Run<'s> {
             .collect();
         blocked.sort_unstable();
         ids.extend(blocked);
+        ids.retain(|c| Some(*c) != exclude);
         if ids.is_empty() {
             return Ok(Resolved::New);
         }
@@ -1320,6 +1366,11 @@ impl<'s> Run<'s> {
         if self.opts.merge_ties && !self.ties.is_empty() {
             let ties = std::mem::take(&mut self.ties);
             let merged = crate::merge::merge_ties(self.store, &ties, "ingest")?;
+            self.report.customers_merged += merged.len() as u64;
+        }
+        if !self.late.is_empty() {
+            let late = std::mem::take(&mut self.late);
+            let merged = crate::merge::merge_late(self.store, &late, "ingest")?;
             self.report.customers_merged += merged.len() as u64;
         }
         self.store.flush()?;

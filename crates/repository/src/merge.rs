@@ -312,6 +312,44 @@ pub fn merge_ties(store: &Store, ties: &[Evidence], by: &str) -> Result<Vec<Merg
     Ok(out)
 }
 
+/// Merges the customers of records that learned who they are after they were first resolved:
+/// each evidence was found for a record that had a customer of its own (it arrived without an
+/// identifier and brought one on a later row) against another customer it attaches to. The
+/// record's customer is merged into that one (unless a steward kept them apart). Returns the
+/// merges made.
+pub fn merge_late(
+    store: &Store,
+    late: &[(CustomerId, Evidence)],
+    by: &str,
+) -> Result<Vec<MergeRecord>, Error> {
+    let config = match_config(store)?;
+    let mut out = Vec::new();
+    for (target, e) in late {
+        let Some(own) = owner(store, &e.record)? else {
+            continue;
+        };
+        let (absorbed, survivor) = (live(store, own)?, live(store, *target)?);
+        if absorbed == survivor || store.customer(survivor)?.is_none() {
+            continue;
+        }
+        // Only a customer that is still this record alone is absorbed.
+        if records_of(store, absorbed)? != [e.record.clone()] {
+            continue;
+        }
+        if kept_apart(store, &config, survivor, absorbed)? {
+            continue;
+        }
+        out.push(merge_customers(
+            store,
+            survivor,
+            absorbed,
+            Some(e.clone()),
+            by,
+        )?);
+    }
+    Ok(out)
+}
+
 /// Merges `absorbed` into `survivor` in one atomic batch (see the module documentation).
 pub fn merge_customers(
     store: &Store,

@@ -560,3 +560,56 @@ fn a_foreign_number_typed_in_its_national_form_finds_its_holder() {
         .collect();
     assert_eq!(phones, ["+33728125832"]);
 }
+
+/// A caller first gives a misspelt name and nothing else (a customer of their own), and on the
+/// next call their e-mail: the record now attaches to the customer with that e-mail, so its
+/// customer is merged into that one at the end of the run, calls and all.
+#[test]
+fn a_record_that_learns_its_identifier_later_joins_its_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("res.toml"),
+        "[source]\nname = \"res\"\nformat = \"csv\"\n\n[party]\nkey = \"id\"\nkind = \"person\"\ngiven_name = \"first\"\nfamily_name = \"last\"\nemail = \"email\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("res.csv"),
+        "id,first,last,email\nP1,Victoria,Fischer,fischer.v@example.com\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("calls.toml"),
+        "[source]\nname = \"calls\"\nformat = \"csv\"\ndatetime_formats = [\"%Y-%m-%d %H:%M\"]\n\n[party]\nkey = \"caller\"\nkind = \"person\"\nfull_name = \"name\"\nemail = \"email\"\n\n[interaction]\nkey = \"contact\"\ntime = \"at\"\nkind = \"inquiry\"\nchannel = \"call_center\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("calls.csv"),
+        "contact,caller,at,name,email\nK1,CLR1,2025-01-02 10:00,Vicctoria Ficsher,\nK2,CLR1,2025-03-04 11:00,victoria fischer,fischer.v@example.com\n",
+    )
+    .unwrap();
+    let store = Store::temporary().unwrap();
+    ingest_files(&store, &p.join("res.toml"), &[p.join("res.csv")], &opts()).unwrap();
+    let report = ingest_files(
+        &store,
+        &p.join("calls.toml"),
+        &[p.join("calls.csv")],
+        &opts(),
+    )
+    .unwrap();
+    assert_eq!(report.customers_created, 1, "{report:?}");
+    assert_eq!(report.customers_merged, 1, "{report:?}");
+    let repo = Repository::new(store.clone());
+    let hits = repo.search("calls:CLR1", 5).unwrap();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(repo.search("res:P1", 5).unwrap()[0].id, hits[0].id);
+    let record = repo
+        .customer_record(hits[0].id, &InteractionFilter::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.interactions.len(), 2);
+    // The merge keeps its evidence: the e-mail the second call gave.
+    let explained = rapport_repository::merge::explain(&store, "calls:CLR1").unwrap();
+    let text = format!("{explained:?}");
+    assert!(text.contains("fischer.v@example.com"), "{text}");
+}
