@@ -1369,8 +1369,14 @@ impl<'s> Run<'s> {
             self.report.customers_merged += merged.len() as u64;
         }
         if !self.late.is_empty() {
+            let began = Instant::now();
             let late = std::mem::take(&mut self.late);
             let merged = crate::merge::merge_late(self.store, &late, "ingest")?;
+            tracing::info!(
+                merged = merged.len(),
+                seconds = format!("{:.1}", began.elapsed().as_secs_f64()),
+                "records that learned who they are joined their customers"
+            );
             self.report.customers_merged += merged.len() as u64;
         }
         self.store.flush()?;

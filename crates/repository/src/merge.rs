@@ -20,7 +20,7 @@
 //! remembers into whom), and its fragments, interactions, grants and relationships move under
 //! the survivor; the store emits the change events.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use rapport_core::{
     AttrValue, CompensationGrant, Customer, CustomerId, Interaction, InteractionId, QualityFlag,
@@ -280,9 +280,12 @@ pub fn reject(store: &Store, key: &str, by: &str) -> Result<Vec<KeepApart>, Erro
 
 /// Merges the customers that records tie together: for each attach evidence whose `others`
 /// hold customers at or above the attach threshold, the other customer is merged into the
-/// one that owns the record now (unless a steward kept them apart). Returns the merges made.
+/// one that owns the record now (unless a steward kept them apart). Returns the merges made,
+/// each applied atomically but not flushed: the caller flushes ([`Store::flush`]; the ingest
+/// does when it ends).
 pub fn merge_ties(store: &Store, ties: &[Evidence], by: &str) -> Result<Vec<MergeRecord>, Error> {
     let config = match_config(store)?;
+    let mut mentions = review_mentions(store)?;
     let mut out = Vec::new();
     for e in ties {
         for (other, score) in &e.others {
@@ -300,12 +303,15 @@ pub fn merge_ties(store: &Store, ties: &[Evidence], by: &str) -> Result<Vec<Merg
                 continue;
             }
             let (survivor, absorbed) = (a.min(b), a.max(b));
-            out.push(merge_customers(
+            // Each merge is one atomic batch; the ingest flushes them all when it ends.
+            out.push(merge_customers_as(
                 store,
                 survivor,
                 absorbed,
                 Some(e.clone()),
                 by,
+                Durability::Batched,
+                Some(&mut mentions),
             )?);
         }
     }
@@ -316,13 +322,14 @@ pub fn merge_ties(store: &Store, ties: &[Evidence], by: &str) -> Result<Vec<Merg
 /// each evidence was found for a record that had a customer of its own (it arrived without an
 /// identifier and brought one on a later row) against another customer it attaches to. The
 /// record's customer is merged into that one (unless a steward kept them apart). Returns the
-/// merges made.
+/// merges made, applied atomically but not flushed, as [`merge_ties`].
 pub fn merge_late(
     store: &Store,
     late: &[(CustomerId, Evidence)],
     by: &str,
 ) -> Result<Vec<MergeRecord>, Error> {
     let config = match_config(store)?;
+    let mut mentions = review_mentions(store)?;
     let mut out = Vec::new();
     for (target, e) in late {
         let Some(own) = owner(store, &e.record)? else {
@@ -339,12 +346,15 @@ pub fn merge_late(
         if kept_apart(store, &config, survivor, absorbed)? {
             continue;
         }
-        out.push(merge_customers(
+        // Each merge is one atomic batch; the ingest flushes them all when it ends.
+        out.push(merge_customers_as(
             store,
             survivor,
             absorbed,
             Some(e.clone()),
             by,
+            Durability::Batched,
+            Some(&mut mentions),
         )?);
     }
     Ok(out)
@@ -357,6 +367,27 @@ pub fn merge_customers(
     absorbed: CustomerId,
     evidence: Option<Evidence>,
     by: &str,
+) -> Result<MergeRecord, Error> {
+    merge_customers_as(
+        store,
+        survivor,
+        absorbed,
+        evidence,
+        by,
+        Durability::Durable,
+        None,
+    )
+}
+
+/// [`merge_customers`], returning once the batch is as durable as asked.
+fn merge_customers_as(
+    store: &Store,
+    survivor: CustomerId,
+    absorbed: CustomerId,
+    evidence: Option<Evidence>,
+    by: &str,
+    durability: Durability,
+    mentions: Option<&mut Mentions>,
 ) -> Result<MergeRecord, Error> {
     if survivor == absorbed {
         return Err(Error::Invalid(format!(
@@ -422,7 +453,7 @@ pub fn merge_customers(
     let moved = move_interactions(store, &mut b, absorbed, survivor, |_| true)?;
     let (grants, grant_conflicts) = move_grants(store, &mut b, absorbed, survivor)?;
     repoint_relationships(store, &mut b, &a, absorbed, survivor)?;
-    repoint_reviews(store, &mut b, absorbed, survivor)?;
+    repoint_reviews(store, &mut b, absorbed, survivor, mentions)?;
 
     let id = format!("M{:013}-{}-{}", now.as_millis(), survivor, absorbed);
     let record = MergeRecord {
@@ -444,7 +475,7 @@ pub fn merge_customers(
         undoes: None,
     };
     b.put_doc(MERGE_LOG, &id, &record)?;
-    store.write(b, Durability::Durable)?;
+    store.write(b, durability)?;
     Ok(record)
 }
 
@@ -832,14 +863,47 @@ fn repoint_relationships(
 
 /// Open review items that name the absorbed customer name the survivor; an item that would
 /// compare the survivor with itself is settled by the merge.
+/// Review items by the customers they name (their customer and candidates): many merges in a
+/// row read the queue once.
+type Mentions = HashMap<CustomerId, BTreeSet<String>>;
+
+fn review_mentions(store: &Store) -> Result<Mentions, Error> {
+    let mut out = Mentions::new();
+    for item in store.docs::<ReviewItem>(REVIEWS, "") {
+        let (key, r) = item?;
+        for c in std::iter::once(r.customer).chain(r.candidates) {
+            out.entry(c).or_default().insert(key.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Points the review items that name `from` at `to` (all items read, or those `mentions`
+/// lists, which is kept up to date).
 fn repoint_reviews(
     store: &Store,
     b: &mut Batch,
     from: CustomerId,
     to: CustomerId,
+    mentions: Option<&mut Mentions>,
 ) -> Result<(), Error> {
-    for item in store.docs::<ReviewItem>(REVIEWS, "") {
-        let (key, mut r) = item?;
+    let items: Vec<(String, ReviewItem)> = match mentions {
+        None => store
+            .docs::<ReviewItem>(REVIEWS, "")
+            .collect::<Result<_, _>>()?,
+        Some(m) => {
+            let keys = m.remove(&from).unwrap_or_default();
+            let mut items = Vec::with_capacity(keys.len());
+            for key in &keys {
+                if let Some(r) = store.doc::<ReviewItem>(REVIEWS, key)? {
+                    items.push((key.clone(), r));
+                }
+            }
+            m.entry(to).or_default().extend(keys);
+            items
+        }
+    };
+    for (key, mut r) in items {
         if r.customer != from && !r.candidates.contains(&from) {
             continue;
         }
