@@ -794,11 +794,12 @@ impl<'s> Run<'s> {
                     merge_fragment(old, ex.fragment);
                     // Most rows of a known record repeat what it said: then its keys and
                     // folded form stand (only the observation time moved).
-                    (!same_identity(&before, old)).then(|| old.clone())
+                    (!same_identity(&before, old))
+                        .then(|| (old.clone(), gained_identifier(&before, old)))
                 }
                 None => {
                     w.fragments.insert(src.clone(), ex.fragment.clone());
-                    Some(ex.fragment)
+                    Some((ex.fragment, false))
                 }
             }
         };
@@ -807,11 +808,13 @@ impl<'s> Run<'s> {
         for f in std::mem::take(&mut ex.related) {
             self.ensure_party(f)?;
         }
-        if let Some(merged) = merged {
-            // A record alone in its customer that now says more about who it is (a caller
-            // who gave a typed name first and an e-mail on the next call) is resolved again,
-            // as if it had arrived so: its customer joins the one it attaches to at the end.
-            if matches!(resolved_known, Some(c) if c == customer) && self.alone(customer) {
+        if let Some((merged, gained)) = merged {
+            // A record alone in its customer that now carries an identifier it lacked (a
+            // caller who gave a typed name first and an e-mail on the next call) is resolved
+            // again, as if it had arrived so: its customer joins the one it attaches to at the
+            // end.
+            if gained && matches!(resolved_known, Some(c) if c == customer) && self.alone(customer)
+            {
                 // Merging customers asks for more than names: a rule or an identifier.
                 if let Resolved::Attach(target, evidence) =
                     self.resolve_among(&merged, Some(customer))?
@@ -1383,6 +1386,17 @@ impl<'s> Run<'s> {
         self.report.finish(self.started);
         Ok(self.report)
     }
+}
+
+/// Whether the newer version of a record carries an identifier the older one lacked: an
+/// e-mail, a phone, a loyalty or national number (not a new address: a move is history).
+fn gained_identifier(before: &Fragment, after: &Fragment) -> bool {
+    let new_in = |a: &[String], b: &[String]| b.iter().any(|x| !a.contains(x));
+    new_in(&before.emails, &after.emails)
+        || new_in(&before.phones, &after.phones)
+        || before.extra.get(NATIONAL_PHONES) != after.extra.get(NATIONAL_PHONES)
+        || (before.loyalty_number.is_none() && after.loyalty_number.is_some())
+        || (before.national_id.is_none() && after.national_id.is_some())
 }
 
 /// Whether two versions of a record say the same about who the party is (everything the
