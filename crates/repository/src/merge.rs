@@ -299,19 +299,14 @@ pub fn merge_ties(store: &Store, ties: &[Evidence], by: &str) -> Result<Vec<Merg
             if a == b || store.customer(b)?.is_none() {
                 continue;
             }
-            if kept_apart(store, &config, a, b)? {
-                continue;
-            }
             let (survivor, absorbed) = (a.min(b), a.max(b));
-            // Each merge is one atomic batch; the ingest flushes them all when it ends.
-            out.push(merge_customers_as(
+            out.extend(merge_in_run(
                 store,
-                survivor,
-                absorbed,
-                Some(e.clone()),
+                &config,
+                (survivor, absorbed),
+                e,
                 by,
-                Durability::Batched,
-                Some(&mut mentions),
+                &mut mentions,
             )?);
         }
     }
@@ -343,21 +338,42 @@ pub fn merge_late(
         if records_of(store, absorbed)? != [e.record.clone()] {
             continue;
         }
-        if kept_apart(store, &config, survivor, absorbed)? {
-            continue;
-        }
-        // Each merge is one atomic batch; the ingest flushes them all when it ends.
-        out.push(merge_customers_as(
+        out.extend(merge_in_run(
             store,
-            survivor,
-            absorbed,
-            Some(e.clone()),
+            &config,
+            (survivor, absorbed),
+            e,
             by,
-            Durability::Batched,
-            Some(&mut mentions),
+            &mut mentions,
         )?);
     }
     Ok(out)
+}
+
+/// One of the merges an ingest makes at its end, unless a steward kept the two apart: one
+/// atomic batch, not flushed (the ingest flushes them all when it ends), the review queue
+/// read once for all of them.
+fn merge_in_run(
+    store: &Store,
+    config: &MatchConfig,
+    (survivor, absorbed): (CustomerId, CustomerId),
+    evidence: &Evidence,
+    by: &str,
+    mentions: &mut Mentions,
+) -> Result<Option<MergeRecord>, Error> {
+    if kept_apart(store, config, survivor, absorbed)? {
+        return Ok(None);
+    }
+    merge_customers_as(
+        store,
+        survivor,
+        absorbed,
+        Some(evidence.clone()),
+        by,
+        Durability::Batched,
+        Some(mentions),
+    )
+    .map(Some)
 }
 
 /// Merges `absorbed` into `survivor` in one atomic batch (see the module documentation).

@@ -497,33 +497,24 @@ fn customers_marked_unbuilt_by_an_interrupted_run_are_rebuilt_by_the_next() {
     );
 }
 
-/// A call center in Britain types a French customer's number as she says it at home
-/// (`07281 25832`): no British number, so it is kept as national digits, and it still finds
-/// her record under `+33 7281 25832`, in the resolver and in search.
-#[test]
-fn a_foreign_number_typed_in_its_national_form_finds_its_holder() {
+/// Ingests a source `res` and then a call-center source `calls`, each from its mapping and
+/// file; returns the store and the second ingest's report.
+fn two_sources(
+    res_mapping: &str,
+    res: &str,
+    calls_mapping: &str,
+    calls: &str,
+) -> (tempfile::TempDir, Store, rapport_repository::IngestReport) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
-    std::fs::write(
-        p.join("res.toml"),
-        "[source]\nname = \"res\"\nformat = \"csv\"\nphone_region = \"FR\"\n\n[party]\nkey = \"id\"\nkind = \"person\"\ngiven_name = \"first\"\nfamily_name = \"last\"\nphone = \"phone\"\nlocality = \"city\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        p.join("res.csv"),
-        "id,first,last,phone,city\nP1,Susan,Leroy,+33 7281 25832,Lyon\nP2,Susan,Leroy,+33 6111 22233,Paris\n",
-    )
-    .unwrap();
-    std::fs::write(
-        p.join("calls.toml"),
-        "[source]\nname = \"calls\"\nformat = \"csv\"\nphone_region = \"GB\"\n\n[party]\nkey = \"caller\"\nkind = \"person\"\nfull_name = \"name\"\nphone = \"phone\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        p.join("calls.csv"),
-        "caller,name,phone\nCLR1,Sue Leroy,07281 25832\n",
-    )
-    .unwrap();
+    for (name, text) in [
+        ("res.toml", res_mapping),
+        ("res.csv", res),
+        ("calls.toml", calls_mapping),
+        ("calls.csv", calls),
+    ] {
+        std::fs::write(p.join(name), text).unwrap();
+    }
     let store = Store::temporary().unwrap();
     ingest_files(&store, &p.join("res.toml"), &[p.join("res.csv")], &opts()).unwrap();
     let report = ingest_files(
@@ -533,6 +524,20 @@ fn a_foreign_number_typed_in_its_national_form_finds_its_holder() {
         &opts(),
     )
     .unwrap();
+    (dir, store, report)
+}
+
+/// A call center in Britain types a French customer's number as she says it at home
+/// (`07281 25832`): no British number, so it is kept as national digits, and it still finds
+/// her record under `+33 7281 25832`, in the resolver and in search.
+#[test]
+fn a_foreign_number_typed_in_its_national_form_finds_its_holder() {
+    let (_dir, store, report) = two_sources(
+        "[source]\nname = \"res\"\nformat = \"csv\"\nphone_region = \"FR\"\n\n[party]\nkey = \"id\"\nkind = \"person\"\ngiven_name = \"first\"\nfamily_name = \"last\"\nphone = \"phone\"\nlocality = \"city\"\n",
+        "id,first,last,phone,city\nP1,Susan,Leroy,+33 7281 25832,Lyon\nP2,Susan,Leroy,+33 6111 22233,Paris\n",
+        "[source]\nname = \"calls\"\nformat = \"csv\"\nphone_region = \"GB\"\n\n[party]\nkey = \"caller\"\nkind = \"person\"\nfull_name = \"name\"\nphone = \"phone\"\n",
+        "caller,name,phone\nCLR1,Sue Leroy,07281 25832\n",
+    );
     assert_eq!(report.rows_stored, 1);
     assert_eq!(report.merges, 1, "{report:?}");
     let repo = Repository::new(store.clone());
@@ -566,37 +571,12 @@ fn a_foreign_number_typed_in_its_national_form_finds_its_holder() {
 /// customer is merged into that one at the end of the run, calls and all.
 #[test]
 fn a_record_that_learns_its_identifier_later_joins_its_customer() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path();
-    std::fs::write(
-        p.join("res.toml"),
+    let (_dir, store, report) = two_sources(
         "[source]\nname = \"res\"\nformat = \"csv\"\n\n[party]\nkey = \"id\"\nkind = \"person\"\ngiven_name = \"first\"\nfamily_name = \"last\"\nemail = \"email\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        p.join("res.csv"),
         "id,first,last,email\nP1,Victoria,Fischer,fischer.v@example.com\n",
-    )
-    .unwrap();
-    std::fs::write(
-        p.join("calls.toml"),
         "[source]\nname = \"calls\"\nformat = \"csv\"\ndatetime_formats = [\"%Y-%m-%d %H:%M\"]\n\n[party]\nkey = \"caller\"\nkind = \"person\"\nfull_name = \"name\"\nemail = \"email\"\n\n[interaction]\nkey = \"contact\"\ntime = \"at\"\nkind = \"inquiry\"\nchannel = \"call_center\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        p.join("calls.csv"),
         "contact,caller,at,name,email\nK1,CLR1,2025-01-02 10:00,Vicctoria Ficsher,\nK2,CLR1,2025-03-04 11:00,victoria fischer,fischer.v@example.com\n",
-    )
-    .unwrap();
-    let store = Store::temporary().unwrap();
-    ingest_files(&store, &p.join("res.toml"), &[p.join("res.csv")], &opts()).unwrap();
-    let report = ingest_files(
-        &store,
-        &p.join("calls.toml"),
-        &[p.join("calls.csv")],
-        &opts(),
-    )
-    .unwrap();
+    );
     assert_eq!(report.customers_created, 1, "{report:?}");
     assert_eq!(report.customers_merged, 1, "{report:?}");
     let repo = Repository::new(store.clone());
