@@ -684,10 +684,15 @@ fn compare_phones(a: &[String], b: &[String], ex: Explain) -> Observation {
                 .map(|y| (x, y))
         });
         if let Some((x, y)) = found {
+            // A number kept in its national form shows as its digits, not as the key.
+            let shown = |p: &String| match p.strip_prefix(NATIONAL_PHONE_PREFIX) {
+                Some(digits) => format!("{digits} (national form)"),
+                None => p.clone(),
+            };
             o.level = Some(0);
             o.detail = ex.text(|| "same number under another country code".to_owned());
-            o.ours = ex.value(|| Some(x.clone()));
-            o.theirs = ex.value(|| Some(y.clone()));
+            o.ours = ex.value(|| Some(shown(x)));
+            o.theirs = ex.value(|| Some(shown(y)));
         }
     }
     o
