@@ -297,6 +297,11 @@ impl Evidence {
         self.fields.iter().filter(|f| f.agreed)
     }
 
+    /// Whether a field other than the names agreed: evidence beyond a namesake's.
+    pub fn agrees_beyond_names(&self) -> bool {
+        self.agreed().any(|f| !f.field.is_name())
+    }
+
     /// Fields that disagreed.
     pub fn disagreed(&self) -> impl Iterator<Item = &FieldEvidence> {
         self.fields
@@ -394,8 +399,7 @@ impl Resolver {
             // The subscriber part alone: a number typed without its country code comes out
             // under the source's default region (or in no region's plan), and still finds
             // its holder.
-            if let Some(tail) = compare::phone_tail(ph) {
-                let key = format!("{}{tail}", compare::NATIONAL_PHONE_PREFIX);
+            if let Some(key) = compare::phone_tail_key(ph) {
                 keys.push(IndexKey::new(IndexKind::Phone, key));
             }
         }
@@ -733,12 +737,6 @@ impl Resolver {
         if e.rule.is_some() {
             return true;
         }
-        let is_name = |f: &FieldEvidence| {
-            matches!(
-                f.field,
-                Field::GivenName | Field::FamilyName | Field::OrganisationName
-            )
-        };
         let personal = e.fields.iter().any(|f| {
             f.agreed
                 && matches!(
@@ -757,13 +755,13 @@ impl Resolver {
         if given_differs && !personal {
             return false;
         }
-        if e.fields.iter().any(|f| f.agreed && !is_name(f)) {
+        if e.agrees_beyond_names() {
             return e.score >= self.config.upper;
         }
         let nothing_disagrees = e
             .fields
             .iter()
-            .all(|f| is_name(f) || f.level == "missing" || f.agreed);
+            .all(|f| f.field.is_name() || f.level == "missing" || f.agreed);
         nothing_disagrees
             && runner_up < self.config.lower
             && namesakes <= 1

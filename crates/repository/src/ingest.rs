@@ -35,7 +35,7 @@ use crate::cleanse::{self, Problem, Reason};
 use crate::error::Error;
 use crate::extract::{Context, Extracted, GROUP_SOURCE, Plan, merge_fragment};
 use crate::fragment::{Fragment, ResolvedFragment};
-use crate::identity::{Decision, Evidence, Field, MatchConfig, Prepared, Resolver};
+use crate::identity::{Decision, Evidence, MatchConfig, Prepared, Resolver};
 use crate::mapping::{Manifest, Mapping};
 use crate::quarantine::{self, Fnv, QuarantineEntry};
 use crate::read::{self, RawRow, RowProblem};
@@ -724,10 +724,7 @@ impl<'s> Run<'s> {
 
         let src = ex.fragment.source.to_string();
         let resolved = self.resolve(&ex.fragment)?;
-        let resolved_known = match &resolved {
-            Resolved::Existing(c) => Some(*c),
-            _ => None,
-        };
+        let known = matches!(resolved, Resolved::Existing(_));
         let customer_if_known = match &resolved {
             Resolved::Existing(c) | Resolved::Attach(c, _) => Some(*c),
             _ => None,
@@ -813,18 +810,11 @@ impl<'s> Run<'s> {
             // caller who gave a typed name first and an e-mail on the next call) is resolved
             // again, as if it had arrived so: its customer joins the one it attaches to at the
             // end.
-            if gained && matches!(resolved_known, Some(c) if c == customer) && self.alone(customer)
-            {
+            if gained && known && self.alone(customer) {
                 // Merging customers asks for more than names: a rule or an identifier.
                 if let Resolved::Attach(target, evidence) =
                     self.resolve_among(&merged, Some(customer))?
-                    && (evidence.rule.is_some()
-                        || evidence.agreed().any(|f| {
-                            !matches!(
-                                f.field,
-                                Field::GivenName | Field::FamilyName | Field::OrganisationName
-                            )
-                        }))
+                    && (evidence.rule.is_some() || evidence.agrees_beyond_names())
                 {
                     self.late.push((target, *evidence));
                 }

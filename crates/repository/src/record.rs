@@ -442,12 +442,7 @@ impl Repository {
         // The subscriber digits alone: the number as the customer says it at home (`07281
         // 25832`) finds them under their country code (`+33 7281 25832`).
         let national = cleanse::national_digits(q).unwrap_or(digits);
-        if let Some(tail) = crate::identity::compare::phone_tail(&national) {
-            out.push(format!(
-                "{}{tail}",
-                crate::identity::compare::NATIONAL_PHONE_PREFIX
-            ));
-        }
+        out.extend(crate::identity::compare::phone_tail_key(&national));
         Ok(out)
     }
 }

@@ -68,6 +68,15 @@ impl Field {
         }
     }
 
+    /// Whether the field is a name (given, family, organisation): agreement on names alone
+    /// weighs less than on anything else.
+    pub fn is_name(self) -> bool {
+        matches!(
+            self,
+            Field::GivenName | Field::FamilyName | Field::OrganisationName
+        )
+    }
+
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -663,6 +672,12 @@ fn phones_of(f: &Fragment) -> Vec<String> {
 /// How a national-form number is written among [`Prepared::phones`] and as an index key.
 pub const NATIONAL_PHONE_PREFIX: &str = "t:";
 
+/// The phone index value of a number's last nine digits (`t:728125832`), under which it is
+/// found whatever country code it came out under, or `None` for a shorter number.
+pub fn phone_tail_key(p: &str) -> Option<String> {
+    phone_tail(p).map(|tail| format!("{NATIONAL_PHONE_PREFIX}{tail}"))
+}
+
 /// The last nine digits of a phone number (its subscriber part whatever country code it came
 /// out under), or `None` for a shorter number.
 pub fn phone_tail(p: &str) -> Option<String> {
@@ -676,11 +691,10 @@ pub fn phone_tail(p: &str) -> Option<String> {
 fn compare_phones(a: &[String], b: &[String], ex: Explain) -> Observation {
     let mut o = compare_sets(Field::Phone, a, b, ex);
     if o.level == Some(1) {
-        let tail = phone_tail;
         let found = a.iter().find_map(|x| {
-            let tx = tail(x)?;
+            let tx = phone_tail(x)?;
             b.iter()
-                .find(|y| tail(y).as_deref() == Some(tx.as_str()))
+                .find(|y| phone_tail(y).as_deref() == Some(tx.as_str()))
                 .map(|y| (x, y))
         });
         if let Some((x, y)) = found {
