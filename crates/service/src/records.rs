@@ -74,6 +74,7 @@ pub fn record(
     repo: &Repository,
     id: CustomerId,
     q: &InteractionQuery,
+    now: Timestamp,
 ) -> ServiceResult<Option<CustomerRecord>> {
     let filter = InteractionFilter {
         limit: if q.limit == 0 {
@@ -85,7 +86,7 @@ pub fn record(
         kinds: q.kinds.clone(),
         channels: q.channels.clone(),
         since: q.since,
-        now: Timestamp::now(),
+        now,
     };
     repo.customer_record(id, &filter).map_err(repo_err)
 }
