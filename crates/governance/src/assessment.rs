@@ -29,7 +29,7 @@
 //! e.rows_read = 10_000;
 //! e.rows_quarantined = 50;
 //! e.customers = 2_000;
-//! e.customers_in_review = 10;
+//! e.reviews_pending = 10;
 //! e.stalest_source_days = Some(1.0);
 //! let report = assess(&e, None);
 //! assert_eq!(report.stage, 1);
@@ -173,10 +173,10 @@ pub const MEASURES: [MeasureDef; 17] = [
     m(
         "duplicate-rate",
         Communal,
-        "share of customers named in a pending merge review (likely duplicates)",
+        "pending merge reviews (likely duplicates a steward has not decided) per customer",
         "share",
         AtMost,
-        0.02,
+        0.05,
         true,
         "the merge-review queue",
         "work the merge-review queue (rapport review list)",
@@ -356,8 +356,8 @@ pub struct Evidence {
     pub rows_quarantined: u64,
     /// Customers in the pool.
     pub customers: u64,
-    /// Customers named by a pending merge-review item.
-    pub customers_in_review: u64,
+    /// Merge-review items waiting for a steward.
+    pub reviews_pending: u64,
     /// Days since the stalest source was last ingested.
     pub stalest_source_days: Option<f64>,
     /// Days between consecutive scoring runs in the period, and from the last to now.
@@ -399,7 +399,7 @@ impl Evidence {
             "interactions-tied" => {
                 share((self.interactions + self.rows_quarantined, self.interactions))
             }
-            "duplicate-rate" => share((self.customers, self.customers_in_review)),
+            "duplicate-rate" => share((self.customers, self.reviews_pending)),
             "quarantine-rate" => share((self.rows_read, self.rows_quarantined)),
             "freshness" => self.stalest_source_days,
             "scoring-cadence" => self.scoring_gaps_days.iter().copied().reduce(f64::max),
@@ -533,25 +533,26 @@ pub fn assess(evidence: &Evidence, answers: Option<AnswerSummary>) -> Report {
         .collect();
     let reached = stages.iter().take_while(|s| s.holds).count() as u8;
     let mut warnings = Vec::new();
-    for (i, earlier) in stages.iter().enumerate() {
-        let failing: Vec<&Measure> = earlier
+    // One warning per later stage that shows activity, naming its lowest weak foundation.
+    for (j, later) in stages.iter().enumerate() {
+        let active: Vec<&str> = later
             .measures
             .iter()
-            .filter(|m| m.foundation && !m.met)
+            .filter(|m| m.met)
+            .map(|m| m.id.as_str())
             .collect();
-        if earlier.holds && failing.is_empty() {
+        if active.is_empty() {
             continue;
         }
-        for later in &stages[i + 1..] {
-            let active: Vec<&str> = later
+        let weak = stages[..j].iter().find_map(|earlier| {
+            let failing: Vec<&Measure> = earlier
                 .measures
                 .iter()
-                .filter(|m| m.met)
-                .map(|m| m.id.as_str())
+                .filter(|m| m.foundation && !m.met)
                 .collect();
-            if active.is_empty() {
-                continue;
-            }
+            (!earlier.holds || !failing.is_empty()).then_some((earlier, failing))
+        });
+        if let Some((earlier, failing)) = weak {
             let why = if failing.is_empty() {
                 format!(
                     "the {} stage does not hold ({} of {} measures met)",
@@ -674,7 +675,7 @@ mod tests {
             rows_read: 40_000,
             rows_quarantined: 300,
             customers: 2_000,
-            customers_in_review: 12,
+            reviews_pending: 12,
             stalest_source_days: Some(1.0),
             scoring_gaps_days: vec![1.0],
             lists_produced: 4,
@@ -743,7 +744,7 @@ mod tests {
         e.models_beating_baseline = Some(1);
         e.experiments_concluded = Some(1);
         assert_eq!(assess(&e, None).stage, 3);
-        e.customers_in_review = 200; // 10% of customers await a merge decision
+        e.reviews_pending = 200; // one pending review per ten customers
         let r = assess(&e, None);
         assert_eq!(r.stage, 0);
         assert!(!measure(&r, "duplicate-rate").met);
@@ -753,7 +754,7 @@ mod tests {
             .find(|w| w.starts_with("the symbiotic stage"))
             .expect("a warning about the symbiotic stage");
         assert!(w.contains("experiments-concluded"), "{w}");
-        assert!(w.contains("duplicate-rate 10.0%, goal at most 2.0%"), "{w}");
+        assert!(w.contains("duplicate-rate 10.0%, goal at most 5.0%"), "{w}");
         assert!(r.next_steps[0].starts_with("duplicate-rate"), "{:?}", r.next_steps);
     }
 

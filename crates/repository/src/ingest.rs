@@ -567,12 +567,18 @@ impl<'s> Run<'s> {
                 changed = true;
             }
         }
+        let mut b = Batch::default();
         if changed {
-            let mut b = Batch::default();
             b.put_doc(META, "sources", &sources)?;
             b.put_doc(META, "phone_regions", &regions)?;
-            self.store.write(b, Durability::Batched)?;
         }
+        // When the source was last ingested: the stage assessment's freshness measure.
+        b.put_doc(
+            META,
+            &format!("ingested/{}", plan.source()),
+            &Timestamp::now(),
+        )?;
+        self.store.write(b, Durability::Batched)?;
         Ok(())
     }
 

@@ -6,9 +6,11 @@
 //! the reply carries, and live events pushed for the connection's subscriptions.
 
 use rapport_core::{Channel, CustomerId, CustomerRecord, CustomerSummary, Interaction, Preference};
+use rapport_governance::questionnaire::Answers;
 use rapport_governance::{Action, OperatorInfo, Role, SessionToken};
 use serde::{Deserialize, Serialize};
 
+use crate::assess::AssessmentEntry;
 use crate::api::{
     CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent,
     NewInteraction, Overview, ServiceError, Watch,
@@ -143,6 +145,15 @@ pub enum Request {
         /// Name.
         name: String,
     },
+    /// [`crate::Assessments::assess`].
+    Assess {
+        /// Days to look back over.
+        period_days: u32,
+    },
+    /// [`crate::Assessments::submit_answers`].
+    SubmitAnswers(Answers),
+    /// [`crate::Assessments::assessment_history`].
+    AssessmentHistory,
 }
 
 impl Request {
@@ -167,6 +178,8 @@ impl Request {
             Request::SetPassword { name, .. } if name == caller => Action::ChangeOwnPassword,
             Request::SetPassword { .. } => Action::SetPassword,
             Request::DisableOperator { .. } => Action::DisableOperator,
+            Request::Assess { .. } | Request::AssessmentHistory => Action::Assess,
+            Request::SubmitAnswers(_) => Action::AnswerQuestionnaire,
         }
     }
 }
@@ -194,6 +207,12 @@ pub enum Reply {
     List(Vec<ListEntry>),
     /// Operators.
     Operators(Vec<OperatorInfo>),
+    /// A stage assessment.
+    Assessment(Box<AssessmentEntry>),
+    /// Stored assessments, oldest first.
+    Assessments(Vec<AssessmentEntry>),
+    /// How many items a request stored.
+    Count(u64),
     /// Done, nothing to return.
     Done,
 }

@@ -13,7 +13,7 @@ use rapport_store::Store;
 use crate::api::{InteractionQuery, ListEntry, Overview, ServiceError, ServiceResult};
 
 /// The collection analytics runs store their results in.
-const ANALYTICS: &str = "analytics";
+pub(crate) const ANALYTICS: &str = "analytics";
 use crate::engine::store_err;
 
 /// Default page of interactions.
