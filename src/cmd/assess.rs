@@ -52,8 +52,8 @@ pub fn assess(g: &Global, a: AssessArgs) -> anyhow::Result<ExitCode> {
     // Read and check every answer file before reaching the database.
     let mut answers = Answers::default();
     for path in &a.answers {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let parsed = Answers::parse(&path.display().to_string(), &text)
             .map_err(|e| anyhow::anyhow!("{}", sanitize(&e.to_string())))?;
         answers.extend(parsed);
@@ -116,7 +116,10 @@ fn print_history(all: &[AssessmentEntry]) {
         println!("no assessment yet (run `rapport assess`)");
         return;
     }
-    println!("{:<20} {:<6} {:<16} {:>7}  by", "when", "stage", "name", "period");
+    println!(
+        "{:<20} {:<6} {:<16} {:>7}  by",
+        "when", "stage", "name", "period"
+    );
     for e in all {
         println!(
             "{:<20} {:<6} {:<16} {:>5} d  {}",

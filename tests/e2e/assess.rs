@@ -63,7 +63,10 @@ fn the_demo_world_is_assessed_from_its_evidence_and_its_answers() {
         err.contains("answers.csv:2: the answer to B1 must be 1 (not at all) to 5 (fully)"),
         "{err}"
     );
-    assert!(err.contains("answers.csv:3: unknown constituency \"chief\""), "{err}");
+    assert!(
+        err.contains("answers.csv:3: unknown constituency \"chief\""),
+        "{err}"
+    );
 
     // Good answers: the executives see an integral company, the front line a communal one.
     let good = d.path().join("survey.csv");
@@ -80,7 +83,10 @@ fn the_demo_world_is_assessed_from_its_evidence_and_its_answers() {
             .unwrap();
     assert_eq!(v["report"]["answers"]["respondents"], 2);
     let text = v["report"]["warnings"].to_string();
-    assert!(text.contains("on broad view the front-line answer"), "{text}");
+    assert!(
+        text.contains("on broad view the front-line answer"),
+        "{text}"
+    );
 
     let history: Value = serde_json::from_str(&d.ok(&["assess", "history", "--json"])).unwrap();
     assert_eq!(history.as_array().unwrap().len(), 2);

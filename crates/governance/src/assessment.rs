@@ -119,6 +119,7 @@ pub struct MeasureDef {
     pub advice: &'static str,
 }
 
+#[allow(clippy::too_many_arguments)] // one argument per column of the MEASURES table
 const fn m(
     id: &'static str,
     stage: Stage,
@@ -718,7 +719,11 @@ mod tests {
         let serial = &r.stages[1];
         // scoring cadence and lists met, campaigns and hand-offs not measured: 2 of 4.
         assert_eq!((serial.met, serial.of, serial.holds), (2, 4, false));
-        assert!(r.next_steps.iter().any(|s| s.starts_with("campaign-results")));
+        assert!(
+            r.next_steps
+                .iter()
+                .any(|s| s.starts_with("campaign-results"))
+        );
         assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     }
 
@@ -755,7 +760,11 @@ mod tests {
             .expect("a warning about the symbiotic stage");
         assert!(w.contains("experiments-concluded"), "{w}");
         assert!(w.contains("duplicate-rate 10.0%, goal at most 5.0%"), "{w}");
-        assert!(r.next_steps[0].starts_with("duplicate-rate"), "{:?}", r.next_steps);
+        assert!(
+            r.next_steps[0].starts_with("duplicate-rate"),
+            "{:?}",
+            r.next_steps
+        );
     }
 
     #[test]
@@ -776,11 +785,17 @@ mod tests {
         let r = assess(&pooled(), Some(summary));
         assert_eq!(r.answers_stage, Some(4));
         assert!(
-            r.warnings.iter().any(|w| w.contains("put the organisation at stage 4 (integral), the evidence at stage 1 (communal)")),
+            r.warnings.iter().any(|w| w.contains(
+                "put the organisation at stage 4 (integral), the evidence at stage 1 (communal)"
+            )),
             "{:?}",
             r.warnings
         );
-        assert!(r.warnings.iter().any(|w| w.contains("on broad view the front-line answer 4.0 and the executive 5.0")));
+        assert!(
+            r.warnings.iter().any(
+                |w| w.contains("on broad view the front-line answer 4.0 and the executive 5.0")
+            )
+        );
     }
 
     #[test]
@@ -789,5 +804,22 @@ mod tests {
             [1.0, 2.0, 3.0, 3.5, 4.5].map(stage_of_maturity),
             [0, 1, 2, 3, 4]
         );
+    }
+}
+
+#[cfg(test)]
+mod guide_tests {
+    use super::MEASURES;
+
+    #[test]
+    fn the_guide_explains_every_measure() {
+        let guide = include_str!("../../../docs/guide.md");
+        for m in MEASURES {
+            assert!(
+                guide.contains(&format!("`{}`", m.id)),
+                "docs/guide.md lacks {}",
+                m.id
+            );
+        }
     }
 }

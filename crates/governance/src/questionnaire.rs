@@ -511,10 +511,7 @@ impl Answers {
             let line = i as u64 + 1;
             let fields: Vec<&str> = raw.split(',').map(str::trim).collect();
             if fields.len() != 4 {
-                problem(
-                    line,
-                    format!("expected 4 fields, found {}", fields.len()),
-                );
+                problem(line, format!("expected 4 fields, found {}", fields.len()));
                 continue;
             }
             let (name, constituency, item, answer) = (fields[0], fields[1], fields[2], fields[3]);
@@ -559,17 +556,16 @@ impl Answers {
                 match answer.parse::<u32>() {
                     Ok(rank) if (1..=Area::ALL.len() as u32).contains(&rank) => {
                         if let Some((other, _)) = r.ranks.iter().find(|(_, v)| **v == rank) {
-                            problem(
-                                line,
-                                format!("{name} gave rank {rank} to {other} already"),
-                            );
+                            problem(line, format!("{name} gave rank {rank} to {other} already"));
                         } else if r.ranks.insert(area, rank).is_some() {
                             problem(line, format!("{name} ranked {area} twice"));
                         }
                     }
                     _ => problem(
                         line,
-                        format!("the rank of {area} must be a whole number from 1 to 7, not {answer:?}"),
+                        format!(
+                            "the rank of {area} must be a whole number from 1 to 7, not {answer:?}"
+                        ),
                     ),
                 }
                 continue;
@@ -666,8 +662,7 @@ impl Answers {
                 .collect(),
         );
         let mut disagreements = Vec::new();
-        let mut topics: Vec<(String, Box<dyn Fn(&ConstituencySummary) -> Option<f64>>)> =
-            vec![("broad view".to_string(), Box::new(|s| s.broad))];
+        let mut topics: Vec<Topic> = vec![("broad view".to_string(), Box::new(|s| s.broad))];
         for area in Area::ALL {
             topics.push((
                 area.to_string(),
@@ -719,6 +714,9 @@ impl Answers {
         }
     }
 }
+
+/// A topic of the comparison and how to read a constituency's mean on it.
+type Topic = (String, Box<dyn Fn(&ConstituencySummary) -> Option<f64>>);
 
 /// Executives and the front line disagreeing by this much (on the 1-5 scale) is a finding.
 pub const EXEC_FRONT_GAP: f64 = 1.0;
@@ -783,7 +781,10 @@ mod tests {
         assert_eq!(broad, 4);
         assert_eq!(QUESTIONS.len() - broad, 18);
         for area in Area::ALL {
-            assert!(QUESTIONS.iter().any(|q| q.form == Form::Gap(area)), "{area}");
+            assert!(
+                QUESTIONS.iter().any(|q| q.form == Form::Gap(area)),
+                "{area}"
+            );
         }
         assert_eq!(question("g7").unwrap().id, "G07");
     }

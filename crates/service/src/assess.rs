@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use rapport_core::Timestamp;
-use rapport_governance::assessment::{self, Evidence, Report};
 use rapport_governance::Role;
+use rapport_governance::assessment::{self, Evidence, Report};
 use rapport_governance::questionnaire::{Answers, Respondent};
 use rapport_repository::ingest::{META, REVIEWS, ROWS};
 use rapport_repository::quarantine;
@@ -52,17 +52,23 @@ pub struct AssessmentEntry {
 pub trait Assessments: Service {
     /// Gathers the evidence over the last `period_days`, combines it with the stored answers
     /// and keeps the report in the history.
-    fn assess(&self, period_days: u32)
-    -> impl Future<Output = ServiceResult<AssessmentEntry>> + Send;
+    fn assess(
+        &self,
+        period_days: u32,
+    ) -> impl Future<Output = ServiceResult<AssessmentEntry>> + Send;
     /// Stores questionnaire answers (a respondent's answers replace their earlier ones);
     /// returns how many respondents were stored.
     fn submit_answers(&self, answers: Answers) -> impl Future<Output = ServiceResult<u64>> + Send;
     /// Every stored assessment, oldest first.
-    fn assessment_history(&self)
-    -> impl Future<Output = ServiceResult<Vec<AssessmentEntry>>> + Send;
+    fn assessment_history(
+        &self,
+    ) -> impl Future<Output = ServiceResult<Vec<AssessmentEntry>>> + Send;
 }
 
-pub(crate) async fn assess<T: Transport>(t: &T, period_days: u32) -> ServiceResult<AssessmentEntry> {
+pub(crate) async fn assess<T: Transport>(
+    t: &T,
+    period_days: u32,
+) -> ServiceResult<AssessmentEntry> {
     match t.send(Request::Assess { period_days }).await? {
         Reply::Assessment(a) => Ok(*a),
         other => Err(unexpected(&other)),
@@ -127,14 +133,18 @@ const CHANCE_WITH_MARGIN: f64 = 0.6;
 pub fn evidence(store: &Store, now: Timestamp, period_days: u32) -> ServiceResult<Evidence> {
     let period_days = period_days.clamp(1, MAX_PERIOD_DAYS);
     let since = now.plus_millis(-i64::from(period_days) * 86_400_000);
-    let days = |from: Timestamp, to: Timestamp| (to.as_millis() - from.as_millis()) as f64 / 86_400_000.0;
+    let days =
+        |from: Timestamp, to: Timestamp| (to.as_millis() - from.as_millis()) as f64 / 86_400_000.0;
     let mut e = Evidence {
         period_days,
         ..Evidence::default()
     };
 
     // Communal: the pool.
-    let sources: Vec<String> = store.doc(META, "sources").map_err(store_err)?.unwrap_or_default();
+    let sources: Vec<String> = store
+        .doc(META, "sources")
+        .map_err(store_err)?
+        .unwrap_or_default();
     e.sources_pooled = sources.len() as u32;
     e.customers = store.customer_count().map_err(store_err)?;
     e.interactions = store.interaction_count().map_err(store_err)?;
@@ -242,7 +252,12 @@ pub fn stored_answers(store: &Store) -> ServiceResult<Answers> {
 }
 
 /// Assesses, keeps the report, and returns it.
-pub fn run(store: &Store, by: &str, now: Timestamp, period_days: u32) -> ServiceResult<AssessmentEntry> {
+pub fn run(
+    store: &Store,
+    by: &str,
+    now: Timestamp,
+    period_days: u32,
+) -> ServiceResult<AssessmentEntry> {
     if period_days == 0 || period_days > MAX_PERIOD_DAYS {
         return Err(ServiceError::Invalid(format!(
             "the period must be 1 to {MAX_PERIOD_DAYS} days, not {period_days}"
@@ -277,7 +292,9 @@ pub fn run(store: &Store, by: &str, now: Timestamp, period_days: u32) -> Service
 pub fn submit(store: &Store, answers: Answers, caller: &Caller) -> ServiceResult<u64> {
     let for_anyone = matches!(caller.role, Role::Admin | Role::Executive);
     if answers.respondents.len() > 10_000 {
-        return Err(ServiceError::Invalid("at most 10,000 respondents at once".into()));
+        return Err(ServiceError::Invalid(
+            "at most 10,000 respondents at once".into(),
+        ));
     }
     let mut b = Batch::default();
     for (name, r) in &answers.respondents {

@@ -10,11 +10,11 @@ use rapport_governance::questionnaire::Answers;
 use rapport_governance::{Action, OperatorInfo, Role, SessionToken};
 use serde::{Deserialize, Serialize};
 
-use crate::assess::AssessmentEntry;
 use crate::api::{
     CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent,
     NewInteraction, Overview, ServiceError, Watch,
 };
+use crate::assess::AssessmentEntry;
 
 /// The protocol version; a client with another version is refused.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use rapport_core::{Channel, Clock, Interaction, InteractionId, InteractionKind, Timestamp};
 use rapport_governance::Role;
 use rapport_governance::questionnaire::Answers;
-use rapport_service::{
-    Assessments, Embedded, Engine, OperatorAdmin, Remote, ServiceError,
-};
+use rapport_service::{Assessments, Embedded, Engine, OperatorAdmin, Remote, ServiceError};
 use rapport_store::{Batch, Durability, Store};
 use serde::Serialize;
 
@@ -53,8 +51,12 @@ fn pooled() -> Store {
     let sources = vec!["crm".to_string(), "airport".into(), "web".into()];
     b.put_doc("repository_meta", "sources", &sources).unwrap();
     for s in &sources {
-        b.put_doc("repository_meta", &format!("ingested/{s}"), &t0().plus_millis(-DAY))
-            .unwrap();
+        b.put_doc(
+            "repository_meta",
+            &format!("ingested/{s}"),
+            &t0().plus_millis(-DAY),
+        )
+        .unwrap();
     }
     let mut n = 0;
     for id in &ids {
@@ -73,11 +75,21 @@ fn pooled() -> Store {
     }
     for week in 0..9 {
         let at = t0().plus_millis(-(week * 7 + 1) * DAY);
-        b.put_doc("analytics", &format!("runs/{:015}", at.as_millis()), &At { at })
-            .unwrap();
-    }
-    b.put_doc("analytics", "list/complainers", &At { at: t0().plus_millis(-DAY) })
+        b.put_doc(
+            "analytics",
+            &format!("runs/{:015}", at.as_millis()),
+            &At { at },
+        )
         .unwrap();
+    }
+    b.put_doc(
+        "analytics",
+        "list/complainers",
+        &At {
+            at: t0().plus_millis(-DAY),
+        },
+    )
+    .unwrap();
     b.put_doc(
         "analytics",
         "models",
@@ -159,11 +171,19 @@ async fn the_stage_moves_with_the_evidence_the_store_holds() {
 async fn respondents_answer_for_themselves_and_executives_load_a_survey() {
     let engine = Arc::new(Engine::new(pooled()).with_clock(Clock::Fixed(t0())));
     let local = Embedded::from_engine(engine.clone(), "test".into());
-    local.add_operator("gate.ann", Role::FrontLine, PASSWORD).await.unwrap();
-    local.add_operator("cco", Role::Executive, PASSWORD).await.unwrap();
+    local
+        .add_operator("gate.ann", Role::FrontLine, PASSWORD)
+        .await
+        .unwrap();
+    local
+        .add_operator("cco", Role::Executive, PASSWORD)
+        .await
+        .unwrap();
     let server = TestServer::start(engine).await;
 
-    let ann = Remote::connect(&server.addr, "gate.ann", PASSWORD).await.unwrap();
+    let ann = Remote::connect(&server.addr, "gate.ann", PASSWORD)
+        .await
+        .unwrap();
     let hers = Answers::parse(
         "ann.csv",
         "respondent,constituency,item,answer\ngate.ann,front-line,B1,2\ngate.ann,front-line,B2,2\n",
@@ -180,9 +200,14 @@ async fn respondents_answer_for_themselves_and_executives_load_a_survey() {
         Err(ServiceError::Forbidden { .. })
     ));
     // The front line answers but does not run the assessment.
-    assert!(matches!(ann.assess(90).await, Err(ServiceError::Forbidden { .. })));
+    assert!(matches!(
+        ann.assess(90).await,
+        Err(ServiceError::Forbidden { .. })
+    ));
 
-    let cco = Remote::connect(&server.addr, "cco", PASSWORD).await.unwrap();
+    let cco = Remote::connect(&server.addr, "cco", PASSWORD)
+        .await
+        .unwrap();
     let survey = Answers::parse(
         "survey.csv",
         "respondent,constituency,item,answer\ncco,executive,B1,5\ncco,executive,B2,5\n\

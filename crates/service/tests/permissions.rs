@@ -8,8 +8,8 @@ use rapport_core::{Channel, DisruptionKind, InteractionKind};
 use rapport_governance::questionnaire::Answers;
 use rapport_governance::{Action, Permission, Role, permission};
 use rapport_service::{
-    Assessments, CompensationRequest, Embedded, InteractionQuery, NewInteraction, OperatorAdmin, Remote,
-    Service, ServiceError, Watch,
+    Assessments, CompensationRequest, Embedded, InteractionQuery, NewInteraction, OperatorAdmin,
+    Remote, Service, ServiceError, Watch,
 };
 
 use common::{PASSWORD, TestServer, engine};
