@@ -15,11 +15,11 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rapport_analytics::{
-    Activity, BgNbd, DayTransaction, Fit, FitOptions, FittedModels, FlatDigest, GammaGamma,
-    HistoryDigest, ListName, ModelReport, ParetoNbd, Periods, Rfm, RunSummary, ScoreTable,
-    ScoringConfig, SegmentValue, SkewSummary, TierContribution, TierHistory, TierSummary,
-    ValueDefinition, WorkingList, fit_models, flat_digest_is_current, score_table, segment_values,
-    summarize, summarize_touches, working_lists,
+    Activity, BgNbd, Converter, DayTransaction, Fit, FitOptions, FittedModels, FlatDigest,
+    GammaGamma, HistoryDigest, ListName, ModelReport, ParetoNbd, Periods, Rfm, RunSummary,
+    ScoreTable, ScoringConfig, SegmentValue, SkewSummary, TierContribution, TierHistory,
+    TierSummary, ValueDefinition, WorkingList, fit_models, flat_digest_is_current, score_table,
+    segment_values, summarize, summarize_touches, working_lists,
 };
 use rapport_core::text::sanitize;
 use rapport_core::{CustomerId, Interaction, Tier, Timestamp};
@@ -254,6 +254,14 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         threads: opts.threads.max(1),
         ..ScoringConfig::default()
     };
+    // Every amount is converted into the reporting currency at its day's rate; without
+    // stored rates only amounts already in euros convert, and any other stops the run below.
+    let rates = rapport_repository::rates::stored(store)
+        .context("reading the exchange rates")?
+        .unwrap_or_else(|| {
+            rapport_core::ExchangeRates::reporting_only(rapport_core::Currency::EUR)
+        });
+    let converter = Converter::new(&rates);
 
     let mut note = None;
     let previous: Option<(FittedModels, RunSummary)> = if opts.incremental {
@@ -285,7 +293,7 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         .context("reading the interaction counter")?
         .start
         .saturating_sub(1);
-    let parts = read_histories(store, at, previous.is_some(), cfg.threads)?;
+    let parts = read_histories(store, at, previous.is_some(), cfg.threads, &converter)?;
     let mut customers = 0u64;
     let mut interactions = 0u64;
     let mut rebuilt = 0u64;
@@ -310,6 +318,7 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         digests.extend(p.digests);
     }
     timings.insert("read".to_string(), t.elapsed().as_millis() as u64);
+    check_rates(&ids, &activities, &rates)?;
 
     let t = Instant::now();
     let models = match &previous {
@@ -394,6 +403,47 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         models: models.report,
         timings_ms: timings,
     })
+}
+
+/// Refuses a run in which an amount has no exchange rate for its day: scores summed across
+/// currencies at face value would be wrong without saying so.
+fn check_rates(
+    ids: &[CustomerId],
+    activities: &[Activity],
+    rates: &rapport_core::ExchangeRates,
+) -> anyhow::Result<()> {
+    let mut customers = 0u64;
+    let mut amounts = 0u64;
+    let mut first = None;
+    for (id, a) in ids.iter().zip(activities) {
+        if a.unconverted > 0 {
+            customers += 1;
+            amounts += u64::from(a.unconverted);
+            if first.is_none() {
+                first = a.missing_rate.map(|m| (*id, m));
+            }
+        }
+    }
+    let Some((id, (currency, day))) = first else {
+        return Ok(());
+    };
+    let known = rapport_repository::rates::summary(rates)
+        .iter()
+        .map(|(c, from, to)| format!("{c} {from} to {to}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    bail!(
+        "no {} rate for {currency} on or before {} (customer {id}; {amounts} amounts of \
+         {customers} customers have no rate): load exchange rates with `rapport rates load \
+         FILE` (ECB reference-rate layout) and score again; rates stored: {}",
+        rates.reporting,
+        rapport_repository::rates::format_day(day),
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known
+        },
+    )
 }
 
 /// Writes the scores (a page of 256 customers at a time), the new history digests and the
@@ -581,6 +631,7 @@ fn read_histories(
     at: Timestamp,
     incremental: bool,
     threads: usize,
+    rates: &Converter,
 ) -> anyhow::Result<Vec<HistoryPart>> {
     let Some(last) = store.last_customer_id()? else {
         return Ok(Vec::new());
@@ -601,7 +652,7 @@ fn read_histories(
     std::thread::scope(|scope| {
         let handles: Vec<_> = bounds
             .iter()
-            .map(|&(lo, hi)| scope.spawn(move || read_part(store, at, incremental, lo, hi)))
+            .map(|&(lo, hi)| scope.spawn(move || read_part(store, at, incremental, lo, hi, rates)))
             .collect();
         handles
             .into_iter()
@@ -619,6 +670,7 @@ fn read_part(
     incremental: bool,
     lo: CustomerId,
     hi: Option<CustomerId>,
+    rates: &Converter,
 ) -> anyhow::Result<HistoryPart> {
     let mut part = HistoryPart::default();
     let mut digests = store.stored_history_digests(lo, hi).peekable();
@@ -687,9 +739,9 @@ fn read_part(
             continue;
         }
         let (touches, activity) = match &read {
-            DigestRead::Flat(flat) => (flat.len(), flat.summarize(at)),
+            DigestRead::Flat(flat) => (flat.len(), flat.summarize(at, rates)),
             DigestRead::Converted(d) | DigestRead::Rebuilt(d) => {
-                (d.touches.len(), summarize_touches(&d.touches, at))
+                (d.touches.len(), summarize_touches(&d.touches, at, rates))
             }
         };
         part.interactions += touches as u64;
@@ -1031,6 +1083,122 @@ pub fn lists(g: &Global, a: ListsArgs) -> anyhow::Result<ExitCode> {
             e.rank_value,
             sanitize(&e.reason)
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------------
+// rates
+
+#[derive(Debug, Subcommand)]
+pub enum RatesCommand {
+    /// Load exchange rates by day from a CSV in the ECB reference-rate layout (a `Date` column,
+    /// one column per currency in units per reporting-currency unit); added to the rates
+    /// stored, a day loaded again replaced.
+    Load(RatesLoadArgs),
+    /// Show the rates stored: the reporting currency, the source and each currency's days.
+    Show(RatesShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RatesLoadArgs {
+    /// The rates file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where the rates come from, shown with every report (default: the file's name).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// The currency the rates are quoted against.
+    #[arg(long, default_value = "EUR")]
+    pub reporting: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RatesShowArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn rates(g: &Global, c: RatesCommand) -> anyhow::Result<ExitCode> {
+    if g.connect.is_some() {
+        bail!(
+            "`rapport rates` works on the database directly and cannot run over --connect: run \
+             it with --db on the server's machine"
+        );
+    }
+    let store = g.open_store()?;
+    match c {
+        RatesCommand::Load(a) => {
+            let opts = rapport_repository::rates::RatesOptions {
+                reporting: a
+                    .reporting
+                    .parse()
+                    .with_context(|| format!("--reporting {}", sanitize(&a.reporting)))?,
+                source: a.source,
+                shift_days: 0,
+            };
+            let r = rapport_repository::rates::load_file(&store, &a.file, &opts)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "{} published days of {} currencies loaded from {} ({} to {}), per {}",
+                    r.days,
+                    r.currencies.len(),
+                    sanitize(&r.source),
+                    r.first.as_deref().unwrap_or("-"),
+                    r.last.as_deref().unwrap_or("-"),
+                    r.reporting
+                );
+                println!(
+                    "Run `rapport score` to report every amount in {}.",
+                    r.reporting
+                );
+            }
+        }
+        RatesCommand::Show(a) => {
+            let Some(rates) = rapport_repository::rates::stored(&store)? else {
+                if a.json {
+                    println!("null");
+                } else {
+                    println!(
+                        "No exchange rates stored: only amounts in EUR can be scored. Load \
+                         rates with `rapport rates load FILE`."
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            };
+            let summary = rapport_repository::rates::summary(&rates);
+            if a.json {
+                let v = serde_json::json!({
+                    "reporting": rates.reporting,
+                    "source": rates.source,
+                    "currencies": summary.iter().map(|(c, from, to)| serde_json::json!({
+                        "currency": c, "first": from, "last": to,
+                        "days": rates.series.iter().find(|s| s.currency == *c).map_or(0, |s| s.rates.len()),
+                    })).collect::<Vec<_>>(),
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "Reporting currency {}; rates from {}",
+                    rates.reporting,
+                    sanitize(&rates.source)
+                );
+                for (s, (c, from, to)) in rates.series.iter().zip(&summary) {
+                    let last = s.rates.last().map_or(f64::NAN, |r| r.1);
+                    println!(
+                        "  {c}  {from} to {to}  {:>5} days  last {last} per {}",
+                        s.rates.len(),
+                        rates.reporting
+                    );
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

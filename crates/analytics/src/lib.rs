@@ -49,6 +49,7 @@
 
 mod bgnbd;
 mod clv;
+mod currency;
 mod error;
 mod features;
 mod gamma_gamma;
@@ -70,6 +71,7 @@ pub use clv::{
     ClvOptions, SegmentValue, customer_equity, discounted_clv, discounted_transactions,
     equity_share, retention_clv, segment_values,
 };
+pub use currency::Converter;
 pub use error::Error;
 pub use features::{FEATURE_NAMES, FeatureRow, churn_dataset, features, propensity_dataset};
 pub use gamma_gamma::GammaGamma;

@@ -105,7 +105,11 @@ fn world(customers: u64, seed: u64) -> World {
             });
             h.push(i);
         }
-        activities.push(summarize_history(&h, at(NOW_DAY)));
+        activities.push(summarize_history(
+            &h,
+            at(NOW_DAY),
+            &rapport_analytics::Converter::reporting_only(Currency::EUR),
+        ));
     }
     World { activities }
 }
