@@ -211,8 +211,8 @@ pub struct ScoreReport {
     pub histories_read: u64,
     /// Tier changes recorded.
     pub tier_changes: u64,
-    /// Customers per tier among those scored (A, B, C).
-    pub tiers: [u64; 3],
+    /// Customers per tier among those scored (A, B, C, D).
+    pub tiers: [u64; 4],
     /// The value definition in force.
     pub value_definition: ValueDefinition,
     /// Skew of value (full runs).
@@ -333,7 +333,10 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     timings.insert("fit".to_string(), t.elapsed().as_millis() as u64);
 
     let t = Instant::now();
-    let scores = score_table(&activities, &models, at, cfg.threads);
+    let mut scores = score_table(&activities, &models, at, cfg.threads);
+    if previous.is_none() {
+        scores.rank_tiers(&cfg.tiers);
+    }
     timings.insert("score".to_string(), t.elapsed().as_millis() as u64);
 
     // Write: scores and tier changes in batches, the run's documents, then one flush.
@@ -347,6 +350,7 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         let docs = run_documents(
             previous.is_none(),
             &ids,
+            &old_tiers,
             &activities,
             &scores,
             &models,
@@ -455,8 +459,8 @@ fn write_scores(
     old_tiers: &[Option<Tier>],
     digests: Vec<(CustomerId, Vec<u8>)>,
     bar: &ProgressBar,
-) -> anyhow::Result<([u64; 3], u64)> {
-    let mut tiers = [0u64; 3];
+) -> anyhow::Result<([u64; 4], u64)> {
+    let mut tiers = [0u64; 4];
     let mut tier_changes = 0u64;
     let mut batch = Batch::default();
     let mut pages_in_batch = 0;
@@ -547,6 +551,7 @@ fn write_scores(
 fn run_documents(
     full: bool,
     ids: &[CustomerId],
+    old_tiers: &[Option<Tier>],
     activities: &[Activity],
     scores: &ScoreTable<'_>,
     models: &FittedModels,
@@ -573,7 +578,7 @@ fn run_documents(
         if let Ok(sk) = rapport_analytics::skew(&profits, "profit", at) {
             batch.put_doc(COLLECTION, "skew_profit", &sk)?;
         }
-        let tier_summary = TierSummary::build(
+        let mut tier_summary = TierSummary::build(
             at,
             models.version.clone(),
             models.tiering.clone(),
@@ -585,6 +590,13 @@ fn run_documents(
                 profit: s.profit,
                 clv: s.clv,
             }),
+        );
+        tier_summary.measure = models.tier_measure;
+        tier_summary.movements = rapport_analytics::tier_movements(
+            old_tiers
+                .iter()
+                .zip(&scores.rows)
+                .map(|(old, s)| (*old, s.tier)),
         );
         batch.put_doc(COLLECTION, "tiers", &tier_summary)?;
         let segments: Vec<SegmentValue> =
@@ -838,8 +850,8 @@ fn print_score_report(r: &ScoreReport) {
         sanitize(&r.value_definition.description)
     );
     println!(
-        "tiers: A {}  B {}  C {}   tier changes: {}",
-        r.tiers[0], r.tiers[1], r.tiers[2], r.tier_changes
+        "tiers: A {}  B {}  C {}  D {}   tier changes: {}",
+        r.tiers[0], r.tiers[1], r.tiers[2], r.tiers[3], r.tier_changes
     );
     println!("customer equity (sum of CLV): {:.2}", r.customer_equity);
     let m = &r.models;
@@ -922,7 +934,12 @@ pub fn tiers(g: &Global, a: TiersArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("Tiers as of {} ({})", t.at, sanitize(&t.model_version));
+    println!(
+        "Tiers as of {} ({}), ranked by {}",
+        t.at,
+        sanitize(&t.model_version),
+        t.measure
+    );
     println!(
         "{:<5} {:>10} {:>16} {:>8} {:>16} {:>16}",
         "tier", "customers", "value", "share", "profit", "CLV"
@@ -939,8 +956,15 @@ pub fn tiers(g: &Global, a: TiersArgs) -> anyhow::Result<ExitCode> {
         );
     }
     println!(
-        "cut-offs: A from value {:.2}, B from {:.2}",
-        t.tiering.a_cutoff, t.tiering.b_cutoff
+        "cut-offs: A from {:.2}, B from {:.2}, C from {:.2} (by rank: ties at a cut-off are split \
+         by lifetime value)",
+        t.tiering.a_cutoff,
+        t.tiering.b_cutoff,
+        if t.tiering.c_cutoff == f64::MIN {
+            f64::NEG_INFINITY
+        } else {
+            t.tiering.c_cutoff
+        }
     );
     println!(
         "top: {} customers bring {:.1}% of value; bottom: {} customers, profit {:.2}{}",
@@ -954,6 +978,23 @@ pub fn tiers(g: &Global, a: TiersArgs) -> anyhow::Result<ExitCode> {
             ""
         }
     );
+    if t.negative_customers > 0 {
+        println!(
+            "negative value: {} customers cost more than they bring (value {:.2} in all)",
+            t.negative_customers, t.negative_value
+        );
+    }
+    if !t.movements.is_empty() {
+        println!("moves since the previous run:");
+        for m in &t.movements {
+            println!(
+                "  {:>5} -> {}  {:>8} customers",
+                m.from.map_or("new".to_string(), |f| f.to_string()),
+                m.to,
+                m.customers
+            );
+        }
+    }
     if let Some(segments) = segments {
         println!("segments:");
         for s in segments {

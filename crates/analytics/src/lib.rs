@@ -90,8 +90,9 @@ pub use scoring::{
 };
 pub use skew::{SkewSummary, SkewVerdict, skew};
 pub use tiers::{
-    SegmentRule, TierChange, TierContribution, TierFlags, TierHistory, TierRow, TierRules,
-    TierSummary, Tiering, assign_tiers, segment_for,
+    SegmentRule, TierChange, TierContribution, TierFlags, TierHistory, TierMeasure, TierMovement,
+    TierRow, TierRules, TierSummary, Tiering, assign_tiers, rank_tiers, segment_for,
+    tier_movements,
 };
 pub use value::{PeriodTotals, ValueDefinition, annual_value_with_carry_over};
 

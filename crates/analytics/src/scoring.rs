@@ -17,7 +17,7 @@ use crate::lists::{ListInput, ListRules};
 use crate::logistic::{LogisticModel, LogisticOptions, auc};
 use crate::optimize::FitOptions;
 use crate::rfm::Rfm;
-use crate::tiers::{SegmentRule, TierRules, Tiering, segment_for};
+use crate::tiers::{SegmentRule, TierMeasure, TierRules, Tiering, segment_for};
 use crate::value::ValueDefinition;
 use crate::{Error, retention_clv};
 
@@ -147,6 +147,9 @@ pub struct FittedModels {
     pub catalogue: Vec<String>,
     /// Tier cut-offs.
     pub tiering: Tiering,
+    /// What the tier cut-offs are on.
+    #[serde(default = "TierMeasure::stored_default")]
+    pub tier_measure: TierMeasure,
     /// Segment rules.
     pub segments: Vec<SegmentRule>,
     /// Lifetime-value horizon.
@@ -255,7 +258,13 @@ pub fn fit_models(
     at: Timestamp,
 ) -> Result<FittedModels, Error> {
     cfg.value.validate()?;
-    let values: Vec<f64> = activities.iter().map(|a| a.value(&cfg.value)).collect();
+    let values: Vec<f64> = activities
+        .iter()
+        .map(|a| match cfg.tiers.measure {
+            TierMeasure::Value => a.value(&cfg.value),
+            TierMeasure::AnnualValue => a.annual_value(&cfg.value),
+        })
+        .collect();
     let tiering = Tiering::from_values(&values, &cfg.tiers)?;
     let rfm: Vec<Rfm> = activities.iter().filter_map(Activity::rfm).collect();
     let acquired = rfm.len() as u64;
@@ -422,6 +431,7 @@ fn assemble(
         propensity,
         catalogue,
         tiering,
+        tier_measure: cfg.tiers.measure,
         segments: cfg.segments.clone(),
         clv: cfg.clv,
         report: ModelReport {
@@ -474,7 +484,12 @@ impl FittedModels {
         let def = &self.value;
         let value = a.value(def);
         let (clv, p_alive, expected_transactions) = self.lifetime(a);
-        let tier = self.tiering.tier(value);
+        let annual_value = a.annual_value(def);
+        let measure = match self.tier_measure {
+            TierMeasure::Value => value,
+            TierMeasure::AnnualValue => annual_value,
+        };
+        let tier = self.tiering.tier(measure);
         let active = a.purchase_days[0] > 0;
         let needs_features =
             (self.churn.is_some() && active) || (a.acquired() && !self.propensity.is_empty());
@@ -497,15 +512,15 @@ impl FittedModels {
         }
         ScoreRow {
             value,
-            annual_value: a.annual_value(def),
+            annual_value,
             profit: a.profit(),
             clv,
             p_alive,
             churn,
             expected_transactions,
             tier,
-            top: self.tiering.top(value),
-            bottom: self.tiering.bottom(value),
+            top: self.tiering.top(measure),
+            bottom: self.tiering.bottom(measure),
             segment: segment_for(&self.segments, tier, clv, p_alive),
         }
     }
@@ -648,6 +663,28 @@ pub struct ScoreTable<'m> {
 }
 
 impl<'m> ScoreTable<'m> {
+    /// Tiers and flags by rank over the whole table ([`crate::rank_tiers`]: the shares of
+    /// `rules` hold exactly whatever the ties, ties broken by lifetime value), segments
+    /// following. For a full run; a partial table keeps the cut-offs' tiers.
+    pub fn rank_tiers(&mut self, rules: &TierRules) {
+        let values: Vec<f64> = self
+            .rows
+            .iter()
+            .map(|r| match rules.measure {
+                TierMeasure::Value => r.value,
+                TierMeasure::AnnualValue => r.annual_value,
+            })
+            .collect();
+        let clv: Vec<f64> = self.rows.iter().map(|r| r.clv).collect();
+        let flags = crate::tiers::rank_tiers(&values, &clv, rules);
+        for (row, (tier, top, bottom)) in self.rows.iter_mut().zip(flags) {
+            row.tier = tier;
+            row.top = top;
+            row.bottom = bottom;
+            row.segment = segment_for(&self.models.segments, tier, row.clv, row.p_alive);
+        }
+    }
+
     fn new(models: &'m FittedModels, at: Timestamp) -> ScoreTable<'m> {
         let mut by_name: Vec<usize> = (0..models.propensity.len()).collect();
         by_name.sort_by(|a, b| models.propensity[*a].0.cmp(&models.propensity[*b].0));
