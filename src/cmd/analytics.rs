@@ -884,8 +884,18 @@ fn print_score_report(r: &ScoreReport) {
         };
         match (&c.error, c.auc_eval) {
             (None, Some(auc)) => println!(
-                "{label}: trained on {} rows, out-of-time AUC {auc:.3} on {} rows",
-                c.train_rows, c.eval_rows
+                "{label}: trained on {} rows ({} positives), out-of-time AUC {auc:.3}{} on {} \
+                 rows{}; used",
+                c.train_rows,
+                c.train_positives,
+                c.auc_interval
+                    .map(|(lo, hi)| format!(" [{lo:.3}, {hi:.3}]"))
+                    .unwrap_or_default(),
+                c.eval_rows,
+                c.baseline
+                    .as_ref()
+                    .map(|(n, b)| format!(" ({} alone: {b:.3})", sanitize(n)))
+                    .unwrap_or_default(),
             ),
             (err, auc) => println!(
                 "{label}: {}{}",
@@ -893,6 +903,35 @@ fn print_score_report(r: &ScoreReport) {
                 sanitize(err.as_deref().unwrap_or("no evaluation"))
             ),
         }
+    }
+    if let Some(p) = &m.p_alive {
+        let fmt = |a: &Option<(f64, f64, f64)>| {
+            a.map_or("-".to_string(), |(a, lo, hi)| {
+                format!("{a:.3} [{lo:.3}, {hi:.3}]")
+            })
+        };
+        let candidates: Vec<String> = p
+            .candidates
+            .iter()
+            .map(|c| match &c.error {
+                Some(e) => format!("{} no fit ({})", c.model, sanitize(e)),
+                None => format!("{} {}", c.model, fmt(&c.auc)),
+            })
+            .collect();
+        println!(
+            "P(alive): {} chosen by out-of-time AUC on {} customers ({} bought again): {}; \
+             recency alone {}{}",
+            p.chosen,
+            p.rows,
+            p.bought_again,
+            candidates.join(", "),
+            fmt(&p.recency_auc),
+            if p.beats_recency {
+                ""
+            } else {
+                " (no model beats recency here)"
+            }
+        );
     }
     if let Some(sk) = &r.skew {
         println!(

@@ -56,6 +56,7 @@ mod gamma_gamma;
 mod history;
 mod lists;
 mod logistic;
+mod mbgnbd;
 mod optimize;
 mod pareto_nbd;
 mod rfm;
@@ -80,13 +81,14 @@ pub use history::{
     flat_digest_is_current, summarize_history, summarize_touches,
 };
 pub use lists::{ListEntry, ListInput, ListName, ListRules, WorkingList, working_lists};
-pub use logistic::{LogisticModel, LogisticOptions, auc};
+pub use logistic::{LogisticModel, LogisticOptions, auc, auc_interval};
+pub use mbgnbd::MbgNbd;
 pub use optimize::{FitOptions, Minimum, NotConverged, bfgs, minimize, nelder_mead};
 pub use pareto_nbd::ParetoNbd;
 pub use rfm::{CustomerSummary, DayTransaction, Periods, Rfm, Summaries, summarize};
 pub use scoring::{
-    ClassifierReport, FittedModels, ModelReport, RunSummary, ScoreRow, ScoreTable, ScoringConfig,
-    fit_models, score_all, score_table,
+    AliveCandidate, AliveReport, AliveTable, ClassifierReport, FittedModels, ModelReport,
+    RunSummary, ScoreRow, ScoreTable, ScoringConfig, fit_models, score_all, score_table,
 };
 pub use skew::{SkewSummary, SkewVerdict, skew};
 pub use tiers::{
