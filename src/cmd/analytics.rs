@@ -1168,6 +1168,191 @@ pub fn lists(g: &Global, a: ListsArgs) -> anyhow::Result<ExitCode> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// value explain
+
+#[derive(Debug, Subcommand)]
+pub enum ValueCommand {
+    /// Every amount of a customer with how it counts: its currency and day rate, and whether
+    /// it is this customer's money or another source's record of the same event (a booking's
+    /// ledger entry, a payer's account), with both sources named.
+    Explain(ValueExplainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValueExplainArgs {
+    /// The customer (e.g. C00000042).
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One amount of `value explain`, with the other source of the same event when one is found.
+#[derive(Debug, Serialize)]
+struct ExplainedAmount {
+    day: String,
+    source: Option<String>,
+    kind: String,
+    product: Option<String>,
+    booking: Option<String>,
+    role: String,
+    amount: String,
+    reporting: Option<f64>,
+    counted: bool,
+    why: String,
+    /// The record of the same event that carries the money (another customer's ledger entry,
+    /// or this customer's own), when found.
+    counted_on: Option<String>,
+}
+
+pub fn value(g: &Global, c: ValueCommand) -> anyhow::Result<ExitCode> {
+    let ValueCommand::Explain(a) = c;
+    if g.connect.is_some() {
+        bail!(
+            "`rapport value explain` works on the database directly and cannot run over \
+             --connect: run it with --db on the server's machine"
+        );
+    }
+    let store = g.open_store()?;
+    let id: CustomerId =
+        a.id.parse()
+            .with_context(|| format!("{} is not a customer id", sanitize(&a.id)))?;
+    let Some(customer) = store.customer(id)? else {
+        bail!("no customer {id}");
+    };
+    let rates = rapport_repository::rates::stored(&store)?.unwrap_or_else(|| {
+        rapport_core::ExchangeRates::reporting_only(rapport_core::Currency::EUR)
+    });
+    let converter = Converter::new(&rates);
+    let mut interactions = Vec::new();
+    for i in store.interactions_of(id) {
+        interactions.push(i?);
+    }
+    interactions.sort_by_key(|i| (i.at, i.id));
+    let lines = rapport_analytics::explain_money(&interactions, &converter);
+    let repo = rapport_repository::Repository::new(store.clone());
+    // The ledger entries of other customers for a booking this customer's records name.
+    let mut others: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let source_of = |i: &Interaction| i.source.as_ref().map(|s| format!("{}:{}", s.source, s.key));
+    let mut out = Vec::new();
+    for l in &lines {
+        let i = &interactions[l.interaction];
+        let product = i.attr_text("product").map(str::to_string);
+        let mut counted_on = None;
+        if !l.counted && l.reporting.is_some() {
+            if let Some(b) = &l.booking {
+                // This customer's own ledger entry, else another customer's (the payer).
+                counted_on = interactions
+                    .iter()
+                    .find(|j| {
+                        j.attr_text("booking_ref") == Some(b.as_str())
+                            && j.kind == rapport_core::InteractionKind::Purchase
+                            && j.amounts
+                                .iter()
+                                .any(|m| m.role == rapport_core::AmountRole::Other)
+                    })
+                    .map(|j| format!("{} (this customer)", source_of(j).unwrap_or_default()));
+                if counted_on.is_none() {
+                    if !others.contains_key(b) {
+                        let found = payer_entry(&store, &repo, id, b)?;
+                        others.insert(b.clone(), found);
+                    }
+                    counted_on = others[b].clone();
+                }
+            }
+        }
+        out.push(ExplainedAmount {
+            day: rapport_repository::rates::format_day(l.day),
+            source: source_of(i),
+            kind: i.kind.to_string(),
+            product,
+            booking: l.booking.clone(),
+            role: format!("{:?}", l.amount.role).to_lowercase(),
+            amount: l.amount.money.to_string(),
+            reporting: l.reporting,
+            counted: l.counted,
+            why: l.why.clone(),
+            counted_on,
+        });
+    }
+    if a.json {
+        let v = serde_json::json!({
+            "customer": id,
+            "reporting": rates.reporting,
+            "rates_source": rates.source,
+            "amounts": out,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let counted: f64 = out
+        .iter()
+        .filter(|e| e.counted)
+        .filter_map(|e| e.reporting)
+        .sum();
+    println!(
+        "{id} {}: {} amounts, {} counted, {counted:.2} {} in all (rates: {})",
+        sanitize(&customer.display_name()),
+        out.len(),
+        out.iter().filter(|e| e.counted).count(),
+        rates.reporting,
+        sanitize(&rates.source)
+    );
+    for e in &out {
+        println!(
+            "  {}  {:<24} {:<12} {:<9} {:>14} = {:>10} {}  {}{}",
+            e.day,
+            sanitize(e.source.as_deref().unwrap_or("-")),
+            sanitize(&e.kind),
+            sanitize(e.product.as_deref().unwrap_or("")),
+            e.amount,
+            e.reporting.map_or("-".to_string(), |v| format!("{v:.2}")),
+            rates.reporting,
+            if e.counted { "counted" } else { "not counted" },
+            match (&e.counted_on, e.counted) {
+                (_, true) if e.why == "counted" => String::new(),
+                (Some(on), false) => format!(": {}; carried by {}", sanitize(&e.why), sanitize(on)),
+                _ => format!(": {}", sanitize(&e.why)),
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The ledger entry of another customer (the payer) for `booking`, as `source:key on
+/// CUSTOMER (name)`, found by the booking reference's index.
+fn payer_entry(
+    store: &Store,
+    repo: &rapport_repository::Repository,
+    me: CustomerId,
+    booking: &str,
+) -> anyhow::Result<Option<String>> {
+    for hit in repo.search(booking, 10)? {
+        if hit.id == me {
+            continue;
+        }
+        for j in store.interactions_of(hit.id) {
+            let j = j?;
+            if j.attr_text("booking_ref") == Some(booking)
+                && j.kind == rapport_core::InteractionKind::Purchase
+                && j.amounts
+                    .iter()
+                    .any(|m| m.role == rapport_core::AmountRole::Other)
+            {
+                let src = j
+                    .source
+                    .as_ref()
+                    .map(|s| format!("{}:{}", s.source, s.key))
+                    .unwrap_or_default();
+                return Ok(Some(format!("{src} on {} ({})", hit.id, hit.name)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+// ---------------------------------------------------------------------------------------------
 // rates
 
 #[derive(Debug, Subcommand)]

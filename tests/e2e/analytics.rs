@@ -315,7 +315,8 @@ fn score_then_tiers_skew_lists_and_incremental_rescoring() {
         .map(|v| v.as_u64().unwrap())
         .collect();
     assert_eq!(tiers.iter().sum::<u64>(), 300);
-    assert!((55..=65).contains(&tiers[0]), "{tiers:?}");
+    // A 5%, B 25%, C 50%, D 20% by rank.
+    assert_eq!(tiers, [15, 75, 150, 60]);
     assert!(
         r["model_version"]
             .as_str()
@@ -764,6 +765,23 @@ fn demo_world_tiers_flags_and_models_mean_what_they_say() {
     assert!(
         churn.0 > recency_active.0,
         "{churn:?} vs {recency_active:?}"
+    );
+    // One event, two sources: a business trip's fare in the traveller's reservation is the
+    // company's money, carried by its ledger entry on the corporate account.
+    let traveller = export
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find_map(|v| {
+            let i = v.get("interaction")?;
+            i["attributes"].get("billed_to")?;
+            i["customer"].as_u64()
+        })
+        .expect("a business trip in the demo");
+    let explained = d.ok(&["value", "explain", &CustomerId(traveller).to_string()]);
+    assert!(
+        explained.contains("not counted: billed to")
+            && explained.contains("carried by finance:CORP-"),
+        "{explained}"
     );
     // Propensity models with too few positives are not used, and say so.
     for p in r["models"]["propensity"].as_array().unwrap() {

@@ -314,6 +314,94 @@ impl<'a> LedgerKeys<'a> {
     }
 }
 
+/// How one amount of a customer's history counts (see the module doc's reconciliation rule):
+/// what `rapport value explain` shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MoneyLine {
+    /// Index of the interaction in the history given.
+    pub interaction: usize,
+    /// Day number.
+    pub day: i64,
+    /// The amount as it came, with the role it counts as.
+    pub amount: Amount,
+    /// In the reporting currency at its day's rate (`None`: no rate).
+    pub reporting: Option<f64>,
+    /// Whether it adds to this customer's money.
+    pub counted: bool,
+    /// Why, in words.
+    pub why: String,
+    /// The booking it belongs to, if any.
+    pub booking: Option<String>,
+    /// The payer named by `billed_to`, when another party pays.
+    pub billed_to: Option<String>,
+}
+
+/// Every amount of `interactions` that scoring reads, with how it counts for this customer.
+pub fn explain_money(interactions: &[Interaction], rates: &Converter) -> Vec<MoneyLine> {
+    let touches: Vec<Touch> = interactions.iter().map(Touch::of).collect();
+    let ledger = LedgerKeys::of(touches.iter().map(Touch::view));
+    let mut out = Vec::new();
+    for (k, (i, t)) in interactions.iter().zip(&touches).enumerate() {
+        let v = t.view();
+        let billed_to = i
+            .attr_text("billed_to")
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string);
+        let carried =
+            !v.has(Touch::LEDGER) && v.booking_ref.is_some_and(|b| ledger.carries(b, v.product));
+        for amount in &t.amounts {
+            let reporting = rates.to_reporting(amount.money, t.day);
+            let revenue = amount.role == AmountRole::Revenue;
+            let (counted, why) = if reporting.is_none() {
+                (
+                    false,
+                    format!(
+                        "no {} rate for {} on this day",
+                        rates.reporting(),
+                        amount.money.currency
+                    ),
+                )
+            } else if revenue && v.has(Touch::LEDGER) {
+                (
+                    true,
+                    "ledger entry: the money of its booking and product".to_string(),
+                )
+            } else if revenue && v.has(Touch::BILLED_ELSEWHERE) {
+                (
+                    false,
+                    format!(
+                        "billed to {}: the payer's money (its ledger), this customer's trip",
+                        billed_to.as_deref().unwrap_or("another party")
+                    ),
+                )
+            } else if revenue && carried {
+                (
+                    false,
+                    "the ledger entry of the same booking and product carries this money"
+                        .to_string(),
+                )
+            } else {
+                (true, "counted".to_string())
+            };
+            out.push(MoneyLine {
+                interaction: k,
+                day: t.day,
+                amount: *amount,
+                reporting,
+                counted,
+                why,
+                booking: t
+                    .booking_ref
+                    .clone()
+                    .or_else(|| i.attr_text("booking_ref").map(str::to_string)),
+                billed_to: billed_to.clone(),
+            });
+        }
+    }
+    out
+}
+
 /// One touch as [`summarize_views`] reads it, borrowed from a [`Touch`] or from a flat
 /// digest's bytes.
 #[derive(Clone, Copy)]
@@ -1145,6 +1233,53 @@ mod tests {
         let a = summarize_history(&h, at_day(20), &eur());
         assert_eq!(a.totals[0].revenue, 600.0 + 241.0 + 90.0);
         assert_eq!(a.products.len(), 3);
+    }
+
+    #[test]
+    fn the_money_explanation_names_the_rule_for_each_amount() {
+        let h = vec![
+            with(
+                event(1, 10, InteractionKind::Booking),
+                &[("booking_ref", "B1"), ("product", "flight")],
+                30_000,
+                AmountRole::Revenue,
+            ),
+            with(
+                event(2, 10, InteractionKind::Purchase),
+                &[("booking_ref", "B1"), ("product", "flight")],
+                30_000,
+                AmountRole::Other,
+            ),
+            with(
+                event(3, 11, InteractionKind::Booking),
+                &[
+                    ("booking_ref", "B2"),
+                    ("product", "flight"),
+                    ("billed_to", "CORP-7"),
+                ],
+                50_000,
+                AmountRole::Revenue,
+            ),
+        ];
+        let lines = explain_money(&h, &eur());
+        let counted: Vec<bool> = lines.iter().map(|l| l.counted).collect();
+        assert_eq!(counted, [false, true, false]);
+        assert!(
+            lines[0].why.contains("ledger entry of the same booking"),
+            "{:?}",
+            lines[0]
+        );
+        assert!(lines[2].why.contains("billed to CORP-7"), "{:?}", lines[2]);
+        let a = summarize_history(&h, at_day(20), &eur());
+        let total: f64 = lines
+            .iter()
+            .filter(|l| l.counted)
+            .filter_map(|l| l.reporting)
+            .sum();
+        assert_eq!(
+            a.totals[0].revenue, total,
+            "the explanation adds up to the summary"
+        );
     }
 
     #[test]

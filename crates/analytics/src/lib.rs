@@ -77,8 +77,8 @@ pub use error::Error;
 pub use features::{FEATURE_NAMES, FeatureRow, churn_dataset, features, propensity_dataset};
 pub use gamma_gamma::GammaGamma;
 pub use history::{
-    Activity, DIGEST_VERSION, FlatDigest, HistoryDigest, MAX_CURRENCIES, Touch, YEARS, day_of,
-    flat_digest_is_current, summarize_history, summarize_touches,
+    Activity, DIGEST_VERSION, FlatDigest, HistoryDigest, MAX_CURRENCIES, MoneyLine, Touch, YEARS,
+    day_of, explain_money, flat_digest_is_current, summarize_history, summarize_touches,
 };
 pub use lists::{ListEntry, ListInput, ListName, ListRules, WorkingList, working_lists};
 pub use logistic::{LogisticModel, LogisticOptions, auc, auc_interval};
