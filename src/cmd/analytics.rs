@@ -548,6 +548,7 @@ fn write_scores(
 
 /// The documents of a full run (skew, tiers, segment CLV, working lists, models), in a batch.
 #[allow(clippy::type_complexity)]
+#[allow(clippy::too_many_arguments)] // the run's columns, borrowed side by side
 fn run_documents(
     full: bool,
     ids: &[CustomerId],
@@ -1240,26 +1241,27 @@ pub fn value(g: &Global, c: ValueCommand) -> anyhow::Result<ExitCode> {
         let i = &interactions[l.interaction];
         let product = i.attr_text("product").map(str::to_string);
         let mut counted_on = None;
-        if !l.counted && l.reporting.is_some() {
-            if let Some(b) = &l.booking {
-                // This customer's own ledger entry, else another customer's (the payer).
-                counted_on = interactions
-                    .iter()
-                    .find(|j| {
-                        j.attr_text("booking_ref") == Some(b.as_str())
-                            && j.kind == rapport_core::InteractionKind::Purchase
-                            && j.amounts
-                                .iter()
-                                .any(|m| m.role == rapport_core::AmountRole::Other)
-                    })
-                    .map(|j| format!("{} (this customer)", source_of(j).unwrap_or_default()));
-                if counted_on.is_none() {
-                    if !others.contains_key(b) {
-                        let found = payer_entry(&store, &repo, id, b)?;
-                        others.insert(b.clone(), found);
-                    }
-                    counted_on = others[b].clone();
+        if !l.counted
+            && l.reporting.is_some()
+            && let Some(b) = &l.booking
+        {
+            // This customer's own ledger entry, else another customer's (the payer).
+            counted_on = interactions
+                .iter()
+                .find(|j| {
+                    j.attr_text("booking_ref") == Some(b.as_str())
+                        && j.kind == rapport_core::InteractionKind::Purchase
+                        && j.amounts
+                            .iter()
+                            .any(|m| m.role == rapport_core::AmountRole::Other)
+                })
+                .map(|j| format!("{} (this customer)", source_of(j).unwrap_or_default()));
+            if counted_on.is_none() {
+                if !others.contains_key(b) {
+                    let found = payer_entry(&store, &repo, id, b)?;
+                    others.insert(b.clone(), found);
                 }
+                counted_on = others[b].clone();
             }
         }
         out.push(ExplainedAmount {

@@ -371,7 +371,7 @@ pub fn tier_movements(pairs: impl IntoIterator<Item = (Option<Tier>, Tier)>) -> 
             customers,
         })
         .collect();
-    out.sort_by(|a, b| b.customers.cmp(&a.customers));
+    out.sort_by_key(|m| std::cmp::Reverse(m.customers));
     out
 }
 
