@@ -38,6 +38,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tiers(a) => analytics::tiers(g, a),
         Command::Skew(a) => analytics::skew(g, a),
         Command::Lists(a) => analytics::lists(g, a),
+        Command::Rates(c) => analytics::rates(g, c),
+        Command::Value(c) => analytics::value(g, c),
         Command::Serve(a) => service::serve(g, a),
         Command::Compensate(a) => service::compensate(g, a),
         Command::Log(a) => act::log(g, a),

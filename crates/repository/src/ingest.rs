@@ -266,6 +266,9 @@ pub fn ingest_manifest(
     for s in &m.sources {
         plans.push((Plan::new(Mapping::load(&s.mapping)?), s.files.clone()));
     }
+    if let Some(r) = &m.rates {
+        crate::rates::load_manifest_rates(store, manifest, r, opts.time_shift_days)?;
+    }
     let trust = Trust {
         order: m.trust.clone(),
     };
