@@ -483,3 +483,107 @@ fn an_ingest_killed_midway_is_completed_by_the_next_run() {
     }
     assert!(landed, "no kill landed in the middle of an ingest");
 }
+
+/// Regression: a 4 MiB row and an unterminated 10 MB last line were quarantined whole, at
+/// about four times their size (a JSON byte array), above the store's 16 MiB decode limit;
+/// from then on export, quarantine list and retry and every re-ingest of the source failed.
+#[test]
+fn oversized_rows_are_quarantined_small_and_everything_reads_back() {
+    let d = Dir::new();
+    let mapping = d.path().join("shop.toml");
+    std::fs::write(&mapping, MAPPING).unwrap();
+    let data = d.path().join("shop.csv");
+    let mut bytes = b"id,first,last,dob,phone,order,total\n\
+          1,Ann,Lee,03/04/1980,07911 123456,o1,12.50\n\
+          2,Bob,Ray,12/25/1980,,o2,3\n"
+        .to_vec();
+    // A 4 MiB row (a name pasted from a binary file) ...
+    bytes.extend_from_slice(b"3,");
+    bytes.extend(std::iter::repeat_n(b'x', 4 << 20));
+    bytes.extend_from_slice(b",Fox,01/01/1990,,o3,4\n");
+    // ... an amount no real order has (a unit mix-up) ...
+    bytes.extend_from_slice(b"4,Di,Orr,01/01/1990,,o4,92233720368547758.07\n");
+    bytes.extend_from_slice(b"5,Ed,Poe,01/01/1990,,o5,7\n");
+    // ... and a last line of 10 MB with an unterminated quote and no line end.
+    bytes.extend_from_slice(b"6,\"");
+    bytes.extend(std::iter::repeat_n(b'y', 10_000_000));
+    std::fs::write(&data, &bytes).unwrap();
+    let ingest = |d: &Dir| -> serde_json::Value {
+        serde_json::from_str(&d.ok(&[
+            "ingest",
+            "--source",
+            mapping.to_str().unwrap(),
+            data.to_str().unwrap(),
+            "--json",
+        ]))
+        .unwrap()
+    };
+    let r = ingest(&d);
+    assert_eq!(n(&r, "rows_read"), 6, "{r}");
+    assert_eq!(n(&r, "rows_stored"), 2, "{r}");
+    assert_eq!(n(&r, "rows_quarantined"), 4, "{r}");
+    let by: BTreeMap<String, u64> =
+        serde_json::from_value(r["quarantined_by_reason"].clone()).unwrap();
+    assert_eq!(by.get("row_too_long"), Some(&2), "{by:?}");
+    assert_eq!(by.get("amount_out_of_range"), Some(&1), "{by:?}");
+
+    // The quarantine lists every entry; the long ones keep their start, length and digest.
+    let list = d.ok(&["quarantine", "list", "--json"]);
+    let entries: Vec<serde_json::Value> = list
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 4, "{list}");
+    let long: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["reason"] == "row_too_long")
+        .collect();
+    let mut lengths: Vec<u64> = long
+        .iter()
+        .map(|e| e["row_bytes"].as_u64().unwrap())
+        .collect();
+    lengths.sort_unstable();
+    assert_eq!(lengths, [(4 << 20) + 23, 10_000_003]);
+    for e in &long {
+        assert_eq!(e["whole"], false);
+        assert_eq!(e["row_sha256"].as_str().unwrap().len(), 64);
+        assert!(e["row"].as_str().unwrap().len() <= 16 * 1024);
+    }
+    let first_line = long
+        .iter()
+        .find(|e| e["line"] == 4)
+        .expect("the 4 MiB row on line 4");
+    let shown = d.ok(&["quarantine", "show", first_line["id"].as_str().unwrap()]);
+    assert!(
+        shown.contains("4194327 bytes, only the first 16384 kept"),
+        "{shown}"
+    );
+
+    // Export, quality, retry and a re-ingest all work.
+    let backup = d.path().join("backup.jsonl");
+    d.ok(&["export", "--out", backup.to_str().unwrap()]);
+    assert!(std::fs::metadata(&backup).unwrap().len() < 1 << 20);
+    d.ok(&["quality", "--json"]);
+    let retried: serde_json::Value = serde_json::from_str(&d.ok(&[
+        "quarantine",
+        "retry",
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(retried["cleared"].as_array().unwrap().len(), 0, "{retried}");
+    let again = ingest(&d);
+    assert_eq!(n(&again, "rows_known"), 6, "{again}");
+
+    // The steward removes the long entries; a removed or unknown id is an error.
+    let ids: Vec<&str> = long.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let mut args = vec!["quarantine", "remove"];
+    args.extend(&ids);
+    assert!(d.ok(&args).contains("2 quarantined rows removed"));
+    let left = d.ok(&["quarantine", "list", "--json"]);
+    assert_eq!(left.lines().count(), 2, "{left}");
+    let gone = d.run(&["quarantine", "remove", ids[0]]);
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no quarantined row"));
+}

@@ -308,9 +308,11 @@ pub fn retry_quarantine(
 ) -> Result<(IngestReport, Vec<String>), Error> {
     let plan = Plan::new(Mapping::load(mapping)?);
     let trust = store.doc::<Trust>(META, "trust")?.unwrap_or_default();
-    let entries: Vec<QuarantineEntry> = quarantine::list(store)?
+    // Entries that keep only the start of their row cannot be read again: they stay.
+    let entries: Vec<QuarantineEntry> = quarantine::list_readable(store)
+        .0
         .into_iter()
-        .filter(|e| e.source == plan.source())
+        .filter(|e| e.source == plan.source() && e.is_whole())
         .collect();
     let mut run = Run::new(store, trust, opts)?;
     run.recover()?;
@@ -344,7 +346,11 @@ pub fn retry_quarantine(
     let report = run.finish()?;
     // Entries that now ingest leave the quarantine; failures were rewritten under their
     // (same) id with the new reason.
-    let still: BTreeSet<String> = quarantine::list(store)?.into_iter().map(|e| e.id).collect();
+    let still: BTreeSet<String> = quarantine::list_readable(store)
+        .0
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
     let cleared: Vec<String> = cleared
         .into_iter()
         .filter(|id| still.contains(id))
@@ -652,25 +658,27 @@ impl<'s> Run<'s> {
         let known = !self.quarantined.insert(id.clone())
             || self
                 .store
-                .doc::<QuarantineEntry>(quarantine::COLLECTION, &id)?
+                .doc::<QuarantineEntry>(quarantine::COLLECTION, &id)
+                // An entry too large to read back (written by an older build) is rewritten.
+                .ok()
+                .flatten()
                 .is_some_and(|e| e.reason == problem.problem.reason && e.field == problem.field);
         if known {
             file.rows_known += 1;
             return Ok(());
         }
-        let entry = QuarantineEntry {
-            id: id.clone(),
-            source: plan.source().to_string(),
+        let entry = QuarantineEntry::new(quarantine::Quarantined {
+            source: plan.source(),
             mapping: plan.mapping.path.display().to_string(),
-            file: path.display().to_string(),
+            file: path,
             line: row.line,
             field: problem.field,
             reason: problem.problem.reason,
             detail: problem.problem.detail,
-            raw: row.raw.clone(),
-            header: header.map(<[u8]>::to_vec),
+            raw: &row.raw,
+            header,
             at: self.ctx.now,
-        };
+        });
         self.batch.put_doc(quarantine::COLLECTION, &id, &entry)?;
         file.rows_quarantined += 1;
         *self
