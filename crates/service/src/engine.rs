@@ -342,6 +342,12 @@ impl Engine {
             Request::DisableOperator { name } => {
                 self.disable_operator(caller, &name).map(|_| Reply::Done)
             }
+            Request::Backup {
+                path,
+                password_hashes,
+            } => {
+                crate::backup::write(&self.store, caller, &path, password_hashes).map(Reply::Backup)
+            }
         }
     }
 

@@ -143,6 +143,13 @@ pub enum Request {
         /// Name.
         name: String,
     },
+    /// [`crate::OperatorAdmin::backup`].
+    Backup {
+        /// Where the server writes the backup: an absolute path on the server's machine.
+        path: String,
+        /// Keep the operators' password hashes (else they are written blank).
+        password_hashes: bool,
+    },
 }
 
 impl Request {
@@ -167,6 +174,7 @@ impl Request {
             Request::SetPassword { name, .. } if name == caller => Action::ChangeOwnPassword,
             Request::SetPassword { .. } => Action::SetPassword,
             Request::DisableOperator { .. } => Action::DisableOperator,
+            Request::Backup { .. } => Action::Backup,
         }
     }
 }
@@ -194,6 +202,8 @@ pub enum Reply {
     List(Vec<ListEntry>),
     /// Operators.
     Operators(Vec<OperatorInfo>),
+    /// What a backup wrote.
+    Backup(rapport_store::ExportSummary),
     /// Done, nothing to return.
     Done,
 }

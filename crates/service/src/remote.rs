@@ -230,16 +230,21 @@ impl Remote {
     }
 
     async fn call_once(&self, req: Request) -> ServiceResult<Reply> {
+        let limit = if matches!(req, Request::Backup { .. }) {
+            crate::server::BACKUP_TIMEOUT
+        } else {
+            REQUEST_TIMEOUT
+        };
         let (tx, rx) = oneshot::channel();
         self.inner
             .commands
             .send(Command::Request(req, tx))
             .await
             .map_err(|_| ServiceError::Unavailable("the client has stopped".into()))?;
-        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+        match tokio::time::timeout(limit, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(ServiceError::Unavailable("connection lost".into())),
-            Err(_) => Err(ServiceError::Timeout(REQUEST_TIMEOUT.as_millis() as u64)),
+            Err(_) => Err(ServiceError::Timeout(limit.as_millis() as u64)),
         }
     }
 }
@@ -617,5 +622,20 @@ impl OperatorAdmin for Remote {
             name: name.to_string(),
         };
         self.call(req).await.map(|_| ())
+    }
+
+    async fn backup(
+        &self,
+        path: &str,
+        password_hashes: bool,
+    ) -> ServiceResult<rapport_store::ExportSummary> {
+        let req = Request::Backup {
+            path: path.to_string(),
+            password_hashes,
+        };
+        match self.call(req).await? {
+            Reply::Backup(s) => Ok(s),
+            other => Err(unexpected(&other)),
+        }
     }
 }

@@ -437,6 +437,9 @@ where
     tracing::debug!(peer, "connection closed");
 }
 
+/// How long a backup may take, at the server and in the client.
+pub const BACKUP_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+
 async fn handle(
     shared: &Shared,
     token: SessionToken,
@@ -454,16 +457,20 @@ async fn handle(
         _ => None,
     };
     let engine = shared.engine.clone();
+    // A backup runs as long as the database takes to write out.
+    let limit = if matches!(body, Request::Backup { .. }) {
+        BACKUP_TIMEOUT
+    } else {
+        shared.config.request_timeout
+    };
     let work = tokio::task::spawn_blocking(move || {
         let caller = engine.caller(&token)?;
         engine.handle(&caller, body)
     });
-    match tokio::time::timeout(shared.config.request_timeout, work).await {
+    match tokio::time::timeout(limit, work).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => Err(ServiceError::Internal(format!("request task failed: {e}"))),
-        Err(_) => Err(ServiceError::Timeout(
-            shared.config.request_timeout.as_millis() as u64,
-        )),
+        Err(_) => Err(ServiceError::Timeout(limit.as_millis() as u64)),
     }
 }
 
