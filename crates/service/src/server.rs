@@ -51,6 +51,8 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Connections at once from one IP address (TCP); more are refused at once.
     pub max_per_address: usize,
+    /// How long a refused login waits before its answer.
+    pub failed_login_delay: Duration,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +68,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(600),
             max_per_address: 64,
+            failed_login_delay: Duration::from_secs(1),
         }
     }
 }
@@ -381,6 +384,11 @@ async fn greet<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(s.token)
         }
         Err(e) => {
+            // A refused login is answered slowly (a second), so guessing is slow even
+            // without the password check (a locked name) and refusals are few per second.
+            if matches!(e, ServiceError::Unauthenticated(_)) {
+                tokio::time::sleep(shared.config.failed_login_delay).await;
+            }
             let _ = send(framed, &ServerMsg::Refused(e.clone())).await;
             Err(e)
         }

@@ -140,3 +140,44 @@ async fn connections_from_one_address_are_limited() {
     let _again = logged_in(&server.addr).await;
     server.stop().await;
 }
+
+/// Regression: five wrong passwords a minute for a name locked that operator out everywhere
+/// (the real admin was refused), refusals were answered at about 4,000 a second, and ten
+/// seconds of them wrote 41,334 warning lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_cannot_lock_out_the_admin_and_refusals_are_slow() {
+    let (engine, _) = engine().await;
+    let stranger = "203.0.113.9:5555";
+    for _ in 0..8 {
+        assert!(engine.login("admin", "guess", stranger).is_err());
+    }
+    // The stranger's address is locked, for every name ...
+    let e = engine.login("admin", PASSWORD, stranger).unwrap_err();
+    assert!(e.to_string().contains("too many failed logins"), "{e}");
+    let e = engine
+        .login("other", "guess", "203.0.113.9:6000")
+        .unwrap_err();
+    assert!(e.to_string().contains("too many failed logins"), "{e}");
+    // ... the admin elsewhere is not.
+    assert!(engine.login("admin", PASSWORD, "198.51.100.7:4444").is_ok());
+    // A local guesser locks the name on loopback only; the Unix socket still works.
+    for _ in 0..6 {
+        let _ = engine.login("admin", "guess", "127.0.0.1:40000");
+    }
+    assert!(engine.login("admin", PASSWORD, "127.0.0.1:40001").is_err());
+    assert!(engine.login("admin", PASSWORD, "unix").is_ok());
+
+    // Over the socket a refusal takes the configured delay.
+    let server = TestServer::start(engine).await;
+    let started = std::time::Instant::now();
+    let e = rapport_service::Remote::connect(&server.addr, "nobody", "wrong password")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServiceError::Unauthenticated(_)), "{e}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "refused after {:?}",
+        started.elapsed()
+    );
+    server.stop().await;
+}
