@@ -49,6 +49,8 @@ pub enum Action {
     /// Answer the stage questionnaires (one's own answers; admins and executives load a
     /// survey's file).
     AnswerQuestionnaire,
+    /// Take an online backup (written by the server to a file on its machine).
+    Backup,
 }
 
 /// What a role may do with an action.
@@ -89,7 +91,7 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 
 /// The permission matrix. Columns in the order of [`Role::ALL`]: front line, customer manager,
 /// analyst, steward, executive, admin.
-pub const MATRIX: [(Action, [Permission; 6]); 17] = [
+pub const MATRIX: [(Action, [Permission; 6]); 18] = [
     //                                   FL  CM  AN  ST  EX  AD
     (Action::Search, /*              */ [A, A, M, A, M, A]),
     (Action::OpenRecord, /*          */ [A, A, M, A, M, A]),
@@ -108,12 +110,13 @@ pub const MATRIX: [(Action, [Permission; 6]); 17] = [
     (Action::DisableOperator, /*     */ [D, D, D, D, D, A]),
     (Action::Assess, /*              */ [D, A, A, A, A, A]),
     (Action::AnswerQuestionnaire, /* */ [A, A, A, A, A, A]),
+    (Action::Backup, /*              */ [D, D, D, D, D, A]),
 ];
 
 impl Action {
     /// Every action, in the order of the matrix.
-    pub const ALL: [Action; 17] = {
-        let mut out = [Action::Search; 17];
+    pub const ALL: [Action; 18] = {
+        let mut out = [Action::Search; 18];
         let mut i = 0;
         while i < MATRIX.len() {
             out[i] = MATRIX[i].0;
@@ -142,6 +145,7 @@ impl Action {
             Action::DisableOperator => "disable-operator",
             Action::Assess => "assess",
             Action::AnswerQuestionnaire => "answer-questionnaire",
+            Action::Backup => "backup",
         }
     }
 }
@@ -215,6 +219,7 @@ mod tests {
                 Action::AddOperator,
                 Action::SetPassword,
                 Action::DisableOperator,
+                Action::Backup,
             ] {
                 assert_eq!(permission(r, a).allowed(), admin, "{r} {a}");
             }

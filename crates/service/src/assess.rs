@@ -121,12 +121,16 @@ struct ModelsReport {
 struct ClassifierAt {
     #[serde(default)]
     auc_eval: Option<f64>,
+    /// The baseline's name and out-of-time AUC, when the run measured one.
     #[serde(default)]
-    baseline_auc: Option<f64>,
+    baseline: Option<(String, f64)>,
+    /// The scoring run's own verdict: the model beat its baseline and the base rate.
+    #[serde(default)]
+    used: Option<bool>,
 }
 
-/// A model is in use when it beats its baseline out of time: the measured baseline AUC when
-/// the scoring run reports one, else chance plus a margin (0.6).
+/// Where a run reports neither a verdict nor a baseline (an older build), a model counts as
+/// in use when its out-of-time AUC reaches chance plus a margin.
 const CHANCE_WITH_MARGIN: f64 = 0.6;
 
 /// Gathers the evidence of the last `period_days` days before `now`.
@@ -201,9 +205,10 @@ pub fn evidence(store: &Store, now: Timestamp, period_days: u32) -> ServiceResul
         .doc::<ModelsDoc>(crate::records::ANALYTICS, "models")
         .map_err(store_err)?
     {
-        let beats = |c: &ClassifierAt| match (c.auc_eval, c.baseline_auc) {
-            (Some(a), Some(b)) => a > b,
-            (Some(a), None) => a >= CHANCE_WITH_MARGIN,
+        let beats = |c: &ClassifierAt| match (c.used, c.auc_eval, &c.baseline) {
+            (Some(used), _, _) => used,
+            (None, Some(a), Some((_, b))) => a > *b,
+            (None, Some(a), None) => a >= CHANCE_WITH_MARGIN,
             _ => false,
         };
         let n = m.report.churn.iter().filter(|c| beats(c)).count()

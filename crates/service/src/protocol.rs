@@ -154,6 +154,13 @@ pub enum Request {
     SubmitAnswers(Answers),
     /// [`crate::Assessments::assessment_history`].
     AssessmentHistory,
+    /// [`crate::OperatorAdmin::backup`].
+    Backup {
+        /// Where the server writes the backup: an absolute path on the server's machine.
+        path: String,
+        /// Keep the operators' password hashes (else they are written blank).
+        password_hashes: bool,
+    },
 }
 
 impl Request {
@@ -180,6 +187,7 @@ impl Request {
             Request::DisableOperator { .. } => Action::DisableOperator,
             Request::Assess { .. } | Request::AssessmentHistory => Action::Assess,
             Request::SubmitAnswers(_) => Action::AnswerQuestionnaire,
+            Request::Backup { .. } => Action::Backup,
         }
     }
 }
@@ -213,6 +221,8 @@ pub enum Reply {
     Assessments(Vec<AssessmentEntry>),
     /// How many items a request stored.
     Count(u64),
+    /// What a backup wrote.
+    Backup(rapport_store::ExportSummary),
     /// Done, nothing to return.
     Done,
 }

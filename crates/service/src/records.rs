@@ -6,7 +6,7 @@ use rapport_core::{
     Customer, CustomerId, CustomerRecord, CustomerSummary, Interaction, InteractionId, Timestamp,
 };
 use rapport_repository::ingest::REVIEWS;
-use rapport_repository::quarantine::{self, QuarantineEntry};
+use rapport_repository::quarantine;
 use rapport_repository::{InteractionFilter, Repository};
 use rapport_store::Store;
 
@@ -148,12 +148,10 @@ pub fn overview(store: &Store) -> ServiceResult<Overview> {
         o.top_shares = s.top_shares;
         o.scored_at = o.scored_at.or(Some(s.at));
     }
-    for entry in store.docs::<QuarantineEntry>(quarantine::COLLECTION, "") {
-        let (_, e) = entry.map_err(store_err)?;
-        *o.quarantine
-            .entry(e.reason.as_str().to_string())
-            .or_default() += 1;
-    }
+    o.quarantine = quarantine::counts_by_reason(store)
+        .map_err(|e| ServiceError::Internal(e.to_string()))?
+        .into_iter()
+        .collect();
     o.reviews_pending = store.doc_count(REVIEWS).map_err(store_err)?;
     Ok(o)
 }

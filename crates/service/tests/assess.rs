@@ -24,7 +24,8 @@ struct At {
 #[derive(Serialize)]
 struct Classifier {
     auc_eval: f64,
-    baseline_auc: f64,
+    baseline: (String, f64),
+    used: bool,
 }
 
 #[derive(Serialize)]
@@ -97,9 +98,14 @@ fn pooled() -> Store {
             report: ModelsReport {
                 churn: Classifier {
                     auc_eval: 0.74,
-                    baseline_auc: 0.69,
+                    baseline: ("recency".into(), 0.69),
+                    used: true,
                 },
-                propensity: vec![],
+                propensity: vec![Classifier {
+                    auc_eval: 0.55,
+                    baseline: ("frequency".into(), 0.61),
+                    used: false,
+                }],
             },
         },
     )

@@ -83,6 +83,23 @@ async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) ->
             let answers = Answers::parse("mine.csv", &csv).unwrap();
             outcome(c.submit_answers(answers).await, none)
         }
+        Action::Backup => {
+            let path = std::env::temp_dir().join(format!(
+                "rapport-permissions-{}-{}.jsonl",
+                std::process::id(),
+                role.as_str()
+            ));
+            let got = outcome(c.backup(path.to_str().unwrap(), false).await, none);
+            if got != Outcome::Forbidden {
+                let text = std::fs::read_to_string(&path).unwrap();
+                std::fs::remove_file(&path).unwrap();
+                assert!(text.contains("\"trailer\""), "a whole backup");
+                assert!(!text.contains("$argon2"), "no password hash in a backup");
+            } else {
+                assert!(!path.exists(), "a refused backup writes nothing");
+            }
+            got
+        }
     }
 }
 

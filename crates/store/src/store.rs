@@ -631,6 +631,11 @@ impl Store {
         }
     }
 
+    /// Whether the document `collection`/`key` exists (without decoding it).
+    pub fn doc_exists(&self, collection: &str, key: &str) -> Result<bool, Error> {
+        Ok(self.inner.tree.contains_key(keys::doc(collection, key))?)
+    }
+
     /// The documents of `collection` whose key starts with `prefix`, in key order.
     pub fn docs<T: DeserializeOwned>(
         &self,
