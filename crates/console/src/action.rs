@@ -337,7 +337,7 @@ pub const BINDINGS: &[Binding] = &[
         Context::Navigation,
         Action::Open,
         &["enter"],
-        "Open the selected row (a customer; on the record, the full detail of a history row)",
+        "Open the selected customer or history row",
     ),
     b(
         Context::Record,
@@ -368,13 +368,13 @@ pub const BINDINGS: &[Binding] = &[
         Context::Record,
         Action::FilterKind,
         &["f"],
-        "History: next filter by kind (all disruptions, all complaints, all money, then each kind)",
+        "History: next kind filter (groups, then kinds)",
     ),
     b(
         Context::Record,
         Action::FilterText,
         &["F"],
-        "History: filter by text (any field; empty clears)",
+        "History: filter by text (empty clears)",
     ),
     b(
         Context::Record,
@@ -459,7 +459,7 @@ pub const BINDINGS: &[Binding] = &[
         Context::Search,
         Action::DeleteToStart,
         &["ctrl-u"],
-        "Delete everything before the cursor (the whole query at the end)",
+        "Delete everything before the cursor",
     ),
     b(
         Context::Search,

@@ -70,11 +70,11 @@ impl<S: Service> App<S> {
         }
     }
 
-    /// Where the operator works, as forms will record it (` at call_center desk 4 `).
+    /// Where the operator works, as forms will record it (`at desk 4 (call_center) `).
     fn workplace(&self) -> String {
         match (&self.channel, self.touchpoint.trim()) {
             (Some(c), "") => format!("at {} ", clean(c)),
-            (Some(c), t) => format!("at {} {} ", clean(c), clean(t)),
+            (Some(c), t) => format!("at {} ({}) ", clean(t), clean(c)),
             (None, "") => String::new(),
             (None, t) => format!("at {} ", clean(t)),
         }

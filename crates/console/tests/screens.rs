@@ -223,7 +223,7 @@ async fn log_note_idea_and_preference_land_in_the_record() {
             .lines()
             .next()
             .unwrap()
-            .contains("at call_center desk 4"),
+            .contains("at desk 4 (call_center)"),
         "the header says where the operator works"
     );
     h.press("i").await;

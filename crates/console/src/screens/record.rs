@@ -664,17 +664,15 @@ impl RecordScreen {
             .border_set(th.border())
             .border_style(th.dim())
             .title(Span::styled(title, th.title()));
+        // The phase column only where the detail column keeps room (Enter shows both anyway).
+        let with_phase = wide && area.width >= 150;
         let header: Vec<&str> = if wide {
-            vec![
-                "When",
-                "Channel",
-                "Kind",
-                "Phase",
-                "Touchpoint",
-                "Who",
-                "Amounts",
-                "Detail",
-            ]
+            let mut h = vec!["When", "Channel", "Kind"];
+            if with_phase {
+                h.push("Phase");
+            }
+            h.extend(["Touchpoint", "Who", "Amounts", "Detail"]);
+            h
         } else {
             vec!["When", "Channel", "Kind", "Touchpoint", "Who", "Amounts"]
         };
@@ -690,7 +688,7 @@ impl RecordScreen {
                 Cell::from(clean(i.channel.as_str())),
                 Cell::from(clean(i.kind.as_str())),
             ];
-            if wide {
+            if with_phase {
                 cells.push(Cell::from(phase));
             }
             cells.push(Cell::from(clean_opt(i.touchpoint.as_deref(), "")));
@@ -709,16 +707,21 @@ impl RecordScreen {
             Row::new(cells).style(style)
         });
         let widths: Vec<Constraint> = if wide {
-            vec![
+            let mut w = vec![
                 Constraint::Length(16),
                 Constraint::Length(11),
                 Constraint::Length(20),
-                Constraint::Length(6),
+            ];
+            if with_phase {
+                w.push(Constraint::Length(6));
+            }
+            w.extend([
                 Constraint::Length(14),
                 Constraint::Length(14),
                 Constraint::Length(16),
                 Constraint::Fill(1),
-            ]
+            ]);
+            w
         } else {
             vec![
                 Constraint::Length(10),
