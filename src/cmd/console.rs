@@ -103,8 +103,27 @@ pub fn demo(g: &Global, a: DemoArgs) -> anyhow::Result<ExitCode> {
             "The demo server holds the demo database: joining it. Sign in as jsmith (gate) or \
              mrossi (call center), password {DEMO_PASSWORD}."
         );
+    } else {
+        eprintln!(
+            "Two terminals on the demo, live: quit, run `rapport demo --serve`, then \
+             `rapport demo` in two other terminals."
+        );
     }
-    open_console(&db, None, &config)
+    open_console(&db, None, &config).map_err(|e| {
+        // A second `rapport demo` while the first holds the database: say how to get two.
+        let locked = e.chain().any(|c| {
+            c.downcast_ref::<rapport_service::ServiceError>()
+                .is_some_and(|s| matches!(s, rapport_service::ServiceError::Unavailable(_)))
+        });
+        if locked {
+            e.context(
+                "another `rapport demo` has the demo database open; to work in two terminals, \
+                 quit it, run `rapport demo --serve` and then `rapport demo` in each terminal",
+            )
+        } else {
+            e
+        }
+    })
 }
 
 pub fn console(g: &Global, a: ConsoleArgs) -> anyhow::Result<ExitCode> {

@@ -290,7 +290,12 @@ fn demo_serve_lets_two_terminals_join_and_see_each_other_live() {
         ready.push_str(&line);
     }
     // The ready line tells a newcomer what to run and how to sign in.
-    for part in ["rapport demo --channel gate", "jsmith", "mrossi", "rapport-demo"] {
+    for part in [
+        "rapport demo --channel gate",
+        "jsmith",
+        "mrossi",
+        "rapport-demo",
+    ] {
         assert!(ready.contains(part), "{part:?} missing: {ready}");
     }
     assert!(rapport_service::running_server(&db).is_some());
@@ -329,10 +334,7 @@ fn demo_serve_lets_two_terminals_join_and_see_each_other_live() {
     gate.keys(&["Enter"]);
     gate.wait_for("Saved note", 10);
     let screen = call.wait_for("bag on RP200", 10);
-    let row = screen
-        .lines()
-        .find(|l| l.contains("bag on RP200"))
-        .unwrap();
+    let row = screen.lines().find(|l| l.contains("bag on RP200")).unwrap();
     assert!(row.contains("gate") && row.contains("jsmith"), "{row}");
     // And the rep's own note is stored as the call center's.
     call.keys(&["n"]);
@@ -341,11 +343,11 @@ fn demo_serve_lets_two_terminals_join_and_see_each_other_live() {
     let screen = call.wait_for("Saved note", 10);
     assert!(screen.contains("called back"), "{screen}");
     let screen = gate.wait_for("called back", 10);
-    let row = screen
-        .lines()
-        .find(|l| l.contains("called back"))
-        .unwrap();
-    assert!(row.contains("call_center") && row.contains("mrossi"), "{row}");
+    let row = screen.lines().find(|l| l.contains("called back")).unwrap();
+    assert!(
+        row.contains("call_center") && row.contains("mrossi"),
+        "{row}"
+    );
 
     for t in [&gate, &call] {
         t.keys(&["q"]);

@@ -468,11 +468,9 @@ impl<S: Service> App<S> {
             | Action::DeleteChar
             | Action::DeleteToStart
             | Action::DeleteWord
-                if self.screen == ScreenId::Search =>
+                if self.screen == ScreenId::Search && self.search.input.apply(action) =>
             {
-                if self.search.input.apply(action) {
-                    self.request_search();
-                }
+                self.request_search();
             }
             Action::Palette => self.popups.push(Popup::Palette(Palette::default())),
             Action::Help => self.popups.push(Popup::Help(Help::default())),

@@ -238,7 +238,7 @@ impl Seed {
             if kind == InteractionKind::Booking {
                 i.amounts.push(Amount {
                     role: AmountRole::Revenue,
-                    money: eur(42_000 + k as i64 * 100),
+                    money: eur(42_000 + k * 100),
                 });
                 i.attributes.insert("booking_method".into(), text("web"));
             }
