@@ -9,10 +9,13 @@ use anyhow::{Context, bail};
 use clap::Args;
 use rapport_console::{Config, Tui};
 use rapport_core::text::sanitize;
-use rapport_service::{Embedded, Remote, Service, running_server};
+use rapport_governance::Role;
+use rapport_service::{
+    Embedded, OperatorAdmin, Remote, ServeOptions, ServerConfig, Service, running_server,
+};
 
 use crate::cmd::analytics::{ScoreOptions, run_scoring};
-use crate::cmd::service::runtime;
+use crate::cmd::service::{is_loopback, runtime};
 use crate::global::Global;
 
 #[derive(Debug, Args)]
@@ -26,6 +29,19 @@ pub struct DemoArgs {
     /// Build the demo database (if needed) and stop, without opening the console.
     #[arg(long)]
     pub build_only: bool,
+    /// Serve the demo database instead of opening a console: other terminals then join it
+    /// with `rapport demo` (two consoles, live updates between them). Creates the demo
+    /// operators `jsmith` (gate agent) and `mrossi` (call center), password `rapport-demo`.
+    #[arg(long, conflicts_with = "build_only")]
+    pub serve: bool,
+    /// The address `--serve` listens on (loopback).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:7878",
+        requires = "serve"
+    )]
+    pub listen: String,
     #[command(flatten)]
     pub display: DisplayArgs,
 }
@@ -46,6 +62,13 @@ pub struct DisplayArgs {
     /// Draw with ASCII only (also when the locale is not UTF-8).
     #[arg(long)]
     pub ascii: bool,
+    /// The channel you work at (gate, call_center, airport, ...): forms record it. Overrides
+    /// `channel` in the configuration file; without either, each form asks.
+    #[arg(long, env = "RAPPORT_CHANNEL", value_name = "CHANNEL")]
+    pub channel: Option<String>,
+    /// Where you work, e.g. `gate C12` or `desk 4`: forms and grants record it.
+    #[arg(long, env = "RAPPORT_TOUCHPOINT", value_name = "TEXT")]
+    pub touchpoint: Option<String>,
 }
 
 /// The demo database's directory: `<data dir>/rapport/demo`.
@@ -72,7 +95,35 @@ pub fn demo(g: &Global, a: DemoArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let _ = g;
-    open_console(&db, None, &config)
+    if a.serve {
+        return serve_demo(&db, &a.listen);
+    }
+    if running_server(&db).is_some() {
+        eprintln!(
+            "The demo server holds the demo database: joining it. Sign in as jsmith (gate) or \
+             mrossi (call center), password {DEMO_PASSWORD}."
+        );
+    } else {
+        eprintln!(
+            "Two terminals on the demo, live: quit, run `rapport demo --serve`, then \
+             `rapport demo` in two other terminals."
+        );
+    }
+    open_console(&db, None, &config).map_err(|e| {
+        // A second `rapport demo` while the first holds the database: say how to get two.
+        let locked = e.chain().any(|c| {
+            c.downcast_ref::<rapport_service::ServiceError>()
+                .is_some_and(|s| matches!(s, rapport_service::ServiceError::Unavailable(_)))
+        });
+        if locked {
+            e.context(
+                "another `rapport demo` has the demo database open; to work in two terminals, \
+                 quit it, run `rapport demo --serve` and then `rapport demo` in each terminal",
+            )
+        } else {
+            e
+        }
+    })
 }
 
 pub fn console(g: &Global, a: ConsoleArgs) -> anyhow::Result<ExitCode> {
@@ -96,6 +147,26 @@ fn load_config(d: &DisplayArgs) -> anyhow::Result<Config> {
     }
     if d.ascii || !locale_is_utf8() {
         config.ascii = true;
+    }
+    if let Some(ch) = &d.channel {
+        if !rapport_core::Channel::BUILT_IN
+            .iter()
+            .any(|c| c.as_str() == ch)
+        {
+            bail!(
+                "--channel {}: unknown channel (expected one of: {})",
+                sanitize(ch),
+                rapport_core::Channel::BUILT_IN
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        config.channel = Some(ch.clone());
+    }
+    if let Some(t) = &d.touchpoint {
+        config.touchpoint = t.trim().to_string();
     }
     Ok(config)
 }
@@ -231,6 +302,69 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The demo operators' password (a demo on loopback; never a real database's).
+const DEMO_PASSWORD: &str = "rapport-demo";
+
+/// The demo's operators: a gate agent and a call-center rep, both front line.
+const DEMO_OPERATORS: &[(&str, &str)] = &[("jsmith", "gate agent"), ("mrossi", "call center")];
+
+/// `rapport demo --serve`: the demo operators exist, then the server holds the demo database
+/// until Ctrl-C; `rapport demo` in other terminals finds it (the server file beside the
+/// database) and signs in.
+fn serve_demo(db: &Path, listen: &str) -> anyhow::Result<ExitCode> {
+    if !is_loopback(listen) {
+        bail!(
+            "--listen {}: the demo serves on loopback only",
+            sanitize(listen)
+        );
+    }
+    let rt = runtime()?;
+    rt.block_on(async {
+        let path = db.to_path_buf();
+        let local = tokio::task::spawn_blocking(move || Embedded::open(&path))
+            .await
+            .context("opening the demo database")?
+            .with_context(|| format!("opening the demo database at {}", db.display()))?;
+        let known: Vec<String> = local
+            .operators()
+            .await?
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
+        for (name, _) in DEMO_OPERATORS {
+            if !known.iter().any(|k| k == name) {
+                local
+                    .add_operator(name, Role::FrontLine, DEMO_PASSWORD)
+                    .await
+                    .with_context(|| format!("adding the demo operator {name}"))?;
+            }
+        }
+        // The server opens the database itself: close this handle first.
+        local.engine().flush()?;
+        drop(local);
+        anyhow::Ok(())
+    })?;
+    let opts = ServeOptions {
+        db: db.to_path_buf(),
+        listen: Some(listen.to_string()),
+        socket: None,
+        config: ServerConfig::default(),
+    };
+    rt.block_on(rapport_service::serve(opts, |addr| {
+        eprintln!(
+            "Demo server ready on {} (database {}). In two other terminals run \
+             `rapport demo --channel gate --touchpoint \"gate C12\"` and `rapport demo \
+             --channel call_center`, sign in as jsmith and mrossi (password {DEMO_PASSWORD}): \
+             what one grants, the other sees at once. Stop with Ctrl-C.",
+            addr.listen.as_deref().unwrap_or(listen),
+            db.display()
+        );
+    }))
+    .with_context(|| format!("serving the demo database at {}", db.display()))?;
+    eprintln!("Demo server stopped; database flushed.");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Opens the console: on a server (login screen) when `connect` is given or a server holds

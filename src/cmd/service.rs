@@ -209,7 +209,7 @@ fn new_password(from_stdin: bool) -> anyhow::Result<String> {
 }
 
 /// Whether a listen address stays on this machine.
-fn is_loopback(addr: &str) -> bool {
+pub(crate) fn is_loopback(addr: &str) -> bool {
     match addr.parse::<std::net::SocketAddr>() {
         Ok(a) => a.ip().is_loopback(),
         Err(_) => addr.starts_with("localhost:"),

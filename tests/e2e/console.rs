@@ -250,3 +250,117 @@ fn grant_in_one_console_appears_live_in_another_and_the_second_is_refused() {
         .status();
     let _ = server.0.wait();
 }
+
+/// The newcomer's way to two live terminals: `rapport demo --serve` in one terminal, then
+/// `rapport demo` in two others joins the server (found beside the demo database), signs in
+/// as the demo operators and sees the other's work live, each recording its own channel.
+#[test]
+fn demo_serve_lets_two_terminals_join_and_see_each_other_live() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux is not installed (CI installs it; apt-get install tmux)");
+        return;
+    }
+    let d = Dir::new();
+    let fixtures = Dir::root().join("fixtures/demo");
+    let build = d
+        .cmd()
+        .args(["demo", "--build-only", "--fixtures"])
+        .arg(&fixtures)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let db: PathBuf = d.path().join("data/rapport/demo");
+    let mut server = d
+        .cmd()
+        .args(["demo", "--serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap());
+    let mut ready = String::new();
+    while !ready.contains("Demo server ready") {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(n > 0, "the demo server ended before it was ready: {ready}");
+        ready.push_str(&line);
+    }
+    // The ready line tells a newcomer what to run and how to sign in.
+    for part in [
+        "rapport demo --channel gate",
+        "jsmith",
+        "mrossi",
+        "rapport-demo",
+    ] {
+        assert!(ready.contains(part), "{part:?} missing: {ready}");
+    }
+    assert!(rapport_service::running_server(&db).is_some());
+
+    let bin = env!("CARGO_BIN_EXE_rapport");
+    let console = |args: &str| {
+        format!(
+            "env -u RAPPORT_USER -u RAPPORT_PASSWORD -u RAPPORT_DB -u RAPPORT_CONNECT -u NO_COLOR \
+             LANG=C.UTF-8 HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config \
+             {bin} demo {args}; echo console-exit=$?; sleep 60",
+            home = d.path().display()
+        )
+    };
+    let socket = format!("rapport-e2e-demo-{}", std::process::id());
+    let gate = Tmux::start(
+        &socket,
+        "gate",
+        &console("--channel gate --touchpoint 'gate C12'"),
+    );
+    let call = Tmux::start(&socket, "call", &console("--channel call_center"));
+    for (t, user, at) in [
+        (&gate, "jsmith", "at gate C12 (gate)"),
+        (&call, "mrossi", "at call_center"),
+    ] {
+        t.wait_for("Sign in", 20);
+        t.type_text(user);
+        t.keys(&["Tab"]);
+        t.type_text("rapport-demo");
+        t.keys(&["Enter"]);
+        t.wait_for(&format!("{user} (front-line) {at}"), 20);
+        open_record(t, "Margaret Okafor");
+    }
+    // The gate agent notes something; the call center sees it at once, with no key press.
+    gate.keys(&["n"]);
+    gate.type_text("bag on RP200");
+    gate.keys(&["Enter"]);
+    gate.wait_for("Saved note", 10);
+    let screen = call.wait_for("bag on RP200", 10);
+    let row = screen.lines().find(|l| l.contains("bag on RP200")).unwrap();
+    assert!(row.contains("gate") && row.contains("jsmith"), "{row}");
+    // And the rep's own note is stored as the call center's.
+    call.keys(&["n"]);
+    call.type_text("called back");
+    call.keys(&["Enter"]);
+    let screen = call.wait_for("Saved note", 10);
+    assert!(screen.contains("called back"), "{screen}");
+    let screen = gate.wait_for("called back", 10);
+    let row = screen.lines().find(|l| l.contains("called back")).unwrap();
+    assert!(
+        row.contains("call_center") && row.contains("mrossi"),
+        "{row}"
+    );
+
+    for t in [&gate, &call] {
+        t.keys(&["q"]);
+        let s = t.wait_for("console-exit=", 10);
+        assert!(s.contains("console-exit=0"), "{s}");
+    }
+    let ok = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+    assert!(server.wait().unwrap().success(), "{rest}");
+    assert!(rest.contains("Demo server stopped"), "{rest}");
+}

@@ -1,7 +1,7 @@
 //! Console benchmarks (figures in `docs/benchmarks.md`):
 //!
 //! - `render`: the record screen drawn into a 200x60 `TestBackend`, many frames, over the
-//!   in-memory test service (drawing only, no I/O);
+//!   test world on the real embedded engine (drawing only: the record is read once);
 //! - `search DB [QUERIES...]`: keystroke-to-screen latency of the type-ahead search on a real
 //!   database opened embedded: each character is a key event, timed until the newest
 //!   request's reply is applied and the frame is drawn.
@@ -40,8 +40,8 @@ fn stats(name: &str, mut d: Vec<Duration>) {
 }
 
 async fn render() {
-    let fake = support::Fake::world("J. Smith", Role::FrontLine);
-    let mut h = support::Harness::new(fake, 200, 60).await;
+    let svc = support::World::new().console("J. Smith", Role::FrontLine);
+    let mut h = support::Harness::new(svc, 200, 60).await;
     h.type_text("anna").await;
     h.press("enter").await;
     assert!(h.screen().contains("Anna Berg"));

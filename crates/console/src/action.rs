@@ -138,6 +138,22 @@ pub enum Action {
     ChoiceNext,
     /// Previous choice in a choice field.
     ChoicePrev,
+    /// Move the cursor one character left.
+    CursorLeft,
+    /// Move the cursor one character right.
+    CursorRight,
+    /// Move the cursor to the start of the input.
+    LineStart,
+    /// Move the cursor to the end of the input.
+    LineEnd,
+    /// Delete the character under the cursor.
+    DeleteChar,
+    /// Delete everything before the cursor.
+    DeleteToStart,
+    /// Delete the word before the cursor.
+    DeleteWord,
+    /// Filter the history by text.
+    FilterText,
 }
 
 impl Action {
@@ -174,6 +190,14 @@ impl Action {
             Action::PrevField => "prev-field",
             Action::ChoiceNext => "choice-next",
             Action::ChoicePrev => "choice-prev",
+            Action::CursorLeft => "cursor-left",
+            Action::CursorRight => "cursor-right",
+            Action::LineStart => "line-start",
+            Action::LineEnd => "line-end",
+            Action::DeleteChar => "delete-char",
+            Action::DeleteToStart => "delete-to-start",
+            Action::DeleteWord => "delete-word",
+            Action::FilterText => "filter-text",
         }
     }
 
@@ -194,6 +218,7 @@ impl Action {
                 | Action::Idea
                 | Action::FilterKind
                 | Action::FilterChannel
+                | Action::FilterText
                 | Action::ClearFilters
         )
     }
@@ -312,7 +337,7 @@ pub const BINDINGS: &[Binding] = &[
         Context::Navigation,
         Action::Open,
         &["enter"],
-        "Open the selected customer",
+        "Open the selected customer or history row",
     ),
     b(
         Context::Record,
@@ -343,7 +368,13 @@ pub const BINDINGS: &[Binding] = &[
         Context::Record,
         Action::FilterKind,
         &["f"],
-        "History: next kind filter",
+        "History: next kind filter (groups, then kinds)",
+    ),
+    b(
+        Context::Record,
+        Action::FilterText,
+        &["F"],
+        "History: filter by text (empty clears)",
     ),
     b(
         Context::Record,
@@ -394,7 +425,54 @@ pub const BINDINGS: &[Binding] = &[
         &["enter"],
         "Open the selected customer",
     ),
-    b(Context::Search, Action::Back, &["esc"], "Leave the search"),
+    b(
+        Context::Search,
+        Action::CursorLeft,
+        &["left", "ctrl-b"],
+        "Cursor left",
+    ),
+    b(
+        Context::Search,
+        Action::CursorRight,
+        &["right", "ctrl-f"],
+        "Cursor right",
+    ),
+    b(
+        Context::Search,
+        Action::LineStart,
+        &["home", "ctrl-a"],
+        "Cursor to the start",
+    ),
+    b(
+        Context::Search,
+        Action::LineEnd,
+        &["end", "ctrl-e"],
+        "Cursor to the end",
+    ),
+    b(
+        Context::Search,
+        Action::DeleteChar,
+        &["delete", "ctrl-d"],
+        "Delete the character under the cursor",
+    ),
+    b(
+        Context::Search,
+        Action::DeleteToStart,
+        &["ctrl-u"],
+        "Delete everything before the cursor",
+    ),
+    b(
+        Context::Search,
+        Action::DeleteWord,
+        &["ctrl-w"],
+        "Delete the word before the cursor",
+    ),
+    b(
+        Context::Search,
+        Action::Back,
+        &["esc"],
+        "Go back one screen",
+    ),
     b(
         Context::Search,
         Action::Help,

@@ -20,6 +20,8 @@ use crate::event::{Event, Reply};
 use crate::fmt::clean;
 use crate::keymap::Keymap;
 use crate::popups::Popup;
+use crate::popups::detail::DetailPopup;
+use crate::popups::filter::FilterPopup;
 use crate::popups::grant::{GrantPopup, Policy, grant_text};
 use crate::popups::help::Help;
 use crate::popups::log::LogPopup;
@@ -29,7 +31,7 @@ use crate::popups::palette::{Command, Palette};
 use crate::popups::preference::PreferencePopup;
 use crate::screens::ScreenId;
 use crate::screens::overview::{LISTS, OverviewScreen};
-use crate::screens::record::RecordScreen;
+use crate::screens::record::{KindFilter, RecordScreen};
 use crate::screens::search::SearchScreen;
 use crate::theme::Theme;
 
@@ -37,6 +39,8 @@ use crate::theme::Theme;
 pub const PAGE: usize = 100;
 /// Search hits asked for.
 pub const SEARCH_LIMIT: usize = 50;
+/// Rows read per page while a text filter is in force (the service's largest page).
+const TEXT_FILTER_ROWS: usize = 1_000;
 /// How long a status message stays in the footer.
 const STATUS_MS: i64 = 8_000;
 
@@ -50,6 +54,16 @@ pub struct Status {
     /// Shown until.
     pub until: Timestamp,
 }
+
+/// A screen visited, for going back to it (with the customer it showed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Visit {
+    screen: ScreenId,
+    customer: Option<CustomerId>,
+}
+
+/// Screens remembered for going back.
+const BACK_DEPTH: usize = 32;
 
 #[derive(Debug, Default)]
 struct Seqs {
@@ -67,13 +81,13 @@ pub struct App<S: Service> {
     pub(crate) session: SessionInfo,
     pub(crate) keymap: Keymap,
     pub(crate) theme: Theme,
-    channel: String,
-    touchpoint: String,
+    pub(crate) channel: Option<String>,
+    pub(crate) touchpoint: String,
     tx: UnboundedSender<Event>,
     clock: Clock,
     pub(crate) now: Timestamp,
     pub(crate) screen: ScreenId,
-    back: Vec<ScreenId>,
+    back: Vec<Visit>,
     pub(crate) search: SearchScreen,
     pub(crate) record: RecordScreen,
     pub(crate) overview: OverviewScreen,
@@ -232,24 +246,20 @@ impl<S: Service> App<S> {
         {
             return;
         }
-        match key.code {
-            KeyCode::Char(c) if !c.is_control() => {
-                if self.search.query.chars().count() < 100 {
-                    self.search.query.push(c);
-                }
-            }
-            KeyCode::Backspace => {
-                self.search.query.pop();
-            }
-            _ => return,
+        let changed = match key.code {
+            KeyCode::Char(c) => self.search.input.insert(c),
+            KeyCode::Backspace => self.search.input.backspace(),
+            _ => false,
+        };
+        if changed {
+            self.request_search();
         }
-        self.request_search();
     }
 
     fn request_search(&mut self) {
         self.seq.search += 1;
         let seq = self.seq.search;
-        let query = self.search.query.trim().to_string();
+        let query = self.search.input.text().trim().to_string();
         if query.is_empty() {
             self.search.results.clear();
             self.search.shown_query.clear();
@@ -271,20 +281,66 @@ impl<S: Service> App<S> {
         });
     }
 
-    fn navigate(&mut self, to: ScreenId) {
-        if self.screen != to {
-            self.back.push(self.screen);
-            if self.back.len() > 32 {
+    /// Where the operator is now, as a place to come back to.
+    fn here(&self) -> Visit {
+        Visit {
+            screen: self.screen,
+            customer: self.record.id,
+        }
+    }
+
+    fn remember(&mut self, visit: Visit) {
+        if self.back.last() != Some(&visit) {
+            self.back.push(visit);
+            if self.back.len() > BACK_DEPTH {
                 self.back.remove(0);
             }
+        }
+    }
+
+    fn navigate(&mut self, to: ScreenId) {
+        if self.screen != to {
+            self.remember(self.here());
             self.screen = to;
         }
     }
 
-    /// Opens a customer's record.
+    /// Goes back to the screen visited before (reopening the customer it showed).
+    fn go_back(&mut self) {
+        match self.back.pop() {
+            Some(visit) => {
+                if let Some(id) = visit.customer
+                    && visit.screen == ScreenId::Record
+                    && self.record.id != Some(id)
+                {
+                    self.show(id);
+                }
+                self.screen = visit.screen;
+                if visit.screen == ScreenId::Overview {
+                    self.request_overview_tab();
+                }
+            }
+            // Leaving the first search lands on the record screen, where every key works.
+            None if self.screen == ScreenId::Search => self.screen = ScreenId::Record,
+            None => {}
+        }
+    }
+
+    /// Opens a customer's record (the screen before it is remembered for going back).
     pub fn open(&mut self, id: CustomerId) {
-        self.record.open(id);
+        if self.screen == ScreenId::Record && self.record.id.is_some_and(|c| c != id) {
+            self.remember(self.here());
+        }
+        self.show(id);
         self.navigate(ScreenId::Record);
+    }
+
+    /// Loads a customer into the record screen and watches it.
+    fn show(&mut self, id: CustomerId) {
+        let text = std::mem::take(&mut self.record.text_filter);
+        self.record.open(id);
+        // The text filter is the operator's, not the customer's: kept.
+        self.record.text_filter = text;
         if let Some(w) = &self.watching {
             let _ = w.send(Watch::Customers(vec![id]));
         }
@@ -292,6 +348,12 @@ impl<S: Service> App<S> {
     }
 
     fn query(&self, limit: usize, append: bool) -> InteractionQuery {
+        // A text filter is applied here, to the rows read: read the most the service gives.
+        let limit = if self.record.text_filter.is_empty() {
+            limit
+        } else {
+            TEXT_FILTER_ROWS
+        };
         InteractionQuery {
             limit,
             before: if append {
@@ -299,7 +361,12 @@ impl<S: Service> App<S> {
             } else {
                 None
             },
-            kinds: self.record.kind_filter.iter().cloned().collect(),
+            kinds: self
+                .record
+                .kind_filter
+                .as_ref()
+                .map(KindFilter::kinds)
+                .unwrap_or_default(),
             channels: self.record.channel_filter.iter().cloned().collect(),
             since: None,
         }
@@ -332,13 +399,14 @@ impl<S: Service> App<S> {
         let seq = self.seq.history;
         self.record.loading_history = true;
         let query = self.query(PAGE, append);
+        let limit = query.limit;
         let svc = self.svc.clone();
         self.spawn(async move {
             Reply::History {
                 seq,
                 append,
                 result: svc.interactions(id, query).await,
-                limit: PAGE,
+                limit,
             }
         });
     }
@@ -387,13 +455,23 @@ impl<S: Service> App<S> {
     pub fn update(&mut self, action: Action) {
         match action {
             Action::Quit => self.quit = true,
-            Action::Back => match self.back.pop() {
-                Some(prev) => self.screen = prev,
-                // Leaving the first search lands on the record screen, where every key works.
-                None if self.screen == ScreenId::Search => self.screen = ScreenId::Record,
-                None => {}
-            },
-            Action::Search if self.offered(action) => self.navigate(ScreenId::Search),
+            Action::Back => self.go_back(),
+            Action::Search if self.offered(action) => {
+                // A new search: the previous caller's text is selected, so typing replaces it.
+                self.search.input.select_all();
+                self.navigate(ScreenId::Search);
+            }
+            Action::CursorLeft
+            | Action::CursorRight
+            | Action::LineStart
+            | Action::LineEnd
+            | Action::DeleteChar
+            | Action::DeleteToStart
+            | Action::DeleteWord
+                if self.screen == ScreenId::Search && self.search.input.apply(action) =>
+            {
+                self.request_search();
+            }
             Action::Palette => self.popups.push(Popup::Palette(Palette::default())),
             Action::Help => self.popups.push(Popup::Help(Help::default())),
             Action::Overview | Action::Lists if self.offered(action) => {
@@ -446,8 +524,19 @@ impl<S: Service> App<S> {
                         self.open(id);
                     }
                 }
-                ScreenId::Record => {}
+                ScreenId::Record => {
+                    if let Some(row) = self.record.history.get(self.record.selected) {
+                        self.popups
+                            .push(Popup::Detail(DetailPopup::new(row.clone())));
+                    }
+                }
             },
+            Action::FilterText
+                if self.screen == ScreenId::Record && self.record.record.is_some() =>
+            {
+                self.popups
+                    .push(Popup::Filter(FilterPopup::new(&self.record.text_filter)));
+            }
             Action::LogInteraction
             | Action::Grant
             | Action::Preference
@@ -459,7 +548,7 @@ impl<S: Service> App<S> {
                 let r = &mut self.record;
                 match action {
                     Action::FilterKind => {
-                        r.kind_filter = RecordScreen::next_filter(&r.kind_filter, &r.kinds_seen)
+                        r.kind_filter = KindFilter::next(&r.kind_filter, &r.kinds_seen)
                     }
                     Action::FilterChannel => {
                         r.channel_filter =
@@ -468,6 +557,7 @@ impl<S: Service> App<S> {
                     _ => {
                         r.kind_filter = None;
                         r.channel_filter = None;
+                        r.text_filter.clear();
                     }
                 }
                 self.request_history(false);
@@ -505,11 +595,20 @@ impl<S: Service> App<S> {
         if !self.offered(action) {
             return;
         }
+        let channel = self.channel.as_deref().unwrap_or("");
         let popup = match action {
-            Action::LogInteraction => Popup::Log(LogPopup::new(&self.channel, &self.touchpoint)),
-            Action::Preference => Popup::Preference(PreferencePopup::new(&self.channel)),
-            Action::Note => Popup::Note(NotePopup::new(InteractionKind::Note, &self.channel)),
-            Action::Idea => Popup::Note(NotePopup::new(InteractionKind::Idea, &self.channel)),
+            Action::LogInteraction => Popup::Log(LogPopup::new(channel, &self.touchpoint)),
+            Action::Preference => Popup::Preference(PreferencePopup::new(channel)),
+            Action::Note => Popup::Note(NotePopup::new(
+                InteractionKind::Note,
+                channel,
+                &self.touchpoint,
+            )),
+            Action::Idea => Popup::Note(NotePopup::new(
+                InteractionKind::Idea,
+                channel,
+                &self.touchpoint,
+            )),
             _ => {
                 self.popups.push(Popup::Grant(GrantPopup::new(
                     &self.record.history,
@@ -614,6 +713,52 @@ impl<S: Service> App<S> {
                     self.popups.pop();
                 }
                 _ => {}
+            },
+            Popup::Detail(d) => match self
+                .keymap
+                .lookup(&[Context::Navigation, Context::Global], &key)
+            {
+                Some(Action::Down) => d.scroll = d.scroll.saturating_add(1),
+                Some(Action::Up) => d.scroll = d.scroll.saturating_sub(1),
+                Some(Action::PageDown) => d.scroll = d.scroll.saturating_add(10),
+                Some(Action::PageUp) => d.scroll = d.scroll.saturating_sub(10),
+                Some(Action::Top) => d.scroll = 0,
+                Some(Action::Quit) => self.quit = true,
+                Some(Action::Back | Action::Open) => {
+                    self.popups.pop();
+                }
+                _ => {}
+            },
+            Popup::Filter(p) => match self.keymap.lookup(&[Context::Search], &key) {
+                Some(Action::Back) => {
+                    self.popups.pop();
+                }
+                Some(Action::Quit) => self.quit = true,
+                Some(Action::Open) => {
+                    let text = p.input.text().trim().to_string();
+                    self.popups.pop();
+                    self.record.text_filter = text;
+                    self.request_history(false);
+                }
+                Some(a) => {
+                    p.input.apply(a);
+                }
+                None => {
+                    if !key
+                        .modifiers
+                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+                    {
+                        match key.code {
+                            KeyCode::Char(c) => {
+                                p.input.insert(c);
+                            }
+                            KeyCode::Backspace => {
+                                p.input.backspace();
+                            }
+                            _ => {}
+                        }
+                    }
+                }
             },
             Popup::Log(_) | Popup::Grant(_) | Popup::Preference(_) | Popup::Note(_) => {
                 self.form_key(key)

@@ -3,7 +3,7 @@
 //! ```toml
 //! ascii = true          # ASCII borders and charts (no box-drawing characters)
 //! color = false         # no colours, like NO_COLOR
-//! channel = "gate"      # the channel forms start with
+//! channel = "gate"      # the channel this operator works at (forms start with it)
 //! touchpoint = "gate C12"
 //!
 //! [keys.record]
@@ -34,8 +34,9 @@ pub struct Config {
     pub ascii: bool,
     /// Use colours (false with `NO_COLOR` or `color = false`).
     pub color: bool,
-    /// The channel forms start with (`channel = "call_center"`), by default `gate`.
-    pub channel: String,
+    /// The channel this operator works at (`channel = "call_center"`); forms start with it.
+    /// Unset, every form asks for it: no channel is assumed for everyone.
+    pub channel: Option<String>,
     /// The touchpoint forms start with (`touchpoint = "gate C12"`), by default empty.
     pub touchpoint: String,
 }
@@ -46,7 +47,7 @@ impl Default for Config {
             keymap: Keymap::default(),
             ascii: false,
             color: true,
-            channel: "gate".to_string(),
+            channel: None,
             touchpoint: String::new(),
         }
     }
@@ -151,7 +152,7 @@ impl Config {
                     ),
                 });
             }
-            config.channel = name;
+            config.channel = Some(name);
         }
         if let Some(t) = raw.touchpoint {
             config.touchpoint = t;

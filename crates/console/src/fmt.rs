@@ -155,3 +155,74 @@ mod tests {
         assert_eq!(clean("a\u{1b}[31mb"), "a?[31mb");
     }
 }
+
+/// `text` broken into lines of at most `width` characters at spaces (a word longer than a
+/// line is cut into pieces), nothing dropped.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let mut word = word.to_string();
+        loop {
+            let used = line.chars().count();
+            let need = word.chars().count() + usize::from(used > 0);
+            if used + need <= width {
+                if used > 0 {
+                    line.push(' ');
+                }
+                line.push_str(&word);
+                break;
+            }
+            if used > 0 {
+                lines.push(std::mem::take(&mut line));
+                continue;
+            }
+            // A word longer than a whole line.
+            let head: String = word.chars().take(width).collect();
+            word = word.chars().skip(width).collect();
+            lines.push(head);
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// The currency the customer's amounts are in (the most frequent one), to show beside values
+/// computed from them (one currency per deployment: see `rapport_analytics::history`).
+pub fn value_currency(rec: &rapport_core::CustomerRecord) -> Option<rapport_core::Currency> {
+    let mut counts: Vec<(rapport_core::Currency, usize)> = Vec::new();
+    let all = rec
+        .interactions
+        .iter()
+        .flat_map(|i| i.amounts.iter().map(|a| a.money.currency))
+        .chain(rec.grants.iter().map(|g| g.amount.currency));
+    for c in all {
+        match counts.iter_mut().find(|(x, _)| *x == c) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((c, 1)),
+        }
+    }
+    counts.into_iter().max_by_key(|(_, n)| *n).map(|(c, _)| c)
+}
+
+#[cfg(test)]
+mod wrap_tests {
+    use super::wrap;
+
+    #[test]
+    fn wrap_keeps_every_word() {
+        let text =
+            "voucher granted 3 h ago at gate C12 by J. Smith for RP121/2026-11-23 (400.00 EUR)";
+        let lines = wrap(text, 30);
+        assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:?}");
+        assert_eq!(lines.join(" "), text);
+        assert_eq!(wrap("abcdefgh", 3), vec!["abc", "def", "gh"]);
+        assert_eq!(wrap("", 5), vec![""]);
+    }
+}

@@ -11,7 +11,7 @@ use crate::action::{Action, BINDINGS, Context};
 
 /// One key with its modifiers, as written in the configuration file: a character (`q`, `G`,
 /// `/`), a named key (`enter`, `esc`, `tab`, `backtab`, `space`, `up`, `down`, `left`,
-/// `right`, `pageup`, `pagedown`, `home`, `end`, `f1`-`f12`), optionally prefixed with
+/// `right`, `pageup`, `pagedown`, `home`, `end`, `delete`, `f1`-`f12`), optionally prefixed with
 /// `ctrl-` or `alt-`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyBinding {
@@ -36,6 +36,7 @@ enum Code {
     PageDown,
     Home,
     End,
+    Delete,
     F(u8),
 }
 
@@ -54,6 +55,7 @@ const NAMED: &[(&str, Code)] = &[
     ("pagedown", Code::PageDown),
     ("home", Code::Home),
     ("end", Code::End),
+    ("delete", Code::Delete),
 ];
 
 /// A key notation that does not parse.
@@ -147,6 +149,7 @@ impl KeyBinding {
             KeyCode::PageDown => Code::PageDown,
             KeyCode::Home => Code::Home,
             KeyCode::End => Code::End,
+            KeyCode::Delete => Code::Delete,
             KeyCode::F(n) => Code::F(n),
             _ => return None,
         };
@@ -173,6 +176,7 @@ impl KeyBinding {
             Code::Down => KeyCode::Down,
             Code::Left => KeyCode::Left,
             Code::Right => KeyCode::Right,
+            Code::Delete => KeyCode::Delete,
             Code::PageUp => KeyCode::PageUp,
             Code::PageDown => KeyCode::PageDown,
             Code::Home => KeyCode::Home,

@@ -26,6 +26,7 @@ pub mod config;
 mod error;
 pub mod event;
 mod fmt;
+pub mod input;
 pub mod keymap;
 mod login;
 mod policy;

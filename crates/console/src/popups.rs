@@ -1,5 +1,7 @@
 //! Popups layered over the screens; keys go to the top popup first.
 
+pub mod detail;
+pub mod filter;
 pub mod form;
 pub mod grant;
 pub mod help;
@@ -11,7 +13,7 @@ pub mod preference;
 
 /// A popup on the stack (a handful at most, so variant sizes do not matter).
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Popup {
     /// Every key.
     Help(help::Help),
@@ -27,4 +29,8 @@ pub enum Popup {
     Note(note::NotePopup),
     /// A message (error, refusal).
     Message(message::Message),
+    /// A history row in full.
+    Detail(detail::DetailPopup),
+    /// The history's text filter.
+    Filter(filter::FilterPopup),
 }

@@ -3,6 +3,7 @@
 pub mod overview;
 pub mod record;
 pub mod search;
+pub mod today;
 
 /// Which screen is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -64,7 +64,19 @@ impl<S: Service> App<S> {
                 Popup::Preference(p) => p.render(f, body, &cx, &who),
                 Popup::Note(p) => p.render(f, body, &cx, &who),
                 Popup::Message(p) => p.render(f, body, &cx),
+                Popup::Detail(p) => p.render(f, body, &cx),
+                Popup::Filter(p) => p.render(f, body, &cx),
             }
+        }
+    }
+
+    /// Where the operator works, as forms will record it (`at desk 4 (call_center) `).
+    fn workplace(&self) -> String {
+        match (&self.channel, self.touchpoint.trim()) {
+            (Some(c), "") => format!("at {} ", clean(c)),
+            (Some(c), t) => format!("at {} ({}) ", clean(t), clean(c)),
+            (None, "") => String::new(),
+            (None, t) => format!("at {} ", clean(t)),
         }
     }
 
@@ -86,6 +98,7 @@ impl<S: Service> App<S> {
                 th.bar().add_modifier(ratatui::style::Modifier::BOLD),
             ),
             Span::styled(format!(" {} ({}) ", clean(&s.operator), s.role), th.bar()),
+            Span::styled(self.workplace(), th.bar()),
             Span::styled(
                 format!("{}{mode}{}{screen} ", th.sep().trim_start(), th.sep()),
                 th.bar(),

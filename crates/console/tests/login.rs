@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use rapport_console::keymap::KeyBinding;
 use rapport_console::{Event, Keymap, LoginScreen, Theme, login_loop};
 use rapport_governance::Role;
-use rapport_service::ServiceError;
-use support::Fake;
+use rapport_service::OperatorAdmin;
+use support::World;
 
 fn key(k: &str) -> Event {
     Event::Key(k.parse::<KeyBinding>().unwrap().to_event())
@@ -38,22 +38,29 @@ async fn login_refuses_a_wrong_password_then_signs_in() {
         tx.send(key(&c.to_string())).unwrap();
     }
     tx.send(key("enter")).unwrap();
+    // The real engine checks the password (argon2) and gives the operator's role.
+    let world = World::new();
+    world
+        .console("admin", Role::Admin)
+        .add_operator("jsmith", Role::FrontLine, "secret-enough-42")
+        .await
+        .unwrap();
     let seen = attempts.clone();
     let connect = move |user: String, password: String| {
         let seen = seen.clone();
+        let world = world.clone();
         async move {
             seen.lock().unwrap().push((user.clone(), password.clone()));
-            if password == "secret" {
-                Ok(Fake::world(&user, Role::FrontLine))
-            } else {
-                Err(ServiceError::Unauthenticated(
-                    "wrong operator name or password".into(),
-                ))
-            }
+            let engine = world.engine.clone();
+            let (u, p) = (user.clone(), password.clone());
+            let session = tokio::task::spawn_blocking(move || engine.login(&u, &p, "test"))
+                .await
+                .unwrap()?;
+            Ok(world.console(&user, session.role))
         }
     };
     // The first attempt fails; the loop goes on waiting for keys. Type the right password.
-    for c in "secret".chars() {
+    for c in "secret-enough-42".chars() {
         tx.send(key(&c.to_string())).unwrap();
     }
     tx.send(key("enter")).unwrap();
@@ -65,7 +72,7 @@ async fn login_refuses_a_wrong_password_then_signs_in() {
         *attempts.lock().unwrap(),
         vec![
             ("jsmith".to_string(), "wrong".to_string()),
-            ("jsmith".to_string(), "secret".to_string())
+            ("jsmith".to_string(), "secret-enough-42".to_string())
         ]
     );
 }

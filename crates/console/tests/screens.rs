@@ -1,5 +1,5 @@
 //! The main screens as snapshots at 80x24 and 160x48, driven by real key events over an
-//! in-memory service; plus the behaviours that snapshots cannot show (styles, live updates,
+//! real embedded engine over a temporary store at a fixed time; plus the behaviours that snapshots cannot show (styles, live updates,
 //! refusals, roles, hostile text).
 
 mod support;
@@ -7,12 +7,12 @@ mod support;
 use rapport_console::{Config, Event, ScreenId};
 use rapport_core::CustomerId;
 use rapport_governance::Role;
-use rapport_service::LiveEvent;
+use rapport_service::{InteractionQuery, LiveEvent, Service};
 use ratatui::style::{Color, Modifier};
-use support::{Fake, Harness};
+use support::{Harness, World, front_line};
 
 async fn anna(width: u16, height: u16) -> Harness {
-    let mut h = Harness::new(Fake::world("J. Smith", Role::FrontLine), width, height).await;
+    let mut h = Harness::new(front_line(), width, height).await;
     h.type_text("berg").await;
     h.press("enter").await;
     assert_eq!(h.app.screen(), ScreenId::Record);
@@ -22,7 +22,7 @@ async fn anna(width: u16, height: u16) -> Harness {
 #[tokio::test]
 async fn search_screen_at_both_sizes() {
     for (w, hgt) in [(80, 24), (160, 48)] {
-        let mut h = Harness::new(Fake::world("J. Smith", Role::FrontLine), w, hgt).await;
+        let mut h = Harness::new(front_line(), w, hgt).await;
         let empty = h.screen();
         assert!(empty.contains("Type a name"), "{empty}");
         h.type_text("berg").await;
@@ -42,9 +42,13 @@ async fn record_screen_at_both_sizes() {
         // Who, how valuable, what happened lately: all in the first lines.
         let top: String = s.lines().take(8).collect::<Vec<_>>().join("\n");
         assert!(top.contains("[A] Anna Berg"), "{top}");
-        assert!(top.contains("CLV 12,340"), "{top}");
         assert!(
-            top.contains("delayed 14 h yesterday on RP123: apologise"),
+            top.contains("CLV 12,340 EUR"),
+            "currency with the value: {top}"
+        );
+        // The real engine's cue, at the fixed time.
+        assert!(
+            top.contains("delayed 14 h on RP123 yesterday: apologise"),
             "{top}"
         );
         assert!(top.contains("J. Smith (front-line)"), "{top}");
@@ -67,8 +71,7 @@ async fn tier_badge_carries_its_colour_and_no_color_drops_it() {
         ascii: true,
         ..Config::default()
     };
-    let mut h =
-        Harness::with_config(Fake::world("J. Smith", Role::FrontLine), 80, 24, &config).await;
+    let mut h = Harness::with_config(front_line(), 80, 24, &config).await;
     h.type_text("anna").await;
     h.press("enter").await;
     let s = h.screen();
@@ -94,13 +97,27 @@ async fn tier_badge_carries_its_colour_and_no_color_drops_it() {
 #[tokio::test]
 async fn history_scrolls_through_everything_and_filters() {
     let mut h = anna(80, 24).await;
-    assert!(h.screen().contains("1 of 40"));
+    assert!(h.screen().contains("1 of 41"));
     h.press("G").await;
     let s = h.screen();
-    assert!(s.contains("40 of 40"), "{s}");
+    assert!(s.contains("41 of 41"), "{s}");
     assert!(s.contains("booking"), "the oldest rows are bookings: {s}");
     h.press("g").await;
-    h.press("f").await; // the first kind seen, in the built-in order: booking
+    // Groups first: every disruption, every complaint, everything with money.
+    h.press("f").await;
+    let s = h.screen();
+    assert!(s.contains("all disruptions"), "{s}");
+    assert!(s.contains("1 of 2"), "the delay and the lost bag: {s}");
+    h.press("f").await;
+    let s = h.screen();
+    assert!(s.contains("all complaints") && s.contains("1 of 1"), "{s}");
+    h.press("f").await;
+    let s = h.screen();
+    assert!(
+        s.contains("all money") && s.contains("1 of 9"),
+        "nine bookings: {s}"
+    );
+    h.press("f").await; // then each kind seen, in the built-in order: booking
     let s = h.screen();
     assert!(s.contains("kind booking"), "{s}");
     assert!(s.contains("1 of 9"), "{s}");
@@ -115,23 +132,22 @@ async fn history_scrolls_through_everything_and_filters() {
 
 #[tokio::test]
 async fn paging_loads_older_history_on_demand() {
-    let fake = Fake::world("J. Smith", Role::FrontLine);
-    let mut h = Harness::new(fake, 80, 24).await;
+    let mut h = Harness::new(front_line(), 80, 24).await;
     h.type_text("anna").await;
     h.press("enter").await;
-    // Page down through all 40 rows; the record's first page holds them all here, but the
+    // Page down through all 41 rows; the record's first page holds them all here, but the
     // selection never runs past the end.
     for _ in 0..10 {
         h.press("pagedown").await;
     }
-    assert!(h.screen().contains("40 of 40"));
+    assert!(h.screen().contains("41 of 41"));
 }
 
 #[tokio::test]
 async fn grant_in_one_console_appears_live_in_the_other_and_the_second_is_refused() {
-    let world = Fake::world("J. Smith", Role::FrontLine);
-    let rep = world.as_operator("M. Rossi", Role::FrontLine);
-    let mut gate = Harness::new(world, 80, 24).await;
+    let world = World::new();
+    let rep = world.console("M. Rossi", Role::FrontLine);
+    let mut gate = Harness::new(world.console("J. Smith", Role::FrontLine), 80, 24).await;
     let mut call = Harness::new(rep, 80, 24).await;
     for h in [&mut gate, &mut call] {
         h.type_text("anna").await;
@@ -141,7 +157,7 @@ async fn grant_in_one_console_appears_live_in_the_other_and_the_second_is_refuse
     gate.type_text("gate C12").await;
     let form = gate.screen();
     assert!(
-        form.contains("Policy entitles: voucher 250.00 EUR"),
+        form.contains("Policy entitles: voucher 300.00 EUR (rule delay 9h+ v1)"),
         "{form}"
     );
     assert!(
@@ -154,14 +170,14 @@ async fn grant_in_one_console_appears_live_in_the_other_and_the_second_is_refuse
     assert!(confirm.contains("Enter again to confirm"), "{confirm}");
     gate.press("enter").await;
     let granted = gate.screen();
-    assert!(granted.contains("Granted voucher 250.00 EUR"), "{granted}");
+    assert!(granted.contains("Granted voucher 300.00 EUR"), "{granted}");
 
     // The other console sees it without a key press, highlighted.
     call.wait_live().await;
     let s = call.screen();
     assert!(s.contains("compensation_granted"), "{s}");
     assert!(
-        s.contains("voucher 250.00 EUR granted just now at gate C12 by J. Smith"),
+        s.contains("voucher granted just now at gate C12 by J. Smith"),
         "{s}"
     );
     let row = s
@@ -192,14 +208,34 @@ async fn grant_in_one_console_appears_live_in_the_other_and_the_second_is_refuse
 
 #[tokio::test]
 async fn log_note_idea_and_preference_land_in_the_record() {
-    let mut h = anna(160, 48).await;
+    // A call-center rep: the console's configuration says where they work.
+    let config = Config {
+        channel: Some("call_center".into()),
+        touchpoint: "desk 4".into(),
+        ..Config::default()
+    };
+    let svc = World::new().console("M. Rossi", Role::FrontLine);
+    let mut h = Harness::with_config(svc.clone(), 160, 48, &config).await;
+    h.type_text("anna").await;
+    h.press("enter").await;
+    assert!(
+        h.screen()
+            .lines()
+            .next()
+            .unwrap()
+            .contains("at desk 4 (call_center)"),
+        "the header says where the operator works"
+    );
     h.press("i").await;
     let form = h.screen();
     assert!(form.contains("Log an interaction: Anna Berg"), "{form}");
+    assert!(
+        form.contains("call_center") && form.contains("desk 4"),
+        "{form}"
+    );
     h.press("right").await; // kind: the one after inquiry
     h.press("tab").await;
     h.press("tab").await;
-    h.type_text("desk 4").await;
     h.press("tab").await;
     h.press("tab").await;
     h.type_text("asked about lounge access").await;
@@ -218,6 +254,20 @@ async fn log_note_idea_and_preference_land_in_the_record() {
     h.press("enter").await;
     let s = h.screen();
     assert!(s.contains("idea") && s.contains("offer lounge pass"), "{s}");
+    // Stored as the call center's, at the rep's desk (not `gate` for every form).
+    let rows = svc
+        .interactions(CustomerId(1), InteractionQuery::default())
+        .await
+        .unwrap();
+    let mine: Vec<_> = rows
+        .iter()
+        .filter(|i| i.employee.as_deref() == Some("M. Rossi"))
+        .collect();
+    assert_eq!(mine.len(), 3, "log, note and idea: {mine:?}");
+    for i in &mine {
+        assert_eq!(i.channel, rapport_core::Channel::CallCenter, "{i:?}");
+        assert_eq!(i.touchpoint.as_deref(), Some("desk 4"), "{i:?}");
+    }
 
     h.press("p").await;
     h.press("right").await; // meal
@@ -226,12 +276,12 @@ async fn log_note_idea_and_preference_land_in_the_record() {
     h.type_text("vegetarian").await;
     h.press("enter").await;
     let s = h.screen();
-    assert!(s.contains("meal: vegetarian (J. Smith"), "{s}");
+    assert!(s.contains("meal: vegetarian (M. Rossi"), "{s}");
 }
 
 #[tokio::test]
 async fn roles_are_offered_only_what_they_may_do() {
-    let mut h = Harness::new(Fake::world("A. Nalyst", Role::Analyst), 80, 24).await;
+    let mut h = Harness::new(World::new().console("A. Nalyst", Role::Analyst), 80, 24).await;
     h.type_text("anna").await;
     h.press("enter").await;
     let s = h.screen();
@@ -249,7 +299,7 @@ async fn roles_are_offered_only_what_they_may_do() {
 #[tokio::test]
 async fn a_corporate_account_lists_some_employees_and_counts_the_rest() {
     for (w, hgt) in [(80, 24), (160, 48)] {
-        let mut h = Harness::new(Fake::world("J. Smith", Role::FrontLine), w, hgt).await;
+        let mut h = Harness::new(front_line(), w, hgt).await;
         h.type_text("acme").await;
         h.press("enter").await;
         assert_eq!(h.app.screen(), ScreenId::Record);
@@ -268,7 +318,7 @@ async fn a_corporate_account_lists_some_employees_and_counts_the_rest() {
 #[tokio::test]
 async fn hostile_names_render_as_harmless_text() {
     for (w, hgt) in [(80, 24), (160, 48)] {
-        let mut h = Harness::new(Fake::world("J. Smith", Role::FrontLine), w, hgt).await;
+        let mut h = Harness::new(front_line(), w, hgt).await;
         h.type_text("eve").await;
         let s = h.screen();
         assert!(s.contains("Eve?[2J?]0;pwned?Mallory"), "{s}");
@@ -319,12 +369,19 @@ async fn help_lists_every_key_and_palette_runs_actions() {
 #[tokio::test]
 async fn overview_and_working_lists_at_both_sizes() {
     for (w, hgt) in [(80, 24), (160, 48)] {
-        let mut h = Harness::new(Fake::world("K. Lund", Role::CustomerManager), w, hgt).await;
+        let mut h = Harness::new(
+            World::new().console("K. Lund", Role::CustomerManager),
+            w,
+            hgt,
+        )
+        .await;
         h.press("esc").await;
         h.press("o").await;
         let s = h.screen();
-        assert!(s.contains("Gini 0.71"), "{s}");
-        assert!(s.contains("Quarantined rows 21"), "{s}");
+        // What the stored scoring run and quarantine say, read by the real service.
+        assert!(s.contains("Gini 0.65"), "{s}");
+        assert!(s.contains("Quarantined rows 2"), "{s}");
+        assert!(s.contains("at-risk"), "every list's tab is shown: {s}");
         insta::assert_snapshot!(format!("overview_{w}x{hgt}"), s);
         h.press("tab").await;
         let s = h.screen();
@@ -340,17 +397,17 @@ async fn overview_and_working_lists_at_both_sizes() {
 
 #[tokio::test]
 async fn reconnecting_is_shown_not_hidden() {
-    let fake = Fake::world("J. Smith", Role::FrontLine);
-    let mut h = Harness::new(fake.clone(), 80, 24).await;
+    let mut h = Harness::new(front_line(), 80, 24).await;
     h.type_text("anna").await;
     h.press("enter").await;
     assert!(h.screen().lines().next().unwrap().contains("live"));
-    fake.broadcast(LiveEvent::Reconnecting { attempt: 2 });
-    h.wait_live().await;
+    // What the remote transport reports while it reconnects.
+    h.event(Event::Live(LiveEvent::Reconnecting { attempt: 2 }));
+    h.settle().await;
     let header = h.screen().lines().next().unwrap().to_string();
     assert!(header.contains("RECONNECTING (attempt 2)"), "{header}");
-    fake.broadcast(LiveEvent::Reconnected);
-    h.wait_live().await;
+    h.event(Event::Live(LiveEvent::Reconnected));
+    h.settle().await;
     let s = h.screen();
     assert!(s.lines().next().unwrap().contains(" live"), "{s}");
     assert!(s.contains("Reconnected"), "{s}");
@@ -383,8 +440,7 @@ async fn remapped_keys_work_and_defaults_stay() {
         std::path::Path::new("console.toml"),
     )
     .unwrap();
-    let mut h =
-        Harness::with_config(Fake::world("J. Smith", Role::FrontLine), 80, 24, &config).await;
+    let mut h = Harness::with_config(front_line(), 80, 24, &config).await;
     h.type_text("anna").await;
     h.press("enter").await;
     h.press("c").await;
@@ -393,7 +449,7 @@ async fn remapped_keys_work_and_defaults_stay() {
     assert!(h.screen().contains("Compensate Anna Berg"));
     h.press("esc").await;
     h.press("j").await;
-    assert!(h.screen().contains("2 of 40"));
+    assert!(h.screen().contains("2 of 41"));
 }
 
 #[tokio::test]
@@ -401,7 +457,7 @@ async fn the_console_opens_ready_for_slash_and_q_quits_there() {
     use rapport_console::{App, Clock};
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let mut app = App::new(
-        Fake::world("J. Smith", Role::FrontLine),
+        front_line(),
         &Config::default(),
         tx,
         Clock::Fixed(support::now()),
@@ -424,7 +480,7 @@ async fn the_console_opens_ready_for_slash_and_q_quits_there() {
     // ... and from the first screen it quits.
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let mut fresh = App::new(
-        Fake::world("J. Smith", Role::FrontLine),
+        front_line(),
         &Config::default(),
         tx,
         Clock::Fixed(support::now()),
@@ -432,4 +488,251 @@ async fn the_console_opens_ready_for_slash_and_q_quits_there() {
     fresh.start();
     fresh.handle(key('q'));
     assert!(fresh.should_quit());
+}
+
+#[tokio::test]
+async fn without_a_configured_channel_forms_ask_for_one() {
+    let mut h = anna(80, 24).await;
+    h.press("n").await;
+    h.type_text("asked for the lounge").await;
+    h.press("enter").await;
+    let s = h.screen();
+    assert!(s.contains("choose the channel you work at"), "{s}");
+    h.press("esc").await; // the message
+    h.press("tab").await; // the channel field
+    h.press("right").await; // the first channel: web
+    h.press("enter").await;
+    let s = h.screen();
+    assert!(
+        s.contains("Saved note") && s.contains("web         note"),
+        "saved once chosen: {s}"
+    );
+}
+
+#[tokio::test]
+async fn a_long_alert_wraps_whole_at_both_sizes() {
+    for (w, hgt) in [(80, 24), (120, 40)] {
+        let mut h = Harness::new(front_line(), w, hgt).await;
+        h.type_text("erik").await;
+        h.press("enter").await;
+        let s = h.screen();
+        // Every word of the alert is on screen, its reference and amount included.
+        let words: String = s
+            .lines()
+            .skip(1)
+            .take(10)
+            .map(|l| l.split('│').next().unwrap_or("").trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            words.contains(
+                "! voucher granted 3 h ago at gate C12 (Terminal 5 transfer desk) by J. Smith \
+                 for RP121/2026-11-23 (400.00 EUR)"
+            ),
+            "{s}"
+        );
+        assert!(words.contains("complaint open since 2 h ago"), "{s}");
+        insta::assert_snapshot!(format!("record_long_alert_{w}x{hgt}"), s);
+    }
+}
+
+#[tokio::test]
+async fn enter_on_a_history_row_shows_all_of_it_at_both_sizes() {
+    for (w, hgt) in [(80, 24), (120, 40)] {
+        let mut h = anna(w, hgt).await;
+        h.press("f").await;
+        h.press("f").await; // all complaints
+        h.press("enter").await;
+        let s = h.screen();
+        for part in [
+            "complaint 2026-11-15 10:00",
+            "L. Holm",
+            "call_center",
+            "post (after the purchase)",
+            "bag still missing",
+            "Copenhagen",
+            "(312.40 EUR) be refunded",
+            "with the delay",
+        ] {
+            assert!(s.contains(part), "{part:?} missing:\n{s}");
+        }
+        insta::assert_snapshot!(format!("history_detail_{w}x{hgt}"), s);
+        h.press("esc").await;
+        assert!(
+            !h.screen().contains("post (after the purchase)"),
+            "Esc closes the detail"
+        );
+        assert_eq!(h.app.screen(), ScreenId::Record);
+    }
+}
+
+#[tokio::test]
+async fn history_filters_by_text() {
+    let mut h = anna(120, 40).await;
+    h.press("F").await;
+    h.type_text("wedding").await;
+    h.press("enter").await;
+    let s = h.screen();
+    assert!(
+        s.contains("text \"wedding\"") && s.contains("1 of 1"),
+        "{s}"
+    );
+    // Every word must match, in any field (an attribute here).
+    h.press("F").await;
+    h.type_text("RP884977 airport").await;
+    h.press("enter").await;
+    let s = h.screen();
+    assert!(s.contains("1 of 1") && s.contains("check_in"), "{s}");
+    h.press("x").await;
+    assert!(h.screen().contains("1 of 41"), "x clears every filter");
+}
+
+/// The search input's line, without the label.
+fn input_line(s: &str) -> String {
+    let line = s.lines().nth(1).unwrap_or("");
+    line.trim_start()
+        .trim_start_matches("Search:")
+        .trim()
+        .to_string()
+}
+
+#[tokio::test]
+async fn search_input_edits_like_a_shell() {
+    let mut h = Harness::new(front_line(), 80, 24).await;
+    h.type_text("anna berg").await;
+    assert_eq!(input_line(&h.screen()), "anna berg_");
+    h.press("ctrl-w").await;
+    assert_eq!(input_line(&h.screen()), "anna _");
+    let s = h.screen();
+    assert!(s.contains("Anna Berg"), "searched again: {s}");
+    h.press("ctrl-u").await;
+    assert_eq!(input_line(&h.screen()), "_");
+    h.type_text("eric").await;
+    h.press("left").await;
+    h.press("backspace").await;
+    h.type_text("k").await;
+    assert_eq!(input_line(&h.screen()), "erkc", "typed at the cursor");
+    h.press("delete").await;
+    h.press("home").await;
+    h.press("delete").await;
+    h.type_text("E").await;
+    h.press("end").await;
+    h.type_text("ik").await;
+    // "erkc" -> delete at the end does nothing... the cursor was after k: "erk", then
+    // Home, Delete "rk", "E" -> "Erk", End, "ik" -> "Erkik".
+    assert_eq!(input_line(&h.screen()), "Erkik_");
+    h.press("ctrl-u").await;
+    h.type_text("erik").await;
+    let s = h.screen();
+    assert!(s.contains("Erik Berg"), "{s}");
+    h.press("enter").await;
+    assert_eq!(
+        h.app.record_shown().map(|r| r.customer.id),
+        Some(CustomerId(2))
+    );
+}
+
+#[tokio::test]
+async fn a_new_search_does_not_inherit_the_previous_callers_text() {
+    let mut h = anna(80, 24).await;
+    h.press("/").await;
+    let s = h.screen();
+    assert!(
+        s.contains("Search: berg"),
+        "the old text is shown, selected: {s}"
+    );
+    h.type_text("eve").await;
+    assert_eq!(input_line(&h.screen()), "eve_", "typing replaced it");
+    h.press("ctrl-u").await;
+    h.type_text("erik").await;
+    h.press("enter").await;
+    assert_eq!(
+        h.app.record_shown().map(|r| r.customer.id),
+        Some(CustomerId(2)),
+        "the new caller, not the previous one"
+    );
+}
+
+#[tokio::test]
+async fn esc_goes_back_through_the_screens_visited() {
+    let who = |h: &Harness| h.app.record_shown().map(|r| r.customer.id);
+    let mut h = anna(80, 24).await; // search "berg", then Anna
+    h.press("/").await;
+    h.type_text("erik").await;
+    h.press("enter").await; // Erik
+    assert_eq!(who(&h), Some(CustomerId(2)));
+    h.press("o").await; // the overview
+    assert_eq!(h.app.screen(), ScreenId::Overview);
+    h.press("esc").await;
+    assert_eq!(
+        (h.app.screen(), who(&h)),
+        (ScreenId::Record, Some(CustomerId(2)))
+    );
+    h.press("esc").await;
+    assert_eq!(h.app.screen(), ScreenId::Search);
+    assert_eq!(
+        input_line(&h.screen()),
+        "erik_",
+        "the search as it was left"
+    );
+    h.press("esc").await;
+    assert_eq!(
+        (h.app.screen(), who(&h)),
+        (ScreenId::Record, Some(CustomerId(1))),
+        "back to Anna, not a toggle between record and search"
+    );
+    h.press("esc").await;
+    assert_eq!(
+        h.app.screen(),
+        ScreenId::Search,
+        "the search Anna was found from"
+    );
+    h.press("esc").await;
+    assert_eq!(h.app.screen(), ScreenId::Record, "the first screen");
+    h.press("esc").await;
+    assert_eq!(h.app.screen(), ScreenId::Record, "nothing further back");
+}
+
+#[tokio::test]
+async fn every_working_list_tab_works() {
+    let mut h = Harness::new(
+        World::new().console("K. Lund", Role::CustomerManager),
+        80,
+        24,
+    )
+    .await;
+    h.press("esc").await;
+    h.press("w").await;
+    for _ in 0..5 {
+        let s = h.screen();
+        assert!(!s.contains("unknown list"), "{s}");
+        assert!(!s.contains("error"), "{s}");
+        h.press("tab").await;
+    }
+    // Back on the overview after the five lists.
+    assert!(h.screen().contains("Tiers:"));
+}
+
+#[tokio::test]
+async fn status_messages_clear_themselves() {
+    let clock = rapport_console::Clock::manual(support::now());
+    let mut h = Harness::with_clock(front_line(), 80, 24, &Config::default(), clock.clone()).await;
+    h.type_text("anna").await;
+    h.press("enter").await;
+    h.press("c").await;
+    h.type_text("gate C12").await;
+    h.press("enter").await;
+    h.press("enter").await;
+    let footer = |h: &mut Harness| h.screen().lines().last().unwrap_or("").to_string();
+    assert!(footer(&mut h).contains("Granted voucher 300.00 EUR"));
+    clock.advance_millis(3_000);
+    h.event(Event::Tick);
+    assert!(footer(&mut h).contains("Granted"), "still there after 3 s");
+    clock.advance_millis(6_000);
+    h.event(Event::Tick);
+    let f = footer(&mut h);
+    assert!(
+        !f.contains("Granted") && f.contains("search"),
+        "gone after 9 s: {f}"
+    );
 }

@@ -619,7 +619,12 @@ pub fn cues(recent: &[Interaction], grants: &[CompensationGrant], now: Timestamp
         let about = c
             .text
             .as_deref()
-            .map(|t| format!(": {}", cleanse::clip(t)))
+            // Clipped for the cue line, marked so (the full text is in the history row).
+            .map(|t| {
+                let clipped = cleanse::clip(t);
+                let more = if clipped.len() < t.len() { "..." } else { "" };
+                format!(": {clipped}{more}")
+            })
             .unwrap_or_default();
         out.push(Cue {
             level: CueLevel::Recognise,

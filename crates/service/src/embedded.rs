@@ -79,6 +79,21 @@ impl Embedded {
         }
     }
 
+    /// The same engine acting as `operator` with `role`: every request is then authorised,
+    /// stamped and masked as for that operator (the permission matrix applies). For a process
+    /// that holds the database and serves several people, and for the console's tests, which
+    /// run two consoles with different roles on one engine.
+    pub fn acting_as(&self, operator: &str, role: Role) -> Embedded {
+        let mut e = self.clone();
+        e.session.operator = operator.to_string();
+        e.session.role = role;
+        e.caller = Caller {
+            operator: operator.to_string(),
+            role,
+        };
+        e
+    }
+
     /// Labels the session with the database path.
     pub(crate) fn set_db_label(&mut self, db: &Path) {
         self.session.mode = Mode::Embedded {

@@ -34,6 +34,34 @@ pub fn channels() -> Vec<String> {
         .collect()
 }
 
+/// The channel field's first option when the operator's channel is not configured: a form
+/// is not saved until a channel is chosen (no channel is assumed for everyone).
+pub const CHOOSE: &str = "(choose)";
+
+/// The channel field: the operator's configured channel selected, or [`CHOOSE`] first.
+pub fn channel_field(configured: &str) -> Field {
+    let mut options = channels();
+    match options.iter().position(|o| o == configured) {
+        Some(i) => Field::choice("Channel", options, i),
+        None => {
+            options.insert(0, CHOOSE.to_string());
+            Field::choice("Channel", options, 0)
+        }
+    }
+}
+
+/// The channel chosen in `form`, or what to do.
+pub fn chosen_channel(form: &Form) -> Result<Channel, String> {
+    match form.get("Channel") {
+        CHOOSE => Err(
+            "choose the channel you work at (Tab to Channel, then Left/Right); \
+             `channel` in console.toml or --channel sets it for every form"
+                .into(),
+        ),
+        c => c.parse().map_err(|e| format!("{e}")),
+    }
+}
+
 /// The index of `name` in `options`, or 0.
 pub fn index_of(options: &[String], name: &str) -> usize {
     options.iter().position(|o| o == name).unwrap_or(0)
@@ -51,13 +79,11 @@ impl LogPopup {
     pub fn new(channel: &str, touchpoint: &str) -> LogPopup {
         let kinds = kinds();
         let inquiry = index_of(&kinds, "inquiry");
-        let channels = channels();
-        let ch = index_of(&channels, channel);
         let phases = ["post", "during", "pre", "none"].map(String::from).to_vec();
         LogPopup {
             form: Form::new(vec![
                 Field::choice("Kind", kinds, inquiry),
-                Field::choice("Channel", channels, ch),
+                channel_field(channel),
                 Field::text("Touchpoint", touchpoint),
                 Field::choice("Phase", phases, 0),
                 Field::text("Text", ""),
@@ -68,11 +94,7 @@ impl LogPopup {
     /// The request, or what is missing.
     pub fn request(&self, customer: CustomerId) -> Result<NewInteraction, String> {
         let kind: InteractionKind = self.form.get("Kind").parse().map_err(|e| format!("{e}"))?;
-        let channel: Channel = self
-            .form
-            .get("Channel")
-            .parse()
-            .map_err(|e| format!("{e}"))?;
+        let channel = chosen_channel(&self.form)?;
         let phase = match self.form.get("Phase") {
             "pre" => Some(Phase::Pre),
             "during" => Some(Phase::During),

@@ -6,11 +6,11 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 
-use rapport_core::{Channel, CustomerId, InteractionKind};
+use rapport_core::{CustomerId, InteractionKind};
 use rapport_service::NewInteraction;
 
 use crate::popups::form::{Field, Form, draw_box};
-use crate::popups::log::{channels, index_of};
+use crate::popups::log::{channel_field, chosen_channel};
 use crate::view::ViewCtx;
 
 /// A note or an idea.
@@ -24,14 +24,13 @@ pub struct NotePopup {
 
 impl NotePopup {
     /// An empty note (or idea) form.
-    pub fn new(kind: InteractionKind, channel: &str) -> NotePopup {
-        let channels = channels();
-        let ch = index_of(&channels, channel);
+    pub fn new(kind: InteractionKind, channel: &str, touchpoint: &str) -> NotePopup {
         NotePopup {
             kind,
             form: Form::new(vec![
                 Field::text("Text", ""),
-                Field::choice("Channel", channels, ch),
+                channel_field(channel),
+                Field::text("Touchpoint", touchpoint),
             ]),
         }
     }
@@ -42,16 +41,14 @@ impl NotePopup {
         if text.is_empty() {
             return Err("write something first".into());
         }
-        let channel: Channel = self
-            .form
-            .get("Channel")
-            .parse()
-            .map_err(|e| format!("{e}"))?;
+        let channel = chosen_channel(&self.form)?;
+        let touchpoint =
+            Some(self.form.get("Touchpoint").trim().to_string()).filter(|s| !s.is_empty());
         Ok(NewInteraction {
             customer,
             kind: self.kind.clone(),
             channel,
-            touchpoint: None,
+            touchpoint,
             phase: None,
             text: Some(text),
             attributes: BTreeMap::new(),

@@ -7,7 +7,7 @@ use ratatui::text::Line;
 use rapport_core::Channel;
 
 use crate::popups::form::{Field, Form, draw_box};
-use crate::popups::log::{channels, index_of};
+use crate::popups::log::{channel_field, chosen_channel};
 use crate::view::ViewCtx;
 
 /// Topics offered first; any other topic can be chosen with `other` and typed.
@@ -32,14 +32,12 @@ pub struct PreferencePopup {
 impl PreferencePopup {
     /// An empty preference form.
     pub fn new(channel: &str) -> PreferencePopup {
-        let channels = channels();
-        let ch = index_of(&channels, channel);
         PreferencePopup {
             form: Form::new(vec![
                 Field::choice("Topic", TOPICS.iter().map(|s| s.to_string()).collect(), 0),
                 Field::text("Other topic", ""),
                 Field::text("Value", ""),
-                Field::choice("Channel", channels, ch),
+                channel_field(channel),
             ]),
         }
     }
@@ -57,11 +55,7 @@ impl PreferencePopup {
         if value.is_empty() {
             return Err("what does the customer prefer?".into());
         }
-        let channel: Channel = self
-            .form
-            .get("Channel")
-            .parse()
-            .map_err(|e| format!("{e}"))?;
+        let channel = chosen_channel(&self.form)?;
         Ok((topic, value, channel))
     }
 

@@ -17,7 +17,8 @@ use crate::fmt::{ago, clean, clean_opt, datetime, fit, percent, thousands};
 use crate::theme::tier_badge;
 use crate::view::ViewCtx;
 
-/// The working lists the service knows, as `rapport lists` names them.
+/// The working lists the service knows, named as the scoring run stores them
+/// (`rapport_analytics::ListName::as_str`; the service refuses any other name).
 pub const LISTS: &[(&str, &str)] = &[
     (
         "complainers",
@@ -32,7 +33,7 @@ pub const LISTS: &[(&str, &str)] = &[
         "customers who buy only one or two products",
     ),
     (
-        "lost",
+        "lost-valuable",
         "valuable customers lost in the last two years (win back)",
     ),
     ("at-risk", "valuable customers likely to leave"),
@@ -84,7 +85,8 @@ impl OverviewScreen {
             Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
         let titles: Vec<String> = std::iter::once("Overview")
             .chain(LISTS.iter().map(|(n, _)| *n))
-            .map(|s| format!(" {s} "))
+            // Tabs pad each title with a space: six titles fit in 80 columns.
+            .map(str::to_string)
             .collect();
         f.render_widget(
             Tabs::new(titles)

@@ -14,12 +14,135 @@ use rapport_core::{
     Timestamp,
 };
 
-use crate::fmt::{ago, amounts, clean, clean_opt, date, datetime, detail, fit, percent, thousands};
+use crate::fmt::{
+    ago, amounts, clean, clean_opt, date, datetime, detail, fit, percent, thousands,
+    value_currency, wrap,
+};
+use crate::screens::today::{Today, today};
 use crate::theme::tier_badge;
 use crate::view::ViewCtx;
 
 /// How long a row changed at another terminal stays highlighted.
 pub const HIGHLIGHT_MS: i64 = 5_000;
+
+/// A group of kinds the history can be narrowed to in one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Delays, cancellations, denied boardings, lost and delivered bags.
+    Disruptions,
+    /// Complaints.
+    Complaints,
+    /// Everything with money: bookings, purchases, refunds, payments, compensation.
+    Money,
+}
+
+impl Group {
+    /// The groups in the order the filter key cycles through them.
+    pub const ALL: [Group; 3] = [Group::Disruptions, Group::Complaints, Group::Money];
+
+    /// The kinds in the group.
+    pub fn kinds(&self) -> Vec<InteractionKind> {
+        use InteractionKind as K;
+        match self {
+            Group::Disruptions => vec![
+                K::Delay,
+                K::Cancellation,
+                K::DeniedBoarding,
+                K::BagLost,
+                K::BagDelivered,
+            ],
+            Group::Complaints => vec![K::Complaint],
+            Group::Money => vec![
+                K::Booking,
+                K::Purchase,
+                K::Refund,
+                K::Payment,
+                K::CompensationGranted,
+            ],
+        }
+    }
+
+    /// The name in the history's title.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Group::Disruptions => "all disruptions",
+            Group::Complaints => "all complaints",
+            Group::Money => "all money",
+        }
+    }
+}
+
+/// The history's filter by kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KindFilter {
+    /// A group of kinds.
+    Group(Group),
+    /// One kind.
+    Kind(InteractionKind),
+}
+
+impl KindFilter {
+    /// The kinds asked of the service.
+    pub fn kinds(&self) -> Vec<InteractionKind> {
+        match self {
+            KindFilter::Group(g) => g.kinds(),
+            KindFilter::Kind(k) => vec![k.clone()],
+        }
+    }
+
+    /// The next filter after `current`: each group, then each kind seen, then none.
+    pub fn next(
+        current: &Option<KindFilter>,
+        seen: &BTreeSet<InteractionKind>,
+    ) -> Option<KindFilter> {
+        let first_kind = || seen.iter().next().cloned().map(KindFilter::Kind);
+        match current {
+            None => Some(KindFilter::Group(Group::ALL[0])),
+            Some(KindFilter::Group(g)) => {
+                let i = Group::ALL.iter().position(|x| x == g).unwrap_or(0);
+                match Group::ALL.get(i + 1) {
+                    Some(n) => Some(KindFilter::Group(*n)),
+                    None => first_kind(),
+                }
+            }
+            Some(KindFilter::Kind(k)) => seen
+                .range(k.clone()..)
+                .nth(1)
+                .cloned()
+                .map(KindFilter::Kind),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            KindFilter::Group(g) => g.name().to_string(),
+            KindFilter::Kind(k) => format!("kind {k}"),
+        }
+    }
+}
+
+/// Whether `i` has every word of `filter` in one of its fields (any case).
+pub fn matches_text(i: &Interaction, filter: &str) -> bool {
+    let words: Vec<String> = filter.split_whitespace().map(str::to_lowercase).collect();
+    if words.is_empty() {
+        return true;
+    }
+    let mut hay = format!(
+        "{} {} {} {} {} {} {}",
+        i.kind,
+        i.channel,
+        i.touchpoint.as_deref().unwrap_or(""),
+        i.employee.as_deref().unwrap_or(""),
+        i.division.as_deref().unwrap_or(""),
+        i.text.as_deref().unwrap_or(""),
+        amounts(&i.amounts),
+    );
+    for (k, v) in &i.attributes {
+        hay.push_str(&format!(" {k} {v}"));
+    }
+    let hay = hay.to_lowercase();
+    words.iter().all(|w| hay.contains(w.as_str()))
+}
 
 /// The record being shown and how the operator looks at it.
 #[derive(Debug, Default)]
@@ -38,8 +161,10 @@ pub struct RecordScreen {
     pub more: bool,
     /// A page of history is being loaded.
     pub loading_history: bool,
-    /// Only this kind.
-    pub kind_filter: Option<InteractionKind>,
+    /// Only this group of kinds, or this kind.
+    pub kind_filter: Option<KindFilter>,
+    /// Only rows whose fields contain every word of this text (any case); empty: all.
+    pub text_filter: String,
     /// Only this channel.
     pub channel_filter: Option<Channel>,
     /// Kinds seen in this customer's history (for cycling the filter).
@@ -54,6 +179,8 @@ pub struct RecordScreen {
     pub changed_grants: BTreeMap<String, Timestamp>,
     /// The record itself changed (profile, preferences), highlighted until then.
     pub changed_at: Option<Timestamp>,
+    /// Today's trip, from the newest unfiltered history.
+    pub today: Option<Today>,
 }
 
 impl RecordScreen {
@@ -89,8 +216,13 @@ impl RecordScreen {
             self.kinds_seen.insert(i.kind.clone());
             self.channels_seen.insert(i.channel.clone());
         }
+        // Today's trip is read from the whole newest history: a filtered read keeps the panel.
+        if self.kind_filter.is_none() && self.channel_filter.is_none() {
+            self.today = today(&record.interactions, now);
+        }
         // A re-read returns the newest page; keep older rows already loaded below it.
         let mut history = record.interactions.clone();
+        history.retain(|i| matches_text(i, &self.text_filter));
         let mut more = record.more_interactions;
         if reload && let Some(oldest_new) = history.last().map(|i| (i.at, i.id)) {
             let older: Vec<Interaction> = self
@@ -120,12 +252,13 @@ impl RecordScreen {
     }
 
     /// Applies a page of history; `append` adds older rows below.
-    pub fn apply_history(&mut self, rows: Vec<Interaction>, append: bool, limit: usize) {
+    pub fn apply_history(&mut self, mut rows: Vec<Interaction>, append: bool, limit: usize) {
         self.more = rows.len() >= limit;
         for i in &rows {
             self.kinds_seen.insert(i.kind.clone());
             self.channels_seen.insert(i.channel.clone());
         }
+        rows.retain(|i| matches_text(i, &self.text_filter));
         if append {
             self.history.extend(rows);
         } else {
@@ -266,7 +399,9 @@ impl RecordScreen {
 
         match &rec.scores {
             Some(s) => {
-                let mut money = vec![format!("CLV {}", thousands(s.clv))];
+                // Values are in the deployment's one currency, shown with every figure.
+                let cur = value_currency(rec).map_or(String::new(), |c| format!(" {c}"));
+                let mut money = vec![format!("CLV {}{cur}", thousands(s.clv))];
                 let mut risk = vec![format!("P(alive) {}", percent(s.p_alive))];
                 if let Some(churn) = s.churn {
                     risk.push(format!("churn {}", percent(churn)));
@@ -281,8 +416,8 @@ impl RecordScreen {
                     lines.push(Line::from(money.join(sep)));
                 } else {
                     // Two lines on the wide layout's half-width column.
-                    money.push(format!("value {}", thousands(s.value)));
-                    money.push(format!("annual {}", thousands(s.annual_value)));
+                    money.push(format!("value {}{cur}", thousands(s.value)));
+                    money.push(format!("annual {}{cur}", thousands(s.annual_value)));
                     lines.push(Line::from(money.join(sep)));
                     risk.push(format!("segment {}", clean(&s.segment)));
                     lines.push(Line::from(risk.join(sep)));
@@ -297,17 +432,52 @@ impl RecordScreen {
             ]));
         }
 
-        let max_cues = if compact { 3 } else { 6 };
-        for cue in rec.cues.iter().take(max_cues) {
+        // Cues wrap (never cut); past the room for them, a count says how many are not shown.
+        let max_cue_lines = if compact { 5 } else { 9 };
+        let w = (width as usize).max(10);
+        let mut used = 0;
+        for (n, cue) in rec.cues.iter().enumerate() {
             let mark = match cue.level {
                 rapport_core::CueLevel::Alert => "! ",
                 rapport_core::CueLevel::Recognise => "* ",
                 rapport_core::CueLevel::Info => "i ",
             };
-            lines.push(Line::styled(
-                fit(&format!("{mark}{}", clean(&cue.text)), width as usize),
-                th.cue(cue.level),
-            ));
+            let wrapped = wrap(&clean(&cue.text), w - 2);
+            let left = rec.cues.len() - n;
+            let room = max_cue_lines - used;
+            // The last line of room goes to the count when cues remain after this one.
+            let fits = wrapped.len() <= room && (left == 1 || wrapped.len() < room);
+            if !fits {
+                lines.push(Line::styled(
+                    format!("  +{left} more cue{}", if left == 1 { "" } else { "s" }),
+                    th.cue(cue.level),
+                ));
+                break;
+            }
+            used += wrapped.len();
+            for (k, part) in wrapped.into_iter().enumerate() {
+                let lead = if k == 0 { mark } else { "  " };
+                lines.push(Line::styled(format!("{lead}{part}"), th.cue(cue.level)));
+            }
+        }
+        if let Some(t) = &self.today {
+            let mut spans: Vec<Span<'static>> = Vec::new();
+            let mut text_len = 0;
+            let mut rows: Vec<Line<'static>> = Vec::new();
+            for (label, value) in t.parts() {
+                let piece = format!("{label} {value}  ");
+                if text_len + piece.chars().count() > w && !spans.is_empty() {
+                    rows.push(Line::from(std::mem::take(&mut spans)));
+                    text_len = 0;
+                }
+                text_len += piece.chars().count();
+                spans.push(Span::styled(format!("{label} "), th.label()));
+                spans.push(Span::raw(fit(&format!("{value}  "), w)));
+            }
+            if !spans.is_empty() {
+                rows.push(Line::from(spans));
+            }
+            lines.extend(rows);
         }
 
         if compact {
@@ -461,15 +631,18 @@ impl RecordScreen {
 
     fn render_history(&self, f: &mut Frame<'_>, area: Rect, cx: &ViewCtx<'_>, wide: bool) {
         let th = cx.theme;
-        let filter = format!(
+        let mut filter = format!(
             "{}, {}",
             self.kind_filter
                 .as_ref()
-                .map_or("all kinds".to_string(), |k| format!("kind {k}")),
+                .map_or("all kinds".to_string(), KindFilter::describe),
             self.channel_filter
                 .as_ref()
                 .map_or("all channels".to_string(), |c| format!("channel {c}")),
         );
+        if !self.text_filter.is_empty() {
+            filter.push_str(&format!(", text \"{}\"", clean(&self.text_filter)));
+        }
         let count = if self.history.is_empty() {
             "none".to_string()
         } else {
@@ -491,17 +664,15 @@ impl RecordScreen {
             .border_set(th.border())
             .border_style(th.dim())
             .title(Span::styled(title, th.title()));
+        // The phase column only where the detail column keeps room (Enter shows both anyway).
+        let with_phase = wide && area.width >= 150;
         let header: Vec<&str> = if wide {
-            vec![
-                "When",
-                "Channel",
-                "Kind",
-                "Phase",
-                "Touchpoint",
-                "Who",
-                "Amounts",
-                "Detail",
-            ]
+            let mut h = vec!["When", "Channel", "Kind"];
+            if with_phase {
+                h.push("Phase");
+            }
+            h.extend(["Touchpoint", "Who", "Amounts", "Detail"]);
+            h
         } else {
             vec!["When", "Channel", "Kind", "Touchpoint", "Who", "Amounts"]
         };
@@ -517,7 +688,7 @@ impl RecordScreen {
                 Cell::from(clean(i.channel.as_str())),
                 Cell::from(clean(i.kind.as_str())),
             ];
-            if wide {
+            if with_phase {
                 cells.push(Cell::from(phase));
             }
             cells.push(Cell::from(clean_opt(i.touchpoint.as_deref(), "")));
@@ -536,16 +707,21 @@ impl RecordScreen {
             Row::new(cells).style(style)
         });
         let widths: Vec<Constraint> = if wide {
-            vec![
+            let mut w = vec![
                 Constraint::Length(16),
                 Constraint::Length(11),
                 Constraint::Length(20),
-                Constraint::Length(6),
+            ];
+            if with_phase {
+                w.push(Constraint::Length(6));
+            }
+            w.extend([
                 Constraint::Length(14),
                 Constraint::Length(14),
                 Constraint::Length(16),
                 Constraint::Fill(1),
-            ]
+            ]);
+            w
         } else {
             vec![
                 Constraint::Length(10),

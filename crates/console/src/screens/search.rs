@@ -11,14 +11,15 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 use rapport_core::CustomerSummary;
 
 use crate::fmt::{ago, clean, clean_opt, fit};
+use crate::input::TextInput;
 use crate::theme::tier_badge;
 use crate::view::ViewCtx;
 
 /// The query, the newest results and the selection.
 #[derive(Debug, Default)]
 pub struct SearchScreen {
-    /// What the operator typed.
-    pub query: String,
+    /// What the operator typed, with its cursor.
+    pub input: TextInput,
     /// Results for `shown_query`.
     pub results: Vec<CustomerSummary>,
     /// The query the results belong to.
@@ -58,16 +59,16 @@ impl SearchScreen {
         ])
         .areas(area);
         f.render_widget(
-            Paragraph::new(Line::from(vec![
-                Span::styled(" Search: ", cx.theme.title()),
-                Span::raw(clean(&self.query)),
-                Span::styled("_", cx.theme.selected()),
-            ])),
+            Paragraph::new(Line::from(
+                std::iter::once(Span::styled(" Search: ", cx.theme.title()))
+                    .chain(self.input.spans(cx.theme))
+                    .collect::<Vec<_>>(),
+            )),
             input,
         );
         let status_line = if let Some(e) = &self.error {
             Line::styled(format!(" {}", clean(e)), cx.theme.error())
-        } else if self.query.trim().is_empty() {
+        } else if self.input.text().trim().is_empty() {
             Line::styled(
                 " Type a name (typos are fine), phone, e-mail, loyalty number or booking reference.",
                 cx.theme.dim(),

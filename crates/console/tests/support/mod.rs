@@ -1,24 +1,29 @@
-//! An in-memory `Service` for the console's snapshot tests, with a small world of customers,
-//! a fixed clock and live updates between consoles sharing one world. The product always runs
-//! on the real service; this only makes screens reproducible.
+//! The console's screen tests run the real service: a temporary store seeded with a small
+//! world through the store and repository APIs, the real engine at a fixed time
+//! (`Engine::with_clock`), and consoles as `Embedded` services acting as different operators
+//! on that one engine, so live updates and the compensation policy are the product's own.
 
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc::{self, UnboundedReceiver};
-use tokio::sync::watch;
 
+use rapport_analytics::{ListName, TierRow, TierSummary, Tiering, WorkingList};
 use rapport_console::keymap::KeyBinding;
 use rapport_console::{App, Clock, Config, Event};
 use rapport_core::*;
 use rapport_governance::Role;
-use rapport_service::*;
+use rapport_repository::cleanse::{Reason, name_tokens};
+use rapport_repository::ingest::{search_code, search_pair};
+use rapport_repository::quarantine::{self, QuarantineEntry};
+use rapport_service::{Embedded, Engine};
+use rapport_store::{Batch, Durability, IndexKey, IndexKind, Store};
 
 /// The fixed "now" of every snapshot: 2026-11-23 10:00 UTC.
 pub fn now() -> Timestamp {
@@ -29,17 +34,64 @@ fn hours_ago(h: i64) -> Timestamp {
     now().plus_millis(-h * 3_600_000)
 }
 
-struct World {
-    records: BTreeMap<CustomerId, CustomerRecord>,
-    next_interaction: u64,
-    subs: Vec<(mpsc::Sender<LiveEvent>, watch::Receiver<Watch>)>,
+/// The collection the scoring run stores its results in (read by the service's overview).
+const ANALYTICS: &str = "analytics";
+
+/// The small world on the real engine. Customers, in id order: 1 Anna Berg (tier A, delayed
+/// 14 h yesterday, a lost bag, flying again today), 2 Erik Berg (her household), 3 Acme AB
+/// (her employer, 30 employees), 4 a hostile name, 5 Anders Bergström (a look-alike).
+#[derive(Clone)]
+pub struct World {
+    pub engine: Arc<Engine>,
 }
 
-/// The fake service: one shared world, one session per console.
-#[derive(Clone)]
-pub struct Fake {
-    world: Arc<Mutex<World>>,
-    session: SessionInfo,
+struct Seed {
+    store: Store,
+    batch: Batch,
+    next_interaction: u64,
+}
+
+impl Seed {
+    fn customer(&mut self, c: &Customer) {
+        let mut keys = Vec::new();
+        let tokens = name_tokens(&c.display_name());
+        for t in &tokens {
+            keys.push(IndexKey::new(IndexKind::NameToken, t.clone()));
+            keys.push(IndexKey::new(IndexKind::NamePhonetic, search_code(t)));
+        }
+        for a in &tokens {
+            for b in &tokens {
+                if a != b {
+                    keys.push(IndexKey::new(IndexKind::NameToken, search_pair(a, b)));
+                }
+            }
+        }
+        for cp in &c.contacts {
+            let kind = match cp.kind {
+                ContactKind::Email => IndexKind::Email,
+                _ => IndexKind::Phone,
+            };
+            keys.push(IndexKey::new(kind, cp.value.clone()));
+        }
+        if let Some(l) = &c.profile.loyalty_number {
+            keys.push(IndexKey::new(IndexKind::LoyaltyNumber, l.value.clone()));
+        }
+        keys.sort();
+        keys.dedup();
+        self.batch.put_customer(c, keys);
+    }
+
+    fn interaction(
+        &mut self,
+        customer: CustomerId,
+        at: Timestamp,
+        channel: Channel,
+        kind: InteractionKind,
+    ) -> Interaction {
+        let id = InteractionId(self.next_interaction);
+        self.next_interaction += 1;
+        Interaction::new(id, customer, at, channel, kind)
+    }
 }
 
 fn sourced<T>(v: T) -> Option<Sourced<T>> {
@@ -50,11 +102,12 @@ fn sourced<T>(v: T) -> Option<Sourced<T>> {
     ))
 }
 
-fn person(id: u64, kind: PartyKind, name: &str, city: &str) -> Customer {
-    let mut c = Customer::new(CustomerId(id), kind, hours_ago(24 * 900));
+fn person(id: CustomerId, kind: PartyKind, name: &str, city: &str) -> Customer {
+    let mut c = Customer::new(id, kind, hours_ago(24 * 900));
     c.profile.display_name = sourced(name.to_string());
     c.profile.city = sourced(city.to_string());
-    c.identifiers.push(SourceRef::new("crm", format!("K{id}")));
+    c.identifiers
+        .push(SourceRef::new("crm", format!("K{}", id.0)));
     c
 }
 
@@ -77,59 +130,91 @@ fn scores(tier: Tier, clv: f64, p_alive: f64) -> Scores {
     }
 }
 
-fn record(customer: Customer, scores: Option<Scores>) -> CustomerRecord {
-    CustomerRecord {
-        customer,
-        related_names: BTreeMap::new(),
-        scores,
-        portfolio: None,
-        cues: Vec::new(),
-        grants: Vec::new(),
-        interactions: Vec::new(),
-        more_interactions: false,
-        masked: false,
-    }
-}
-
 fn eur(cents: i64) -> Money {
     Money::new(cents, Currency::EUR)
 }
 
-impl Fake {
-    /// The small world: Anna Berg (tier A, delayed 14 h yesterday, a lost bag), her household
-    /// and employer, a hostile name, and a look-alike.
-    pub fn world(operator: &str, role: Role) -> Fake {
-        let mut records = BTreeMap::new();
-        let mut next = 1u64;
-        let mut anna = person(1, PartyKind::Person, "Anna Berg", "Stockholm");
+fn text(v: &str) -> AttrValue {
+    AttrValue::Text(v.into())
+}
+
+fn relation(kind: RelationshipKind, other: u64) -> Relationship {
+    Relationship {
+        kind,
+        other: CustomerId(other),
+        since: None,
+        source: None,
+    }
+}
+
+fn contact(kind: ContactKind, value: &str) -> ContactPoint {
+    ContactPoint {
+        kind,
+        value: value.into(),
+        valid_from: None,
+        valid_to: None,
+        source: None,
+        last_seen: hours_ago(48),
+    }
+}
+
+impl World {
+    /// Builds the world in a temporary store and starts the real engine at [`now`].
+    pub fn new() -> World {
+        let store = Store::temporary().unwrap();
+        let mut seed = Seed {
+            store: store.clone(),
+            batch: Batch::default(),
+            // A block the engine will not hand out again.
+            next_interaction: store.next_interaction_ids(1_000).unwrap().start,
+        };
+        let ids: Vec<CustomerId> = (0..5).map(|_| store.next_customer_id().unwrap()).collect();
+        assert_eq!(
+            ids[0],
+            CustomerId(1),
+            "a fresh store numbers customers from 1"
+        );
+        seed.anna();
+        seed.erik();
+        seed.acme();
+        seed.eve();
+        seed.anders();
+        seed.analytics();
+        let Seed { store, batch, .. } = seed;
+        store.write(batch, Durability::Durable).unwrap();
+        World {
+            engine: Arc::new(Engine::new(store).with_clock(Clock::Fixed(now()))),
+        }
+    }
+
+    /// A console's service: the engine acting as `operator` with `role`.
+    pub fn console(&self, operator: &str, role: Role) -> Embedded {
+        Embedded::from_engine(self.engine.clone(), "(test world)".into()).acting_as(operator, role)
+    }
+}
+
+/// A front-line console on a fresh world.
+pub fn front_line() -> Embedded {
+    World::new().console("J. Smith", Role::FrontLine)
+}
+
+impl Seed {
+    /// Anna Berg: tier A, 36 older interactions, a lost bag and a complaint last week, delayed
+    /// 14 h yesterday, checked in today for RP125 with a seat, a gate and a bag tag.
+    fn anna(&mut self) {
+        let id = CustomerId(1);
+        let mut anna = person(id, PartyKind::Person, "Anna Berg", "Stockholm");
         anna.profile.loyalty_number = sourced("M100200".into());
         anna.profile.loyalty_status = sourced("gold".into());
         anna.profile.country = sourced("SE".into());
-        for (kind, value) in [
-            (ContactKind::Phone, "+46701234567"),
-            (ContactKind::Email, "anna.berg@example.se"),
-        ] {
-            anna.contacts.push(ContactPoint {
-                kind,
-                value: value.into(),
-                valid_from: None,
-                valid_to: None,
-                source: None,
-                last_seen: hours_ago(48),
-            });
-        }
-        anna.relationships.push(Relationship {
-            kind: RelationshipKind::Household,
-            other: CustomerId(2),
-            since: None,
-            source: None,
-        });
-        anna.relationships.push(Relationship {
-            kind: RelationshipKind::EmployeeOf,
-            other: CustomerId(3),
-            since: None,
-            source: None,
-        });
+        anna.contacts
+            .push(contact(ContactKind::Phone, "+46701234567"));
+        anna.contacts
+            .push(contact(ContactKind::Email, "anna.berg@example.se"));
+        anna.relationships
+            .push(relation(RelationshipKind::Household, 2));
+        anna.relationships
+            .push(relation(RelationshipKind::EmployeeOf, 3));
         for (topic, value) in [("seat", "aisle"), ("drink", "sparkling water")] {
             anna.preferences.push(Preference {
                 topic: topic.into(),
@@ -139,26 +224,8 @@ impl Fake {
                 at: hours_ago(24 * 60),
             });
         }
-        let mut rec = record(anna, Some(scores(Tier::A, 12_340.0, 0.93)));
-        rec.related_names.insert(CustomerId(2), "Erik Berg".into());
-        rec.related_names.insert(CustomerId(3), "Acme AB".into());
-        rec.portfolio = Some(PortfolioRef {
-            id: "P1".into(),
-            name: "Nordic premium".into(),
-            manager: "K. Lund".into(),
-        });
-        rec.cues.push(Cue {
-            level: CueLevel::Recognise,
-            text: "delayed 14 h yesterday on RP123: apologise".into(),
-            at: hours_ago(20),
-        });
-        rec.cues.push(Cue {
-            level: CueLevel::Recognise,
-            text: "bag lost on last trip: confirm today's bag is loaded".into(),
-            at: hours_ago(24 * 9),
-        });
-        // 40 interactions, oldest first in time; the record keeps them newest first.
-        let mut hist = Vec::new();
+        self.customer(&anna);
+        self.batch.put_scores(id, &scores(Tier::A, 12_340.0, 0.93));
         for k in 0..36 {
             let at = hours_ago(24 * (300 - k * 8));
             let (kind, channel) = match k % 4 {
@@ -167,111 +234,165 @@ impl Fake {
                 2 => (InteractionKind::LoyaltyActivity, Channel::App),
                 _ => (InteractionKind::Inquiry, Channel::CallCenter),
             };
-            let mut i = Interaction::new(
-                InteractionId(next),
-                CustomerId(1),
-                at,
-                channel,
-                kind.clone(),
-            );
-            next += 1;
+            let mut i = self.interaction(id, at, channel, kind.clone());
             if kind == InteractionKind::Booking {
                 i.amounts.push(Amount {
                     role: AmountRole::Revenue,
                     money: eur(42_000 + k * 100),
                 });
-                i.attributes
-                    .insert("booking_method".into(), AttrValue::Text("web".into()));
+                i.attributes.insert("booking_method".into(), text("web"));
             }
             if kind == InteractionKind::FlightFlown {
                 i.touchpoint = Some("ARN".into());
                 i.attributes
-                    .insert("flight".into(), AttrValue::Text(format!("RP{}", 100 + k)));
+                    .insert("flight".into(), text(&format!("RP{}", 100 + k)));
             }
-            hist.push(i);
+            self.batch.put_interaction(&i);
         }
-        let mut bag = Interaction::new(
-            InteractionId(next),
-            CustomerId(1),
+        let mut bag = self.interaction(
+            id,
             hours_ago(24 * 9),
             Channel::Airport,
             InteractionKind::BagLost,
         );
-        next += 1;
         bag.touchpoint = Some("CPH baggage".into());
         bag.phase = Some(Phase::During);
-        hist.push(bag);
-        let mut complaint = Interaction::new(
-            InteractionId(next),
-            CustomerId(1),
+        bag.attributes.insert("bag_tag".into(), text("RP884211"));
+        self.batch.put_interaction(&bag);
+        let mut complaint = self.interaction(
+            id,
             hours_ago(24 * 8),
             Channel::CallCenter,
             InteractionKind::Complaint,
         );
-        next += 1;
         complaint.employee = Some("L. Holm".into());
-        complaint.text = Some("bag still missing after 24 h".into());
+        complaint.text = Some(
+            "bag still missing after 24 h; the customer had to buy clothes for a wedding in \
+             Copenhagen and asks that the receipts (312.40 EUR) be refunded with the delay"
+                .into(),
+        );
         complaint.phase = Some(Phase::Post);
-        hist.push(complaint);
-        let mut flown = Interaction::new(
-            InteractionId(next),
-            CustomerId(1),
+        self.batch.put_interaction(&complaint);
+        let mut flown = self.interaction(
+            id,
             hours_ago(21),
             Channel::Gate,
             InteractionKind::FlightFlown,
         );
-        next += 1;
         flown.touchpoint = Some("gate B4".into());
-        flown
-            .attributes
-            .insert("flight".into(), AttrValue::Text("RP123".into()));
-        hist.push(flown);
-        let mut delay = Interaction::new(
-            InteractionId(next),
-            CustomerId(1),
-            hours_ago(20),
-            Channel::Gate,
-            InteractionKind::Delay,
-        );
-        next += 1;
+        flown.attributes.insert("flight".into(), text("RP123"));
+        self.batch.put_interaction(&flown);
+        let mut delay = self.interaction(id, hours_ago(20), Channel::Gate, InteractionKind::Delay);
         delay.touchpoint = Some("gate B4".into());
-        delay
-            .attributes
-            .insert("flight".into(), AttrValue::Text("RP123".into()));
+        delay.attributes.insert("flight".into(), text("RP123"));
         delay
             .attributes
             .insert("delay_minutes".into(), AttrValue::Int(840));
-        delay.attributes.insert(
-            "disruption".into(),
-            AttrValue::Text("RP123/2026-11-22".into()),
-        );
+        delay
+            .attributes
+            .insert("disruption".into(), text("RP123/2026-11-22"));
         delay.phase = Some(Phase::During);
-        hist.push(delay);
-        hist.reverse();
-        rec.interactions = hist;
-        records.insert(CustomerId(1), rec);
-
-        let erik = person(2, PartyKind::Person, "Erik Berg", "Stockholm");
-        records.insert(
-            CustomerId(2),
-            record(erik, Some(scores(Tier::B, 3_100.0, 0.71))),
+        self.batch.put_interaction(&delay);
+        // Today's trip: checked in an hour ago for a flight in three hours.
+        let mut checkin = self.interaction(
+            id,
+            hours_ago(1),
+            Channel::Airport,
+            InteractionKind::Other("check_in".into()),
         );
-        let mut acme = person(3, PartyKind::Organisation, "Acme AB", "Uppsala");
-        // A corporate account employs many: Anna and 29 others.
-        for other in std::iter::once(1).chain(200..229) {
-            acme.relationships.push(Relationship {
-                kind: RelationshipKind::Employs,
-                other: CustomerId(other),
-                since: None,
-                source: None,
-            });
+        checkin.touchpoint = Some("B7".into());
+        checkin.phase = Some(Phase::During);
+        for (k, v) in [
+            ("flight", "RP125"),
+            ("flight_date", "2026-11-23"),
+            ("origin", "ARN"),
+            ("destination", "CPH"),
+            ("seat", "14C"),
+            ("bag_tag", "RP884977"),
+            ("booking_ref", "K7Q2LM"),
+        ] {
+            checkin.attributes.insert(k.into(), text(v));
         }
-        records.insert(
-            CustomerId(3),
-            record(acme, Some(scores(Tier::A, 88_000.0, 0.99))),
+        self.batch.put_interaction(&checkin);
+    }
+
+    /// Erik Berg: tier B, a voucher granted three hours ago at a long touchpoint name (a
+    /// long alert on his record) and an open complaint.
+    fn erik(&mut self) {
+        let id = CustomerId(2);
+        let mut erik = person(id, PartyKind::Person, "Erik Berg", "Stockholm");
+        erik.relationships
+            .push(relation(RelationshipKind::Household, 1));
+        self.customer(&erik);
+        self.batch.put_scores(id, &scores(Tier::B, 3_100.0, 0.71));
+        let mut cancel = self.interaction(
+            id,
+            hours_ago(5),
+            Channel::Airport,
+            InteractionKind::Cancellation,
         );
+        cancel.attributes.insert("flight".into(), text("RP121"));
+        cancel
+            .attributes
+            .insert("disruption".into(), text("RP121/2026-11-23"));
+        self.batch.put_interaction(&cancel);
+        let mut granted = self.interaction(
+            id,
+            hours_ago(3),
+            Channel::Gate,
+            InteractionKind::CompensationGranted,
+        );
+        granted.touchpoint = Some("gate C12 (Terminal 5 transfer desk)".into());
+        granted.employee = Some("J. Smith".into());
+        granted.amounts.push(Amount {
+            role: AmountRole::Compensation,
+            money: eur(40_000),
+        });
+        self.batch.put_interaction(&granted);
+        self.batch.insert_grant(&CompensationGrant {
+            customer: id,
+            disruption: "RP121/2026-11-23".into(),
+            kind: DisruptionKind::Cancellation,
+            delay_minutes: None,
+            instrument: "voucher".into(),
+            amount: eur(40_000),
+            policy_rule: "cancellation v1".into(),
+            granted_by: "J. Smith".into(),
+            touchpoint: "gate C12 (Terminal 5 transfer desk)".into(),
+            at: hours_ago(3),
+            interaction: granted.id,
+        });
+        let mut complaint = self.interaction(
+            id,
+            hours_ago(2),
+            Channel::CallCenter,
+            InteractionKind::Complaint,
+        );
+        complaint.employee = Some("M. Rossi".into());
+        complaint.text = Some(
+            "rebooked on the evening flight but the connection to Tromsø leaves before it lands"
+                .into(),
+        );
+        self.batch.put_interaction(&complaint);
+    }
+
+    /// Acme AB: a corporate account employing Anna and 29 others.
+    fn acme(&mut self) {
+        let id = CustomerId(3);
+        let mut acme = person(id, PartyKind::Organisation, "Acme AB", "Uppsala");
+        for other in std::iter::once(1).chain(200..229) {
+            acme.relationships
+                .push(relation(RelationshipKind::Employs, other));
+        }
+        self.customer(&acme);
+        self.batch.put_scores(id, &scores(Tier::A, 88_000.0, 0.99));
+    }
+
+    /// A customer whose data tries to drive the terminal.
+    fn eve(&mut self) {
+        let id = CustomerId(4);
         let hostile = "Eve\u{1b}[2J\u{1b}]0;pwned\u{7}\u{202E}Mallory";
-        let mut eve = person(4, PartyKind::Person, hostile, "Oslo\u{1b}[31m");
+        let mut eve = person(id, PartyKind::Person, hostile, "Oslo\u{1b}[31m");
         eve.preferences.push(Preference {
             topic: "meal".into(),
             value: "\u{1b}]52;c;ZXZpbA==\u{7}vegan".into(),
@@ -279,400 +400,137 @@ impl Fake {
             channel: Channel::Web,
             at: hours_ago(5),
         });
-        let mut rec = record(eve, None);
-        let mut note = Interaction::new(
-            InteractionId(next),
-            CustomerId(4),
-            hours_ago(3),
-            Channel::Web,
-            InteractionKind::Note,
-        );
-        next += 1;
+        self.customer(&eve);
+        let mut note = self.interaction(id, hours_ago(3), Channel::Web, InteractionKind::Note);
         note.text = Some("hello\u{1b}[1;1H\u{1b}[2Jgotcha".into());
         note.touchpoint = Some("\u{1b}[5mweb".into());
-        rec.interactions.push(note);
-        records.insert(CustomerId(4), rec);
-        let anders = person(5, PartyKind::Person, "Anders Bergström", "Göteborg");
-        let mut rec = record(anders, Some(scores(Tier::C, 410.0, 0.35)));
-        let mut old = Interaction::new(
-            InteractionId(next),
-            CustomerId(5),
+        self.batch.put_interaction(&note);
+    }
+
+    /// Anders Bergström: tier C, one old booking.
+    fn anders(&mut self) {
+        let id = CustomerId(5);
+        let anders = person(id, PartyKind::Person, "Anders Bergström", "Göteborg");
+        self.customer(&anders);
+        self.batch.put_scores(id, &scores(Tier::C, 410.0, 0.35));
+        let mut old = self.interaction(
+            id,
             hours_ago(24 * 200),
             Channel::Web,
             InteractionKind::Booking,
         );
-        next += 1;
         old.amounts.push(Amount {
             role: AmountRole::Revenue,
             money: eur(9_900),
         });
-        rec.interactions.push(old);
-        records.insert(CustomerId(5), rec);
-        Fake {
-            world: Arc::new(Mutex::new(World {
-                records,
-                next_interaction: next,
-                subs: Vec::new(),
-            })),
-            session: SessionInfo {
-                operator: operator.into(),
-                role,
-                mode: Mode::Remote {
-                    addr: "127.0.0.1:7070".into(),
-                },
+        self.batch.put_interaction(&old);
+    }
+
+    /// What a scoring run and an ingest leave for the overview: tiers, value skew, the
+    /// complainers list and two quarantined rows.
+    fn analytics(&mut self) {
+        let at = hours_ago(30);
+        let row = |tier, customers, value_share| TierRow {
+            tier,
+            customers,
+            value: 0.0,
+            value_share,
+            profit: 0.0,
+            clv: 0.0,
+        };
+        let tiers = TierSummary {
+            at,
+            model_version: "value-v1".into(),
+            tiering: Tiering {
+                a_cutoff: 2_000.0,
+                b_cutoff: 500.0,
+                top_cutoff: 5_000.0,
+                bottom_cutoff: 100.0,
+                floor: 0.0,
+                ceiling: 100_000.0,
             },
-        }
-    }
-
-    /// Another console on the same world.
-    pub fn as_operator(&self, operator: &str, role: Role) -> Fake {
-        Fake {
-            world: self.world.clone(),
-            session: SessionInfo {
-                operator: operator.into(),
-                role,
-                mode: self.session.mode.clone(),
-            },
-        }
-    }
-
-    /// Sends an event to every subscriber (e.g. a reconnect).
-    pub fn broadcast(&self, ev: LiveEvent) {
-        let w = self.world.lock().unwrap();
-        for (tx, _) in &w.subs {
-            let _ = tx.try_send(ev.clone());
-        }
-    }
-
-    fn notify(w: &mut World, change: Change) {
-        let customer = change.customer();
-        w.subs.retain(|(tx, _)| !tx.is_closed());
-        for (tx, watching) in &w.subs {
-            let wanted = match &*watching.borrow() {
-                Watch::All => true,
-                Watch::Customers(ids) => customer.is_some_and(|c| ids.contains(&c)),
+            tiers: vec![
+                row(Tier::A, 2, 0.95),
+                row(Tier::B, 1, 0.03),
+                row(Tier::C, 1, 0.02),
+            ],
+            top_customers: 1,
+            top_value_share: 0.85,
+            bottom_customers: 1,
+            bottom_profit: -12.0,
+        };
+        self.batch.put_doc(ANALYTICS, "tiers", &tiers).unwrap();
+        let values = [17_600.0, 2_468.0, 620.0, 82.0];
+        let skew = rapport_analytics::skew(&values, "value", at).unwrap();
+        self.batch.put_doc(ANALYTICS, "skew", &skew).unwrap();
+        let list = WorkingList {
+            name: ListName::Complainers,
+            title: "Valuable complainers".into(),
+            at,
+            total: 1,
+            entries: vec![rapport_analytics::ListEntry {
+                customer: CustomerId(1),
+                tier: Tier::A,
+                rank_value: 2.0,
+                reason: "2 complaints in the last 12 months, tier A".into(),
+            }],
+        };
+        self.batch
+            .put_doc(
+                ANALYTICS,
+                &format!("list/{}", ListName::Complainers.as_str()),
+                &list,
+            )
+            .unwrap();
+        for (line, reason) in [(14, Reason::AmbiguousDate), (27, Reason::MalformedPhone)] {
+            let raw = format!("row {line}").into_bytes();
+            let file = std::path::Path::new("call_center.csv");
+            let entry = QuarantineEntry {
+                id: QuarantineEntry::id_for("call_center", file, &raw),
+                source: "call_center".into(),
+                mapping: "call_center.toml".into(),
+                file: "call_center.csv".into(),
+                line,
+                field: "date".into(),
+                reason,
+                detail: "ambiguous".into(),
+                raw,
+                header: None,
+                at,
             };
-            if wanted {
-                let _ = tx.try_send(LiveEvent::Change(ChangeEvent {
-                    change: change.clone(),
-                    at: now(),
-                }));
-            }
-        }
-    }
-
-    fn summary(r: &CustomerRecord) -> CustomerSummary {
-        CustomerSummary {
-            id: r.customer.id,
-            kind: r.customer.kind,
-            name: r.customer.display_name(),
-            tier: r.scores.as_ref().map(|s| s.tier),
-            city: r.customer.profile.city.as_ref().map(|c| c.value.clone()),
-            last_contact: r.interactions.first().map(|i| i.at),
-            matched: "name~".into(),
-            score: 0.9,
-        }
-    }
-
-    fn page(all: &[Interaction], q: &InteractionQuery) -> (Vec<Interaction>, bool) {
-        let limit = if q.limit == 0 { 100 } else { q.limit };
-        let rows: Vec<Interaction> = all
-            .iter()
-            .filter(|i| q.kinds.is_empty() || q.kinds.contains(&i.kind))
-            .filter(|i| q.channels.is_empty() || q.channels.contains(&i.channel))
-            .filter(|i| q.before.is_none_or(|b| (i.at, i.id) < b))
-            .cloned()
-            .collect();
-        let more = rows.len() > limit;
-        (rows.into_iter().take(limit).collect(), more)
-    }
-
-    fn entitled(req: &CompensationRequest) -> (String, Money, String) {
-        match req.kind {
-            DisruptionKind::Delay if req.delay_minutes.unwrap_or(0) >= 360 => {
-                ("voucher".into(), eur(25_000), "delay 6h+ v1".into())
-            }
-            DisruptionKind::Delay => ("voucher".into(), eur(7_500), "delay 2-6h v1".into()),
-            DisruptionKind::Cancellation => {
-                ("voucher".into(), eur(30_000), "cancellation v1".into())
-            }
-            DisruptionKind::DeniedBoarding => (
-                "free flight".into(),
-                eur(40_000),
-                "denied boarding v1".into(),
-            ),
-            DisruptionKind::LostBag => ("miles".into(), eur(10_000), "lost bag v1".into()),
+            self.batch
+                .put_doc(quarantine::COLLECTION, &entry.id, &entry)
+                .unwrap();
         }
     }
 }
 
-impl Service for Fake {
-    fn session(&self) -> SessionInfo {
-        self.session.clone()
-    }
-
-    async fn search(&self, query: &str, limit: usize) -> ServiceResult<Vec<CustomerSummary>> {
-        let q = query.to_lowercase();
-        let w = self.world.lock().unwrap();
-        Ok(w.records
-            .values()
-            .filter(|r| {
-                r.customer.display_name().to_lowercase().contains(&q)
-                    || r.customer.contacts.iter().any(|c| c.value.contains(&q))
-            })
-            .take(limit)
-            .map(Fake::summary)
-            .collect())
-    }
-
-    async fn open(
-        &self,
-        customer: CustomerId,
-        query: InteractionQuery,
-    ) -> ServiceResult<CustomerRecord> {
-        let w = self.world.lock().unwrap();
-        let r = w
-            .records
-            .get(&customer)
-            .ok_or_else(|| ServiceError::NotFound(customer.to_string()))?;
-        let mut out = r.clone();
-        let (rows, more) = Fake::page(&r.interactions, &query);
-        out.interactions = rows;
-        out.more_interactions = more;
-        Ok(out)
-    }
-
-    async fn interactions(
-        &self,
-        customer: CustomerId,
-        query: InteractionQuery,
-    ) -> ServiceResult<Vec<Interaction>> {
-        let w = self.world.lock().unwrap();
-        let r = w
-            .records
-            .get(&customer)
-            .ok_or_else(|| ServiceError::NotFound(customer.to_string()))?;
-        Ok(Fake::page(&r.interactions, &query).0)
-    }
-
-    async fn log_interaction(&self, new: NewInteraction) -> ServiceResult<Interaction> {
-        let mut w = self.world.lock().unwrap();
-        let id = InteractionId(w.next_interaction);
-        w.next_interaction += 1;
-        let r = w
-            .records
-            .get_mut(&new.customer)
-            .ok_or_else(|| ServiceError::NotFound(new.customer.to_string()))?;
-        let mut i = Interaction::new(id, new.customer, now(), new.channel, new.kind);
-        i.touchpoint = new.touchpoint;
-        i.phase = new.phase;
-        i.text = new.text;
-        i.employee = Some(self.session.operator.clone());
-        r.interactions.insert(0, i.clone());
-        Fake::notify(
-            &mut w,
-            Change::InteractionAdded {
-                customer: new.customer,
-                interaction: id,
-            },
-        );
-        Ok(i)
-    }
-
-    async fn record_preference(
-        &self,
-        customer: CustomerId,
-        topic: String,
-        value: String,
-        channel: Channel,
-    ) -> ServiceResult<Preference> {
-        let mut w = self.world.lock().unwrap();
-        let r = w
-            .records
-            .get_mut(&customer)
-            .ok_or_else(|| ServiceError::NotFound(customer.to_string()))?;
-        let p = Preference {
-            topic,
-            value,
-            recorded_by: self.session.operator.clone(),
-            channel,
-            at: now(),
-        };
-        r.customer.preferences.push(p.clone());
-        Fake::notify(&mut w, Change::CustomerChanged { customer });
-        Ok(p)
-    }
-
-    async fn entitlement(&self, request: CompensationRequest) -> ServiceResult<Entitlement> {
-        let w = self.world.lock().unwrap();
-        let r = w
-            .records
-            .get(&request.customer)
-            .ok_or_else(|| ServiceError::NotFound(request.customer.to_string()))?;
-        let (instrument, amount, rule) = Fake::entitled(&request);
-        let existing = r
-            .grants
-            .iter()
-            .find(|g| g.disruption == request.disruption)
-            .cloned();
-        Ok(Entitlement {
-            instrument,
-            amount,
-            rule,
-            existing,
-        })
-    }
-
-    async fn grant_compensation(
-        &self,
-        request: CompensationRequest,
-    ) -> ServiceResult<GrantOutcome> {
-        if self.session.role == Role::Analyst {
-            return Err(ServiceError::Forbidden {
-                role: self.session.role,
-                action: "grant-compensation".into(),
-            });
-        }
-        let mut w = self.world.lock().unwrap();
-        let id = InteractionId(w.next_interaction);
-        w.next_interaction += 1;
-        let operator = self.session.operator.clone();
-        let r = w
-            .records
-            .get_mut(&request.customer)
-            .ok_or_else(|| ServiceError::NotFound(request.customer.to_string()))?;
-        if let Some(g) = r.grants.iter().find(|g| g.disruption == request.disruption) {
-            return Ok(GrantOutcome::Refused(g.clone()));
-        }
-        let (instrument, amount, policy_rule) = Fake::entitled(&request);
-        let grant = CompensationGrant {
-            customer: request.customer,
-            disruption: request.disruption.clone(),
-            kind: request.kind,
-            delay_minutes: request.delay_minutes,
-            instrument,
-            amount,
-            policy_rule,
-            granted_by: operator.clone(),
-            touchpoint: request.touchpoint.clone(),
-            at: now(),
-            interaction: id,
-        };
-        let mut i = Interaction::new(
-            id,
-            request.customer,
-            now(),
-            Channel::Gate,
-            InteractionKind::CompensationGranted,
-        );
-        i.touchpoint = Some(request.touchpoint.clone());
-        i.employee = Some(operator);
-        i.amounts.push(Amount {
-            role: AmountRole::Compensation,
-            money: amount,
-        });
-        r.interactions.insert(0, i);
-        r.grants.insert(0, grant.clone());
-        r.cues.insert(
-            0,
-            Cue {
-                level: CueLevel::Alert,
-                text: format!(
-                    "{} {} granted just now at {} by {}: do not grant again",
-                    grant.instrument, grant.amount, grant.touchpoint, grant.granted_by
-                ),
-                at: now(),
-            },
-        );
-        Fake::notify(
-            &mut w,
-            Change::GrantIssued {
-                customer: request.customer,
-                disruption: request.disruption,
-            },
-        );
-        Ok(GrantOutcome::Granted(grant))
-    }
-
-    async fn overview(&self) -> ServiceResult<Overview> {
-        let mut tiers = BTreeMap::new();
-        tiers.insert(Tier::A, 52);
-        tiers.insert(Tier::B, 310);
-        tiers.insert(Tier::C, 638);
-        let mut quarantine = BTreeMap::new();
-        quarantine.insert("ambiguous date (day/month or month/day)".to_string(), 17);
-        quarantine.insert("amount without currency".to_string(), 4);
-        Ok(Overview {
-            customers: 1_000,
-            interactions: 48_210,
-            tiers,
-            lorenz: vec![
-                (0.0, 0.0),
-                (0.2, 0.01),
-                (0.5, 0.08),
-                (0.8, 0.3),
-                (0.95, 0.6),
-                (0.98, 0.75),
-                (1.0, 1.0),
-            ],
-            gini: Some(0.71),
-            top_shares: vec![
-                (0.01, 0.18),
-                (0.02, 0.25),
-                (0.05, 0.4),
-                (0.1, 0.55),
-                (0.2, 0.7),
-            ],
-            quarantine,
-            reviews_pending: 3,
-            scored_at: Some(hours_ago(30)),
-        })
-    }
-
-    async fn list(&self, name: &str, limit: usize) -> ServiceResult<Vec<ListEntry>> {
-        let w = self.world.lock().unwrap();
-        match name {
-            "complainers" => Ok(w
-                .records
-                .get(&CustomerId(1))
-                .map(|r| ListEntry {
-                    customer: Fake::summary(r),
-                    reason: "2 complaints in the last 12 months, tier A".into(),
-                })
-                .into_iter()
-                .take(limit)
-                .collect()),
-            "at-risk" | "lost" | "halved" | "single-product" => Ok(Vec::new()),
-            other => Err(ServiceError::NotFound(format!("list {other}"))),
-        }
-    }
-
-    async fn subscribe(&self, watch: Watch) -> ServiceResult<Subscription> {
-        let (tx, rx) = mpsc::channel(64);
-        let (wtx, wrx) = watch::channel(watch);
-        self.world.lock().unwrap().subs.push((tx, wrx));
-        Ok(Subscription {
-            events: rx,
-            watching: wtx,
-        })
-    }
-}
-
-/// A console over a fake service, rendering into a `TestBackend`, driven by key events.
+/// A console over the real embedded service, rendering into a `TestBackend`, driven by key events.
 pub struct Harness {
-    pub app: App<Fake>,
+    pub app: App<Embedded>,
     rx: UnboundedReceiver<Event>,
     pub term: Terminal<TestBackend>,
 }
 
 impl Harness {
-    pub async fn new(fake: Fake, width: u16, height: u16) -> Harness {
-        Harness::with_config(fake, width, height, &Config::default()).await
+    pub async fn new(svc: Embedded, width: u16, height: u16) -> Harness {
+        Harness::with_config(svc, width, height, &Config::default()).await
     }
 
-    pub async fn with_config(fake: Fake, width: u16, height: u16, config: &Config) -> Harness {
+    pub async fn with_config(svc: Embedded, width: u16, height: u16, config: &Config) -> Harness {
+        Harness::with_clock(svc, width, height, config, Clock::Fixed(now())).await
+    }
+
+    /// A console whose clock the test moves (status messages, highlights).
+    pub async fn with_clock(
+        svc: Embedded,
+        width: u16,
+        height: u16,
+        config: &Config,
+        clock: Clock,
+    ) -> Harness {
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut app = App::new(fake, config, tx, Clock::Fixed(now()));
+        let mut app = App::new(svc, config, tx, clock);
         app.resize(width, height);
         app.start();
         let mut h = Harness {
