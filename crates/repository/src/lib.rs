@@ -29,6 +29,7 @@
 //! ```
 
 pub mod cleanse;
+pub mod disruption;
 pub mod error;
 pub mod extract;
 pub mod fragment;
