@@ -44,6 +44,10 @@ pub enum Action {
     SetPassword,
     /// Disable an operator.
     DisableOperator,
+    /// Read disruptions: a customer's, or a flight's with its passengers.
+    ReadDisruptions,
+    /// Declare a disruption the sources do not report yet (with a reason).
+    DeclareDisruption,
 }
 
 /// What a role may do with an action.
@@ -84,7 +88,7 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 
 /// The permission matrix. Columns in the order of [`Role::ALL`]: front line, customer manager,
 /// analyst, steward, executive, admin.
-pub const MATRIX: [(Action, [Permission; 6]); 15] = [
+pub const MATRIX: [(Action, [Permission; 6]); 17] = [
     //                                   FL  CM  AN  ST  EX  AD
     (Action::Search, /*              */ [A, A, M, A, M, A]),
     (Action::OpenRecord, /*          */ [A, A, M, A, M, A]),
@@ -101,12 +105,14 @@ pub const MATRIX: [(Action, [Permission; 6]); 15] = [
     (Action::ChangeOwnPassword, /*   */ [A, A, A, A, A, A]),
     (Action::SetPassword, /*         */ [D, D, D, D, D, A]),
     (Action::DisableOperator, /*     */ [D, D, D, D, D, A]),
+    (Action::ReadDisruptions, /*     */ [A, A, M, A, M, A]),
+    (Action::DeclareDisruption, /*   */ [D, A, D, A, D, A]),
 ];
 
 impl Action {
     /// Every action, in the order of the matrix.
-    pub const ALL: [Action; 15] = {
-        let mut out = [Action::Search; 15];
+    pub const ALL: [Action; 17] = {
+        let mut out = [Action::Search; 17];
         let mut i = 0;
         while i < MATRIX.len() {
             out[i] = MATRIX[i].0;
@@ -133,6 +139,8 @@ impl Action {
             Action::ChangeOwnPassword => "change-own-password",
             Action::SetPassword => "set-password",
             Action::DisableOperator => "disable-operator",
+            Action::ReadDisruptions => "read-disruptions",
+            Action::DeclareDisruption => "declare-disruption",
         }
     }
 }

@@ -5,12 +5,15 @@
 //! [`ClientMsg::Resume`] answered by [`ServerMsg::LoggedIn`]; then requests, each with an id
 //! the reply carries, and live events pushed for the connection's subscriptions.
 
-use rapport_core::{Channel, CustomerId, CustomerRecord, CustomerSummary, Interaction, Preference};
+use rapport_core::{
+    Channel, CustomerId, CustomerRecord, CustomerSummary, Disruption, Interaction, Preference,
+};
 use rapport_governance::{Action, OperatorInfo, Role, SessionToken};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{
-    CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent,
+    CompensationRequest, Declaration, DisruptionEntry, Entitlement, FlightGrant, FlightView,
+    GrantOutcome, InteractionQuery, ListEntry, LiveEvent,
     NewInteraction, Overview, ServiceError, Watch,
 };
 
@@ -143,6 +146,25 @@ pub enum Request {
         /// Name.
         name: String,
     },
+    /// [`crate::Service::disruptions`].
+    Disruptions {
+        /// Customer.
+        customer: CustomerId,
+    },
+    /// [`crate::Service::flight`].
+    Flight {
+        /// The reference, any shape.
+        disruption: String,
+    },
+    /// [`crate::Service::grant_flight`].
+    GrantFlight {
+        /// The reference, any shape.
+        disruption: String,
+        /// Where the grants are made.
+        touchpoint: String,
+    },
+    /// [`crate::Service::declare_disruption`].
+    DeclareDisruption(Declaration),
 }
 
 impl Request {
@@ -167,6 +189,9 @@ impl Request {
             Request::SetPassword { name, .. } if name == caller => Action::ChangeOwnPassword,
             Request::SetPassword { .. } => Action::SetPassword,
             Request::DisableOperator { .. } => Action::DisableOperator,
+            Request::Disruptions { .. } | Request::Flight { .. } => Action::ReadDisruptions,
+            Request::GrantFlight { .. } => Action::GrantCompensation,
+            Request::DeclareDisruption(_) => Action::DeclareDisruption,
         }
     }
 }
@@ -196,6 +221,14 @@ pub enum Reply {
     Operators(Vec<OperatorInfo>),
     /// Done, nothing to return.
     Done,
+    /// A customer's disruptions.
+    Disruptions(Vec<DisruptionEntry>),
+    /// A disruption with its passengers.
+    Flight(Box<FlightView>),
+    /// The grants of a whole-flight grant.
+    FlightGrants(Vec<FlightGrant>),
+    /// A declared disruption.
+    Disruption(Box<Disruption>),
 }
 
 /// From server to client.
