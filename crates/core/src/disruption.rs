@@ -205,7 +205,9 @@ fn carrier_and_number(s: &str) -> Option<(String, u16, &str)> {
     let carrier: String = [c1, c2].iter().map(|c| c.to_ascii_uppercase()).collect();
     let rest = s[i2 + c2.len_utf8()..].trim_start();
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 || digits > 4 {
+    // At most four significant digits (leading zeros are how some systems print them).
+    let zeros = rest.bytes().take_while(|b| *b == b'0').count().min(digits);
+    if digits == 0 || digits - zeros > 4 || digits > 6 {
         return None;
     }
     let number: u16 = rest[..digits].parse().ok()?;
@@ -357,6 +359,7 @@ mod tests {
             "RP 121 23 Nov 2026",
             "RP121/2026/11/23",
             "RP121/11/23/2026",
+            "RP00121 2026-11-23",
         ] {
             check(s, id);
         }

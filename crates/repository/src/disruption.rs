@@ -99,6 +99,44 @@ pub fn get(store: &Store, id: &DisruptionId) -> Result<Option<Disruption>, Error
     Ok(Some(d))
 }
 
+/// What happened to `customer` in disruption `id`, or `None` when it did not affect them:
+/// one read of the record (merges followed), else the customer's own history (a record
+/// unmerged since, or a database ingested before disruption records existed).
+pub fn affected(
+    store: &Store,
+    customer: CustomerId,
+    id: &DisruptionId,
+) -> Result<Option<(Disruption, Affected)>, Error> {
+    if let Some(d) = get(store, id)?
+        && let Some(a) = d.affected(customer).cloned()
+    {
+        return Ok(Some((d, a)));
+    }
+    let history = store.interactions_newest(customer, HISTORY_READ, None)?;
+    let mut mine: Option<(Disruption, Affected)> = None;
+    for i in history.iter().filter(|i| i.kind.is_disruption()) {
+        let Some(d) = disruption_of(i, "console").filter(|d| &d.id == id) else {
+            continue;
+        };
+        let a = Affected {
+            customer,
+            kind: d.kind,
+            delay_minutes: d.delay_minutes,
+            at: i.at,
+        };
+        match &mut mine {
+            Some((_, m)) => {
+                if m.kind == rapport_core::DisruptionKind::Delay {
+                    m.kind = a.kind;
+                }
+                m.delay_minutes = m.delay_minutes.max(a.delay_minutes);
+            }
+            None => mine = Some((d, a)),
+        }
+    }
+    Ok(mine)
+}
+
 /// Writes a disruption record (a declared one) to `batch`.
 pub fn put(batch: &mut Batch, d: &Disruption) -> Result<(), Error> {
     batch.put_doc_compact(DISRUPTIONS, &d.id.to_string(), d)?;

@@ -525,8 +525,9 @@ impl Engine {
     fn facts(&self, r: &CompensationRequest) -> ServiceResult<(DisruptionId, Affected)> {
         check_text("touchpoint", &r.touchpoint, 200)?;
         let id = canonical(&r.disruption)?;
-        let mine = disruption::of_customer(&self.store, r.customer).map_err(repo_err)?;
-        if let Some((_, a)) = mine.into_iter().find(|(d, _)| d.id == id) {
+        if let Some((_, a)) =
+            disruption::affected(&self.store, r.customer, &id).map_err(repo_err)?
+        {
             return Ok((id, a));
         }
         let name = self.require_customer(r.customer)?.display_name();
