@@ -8,6 +8,7 @@ pub mod act;
 pub mod analytics;
 pub mod console;
 pub mod fixtures;
+pub mod front;
 pub mod identity;
 pub mod repository;
 pub mod service;
@@ -39,6 +40,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lists(a) => analytics::lists(g, a),
         Command::Serve(a) => service::serve(g, a),
         Command::Compensate(a) => service::compensate(g, a),
+        Command::Flight(a) => front::flight(g, a),
+        Command::Disruptions(a) => front::disruptions(g, a),
+        Command::Disruption(c) => front::disruption(g, c),
         Command::Log(a) => act::log(g, a),
         Command::Prefer(a) => act::prefer(g, a),
         Command::Operator(c) => service::operator(g, c),
