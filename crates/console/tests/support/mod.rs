@@ -594,6 +594,36 @@ impl Service for Fake {
         Ok(GrantOutcome::Granted(grant))
     }
 
+    // The fake world has no disruption records: an empty list and clear refusals.
+    async fn disruptions(
+        &self,
+        _customer: rapport_core::CustomerId,
+    ) -> ServiceResult<Vec<rapport_service::DisruptionEntry>> {
+        Ok(Vec::new())
+    }
+
+    async fn flight(&self, disruption: &str) -> ServiceResult<rapport_service::FlightView> {
+        Err(ServiceError::NotFound(format!("disruption {disruption}")))
+    }
+
+    async fn grant_flight(
+        &self,
+        disruption: &str,
+        _touchpoint: &str,
+    ) -> ServiceResult<Vec<rapport_service::FlightGrant>> {
+        Err(ServiceError::NotFound(format!("disruption {disruption}")))
+    }
+
+    async fn declare_disruption(
+        &self,
+        _declaration: rapport_service::Declaration,
+    ) -> ServiceResult<rapport_core::Disruption> {
+        Err(ServiceError::Forbidden {
+            role: self.session.role,
+            action: "declare-disruption".into(),
+        })
+    }
+
     async fn overview(&self) -> ServiceResult<Overview> {
         let mut tiers = BTreeMap::new();
         tiers.insert(Tier::A, 52);
