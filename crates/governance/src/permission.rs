@@ -44,6 +44,11 @@ pub enum Action {
     SetPassword,
     /// Disable an operator.
     DisableOperator,
+    /// Run the coordination-stage assessment and read its history.
+    Assess,
+    /// Answer the stage questionnaires (one's own answers; admins and executives load a
+    /// survey's file).
+    AnswerQuestionnaire,
     /// Read disruptions: a customer's, or a flight's with its passengers.
     ReadDisruptions,
     /// Declare a disruption the sources do not report yet (with a reason).
@@ -88,7 +93,7 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 
 /// The permission matrix. Columns in the order of [`Role::ALL`]: front line, customer manager,
 /// analyst, steward, executive, admin.
-pub const MATRIX: [(Action, [Permission; 6]); 17] = [
+pub const MATRIX: [(Action, [Permission; 6]); 19] = [
     //                                   FL  CM  AN  ST  EX  AD
     (Action::Search, /*              */ [A, A, M, A, M, A]),
     (Action::OpenRecord, /*          */ [A, A, M, A, M, A]),
@@ -105,14 +110,16 @@ pub const MATRIX: [(Action, [Permission; 6]); 17] = [
     (Action::ChangeOwnPassword, /*   */ [A, A, A, A, A, A]),
     (Action::SetPassword, /*         */ [D, D, D, D, D, A]),
     (Action::DisableOperator, /*     */ [D, D, D, D, D, A]),
+    (Action::Assess, /*              */ [D, A, A, A, A, A]),
+    (Action::AnswerQuestionnaire, /* */ [A, A, A, A, A, A]),
     (Action::ReadDisruptions, /*     */ [A, A, M, A, M, A]),
     (Action::DeclareDisruption, /*   */ [D, A, D, A, D, A]),
 ];
 
 impl Action {
     /// Every action, in the order of the matrix.
-    pub const ALL: [Action; 17] = {
-        let mut out = [Action::Search; 17];
+    pub const ALL: [Action; 19] = {
+        let mut out = [Action::Search; 19];
         let mut i = 0;
         while i < MATRIX.len() {
             out[i] = MATRIX[i].0;
@@ -139,6 +146,8 @@ impl Action {
             Action::ChangeOwnPassword => "change-own-password",
             Action::SetPassword => "set-password",
             Action::DisableOperator => "disable-operator",
+            Action::Assess => "assess",
+            Action::AnswerQuestionnaire => "answer-questionnaire",
             Action::ReadDisruptions => "read-disruptions",
             Action::DeclareDisruption => "declare-disruption",
         }

@@ -373,6 +373,14 @@ impl Engine {
             Request::DisableOperator { name } => {
                 self.disable_operator(caller, &name).map(|_| Reply::Done)
             }
+            Request::Assess { period_days } => {
+                crate::assess::run(&self.store, &caller.operator, self.clock.now(), period_days)
+                    .map(|a| Reply::Assessment(Box::new(a)))
+            }
+            Request::SubmitAnswers(answers) => {
+                crate::assess::submit(&self.store, answers, caller).map(Reply::Count)
+            }
+            Request::AssessmentHistory => crate::assess::all(&self.store).map(Reply::Assessments),
             Request::Disruptions { customer } => {
                 self.disruptions(customer).map(Reply::Disruptions)
             }

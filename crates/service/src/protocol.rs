@@ -5,6 +5,7 @@
 //! [`ClientMsg::Resume`] answered by [`ServerMsg::LoggedIn`]; then requests, each with an id
 //! the reply carries, and live events pushed for the connection's subscriptions.
 
+use rapport_governance::questionnaire::Answers;
 use rapport_core::{
     Channel, CustomerId, CustomerRecord, CustomerSummary, Disruption, Interaction, Preference,
 };
@@ -16,6 +17,7 @@ use crate::api::{
     GrantOutcome, InteractionQuery, ListEntry, LiveEvent,
     NewInteraction, Overview, ServiceError, Watch,
 };
+use crate::assess::AssessmentEntry;
 
 /// The protocol version; a client with another version is refused.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -146,6 +148,15 @@ pub enum Request {
         /// Name.
         name: String,
     },
+    /// [`crate::Assessments::assess`].
+    Assess {
+        /// Days to look back over.
+        period_days: u32,
+    },
+    /// [`crate::Assessments::submit_answers`].
+    SubmitAnswers(Answers),
+    /// [`crate::Assessments::assessment_history`].
+    AssessmentHistory,
     /// [`crate::Service::disruptions`].
     Disruptions {
         /// Customer.
@@ -189,6 +200,8 @@ impl Request {
             Request::SetPassword { name, .. } if name == caller => Action::ChangeOwnPassword,
             Request::SetPassword { .. } => Action::SetPassword,
             Request::DisableOperator { .. } => Action::DisableOperator,
+            Request::Assess { .. } | Request::AssessmentHistory => Action::Assess,
+            Request::SubmitAnswers(_) => Action::AnswerQuestionnaire,
             Request::Disruptions { .. } | Request::Flight { .. } => Action::ReadDisruptions,
             Request::GrantFlight { .. } => Action::GrantCompensation,
             Request::DeclareDisruption(_) => Action::DeclareDisruption,
@@ -219,6 +232,12 @@ pub enum Reply {
     List(Vec<ListEntry>),
     /// Operators.
     Operators(Vec<OperatorInfo>),
+    /// A stage assessment.
+    Assessment(Box<AssessmentEntry>),
+    /// Stored assessments, oldest first.
+    Assessments(Vec<AssessmentEntry>),
+    /// How many items a request stored.
+    Count(u64),
     /// Done, nothing to return.
     Done,
     /// A customer's disruptions.

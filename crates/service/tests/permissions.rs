@@ -5,10 +5,11 @@
 mod common;
 
 use rapport_core::{Channel, DisruptionKind, InteractionKind};
+use rapport_governance::questionnaire::Answers;
 use rapport_governance::{Action, Permission, Role, permission};
 use rapport_service::{
-    CompensationRequest, Declaration, Embedded, InteractionQuery, NewInteraction, OperatorAdmin, Remote,
-    Service, ServiceError, Watch,
+    Assessments, CompensationRequest, Declaration, Embedded, InteractionQuery, NewInteraction,
+    OperatorAdmin, Remote, Service, ServiceError, Watch,
 };
 
 use common::{PASSWORD, TestServer, engine};
@@ -76,11 +77,17 @@ async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) ->
                 .await,
             none,
         ),
-        Action::ReadDisruptions => outcome(c.flight(&format!("rp{} 23.11.2026", role_number(role))).await, |f| {
-            // Names and tiers stay under masking (see rapport_governance::masking).
-            Some(f.passengers.is_empty())
-        })
-        .map_masked(),
+        Action::Assess => outcome(c.assess(30).await, none),
+        Action::AnswerQuestionnaire => {
+            let csv = format!("respondent,constituency,item,answer\n{me},front-line,B1,3\n");
+            let answers = Answers::parse("mine.csv", &csv).unwrap();
+            outcome(c.submit_answers(answers).await, none)
+        }
+        // Names and tiers only: nothing to mask.
+        Action::ReadDisruptions => outcome(
+            c.flight(&format!("rp{} 23.11.2026", role_number(role))).await,
+            none,
+        ),
         Action::DeclareDisruption => outcome(
             c.declare_disruption(Declaration {
                 disruption: format!("RP{}/2026-11-24", 100 + role_number(role)),
@@ -93,16 +100,6 @@ async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) ->
             .await,
             none,
         ),
-    }
-}
-
-impl Outcome {
-    /// A read that carries no personal data cannot show masking: allowed is allowed.
-    fn map_masked(self) -> Outcome {
-        match self {
-            Outcome::Allowed { .. } => Outcome::Allowed { masked: None },
-            other => other,
-        }
     }
 }
 
