@@ -75,6 +75,13 @@ pub enum Command {
     Serve(cmd::service::ServeArgs),
     /// Grant compensation for a disruption, at most once per customer and disruption.
     Compensate(cmd::service::CompensateArgs),
+    /// A disrupted flight (or lost bag) with its affected passengers; --grant grants them all.
+    Flight(cmd::front::FlightArgs),
+    /// A customer's disruptions with what the policy entitles and any grant made.
+    Disruptions(cmd::front::DisruptionsArgs),
+    /// Declare a disruption the sources do not report yet.
+    #[command(subcommand)]
+    Disruption(cmd::front::DisruptionCommand),
     /// Log an interaction (complaint, inquiry, note, idea...) for a customer.
     Log(cmd::act::LogArgs),
     /// Record a preference the customer stated (the newest per topic wins).

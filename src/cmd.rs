@@ -9,6 +9,7 @@ pub mod analytics;
 pub mod assess;
 pub mod console;
 pub mod fixtures;
+pub mod front;
 pub mod identity;
 pub mod repository;
 pub mod service;
@@ -42,6 +43,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Value(c) => analytics::value(g, c),
         Command::Serve(a) => service::serve(g, a),
         Command::Compensate(a) => service::compensate(g, a),
+        Command::Flight(a) => front::flight(g, a),
+        Command::Disruptions(a) => front::disruptions(g, a),
+        Command::Disruption(c) => front::disruption(g, c),
         Command::Log(a) => act::log(g, a),
         Command::Prefer(a) => act::prefer(g, a),
         Command::Operator(c) => service::operator(g, c),

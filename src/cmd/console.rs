@@ -223,9 +223,8 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
         .with_context(|| format!("the demo clock on {as_of}"))?
         .timestamp();
     let now = jiff::Timestamp::now();
-    let shift_ms = now.as_millisecond() - world_clock.as_millisecond();
+    let shift = demo_shift(as_of, world_clock, now);
     let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
-    let shift = shift_ms.div_euclid(86_400_000);
     let ingest_toml = fixtures.join("ingest.toml");
     if !ingest_toml.exists() {
         bail!(
@@ -252,14 +251,16 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
     // build takes a few seconds, and a line is what a terminal, a log or a script can read).
     eprintln!("Building the demo database from {}", fixtures.display());
     eprintln!(
-        "Building the demo database: times moved by {} h ({as_of} 22:00 UTC is now, {today})",
-        shift_ms / 3_600_000
+        "Building the demo database: times moved by {} h ({as_of} 22:00 UTC is now), dates \
+         and disruption references by {} days ({as_of} is today, {today})",
+        shift.millis_total() / 3_600_000,
+        shift.days
     );
     let store = rapport_store::Store::open(&building)
         .with_context(|| format!("creating the database at {}", building.display()))?;
     let opts = rapport_repository::IngestOptions {
-        time_shift_days: shift,
-        time_shift_millis: shift_ms.rem_euclid(86_400_000),
+        time_shift_days: shift.days,
+        time_shift_millis: shift.millis,
         progress: false,
         ..Default::default()
     };
@@ -367,6 +368,41 @@ fn serve_demo(db: &Path, listen: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How the demo world is moved to the present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DemoShift {
+    /// Whole days: the dates inside the data (a flight's date, the date inside a disruption
+    /// reference) move by these, so the world's as-of date becomes today's date.
+    days: i64,
+    /// Milliseconds added to every time after the whole days (negative when the world's
+    /// clock is later in its day than now is in today).
+    millis: i64,
+}
+
+impl DemoShift {
+    fn millis_total(&self) -> i64 {
+        self.days * 86_400_000 + self.millis
+    }
+}
+
+/// The world's clock (its as-of date at 22:00 UTC, after its last planted event) becomes now,
+/// so "3 h ago" and "yesterday" read as the stories say; the dates move by the days from the
+/// as-of date to today's date (UTC), so a reference's date stays the date of its flight, and
+/// a voucher granted for `RP121/<as-of>` is found under `RP121/<today>` by every agent.
+fn demo_shift(
+    as_of: jiff::civil::Date,
+    world_clock: jiff::Timestamp,
+    now: jiff::Timestamp,
+) -> DemoShift {
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let days = i64::from((today - as_of).get_days());
+    let total = now.as_millisecond() - world_clock.as_millisecond();
+    DemoShift {
+        days,
+        millis: total - days * 86_400_000,
+    }
+}
+
 /// Opens the console: on a server (login screen) when `connect` is given or a server holds
 /// the database, else embedded on the database as local admin.
 fn open_console(db: &Path, connect: Option<&str>, config: &Config) -> anyhow::Result<ExitCode> {
@@ -428,4 +464,30 @@ async fn run<S: Service>(svc: S, config: &Config) -> anyhow::Result<ExitCode> {
     tui.run(svc, config).await?;
     drop(tui);
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_shift_makes_the_as_of_date_today_and_its_clock_now() {
+        let as_of: jiff::civil::Date = "2026-11-23".parse().unwrap();
+        let world: jiff::Timestamp = "2026-11-23T22:00:00Z".parse().unwrap();
+        for (now, days) in [
+            ("2026-12-07T05:00:00Z", 14),
+            ("2026-12-06T23:30:00Z", 13),
+            ("2026-12-06T00:10:00Z", 13),
+            ("2026-11-23T22:00:00Z", 0),
+        ] {
+            let now: jiff::Timestamp = now.parse().unwrap();
+            let s = demo_shift(as_of, world, now);
+            assert_eq!(s.days, days, "{now}");
+            // Times: the world's clock is now, to the millisecond.
+            assert_eq!(
+                world.as_millisecond() + s.millis_total(),
+                now.as_millisecond()
+            );
+        }
+    }
 }

@@ -51,8 +51,9 @@ pub struct CompensateArgs {
     /// The disruption's reference, e.g. a flight and date: RP123/2026-11-23.
     #[arg(long, value_name = "REF")]
     pub disruption: String,
-    /// delay, cancellation, denied-boarding or lost-bag.
-    #[arg(long = "type", value_name = "TYPE")]
+    /// delay, cancellation, denied-boarding or lost-bag. The disruption's record decides
+    /// what happened to the customer; this is kept for scripts written before.
+    #[arg(long = "type", value_name = "TYPE", default_value = "delay")]
     pub kind: DisruptionKind,
     /// The delay in minutes (delays only).
     #[arg(long, value_name = "N")]

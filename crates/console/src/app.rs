@@ -615,6 +615,15 @@ impl<S: Service> App<S> {
                     &self.touchpoint,
                 )));
                 self.request_entitlement();
+                if let Some(customer) = self.record.id {
+                    let svc = self.svc.clone();
+                    self.spawn(async move {
+                        Reply::Disruptions {
+                            customer,
+                            result: svc.disruptions(customer).await,
+                        }
+                    });
+                }
                 return;
             }
         };
@@ -799,6 +808,7 @@ impl<S: Service> App<S> {
         };
         if changed && let Some(Popup::Grant(g)) = self.popups.last_mut() {
             g.confirming = false;
+            g.follow_pick();
             // Moving between fields changes nothing the policy depends on.
             if !matches!(action, Some(Action::NextField | Action::PrevField)) {
                 self.request_entitlement();
@@ -935,6 +945,17 @@ impl<S: Service> App<S> {
                         Ok(e) => Policy::Known(e),
                         Err(e) => Policy::Failed(e.to_string()),
                     };
+                }
+            }
+            Reply::Disruptions { customer, result } => {
+                if self.record.id == Some(customer)
+                    && let Some(Popup::Grant(g)) = self.popups.last_mut()
+                {
+                    match result {
+                        Ok(list) => g.offer(list),
+                        Err(e) => g.problem = Some(format!("Could not list the disruptions: {e}")),
+                    }
+                    self.request_entitlement();
                 }
             }
             Reply::Grant(result) => {

@@ -74,6 +74,13 @@ pub enum Reply {
         /// The answer.
         result: ServiceResult<Entitlement>,
     },
+    /// The customer's disruptions, for the grant form to offer.
+    Disruptions {
+        /// The customer they belong to.
+        customer: CustomerId,
+        /// The list, newest first.
+        result: ServiceResult<Vec<rapport_service::DisruptionEntry>>,
+    },
     /// The outcome of a grant.
     Grant(ServiceResult<GrantOutcome>),
     /// An interaction (log, note, idea) was written.

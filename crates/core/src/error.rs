@@ -10,6 +10,14 @@ pub enum Error {
         /// The offending input (may come from data: sanitise before showing it in a terminal).
         input: String,
     },
+    /// A disruption reference that names no flight and date nor bag tag.
+    #[error("invalid disruption reference {input:?}: {why}")]
+    Reference {
+        /// The offending input (may come from data: sanitise before showing it in a terminal).
+        input: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
 }
 
 /// Result alias for this crate.

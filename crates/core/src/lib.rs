@@ -16,6 +16,7 @@
 
 mod change;
 mod customer;
+mod disruption;
 mod error;
 mod id;
 mod interaction;
@@ -30,6 +31,7 @@ pub use customer::{
     ContactKind, ContactPoint, Customer, Date, PartyKind, Preference, Profile, QualityFlag,
     Relationship, RelationshipKind, Sourced,
 };
+pub use disruption::{Affected, Disruption, DisruptionId, DisruptionOrigin};
 pub use error::{Error, Result};
 pub use id::{CustomerId, InteractionId, SourceRef};
 pub use interaction::{

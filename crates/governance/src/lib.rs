@@ -39,6 +39,6 @@ pub use credentials::{
 };
 pub use limits::ApprovalLimits;
 pub use permission::{Action, MATRIX, Permission, matrix_markdown, permission};
-pub use policy::{CompensationPolicy, Decision, PolicyError, PolicyRule};
+pub use policy::{CareRule, CompensationPolicy, Decision, PolicyError, PolicyRule};
 pub use role::{Role, UnknownRole};
 pub use session::{LoginLimiter, Session, SessionToken};

@@ -51,6 +51,10 @@ pub enum Action {
     AnswerQuestionnaire,
     /// Take an online backup (written by the server to a file on its machine).
     Backup,
+    /// Read disruptions: a customer's, or a flight's with its passengers.
+    ReadDisruptions,
+    /// Declare a disruption the sources do not report yet (with a reason).
+    DeclareDisruption,
 }
 
 /// What a role may do with an action.
@@ -91,7 +95,7 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 
 /// The permission matrix. Columns in the order of [`Role::ALL`]: front line, customer manager,
 /// analyst, steward, executive, admin.
-pub const MATRIX: [(Action, [Permission; 6]); 18] = [
+pub const MATRIX: [(Action, [Permission; 6]); 20] = [
     //                                   FL  CM  AN  ST  EX  AD
     (Action::Search, /*              */ [A, A, M, A, M, A]),
     (Action::OpenRecord, /*          */ [A, A, M, A, M, A]),
@@ -111,12 +115,14 @@ pub const MATRIX: [(Action, [Permission; 6]); 18] = [
     (Action::Assess, /*              */ [D, A, A, A, A, A]),
     (Action::AnswerQuestionnaire, /* */ [A, A, A, A, A, A]),
     (Action::Backup, /*              */ [D, D, D, D, D, A]),
+    (Action::ReadDisruptions, /*     */ [A, A, M, A, M, A]),
+    (Action::DeclareDisruption, /*   */ [D, A, D, A, D, A]),
 ];
 
 impl Action {
     /// Every action, in the order of the matrix.
-    pub const ALL: [Action; 18] = {
-        let mut out = [Action::Search; 18];
+    pub const ALL: [Action; 20] = {
+        let mut out = [Action::Search; 20];
         let mut i = 0;
         while i < MATRIX.len() {
             out[i] = MATRIX[i].0;
@@ -146,6 +152,8 @@ impl Action {
             Action::Assess => "assess",
             Action::AnswerQuestionnaire => "answer-questionnaire",
             Action::Backup => "backup",
+            Action::ReadDisruptions => "read-disruptions",
+            Action::DeclareDisruption => "declare-disruption",
         }
     }
 }

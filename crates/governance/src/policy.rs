@@ -25,6 +25,20 @@ pub struct PolicyRule {
     pub name: String,
 }
 
+/// A care item the policy gives on the spot besides compensation (a meal voucher after a
+/// long wait, a hotel night when the wait runs overnight): every matching item applies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CareRule {
+    /// The disruption types it covers.
+    pub kinds: Vec<DisruptionKind>,
+    /// For delays: from this many minutes (inclusive).
+    pub min_delay_minutes: Option<u32>,
+    /// What is given, e.g. `meal voucher`, `hotel night`.
+    pub item: String,
+    /// Its value.
+    pub amount: Money,
+}
+
 /// A versioned compensation policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompensationPolicy {
@@ -32,6 +46,9 @@ pub struct CompensationPolicy {
     pub version: u32,
     /// The rules; the first that matches applies.
     pub rules: Vec<PolicyRule>,
+    /// Care items (meals, a hotel night); a policy stored before they existed has none.
+    #[serde(default)]
+    pub care: Vec<CareRule>,
 }
 
 /// What the policy grants for one disruption.
@@ -88,6 +105,10 @@ impl CompensationPolicy {
     /// | cancellation | | voucher 250 EUR |
     /// | denied boarding | | voucher 400 EUR (a free flight) |
     /// | lost bag | | cash 100 EUR |
+    ///
+    /// Care on the spot: a meal voucher (15 EUR) after a delay of 3 hours or more, a
+    /// cancellation or a denied boarding; a hotel night (120 EUR) after a delay of 10 hours
+    /// or more, or a cancellation.
     pub fn standard() -> CompensationPolicy {
         let eur = |euros: i64| Money::new(euros * 100, Currency::EUR);
         let delay = |min: u32, max: Option<u32>, euros: i64, name: &str| PolicyRule {
@@ -121,6 +142,24 @@ impl CompensationPolicy {
                 ),
                 flat(DisruptionKind::LostBag, "cash", 100, "lost bag"),
             ],
+            care: vec![
+                CareRule {
+                    kinds: vec![
+                        DisruptionKind::Delay,
+                        DisruptionKind::Cancellation,
+                        DisruptionKind::DeniedBoarding,
+                    ],
+                    min_delay_minutes: Some(180),
+                    item: "meal voucher".into(),
+                    amount: eur(15),
+                },
+                CareRule {
+                    kinds: vec![DisruptionKind::Delay, DisruptionKind::Cancellation],
+                    min_delay_minutes: Some(600),
+                    item: "hotel night".into(),
+                    amount: eur(120),
+                },
+            ],
         }
     }
 
@@ -149,6 +188,22 @@ impl CompensationPolicy {
             amount: rule.amount,
             rule: format!("{} v{}", rule.name, self.version),
         })
+    }
+}
+
+impl CompensationPolicy {
+    /// The care items for a disruption of `kind` (with its delay for delays); the delay
+    /// threshold applies to delays only.
+    pub fn care(&self, kind: DisruptionKind, delay_minutes: Option<u32>) -> Vec<&CareRule> {
+        self.care
+            .iter()
+            .filter(|c| c.kinds.contains(&kind))
+            .filter(|c| {
+                kind != DisruptionKind::Delay
+                    || c.min_delay_minutes
+                        .is_none_or(|m| delay_minutes.is_some_and(|d| d >= m))
+            })
+            .collect()
     }
 }
 
@@ -197,5 +252,23 @@ mod tests {
             Some(("voucher", 400, "denied boarding v1")),
         );
         check(LostBag, None, Some(("cash", 100, "lost bag v1")));
+    }
+
+    #[test]
+    fn care_items_follow_the_wait() {
+        use DisruptionKind::*;
+        let p = CompensationPolicy::standard();
+        let items = |k, d| {
+            p.care(k, d)
+                .iter()
+                .map(|c| c.item.clone())
+                .collect::<Vec<_>>()
+        };
+        assert!(items(Delay, Some(179)).is_empty());
+        assert_eq!(items(Delay, Some(180)), ["meal voucher"]);
+        assert_eq!(items(Delay, Some(840)), ["meal voucher", "hotel night"]);
+        assert_eq!(items(Cancellation, None), ["meal voucher", "hotel night"]);
+        assert_eq!(items(DeniedBoarding, None), ["meal voucher"]);
+        assert!(items(LostBag, None).is_empty());
     }
 }

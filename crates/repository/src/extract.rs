@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use rapport_core::{
-    Amount, AttrValue, Channel, CompensationGrant, Currency, CustomerId, DisruptionKind,
-    Interaction, InteractionId, InteractionKind, PartyKind, SourceRef, Timestamp,
+    Amount, AttrValue, Channel, CompensationGrant, Currency, CustomerId, Disruption,
+    DisruptionId, DisruptionKind, DisruptionOrigin, Interaction, InteractionId, InteractionKind,
+    PartyKind, SourceRef, Timestamp,
 };
 
 use crate::cleanse::{self, Problem, Reason};
@@ -92,6 +93,9 @@ pub struct Extracted {
     pub interaction: Option<Interaction>,
     /// The compensation grant (customer and interaction filled in by ingest).
     pub grant: Option<CompensationGrant>,
+    /// The disruption this row reports (a delay, cancellation, denied boarding or lost bag
+    /// with its flight and date or bag tag), without its customer (filled in by ingest).
+    pub disruption: Option<Disruption>,
     /// Related parties this row creates when they are not known yet (a corporate account on
     /// a booking), as bare fragments.
     pub related: Vec<Fragment>,
@@ -100,6 +104,8 @@ pub struct Extracted {
 /// Values that do not depend on the row: the time shift and the time of ingest.
 #[derive(Debug, Clone, Copy)]
 pub struct Context {
+    /// Whole days added to the dates inside the data (flight dates, disruption references).
+    pub shift_days: i64,
     /// Milliseconds added to every time read from the data (not to birth dates).
     pub shift_millis: i64,
     /// The time of ingest, the default observation time.
@@ -215,6 +221,7 @@ impl Plan {
             problem: Problem::new(Reason::MissingValue, format!("the {what} is empty")),
         };
         let shift = ctx.shift_millis;
+        let shift_days = ctx.shift_days;
         let tz = match c.tz.map(col).map(str::trim).filter(|s| !s.is_empty()) {
             Some(z) => jiff::tz::TimeZone::get(z).map_err(|_| {
                 fail(
@@ -494,9 +501,22 @@ impl Plan {
                         None => None,
                     },
                     AttrType::Time => time(i)?.map(AttrValue::Time),
+                    // Dates move with the times by the whole days of the shift (a flight's
+                    // date stays the date of its events).
                     AttrType::Date => cleanse::date(raw, &m.source.date_formats)
                         .map_err(|p| fail(i, p))?
-                        .map(|d| AttrValue::Text(d.to_string())),
+                        .map(|d| AttrValue::Text(shift_date(d, shift_days).to_string())),
+                };
+                // A disruption reference is stored in its canonical form, moved with the
+                // dates; one that names no flight and date nor bag is kept as typed.
+                let value = match value {
+                    Some(AttrValue::Text(t)) if a.name == DISRUPTION_ATTR => {
+                        Some(AttrValue::Text(match t.parse::<DisruptionId>() {
+                            Ok(id) => id.shifted(shift_days).to_string(),
+                            Err(_) => t,
+                        }))
+                    }
+                    other => other,
                 };
                 if let Some(v) = value {
                     it.attributes.insert(a.name.clone(), v);
@@ -530,8 +550,19 @@ impl Plan {
             }
             && instrument_ok(g)
         {
-            let disruption = cleanse::text(col(c.g_disruption))
+            let typed = cleanse::text(col(c.g_disruption))
                 .ok_or_else(|| missing(c.g_disruption, "disruption reference"))?;
+            // Grants are kept once per customer and canonical disruption.
+            let disruption = typed
+                .parse::<DisruptionId>()
+                .map_err(|e| {
+                    fail(
+                        c.g_disruption,
+                        Problem::new(Reason::WrongType, e.to_string()),
+                    )
+                })?
+                .shifted(shift_days)
+                .to_string();
             let dkind = match c.g_kind {
                 Some(i) => {
                     let raw = col(i).trim();
@@ -600,6 +631,10 @@ impl Plan {
             });
         }
 
+        let disruption = interaction
+            .as_ref()
+            .and_then(|it| disruption_of(it, &m.source.name));
+
         let observed_at = match c.observed {
             Some(i) => time(i)?,
             None => None,
@@ -653,9 +688,74 @@ impl Plan {
             fragment,
             interaction,
             grant,
+            disruption,
             related,
         })
     }
+}
+
+/// The interaction attribute that names the disruption a row is about (a complaint, a
+/// grant); stored canonical.
+pub const DISRUPTION_ATTR: &str = "disruption_ref";
+
+fn shift_date(d: rapport_core::Date, days: i64) -> rapport_core::Date {
+    if days == 0 {
+        return d;
+    }
+    d.to_jiff()
+        .and_then(|j| j.checked_add(jiff::Span::new().days(days)).ok())
+        .and_then(|j| rapport_core::Date::new(j.year(), j.month() as u8, j.day() as u8))
+        .unwrap_or(d)
+}
+
+/// The disruption a disruption interaction reports, from its attributes: `flight` and
+/// `flight_date` name the flight (the scheduled local departure date), `bag_tag` the bag of a
+/// lost-bag event, `delay_minutes` the delay, `cause`, `origin` and `destination` the rest.
+/// A row without them reports no disruption record (it stays an interaction).
+pub fn disruption_of(it: &Interaction, source: &str) -> Option<Disruption> {
+    let kind = match it.kind {
+        InteractionKind::Delay => DisruptionKind::Delay,
+        InteractionKind::Cancellation => DisruptionKind::Cancellation,
+        InteractionKind::DeniedBoarding => DisruptionKind::DeniedBoarding,
+        InteractionKind::BagLost => DisruptionKind::LostBag,
+        _ => return None,
+    };
+    let flight = it
+        .attr_text("flight")
+        .zip(it.attr_text("flight_date").and_then(|d| d.parse().ok()))
+        .and_then(|(f, d)| DisruptionId::flight(f, d).ok());
+    let id = match kind {
+        DisruptionKind::LostBag => DisruptionId::Bag {
+            tag: it
+                .attr_text("bag_tag")
+                .filter(|t| t.bytes().all(|b| b.is_ascii_digit()) && !t.is_empty())?
+                .to_string(),
+        },
+        _ => flight.clone()?,
+    };
+    let delay_minutes = it
+        .attr_int("delay_minutes")
+        .and_then(|m| u32::try_from(m).ok());
+    let route = it
+        .attr_text("origin")
+        .zip(it.attr_text("destination"))
+        .map(|(o, d)| format!("{o}-{d}"));
+    Some(Disruption {
+        id,
+        kind,
+        delay_minutes,
+        cause: it.attr_text("cause").map(str::to_string),
+        route,
+        flight: match kind {
+            DisruptionKind::LostBag => flight.map(|f| f.to_string()),
+            _ => None,
+        },
+        at: it.at,
+        affected: Vec::new(),
+        origin: DisruptionOrigin::Source {
+            source: source.to_string(),
+        },
+    })
 }
 
 /// Source name of group pseudo-references (`group:source/kind/id`): parties whose rows carry

@@ -14,7 +14,9 @@
 //!
 //! **Time shift.** [`IngestOptions::time_shift_days`] plus
 //! [`IngestOptions::time_shift_millis`] is added to every time read from the data (interaction
-//! times, observation times, address validity, grants), but not to birth dates. The demo uses
+//! times, observation times, address validity, grants), but not to birth dates. Dates inside
+//! the data (a flight's date, the date inside a disruption reference) move by the whole days
+//! alone, so a reference and its flight's date always agree. The demo uses
 //! it to rebase its generated world onto the present: the world's clock (its as-of date at
 //! 22:00 UTC, after the last planted event) becomes now, so that "delayed yesterday" is
 //! yesterday and "voucher granted at 18:20 today" is a few hours ago whenever the demo is
@@ -406,6 +408,8 @@ struct Run<'s> {
     prepared: HashMap<CustomerId, Vec<Arc<Prepared>>>,
     rows: HashMap<String, RowSeen>,
     grants: HashSet<(CustomerId, String)>,
+    /// Disruption records touched by this run (by canonical id).
+    disruptions: HashMap<String, rapport_core::Disruption>,
     quarantined: HashSet<String>,
     /// The id of the quarantine entry the last row went to (or matched), if any.
     quarantined_last: Option<String>,
@@ -455,6 +459,7 @@ impl<'s> Run<'s> {
             trust,
             opts: opts.clone(),
             ctx: Context {
+                shift_days: opts.time_shift_days,
                 shift_millis: opts
                     .time_shift_days
                     .saturating_mul(86_400_000)
@@ -471,6 +476,7 @@ impl<'s> Run<'s> {
             prepared: HashMap::new(),
             rows: HashMap::new(),
             grants: HashSet::new(),
+            disruptions: HashMap::new(),
             quarantined: HashSet::new(),
             quarantined_last: None,
             ties: Vec::new(),
@@ -898,6 +904,15 @@ impl<'s> Run<'s> {
             self.batch.put_interaction(&it);
             self.report.interactions_stored += 1;
             stored_interaction = Some((customer, it.at, it.id));
+            if let Some(d) = ex.disruption.take() {
+                crate::disruption::note(
+                    self.store,
+                    &mut self.disruptions,
+                    &mut self.batch,
+                    d,
+                    customer,
+                )?;
+            }
             if let Some(mut g) = ex.grant {
                 g.customer = customer;
                 g.interaction = it.id;
@@ -1389,6 +1404,7 @@ impl<'s> Run<'s> {
         }
         self.rows.clear();
         self.grants.clear();
+        self.disruptions.clear();
         Ok(())
     }
 

@@ -30,6 +30,7 @@
 //! ```
 
 pub mod cleanse;
+pub mod disruption;
 pub mod error;
 pub mod extract;
 pub mod fragment;

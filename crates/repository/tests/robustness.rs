@@ -69,6 +69,7 @@ const HEADER: &str = "id,name,kind,dob,email,phone,country,hh,row,at,amount,n,tz
 
 fn ctx() -> Context {
     Context {
+        shift_days: 3,
         shift_millis: 3 * 86_400_000,
         now: Timestamp::from_secs(1_800_000_000),
     }

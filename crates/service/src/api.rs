@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use rapport_core::{
-    Amount, AttrValue, ChangeEvent, Channel, CompensationGrant, CustomerId, CustomerRecord,
-    CustomerSummary, DisruptionKind, Interaction, InteractionId, InteractionKind, Money, Phase,
+    Affected, Amount, AttrValue, ChangeEvent, Channel, CompensationGrant, CustomerId,
+    CustomerRecord, CustomerSummary, Disruption, DisruptionKind, Interaction, InteractionId, InteractionKind, Money, Phase,
     Preference, Tier, Timestamp,
 };
 use rapport_governance::Role;
@@ -105,6 +105,83 @@ pub struct Entitlement {
     pub rule: String,
     /// A grant that already exists for this customer and disruption, if any.
     pub existing: Option<CompensationGrant>,
+}
+
+/// A care item the policy gives on the spot (a meal voucher, a hotel night).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CareItem {
+    /// What, e.g. `meal voucher`.
+    pub item: String,
+    /// Its value.
+    pub amount: Money,
+}
+
+/// One disruption as the front line needs it for one customer: the facts, what happened to
+/// the customer, what the policy entitles (or why nothing), the care items, and any grant
+/// already made (who, where, when, how much) in `entitlement.existing` or `existing`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisruptionEntry {
+    /// The disruption (its affected list holds this customer's entry only).
+    pub disruption: Disruption,
+    /// What happened to this customer.
+    pub affected: Affected,
+    /// What the policy entitles, when it entitles anything.
+    pub entitlement: Option<Entitlement>,
+    /// Why the policy entitles nothing, when it does not.
+    pub not_entitled: Option<String>,
+    /// Care items by the policy.
+    pub care: Vec<CareItem>,
+    /// The grant already made for this disruption, if any.
+    pub existing: Option<CompensationGrant>,
+}
+
+/// One passenger of a disrupted flight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Passenger {
+    /// Display name.
+    pub name: String,
+    /// Value tier, if scored.
+    pub tier: Option<Tier>,
+    /// The passenger's entry: facts, entitlement, care and any grant.
+    pub entry: DisruptionEntry,
+}
+
+/// A disruption with every customer it affected: "same delay, same compensation" at a
+/// glance, and the list a whole-flight grant works through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlightView {
+    /// The disruption (affected as now, merges followed).
+    pub disruption: Disruption,
+    /// Its passengers in the order they were recorded.
+    pub passengers: Vec<Passenger>,
+}
+
+/// The result of granting to one passenger of a whole-flight grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlightGrant {
+    /// The passenger.
+    pub customer: CustomerId,
+    /// Granted now, or refused as already granted.
+    pub outcome: Option<GrantOutcome>,
+    /// Why nothing was granted otherwise (not entitled, above the role's limit).
+    pub problem: Option<String>,
+}
+
+/// A disruption an operator declares because the sources do not report it yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Declaration {
+    /// The reference in any shape (`RP121/2026-11-23`, `bag 0582417549`).
+    pub disruption: String,
+    /// What happened.
+    pub kind: DisruptionKind,
+    /// The delay, for delays.
+    pub delay_minutes: Option<u32>,
+    /// The cause, when known.
+    pub cause: Option<String>,
+    /// Why it is declared (required): what the operator knows.
+    pub reason: String,
+    /// The customers it affected.
+    pub customers: Vec<CustomerId>,
 }
 
 /// The outcome of a compensation request.
@@ -286,6 +363,31 @@ pub trait Service: Clone + Send + Sync + 'static {
         &self,
         request: CompensationRequest,
     ) -> impl Future<Output = ServiceResult<GrantOutcome>> + Send;
+
+    /// The customer's disruptions, newest first, each with its entitlement, care items and
+    /// any grant already made.
+    fn disruptions(
+        &self,
+        customer: CustomerId,
+    ) -> impl Future<Output = ServiceResult<Vec<DisruptionEntry>>> + Send;
+
+    /// A disruption by reference (any shape) with every customer it affected.
+    fn flight(&self, disruption: &str) -> impl Future<Output = ServiceResult<FlightView>> + Send;
+
+    /// Grants to every passenger of a disruption what the policy entitles, each at most once
+    /// (passengers already compensated are refused, naming the first grant).
+    fn grant_flight(
+        &self,
+        disruption: &str,
+        touchpoint: &str,
+    ) -> impl Future<Output = ServiceResult<Vec<FlightGrant>>> + Send;
+
+    /// Declares a disruption the sources do not report (roles the policy allows; recorded
+    /// with its reason and who declared it); durable when this returns.
+    fn declare_disruption(
+        &self,
+        declaration: Declaration,
+    ) -> impl Future<Output = ServiceResult<Disruption>> + Send;
 
     /// Tier distribution, value skew and data-quality counts.
     fn overview(&self) -> impl Future<Output = ServiceResult<Overview>> + Send;

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use rapport_core::{Channel, CustomerId, CustomerRecord, CustomerSummary, Interaction, Preference};
 use rapport_governance::{OperatorInfo, Role};
 
+use crate::api::{Declaration, DisruptionEntry, FlightGrant, FlightView};
+use rapport_core::Disruption;
 use crate::api::{
     CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, NewInteraction,
     Overview, Service, ServiceError, ServiceResult, SessionInfo, Subscription, Watch,
@@ -196,6 +198,22 @@ impl Service for Client {
         request: CompensationRequest,
     ) -> ServiceResult<GrantOutcome> {
         both!(self, c => c.grant_compensation(request).await)
+    }
+    async fn disruptions(&self, customer: CustomerId) -> ServiceResult<Vec<DisruptionEntry>> {
+        both!(self, c => c.disruptions(customer).await)
+    }
+    async fn flight(&self, disruption: &str) -> ServiceResult<FlightView> {
+        both!(self, c => c.flight(disruption).await)
+    }
+    async fn grant_flight(
+        &self,
+        disruption: &str,
+        touchpoint: &str,
+    ) -> ServiceResult<Vec<FlightGrant>> {
+        both!(self, c => c.grant_flight(disruption, touchpoint).await)
+    }
+    async fn declare_disruption(&self, declaration: Declaration) -> ServiceResult<Disruption> {
+        both!(self, c => c.declare_disruption(declaration).await)
     }
     async fn overview(&self) -> ServiceResult<Overview> {
         both!(self, c => c.overview().await)

@@ -21,6 +21,9 @@ use rapport_repository::Repository;
 use rapport_store::{Batch, Durability, Store};
 use tokio::sync::{mpsc, watch};
 
+use crate::api::{CareItem, Declaration, DisruptionEntry, FlightGrant, FlightView, Passenger};
+use rapport_core::{Affected, Disruption, DisruptionId, DisruptionKind, DisruptionOrigin};
+use rapport_repository::disruption;
 use crate::api::{
     CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent,
     NewInteraction, Overview, ServiceError, ServiceResult, Watch,
@@ -84,6 +87,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Longest free text accepted in a logged interaction or a preference.
 const MAX_TEXT: usize = 4_000;
+
+pub(crate) fn repo_err(e: rapport_repository::Error) -> ServiceError {
+    match e {
+        rapport_repository::Error::Store(s) => store_err(s),
+        other => ServiceError::Internal(other.to_string()),
+    }
+}
+
+/// A disruption reference in any shape, as its canonical id; a clear refusal otherwise.
+fn canonical(reference: &str) -> ServiceResult<DisruptionId> {
+    reference
+        .parse::<DisruptionId>()
+        .map_err(|e| ServiceError::Invalid(rapport_core::text::sanitize(&e.to_string()).into_owned()))
+}
 
 fn check_text(field: &str, s: &str, max: usize) -> ServiceResult<()> {
     if s.chars().count() > max {
@@ -381,6 +398,21 @@ impl Engine {
             } => {
                 crate::backup::write(&self.store, caller, &path, password_hashes).map(Reply::Backup)
             }
+            Request::Disruptions { customer } => {
+                self.disruptions(customer).map(Reply::Disruptions)
+            }
+            Request::Flight { disruption } => self
+                .flight(&disruption)
+                .map(|f| Reply::Flight(Box::new(f))),
+            Request::GrantFlight {
+                disruption,
+                touchpoint,
+            } => self
+                .grant_flight(caller, &disruption, &touchpoint)
+                .map(Reply::FlightGrants),
+            Request::DeclareDisruption(d) => self
+                .declare(caller, d)
+                .map(|d| Reply::Disruption(Box::new(d))),
         }
     }
 
@@ -512,46 +544,311 @@ impl Engine {
         Ok(pref)
     }
 
-    fn decide(&self, r: &CompensationRequest) -> ServiceResult<rapport_governance::Decision> {
-        let disruption = r.disruption.trim();
-        if disruption.is_empty() {
-            return Err(ServiceError::Invalid(
-                "the disruption reference is empty".into(),
-            ));
-        }
-        check_text("disruption", disruption, 100)?;
+    /// The facts of the request's disruption for its customer: the canonical id, and what
+    /// happened to the customer by the record (never by what was typed). A reference that
+    /// names no disruption on record, or one that did not affect the customer, is refused.
+    fn facts(&self, r: &CompensationRequest) -> ServiceResult<(DisruptionId, Affected)> {
         check_text("touchpoint", &r.touchpoint, 200)?;
+        let id = canonical(&r.disruption)?;
+        if let Some((_, a)) =
+            disruption::affected(&self.store, r.customer, &id).map_err(repo_err)?
+        {
+            return Ok((id, a));
+        }
+        let name = self.require_customer(r.customer)?.display_name();
+        let name = rapport_core::text::sanitize(&name).into_owned();
+        Err(ServiceError::Invalid(
+            match disruption::get(&self.store, &id).map_err(repo_err)? {
+                Some(d) => format!(
+                    "{id} did not affect {name} ({}): not among its {} affected customers",
+                    r.customer,
+                    d.affected.len()
+                ),
+                None => format!(
+                    "{id} is not a disruption on record: check the flight and date with the \
+                     customer (a supervisor or steward can declare a disruption the sources \
+                     do not report yet)"
+                ),
+            },
+        ))
+    }
+
+    /// The grant already made for this customer and disruption: under its canonical key, or
+    /// under a reference stored before references were canonical (read normalised).
+    fn existing_grant(
+        &self,
+        customer: CustomerId,
+        id: &DisruptionId,
+    ) -> ServiceResult<Option<CompensationGrant>> {
+        if let Some(g) = self
+            .store
+            .grant(customer, &id.to_string())
+            .map_err(store_err)?
+        {
+            return Ok(Some(g));
+        }
+        Ok(self
+            .store
+            .grants_of(customer)
+            .map_err(store_err)?
+            .into_iter()
+            .find(|g| g.disruption.parse::<DisruptionId>().ok().as_ref() == Some(id)))
+    }
+
+    fn decide_for(&self, a: &Affected) -> ServiceResult<rapport_governance::Decision> {
         self.policy
-            .decide(r.kind, r.delay_minutes)
+            .decide(a.kind, a.delay_minutes)
             .map_err(|e: PolicyError| ServiceError::Invalid(e.to_string()))
     }
 
     fn entitlement(&self, r: &CompensationRequest) -> ServiceResult<Entitlement> {
         self.require_customer(r.customer)?;
-        let d = self.decide(r)?;
-        let existing = self
-            .store
-            .grant(r.customer, r.disruption.trim())
-            .map_err(store_err)?;
+        let (id, a) = self.facts(r)?;
+        let d = self.decide_for(&a)?;
         Ok(Entitlement {
             instrument: d.instrument,
             amount: d.amount,
             rule: d.rule,
+            existing: self.existing_grant(r.customer, &id)?,
+        })
+    }
+
+    fn entry(
+        &self,
+        customer: CustomerId,
+        mut d: Disruption,
+        a: Affected,
+    ) -> ServiceResult<DisruptionEntry> {
+        d.affected = vec![a.clone()];
+        let existing = self.existing_grant(customer, &d.id)?;
+        let (entitlement, not_entitled) = match self.policy.decide(a.kind, a.delay_minutes) {
+            Ok(x) => (
+                Some(Entitlement {
+                    instrument: x.instrument,
+                    amount: x.amount,
+                    rule: x.rule,
+                    existing: existing.clone(),
+                }),
+                None,
+            ),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let care = self
+            .policy
+            .care(a.kind, a.delay_minutes)
+            .into_iter()
+            .map(|c| CareItem {
+                item: c.item.clone(),
+                amount: c.amount,
+            })
+            .collect();
+        Ok(DisruptionEntry {
+            disruption: d,
+            affected: a,
+            entitlement,
+            not_entitled,
+            care,
             existing,
         })
     }
 
+    fn disruptions(&self, customer: CustomerId) -> ServiceResult<Vec<DisruptionEntry>> {
+        self.require_customer(customer)?;
+        let mut out = Vec::new();
+        for (d, a) in disruption::of_customer(&self.store, customer).map_err(repo_err)? {
+            out.push(self.entry(customer, d, a)?);
+        }
+        out.sort_by(|x, y| y.affected.at.cmp(&x.affected.at));
+        Ok(out)
+    }
+
+    fn flight(&self, reference: &str) -> ServiceResult<FlightView> {
+        let id = canonical(reference)?;
+        let d = disruption::get(&self.store, &id)
+            .map_err(repo_err)?
+            .ok_or_else(|| ServiceError::NotFound(format!("disruption {id}")))?;
+        let mut passengers = Vec::with_capacity(d.affected.len());
+        for a in &d.affected {
+            let Some(c) = self.store.customer(a.customer).map_err(store_err)? else {
+                continue;
+            };
+            let tier = self
+                .store
+                .scores(a.customer)
+                .map_err(store_err)?
+                .map(|s| s.tier);
+            passengers.push(Passenger {
+                name: c.display_name(),
+                tier,
+                entry: self.entry(a.customer, d.clone(), a.clone())?,
+            });
+        }
+        Ok(FlightView {
+            disruption: d,
+            passengers,
+        })
+    }
+
+    fn grant_flight(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        touchpoint: &str,
+    ) -> ServiceResult<Vec<FlightGrant>> {
+        let id = canonical(reference)?;
+        let d = disruption::get(&self.store, &id)
+            .map_err(repo_err)?
+            .ok_or_else(|| ServiceError::NotFound(format!("disruption {id}")))?;
+        let mut out = Vec::with_capacity(d.affected.len());
+        for a in &d.affected {
+            let r = CompensationRequest {
+                customer: a.customer,
+                disruption: id.to_string(),
+                kind: a.kind,
+                delay_minutes: a.delay_minutes,
+                touchpoint: touchpoint.to_string(),
+            };
+            let (outcome, problem) = match self.grant(caller, &r) {
+                Ok(o) => (Some(o), None),
+                Err(ServiceError::Invalid(m)) => (None, Some(m)),
+                Err(e @ ServiceError::Forbidden { .. }) => (None, Some(e.to_string())),
+                Err(e) => return Err(e),
+            };
+            out.push(FlightGrant {
+                customer: a.customer,
+                outcome,
+                problem,
+            });
+        }
+        Ok(out)
+    }
+
+    fn declare(&self, caller: &Caller, decl: Declaration) -> ServiceResult<Disruption> {
+        let id = canonical(&decl.disruption)?;
+        let reason = decl.reason.trim().to_string();
+        if reason.is_empty() {
+            return Err(ServiceError::Invalid(
+                "say why the disruption is declared (what you know that the sources do not)"
+                    .into(),
+            ));
+        }
+        check_text("reason", &reason, 400)?;
+        if let Some(c) = &decl.cause {
+            check_text("cause", c, 200)?;
+        }
+        if decl.customers.is_empty() || decl.customers.len() > 1_000 {
+            return Err(ServiceError::Invalid(
+                "name the customers it affected (1 to 1,000)".into(),
+            ));
+        }
+        if decl.kind == DisruptionKind::Delay && decl.delay_minutes.is_none() {
+            return Err(ServiceError::Invalid(
+                "a delay needs its length in minutes".into(),
+            ));
+        }
+        if (decl.kind == DisruptionKind::LostBag) != matches!(id, DisruptionId::Bag { .. }) {
+            return Err(ServiceError::Invalid(
+                "a lost bag is declared by its tag (BAG/0582417549), other disruptions by \
+                 flight and date"
+                    .into(),
+            ));
+        }
+        let _guard = lock(&self.write_lock);
+        for c in &decl.customers {
+            self.require_customer(*c)?;
+        }
+        let now = self.clock.now();
+        let mut d = disruption::get(&self.store, &id)
+            .map_err(repo_err)?
+            .unwrap_or_else(|| Disruption {
+                id: id.clone(),
+                kind: decl.kind,
+                delay_minutes: None,
+                cause: decl.cause.clone(),
+                route: None,
+                flight: None,
+                at: now,
+                affected: Vec::new(),
+                origin: DisruptionOrigin::Declared {
+                    by: caller.operator.clone(),
+                    reason: reason.clone(),
+                    at: now,
+                },
+            });
+        let mut batch = Batch::default();
+        let ids = self
+            .store
+            .next_interaction_ids(decl.customers.len() as u64)
+            .map_err(store_err)?;
+        for (c, iid) in decl.customers.iter().zip(ids) {
+            d.note(Affected {
+                customer: *c,
+                kind: decl.kind,
+                delay_minutes: decl.delay_minutes,
+                at: now,
+            });
+            // The customer's record shows it (and reads it back) like a reported one.
+            let kind = match decl.kind {
+                DisruptionKind::Delay => InteractionKind::Delay,
+                DisruptionKind::Cancellation => InteractionKind::Cancellation,
+                DisruptionKind::DeniedBoarding => InteractionKind::DeniedBoarding,
+                DisruptionKind::LostBag => InteractionKind::BagLost,
+            };
+            let mut i = Interaction::new(
+                InteractionId(iid),
+                *c,
+                now,
+                Channel::Other("service".into()),
+                kind,
+            );
+            i.employee = Some(caller.operator.clone());
+            i.text = Some(format!("declared by {}: {reason}", caller.operator));
+            match &id {
+                DisruptionId::Flight {
+                    carrier,
+                    number,
+                    date,
+                } => {
+                    i.attributes
+                        .insert("flight".into(), AttrValue::Text(format!("{carrier}{number}")));
+                    i.attributes
+                        .insert("flight_date".into(), AttrValue::Text(date.to_string()));
+                }
+                DisruptionId::Bag { tag } => {
+                    i.attributes
+                        .insert("bag_tag".into(), AttrValue::Text(tag.clone()));
+                }
+            }
+            if let Some(m) = decl.delay_minutes {
+                i.attributes
+                    .insert("delay_minutes".into(), AttrValue::Int(i64::from(m)));
+            }
+            if let Some(c) = &decl.cause {
+                i.attributes
+                    .insert("cause".into(), AttrValue::Text(c.clone()));
+            }
+            i.attributes
+                .insert("declared_by".into(), AttrValue::Text(caller.operator.clone()));
+            batch.put_interaction(&i);
+        }
+        disruption::put(&mut batch, &d).map_err(repo_err)?;
+        self.store
+            .write(batch, Durability::Durable)
+            .map_err(store_err)?;
+        tracing::info!(operator = %caller.operator, disruption = %id, customers = decl.customers.len(), "disruption declared");
+        disruption::get(&self.store, &id)
+            .map_err(repo_err)?
+            .ok_or_else(|| ServiceError::Internal(format!("disruption {id} not stored")))
+    }
+
     fn grant(&self, caller: &Caller, r: &CompensationRequest) -> ServiceResult<GrantOutcome> {
         self.require_customer(r.customer)?;
-        let d = self.decide(r)?;
-        let disruption = r.disruption.trim().to_string();
-        if let Some(existing) = self
-            .store
-            .grant(r.customer, &disruption)
-            .map_err(store_err)?
-        {
+        let (id, facts) = self.facts(r)?;
+        if let Some(existing) = self.existing_grant(r.customer, &id)? {
             return Ok(GrantOutcome::Refused(existing));
         }
+        let d = self.decide_for(&facts)?;
+        let disruption = id.to_string();
         if !self.limits.within(caller.role, d.amount) {
             return Err(ServiceError::Forbidden {
                 role: caller.role,
@@ -571,8 +868,8 @@ impl Engine {
         let grant = CompensationGrant {
             customer: r.customer,
             disruption: disruption.clone(),
-            kind: r.kind,
-            delay_minutes: r.delay_minutes,
+            kind: facts.kind,
+            delay_minutes: facts.delay_minutes,
             instrument: d.instrument.clone(),
             amount: d.amount,
             policy_rule: d.rule.clone(),
@@ -598,11 +895,11 @@ impl Engine {
         attrs.insert("disruption".into(), AttrValue::Text(disruption));
         attrs.insert(
             "disruption_kind".into(),
-            AttrValue::Text(r.kind.to_string()),
+            AttrValue::Text(facts.kind.to_string()),
         );
         attrs.insert("instrument".into(), AttrValue::Text(d.instrument));
         attrs.insert("policy_rule".into(), AttrValue::Text(d.rule));
-        if let Some(m) = r.delay_minutes {
+        if let Some(m) = facts.delay_minutes {
             attrs.insert("delay_minutes".into(), AttrValue::Int(i64::from(m)));
         }
         i.attributes = attrs;

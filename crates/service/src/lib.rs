@@ -33,7 +33,8 @@ mod typed;
 use std::future::Future;
 
 pub use api::{
-    CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent, Mode,
+    CareItem, CompensationRequest, Declaration, DisruptionEntry, Entitlement, FlightGrant,
+    FlightView, GrantOutcome, Passenger, InteractionQuery, ListEntry, LiveEvent, Mode,
     NewInteraction, Overview, Service, ServiceError, ServiceResult, SessionInfo, Subscription,
     Watch,
 };

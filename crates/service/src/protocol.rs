@@ -5,13 +5,16 @@
 //! [`ClientMsg::Resume`] answered by [`ServerMsg::LoggedIn`]; then requests, each with an id
 //! the reply carries, and live events pushed for the connection's subscriptions.
 
-use rapport_core::{Channel, CustomerId, CustomerRecord, CustomerSummary, Interaction, Preference};
 use rapport_governance::questionnaire::Answers;
+use rapport_core::{
+    Channel, CustomerId, CustomerRecord, CustomerSummary, Disruption, Interaction, Preference,
+};
 use rapport_governance::{Action, OperatorInfo, Role, SessionToken};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{
-    CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent,
+    CompensationRequest, Declaration, DisruptionEntry, Entitlement, FlightGrant, FlightView,
+    GrantOutcome, InteractionQuery, ListEntry, LiveEvent,
     NewInteraction, Overview, ServiceError, Watch,
 };
 use crate::assess::AssessmentEntry;
@@ -161,6 +164,25 @@ pub enum Request {
         /// Keep the operators' password hashes (else they are written blank).
         password_hashes: bool,
     },
+    /// [`crate::Service::disruptions`].
+    Disruptions {
+        /// Customer.
+        customer: CustomerId,
+    },
+    /// [`crate::Service::flight`].
+    Flight {
+        /// The reference, any shape.
+        disruption: String,
+    },
+    /// [`crate::Service::grant_flight`].
+    GrantFlight {
+        /// The reference, any shape.
+        disruption: String,
+        /// Where the grants are made.
+        touchpoint: String,
+    },
+    /// [`crate::Service::declare_disruption`].
+    DeclareDisruption(Declaration),
 }
 
 impl Request {
@@ -188,6 +210,9 @@ impl Request {
             Request::Assess { .. } | Request::AssessmentHistory => Action::Assess,
             Request::SubmitAnswers(_) => Action::AnswerQuestionnaire,
             Request::Backup { .. } => Action::Backup,
+            Request::Disruptions { .. } | Request::Flight { .. } => Action::ReadDisruptions,
+            Request::GrantFlight { .. } => Action::GrantCompensation,
+            Request::DeclareDisruption(_) => Action::DeclareDisruption,
         }
     }
 }
@@ -225,6 +250,14 @@ pub enum Reply {
     Backup(rapport_store::ExportSummary),
     /// Done, nothing to return.
     Done,
+    /// A customer's disruptions.
+    Disruptions(Vec<DisruptionEntry>),
+    /// A disruption with its passengers.
+    Flight(Box<FlightView>),
+    /// The grants of a whole-flight grant.
+    FlightGrants(Vec<FlightGrant>),
+    /// A declared disruption.
+    Disruption(Box<Disruption>),
 }
 
 /// From server to client.

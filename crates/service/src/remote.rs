@@ -24,6 +24,8 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::Framed;
 
+use crate::api::{Declaration, DisruptionEntry, FlightGrant, FlightView};
+use rapport_core::Disruption;
 use crate::api::{
     CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent, Mode,
     NewInteraction, Overview, Service, ServiceError, ServiceResult, SessionInfo, Subscription,
@@ -578,6 +580,26 @@ impl Service for Remote {
         request: CompensationRequest,
     ) -> ServiceResult<GrantOutcome> {
         typed::grant_compensation(self, request).await
+    }
+
+    async fn disruptions(&self, customer: CustomerId) -> ServiceResult<Vec<DisruptionEntry>> {
+        typed::disruptions(self, customer).await
+    }
+
+    async fn flight(&self, disruption: &str) -> ServiceResult<FlightView> {
+        typed::flight(self, disruption).await
+    }
+
+    async fn grant_flight(
+        &self,
+        disruption: &str,
+        touchpoint: &str,
+    ) -> ServiceResult<Vec<FlightGrant>> {
+        typed::grant_flight(self, disruption, touchpoint).await
+    }
+
+    async fn declare_disruption(&self, declaration: Declaration) -> ServiceResult<Disruption> {
+        typed::declare_disruption(self, declaration).await
     }
 
     async fn overview(&self) -> ServiceResult<Overview> {

@@ -4,10 +4,13 @@
 
 use std::future::Future;
 
-use rapport_core::{Channel, CustomerId, CustomerRecord, CustomerSummary, Interaction, Preference};
+use rapport_core::{
+    Channel, CustomerId, CustomerRecord, CustomerSummary, Disruption, Interaction, Preference,
+};
 
 use crate::api::{
-    CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, NewInteraction,
+    CompensationRequest, Declaration, DisruptionEntry, Entitlement, FlightGrant, FlightView,
+    GrantOutcome, InteractionQuery, ListEntry, NewInteraction,
     Overview, ServiceResult,
 };
 use crate::protocol::{Reply, Request};
@@ -98,6 +101,52 @@ pub(crate) async fn grant_compensation<T: Transport>(
 ) -> ServiceResult<GrantOutcome> {
     match t.send(Request::Grant(request)).await? {
         Reply::Grant(g) => Ok(*g),
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub(crate) async fn disruptions<T: Transport>(
+    t: &T,
+    customer: CustomerId,
+) -> ServiceResult<Vec<DisruptionEntry>> {
+    match t.send(Request::Disruptions { customer }).await? {
+        Reply::Disruptions(d) => Ok(d),
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub(crate) async fn flight<T: Transport>(t: &T, disruption: &str) -> ServiceResult<FlightView> {
+    let disruption = disruption.to_string();
+    match t.send(Request::Flight { disruption }).await? {
+        Reply::Flight(f) => Ok(*f),
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub(crate) async fn grant_flight<T: Transport>(
+    t: &T,
+    disruption: &str,
+    touchpoint: &str,
+) -> ServiceResult<Vec<FlightGrant>> {
+    let (disruption, touchpoint) = (disruption.to_string(), touchpoint.to_string());
+    match t
+        .send(Request::GrantFlight {
+            disruption,
+            touchpoint,
+        })
+        .await?
+    {
+        Reply::FlightGrants(g) => Ok(g),
+        other => Err(unexpected(&other)),
+    }
+}
+
+pub(crate) async fn declare_disruption<T: Transport>(
+    t: &T,
+    declaration: Declaration,
+) -> ServiceResult<Disruption> {
+    match t.send(Request::DeclareDisruption(declaration)).await? {
+        Reply::Disruption(d) => Ok(*d),
         other => Err(unexpected(&other)),
     }
 }

@@ -24,6 +24,21 @@ fn request(customer: CustomerId, disruption: &str) -> CompensationRequest {
     }
 }
 
+/// The disruptions the tests grant for, as the airport would report them.
+fn disruptions(engine: &rapport_service::Engine, ids: &[CustomerId]) {
+    use common::disrupt;
+    use rapport_core::InteractionKind::{Delay, DeniedBoarding};
+    let s = engine.store();
+    disrupt(s, ids[0], "RP123/2026-11-22", Delay, Some(9 * 60 + 30));
+    disrupt(s, ids[1], "RP9/2026-11-22", Delay, Some(90));
+    disrupt(s, ids[1], "RP7/2026-11-23", Delay, Some(9 * 60 + 30));
+    disrupt(s, ids[1], "RP77/2026-11-23", Delay, Some(9 * 60 + 30));
+    disrupt(s, ids[0], "RP400/2026-11-23", DeniedBoarding, None);
+    for n in 1..=20 {
+        disrupt(s, ids[0], &format!("RP{n}/2026-11-23"), Delay, Some(9 * 60 + 30));
+    }
+}
+
 async fn next_change(
     events: &mut tokio::sync::mpsc::Receiver<LiveEvent>,
     pred: impl Fn(&Change) -> bool,
@@ -176,6 +191,7 @@ async fn behaves<S: Service>(s: &S, ids: &[CustomerId]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_behaves() {
     let (engine, ids) = engine().await;
+    disruptions(&engine, &ids);
     let s = Embedded::from_engine(engine, "test".into());
     assert_eq!(s.session().role, rapport_governance::Role::Admin);
     assert!(matches!(s.session().mode, Mode::Embedded { .. }));
@@ -185,6 +201,7 @@ async fn embedded_behaves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_behaves_over_tcp() {
     let (engine, ids) = engine().await;
+    disruptions(&engine, &ids);
     let server = TestServer::start(engine).await;
     let s = server.admin().await;
     assert_eq!(s.session().operator, "admin");
@@ -196,6 +213,7 @@ async fn remote_behaves_over_tcp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_behaves_over_a_unix_socket() {
     let (engine, ids) = engine().await;
+    disruptions(&engine, &ids);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rapport.sock");
     let l = Listener::unix(&path).unwrap();
@@ -218,6 +236,7 @@ async fn remote_behaves_over_a_unix_socket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_reaches_another_terminal_within_100_ms() {
     let (engine, ids) = engine().await;
+    disruptions(&engine, &ids);
     let server = TestServer::start(engine).await;
     let gate = server.admin().await;
     let call_center = server.admin().await;
@@ -228,7 +247,7 @@ async fn a_change_reaches_another_terminal_within_100_ms() {
     let mut worst = Duration::ZERO;
     for n in 0..20 {
         let t0 = Instant::now();
-        gate.grant_compensation(request(ids[0], &format!("RP{n}/2026-11-23")))
+        gate.grant_compensation(request(ids[0], &format!("RP{}/2026-11-23", n + 1)))
             .await
             .unwrap();
         next_change(&mut sub.events, |c| matches!(c, Change::GrantIssued { .. })).await;
@@ -292,6 +311,7 @@ async fn wrong_passwords_are_refused_and_rate_limited() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_reconnects_and_says_so() {
     let (engine, ids) = engine().await;
+    disruptions(&engine, &ids);
     let server = TestServer::start(engine.clone()).await;
     let addr = server.addr.clone();
     let client = server.admin().await;
@@ -376,6 +396,7 @@ async fn a_stalled_subscriber_lags_instead_of_blocking<S: Service>(s: &S, ids: &
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_console_lags_embedded_and_remote() {
     let (engine, ids) = engine().await;
+    disruptions(&engine, &ids);
     let local = Embedded::from_engine(engine.clone(), "test".into());
     a_stalled_subscriber_lags_instead_of_blocking(&local, &ids).await;
     let server = TestServer::start(engine).await;
@@ -471,6 +492,7 @@ async fn a_stored_policy_applies_and_front_line_limits_need_a_supervisor() {
         .unwrap();
     store.write(b, rapport_store::Durability::Durable).unwrap();
     let engine = std::sync::Arc::new(Engine::new(store));
+    disruptions(&engine, &ids);
     let local = Embedded::from_engine(engine.clone(), "test".into());
     for (name, role) in [
         ("gate.b2", Role::FrontLine),
@@ -517,6 +539,7 @@ async fn a_stored_policy_applies_and_front_line_limits_need_a_supervisor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_too_large_for_a_frame_is_an_error_not_a_hang() {
     let (engine, ids) = engine().await;
+    disruptions(&engine, &ids);
     let local = Embedded::from_engine(engine.clone(), "test".into());
     // About 5 kB each: a page of 1,000 is over the 4 MiB frame limit.
     let text = "x".repeat(4_000);

@@ -105,3 +105,56 @@ impl TestServer {
         self.handle.await.unwrap().unwrap();
     }
 }
+
+/// Records that `customer` suffered the disruption `reference` (a flight and date), as an
+/// airport row would: the event in the customer's history and the disruption record.
+pub fn disrupt(
+    store: &Store,
+    customer: CustomerId,
+    reference: &str,
+    kind: rapport_core::InteractionKind,
+    delay_minutes: Option<u32>,
+) {
+    disrupt_many(store, &[(customer, reference.to_string(), kind, delay_minutes)]);
+}
+
+/// [`disrupt`] for many, in one write.
+pub fn disrupt_many(
+    store: &Store,
+    events: &[(CustomerId, String, rapport_core::InteractionKind, Option<u32>)],
+) {
+    use rapport_core::{AttrValue, Channel, Interaction, InteractionId};
+    let mut batch = Batch::default();
+    let mut run = std::collections::HashMap::new();
+    let ids = store.next_interaction_ids(events.len() as u64).unwrap();
+    for ((customer, reference, kind, delay_minutes), iid) in events.iter().zip(ids) {
+        let id: rapport_core::DisruptionId = reference.parse().unwrap();
+        let rapport_core::DisruptionId::Flight {
+            carrier,
+            number,
+            date,
+        } = &id
+        else {
+            panic!("a flight reference: {reference}");
+        };
+        let mut i = Interaction::new(
+            InteractionId(iid),
+            *customer,
+            Timestamp::now(),
+            Channel::Airport,
+            kind.clone(),
+        );
+        i.attributes
+            .insert("flight".into(), AttrValue::Text(format!("{carrier}{number}")));
+        i.attributes
+            .insert("flight_date".into(), AttrValue::Text(date.to_string()));
+        if let Some(m) = delay_minutes {
+            i.attributes
+                .insert("delay_minutes".into(), AttrValue::Int(i64::from(*m)));
+        }
+        let d = rapport_repository::extract::disruption_of(&i, "airport").unwrap();
+        batch.put_interaction(&i);
+        rapport_repository::disruption::note(store, &mut run, &mut batch, d, *customer).unwrap();
+    }
+    store.write(batch, Durability::Durable).unwrap();
+}

@@ -8,8 +8,8 @@ use rapport_core::{Channel, DisruptionKind, InteractionKind};
 use rapport_governance::questionnaire::Answers;
 use rapport_governance::{Action, Permission, Role, permission};
 use rapport_service::{
-    Assessments, CompensationRequest, Embedded, InteractionQuery, NewInteraction, OperatorAdmin,
-    Remote, Service, ServiceError, Watch,
+    Assessments, CompensationRequest, Declaration, Embedded, InteractionQuery, NewInteraction,
+    OperatorAdmin, Remote, Service, ServiceError, Watch,
 };
 
 use common::{PASSWORD, TestServer, engine};
@@ -100,7 +100,29 @@ async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) ->
             }
             got
         }
+        // Names and tiers only: nothing to mask.
+        Action::ReadDisruptions => outcome(
+            c.flight(&format!("rp{} 23.11.2026", role_number(role))).await,
+            none,
+        ),
+        Action::DeclareDisruption => outcome(
+            c.declare_disruption(Declaration {
+                disruption: format!("RP{}/2026-11-24", 100 + role_number(role)),
+                kind: DisruptionKind::Cancellation,
+                delay_minutes: None,
+                cause: Some("weather".into()),
+                reason: "ops room phoned: cancelled".into(),
+                customers: vec![jane],
+            })
+            .await,
+            none,
+        ),
     }
+}
+
+/// One cancelled flight per role, so each role's grant is its own.
+fn role_number(role: Role) -> usize {
+    Role::ALL.iter().position(|r| *r == role).unwrap_or(0) + 1
 }
 
 fn none<T>(_: &T) -> Option<bool> {
@@ -115,7 +137,7 @@ impl Ctx {
     fn request(&self, role: Role) -> CompensationRequest {
         CompensationRequest {
             customer: self.customer,
-            disruption: format!("RP1/2026-11-23/{role}"),
+            disruption: format!("RP{}/2026-11-23", role_number(role)),
             kind: DisruptionKind::Cancellation,
             delay_minutes: None,
             touchpoint: "gate A1".into(),
@@ -144,6 +166,15 @@ async fn permission_matrix_over_a_socket() {
             )
             .await
             .unwrap();
+    }
+    for role in Role::ALL {
+        common::disrupt(
+            engine.store(),
+            ids[0],
+            &format!("RP{}/2026-11-23", role_number(role)),
+            InteractionKind::Cancellation,
+            None,
+        );
     }
     let server = TestServer::start(engine).await;
     let ctx = Ctx { customer: ids[0] };

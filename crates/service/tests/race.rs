@@ -1,5 +1,6 @@
 //! Two terminals race to grant the same compensation: exactly one grant every time, the
-//! other refused with the first grant's details (who, where, when).
+//! other refused with the first grant's details (who, where, when), whatever shape each
+//! typed the reference in.
 
 mod common;
 
@@ -12,7 +13,7 @@ use rapport_service::{
 };
 use tokio::sync::Barrier;
 
-use common::{PASSWORD, TestServer, engine, engine_over, world_in};
+use common::{PASSWORD, TestServer, disrupt_many, engine, engine_over, world_in};
 use rapport_store::Store;
 
 /// Fresh disruptions raced by two network clients: 5,000 keeps the test to a few seconds on
@@ -35,6 +36,17 @@ async fn two_terminals_race_to_grant_the_same_compensation() {
     } else {
         engine().await
     };
+    let events: Vec<_> = (0..rounds)
+        .map(|n| {
+            (
+                ids[n % ids.len()],
+                format!("RP{}/2026-11-23", n + 1),
+                rapport_core::InteractionKind::DeniedBoarding,
+                None,
+            )
+        })
+        .collect();
+    disrupt_many(engine.store(), &events);
     let local = Embedded::from_engine(engine.clone(), "test".into());
     local
         .add_operator("gate.c12", Role::FrontLine, PASSWORD)
@@ -53,7 +65,9 @@ async fn two_terminals_race_to_grant_the_same_compensation() {
         .unwrap();
     let t0 = std::time::Instant::now();
     let barrier = Arc::new(Barrier::new(2));
-    let racer = |client: Remote, touchpoint: &'static str| {
+    // The gate types the canonical form, the call center another case, spacing, leading
+    // zero and date form: both name one disruption.
+    let racer = |client: Remote, touchpoint: &'static str, shape: fn(usize) -> String| {
         let barrier = barrier.clone();
         let ids = ids.clone();
         tokio::spawn(async move {
@@ -61,7 +75,7 @@ async fn two_terminals_race_to_grant_the_same_compensation() {
             for n in 0..rounds {
                 let req = CompensationRequest {
                     customer: ids[n % ids.len()],
-                    disruption: format!("RP{n}/2026-11-23"),
+                    disruption: shape(n + 1),
                     kind: DisruptionKind::DeniedBoarding,
                     delay_minutes: None,
                     touchpoint: touchpoint.into(),
@@ -73,8 +87,8 @@ async fn two_terminals_race_to_grant_the_same_compensation() {
             outcomes
         })
     };
-    let a = racer(gate, "gate C12");
-    let b = racer(phone, "call center queue 7");
+    let a = racer(gate, "gate C12", |n| format!("RP{n}/2026-11-23"));
+    let b = racer(phone, "call center queue 7", |n| format!("rp 0{n} / 23.11.2026"));
     let (a, b) = (a.await.unwrap(), b.await.unwrap());
     let mut wins = [0usize; 2];
     for (n, (a, b)) in a.into_iter().zip(b).enumerate() {

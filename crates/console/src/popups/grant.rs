@@ -1,6 +1,7 @@
-//! Grant compensation by policy: the form shows what the policy entitles the customer to
-//! (asked in the background as the operator types) and any grant that already exists, and
-//! asks to confirm before granting.
+//! Grant compensation by policy: the form offers the customer's disruptions on record to pick
+//! from (newest first, each with what the policy entitles, the care items and any grant
+//! already made), shows what the policy entitles for the one picked or typed (asked in the
+//! background) and any grant that already exists, and asks to confirm before granting.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -9,7 +10,7 @@ use ratatui::text::Line;
 use rapport_core::{
     CompensationGrant, CustomerId, DisruptionKind, Interaction, InteractionKind, Timestamp,
 };
-use rapport_service::{CompensationRequest, Entitlement};
+use rapport_service::{CompensationRequest, DisruptionEntry, Entitlement};
 
 use crate::fmt::{ago, clean, datetime};
 use crate::popups::form::{Field, Form, draw_box};
@@ -49,7 +50,16 @@ pub struct GrantPopup {
     pub busy: bool,
     /// What is wrong with the form.
     pub problem: Option<String>,
+    /// The customer's disruptions on record, newest first (the `Pick` field chooses one).
+    pub choices: Vec<DisruptionEntry>,
 }
+
+/// The label of the field that picks a disruption on record.
+pub const PICK: &str = "Pick";
+/// The last option of [`PICK`]: the operator types the reference.
+const TYPED: &str = "other: type it below";
+/// Disruptions listed under the form (the rest counted).
+const LISTED: usize = 6;
 
 /// One line describing an existing grant: what, for which disruption, who, where, when.
 pub fn grant_text(g: &CompensationGrant, now: Timestamp) -> String {
@@ -77,7 +87,34 @@ fn disruption_ref(i: &Interaction) -> Option<String> {
     let flight = i
         .attr_text("flight")
         .or_else(|| i.attr_text("flight_number"))?;
-    Some(format!("{flight}/{}", crate::fmt::date(i.at)))
+    // The flight's own date (scheduled, local at the origin) names it, not the event's time.
+    match i.attr_text("flight_date") {
+        Some(d) => Some(format!("{flight}/{d}")),
+        None => Some(format!("{flight}/{}", crate::fmt::date(i.at))),
+    }
+}
+
+/// One disruption on record as the list shows it: reference, what happened, when, what the
+/// policy entitles with the care items.
+pub fn entry_text(e: &DisruptionEntry, now: Timestamp) -> String {
+    let d = &e.disruption;
+    let mut s = format!("{} {}", d.id, e.affected.kind);
+    if let Some(m) = e.affected.delay_minutes {
+        s.push_str(&format!(" {} h {:02}", m / 60, m % 60));
+    }
+    if let Some(r) = &d.route {
+        s.push_str(&format!(" {r}"));
+    }
+    s.push_str(&format!(", {}", ago(now, e.affected.at)));
+    match (&e.entitlement, &e.not_entitled) {
+        (Some(x), _) => s.push_str(&format!(": {} {}", x.instrument, x.amount)),
+        (None, Some(_)) => s.push_str(": no compensation by policy"),
+        _ => {}
+    }
+    for c in &e.care {
+        s.push_str(&format!(" + {} {}", c.item, c.amount));
+    }
+    clean(&s)
 }
 
 impl GrantPopup {
@@ -119,6 +156,70 @@ impl GrantPopup {
             confirming: false,
             busy: false,
             problem: None,
+            choices: Vec::new(),
+        }
+    }
+
+    /// Offers the customer's disruptions on record: a `Pick` field first, on the newest,
+    /// with the form filled from it.
+    pub fn offer(&mut self, list: Vec<DisruptionEntry>) {
+        self.form.fields.retain(|f| f.label != PICK);
+        self.choices = list;
+        if self.choices.is_empty() {
+            return;
+        }
+        let mut options: Vec<String> = self
+            .choices
+            .iter()
+            .map(|e| e.disruption.id.to_string())
+            .collect();
+        options.push(TYPED.into());
+        self.form.fields.insert(0, Field::choice(PICK, options, 0));
+        self.form.focus = 0;
+        self.follow_pick();
+    }
+
+    /// The entry the `Pick` field is on, if any (not "other").
+    pub fn picked(&self) -> Option<&DisruptionEntry> {
+        let f = self.form.fields.iter().find(|f| f.label == PICK)?;
+        match &f.value {
+            crate::popups::form::Value::Choice { index, .. } => self.choices.get(*index),
+            _ => None,
+        }
+    }
+
+    /// Fills the reference, kind and delay from the picked disruption (after a change of the
+    /// `Pick` field; typing in the other fields leaves them as typed).
+    pub fn follow_pick(&mut self) {
+        let on_pick = self
+            .form
+            .fields
+            .get(self.form.focus)
+            .is_some_and(|f| f.label == PICK);
+        if !on_pick {
+            return;
+        }
+        let Some(e) = self.picked().cloned() else {
+            return;
+        };
+        let kind_index = KINDS
+            .iter()
+            .position(|k| *k == e.affected.kind)
+            .unwrap_or(0);
+        for f in &mut self.form.fields {
+            match (f.label, &mut f.value) {
+                ("Disruption", crate::popups::form::Value::Text(t)) => {
+                    *t = e.disruption.id.to_string();
+                }
+                ("Kind", crate::popups::form::Value::Choice { index, .. }) => *index = kind_index,
+                ("Delay minutes", crate::popups::form::Value::Text(t)) => {
+                    *t = e
+                        .affected
+                        .delay_minutes
+                        .map_or(String::new(), |m| m.to_string());
+                }
+                _ => {}
+            }
         }
     }
 
@@ -174,6 +275,34 @@ impl GrantPopup {
     pub fn render(&self, f: &mut Frame<'_>, area: Rect, cx: &ViewCtx<'_>, who: &str) {
         let th = cx.theme;
         let mut lines = self.form.lines(th, th.ascii);
+        if !self.choices.is_empty() {
+            lines.push(Line::from(""));
+            lines.push(Line::styled(
+                "Disruptions on record (left/right on Pick):",
+                th.dim(),
+            ));
+            let picked = self.picked().map(|e| e.disruption.id.clone());
+            for e in self.choices.iter().take(LISTED) {
+                let mark = if picked.as_ref() == Some(&e.disruption.id) {
+                    "> "
+                } else {
+                    "  "
+                };
+                lines.push(Line::from(format!("{mark}{}", entry_text(e, cx.now))));
+                if let Some(g) = &e.existing {
+                    lines.push(Line::styled(
+                        format!("    GRANTED {}", grant_text(g, cx.now)),
+                        th.error(),
+                    ));
+                }
+            }
+            if self.choices.len() > LISTED {
+                lines.push(Line::styled(
+                    format!("  +{} more (pick them on the Pick line)", self.choices.len() - LISTED),
+                    th.dim(),
+                ));
+            }
+        }
         lines.push(Line::from(""));
         match &self.policy {
             Policy::Unknown => lines.push(Line::styled(

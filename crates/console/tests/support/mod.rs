@@ -14,7 +14,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc::{self, UnboundedReceiver};
 
-use rapport_analytics::{ListName, TierRow, TierSummary, Tiering, WorkingList};
+use rapport_analytics::{ListName, TierMeasure, TierRow, TierSummary, Tiering, WorkingList};
 use rapport_console::keymap::KeyBinding;
 use rapport_console::{App, Clock, Config, Event};
 use rapport_core::*;
@@ -444,6 +444,7 @@ impl Seed {
             tiering: Tiering {
                 a_cutoff: 2_000.0,
                 b_cutoff: 500.0,
+                c_cutoff: 90.0,
                 top_cutoff: 5_000.0,
                 bottom_cutoff: 100.0,
                 floor: 0.0,
@@ -458,6 +459,10 @@ impl Seed {
             top_value_share: 0.85,
             bottom_customers: 1,
             bottom_profit: -12.0,
+            measure: TierMeasure::Value,
+            negative_customers: 0,
+            negative_value: 0.0,
+            movements: Vec::new(),
         };
         self.batch.put_doc(ANALYTICS, "tiers", &tiers).unwrap();
         let values = [17_600.0, 2_468.0, 620.0, 82.0];
@@ -497,6 +502,9 @@ impl Seed {
                 raw,
                 header: None,
                 at,
+                raw_len: None,
+                raw_sha256: None,
+                header_cut: false,
             };
             self.batch
                 .put_doc(quarantine::COLLECTION, &entry.id, &entry)
