@@ -92,6 +92,8 @@ pub enum Action {
     Overview,
     /// Show the working lists.
     Lists,
+    /// Show the coordination-stage assessment.
+    Assess,
     /// Re-read what is shown.
     Refresh,
     /// Move up one row.
@@ -167,6 +169,7 @@ impl Action {
             Action::Help => "help",
             Action::Overview => "overview",
             Action::Lists => "lists",
+            Action::Assess => "assess",
             Action::Refresh => "refresh",
             Action::Up => "up",
             Action::Down => "down",
@@ -210,6 +213,7 @@ impl Action {
                 | Action::Help
                 | Action::Overview
                 | Action::Lists
+                | Action::Assess
                 | Action::Refresh
                 | Action::LogInteraction
                 | Action::Grant
@@ -295,6 +299,12 @@ pub const BINDINGS: &[Binding] = &[
         Action::Lists,
         &["w"],
         "Working lists (complainers, at risk, ...)",
+    ),
+    b(
+        Context::Global,
+        Action::Assess,
+        &["s"],
+        "Stage assessment: where the organisation stands",
     ),
     b(
         Context::Global,

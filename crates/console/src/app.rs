@@ -30,6 +30,7 @@ use crate::popups::note::NotePopup;
 use crate::popups::palette::{Command, Palette};
 use crate::popups::preference::PreferencePopup;
 use crate::screens::ScreenId;
+use crate::screens::assessment::{AssessmentScreen, PERIOD_DAYS};
 use crate::screens::overview::{LISTS, OverviewScreen};
 use crate::screens::record::{KindFilter, RecordScreen};
 use crate::screens::search::SearchScreen;
@@ -91,6 +92,7 @@ pub struct App<S: Service> {
     pub(crate) search: SearchScreen,
     pub(crate) record: RecordScreen,
     pub(crate) overview: OverviewScreen,
+    pub(crate) assessment: AssessmentScreen,
     pub(crate) popups: Vec<Popup>,
     pub(crate) status: Option<Status>,
     pub(crate) reconnecting: Option<u32>,
@@ -124,6 +126,7 @@ impl<S: Service> App<S> {
             search: SearchScreen::default(),
             record: RecordScreen::default(),
             overview: OverviewScreen::default(),
+            assessment: AssessmentScreen::default(),
             popups: Vec::new(),
             status: None,
             reconnecting: None,
@@ -223,6 +226,7 @@ impl<S: Service> App<S> {
             ScreenId::Search => &[Context::Search],
             ScreenId::Record => &[Context::Record, Context::Navigation, Context::Global],
             ScreenId::Overview => &[Context::Overview, Context::Navigation, Context::Global],
+            ScreenId::Assessment => &[Context::Navigation, Context::Global],
         }
     }
 
@@ -319,6 +323,9 @@ impl<S: Service> App<S> {
                 if visit.screen == ScreenId::Overview {
                     self.request_overview_tab();
                 }
+                if visit.screen == ScreenId::Assessment {
+                    self.request_assessment();
+                }
             }
             // Leaving the first search lands on the record screen, where every key works.
             None if self.screen == ScreenId::Search => self.screen = ScreenId::Record,
@@ -411,6 +418,14 @@ impl<S: Service> App<S> {
         });
     }
 
+    /// Assesses again (each assessment is kept in the history, as `rapport assess` does).
+    fn request_assessment(&mut self) {
+        let svc = self.svc.clone();
+        self.assessment.entry = None;
+        self.assessment.error = None;
+        self.spawn(async move { Reply::Assessment(svc.assess(PERIOD_DAYS).await) });
+    }
+
     fn request_overview_tab(&mut self) {
         let svc = self.svc.clone();
         self.overview.loading = true;
@@ -479,10 +494,15 @@ impl<S: Service> App<S> {
                 self.overview.tab = if action == Action::Overview { 0 } else { 1 };
                 self.request_overview_tab();
             }
+            Action::Assess if self.offered(action) => {
+                self.navigate(ScreenId::Assessment);
+                self.request_assessment();
+            }
             Action::Refresh => match self.screen {
                 ScreenId::Search => self.request_search(),
                 ScreenId::Record => self.request_record(true),
                 ScreenId::Overview => self.request_overview_tab(),
+                ScreenId::Assessment => self.request_assessment(),
             },
             Action::NextTab | Action::PrevTab if self.screen == ScreenId::Overview => {
                 let n = LISTS.len() + 1;
@@ -524,6 +544,7 @@ impl<S: Service> App<S> {
                         self.open(id);
                     }
                 }
+                ScreenId::Assessment => {}
                 ScreenId::Record => {
                     if let Some(row) = self.record.history.get(self.record.selected) {
                         self.popups
@@ -579,6 +600,7 @@ impl<S: Service> App<S> {
         match self.screen {
             ScreenId::Search => self.search.move_by(delta),
             ScreenId::Overview => self.overview.move_by(delta),
+            ScreenId::Assessment => self.assessment.scroll_by(delta.clamp(-500, 500)),
             ScreenId::Record => {
                 if self.record.move_by(delta) {
                     self.request_history(true);
@@ -1006,6 +1028,10 @@ impl<S: Service> App<S> {
                     self.request_record(true);
                 }
                 Err(e) => self.error_popup("Not saved", e.to_string()),
+            },
+            Reply::Assessment(result) => match result {
+                Ok(e) => self.assessment.entry = Some(e),
+                Err(e) => self.assessment.error = Some(e.to_string()),
             },
             Reply::Overview { seq, result } => {
                 if seq != self.seq.overview {

@@ -87,6 +87,8 @@ pub enum Reply {
     Logged(ServiceResult<Interaction>),
     /// A preference was recorded.
     Preference(ServiceResult<Preference>),
+    /// A stage assessment.
+    Assessment(ServiceResult<rapport_service::AssessmentEntry>),
     /// Overview figures.
     Overview {
         /// Request number.

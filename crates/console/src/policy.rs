@@ -15,6 +15,7 @@ fn request(action: Action) -> Option<Request> {
         Action::Preference => Request::RecordPreference,
         Action::Lists => Request::ReadList,
         Action::Overview => Request::ReadOverview,
+        Action::Assess => Request::Assess,
         Action::Search => Request::Search,
         _ => return None,
     })

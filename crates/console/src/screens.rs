@@ -1,5 +1,6 @@
 //! The screens: search, the customer record, and the overview with working lists.
 
+pub mod assessment;
 pub mod overview;
 pub mod record;
 pub mod search;
@@ -14,4 +15,6 @@ pub enum ScreenId {
     Record,
     /// Overview and working lists.
     Overview,
+    /// The coordination-stage assessment.
+    Assessment,
 }

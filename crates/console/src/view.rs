@@ -48,6 +48,7 @@ impl<S: Service> App<S> {
             ScreenId::Search => self.search.render(f, body, &cx),
             ScreenId::Record => self.record.render(f, body, &cx),
             ScreenId::Overview => self.overview.render(f, body, &cx),
+            ScreenId::Assessment => self.assessment.render(f, body, &cx),
         }
         self.footer(f, footer, &cx);
         let who = self
@@ -91,6 +92,7 @@ impl<S: Service> App<S> {
             ScreenId::Search => "Search",
             ScreenId::Record => "Record",
             ScreenId::Overview => "Overview",
+            ScreenId::Assessment => "Stage",
         };
         let left = Line::from(vec![
             Span::styled(
@@ -149,6 +151,14 @@ impl<S: Service> App<S> {
                     (Context::Record, Action::FilterKind, "kind"),
                     (Context::Record, Action::FilterChannel, "channel"),
                     (Context::Global, Action::Overview, "overview"),
+                ],
+                ScreenId::Assessment => &[
+                    (Context::Global, Action::Refresh, "assess again"),
+                    (Context::Navigation, Action::Down, "scroll"),
+                    (Context::Global, Action::Back, "back"),
+                    (Context::Global, Action::Overview, "overview"),
+                    (Context::Global, Action::Help, "help"),
+                    (Context::Global, Action::Quit, "quit"),
                 ],
                 ScreenId::Overview => &[
                     (Context::Overview, Action::NextTab, "next tab"),

@@ -736,3 +736,34 @@ async fn status_messages_clear_themselves() {
         "gone after 9 s: {f}"
     );
 }
+
+/// The stage assessment at both sizes, from the real engine's evidence of the test world
+/// (one working list, a scoring run 30 hours ago, no sources ingested), for an executive;
+/// the front line is not offered it.
+#[tokio::test]
+async fn stage_assessment_at_both_sizes() {
+    for (w, hgt) in [(80, 24), (120, 40)] {
+        let world = World::new();
+        let mut h = Harness::new(world.console("C. Officer", Role::Executive), w, hgt).await;
+        // The console opens on the search input, where s is a letter: leave it first.
+        h.press("esc").await;
+        h.press("s").await;
+        assert_eq!(h.app.screen(), ScreenId::Assessment);
+        let s = h.screen();
+        assert!(s.contains("Stage 0 of 4: before communal"), "{s}");
+        assert!(s.contains("1 communal"), "{s}");
+        assert!(s.contains("sources-pooled"), "{s}");
+        assert!(s.contains("does not hold"), "{s}");
+        insta::assert_snapshot!(format!("assessment_{w}x{hgt}"), s);
+        // Scrolled to the end: the next steps.
+        h.press("G").await;
+        let end = h.screen();
+        assert!(end.contains("Next steps"), "{end}");
+        h.press("esc").await;
+        assert_ne!(h.app.screen(), ScreenId::Assessment);
+    }
+    let mut front = Harness::new(front_line(), 80, 24).await;
+    front.press("esc").await;
+    front.press("s").await;
+    assert_ne!(front.app.screen(), ScreenId::Assessment);
+}

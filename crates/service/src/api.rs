@@ -10,8 +10,8 @@ use std::future::Future;
 
 use rapport_core::{
     Affected, Amount, AttrValue, ChangeEvent, Channel, CompensationGrant, CustomerId,
-    CustomerRecord, CustomerSummary, Disruption, DisruptionKind, Interaction, InteractionId, InteractionKind, Money, Phase,
-    Preference, Tier, Timestamp,
+    CustomerRecord, CustomerSummary, Disruption, DisruptionKind, Interaction, InteractionId,
+    InteractionKind, Money, Phase, Preference, Tier, Timestamp,
 };
 use rapport_governance::Role;
 use serde::{Deserialize, Serialize};
@@ -310,7 +310,7 @@ pub enum ServiceError {
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
 /// The operations of Rapport, the same embedded and over the network.
-pub trait Service: Clone + Send + Sync + 'static {
+pub trait Service: Clone + Send + Sync + 'static + crate::Assessments {
     /// Who is using the service, in which role, and how it is reached.
     fn session(&self) -> SessionInfo;
 

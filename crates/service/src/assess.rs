@@ -17,7 +17,7 @@ use rapport_repository::quarantine;
 use rapport_store::{Batch, Durability, Store};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{Service, ServiceError, ServiceResult};
+use crate::api::{ServiceError, ServiceResult};
 use crate::engine::{Caller, store_err};
 use crate::protocol::{Reply, Request};
 use crate::typed::Transport;
@@ -49,7 +49,7 @@ pub struct AssessmentEntry {
 }
 
 /// The stage assessment, embedded or remote.
-pub trait Assessments: Service {
+pub trait Assessments: Send + Sync {
     /// Gathers the evidence over the last `period_days`, combines it with the stored answers
     /// and keeps the report in the history.
     fn assess(
