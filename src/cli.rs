@@ -82,6 +82,8 @@ pub enum Command {
     /// Manage operators.
     #[command(subcommand)]
     Operator(cmd::service::OperatorCommand),
+    /// Where the organisation stands on the four stages of customer focus.
+    Assess(cmd::assess::AssessArgs),
 }
 
 impl Command {

@@ -6,6 +6,7 @@ use crate::cli::{Cli, Command};
 
 pub mod act;
 pub mod analytics;
+pub mod assess;
 pub mod console;
 pub mod fixtures;
 pub mod identity;
@@ -44,5 +45,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Log(a) => act::log(g, a),
         Command::Prefer(a) => act::prefer(g, a),
         Command::Operator(c) => service::operator(g, c),
+        Command::Assess(a) => assess::assess(g, a),
     }
 }

@@ -378,6 +378,12 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         report: models.report.clone(),
     };
     batch.put_doc(COLLECTION, "run", &summary)?;
+    // Every run is also kept by its time: the stage assessment reads the cadence of runs.
+    batch.put_doc(
+        COLLECTION,
+        &format!("runs/{:015}", at.as_millis().max(0)),
+        &summary,
+    )?;
     store.write(batch, Durability::Batched)?;
     store.flush()?;
     bar.finish_and_clear();

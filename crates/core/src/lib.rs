@@ -41,4 +41,4 @@ pub use record::{
     CompensationGrant, Cue, CueLevel, CustomerRecord, CustomerSummary, DisruptionKind,
     PortfolioRef, Scores, Tier,
 };
-pub use time::Timestamp;
+pub use time::{Clock, Timestamp};

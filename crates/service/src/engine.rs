@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
 use rapport_core::{
-    Amount, AmountRole, AttrValue, Channel, CompensationGrant, Customer, CustomerId,
+    Amount, AmountRole, AttrValue, Channel, Clock, CompensationGrant, Customer, CustomerId,
     CustomerRecord, CustomerSummary, Interaction, InteractionId, InteractionKind, Preference,
     Timestamp,
 };
@@ -59,6 +59,8 @@ pub struct Engine {
     /// is the only writer of the database).
     write_lock: Mutex<()>,
     session_ttl_ms: i64,
+    /// Where "now" comes from: the system clock in the product, a fixed or manual one in tests.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Engine {
@@ -128,6 +130,7 @@ impl Engine {
             limiter: Mutex::new(LoginLimiter::standard()),
             write_lock: Mutex::new(()),
             session_ttl_ms: SESSION_TTL_MS,
+            clock: Clock::System,
         }
     }
 
@@ -135,6 +138,17 @@ impl Engine {
     pub fn with_session_ttl_ms(mut self, ttl: i64) -> Engine {
         self.session_ttl_ms = ttl;
         self
+    }
+
+    /// Sets the clock every "now" of the engine is read from (tests run at a fixed time).
+    pub fn with_clock(mut self, clock: Clock) -> Engine {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the engine's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// Sets the failed-login limiter.
@@ -161,24 +175,32 @@ impl Engine {
     /// Checks a login; on success returns a new session. Failures are rate limited per
     /// operator name and per peer, and logged.
     pub fn login(&self, user: &str, password: &str, peer: &str) -> ServiceResult<Session> {
-        let now = Timestamp::now();
-        // Per operator name, and per remote address (not per connection: the port changes
-        // with every connection). Local clients (loopback, Unix socket) all look alike, so
-        // for them only the operator name counts: one local user cannot lock out the others.
+        let now = self.clock.now();
+        // Per operator name from one address (not per connection: the port changes with
+        // every connection), so a stranger elsewhere cannot lock the admin out; and per
+        // remote address, whatever the names it tries. Local clients (loopback, Unix socket)
+        // all look alike, so for them only the name from that kind of address counts.
         let host = peer.rsplit_once(':').map_or(peer, |(h, _)| h);
         let local = peer == "unix"
             || host
                 .trim_matches(['[', ']'])
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback());
-        let mut keys = vec![format!("user:{user}")];
+        let mut keys = vec![format!("user:{user}@{host}")];
         if !local {
             keys.push(format!("peer:{host}"));
         }
         {
-            let l = lock(&self.limiter);
-            if let Err(retry) = keys.iter().try_for_each(|k| l.check(k, now)) {
-                tracing::warn!(operator = %rapport_core::text::sanitize(user), peer, "login refused: too many failed attempts");
+            let mut l = lock(&self.limiter);
+            if let Some((key, retry)) = keys
+                .iter()
+                .find_map(|k| l.check(k, now).err().map(|r| (k.clone(), r)))
+            {
+                // One line per burst: the first refusal of a lock and every thousandth.
+                let refused = l.refused(&key);
+                if refused == 1 || refused % 1000 == 0 {
+                    tracing::warn!(operator = %rapport_core::text::sanitize(user), peer, refused, "login refused: too many failed attempts (further refusals are counted, not logged)");
+                }
                 return Err(ServiceError::Unauthenticated(format!(
                     "too many failed logins; try again in {} s",
                     (retry + 999) / 1000
@@ -202,7 +224,10 @@ impl Engine {
             _ => {
                 let mut l = lock(&self.limiter);
                 let locked = keys.iter().fold(false, |acc, k| l.failure(k, now) | acc);
-                tracing::warn!(operator = %rapport_core::text::sanitize(user), peer, locked, "failed login");
+                // One line at the first failure of a burst and one when it locks.
+                if locked || l.failures(&keys[0]) == 1 {
+                    tracing::warn!(operator = %rapport_core::text::sanitize(user), peer, failures = l.failures(&keys[0]), locked, "failed login");
+                }
                 return Err(ServiceError::Unauthenticated(
                     "wrong operator name or password, or the operator is disabled".into(),
                 ));
@@ -229,7 +254,7 @@ impl Engine {
     /// The caller behind a session token: refused when unknown, expired, or the operator was
     /// disabled or removed since. The role is the operator's current role.
     pub fn caller(&self, token: &SessionToken) -> ServiceResult<Caller> {
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let session = {
             let sessions = lock(&self.sessions);
             sessions.get(token).cloned()
@@ -342,6 +367,20 @@ impl Engine {
             Request::DisableOperator { name } => {
                 self.disable_operator(caller, &name).map(|_| Reply::Done)
             }
+            Request::Assess { period_days } => {
+                crate::assess::run(&self.store, &caller.operator, self.clock.now(), period_days)
+                    .map(|a| Reply::Assessment(Box::new(a)))
+            }
+            Request::SubmitAnswers(answers) => {
+                crate::assess::submit(&self.store, answers, caller).map(Reply::Count)
+            }
+            Request::AssessmentHistory => crate::assess::all(&self.store).map(Reply::Assessments),
+            Request::Backup {
+                path,
+                password_hashes,
+            } => {
+                crate::backup::write(&self.store, caller, &path, password_hashes).map(Reply::Backup)
+            }
         }
     }
 
@@ -356,7 +395,7 @@ impl Engine {
         query: &InteractionQuery,
         masked: bool,
     ) -> ServiceResult<CustomerRecord> {
-        let mut record = records::record(&self.repo, id, query)?
+        let mut record = records::record(&self.repo, id, query, self.clock.now())?
             .ok_or_else(|| ServiceError::NotFound(format!("customer {id}")))?;
         if masked {
             masking::mask_record(&mut record);
@@ -409,7 +448,7 @@ impl Engine {
         let mut i = Interaction::new(
             self.next_interaction_id()?,
             new.customer,
-            Timestamp::now(),
+            self.clock.now(),
             new.channel,
             new.kind,
         );
@@ -443,7 +482,7 @@ impl Engine {
         check_text("value", &value, 400)?;
         let _guard = lock(&self.write_lock);
         let mut customer = self.require_customer(id)?;
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let pref = Preference {
             topic: topic.clone(),
             value: value.clone(),
@@ -522,7 +561,7 @@ impl Engine {
                 ),
             });
         }
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let iid = self.next_interaction_id()?;
         let touchpoint = if r.touchpoint.trim().is_empty() {
             "unspecified".to_string()
@@ -604,7 +643,7 @@ impl Engine {
         role: Role,
         password: &str,
     ) -> ServiceResult<()> {
-        let account = OperatorAccount::new(name, role, password, Timestamp::now())
+        let account = OperatorAccount::new(name, role, password, self.clock.now())
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let _guard = lock(&self.write_lock);
         if self
@@ -645,7 +684,7 @@ impl Engine {
         let _guard = lock(&self.write_lock);
         let mut account = self.existing_operator(name)?;
         account.password_hash = hash;
-        account.updated = Timestamp::now();
+        account.updated = self.clock.now();
         self.put_operator(&account)?;
         tracing::info!(by = %caller.operator, operator = name, "password changed");
         Ok(())
@@ -655,7 +694,7 @@ impl Engine {
         let _guard = lock(&self.write_lock);
         let mut account = self.existing_operator(name)?;
         account.disabled = true;
-        account.updated = Timestamp::now();
+        account.updated = self.clock.now();
         self.put_operator(&account)?;
         lock(&self.sessions).retain(|_, s| s.operator != name);
         tracing::info!(by = %caller.operator, operator = name, "operator disabled");

@@ -6,14 +6,14 @@ use rapport_core::{
     Customer, CustomerId, CustomerRecord, CustomerSummary, Interaction, InteractionId, Timestamp,
 };
 use rapport_repository::ingest::REVIEWS;
-use rapport_repository::quarantine::{self, QuarantineEntry};
+use rapport_repository::quarantine;
 use rapport_repository::{InteractionFilter, Repository};
 use rapport_store::Store;
 
 use crate::api::{InteractionQuery, ListEntry, Overview, ServiceError, ServiceResult};
 
 /// The collection analytics runs store their results in.
-const ANALYTICS: &str = "analytics";
+pub(crate) const ANALYTICS: &str = "analytics";
 use crate::engine::store_err;
 
 /// Default page of interactions.
@@ -74,6 +74,7 @@ pub fn record(
     repo: &Repository,
     id: CustomerId,
     q: &InteractionQuery,
+    now: Timestamp,
 ) -> ServiceResult<Option<CustomerRecord>> {
     let filter = InteractionFilter {
         limit: if q.limit == 0 {
@@ -85,7 +86,7 @@ pub fn record(
         kinds: q.kinds.clone(),
         channels: q.channels.clone(),
         since: q.since,
-        now: Timestamp::now(),
+        now,
     };
     repo.customer_record(id, &filter).map_err(repo_err)
 }
@@ -147,12 +148,10 @@ pub fn overview(store: &Store) -> ServiceResult<Overview> {
         o.top_shares = s.top_shares;
         o.scored_at = o.scored_at.or(Some(s.at));
     }
-    for entry in store.docs::<QuarantineEntry>(quarantine::COLLECTION, "") {
-        let (_, e) = entry.map_err(store_err)?;
-        *o.quarantine
-            .entry(e.reason.as_str().to_string())
-            .or_default() += 1;
-    }
+    o.quarantine = quarantine::counts_by_reason(store)
+        .map_err(|e| ServiceError::Internal(e.to_string()))?
+        .into_iter()
+        .collect();
     o.reviews_pending = store.doc_count(REVIEWS).map_err(store_err)?;
     Ok(o)
 }
