@@ -2022,7 +2022,8 @@ mod tests {
         assert_eq!(full.scored, 60);
         assert_eq!(full.tier_changes, 60);
         let before = store.scores(CustomerId(1)).unwrap().unwrap();
-        assert_eq!(before.tier, rapport_core::Tier::C);
+        // The smallest spender: the bottom fifth.
+        assert_eq!(before.tier, rapport_core::Tier::D);
 
         // Customer 1 becomes the biggest spender; nobody else changes.
         let mut b = Batch::default();
@@ -2050,8 +2051,8 @@ mod tests {
         assert_eq!(
             tiers,
             vec![
-                (None, rapport_core::Tier::C),
-                (Some(rapport_core::Tier::C), rapport_core::Tier::A)
+                (None, rapport_core::Tier::D),
+                (Some(rapport_core::Tier::D), rapport_core::Tier::A)
             ]
         );
         // The run summary moved its watermark: a second incremental run scores nobody.
@@ -2177,5 +2178,6 @@ mod tests {
         // The report counts tiers by `tier as usize`.
         assert_eq!(rapport_core::Tier::A as usize, 0);
         assert_eq!(rapport_core::Tier::C as usize, 2);
+        assert_eq!(rapport_core::Tier::D as usize, 3);
     }
 }

@@ -126,6 +126,10 @@ impl OverviewScreen {
         )];
         for tier in [Tier::A, Tier::B, Tier::C, Tier::D] {
             let n = ov.tiers.get(&tier).copied().unwrap_or(0);
+            // Tier D exists since tiers are cut A/B/C/D; a run from before has none to show.
+            if tier == Tier::D && n == 0 {
+                continue;
+            }
             let share = if scored > 0 {
                 n as f64 / scored as f64
             } else {
