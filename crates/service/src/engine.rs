@@ -311,6 +311,7 @@ impl Engine {
     /// Handles one request for `caller` (subscriptions are the transport's business).
     pub fn handle(&self, caller: &Caller, req: Request) -> ServiceResult<Reply> {
         let masked = self.authorize(caller, req.action(&caller.operator))?;
+        crate::limits::check(&req)?;
         match req {
             Request::Search { query, limit } => self.search(&query, limit).map(Reply::Summaries),
             Request::Open { customer, query } => self
@@ -375,6 +376,7 @@ impl Engine {
     ) -> ServiceResult<CustomerRecord> {
         let mut record = records::record(&self.repo, id, query)?
             .ok_or_else(|| ServiceError::NotFound(format!("customer {id}")))?;
+        crate::limits::clip_record(&mut record);
         if masked {
             masking::mask_record(&mut record);
         }
@@ -389,7 +391,9 @@ impl Engine {
         if self.store.customer(id).map_err(store_err)?.is_none() {
             return Err(ServiceError::NotFound(format!("customer {id}")));
         }
-        Ok(records::interactions(&self.store, id, query)?.0)
+        let mut page = records::interactions(&self.store, id, query)?.0;
+        page.iter_mut().for_each(crate::limits::clip_interaction);
+        Ok(page)
     }
 
     fn require_customer(&self, id: CustomerId) -> ServiceResult<Customer> {

@@ -22,6 +22,7 @@ mod client;
 pub mod codec;
 mod embedded;
 mod engine;
+pub mod limits;
 mod live;
 pub mod protocol;
 mod records;
