@@ -91,6 +91,10 @@ pub fn init_logging(global: &Global, console: bool) -> LogGuard {
                 Ok(f) => {
                     let _ = tracing_subscriber::fmt()
                         .with_env_filter(filter)
+                        // A log line that cannot be written (stderr a pipe whose reader is
+                        // gone) is dropped; the default would print about it to stderr,
+                        // which panics whichever thread was logging (a stuck shutdown).
+                        .log_internal_errors(false)
                         .with_ansi(false)
                         .with_writer(std::sync::Mutex::new(f))
                         .try_init();
@@ -102,6 +106,10 @@ pub fn init_logging(global: &Global, console: bool) -> LogGuard {
                 Err(_) => {
                     let _ = tracing_subscriber::fmt()
                         .with_env_filter(filter)
+                        // A log line that cannot be written (stderr a pipe whose reader is
+                        // gone) is dropped; the default would print about it to stderr,
+                        // which panics whichever thread was logging (a stuck shutdown).
+                        .log_internal_errors(false)
                         .with_ansi(stderr_colours())
                         .with_writer(std::io::stderr)
                         .try_init();
@@ -111,6 +119,10 @@ pub fn init_logging(global: &Global, console: bool) -> LogGuard {
         None => {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
+                // A log line that cannot be written (stderr a pipe whose reader is
+                // gone) is dropped; the default would print about it to stderr,
+                // which panics whichever thread was logging (a stuck shutdown).
+                .log_internal_errors(false)
                 .with_ansi(stderr_colours())
                 .with_writer(std::io::stderr)
                 .try_init();

@@ -241,18 +241,26 @@ pub fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let rt = runtime()?;
-    rt.block_on(rapport_service::serve(opts, |addr| {
+    // stderr may be a pipe whose reader is gone (`serve 2>&1 | tee log` after Ctrl-C): what
+    // the server says is best effort and never stops it from stopping.
+    let say = |text: String| {
+        let _ = writeln!(std::io::stderr(), "{text}");
+    };
+    let served = rt.block_on(rapport_service::serve(opts, |addr| {
         let mut at = Vec::new();
         at.extend(addr.listen.iter().cloned());
         at.extend(addr.socket.iter().cloned());
-        eprintln!(
+        say(format!(
             "rapport serve: database {}; listening on {}; stop with Ctrl-C or SIGTERM",
             db.display(),
             at.join(" and ")
-        );
-    }))
-    .with_context(|| format!("serving the database at {}", db.display()))?;
-    eprintln!("rapport serve: stopped; database flushed");
+        ));
+    }));
+    // Do not wait for blocking work still queued (a stalled client's request): the store is
+    // flushed, and the process is about to end.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    served.with_context(|| format!("serving the database at {}", db.display()))?;
+    say("rapport serve: stopped; database flushed".to_string());
     Ok(ExitCode::SUCCESS)
 }
 
