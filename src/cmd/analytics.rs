@@ -757,7 +757,7 @@ pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
         },
     )?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::cmd::json_pretty(&report)?);
     } else {
         print_score_report(&report);
     }
@@ -867,7 +867,7 @@ pub fn tiers(g: &Global, a: TiersArgs) -> anyhow::Result<ExitCode> {
     let segments: Option<Vec<SegmentValue>> = store.doc(COLLECTION, "segment_clv")?;
     if a.json {
         let v = serde_json::json!({ "tiers": t, "segments": segments });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!("{}", crate::cmd::json_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!("Tiers as of {} ({})", t.at, sanitize(&t.model_version));
@@ -928,7 +928,7 @@ pub fn skew(g: &Global, a: SkewArgs) -> anyhow::Result<ExitCode> {
     let profit: Option<SkewSummary> = store.doc(COLLECTION, "skew_profit")?;
     if a.json {
         let v = serde_json::json!({ "value": sk, "profit": profit });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!("{}", crate::cmd::json_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
     for s in std::iter::once(&sk).chain(profit.as_ref()) {
@@ -991,7 +991,7 @@ pub fn lists(g: &Global, a: ListsArgs) -> anyhow::Result<ExitCode> {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            println!("{}", crate::cmd::json_pretty(&v)?);
         } else {
             for (n, l) in all {
                 println!(
@@ -1008,7 +1008,7 @@ pub fn lists(g: &Global, a: ListsArgs) -> anyhow::Result<ExitCode> {
     let mut list: WorkingList = read_doc(&store, &format!("list/{name}"))?;
     list.entries.truncate(a.limit);
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        println!("{}", crate::cmd::json_pretty(&list)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -1212,7 +1212,7 @@ fn clv_fit(a: ClvFitArgs) -> anyhow::Result<ExitCode> {
     .flatten()
     .count();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::cmd::json_pretty(&report)?);
     } else {
         print_clv_report(&report, has_spend, a.models.contains(&Model::Gg));
     }

@@ -300,7 +300,7 @@ pub fn compensate(g: &Global, a: CompensateArgs) -> anyhow::Result<ExitCode> {
         if a.dry_run {
             let e = client.entitlement(req).await?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&e)?);
+                println!("{}", crate::cmd::json_pretty(&e)?);
             } else {
                 println!(
                     "{}",
@@ -325,7 +325,7 @@ pub fn compensate(g: &Global, a: CompensateArgs) -> anyhow::Result<ExitCode> {
                 "outcome": if granted { "granted" } else { "refused" },
                 "grant": grant,
             });
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            println!("{}", crate::cmd::json_pretty(&v)?);
         } else if granted {
             println!("granted: {}", describe(grant));
         } else {
@@ -362,7 +362,7 @@ pub fn operator(g: &Global, c: OperatorCommand) -> anyhow::Result<ExitCode> {
             OperatorCommand::List { json } => {
                 let ops = client.operators().await?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&ops)?);
+                    println!("{}", crate::cmd::json_pretty(&ops)?);
                 } else {
                     println!("{:<24} {:<17} {:<9} created", "name", "role", "status");
                     for o in ops {

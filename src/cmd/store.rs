@@ -88,7 +88,7 @@ pub fn init(g: &Global, a: InitArgs) -> anyhow::Result<ExitCode> {
             "schema_version": store.schema_version(),
             "customers": customers,
         });
-        println!("{out}");
+        println!("{}", crate::cmd::json(&out)?);
     } else if existed {
         println!(
             "database already exists at {} (schema version {}, {customers} customers)",
@@ -128,7 +128,7 @@ pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<ExitCode> {
             "collections": collections,
             "size_on_disk": stats.size_on_disk,
         });
-        println!("{out}");
+        println!("{}", crate::cmd::json(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = String::new();
@@ -210,7 +210,7 @@ pub fn export(g: &Global, a: ExportArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let text = if a.json {
-        serde_json::to_string(&summary)?
+        crate::cmd::json(&summary)?
     } else {
         format!(
             "exported {} customers ({} index entries), {} removed markers, {} interactions, \
@@ -267,7 +267,7 @@ pub fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("importing {shown}"))?
     };
     if a.json {
-        println!("{}", serde_json::to_string(&summary)?);
+        println!("{}", crate::cmd::json(&summary)?);
     } else {
         println!(
             "imported {} customers ({} index entries), {} removed markers, {} interactions, \
