@@ -174,7 +174,7 @@ const REOPEN_AFTER_ROWS: u64 = 500_000;
 
 pub fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<ExitCode> {
     local_only(g, "ingest")?;
-    let store = g.open_store()?;
+    let store = g.create_store()?;
     let opts = IngestOptions {
         time_shift_days: a.time_shift_days,
         progress: !a.quiet && !a.json && std::io::stderr().is_terminal(),

@@ -119,6 +119,9 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub async fn connect(g: &Global) -> anyhow::Result<Client> {
     let db = g.db_path();
     let needs_login = g.connect.is_some() || running_server(&db).is_some();
+    if !needs_login {
+        g.require_db()?;
+    }
     let (user, password) = if needs_login {
         let (u, p) = credentials()?;
         (Some(u), Some(p))
@@ -219,9 +222,7 @@ fn is_loopback(addr: &str) -> bool {
 /// `rapport serve`.
 pub fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
     let db = g.db_path();
-    if let Some(dir) = db.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
+    g.require_db()?;
     if !a.no_tcp && !is_loopback(&a.listen) {
         eprintln!(
             "warning: listening on {} exposes customer data to the network without \

@@ -79,7 +79,7 @@ pub fn init(g: &Global, a: InitArgs) -> anyhow::Result<ExitCode> {
     refuse_connect(g, "init")?;
     let path = g.db_path();
     let existed = path.join("conf").exists();
-    let store = g.open_store()?;
+    let store = g.create_store()?;
     let customers = store.customer_count()?;
     if a.json {
         let out = serde_json::json!({
@@ -250,7 +250,7 @@ pub fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
         rapport_store::Store::verify_export(&mut BufReader::with_capacity(1 << 16, file))
             .with_context(|| format!("checking {shown}: nothing was imported"))?;
     }
-    let store = g.open_store()?;
+    let store = g.create_store()?;
     let summary = if a.file.as_os_str() == "-" {
         let stdin = std::io::stdin();
         let mut lock = stdin.lock();
