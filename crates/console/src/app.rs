@@ -8,7 +8,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
-use rapport_core::{Change, CustomerId, InteractionKind, Timestamp};
+use rapport_core::{Change, Clock, CustomerId, InteractionKind, Timestamp};
 use rapport_governance::Role;
 use rapport_service::{
     GrantOutcome, InteractionQuery, LiveEvent, Service, SessionInfo, Subscription, Watch,
@@ -39,24 +39,6 @@ pub const PAGE: usize = 100;
 pub const SEARCH_LIMIT: usize = 50;
 /// How long a status message stays in the footer.
 const STATUS_MS: i64 = 8_000;
-
-/// Where "now" comes from: the system clock, or a fixed instant for tests and snapshots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Clock {
-    /// The system clock.
-    System,
-    /// Always this instant.
-    Fixed(Timestamp),
-}
-
-impl Clock {
-    fn now(&self) -> Timestamp {
-        match self {
-            Clock::System => Timestamp::now(),
-            Clock::Fixed(t) => *t,
-        }
-    }
-}
 
 /// A message in the footer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,8 +103,8 @@ impl<S: Service> App<S> {
             channel: config.channel.clone(),
             touchpoint: config.touchpoint.clone(),
             tx,
-            clock,
             now: clock.now(),
+            clock,
             screen: ScreenId::Record,
             back: Vec::new(),
             search: SearchScreen::default(),

@@ -36,12 +36,13 @@ mod theme;
 mod view;
 
 pub use action::Action;
-pub use app::{App, Clock};
+pub use app::App;
 pub use config::{Config, ConfigError};
 pub use error::ConsoleError;
 pub use event::{Event, Reply};
 pub use keymap::Keymap;
 pub use login::{LoginScreen, LoginStep, login_loop};
+pub use rapport_core::Clock;
 pub use screens::ScreenId;
 pub use terminal::{Tui, run_loop};
 pub use theme::Theme;

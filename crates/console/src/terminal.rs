@@ -11,12 +11,13 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 use rapport_service::{Service, ServiceResult};
 
-use crate::app::{App, Clock};
+use crate::app::App;
 use crate::config::Config;
 use crate::error::ConsoleError;
 use crate::event::Event;
 use crate::login::{LoginScreen, login_loop};
 use crate::theme::Theme;
+use rapport_core::Clock;
 
 /// Runs the event loop until the app quits: draw, wait for an event, handle it and every
 /// event already queued, draw again. Generic over the backend and fed by any sender, so tests

@@ -109,3 +109,65 @@ mod tests {
         assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
     }
 }
+
+/// Where "now" comes from: the system clock, a fixed instant (tests and snapshots), or an
+/// instant a test moves by hand.
+///
+/// Everything that stamps or compares with "now" (the service's engine, the console, the
+/// record's recency cues) takes a `Clock` instead of reading the system clock, so tests run
+/// the real engine at a fixed time.
+///
+/// ```
+/// use rapport_core::{Clock, Timestamp};
+/// let t = Timestamp::parse_rfc3339("2026-11-23T10:00:00Z").unwrap();
+/// assert_eq!(Clock::Fixed(t).now(), t);
+/// let manual = Clock::manual(t);
+/// manual.advance_millis(60_000);
+/// assert_eq!(manual.now(), t.plus_millis(60_000));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// Always this instant.
+    Fixed(Timestamp),
+    /// An instant shared by its clones and moved with [`Clock::advance_millis`].
+    Manual(std::sync::Arc<std::sync::atomic::AtomicI64>),
+}
+
+impl Clock {
+    /// A clock at `at` that a test moves by hand (its clones move with it).
+    pub fn manual(at: Timestamp) -> Clock {
+        Clock::Manual(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(
+            at.as_millis(),
+        )))
+    }
+
+    /// Now, by this clock.
+    pub fn now(&self) -> Timestamp {
+        match self {
+            Clock::System => Timestamp::now(),
+            Clock::Fixed(t) => *t,
+            Clock::Manual(ms) => Timestamp(ms.load(std::sync::atomic::Ordering::Relaxed)),
+        }
+    }
+
+    /// Moves a manual clock forward (or back, with a negative amount); other clocks ignore it.
+    pub fn advance_millis(&self, ms: i64) {
+        if let Clock::Manual(t) = self {
+            t.fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+impl PartialEq for Clock {
+    fn eq(&self, other: &Clock) -> bool {
+        match (self, other) {
+            (Clock::System, Clock::System) => true,
+            (Clock::Fixed(a), Clock::Fixed(b)) => a == b,
+            (Clock::Manual(a), Clock::Manual(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}

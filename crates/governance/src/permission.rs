@@ -44,6 +44,11 @@ pub enum Action {
     SetPassword,
     /// Disable an operator.
     DisableOperator,
+    /// Run the coordination-stage assessment and read its history.
+    Assess,
+    /// Answer the stage questionnaires (one's own answers; admins and executives load a
+    /// survey's file).
+    AnswerQuestionnaire,
     /// Take an online backup (written by the server to a file on its machine).
     Backup,
 }
@@ -86,7 +91,7 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 
 /// The permission matrix. Columns in the order of [`Role::ALL`]: front line, customer manager,
 /// analyst, steward, executive, admin.
-pub const MATRIX: [(Action, [Permission; 6]); 16] = [
+pub const MATRIX: [(Action, [Permission; 6]); 18] = [
     //                                   FL  CM  AN  ST  EX  AD
     (Action::Search, /*              */ [A, A, M, A, M, A]),
     (Action::OpenRecord, /*          */ [A, A, M, A, M, A]),
@@ -103,13 +108,15 @@ pub const MATRIX: [(Action, [Permission; 6]); 16] = [
     (Action::ChangeOwnPassword, /*   */ [A, A, A, A, A, A]),
     (Action::SetPassword, /*         */ [D, D, D, D, D, A]),
     (Action::DisableOperator, /*     */ [D, D, D, D, D, A]),
+    (Action::Assess, /*              */ [D, A, A, A, A, A]),
+    (Action::AnswerQuestionnaire, /* */ [A, A, A, A, A, A]),
     (Action::Backup, /*              */ [D, D, D, D, D, A]),
 ];
 
 impl Action {
     /// Every action, in the order of the matrix.
-    pub const ALL: [Action; 16] = {
-        let mut out = [Action::Search; 16];
+    pub const ALL: [Action; 18] = {
+        let mut out = [Action::Search; 18];
         let mut i = 0;
         while i < MATRIX.len() {
             out[i] = MATRIX[i].0;
@@ -136,6 +143,8 @@ impl Action {
             Action::ChangeOwnPassword => "change-own-password",
             Action::SetPassword => "set-password",
             Action::DisableOperator => "disable-operator",
+            Action::Assess => "assess",
+            Action::AnswerQuestionnaire => "answer-questionnaire",
             Action::Backup => "backup",
         }
     }

@@ -280,6 +280,9 @@ pub fn ingest_manifest(
     for s in &m.sources {
         plans.push((Plan::new(Mapping::load(&s.mapping)?), s.files.clone()));
     }
+    if let Some(r) = &m.rates {
+        crate::rates::load_manifest_rates(store, manifest, r, opts.time_shift_days)?;
+    }
     let trust = Trust {
         order: m.trust.clone(),
     };
@@ -601,12 +604,18 @@ impl<'s> Run<'s> {
                 changed = true;
             }
         }
+        let mut b = Batch::default();
         if changed {
-            let mut b = Batch::default();
             b.put_doc(META, "sources", &sources)?;
             b.put_doc(META, "phone_regions", &regions)?;
-            self.store.write(b, Durability::Batched)?;
         }
+        // When the source was last ingested: the stage assessment's freshness measure.
+        b.put_doc(
+            META,
+            &format!("ingested/{}", plan.source()),
+            &Timestamp::now(),
+        )?;
+        self.store.write(b, Durability::Batched)?;
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
 use rapport_core::{
-    Amount, AmountRole, AttrValue, Channel, CompensationGrant, Customer, CustomerId,
+    Amount, AmountRole, AttrValue, Channel, Clock, CompensationGrant, Customer, CustomerId,
     CustomerRecord, CustomerSummary, Interaction, InteractionId, InteractionKind, Preference,
     Timestamp,
 };
@@ -59,6 +59,8 @@ pub struct Engine {
     /// is the only writer of the database).
     write_lock: Mutex<()>,
     session_ttl_ms: i64,
+    /// Where "now" comes from: the system clock in the product, a fixed or manual one in tests.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Engine {
@@ -128,6 +130,7 @@ impl Engine {
             limiter: Mutex::new(LoginLimiter::standard()),
             write_lock: Mutex::new(()),
             session_ttl_ms: SESSION_TTL_MS,
+            clock: Clock::System,
         }
     }
 
@@ -135,6 +138,17 @@ impl Engine {
     pub fn with_session_ttl_ms(mut self, ttl: i64) -> Engine {
         self.session_ttl_ms = ttl;
         self
+    }
+
+    /// Sets the clock every "now" of the engine is read from (tests run at a fixed time).
+    pub fn with_clock(mut self, clock: Clock) -> Engine {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the engine's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// Sets the failed-login limiter.
@@ -161,7 +175,7 @@ impl Engine {
     /// Checks a login; on success returns a new session. Failures are rate limited per
     /// operator name and per peer, and logged.
     pub fn login(&self, user: &str, password: &str, peer: &str) -> ServiceResult<Session> {
-        let now = Timestamp::now();
+        let now = self.clock.now();
         // Per operator name from one address (not per connection: the port changes with
         // every connection), so a stranger elsewhere cannot lock the admin out; and per
         // remote address, whatever the names it tries. Local clients (loopback, Unix socket)
@@ -240,7 +254,7 @@ impl Engine {
     /// The caller behind a session token: refused when unknown, expired, or the operator was
     /// disabled or removed since. The role is the operator's current role.
     pub fn caller(&self, token: &SessionToken) -> ServiceResult<Caller> {
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let session = {
             let sessions = lock(&self.sessions);
             sessions.get(token).cloned()
@@ -354,6 +368,14 @@ impl Engine {
             Request::DisableOperator { name } => {
                 self.disable_operator(caller, &name).map(|_| Reply::Done)
             }
+            Request::Assess { period_days } => {
+                crate::assess::run(&self.store, &caller.operator, self.clock.now(), period_days)
+                    .map(|a| Reply::Assessment(Box::new(a)))
+            }
+            Request::SubmitAnswers(answers) => {
+                crate::assess::submit(&self.store, answers, caller).map(Reply::Count)
+            }
+            Request::AssessmentHistory => crate::assess::all(&self.store).map(Reply::Assessments),
             Request::Backup {
                 path,
                 password_hashes,
@@ -374,7 +396,7 @@ impl Engine {
         query: &InteractionQuery,
         masked: bool,
     ) -> ServiceResult<CustomerRecord> {
-        let mut record = records::record(&self.repo, id, query)?
+        let mut record = records::record(&self.repo, id, query, self.clock.now())?
             .ok_or_else(|| ServiceError::NotFound(format!("customer {id}")))?;
         crate::limits::clip_record(&mut record);
         if masked {
@@ -430,7 +452,7 @@ impl Engine {
         let mut i = Interaction::new(
             self.next_interaction_id()?,
             new.customer,
-            Timestamp::now(),
+            self.clock.now(),
             new.channel,
             new.kind,
         );
@@ -464,7 +486,7 @@ impl Engine {
         check_text("value", &value, 400)?;
         let _guard = lock(&self.write_lock);
         let mut customer = self.require_customer(id)?;
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let pref = Preference {
             topic: topic.clone(),
             value: value.clone(),
@@ -543,7 +565,7 @@ impl Engine {
                 ),
             });
         }
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let iid = self.next_interaction_id()?;
         let touchpoint = if r.touchpoint.trim().is_empty() {
             "unspecified".to_string()
@@ -625,7 +647,7 @@ impl Engine {
         role: Role,
         password: &str,
     ) -> ServiceResult<()> {
-        let account = OperatorAccount::new(name, role, password, Timestamp::now())
+        let account = OperatorAccount::new(name, role, password, self.clock.now())
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let _guard = lock(&self.write_lock);
         if self
@@ -666,7 +688,7 @@ impl Engine {
         let _guard = lock(&self.write_lock);
         let mut account = self.existing_operator(name)?;
         account.password_hash = hash;
-        account.updated = Timestamp::now();
+        account.updated = self.clock.now();
         self.put_operator(&account)?;
         tracing::info!(by = %caller.operator, operator = name, "password changed");
         Ok(())
@@ -676,7 +698,7 @@ impl Engine {
         let _guard = lock(&self.write_lock);
         let mut account = self.existing_operator(name)?;
         account.disabled = true;
-        account.updated = Timestamp::now();
+        account.updated = self.clock.now();
         self.put_operator(&account)?;
         lock(&self.sessions).retain(|_, s| s.operator != name);
         tracing::info!(by = %caller.operator, operator = name, "operator disabled");

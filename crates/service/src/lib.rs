@@ -17,6 +17,7 @@
 //! ```
 
 pub mod api;
+mod assess;
 pub mod backup;
 mod client;
 pub mod codec;
@@ -37,6 +38,7 @@ pub use api::{
     NewInteraction, Overview, Service, ServiceError, ServiceResult, SessionInfo, Subscription,
     Watch,
 };
+pub use assess::{AssessmentEntry, Assessments};
 pub use client::{Client, ServerAddress, connect_or_embed, running_server, server_file};
 pub use embedded::Embedded;
 pub use engine::{Caller, Engine, GOVERNANCE, OPERATORS, SESSION_TTL_MS};

@@ -13,7 +13,7 @@ use rapport_store::Store;
 use crate::api::{InteractionQuery, ListEntry, Overview, ServiceError, ServiceResult};
 
 /// The collection analytics runs store their results in.
-const ANALYTICS: &str = "analytics";
+pub(crate) const ANALYTICS: &str = "analytics";
 use crate::engine::store_err;
 
 /// Default page of interactions.
@@ -74,6 +74,7 @@ pub fn record(
     repo: &Repository,
     id: CustomerId,
     q: &InteractionQuery,
+    now: Timestamp,
 ) -> ServiceResult<Option<CustomerRecord>> {
     let filter = InteractionFilter {
         limit: if q.limit == 0 {
@@ -85,7 +86,7 @@ pub fn record(
         kinds: q.kinds.clone(),
         channels: q.channels.clone(),
         since: q.since,
-        now: Timestamp::now(),
+        now,
     };
     repo.customer_record(id, &filter).map_err(repo_err)
 }
@@ -222,16 +223,21 @@ mod tests {
             tiering: Tiering {
                 a_cutoff: 10.0,
                 b_cutoff: 5.0,
+                c_cutoff: f64::MIN,
                 top_cutoff: 20.0,
                 bottom_cutoff: 1.0,
                 floor: 0.0,
                 ceiling: 100.0,
             },
             tiers: vec![row(Tier::A, 1), row(Tier::B, 4), row(Tier::C, 15)],
+            measure: rapport_analytics::TierMeasure::Value,
             top_customers: 1,
             top_value_share: 0.5,
             bottom_customers: 4,
             bottom_profit: -3.0,
+            negative_customers: 0,
+            negative_value: 0.0,
+            movements: Vec::new(),
         };
         b.put_doc(ANALYTICS, "tiers", &tiers).unwrap();
         let skew = rapport_analytics::skew(&[1.0, 1.0, 2.0, 96.0], "value", t).unwrap();

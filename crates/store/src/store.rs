@@ -479,6 +479,11 @@ impl Store {
         self.get(&keys::grant(customer, disruption))
     }
 
+    /// Every grant, by customer and disruption.
+    pub fn grants(&self) -> impl Iterator<Item = Result<CompensationGrant, Error>> + '_ {
+        self.values(Space::Grants.prefix().to_vec())
+    }
+
     /// The customer's grants, in disruption order.
     pub fn grants_of(&self, customer: CustomerId) -> Result<Vec<CompensationGrant>, Error> {
         self.values(keys::customer_prefix(Space::Grants, customer))
