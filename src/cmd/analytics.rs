@@ -1291,7 +1291,7 @@ pub fn value(g: &Global, c: ValueCommand) -> anyhow::Result<ExitCode> {
             "rates_source": rates.source,
             "amounts": out,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!("{}", crate::cmd::json_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
     let counted: f64 = out
@@ -1416,7 +1416,7 @@ pub fn rates(g: &Global, c: RatesCommand) -> anyhow::Result<ExitCode> {
             };
             let r = rapport_repository::rates::load_file(&store, &a.file, &opts)?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                println!("{}", crate::cmd::json_pretty(&r)?);
             } else {
                 println!(
                     "{} published days of {} currencies loaded from {} ({} to {}), per {}",
@@ -1455,7 +1455,7 @@ pub fn rates(g: &Global, c: RatesCommand) -> anyhow::Result<ExitCode> {
                         "days": rates.series.iter().find(|s| s.currency == *c).map_or(0, |s| s.rates.len()),
                     })).collect::<Vec<_>>(),
                 });
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                println!("{}", crate::cmd::json_pretty(&v)?);
             } else {
                 println!(
                     "Reporting currency {}; rates from {}",

@@ -198,7 +198,7 @@ impl Engine {
             {
                 // One line per burst: the first refusal of a lock and every thousandth.
                 let refused = l.refused(&key);
-                if refused == 1 || refused % 1000 == 0 {
+                if refused == 1 || refused.is_multiple_of(1000) {
                     tracing::warn!(operator = %rapport_core::text::sanitize(user), peer, refused, "login refused: too many failed attempts (further refusals are counted, not logged)");
                 }
                 return Err(ServiceError::Unauthenticated(format!(

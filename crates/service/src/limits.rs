@@ -20,6 +20,7 @@
 //! | backup path | 4,096 bytes |
 //! | amount | a billion in its currency, either way |
 //! | customers watched by one subscription | 10,000 |
+//! | respondents per questionnaire submission, respondent name | 10,000, 60 |
 
 use rapport_core::{Channel, CustomerRecord, Interaction, InteractionKind};
 
@@ -44,6 +45,8 @@ pub const MAX_DISRUPTION: usize = 100;
 pub const MAX_PASSWORD: usize = 256;
 /// Largest amount, in major units of its currency.
 pub const MAX_AMOUNT_MAJOR: i64 = 1_000_000_000;
+/// Most respondents in one questionnaire submission.
+pub const MAX_RESPONDENTS: usize = 10_000;
 /// Most customers one subscription watches.
 pub const MAX_WATCHED: usize = 10_000;
 
@@ -162,6 +165,27 @@ pub fn check(req: &Request) -> ServiceResult<()> {
             text("password", password, MAX_PASSWORD)
         }
         Request::DisableOperator { name } => text("operator name", name, 40),
+        Request::Assess { .. } | Request::AssessmentHistory => Ok(()),
+        Request::SubmitAnswers(answers) => {
+            if answers.respondents.len() > MAX_RESPONDENTS {
+                return Err(ServiceError::Invalid(format!(
+                    "at most {MAX_RESPONDENTS} respondents in one submission"
+                )));
+            }
+            for (n, r) in &answers.respondents {
+                text("respondent name", n, MAX_KEY)?;
+                text("respondent name", &r.name, MAX_KEY)?;
+                if r.answers.len() > 1_000 {
+                    return Err(ServiceError::Invalid(
+                        "at most 1000 answers per respondent".into(),
+                    ));
+                }
+                r.answers
+                    .keys()
+                    .try_for_each(|q| text("question id", q, MAX_KEY))?;
+            }
+            Ok(())
+        }
         Request::Backup { path, .. } => {
             if path.len() > crate::backup::MAX_PATH {
                 return Err(ServiceError::Invalid(format!(

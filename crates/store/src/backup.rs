@@ -268,7 +268,6 @@ impl Store {
                 &mut sum,
             )?;
         }
-        drop(emit);
         let trailer = Line::Trailer {
             lines: sum.lines,
             counts: Counts::of(&sum),
