@@ -15,6 +15,19 @@ pub mod repository;
 pub mod service;
 pub mod store;
 
+/// JSON for a human or a script on stdout: bidirectional and invisible characters escaped
+/// (`\u202e`) as the terminal output removes them.
+pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<String> {
+    let text = serde_json::to_string(value)?;
+    Ok(rapport_core::text::escape_json_invisible(&text).into_owned())
+}
+
+/// [`json`], pretty-printed.
+pub fn json_pretty<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<String> {
+    let text = serde_json::to_string_pretty(value)?;
+    Ok(rapport_core::text::escape_json_invisible(&text).into_owned())
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;

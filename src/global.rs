@@ -57,11 +57,75 @@ impl Global {
         }
     }
 
-    /// Opens the store embedded, with a message that says what to do when a server holds it.
+    /// Whether a database exists at the path (the storage engine writes `conf` in a new one).
+    pub fn db_exists(&self) -> bool {
+        self.db_path().join("conf").exists()
+    }
+
+    /// Refuses a path where there is no database: a mistyped `--db` must not silently create
+    /// an empty database (and serve 0 customers). Only `init`, `import`, `ingest` and `demo`
+    /// create one.
+    pub fn require_db(&self) -> anyhow::Result<()> {
+        if !self.db_exists() {
+            anyhow::bail!(
+                "no database at {}: create one with `rapport init --db PATH` (or check --db and RAPPORT_DB)",
+                rapport_core::text::sanitize(&self.db_path().display().to_string())
+            );
+        }
+        warn_if_readable_by_others(&self.db_path());
+        Ok(())
+    }
+
+    /// Opens an existing database embedded, with a message that says what to do when a
+    /// server holds it.
     pub fn open_store(&self) -> anyhow::Result<rapport_store::Store> {
+        self.require_db()?;
+        self.create_store()
+    }
+
+    /// Opens the database, creating it (its directory readable by its owner only) when there
+    /// is none.
+    pub fn create_store(&self) -> anyhow::Result<rapport_store::Store> {
         let path = self.db_path();
+        if !path.exists() {
+            create_private_dir(&path)
+                .with_context(|| format!("creating the database directory {}", path.display()))?;
+        } else {
+            warn_if_readable_by_others(&path);
+        }
         rapport_store::Store::open_with(&path, &self.open_options())
             .with_context(|| format!("opening the database at {}", path.display()))
+    }
+}
+
+/// Creates a directory (and its missing parents) readable by its owner only (0700).
+pub fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(path)
+}
+
+/// Warns on stderr when the database directory can be read by other users.
+pub fn warn_if_readable_by_others(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(path) {
+            let mode = m.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                eprintln!(
+                    "warning: the database {} can be read by other users (mode {mode:o}); \
+                     restrict it with `chmod 700 {}`",
+                    rapport_core::text::sanitize(&path.display().to_string()),
+                    rapport_core::text::sanitize(&path.display().to_string())
+                );
+            }
+        }
     }
 }
 
@@ -80,17 +144,27 @@ pub fn init_logging(global: &Global, console: bool) -> LogGuard {
         .or_else(|| console.then(|| Global::data_dir().join("rapport.log")));
     match file {
         Some(path) => {
-            if let Some(dir) = path.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            match std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
+            if let Some(dir) = path.parent()
+                && !dir.as_os_str().is_empty()
+                && !dir.exists()
             {
+                let _ = create_private_dir(dir);
+            }
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).append(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            match options.open(&path) {
                 Ok(f) => {
                     let _ = tracing_subscriber::fmt()
                         .with_env_filter(filter)
+                        // A log line that cannot be written (stderr a pipe whose reader is
+                        // gone) is dropped; the default would print about it to stderr,
+                        // which panics whichever thread was logging (a stuck shutdown).
+                        .log_internal_errors(false)
                         .with_ansi(false)
                         .with_writer(std::sync::Mutex::new(f))
                         .try_init();
@@ -102,6 +176,10 @@ pub fn init_logging(global: &Global, console: bool) -> LogGuard {
                 Err(_) => {
                     let _ = tracing_subscriber::fmt()
                         .with_env_filter(filter)
+                        // A log line that cannot be written (stderr a pipe whose reader is
+                        // gone) is dropped; the default would print about it to stderr,
+                        // which panics whichever thread was logging (a stuck shutdown).
+                        .log_internal_errors(false)
                         .with_ansi(stderr_colours())
                         .with_writer(std::io::stderr)
                         .try_init();
@@ -111,6 +189,10 @@ pub fn init_logging(global: &Global, console: bool) -> LogGuard {
         None => {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
+                // A log line that cannot be written (stderr a pipe whose reader is
+                // gone) is dropped; the default would print about it to stderr,
+                // which panics whichever thread was logging (a stuck shutdown).
+                .log_internal_errors(false)
                 .with_ansi(stderr_colours())
                 .with_writer(std::io::stderr)
                 .try_init();

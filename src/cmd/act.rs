@@ -83,7 +83,7 @@ pub fn log(g: &Global, a: LogArgs) -> anyhow::Result<ExitCode> {
             })
             .await?;
         if a.json {
-            println!("{}", serde_json::to_string_pretty(&stored)?);
+            println!("{}", crate::cmd::json_pretty(&stored)?);
         } else {
             println!(
                 "{}",
@@ -105,7 +105,7 @@ pub fn prefer(g: &Global, a: PreferArgs) -> anyhow::Result<ExitCode> {
             .record_preference(a.customer, a.topic, a.value, a.channel)
             .await?;
         if a.json {
-            println!("{}", serde_json::to_string_pretty(&p)?);
+            println!("{}", crate::cmd::json_pretty(&p)?);
         } else {
             println!(
                 "{}",

@@ -828,7 +828,7 @@ pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
         },
     )?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::cmd::json_pretty(&report)?);
     } else {
         print_score_report(&report);
     }
@@ -977,7 +977,7 @@ pub fn tiers(g: &Global, a: TiersArgs) -> anyhow::Result<ExitCode> {
     let segments: Option<Vec<SegmentValue>> = store.doc(COLLECTION, "segment_clv")?;
     if a.json {
         let v = serde_json::json!({ "tiers": t, "segments": segments });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!("{}", crate::cmd::json_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -1067,7 +1067,7 @@ pub fn skew(g: &Global, a: SkewArgs) -> anyhow::Result<ExitCode> {
     let profit: Option<SkewSummary> = store.doc(COLLECTION, "skew_profit")?;
     if a.json {
         let v = serde_json::json!({ "value": sk, "profit": profit });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!("{}", crate::cmd::json_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
     for s in std::iter::once(&sk).chain(profit.as_ref()) {
@@ -1130,7 +1130,7 @@ pub fn lists(g: &Global, a: ListsArgs) -> anyhow::Result<ExitCode> {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            println!("{}", crate::cmd::json_pretty(&v)?);
         } else {
             for (n, l) in all {
                 println!(
@@ -1147,7 +1147,7 @@ pub fn lists(g: &Global, a: ListsArgs) -> anyhow::Result<ExitCode> {
     let mut list: WorkingList = read_doc(&store, &format!("list/{name}"))?;
     list.entries.truncate(a.limit);
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        println!("{}", crate::cmd::json_pretty(&list)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -1291,7 +1291,7 @@ pub fn value(g: &Global, c: ValueCommand) -> anyhow::Result<ExitCode> {
             "rates_source": rates.source,
             "amounts": out,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!("{}", crate::cmd::json_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
     let counted: f64 = out
@@ -1416,7 +1416,7 @@ pub fn rates(g: &Global, c: RatesCommand) -> anyhow::Result<ExitCode> {
             };
             let r = rapport_repository::rates::load_file(&store, &a.file, &opts)?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                println!("{}", crate::cmd::json_pretty(&r)?);
             } else {
                 println!(
                     "{} published days of {} currencies loaded from {} ({} to {}), per {}",
@@ -1455,7 +1455,7 @@ pub fn rates(g: &Global, c: RatesCommand) -> anyhow::Result<ExitCode> {
                         "days": rates.series.iter().find(|s| s.currency == *c).map_or(0, |s| s.rates.len()),
                     })).collect::<Vec<_>>(),
                 });
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                println!("{}", crate::cmd::json_pretty(&v)?);
             } else {
                 println!(
                     "Reporting currency {}; rates from {}",
@@ -1653,7 +1653,7 @@ fn clv_fit(a: ClvFitArgs) -> anyhow::Result<ExitCode> {
     .flatten()
     .count();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::cmd::json_pretty(&report)?);
     } else {
         print_clv_report(&report, has_spend, a.models.contains(&Model::Gg));
     }

@@ -65,7 +65,7 @@ pub fn assess(g: &Global, a: AssessArgs) -> anyhow::Result<ExitCode> {
             Some(AssessCommand::History { json }) => {
                 let all = client.assessment_history().await?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&all)?);
+                    println!("{}", crate::cmd::json_pretty(&all)?);
                 } else {
                     print_history(&all);
                 }
@@ -77,7 +77,7 @@ pub fn assess(g: &Global, a: AssessArgs) -> anyhow::Result<ExitCode> {
                 }
                 let entry = client.assess(a.period).await?;
                 if a.json {
-                    println!("{}", serde_json::to_string_pretty(&entry)?);
+                    println!("{}", crate::cmd::json_pretty(&entry)?);
                 } else {
                     print_report(&entry);
                 }

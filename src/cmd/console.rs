@@ -128,6 +128,9 @@ pub fn demo(g: &Global, a: DemoArgs) -> anyhow::Result<ExitCode> {
 
 pub fn console(g: &Global, a: ConsoleArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(&a.display)?;
+    if g.connect.is_none() && running_server(&g.db_path()).is_none() {
+        g.require_db()?;
+    }
     open_console(&g.db_path(), g.connect.as_deref(), &config)
 }
 

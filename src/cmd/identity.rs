@@ -106,7 +106,7 @@ pub fn merge(g: &Global, c: MergeCommand) -> anyhow::Result<ExitCode> {
     let store = open(g, "merge explain")?;
     let ex = merge::explain(&store, &a.id)?;
     if a.json {
-        emit(&serde_json::to_string_pretty(&ex)?)?;
+        emit(&crate::cmd::json_pretty(&ex)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = String::new();
@@ -226,7 +226,7 @@ pub fn review(g: &Global, c: ReviewCommand) -> anyhow::Result<ExitCode> {
             if a.json {
                 for (id, item) in &items {
                     let line = serde_json::json!({ "id": id, "item": item });
-                    emit(&format!("{line}"))?;
+                    emit(&crate::cmd::json(&line)?)?;
                 }
                 return Ok(ExitCode::SUCCESS);
             }
@@ -302,7 +302,7 @@ pub fn unmerge(g: &Global, a: UnmergeArgs) -> anyhow::Result<ExitCode> {
         let u = merge::unmerge(&store, id, &by)
             .with_context(|| format!("unmerging {}", sanitize(id)))?;
         if a.json {
-            emit(&serde_json::to_string(&u)?)?;
+            emit(&crate::cmd::json(&u)?)?;
         } else {
             emit(&format!(
                 "unmerged: {} restored beside {} with {} interaction(s) (unmerge {})",

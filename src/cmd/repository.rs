@@ -174,7 +174,7 @@ const REOPEN_AFTER_ROWS: u64 = 500_000;
 
 pub fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<ExitCode> {
     local_only(g, "ingest")?;
-    let store = g.open_store()?;
+    let store = g.create_store()?;
     let opts = IngestOptions {
         time_shift_days: a.time_shift_days,
         progress: !a.quiet && !a.json && std::io::stderr().is_terminal(),
@@ -212,7 +212,7 @@ pub fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::cmd::json_pretty(&report)?);
     } else {
         print_ingest(&report);
     }
@@ -289,7 +289,7 @@ pub fn quarantine(g: &Global, c: QuarantineCommand) -> anyhow::Result<ExitCode> 
                 }
                 n += 1;
                 if json {
-                    writeln!(out, "{}", entry_json(&e))?;
+                    writeln!(out, "{}", crate::cmd::json(&entry_json(&e))?)?;
                 } else {
                     writeln!(
                         out,
@@ -312,7 +312,7 @@ pub fn quarantine(g: &Global, c: QuarantineCommand) -> anyhow::Result<ExitCode> 
                 bail!("no quarantined row {}", sanitize(&id));
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&entry_json(&e))?);
+                println!("{}", crate::cmd::json_pretty(&entry_json(&e))?);
             } else {
                 println!("id:      {}", e.id);
                 println!(
@@ -349,7 +349,7 @@ pub fn quarantine(g: &Global, c: QuarantineCommand) -> anyhow::Result<ExitCode> 
             let (report, cleared) = ingest::retry_quarantine(&store, &mapping, &opts)?;
             if json {
                 let v = serde_json::json!({ "cleared": cleared, "report": report });
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                println!("{}", crate::cmd::json_pretty(&v)?);
             } else {
                 println!(
                     "{} rows retried: {} now ingested and out of the quarantine, {} still quarantined",
@@ -399,7 +399,7 @@ pub fn quality(g: &Global, a: QualityArgs) -> anyhow::Result<ExitCode> {
     let store = g.open_store()?;
     let r = quality::report(&store)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        println!("{}", crate::cmd::json_pretty(&r)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -461,7 +461,7 @@ pub fn search(g: &Global, a: SearchArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(client.search(&q, a.limit).await?)
     })?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&hits)?);
+        println!("{}", crate::cmd::json_pretty(&hits)?);
         return Ok(ExitCode::SUCCESS);
     }
     if hits.is_empty() {
@@ -540,7 +540,7 @@ pub fn customer(g: &Global, c: CustomerCommand) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rec)?);
+        println!("{}", crate::cmd::json_pretty(&rec)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();

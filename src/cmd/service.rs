@@ -120,6 +120,9 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub async fn connect(g: &Global) -> anyhow::Result<Client> {
     let db = g.db_path();
     let needs_login = g.connect.is_some() || running_server(&db).is_some();
+    if !needs_login {
+        g.require_db()?;
+    }
     let (user, password) = if needs_login {
         let (u, p) = credentials()?;
         (Some(u), Some(p))
@@ -220,9 +223,7 @@ pub(crate) fn is_loopback(addr: &str) -> bool {
 /// `rapport serve`.
 pub fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
     let db = g.db_path();
-    if let Some(dir) = db.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
+    g.require_db()?;
     if !a.no_tcp && !is_loopback(&a.listen) {
         eprintln!(
             "warning: listening on {} exposes customer data to the network without \
@@ -242,18 +243,26 @@ pub fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let rt = runtime()?;
-    rt.block_on(rapport_service::serve(opts, |addr| {
+    // stderr may be a pipe whose reader is gone (`serve 2>&1 | tee log` after Ctrl-C): what
+    // the server says is best effort and never stops it from stopping.
+    let say = |text: String| {
+        let _ = writeln!(std::io::stderr(), "{text}");
+    };
+    let served = rt.block_on(rapport_service::serve(opts, |addr| {
         let mut at = Vec::new();
         at.extend(addr.listen.iter().cloned());
         at.extend(addr.socket.iter().cloned());
-        eprintln!(
+        say(format!(
             "rapport serve: database {}; listening on {}; stop with Ctrl-C or SIGTERM",
             db.display(),
             at.join(" and ")
-        );
-    }))
-    .with_context(|| format!("serving the database at {}", db.display()))?;
-    eprintln!("rapport serve: stopped; database flushed");
+        ));
+    }));
+    // Do not wait for blocking work still queued (a stalled client's request): the store is
+    // flushed, and the process is about to end.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    served.with_context(|| format!("serving the database at {}", db.display()))?;
+    say("rapport serve: stopped; database flushed".to_string());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -293,7 +302,7 @@ pub fn compensate(g: &Global, a: CompensateArgs) -> anyhow::Result<ExitCode> {
         if a.dry_run {
             let e = client.entitlement(req).await?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&e)?);
+                println!("{}", crate::cmd::json_pretty(&e)?);
             } else {
                 println!(
                     "{}",
@@ -318,7 +327,7 @@ pub fn compensate(g: &Global, a: CompensateArgs) -> anyhow::Result<ExitCode> {
                 "outcome": if granted { "granted" } else { "refused" },
                 "grant": grant,
             });
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            println!("{}", crate::cmd::json_pretty(&v)?);
         } else if granted {
             println!("granted: {}", describe(grant));
         } else {
@@ -355,7 +364,7 @@ pub fn operator(g: &Global, c: OperatorCommand) -> anyhow::Result<ExitCode> {
             OperatorCommand::List { json } => {
                 let ops = client.operators().await?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&ops)?);
+                    println!("{}", crate::cmd::json_pretty(&ops)?);
                 } else {
                     println!("{:<24} {:<17} {:<9} created", "name", "role", "status");
                     for o in ops {

@@ -79,7 +79,7 @@ pub fn init(g: &Global, a: InitArgs) -> anyhow::Result<ExitCode> {
     refuse_connect(g, "init")?;
     let path = g.db_path();
     let existed = path.join("conf").exists();
-    let store = g.open_store()?;
+    let store = g.create_store()?;
     let customers = store.customer_count()?;
     if a.json {
         let out = serde_json::json!({
@@ -88,7 +88,7 @@ pub fn init(g: &Global, a: InitArgs) -> anyhow::Result<ExitCode> {
             "schema_version": store.schema_version(),
             "customers": customers,
         });
-        println!("{out}");
+        println!("{}", crate::cmd::json(&out)?);
     } else if existed {
         println!(
             "database already exists at {} (schema version {}, {customers} customers)",
@@ -128,7 +128,7 @@ pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<ExitCode> {
             "collections": collections,
             "size_on_disk": stats.size_on_disk,
         });
-        println!("{out}");
+        println!("{}", crate::cmd::json(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = String::new();
@@ -210,7 +210,7 @@ pub fn export(g: &Global, a: ExportArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let text = if a.json {
-        serde_json::to_string(&summary)?
+        crate::cmd::json(&summary)?
     } else {
         format!(
             "exported {} customers ({} index entries), {} removed markers, {} interactions, \
@@ -250,7 +250,7 @@ pub fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
         rapport_store::Store::verify_export(&mut BufReader::with_capacity(1 << 16, file))
             .with_context(|| format!("checking {shown}: nothing was imported"))?;
     }
-    let store = g.open_store()?;
+    let store = g.create_store()?;
     let summary = if a.file.as_os_str() == "-" {
         let stdin = std::io::stdin();
         let mut lock = stdin.lock();
@@ -267,7 +267,7 @@ pub fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("importing {shown}"))?
     };
     if a.json {
-        println!("{}", serde_json::to_string(&summary)?);
+        println!("{}", crate::cmd::json(&summary)?);
     } else {
         println!(
             "imported {} customers ({} index entries), {} removed markers, {} interactions, \

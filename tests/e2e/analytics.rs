@@ -293,7 +293,9 @@ fn world_export(d: &Dir, customers: u64) -> PathBuf {
         }
     }
     let path = d.path().join("world.jsonl");
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let body = lines.join("\n") + "\n";
+    let trailer = rapport_store::export_trailer(body.as_bytes()).unwrap();
+    std::fs::write(&path, body + &trailer).unwrap();
     path
 }
 

@@ -746,3 +746,56 @@ fn a_killed_ingest_is_completed_whole_merges_included() {
     eprintln!("{killed} runs killed, {finished} finished before their kill");
     assert!(killed >= kills, "only {killed} of {kills} kills landed");
 }
+
+/// Regression: JSON output passed a raw right-to-left override (U+202E) through.
+#[test]
+fn json_output_escapes_bidi_and_invisible_characters() {
+    let d = Dir::new();
+    let mapping = d.path().join("shop.toml");
+    std::fs::write(&mapping, MAPPING).unwrap();
+    let data = d.path().join("shop.csv");
+    std::fs::write(
+        &data,
+        "id,first,last,dob,phone,order,total\n1,Eve,Lee,03/04/1980,,o1,12.50\n",
+    )
+    .unwrap();
+    d.ok(&[
+        "ingest",
+        "--source",
+        mapping.to_str().unwrap(),
+        data.to_str().unwrap(),
+    ]);
+    // Ingest cleans names; free text logged by an operator keeps what was typed.
+    d.ok(&[
+        "log",
+        "--customer",
+        "1",
+        "--kind",
+        "note",
+        "--text",
+        "refund to Eve\u{202E}gnp.exe\u{200B}",
+        "--json",
+    ]);
+    for args in [
+        &["customer", "show", "--find", "lee", "--json"][..],
+        &[
+            "log",
+            "--customer",
+            "1",
+            "--kind",
+            "note",
+            "--text",
+            "\u{202E}x",
+            "--json",
+        ][..],
+    ] {
+        let out = d.ok(args);
+        assert!(
+            !out.chars()
+                .any(|c| rapport_core::text::is_unsafe_char(c) && c != '\n'),
+            "{args:?}: {out}"
+        );
+        assert!(out.contains("\\u202e"), "{args:?}: {out}");
+        let _: serde_json::Value = serde_json::from_str(&out).unwrap();
+    }
+}

@@ -417,3 +417,84 @@ fn half_sent_frames_from_many_clients_hold_no_memory() {
         "the server kept {after} KiB after the clients left (idle {idle} KiB)"
     );
 }
+
+/// Regression: `rapport serve ... 2>&1 | tee log` with consoles connected never exited on
+/// Ctrl-C or SIGTERM.
+#[test]
+#[cfg(unix)]
+fn serve_stops_on_sigterm_and_sigint_with_clients_connected_and_its_stderr_gone() {
+    let d = crate::util::Dir::new();
+    d.ok(&["init"]);
+    d.add_operator_on(&d.db(), "admin", "admin", "correct horse battery");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for signal in ["-TERM", "-INT"] {
+        let mut child = d
+            .cmd()
+            .args(["serve", "--listen", "127.0.0.1:0", "--log", "debug"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let t0 = Instant::now();
+        let addr = loop {
+            if let Some(a) = rapport_service::running_server(&d.db())
+                && let Some(l) = a.listen
+                && a.pid == Some(pid)
+            {
+                break l;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // Consoles connected and subscribed, a client that never finishes its handshake.
+        let clients = rt.block_on(async {
+            let mut v = Vec::new();
+            for _ in 0..3 {
+                let c = rapport_service::Remote::connect(&addr, "admin", "correct horse battery")
+                    .await
+                    .unwrap();
+                let s = rapport_service::Service::subscribe(&c, rapport_service::Watch::All)
+                    .await
+                    .unwrap();
+                v.push((c, s));
+            }
+            v
+        });
+        let _half_open = std::net::TcpStream::connect(&addr).unwrap();
+        // The reader of its output goes away (`tee` killed by the same Ctrl-C).
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let stopped = Instant::now();
+        let exited = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if stopped.elapsed() > Duration::from_secs(25) {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if exited.is_none() {
+            let _ = child.kill();
+        }
+        let exited = exited.unwrap_or_else(|| panic!("serve did not stop on {signal}"));
+        eprintln!(
+            "serve stopped on {signal} in {:.1} s: {exited:?}",
+            stopped.elapsed().as_secs_f64()
+        );
+        assert!(
+            !rapport_service::server_file(&d.db()).exists(),
+            "the server file is removed"
+        );
+        drop(clients);
+    }
+}

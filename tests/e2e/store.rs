@@ -245,3 +245,43 @@ fn an_online_backup_is_private_whole_and_every_cut_of_it_is_refused() {
     writeln!(passwd.stdin.take().unwrap(), "a new long password").unwrap();
     assert!(passwd.wait_with_output().unwrap().status.success());
 }
+
+/// Regression: `serve --db` and `operator add --db` with a mistyped path silently created an
+/// empty database (and served 0 customers); the database files were world-readable.
+#[test]
+fn a_missing_database_is_an_error_and_a_new_one_is_private() {
+    let dir = Dir::new();
+    let missing = dir.path().join("typo");
+    for args in [
+        &["serve", "--listen", "127.0.0.1:0"][..],
+        &["operator", "list"][..],
+        &["stats"][..],
+        &["search", "ann"][..],
+        &["quarantine", "list"][..],
+    ] {
+        let out = dir.cmd_on(&missing).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("no database at") && err.contains("rapport init"),
+            "{args:?}: {err}"
+        );
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+    }
+    dir.ok(&["init"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.db()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "a new database is private");
+        // A looser one gets a warning at start.
+        std::fs::set_permissions(dir.db(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = dir.run(&["stats"]);
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("can be read by other users") && err.contains("chmod 700"),
+            "{err}"
+        );
+    }
+}

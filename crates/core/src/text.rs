@@ -41,9 +41,52 @@ pub fn sanitize(s: &str) -> Cow<'_, str> {
     )
 }
 
+/// JSON text with every character [`sanitize`] removes written as a `\uXXXX` escape, so JSON
+/// output cannot reorder or hide what a terminal shows either (serde_json escapes only C0
+/// controls). Valid on any JSON text: outside strings JSON holds only ASCII structure.
+/// Borrows when nothing changes.
+pub fn escape_json_invisible(json: &str) -> Cow<'_, str> {
+    // Line ends and tabs outside strings are JSON's own white space (inside strings serde_json
+    // has escaped them already).
+    let unsafe_here = |c: char| is_unsafe_char(c) && !matches!(c, '\n' | '\r' | '\t');
+    if !json.chars().any(unsafe_here) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if unsafe_here(c) {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_output_escapes_bidi_and_invisible_characters() {
+        let v = serde_json::json!({ "name": "Eve\u{202E}gnp.exe\u{200B}\u{85}" });
+        let text = serde_json::to_string(&v).unwrap();
+        let safe = escape_json_invisible(&text);
+        assert_eq!(safe, r#"{"name":"Eve\u202egnp.exe\u200b\u0085"}"#);
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back, v);
+        assert!(matches!(
+            escape_json_invisible("{\"a\":\"Zoë\"}"),
+            Cow::Borrowed(_)
+        ));
+        let pretty = serde_json::to_string_pretty(&v).unwrap();
+        let safe = escape_json_invisible(&pretty);
+        assert!(safe.contains("\n  \"name\""), "{safe}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&safe).unwrap(), v);
+    }
 
     #[test]
     fn escape_sequences_become_inert() {

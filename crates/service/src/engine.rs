@@ -215,7 +215,7 @@ impl Engine {
             {
                 // One line per burst: the first refusal of a lock and every thousandth.
                 let refused = l.refused(&key);
-                if refused == 1 || refused % 1000 == 0 {
+                if refused == 1 || refused.is_multiple_of(1000) {
                     tracing::warn!(operator = %rapport_core::text::sanitize(user), peer, refused, "login refused: too many failed attempts (further refusals are counted, not logged)");
                 }
                 return Err(ServiceError::Unauthenticated(format!(
@@ -342,6 +342,7 @@ impl Engine {
     /// Handles one request for `caller` (subscriptions are the transport's business).
     pub fn handle(&self, caller: &Caller, req: Request) -> ServiceResult<Reply> {
         let masked = self.authorize(caller, req.action(&caller.operator))?;
+        crate::limits::check(&req)?;
         match req {
             Request::Search { query, limit } => self.search(&query, limit).map(Reply::Summaries),
             Request::Open { customer, query } => self
@@ -427,6 +428,7 @@ impl Engine {
     ) -> ServiceResult<CustomerRecord> {
         let mut record = records::record(&self.repo, id, query, self.clock.now())?
             .ok_or_else(|| ServiceError::NotFound(format!("customer {id}")))?;
+        crate::limits::clip_record(&mut record);
         if masked {
             masking::mask_record(&mut record);
         }
@@ -441,7 +443,9 @@ impl Engine {
         if self.store.customer(id).map_err(store_err)?.is_none() {
             return Err(ServiceError::NotFound(format!("customer {id}")));
         }
-        Ok(records::interactions(&self.store, id, query)?.0)
+        let mut page = records::interactions(&self.store, id, query)?.0;
+        page.iter_mut().for_each(crate::limits::clip_interaction);
+        Ok(page)
     }
 
     fn require_customer(&self, id: CustomerId) -> ServiceResult<Customer> {

@@ -23,6 +23,7 @@ mod client;
 pub mod codec;
 mod embedded;
 mod engine;
+pub mod limits;
 mod live;
 pub mod protocol;
 mod records;

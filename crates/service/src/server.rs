@@ -699,9 +699,17 @@ pub async fn serve(
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM"),
             _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
-            _ = signals.cancelled() => {}
+            _ = signals.cancelled() => return,
         }
         signals.cancel();
+        // A second signal ends the process at once: every acknowledged write is already
+        // flushed, so nothing acknowledged is lost, only the in-flight requests.
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::warn!("second signal: exiting without waiting for in-flight requests");
+        std::process::exit(130);
     });
     let result = run(listeners, engine, opts.config, shutdown.clone()).await;
     shutdown.cancel();

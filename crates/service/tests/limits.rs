@@ -181,3 +181,72 @@ async fn a_stranger_cannot_lock_out_the_admin_and_refusals_are_slow() {
     );
     server.stop().await;
 }
+
+/// Regression: two interactions logged with a 3 MB `kind` made one customer's record fail with
+/// "reply too large" in the console and the command line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_with_something_large_in_its_history_still_opens() {
+    use rapport_core::{Channel, Interaction, InteractionId, InteractionKind, Timestamp};
+    use rapport_service::{InteractionQuery, NewInteraction};
+    let (store, ids) = common::world();
+    // Stored before the limits (or by an ingest): two interactions with a 3 MB kind.
+    let mut b = rapport_store::Batch::default();
+    for n in 0..2 {
+        let mut i = Interaction::new(
+            InteractionId(900 + n),
+            ids[0],
+            Timestamp::now(),
+            Channel::Web,
+            InteractionKind::Other("k".repeat(3_000_000)),
+        );
+        i.text = Some("t".repeat(100_000));
+        b.put_interaction(&i);
+    }
+    store.write(b, rapport_store::Durability::Durable).unwrap();
+    let (engine, _) = common::engine_over((store, ids.clone())).await;
+    let server = TestServer::start(engine).await;
+    let client = server.admin().await;
+    let record = client
+        .open(ids[0], InteractionQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(record.interactions.len(), 2);
+    for i in &record.interactions {
+        assert!(
+            i.kind
+                .to_string()
+                .ends_with(rapport_service::limits::CLIPPED)
+        );
+        assert!(i.kind.to_string().len() < 100);
+        assert!(
+            i.text
+                .as_ref()
+                .unwrap()
+                .ends_with(rapport_service::limits::CLIPPED)
+        );
+    }
+    let page = client
+        .interactions(ids[0], InteractionQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 2);
+    // Writing one now is refused, naming the field and its limit.
+    let e = client
+        .log_interaction(NewInteraction {
+            customer: ids[0],
+            kind: InteractionKind::Other("k".repeat(3_000_000)),
+            channel: Channel::Web,
+            touchpoint: None,
+            phase: None,
+            text: None,
+            attributes: Default::default(),
+            amounts: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid request: interaction kind is longer than 40 characters"
+    );
+    server.stop().await;
+}
