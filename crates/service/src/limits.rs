@@ -166,6 +166,28 @@ pub fn check(req: &Request) -> ServiceResult<()> {
         }
         Request::DisableOperator { name } => text("operator name", name, 40),
         Request::Assess { .. } | Request::AssessmentHistory => Ok(()),
+        Request::Disruptions { .. } => Ok(()),
+        Request::Flight { disruption } => text("disruption", disruption, MAX_DISRUPTION),
+        Request::GrantFlight {
+            disruption,
+            touchpoint,
+        } => {
+            text("disruption", disruption, MAX_DISRUPTION)?;
+            text("touchpoint", touchpoint, MAX_TOUCHPOINT)
+        }
+        Request::DeclareDisruption(d) => {
+            text("disruption", &d.disruption, MAX_DISRUPTION)?;
+            if let Some(c) = &d.cause {
+                text("cause", c, MAX_VALUE)?;
+            }
+            text("reason", &d.reason, MAX_TEXT)?;
+            if d.customers.len() > MAX_WATCHED {
+                return Err(ServiceError::Invalid(format!(
+                    "a declared disruption names at most {MAX_WATCHED} customers"
+                )));
+            }
+            Ok(())
+        }
         Request::SubmitAnswers(answers) => {
             if answers.respondents.len() > MAX_RESPONDENTS {
                 return Err(ServiceError::Invalid(format!(
