@@ -146,7 +146,10 @@ pub fn flight(g: &Global, a: FlightArgs) -> anyhow::Result<ExitCode> {
                 "{} {}{}{}: {} affected",
                 d.id,
                 d.kind,
-                d.route.as_deref().map(|r| format!(" {r}")).unwrap_or_default(),
+                d.route
+                    .as_deref()
+                    .map(|r| format!(" {r}"))
+                    .unwrap_or_default(),
                 d.cause
                     .as_deref()
                     .map(|c| format!(", cause: {c}"))

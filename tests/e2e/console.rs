@@ -246,7 +246,10 @@ fn grant_in_one_console_appears_live_in_another_and_the_second_is_refused() {
     open_grant(&call, "Lucía Fernández");
     call.wait_for("GRANTED voucher 300.00 EUR", 10);
     call.keys(&["Left"]); // Pick: `other`, the reference is typed
-    type_reference(&call, &format!("rp 667 / {}", yesterday.strftime("%d.%m.%Y")));
+    type_reference(
+        &call,
+        &format!("rp 667 / {}", yesterday.strftime("%d.%m.%Y")),
+    );
     grant_as_it_comes(&call, "phone");
     let refused = call.wait_for("Refused: already granted", 10);
     assert!(refused.contains("by jsmith at gate C12"), "{refused}");

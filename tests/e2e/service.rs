@@ -100,7 +100,12 @@ fn compensate_grants_once_then_refuses_with_the_first_grant() {
     disrupt(
         &d.db(),
         &[
-            (ids[0], "RP123/2026-11-22", InteractionKind::Delay, Some(600)),
+            (
+                ids[0],
+                "RP123/2026-11-22",
+                InteractionKind::Delay,
+                Some(600),
+            ),
             (ids[0], "RP9/2026-11-22", InteractionKind::Delay, Some(30)),
         ],
     );
@@ -269,12 +274,13 @@ fn a_killed_server_loses_no_acknowledged_write() {
     // The cancelled flights the writers grant for: writer w's n-th write (odd n) is flight
     // w * 2000 + n.
     let refs: Vec<(CustomerId, String)> = (0..4usize)
-        .flat_map(|w| {
-            (1..2000usize)
-                .step_by(2)
-                .map(move |n| (w, n))
+        .flat_map(|w| (1..2000usize).step_by(2).map(move |n| (w, n)))
+        .map(|(w, n)| {
+            (
+                ids[(w + n) % ids.len()],
+                format!("RP{}/2026-11-23", w * 2000 + n),
+            )
         })
-        .map(|(w, n)| (ids[(w + n) % ids.len()], format!("RP{}/2026-11-23", w * 2000 + n)))
         .collect();
     let events: Vec<_> = refs
         .iter()

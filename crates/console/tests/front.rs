@@ -230,7 +230,10 @@ async fn the_grant_form_lists_the_disruptions_on_record() {
         let rp121 = s.find("> RP121/2026-11-23 denied-boarding").expect(&s);
         let rp667 = s.find("RP667/2026-11-22 delay 14 h 00").expect(&s);
         assert!(rp121 < rp667, "{s}");
-        assert!(s.contains("voucher 400.00 EUR + meal voucher 15.00 EUR"), "{s}");
+        assert!(
+            s.contains("voucher 400.00 EUR + meal voucher 15.00 EUR"),
+            "{s}"
+        );
         assert!(s.contains("hotel night 120.00 EUR"), "{s}");
         // The gate's grant: who, where, when, how much.
         assert!(
@@ -272,9 +275,6 @@ async fn a_second_grant_picked_from_the_list_is_refused_naming_the_first_agent()
     c.press("enter").await;
     let s = c.screen();
     assert!(s.contains("Granted voucher 300.00 EUR"), "{s}");
-    let grants = engine
-        .store()
-        .grants_of(okafor)
-        .unwrap();
+    let grants = engine.store().grants_of(okafor).unwrap();
     assert_eq!(grants.len(), 2, "{grants:?}");
 }

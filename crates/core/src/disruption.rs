@@ -150,10 +150,17 @@ impl DisruptionId {
 
     /// The id of a flight by its number as printed (`RP121`, `rp 0121`) and its date.
     pub fn flight(flight: &str, date: Date) -> Result<DisruptionId, Error> {
-        let (carrier, number, rest) = carrier_and_number(flight)
-            .ok_or_else(|| bad(flight, "a flight is a two-character airline code and a number"))?;
+        let (carrier, number, rest) = carrier_and_number(flight).ok_or_else(|| {
+            bad(
+                flight,
+                "a flight is a two-character airline code and a number",
+            )
+        })?;
         if !rest.trim().is_empty() {
-            return Err(bad(flight, "a flight is a two-character airline code and a number"));
+            return Err(bad(
+                flight,
+                "a flight is a two-character airline code and a number",
+            ));
         }
         Ok(DisruptionId::Flight {
             carrier,
@@ -263,9 +270,18 @@ fn parse_date(s: &str) -> Result<Date, &'static str> {
         }
     };
     let make = |y: i32, m: i32, d: i32| -> Option<Date> {
-        Date::new(i16::try_from(y).ok()?, u8::try_from(m).ok()?, u8::try_from(d).ok()?)
+        Date::new(
+            i16::try_from(y).ok()?,
+            u8::try_from(m).ok()?,
+            u8::try_from(d).ok()?,
+        )
     };
-    let month_name = |t: &str| MONTHS.iter().position(|m| t.starts_with(m)).map(|i| i as i32 + 1);
+    let month_name = |t: &str| {
+        MONTHS
+            .iter()
+            .position(|m| t.starts_with(m))
+            .map(|i| i as i32 + 1)
+    };
     let date = match tokens.as_slice() {
         [one] if one.len() == 8 && num(&one[..4]).is_some() => {
             let (y, m, d) = (num(&one[..4]), num(&one[4..6]), num(&one[6..]));

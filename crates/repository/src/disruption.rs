@@ -191,10 +191,18 @@ pub fn of_history(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rapport_core::{AttrValue, Channel, DisruptionKind, InteractionId, InteractionKind, Timestamp};
+    use rapport_core::{
+        AttrValue, Channel, DisruptionKind, InteractionId, InteractionKind, Timestamp,
+    };
     use rapport_store::Durability;
 
-    fn event(customer: u64, kind: InteractionKind, flight: &str, date: &str, at: i64) -> Interaction {
+    fn event(
+        customer: u64,
+        kind: InteractionKind,
+        flight: &str,
+        date: &str,
+        at: i64,
+    ) -> Interaction {
         let mut i = Interaction::new(
             InteractionId(at as u64),
             CustomerId(customer),

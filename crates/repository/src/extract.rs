@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use rapport_core::{
-    Amount, AttrValue, Channel, CompensationGrant, Currency, CustomerId, Disruption,
-    DisruptionId, DisruptionKind, DisruptionOrigin, Interaction, InteractionId, InteractionKind,
-    PartyKind, SourceRef, Timestamp,
+    Amount, AttrValue, Channel, CompensationGrant, Currency, CustomerId, Disruption, DisruptionId,
+    DisruptionKind, DisruptionOrigin, Interaction, InteractionId, InteractionKind, PartyKind,
+    SourceRef, Timestamp,
 };
 
 use crate::cleanse::{self, Problem, Reason};

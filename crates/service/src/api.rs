@@ -10,8 +10,8 @@ use std::future::Future;
 
 use rapport_core::{
     Affected, Amount, AttrValue, ChangeEvent, Channel, CompensationGrant, CustomerId,
-    CustomerRecord, CustomerSummary, Disruption, DisruptionKind, Interaction, InteractionId, InteractionKind, Money, Phase,
-    Preference, Tier, Timestamp,
+    CustomerRecord, CustomerSummary, Disruption, DisruptionKind, Interaction, InteractionId,
+    InteractionKind, Money, Phase, Preference, Tier, Timestamp,
 };
 use rapport_governance::Role;
 use serde::{Deserialize, Serialize};

@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use rapport_core::{Channel, CustomerId, CustomerRecord, CustomerSummary, Interaction, Preference};
 use rapport_governance::{OperatorInfo, Role};
 
-use crate::api::{Declaration, DisruptionEntry, FlightGrant, FlightView};
-use rapport_core::Disruption;
 use crate::api::{
     CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, NewInteraction,
     Overview, Service, ServiceError, ServiceResult, SessionInfo, Subscription, Watch,
 };
+use crate::api::{Declaration, DisruptionEntry, FlightGrant, FlightView};
 use crate::{Embedded, OperatorAdmin, Remote};
+use rapport_core::Disruption;
 
 /// The service, embedded or over the network.
 #[derive(Clone, Debug)]

@@ -10,17 +10,17 @@ use rapport_governance::{OperatorInfo, Role};
 use rapport_store::Store;
 use tokio::sync::watch;
 
-use crate::api::{Declaration, DisruptionEntry, FlightGrant, FlightView};
-use rapport_core::Disruption;
 use crate::api::{
     CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, Mode,
     NewInteraction, Overview, Service, ServiceError, ServiceResult, SessionInfo, Subscription,
     Watch,
 };
+use crate::api::{Declaration, DisruptionEntry, FlightGrant, FlightView};
 use crate::engine::{Caller, Engine};
 use crate::protocol::{Reply, Request};
 use crate::typed;
 use crate::{OperatorAdmin, unexpected};
+use rapport_core::Disruption;
 
 /// The service over a store opened in this process.
 #[derive(Clone, Debug)]

@@ -22,8 +22,6 @@ use rapport_store::{Batch, Durability, Store};
 use tokio::sync::{mpsc, watch};
 
 use crate::api::{CareItem, Declaration, DisruptionEntry, FlightGrant, FlightView, Passenger};
-use rapport_core::{Affected, Disruption, DisruptionId, DisruptionKind, DisruptionOrigin};
-use rapport_repository::disruption;
 use crate::api::{
     CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent,
     NewInteraction, Overview, ServiceError, ServiceResult, Watch,
@@ -31,6 +29,8 @@ use crate::api::{
 use crate::live::LiveHub;
 use crate::protocol::{Reply, Request};
 use crate::records;
+use rapport_core::{Affected, Disruption, DisruptionId, DisruptionKind, DisruptionOrigin};
+use rapport_repository::disruption;
 
 /// Collection of operator accounts (key: operator name).
 pub const OPERATORS: &str = "operators";
@@ -97,9 +97,9 @@ pub(crate) fn repo_err(e: rapport_repository::Error) -> ServiceError {
 
 /// A disruption reference in any shape, as its canonical id; a clear refusal otherwise.
 fn canonical(reference: &str) -> ServiceResult<DisruptionId> {
-    reference
-        .parse::<DisruptionId>()
-        .map_err(|e| ServiceError::Invalid(rapport_core::text::sanitize(&e.to_string()).into_owned()))
+    reference.parse::<DisruptionId>().map_err(|e| {
+        ServiceError::Invalid(rapport_core::text::sanitize(&e.to_string()).into_owned())
+    })
 }
 
 fn check_text(field: &str, s: &str, max: usize) -> ServiceResult<()> {
@@ -381,12 +381,10 @@ impl Engine {
                 crate::assess::submit(&self.store, answers, caller).map(Reply::Count)
             }
             Request::AssessmentHistory => crate::assess::all(&self.store).map(Reply::Assessments),
-            Request::Disruptions { customer } => {
-                self.disruptions(customer).map(Reply::Disruptions)
+            Request::Disruptions { customer } => self.disruptions(customer).map(Reply::Disruptions),
+            Request::Flight { disruption } => {
+                self.flight(&disruption).map(|f| Reply::Flight(Box::new(f)))
             }
-            Request::Flight { disruption } => self
-                .flight(&disruption)
-                .map(|f| Reply::Flight(Box::new(f))),
             Request::GrantFlight {
                 disruption,
                 touchpoint,
@@ -641,7 +639,7 @@ impl Engine {
         for (d, a) in disruption::of_customer(&self.store, customer).map_err(repo_err)? {
             out.push(self.entry(customer, d, a)?);
         }
-        out.sort_by(|x, y| y.affected.at.cmp(&x.affected.at));
+        out.sort_by_key(|e| std::cmp::Reverse(e.affected.at));
         Ok(out)
     }
 
@@ -711,8 +709,7 @@ impl Engine {
         let reason = decl.reason.trim().to_string();
         if reason.is_empty() {
             return Err(ServiceError::Invalid(
-                "say why the disruption is declared (what you know that the sources do not)"
-                    .into(),
+                "say why the disruption is declared (what you know that the sources do not)".into(),
             ));
         }
         check_text("reason", &reason, 400)?;
@@ -792,8 +789,10 @@ impl Engine {
                     number,
                     date,
                 } => {
-                    i.attributes
-                        .insert("flight".into(), AttrValue::Text(format!("{carrier}{number}")));
+                    i.attributes.insert(
+                        "flight".into(),
+                        AttrValue::Text(format!("{carrier}{number}")),
+                    );
                     i.attributes
                         .insert("flight_date".into(), AttrValue::Text(date.to_string()));
                 }
@@ -810,8 +809,10 @@ impl Engine {
                 i.attributes
                     .insert("cause".into(), AttrValue::Text(c.clone()));
             }
-            i.attributes
-                .insert("declared_by".into(), AttrValue::Text(caller.operator.clone()));
+            i.attributes.insert(
+                "declared_by".into(),
+                AttrValue::Text(caller.operator.clone()),
+            );
             batch.put_interaction(&i);
         }
         disruption::put(&mut batch, &d).map_err(repo_err)?;

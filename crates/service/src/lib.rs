@@ -33,9 +33,8 @@ use std::future::Future;
 
 pub use api::{
     CareItem, CompensationRequest, Declaration, DisruptionEntry, Entitlement, FlightGrant,
-    FlightView, GrantOutcome, Passenger, InteractionQuery, ListEntry, LiveEvent, Mode,
-    NewInteraction, Overview, Service, ServiceError, ServiceResult, SessionInfo, Subscription,
-    Watch,
+    FlightView, GrantOutcome, InteractionQuery, ListEntry, LiveEvent, Mode, NewInteraction,
+    Overview, Passenger, Service, ServiceError, ServiceResult, SessionInfo, Subscription, Watch,
 };
 pub use assess::{AssessmentEntry, Assessments};
 pub use client::{Client, ServerAddress, connect_or_embed, running_server, server_file};

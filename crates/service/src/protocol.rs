@@ -5,17 +5,17 @@
 //! [`ClientMsg::Resume`] answered by [`ServerMsg::LoggedIn`]; then requests, each with an id
 //! the reply carries, and live events pushed for the connection's subscriptions.
 
-use rapport_governance::questionnaire::Answers;
 use rapport_core::{
     Channel, CustomerId, CustomerRecord, CustomerSummary, Disruption, Interaction, Preference,
 };
+use rapport_governance::questionnaire::Answers;
 use rapport_governance::{Action, OperatorInfo, Role, SessionToken};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{
     CompensationRequest, Declaration, DisruptionEntry, Entitlement, FlightGrant, FlightView,
-    GrantOutcome, InteractionQuery, ListEntry, LiveEvent,
-    NewInteraction, Overview, ServiceError, Watch,
+    GrantOutcome, InteractionQuery, ListEntry, LiveEvent, NewInteraction, Overview, ServiceError,
+    Watch,
 };
 use crate::assess::AssessmentEntry;
 

@@ -24,18 +24,18 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
-use crate::api::{Declaration, DisruptionEntry, FlightGrant, FlightView};
-use rapport_core::Disruption;
 use crate::api::{
     CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent, Mode,
     NewInteraction, Overview, Service, ServiceError, ServiceResult, SessionInfo, Subscription,
     Watch,
 };
+use crate::api::{Declaration, DisruptionEntry, FlightGrant, FlightView};
 use crate::codec;
 use crate::live::SUBSCRIPTION_QUEUE;
 use crate::protocol::{ClientMsg, MAGIC, PROTOCOL_VERSION, Reply, Request, ServerMsg};
 use crate::typed;
 use crate::{OperatorAdmin, unexpected};
+use rapport_core::Disruption;
 
 /// How long a request may take before the client gives up.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

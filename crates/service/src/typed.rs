@@ -10,8 +10,7 @@ use rapport_core::{
 
 use crate::api::{
     CompensationRequest, Declaration, DisruptionEntry, Entitlement, FlightGrant, FlightView,
-    GrantOutcome, InteractionQuery, ListEntry, NewInteraction,
-    Overview, ServiceResult,
+    GrantOutcome, InteractionQuery, ListEntry, NewInteraction, Overview, ServiceResult,
 };
 use crate::protocol::{Reply, Request};
 use crate::unexpected;

@@ -35,7 +35,13 @@ fn disruptions(engine: &rapport_service::Engine, ids: &[CustomerId]) {
     disrupt(s, ids[1], "RP77/2026-11-23", Delay, Some(9 * 60 + 30));
     disrupt(s, ids[0], "RP400/2026-11-23", DeniedBoarding, None);
     for n in 1..=20 {
-        disrupt(s, ids[0], &format!("RP{n}/2026-11-23"), Delay, Some(9 * 60 + 30));
+        disrupt(
+            s,
+            ids[0],
+            &format!("RP{n}/2026-11-23"),
+            Delay,
+            Some(9 * 60 + 30),
+        );
     }
 }
 

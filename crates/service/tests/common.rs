@@ -115,13 +115,21 @@ pub fn disrupt(
     kind: rapport_core::InteractionKind,
     delay_minutes: Option<u32>,
 ) {
-    disrupt_many(store, &[(customer, reference.to_string(), kind, delay_minutes)]);
+    disrupt_many(
+        store,
+        &[(customer, reference.to_string(), kind, delay_minutes)],
+    );
 }
 
 /// [`disrupt`] for many, in one write.
 pub fn disrupt_many(
     store: &Store,
-    events: &[(CustomerId, String, rapport_core::InteractionKind, Option<u32>)],
+    events: &[(
+        CustomerId,
+        String,
+        rapport_core::InteractionKind,
+        Option<u32>,
+    )],
 ) {
     use rapport_core::{AttrValue, Channel, Interaction, InteractionId};
     let mut batch = Batch::default();
@@ -144,8 +152,10 @@ pub fn disrupt_many(
             Channel::Airport,
             kind.clone(),
         );
-        i.attributes
-            .insert("flight".into(), AttrValue::Text(format!("{carrier}{number}")));
+        i.attributes.insert(
+            "flight".into(),
+            AttrValue::Text(format!("{carrier}{number}")),
+        );
         i.attributes
             .insert("flight_date".into(), AttrValue::Text(date.to_string()));
         if let Some(m) = delay_minutes {

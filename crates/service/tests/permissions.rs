@@ -85,7 +85,8 @@ async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) ->
         }
         // Names and tiers only: nothing to mask.
         Action::ReadDisruptions => outcome(
-            c.flight(&format!("rp{} 23.11.2026", role_number(role))).await,
+            c.flight(&format!("rp{} 23.11.2026", role_number(role)))
+                .await,
             none,
         ),
         Action::DeclareDisruption => outcome(

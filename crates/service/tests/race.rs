@@ -88,7 +88,9 @@ async fn two_terminals_race_to_grant_the_same_compensation() {
         })
     };
     let a = racer(gate, "gate C12", |n| format!("RP{n}/2026-11-23"));
-    let b = racer(phone, "call center queue 7", |n| format!("rp 0{n} / 23.11.2026"));
+    let b = racer(phone, "call center queue 7", |n| {
+        format!("rp 0{n} / 23.11.2026")
+    });
     let (a, b) = (a.await.unwrap(), b.await.unwrap());
     let mut wins = [0usize; 2];
     for (n, (a, b)) in a.into_iter().zip(b).enumerate() {

@@ -298,7 +298,10 @@ impl GrantPopup {
             }
             if self.choices.len() > LISTED {
                 lines.push(Line::styled(
-                    format!("  +{} more (pick them on the Pick line)", self.choices.len() - LISTED),
+                    format!(
+                        "  +{} more (pick them on the Pick line)",
+                        self.choices.len() - LISTED
+                    ),
                     th.dim(),
                 ));
             }
