@@ -1,7 +1,11 @@
 //! End-to-end tests: the real console in tmux. `rapport demo --build-only` builds the demo
-//! world, `rapport serve` serves it, two consoles connect as two front-line operators: a grant
-//! in one appears in the other without a key press, and the second grant is refused with the
-//! first grant's details. Skipped, saying so, when tmux is not installed (CI installs it).
+//! world (moved to today), `rapport serve` serves it, two consoles connect as two front-line
+//! operators: the gate grants for a disruption picked from the grant form's list, accepting
+//! the prefilled values as they come; the grant appears in the other console without a key
+//! press, and the call center's attempt for the same disruption, typed in another case and
+//! date form or picked from the list, is refused naming the first agent, where and when; the
+//! planted gate voucher (Margaret Okafor, J. Smith at C12) refuses a second one the same way.
+//! Skipped, saying so, when tmux is not installed (CI installs it).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -133,19 +137,33 @@ fn open_record(t: &Tmux, name: &str) {
     t.wait_for("History (all kinds", 20);
 }
 
-/// Fills the grant form with a fresh disruption reference and a touchpoint.
-fn fill_grant(t: &Tmux, disruption: &str, touchpoint: &str) {
+/// Opens the grant form and waits for the disruptions on record: the form starts on the
+/// newest, picked, with its reference, kind and delay filled in.
+fn open_grant(t: &Tmux, name: &str) {
     t.keys(&["c"]);
-    t.wait_for("Compensate Margaret Okafor", 10);
-    // The form is prefilled from her latest disruption (denied boarding today, RP121) and
-    // starts on the touchpoint; go back to the reference and replace it.
-    t.keys(&["BTab", "BTab", "BTab"]);
+    t.wait_for(&format!("Compensate {name}"), 10);
+    t.wait_for("Disruptions on record", 10);
+}
+
+/// Says where we are (the touchpoint, after Pick, Disruption, Kind and Delay) and grants,
+/// confirming with the second Enter.
+fn grant_as_it_comes(t: &Tmux, touchpoint: &str) {
+    t.keys(&["Tab", "Tab", "Tab", "Tab"]);
+    t.type_text(touchpoint);
+    t.wait_for("Policy entitles:", 10);
+    t.keys(&["Enter"]);
+    t.wait_for("Enter again to confirm", 10);
+    t.keys(&["Enter"]);
+}
+
+/// Types a reference over the prefilled one (Pick's last choice is `other`).
+fn type_reference(t: &Tmux, reference: &str) {
+    t.keys(&["Tab"]);
     for _ in 0..30 {
         t.keys(&["BSpace"]);
     }
-    t.type_text(disruption);
-    t.keys(&["Tab", "Tab", "Tab"]);
-    t.type_text(touchpoint);
+    t.type_text(reference);
+    t.keys(&["BTab"]);
 }
 
 #[test]
@@ -201,30 +219,65 @@ fn grant_in_one_console_appears_live_in_another_and_the_second_is_refused() {
         t.type_text(PASSWORD);
         t.keys(&["Enter"]);
         t.wait_for(&format!("{user} (front-line)"), 20);
-        open_record(t, "Margaret Okafor");
+        open_record(t, "Lucía Fernández");
     }
+    // The demo moved the world to today: Lucía's 14-hour delay was yesterday, and its
+    // reference carries yesterday's date.
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let yesterday = today.yesterday().unwrap();
+    let disruption = format!("RP667/{yesterday}");
 
-    // The gate agent grants a voucher for a fresh disruption, confirming twice.
-    let disruption = "RP777/2026-11-23";
-    fill_grant(&gate, disruption, "gate C12");
-    gate.wait_for("Policy entitles:", 10);
-    gate.keys(&["Enter"]);
-    gate.wait_for("Enter again to confirm", 10);
-    gate.keys(&["Enter"]);
-    gate.wait_for("Granted", 10);
+    // The gate agent picks it from the list (the newest, picked as the form opens) and grants
+    // what the policy entitles, the prefilled values accepted as they come.
+    open_grant(&gate, "Lucía Fernández");
+    let form = gate.wait_for(&format!("> {disruption} delay 14 h 00"), 10);
+    assert!(form.contains("voucher 300.00 EUR"), "{form}");
+    assert!(form.contains("hotel night 120.00 EUR"), "{form}");
+    grant_as_it_comes(&gate, "gate C12");
+    gate.wait_for("Granted voucher 300.00 EUR", 10);
 
     // The call-center console shows it without a key press.
-    let screen = call.wait_for(disruption, 10);
-    assert!(screen.contains("compensation_granted"), "{screen}");
+    let screen = call.wait_for("compensation_granted", 10);
+    assert!(screen.contains(&disruption), "{screen}");
 
-    // A second grant for the same disruption is refused, naming the first.
-    fill_grant(&call, disruption, "phone");
-    call.wait_for("ALREADY GRANTED", 10);
-    call.keys(&["Enter"]);
-    call.wait_for("Enter again to confirm", 10);
-    call.keys(&["Enter"]);
+    // Its own attempt, typed in another case and date form, is refused naming the first.
+    open_grant(&call, "Lucía Fernández");
+    call.wait_for("GRANTED voucher 300.00 EUR", 10);
+    call.keys(&["Left"]); // Pick: `other`, the reference is typed
+    type_reference(
+        &call,
+        &format!("rp 667 / {}", yesterday.strftime("%d.%m.%Y")),
+    );
+    grant_as_it_comes(&call, "phone");
     let refused = call.wait_for("Refused: already granted", 10);
     assert!(refused.contains("by jsmith at gate C12"), "{refused}");
+    call.keys(&["Escape"]);
+    // And picked from the list, as it comes: refused the same way.
+    open_grant(&call, "Lucía Fernández");
+    grant_as_it_comes(&call, "phone");
+    let refused = call.wait_for("Refused: already granted", 10);
+    assert!(refused.contains("by jsmith at gate C12"), "{refused}");
+    call.keys(&["Escape"]);
+
+    // The planted double voucher: Margaret Okafor was bumped today and J. Smith gave her a
+    // voucher at gate C12; the call center's attempt, picked as it comes, is refused.
+    call.keys(&["/"]);
+    for _ in 0..20 {
+        call.keys(&["BSpace"]);
+    }
+    call.type_text("Margaret Okafor");
+    call.wait_for("▶ Margaret Okafor", 20);
+    call.keys(&["Enter"]);
+    call.wait_for("Margaret Okafor  person", 20);
+    open_grant(&call, "Margaret Okafor");
+    let form = call.wait_for(&format!("> RP121/{today} denied-boarding"), 10);
+    assert!(form.contains("GRANTED voucher 400.00 EUR"), "{form}");
+    grant_as_it_comes(&call, "phone");
+    let refused = call.wait_for("Refused: already granted", 10);
+    assert!(refused.contains("by J. Smith at C12"), "{refused}");
+    call.keys(&["Escape"]);
 
     // The gate agent quits with q; the call-center console gets SIGTERM. Both exit 0 with the
     // terminal restored: canonical mode back on (`icanon`, not `-icanon`), no alternate screen.

@@ -36,6 +36,46 @@ fn seed(db: &Path, n: u64) -> Vec<CustomerId> {
     ids
 }
 
+/// Records disruptions as the airport reports them (the event in the customer's history and
+/// the disruption record): (customer, flight, date, kind, delay) or a lost bag by its tag.
+fn disrupt(db: &Path, events: &[(CustomerId, &str, InteractionKind, Option<i64>)]) {
+    use rapport_core::{AttrValue, Interaction};
+    let store = Store::open(db).unwrap();
+    let mut batch = Batch::default();
+    let mut run = std::collections::HashMap::new();
+    let ids = store.next_interaction_ids(events.len() as u64).unwrap();
+    for ((customer, reference, kind, delay), iid) in events.iter().zip(ids) {
+        let mut i = Interaction::new(
+            InteractionId(iid),
+            *customer,
+            Timestamp::now(),
+            Channel::Airport,
+            kind.clone(),
+        );
+        match reference.strip_prefix("BAG/") {
+            Some(tag) => {
+                i.attributes
+                    .insert("bag_tag".into(), AttrValue::Text(tag.into()));
+            }
+            None => {
+                let (flight, date) = reference.split_once('/').unwrap();
+                i.attributes
+                    .insert("flight".into(), AttrValue::Text(flight.into()));
+                i.attributes
+                    .insert("flight_date".into(), AttrValue::Text(date.into()));
+            }
+        }
+        if let Some(m) = delay {
+            i.attributes
+                .insert("delay_minutes".into(), AttrValue::Int(*m));
+        }
+        let d = rapport_repository::extract::disruption_of(&i, "airport").unwrap();
+        batch.put_interaction(&i);
+        rapport_repository::disruption::note(&store, &mut run, &mut batch, d, *customer).unwrap();
+    }
+    store.write(batch, Durability::Durable).unwrap();
+}
+
 fn add_admin(d: &Dir) {
     let out = d.add_operator_on(&d.db(), "admin", "admin", PASSWORD);
     assert!(out.contains("added operator admin (admin)"), "{out}");
@@ -57,6 +97,18 @@ fn sigterm(child: &Child) {
 fn compensate_grants_once_then_refuses_with_the_first_grant() {
     let d = Dir::new();
     let ids = seed(&d.db(), 2);
+    disrupt(
+        &d.db(),
+        &[
+            (
+                ids[0],
+                "RP123/2026-11-22",
+                InteractionKind::Delay,
+                Some(600),
+            ),
+            (ids[0], "RP9/2026-11-22", InteractionKind::Delay, Some(30)),
+        ],
+    );
     add_admin(&d);
     let customer = ids[0].to_string();
     let args = [
@@ -93,6 +145,26 @@ fn compensate_grants_once_then_refuses_with_the_first_grant() {
         "{text}"
     );
     assert!(text.contains("at gate C12 on 20"), "{text}");
+    // The same disruption typed in another shape: refused the same way.
+    let out = d.run(&[
+        "compensate",
+        "--customer",
+        &customer,
+        "--disruption",
+        "rp 0123 / 22.11.2026",
+        "--touchpoint",
+        "phone",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("at gate C12 on 20"));
+    // A made-up reference is refused, saying why.
+    let out = d.run(&["compensate", "--customer", &customer, "--disruption", "X"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid disruption reference"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Unknown disruption types and short delays are clear errors.
     let out = d.run(&[
         "compensate",
@@ -109,11 +181,7 @@ fn compensate_grants_once_then_refuses_with_the_first_grant() {
         "--customer",
         &customer,
         "--disruption",
-        "X",
-        "--type",
-        "delay",
-        "--delay-minutes",
-        "30",
+        "RP9/2026-11-22",
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("grants nothing for a delay of 30 min"));
@@ -144,6 +212,13 @@ fn operators_are_listed_without_hashes_and_passwords_never_come_from_arguments()
 fn commands_reach_the_running_server_and_it_stops_gracefully() {
     let d = Dir::new();
     let ids = seed(&d.db(), 1);
+    disrupt(
+        &d.db(),
+        &[
+            (ids[0], "BAG/0000000001", InteractionKind::BagLost, None),
+            (ids[0], "BAG/0000000002", InteractionKind::BagLost, None),
+        ],
+    );
     add_admin(&d);
     let (mut server, addr) = start_server(&d);
     let customer = ids[0].to_string();
@@ -156,7 +231,7 @@ fn commands_reach_the_running_server_and_it_stops_gracefully() {
         c.output().unwrap()
     };
     // The database is locked by the server: the command says so and connects to it.
-    let out = grant(&[], "BAG1");
+    let out = grant(&[], "BAG/0000000001");
     assert!(
         out.status.success(),
         "{}",
@@ -165,13 +240,13 @@ fn commands_reach_the_running_server_and_it_stops_gracefully() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("held by a running server"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("by admin"));
     // Explicitly with --connect.
-    let out = grant(&["--connect", &addr], "BAG2");
+    let out = grant(&["--connect", &addr], "bag 0000000002");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = grant(&["--connect", &addr], "BAG2");
+    let out = grant(&["--connect", &addr], "BAG/0000000002");
     assert_eq!(out.status.code(), Some(3));
     // Wrong password: refused.
     let out = d
@@ -196,6 +271,22 @@ fn commands_reach_the_running_server_and_it_stops_gracefully() {
 fn a_killed_server_loses_no_acknowledged_write() {
     let d = Dir::new();
     let ids = seed(&d.db(), 8);
+    // The cancelled flights the writers grant for: writer w's n-th write (odd n) is flight
+    // w * 2000 + n.
+    let refs: Vec<(CustomerId, String)> = (0..4usize)
+        .flat_map(|w| (1..2000usize).step_by(2).map(move |n| (w, n)))
+        .map(|(w, n)| {
+            (
+                ids[(w + n) % ids.len()],
+                format!("RP{}/2026-11-23", w * 2000 + n),
+            )
+        })
+        .collect();
+    let events: Vec<_> = refs
+        .iter()
+        .map(|(c, r)| (*c, r.as_str(), InteractionKind::Cancellation, None))
+        .collect();
+    disrupt(&d.db(), &events);
     add_admin(&d);
     let (mut server, addr) = start_server(&d);
     let acked_interactions: Arc<Mutex<Vec<(CustomerId, InteractionId)>>> = Arc::default();
@@ -229,7 +320,7 @@ fn a_killed_server_loses_no_acknowledged_write() {
                             Err(_) => return,
                         }
                     } else {
-                        let disruption = format!("W{w}N{n}");
+                        let disruption = format!("RP{}/2026-11-23", w * 2000 + n);
                         let req = CompensationRequest {
                             customer,
                             disruption: disruption.clone(),

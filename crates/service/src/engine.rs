@@ -660,7 +660,7 @@ impl Engine {
         for (d, a) in disruption::of_customer(&self.store, customer).map_err(repo_err)? {
             out.push(self.entry(customer, d, a)?);
         }
-        out.sort_by(|x, y| y.affected.at.cmp(&x.affected.at));
+        out.sort_by_key(|e| std::cmp::Reverse(e.affected.at));
         Ok(out)
     }
 
