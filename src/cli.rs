@@ -64,6 +64,13 @@ pub enum Command {
     Skew(cmd::analytics::SkewArgs),
     /// Working lists (complainers, halved, single-product, lost, at-risk).
     Lists(cmd::analytics::ListsArgs),
+    /// How a customer's amounts count: currency and day rate, and which source's record of an
+    /// event carries the money.
+    #[command(subcommand)]
+    Value(cmd::analytics::ValueCommand),
+    /// Exchange rates by day (load an ECB-layout rates file, show what is stored).
+    #[command(subcommand)]
+    Rates(cmd::analytics::RatesCommand),
     /// Run the server that owns the database and serves consoles and scripts.
     Serve(cmd::service::ServeArgs),
     /// Grant compensation for a disruption, at most once per customer and disruption.
@@ -75,6 +82,8 @@ pub enum Command {
     /// Manage operators.
     #[command(subcommand)]
     Operator(cmd::service::OperatorCommand),
+    /// Where the organisation stands on the four stages of customer focus.
+    Assess(cmd::assess::AssessArgs),
 }
 
 impl Command {

@@ -6,6 +6,7 @@ use crate::cli::{Cli, Command};
 
 pub mod act;
 pub mod analytics;
+pub mod assess;
 pub mod console;
 pub mod fixtures;
 pub mod identity;
@@ -37,10 +38,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tiers(a) => analytics::tiers(g, a),
         Command::Skew(a) => analytics::skew(g, a),
         Command::Lists(a) => analytics::lists(g, a),
+        Command::Rates(c) => analytics::rates(g, c),
+        Command::Value(c) => analytics::value(g, c),
         Command::Serve(a) => service::serve(g, a),
         Command::Compensate(a) => service::compensate(g, a),
         Command::Log(a) => act::log(g, a),
         Command::Prefer(a) => act::prefer(g, a),
         Command::Operator(c) => service::operator(g, c),
+        Command::Assess(a) => assess::assess(g, a),
     }
 }

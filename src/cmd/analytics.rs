@@ -15,11 +15,11 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rapport_analytics::{
-    Activity, BgNbd, DayTransaction, Fit, FitOptions, FittedModels, FlatDigest, GammaGamma,
-    HistoryDigest, ListName, ModelReport, ParetoNbd, Periods, Rfm, RunSummary, ScoreTable,
-    ScoringConfig, SegmentValue, SkewSummary, TierContribution, TierHistory, TierSummary,
-    ValueDefinition, WorkingList, fit_models, flat_digest_is_current, score_table, segment_values,
-    summarize, summarize_touches, working_lists,
+    Activity, BgNbd, Converter, DayTransaction, Fit, FitOptions, FittedModels, FlatDigest,
+    GammaGamma, HistoryDigest, ListName, ModelReport, ParetoNbd, Periods, Rfm, RunSummary,
+    ScoreTable, ScoringConfig, SegmentValue, SkewSummary, TierContribution, TierHistory,
+    TierSummary, ValueDefinition, WorkingList, fit_models, flat_digest_is_current, score_table,
+    segment_values, summarize, summarize_touches, working_lists,
 };
 use rapport_core::text::sanitize;
 use rapport_core::{CustomerId, Interaction, Tier, Timestamp};
@@ -211,8 +211,8 @@ pub struct ScoreReport {
     pub histories_read: u64,
     /// Tier changes recorded.
     pub tier_changes: u64,
-    /// Customers per tier among those scored (A, B, C).
-    pub tiers: [u64; 3],
+    /// Customers per tier among those scored (A, B, C, D).
+    pub tiers: [u64; 4],
     /// The value definition in force.
     pub value_definition: ValueDefinition,
     /// Skew of value (full runs).
@@ -254,6 +254,14 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         threads: opts.threads.max(1),
         ..ScoringConfig::default()
     };
+    // Every amount is converted into the reporting currency at its day's rate; without
+    // stored rates only amounts already in euros convert, and any other stops the run below.
+    let rates = rapport_repository::rates::stored(store)
+        .context("reading the exchange rates")?
+        .unwrap_or_else(|| {
+            rapport_core::ExchangeRates::reporting_only(rapport_core::Currency::EUR)
+        });
+    let converter = Converter::new(&rates);
 
     let mut note = None;
     let previous: Option<(FittedModels, RunSummary)> = if opts.incremental {
@@ -285,7 +293,7 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         .context("reading the interaction counter")?
         .start
         .saturating_sub(1);
-    let parts = read_histories(store, at, previous.is_some(), cfg.threads)?;
+    let parts = read_histories(store, at, previous.is_some(), cfg.threads, &converter)?;
     let mut customers = 0u64;
     let mut interactions = 0u64;
     let mut rebuilt = 0u64;
@@ -310,6 +318,7 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         digests.extend(p.digests);
     }
     timings.insert("read".to_string(), t.elapsed().as_millis() as u64);
+    check_rates(&ids, &activities, &rates)?;
 
     let t = Instant::now();
     let models = match &previous {
@@ -324,7 +333,10 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     timings.insert("fit".to_string(), t.elapsed().as_millis() as u64);
 
     let t = Instant::now();
-    let scores = score_table(&activities, &models, at, cfg.threads);
+    let mut scores = score_table(&activities, &models, at, cfg.threads);
+    if previous.is_none() {
+        scores.rank_tiers(&cfg.tiers);
+    }
     timings.insert("score".to_string(), t.elapsed().as_millis() as u64);
 
     // Write: scores and tier changes in batches, the run's documents, then one flush.
@@ -338,6 +350,7 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         let docs = run_documents(
             previous.is_none(),
             &ids,
+            &old_tiers,
             &activities,
             &scores,
             &models,
@@ -365,6 +378,12 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
         report: models.report.clone(),
     };
     batch.put_doc(COLLECTION, "run", &summary)?;
+    // Every run is also kept by its time: the stage assessment reads the cadence of runs.
+    batch.put_doc(
+        COLLECTION,
+        &format!("runs/{:015}", at.as_millis().max(0)),
+        &summary,
+    )?;
     store.write(batch, Durability::Batched)?;
     store.flush()?;
     bar.finish_and_clear();
@@ -396,6 +415,47 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> anyhow::Result<ScoreRe
     })
 }
 
+/// Refuses a run in which an amount has no exchange rate for its day: scores summed across
+/// currencies at face value would be wrong without saying so.
+fn check_rates(
+    ids: &[CustomerId],
+    activities: &[Activity],
+    rates: &rapport_core::ExchangeRates,
+) -> anyhow::Result<()> {
+    let mut customers = 0u64;
+    let mut amounts = 0u64;
+    let mut first = None;
+    for (id, a) in ids.iter().zip(activities) {
+        if a.unconverted > 0 {
+            customers += 1;
+            amounts += u64::from(a.unconverted);
+            if first.is_none() {
+                first = a.missing_rate.map(|m| (*id, m));
+            }
+        }
+    }
+    let Some((id, (currency, day))) = first else {
+        return Ok(());
+    };
+    let known = rapport_repository::rates::summary(rates)
+        .iter()
+        .map(|(c, from, to)| format!("{c} {from} to {to}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    bail!(
+        "no {} rate for {currency} on or before {} (customer {id}; {amounts} amounts of \
+         {customers} customers have no rate): load exchange rates with `rapport rates load \
+         FILE` (ECB reference-rate layout) and score again; rates stored: {}",
+        rates.reporting,
+        rapport_repository::rates::format_day(day),
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known
+        },
+    )
+}
+
 /// Writes the scores (a page of 256 customers at a time), the new history digests and the
 /// tier changes in batches; returns the customers per tier and the tier changes recorded.
 fn write_scores(
@@ -405,8 +465,8 @@ fn write_scores(
     old_tiers: &[Option<Tier>],
     digests: Vec<(CustomerId, Vec<u8>)>,
     bar: &ProgressBar,
-) -> anyhow::Result<([u64; 3], u64)> {
-    let mut tiers = [0u64; 3];
+) -> anyhow::Result<([u64; 4], u64)> {
+    let mut tiers = [0u64; 4];
     let mut tier_changes = 0u64;
     let mut batch = Batch::default();
     let mut pages_in_batch = 0;
@@ -494,9 +554,11 @@ fn write_scores(
 
 /// The documents of a full run (skew, tiers, segment CLV, working lists, models), in a batch.
 #[allow(clippy::type_complexity)]
+#[allow(clippy::too_many_arguments)] // the run's columns, borrowed side by side
 fn run_documents(
     full: bool,
     ids: &[CustomerId],
+    old_tiers: &[Option<Tier>],
     activities: &[Activity],
     scores: &ScoreTable<'_>,
     models: &FittedModels,
@@ -523,7 +585,7 @@ fn run_documents(
         if let Ok(sk) = rapport_analytics::skew(&profits, "profit", at) {
             batch.put_doc(COLLECTION, "skew_profit", &sk)?;
         }
-        let tier_summary = TierSummary::build(
+        let mut tier_summary = TierSummary::build(
             at,
             models.version.clone(),
             models.tiering.clone(),
@@ -535,6 +597,13 @@ fn run_documents(
                 profit: s.profit,
                 clv: s.clv,
             }),
+        );
+        tier_summary.measure = models.tier_measure;
+        tier_summary.movements = rapport_analytics::tier_movements(
+            old_tiers
+                .iter()
+                .zip(&scores.rows)
+                .map(|(old, s)| (*old, s.tier)),
         );
         batch.put_doc(COLLECTION, "tiers", &tier_summary)?;
         let segments: Vec<SegmentValue> =
@@ -581,6 +650,7 @@ fn read_histories(
     at: Timestamp,
     incremental: bool,
     threads: usize,
+    rates: &Converter,
 ) -> anyhow::Result<Vec<HistoryPart>> {
     let Some(last) = store.last_customer_id()? else {
         return Ok(Vec::new());
@@ -601,7 +671,7 @@ fn read_histories(
     std::thread::scope(|scope| {
         let handles: Vec<_> = bounds
             .iter()
-            .map(|&(lo, hi)| scope.spawn(move || read_part(store, at, incremental, lo, hi)))
+            .map(|&(lo, hi)| scope.spawn(move || read_part(store, at, incremental, lo, hi, rates)))
             .collect();
         handles
             .into_iter()
@@ -619,6 +689,7 @@ fn read_part(
     incremental: bool,
     lo: CustomerId,
     hi: Option<CustomerId>,
+    rates: &Converter,
 ) -> anyhow::Result<HistoryPart> {
     let mut part = HistoryPart::default();
     let mut digests = store.stored_history_digests(lo, hi).peekable();
@@ -687,9 +758,9 @@ fn read_part(
             continue;
         }
         let (touches, activity) = match &read {
-            DigestRead::Flat(flat) => (flat.len(), flat.summarize(at)),
+            DigestRead::Flat(flat) => (flat.len(), flat.summarize(at, rates)),
             DigestRead::Converted(d) | DigestRead::Rebuilt(d) => {
-                (d.touches.len(), summarize_touches(&d.touches, at))
+                (d.touches.len(), summarize_touches(&d.touches, at, rates))
             }
         };
         part.interactions += touches as u64;
@@ -786,8 +857,8 @@ fn print_score_report(r: &ScoreReport) {
         sanitize(&r.value_definition.description)
     );
     println!(
-        "tiers: A {}  B {}  C {}   tier changes: {}",
-        r.tiers[0], r.tiers[1], r.tiers[2], r.tier_changes
+        "tiers: A {}  B {}  C {}  D {}   tier changes: {}",
+        r.tiers[0], r.tiers[1], r.tiers[2], r.tiers[3], r.tier_changes
     );
     println!("customer equity (sum of CLV): {:.2}", r.customer_equity);
     let m = &r.models;
@@ -820,8 +891,18 @@ fn print_score_report(r: &ScoreReport) {
         };
         match (&c.error, c.auc_eval) {
             (None, Some(auc)) => println!(
-                "{label}: trained on {} rows, out-of-time AUC {auc:.3} on {} rows",
-                c.train_rows, c.eval_rows
+                "{label}: trained on {} rows ({} positives), out-of-time AUC {auc:.3}{} on {} \
+                 rows{}; used",
+                c.train_rows,
+                c.train_positives,
+                c.auc_interval
+                    .map(|(lo, hi)| format!(" [{lo:.3}, {hi:.3}]"))
+                    .unwrap_or_default(),
+                c.eval_rows,
+                c.baseline
+                    .as_ref()
+                    .map(|(n, b)| format!(" ({} alone: {b:.3})", sanitize(n)))
+                    .unwrap_or_default(),
             ),
             (err, auc) => println!(
                 "{label}: {}{}",
@@ -829,6 +910,35 @@ fn print_score_report(r: &ScoreReport) {
                 sanitize(err.as_deref().unwrap_or("no evaluation"))
             ),
         }
+    }
+    if let Some(p) = &m.p_alive {
+        let fmt = |a: &Option<(f64, f64, f64)>| {
+            a.map_or("-".to_string(), |(a, lo, hi)| {
+                format!("{a:.3} [{lo:.3}, {hi:.3}]")
+            })
+        };
+        let candidates: Vec<String> = p
+            .candidates
+            .iter()
+            .map(|c| match &c.error {
+                Some(e) => format!("{} no fit ({})", c.model, sanitize(e)),
+                None => format!("{} {}", c.model, fmt(&c.auc)),
+            })
+            .collect();
+        println!(
+            "P(alive): {} chosen by out-of-time AUC on {} customers ({} bought again): {}; \
+             recency alone {}{}",
+            p.chosen,
+            p.rows,
+            p.bought_again,
+            candidates.join(", "),
+            fmt(&p.recency_auc),
+            if p.beats_recency {
+                ""
+            } else {
+                " (no model beats recency here)"
+            }
+        );
     }
     if let Some(sk) = &r.skew {
         println!(
@@ -870,7 +980,12 @@ pub fn tiers(g: &Global, a: TiersArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("Tiers as of {} ({})", t.at, sanitize(&t.model_version));
+    println!(
+        "Tiers as of {} ({}), ranked by {}",
+        t.at,
+        sanitize(&t.model_version),
+        t.measure
+    );
     println!(
         "{:<5} {:>10} {:>16} {:>8} {:>16} {:>16}",
         "tier", "customers", "value", "share", "profit", "CLV"
@@ -887,8 +1002,15 @@ pub fn tiers(g: &Global, a: TiersArgs) -> anyhow::Result<ExitCode> {
         );
     }
     println!(
-        "cut-offs: A from value {:.2}, B from {:.2}",
-        t.tiering.a_cutoff, t.tiering.b_cutoff
+        "cut-offs: A from {:.2}, B from {:.2}, C from {:.2} (by rank: ties at a cut-off are split \
+         by lifetime value)",
+        t.tiering.a_cutoff,
+        t.tiering.b_cutoff,
+        if t.tiering.c_cutoff == f64::MIN {
+            f64::NEG_INFINITY
+        } else {
+            t.tiering.c_cutoff
+        }
     );
     println!(
         "top: {} customers bring {:.1}% of value; bottom: {} customers, profit {:.2}{}",
@@ -902,6 +1024,23 @@ pub fn tiers(g: &Global, a: TiersArgs) -> anyhow::Result<ExitCode> {
             ""
         }
     );
+    if t.negative_customers > 0 {
+        println!(
+            "negative value: {} customers cost more than they bring (value {:.2} in all)",
+            t.negative_customers, t.negative_value
+        );
+    }
+    if !t.movements.is_empty() {
+        println!("moves since the previous run:");
+        for m in &t.movements {
+            println!(
+                "  {:>5} -> {}  {:>8} customers",
+                m.from.map_or("new".to_string(), |f| f.to_string()),
+                m.to,
+                m.customers
+            );
+        }
+    }
     if let Some(segments) = segments {
         println!("segments:");
         for s in segments {
@@ -1031,6 +1170,308 @@ pub fn lists(g: &Global, a: ListsArgs) -> anyhow::Result<ExitCode> {
             e.rank_value,
             sanitize(&e.reason)
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------------
+// value explain
+
+#[derive(Debug, Subcommand)]
+pub enum ValueCommand {
+    /// Every amount of a customer with how it counts: its currency and day rate, and whether
+    /// it is this customer's money or another source's record of the same event (a booking's
+    /// ledger entry, a payer's account), with both sources named.
+    Explain(ValueExplainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValueExplainArgs {
+    /// The customer (e.g. C00000042).
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One amount of `value explain`, with the other source of the same event when one is found.
+#[derive(Debug, Serialize)]
+struct ExplainedAmount {
+    day: String,
+    source: Option<String>,
+    kind: String,
+    product: Option<String>,
+    booking: Option<String>,
+    role: String,
+    amount: String,
+    reporting: Option<f64>,
+    counted: bool,
+    why: String,
+    /// The record of the same event that carries the money (another customer's ledger entry,
+    /// or this customer's own), when found.
+    counted_on: Option<String>,
+}
+
+pub fn value(g: &Global, c: ValueCommand) -> anyhow::Result<ExitCode> {
+    let ValueCommand::Explain(a) = c;
+    if g.connect.is_some() {
+        bail!(
+            "`rapport value explain` works on the database directly and cannot run over \
+             --connect: run it with --db on the server's machine"
+        );
+    }
+    let store = g.open_store()?;
+    let id: CustomerId =
+        a.id.parse()
+            .with_context(|| format!("{} is not a customer id", sanitize(&a.id)))?;
+    let Some(customer) = store.customer(id)? else {
+        bail!("no customer {id}");
+    };
+    let rates = rapport_repository::rates::stored(&store)?.unwrap_or_else(|| {
+        rapport_core::ExchangeRates::reporting_only(rapport_core::Currency::EUR)
+    });
+    let converter = Converter::new(&rates);
+    let mut interactions = Vec::new();
+    for i in store.interactions_of(id) {
+        interactions.push(i?);
+    }
+    interactions.sort_by_key(|i| (i.at, i.id));
+    let lines = rapport_analytics::explain_money(&interactions, &converter);
+    let repo = rapport_repository::Repository::new(store.clone());
+    // The ledger entries of other customers for a booking this customer's records name.
+    let mut others: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let source_of = |i: &Interaction| i.source.as_ref().map(|s| format!("{}:{}", s.source, s.key));
+    let mut out = Vec::new();
+    for l in &lines {
+        let i = &interactions[l.interaction];
+        let product = i.attr_text("product").map(str::to_string);
+        let mut counted_on = None;
+        if !l.counted
+            && l.reporting.is_some()
+            && let Some(b) = &l.booking
+        {
+            // This customer's own ledger entry, else another customer's (the payer).
+            counted_on = interactions
+                .iter()
+                .find(|j| {
+                    j.attr_text("booking_ref") == Some(b.as_str())
+                        && j.kind == rapport_core::InteractionKind::Purchase
+                        && j.amounts
+                            .iter()
+                            .any(|m| m.role == rapport_core::AmountRole::Other)
+                })
+                .map(|j| format!("{} (this customer)", source_of(j).unwrap_or_default()));
+            if counted_on.is_none() {
+                if !others.contains_key(b) {
+                    let found = payer_entry(&store, &repo, id, b)?;
+                    others.insert(b.clone(), found);
+                }
+                counted_on = others[b].clone();
+            }
+        }
+        out.push(ExplainedAmount {
+            day: rapport_repository::rates::format_day(l.day),
+            source: source_of(i),
+            kind: i.kind.to_string(),
+            product,
+            booking: l.booking.clone(),
+            role: format!("{:?}", l.amount.role).to_lowercase(),
+            amount: l.amount.money.to_string(),
+            reporting: l.reporting,
+            counted: l.counted,
+            why: l.why.clone(),
+            counted_on,
+        });
+    }
+    if a.json {
+        let v = serde_json::json!({
+            "customer": id,
+            "reporting": rates.reporting,
+            "rates_source": rates.source,
+            "amounts": out,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let counted: f64 = out
+        .iter()
+        .filter(|e| e.counted)
+        .filter_map(|e| e.reporting)
+        .sum();
+    println!(
+        "{id} {}: {} amounts, {} counted, {counted:.2} {} in all (rates: {})",
+        sanitize(&customer.display_name()),
+        out.len(),
+        out.iter().filter(|e| e.counted).count(),
+        rates.reporting,
+        sanitize(&rates.source)
+    );
+    for e in &out {
+        println!(
+            "  {}  {:<24} {:<12} {:<9} {:>14} = {:>10} {}  {}{}",
+            e.day,
+            sanitize(e.source.as_deref().unwrap_or("-")),
+            sanitize(&e.kind),
+            sanitize(e.product.as_deref().unwrap_or("")),
+            e.amount,
+            e.reporting.map_or("-".to_string(), |v| format!("{v:.2}")),
+            rates.reporting,
+            if e.counted { "counted" } else { "not counted" },
+            match (&e.counted_on, e.counted) {
+                (_, true) if e.why == "counted" => String::new(),
+                (Some(on), false) => format!(": {}; carried by {}", sanitize(&e.why), sanitize(on)),
+                _ => format!(": {}", sanitize(&e.why)),
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The ledger entry of another customer (the payer) for `booking`, as `source:key on
+/// CUSTOMER (name)`, found by the booking reference's index.
+fn payer_entry(
+    store: &Store,
+    repo: &rapport_repository::Repository,
+    me: CustomerId,
+    booking: &str,
+) -> anyhow::Result<Option<String>> {
+    for hit in repo.search(booking, 10)? {
+        if hit.id == me {
+            continue;
+        }
+        for j in store.interactions_of(hit.id) {
+            let j = j?;
+            if j.attr_text("booking_ref") == Some(booking)
+                && j.kind == rapport_core::InteractionKind::Purchase
+                && j.amounts
+                    .iter()
+                    .any(|m| m.role == rapport_core::AmountRole::Other)
+            {
+                let src = j
+                    .source
+                    .as_ref()
+                    .map(|s| format!("{}:{}", s.source, s.key))
+                    .unwrap_or_default();
+                return Ok(Some(format!("{src} on {} ({})", hit.id, hit.name)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+// ---------------------------------------------------------------------------------------------
+// rates
+
+#[derive(Debug, Subcommand)]
+pub enum RatesCommand {
+    /// Load exchange rates by day from a CSV in the ECB reference-rate layout (a `Date` column,
+    /// one column per currency in units per reporting-currency unit); added to the rates
+    /// stored, a day loaded again replaced.
+    Load(RatesLoadArgs),
+    /// Show the rates stored: the reporting currency, the source and each currency's days.
+    Show(RatesShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RatesLoadArgs {
+    /// The rates file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where the rates come from, shown with every report (default: the file's name).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// The currency the rates are quoted against.
+    #[arg(long, default_value = "EUR")]
+    pub reporting: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RatesShowArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn rates(g: &Global, c: RatesCommand) -> anyhow::Result<ExitCode> {
+    if g.connect.is_some() {
+        bail!(
+            "`rapport rates` works on the database directly and cannot run over --connect: run \
+             it with --db on the server's machine"
+        );
+    }
+    let store = g.open_store()?;
+    match c {
+        RatesCommand::Load(a) => {
+            let opts = rapport_repository::rates::RatesOptions {
+                reporting: a
+                    .reporting
+                    .parse()
+                    .with_context(|| format!("--reporting {}", sanitize(&a.reporting)))?,
+                source: a.source,
+                shift_days: 0,
+            };
+            let r = rapport_repository::rates::load_file(&store, &a.file, &opts)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "{} published days of {} currencies loaded from {} ({} to {}), per {}",
+                    r.days,
+                    r.currencies.len(),
+                    sanitize(&r.source),
+                    r.first.as_deref().unwrap_or("-"),
+                    r.last.as_deref().unwrap_or("-"),
+                    r.reporting
+                );
+                println!(
+                    "Run `rapport score` to report every amount in {}.",
+                    r.reporting
+                );
+            }
+        }
+        RatesCommand::Show(a) => {
+            let Some(rates) = rapport_repository::rates::stored(&store)? else {
+                if a.json {
+                    println!("null");
+                } else {
+                    println!(
+                        "No exchange rates stored: only amounts in EUR can be scored. Load \
+                         rates with `rapport rates load FILE`."
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            };
+            let summary = rapport_repository::rates::summary(&rates);
+            if a.json {
+                let v = serde_json::json!({
+                    "reporting": rates.reporting,
+                    "source": rates.source,
+                    "currencies": summary.iter().map(|(c, from, to)| serde_json::json!({
+                        "currency": c, "first": from, "last": to,
+                        "days": rates.series.iter().find(|s| s.currency == *c).map_or(0, |s| s.rates.len()),
+                    })).collect::<Vec<_>>(),
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "Reporting currency {}; rates from {}",
+                    rates.reporting,
+                    sanitize(&rates.source)
+                );
+                for (s, (c, from, to)) in rates.series.iter().zip(&summary) {
+                    let last = s.rates.last().map_or(f64::NAN, |r| r.1);
+                    println!(
+                        "  {c}  {from} to {to}  {:>5} days  last {last} per {}",
+                        s.rates.len(),
+                        rates.reporting
+                    );
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

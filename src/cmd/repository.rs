@@ -70,6 +70,12 @@ pub enum QuarantineCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove quarantined rows for good (also entries too large to read).
+    Remove {
+        /// The entry ids (`Q...`).
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
     /// Ingest the quarantined rows of a source again, with its (fixed) mapping.
     Retry {
         /// The source's mapping.
@@ -268,7 +274,14 @@ pub fn quarantine(g: &Global, c: QuarantineCommand) -> anyhow::Result<ExitCode> 
         } => {
             let mut out = std::io::stdout().lock();
             let mut n = 0;
-            for e in quarantine::list(&store)? {
+            let (entries, unreadable) = quarantine::list_readable(&store);
+            for e in &unreadable {
+                eprintln!(
+                    "warning: {} (remove it with `rapport quarantine remove ID`)",
+                    sanitize(&e.to_string())
+                );
+            }
+            for e in entries {
                 if source.as_deref().is_some_and(|s| s != e.source)
                     || reason.as_deref().is_some_and(|r| r != e.reason.as_str())
                 {
@@ -312,9 +325,24 @@ pub fn quarantine(g: &Global, c: QuarantineCommand) -> anyhow::Result<ExitCode> 
                 println!("reason:  {}", e.reason);
                 println!("detail:  {}", sanitize(&e.detail));
                 println!("at:      {}", e.at);
+                if let (Some(len), Some(digest)) = (e.raw_len, &e.raw_sha256) {
+                    println!(
+                        "length:  {len} bytes, only the first {} kept (sha256 {digest}); fix the source and ingest it again",
+                        e.raw.len()
+                    );
+                }
                 println!("row:     {}", sanitize(&e.raw_text()));
                 println!("bytes:   {}", escape_bytes(&e.raw));
             }
+        }
+        QuarantineCommand::Remove { ids } => {
+            for id in &ids {
+                if !quarantine::exists(&store, id)? {
+                    bail!("no quarantined row {}", sanitize(id));
+                }
+            }
+            quarantine::remove(&store, &ids)?;
+            println!("{} quarantined rows removed", ids.len());
         }
         QuarantineCommand::Retry { mapping, json } => {
             let opts = IngestOptions::default();
@@ -347,6 +375,9 @@ fn entry_json(e: &quarantine::QuarantineEntry) -> serde_json::Value {
         "detail": e.detail,
         "row": e.raw_text(),
         "at": e.at,
+        "row_bytes": e.row_len(),
+        "row_sha256": e.raw_sha256,
+        "whole": e.is_whole(),
     })
 }
 

@@ -33,6 +33,13 @@ pub struct ServeArgs {
     /// Maximum simultaneous connections.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Maximum simultaneous TCP connections from one IP address; more are refused at once.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_per_address: usize,
+    /// Close a signed-in connection with no live subscription after this many seconds
+    /// without a request (clients reconnect by themselves at their next request).
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub idle_timeout: u64,
 }
 
 /// Arguments of `rapport compensate`.
@@ -228,6 +235,8 @@ pub fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
         socket: a.socket.clone(),
         config: ServerConfig {
             max_connections: a.max_connections,
+            max_per_address: a.max_per_address,
+            idle_timeout: std::time::Duration::from_secs(a.idle_timeout.max(1)),
             ..ServerConfig::default()
         },
     };

@@ -1,9 +1,10 @@
 //! `init`, `stats`, `export`, `import`: the database itself (create, inspect, back up,
 //! restore). They open the database in this process; a server holding it makes them fail
-//! with a message that says what to do.
+//! with a message that says what to do, except `export --out FILE`, which asks a running
+//! server for an online backup.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, IsTerminal, Write};
+use std::io::{BufReader, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,9 +33,15 @@ pub struct StatsArgs {
 pub struct ExportArgs {
     #[command(subcommand)]
     pub what: Option<ExportWhat>,
-    /// Write the export to FILE instead of stdout.
+    /// Write the export to FILE instead of stdout: a new file readable by you only, renamed
+    /// over FILE only when complete. With a running server (or --connect) the server writes
+    /// it (an online backup; admins only), FILE being a path on the server's machine.
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Keep the operators' password hashes in the export (by default they are written blank,
+    /// and operators get a new password after a restore with `rapport operator passwd`).
+    #[arg(long)]
+    pub with_password_hashes: bool,
     /// Print the summary as JSON (on stderr when the export goes to stdout).
     #[arg(long)]
     pub json: bool,
@@ -153,23 +160,39 @@ pub fn export(g: &Global, a: ExportArgs) -> anyhow::Result<ExitCode> {
     if let Some(ExportWhat::Identities(args)) = a.what {
         return crate::cmd::repository::export_identities(g, args);
     }
-    refuse_connect(g, "export")?;
-    let store = open_existing(g)?;
+    let db = g.db_path();
+    let served = g.connect.is_some() || rapport_service::running_server(&db).is_some();
     let summary = match &a.out {
+        Some(path) if served => {
+            // The server holds the database: it writes the backup while it serves.
+            let target = std::path::absolute(path)
+                .with_context(|| format!("resolving {}", path.display()))?;
+            let shown = target.display().to_string();
+            let rt = crate::cmd::service::runtime()?;
+            rt.block_on(async {
+                use rapport_service::OperatorAdmin;
+                let client = crate::cmd::service::connect(g).await?;
+                client
+                    .backup(&shown, a.with_password_hashes)
+                    .await
+                    .with_context(|| format!("online backup to {}", sanitize(&shown)))
+            })?
+        }
         Some(path) => {
-            let file = File::create(path)
-                .with_context(|| format!("creating the export file {}", path.display()))?;
-            let mut w = BufWriter::new(file);
-            let summary = store
-                .export_jsonl(&mut w)
-                .with_context(|| format!("exporting to {}", path.display()))?;
-            w.into_inner()
-                .map_err(|e| e.into_error())
-                .and_then(|f| f.sync_all())
-                .with_context(|| format!("writing the export file {}", path.display()))?;
-            summary
+            let store = open_existing(g)?;
+            let options = rapport_service::backup::options(a.with_password_hashes);
+            store
+                .export_to_file(path, &options)
+                .with_context(|| format!("exporting to {}", path.display()))?
         }
         None => {
+            if served {
+                bail!(
+                    "a server holds the database: write the backup with --out FILE (the server \
+                     writes it while it serves), or stop the server to export to stdout"
+                );
+            }
+            let store = open_existing(g)?;
             let stdout = std::io::stdout();
             if stdout.is_terminal() {
                 bail!(
@@ -178,8 +201,9 @@ pub fn export(g: &Global, a: ExportArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             let mut lock = stdout.lock();
+            let options = rapport_service::backup::options(a.with_password_hashes);
             let summary = store
-                .export_jsonl(&mut lock)
+                .export_jsonl_with(&mut lock, &options)
                 .context("exporting to stdout")?;
             lock.flush().context("writing the export to stdout")?;
             summary
@@ -207,19 +231,33 @@ pub fn export(g: &Global, a: ExportArgs) -> anyhow::Result<ExitCode> {
     } else {
         eprintln!("{text}");
     }
+    if !a.with_password_hashes && !a.json {
+        eprintln!(
+            "note: operators' password hashes are left out; after a restore, set each \
+             operator's password with `rapport operator passwd NAME`"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
     refuse_connect(g, "import")?;
-    let store = g.open_store()?;
     let shown = sanitize(&a.file.display().to_string()).into_owned();
+    if a.file.as_os_str() != "-" {
+        // Check the whole file (trailer, counts, digest) before creating or writing anything.
+        let file =
+            File::open(&a.file).with_context(|| format!("opening the export file {shown}"))?;
+        rapport_store::Store::verify_export(&mut BufReader::with_capacity(1 << 16, file))
+            .with_context(|| format!("checking {shown}: nothing was imported"))?;
+    }
+    let store = g.open_store()?;
     let summary = if a.file.as_os_str() == "-" {
         let stdin = std::io::stdin();
         let mut lock = stdin.lock();
-        store
-            .import_jsonl(&mut lock)
-            .context("importing from stdin")?
+        store.import_jsonl(&mut lock).context(
+            "importing from stdin (the database holds what came before the error: delete it \
+             before importing again)",
+        )?
     } else {
         let file =
             File::open(&a.file).with_context(|| format!("opening the export file {shown}"))?;

@@ -3,6 +3,7 @@
 
 mod act;
 mod analytics;
+mod assess;
 mod console;
 mod fixtures;
 mod identity;

@@ -483,3 +483,266 @@ fn an_ingest_killed_midway_is_completed_by_the_next_run() {
     }
     assert!(landed, "no kill landed in the middle of an ingest");
 }
+
+/// Regression: a 4 MiB row and an unterminated 10 MB last line were quarantined whole, at
+/// about four times their size (a JSON byte array), above the store's 16 MiB decode limit;
+/// from then on export, quarantine list and retry and every re-ingest of the source failed.
+#[test]
+fn oversized_rows_are_quarantined_small_and_everything_reads_back() {
+    let d = Dir::new();
+    let mapping = d.path().join("shop.toml");
+    std::fs::write(&mapping, MAPPING).unwrap();
+    let data = d.path().join("shop.csv");
+    let mut bytes = b"id,first,last,dob,phone,order,total\n\
+          1,Ann,Lee,03/04/1980,07911 123456,o1,12.50\n\
+          2,Bob,Ray,12/25/1980,,o2,3\n"
+        .to_vec();
+    // A 4 MiB row (a name pasted from a binary file) ...
+    bytes.extend_from_slice(b"3,");
+    bytes.extend(std::iter::repeat_n(b'x', 4 << 20));
+    bytes.extend_from_slice(b",Fox,01/01/1990,,o3,4\n");
+    // ... an amount no real order has (a unit mix-up) ...
+    bytes.extend_from_slice(b"4,Di,Orr,01/01/1990,,o4,92233720368547758.07\n");
+    bytes.extend_from_slice(b"5,Ed,Poe,01/01/1990,,o5,7\n");
+    // ... and a last line of 10 MB with an unterminated quote and no line end.
+    bytes.extend_from_slice(b"6,\"");
+    bytes.extend(std::iter::repeat_n(b'y', 10_000_000));
+    std::fs::write(&data, &bytes).unwrap();
+    let ingest = |d: &Dir| -> serde_json::Value {
+        serde_json::from_str(&d.ok(&[
+            "ingest",
+            "--source",
+            mapping.to_str().unwrap(),
+            data.to_str().unwrap(),
+            "--json",
+        ]))
+        .unwrap()
+    };
+    let r = ingest(&d);
+    assert_eq!(n(&r, "rows_read"), 6, "{r}");
+    assert_eq!(n(&r, "rows_stored"), 2, "{r}");
+    assert_eq!(n(&r, "rows_quarantined"), 4, "{r}");
+    let by: BTreeMap<String, u64> =
+        serde_json::from_value(r["quarantined_by_reason"].clone()).unwrap();
+    assert_eq!(by.get("row_too_long"), Some(&2), "{by:?}");
+    assert_eq!(by.get("amount_out_of_range"), Some(&1), "{by:?}");
+
+    // The quarantine lists every entry; the long ones keep their start, length and digest.
+    let list = d.ok(&["quarantine", "list", "--json"]);
+    let entries: Vec<serde_json::Value> = list
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 4, "{list}");
+    let long: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["reason"] == "row_too_long")
+        .collect();
+    let mut lengths: Vec<u64> = long
+        .iter()
+        .map(|e| e["row_bytes"].as_u64().unwrap())
+        .collect();
+    lengths.sort_unstable();
+    assert_eq!(lengths, [(4 << 20) + 23, 10_000_003]);
+    for e in &long {
+        assert_eq!(e["whole"], false);
+        assert_eq!(e["row_sha256"].as_str().unwrap().len(), 64);
+        assert!(e["row"].as_str().unwrap().len() <= 16 * 1024);
+    }
+    let first_line = long
+        .iter()
+        .find(|e| e["line"] == 4)
+        .expect("the 4 MiB row on line 4");
+    let shown = d.ok(&["quarantine", "show", first_line["id"].as_str().unwrap()]);
+    assert!(
+        shown.contains("4194327 bytes, only the first 16384 kept"),
+        "{shown}"
+    );
+
+    // Export, quality, retry and a re-ingest all work.
+    let backup = d.path().join("backup.jsonl");
+    d.ok(&["export", "--out", backup.to_str().unwrap()]);
+    assert!(std::fs::metadata(&backup).unwrap().len() < 1 << 20);
+    d.ok(&["quality", "--json"]);
+    let retried: serde_json::Value = serde_json::from_str(&d.ok(&[
+        "quarantine",
+        "retry",
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(retried["cleared"].as_array().unwrap().len(), 0, "{retried}");
+    let again = ingest(&d);
+    assert_eq!(n(&again, "rows_known"), 6, "{again}");
+
+    // The steward removes the long entries; a removed or unknown id is an error.
+    let ids: Vec<&str> = long.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let mut args = vec!["quarantine", "remove"];
+    args.extend(&ids);
+    assert!(d.ok(&args).contains("2 quarantined rows removed"));
+    let left = d.ok(&["quarantine", "list", "--json"]);
+    assert_eq!(left.lines().count(), 2, "{left}");
+    let gone = d.run(&["quarantine", "remove", ids[0]]);
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no quarantined row"));
+}
+
+/// What an ingest decided about identities, independent of customer ids: the partition of
+/// source records into customers, the merges in the merge log (records moved and the record
+/// that decided it), the review queue, and what is left pending.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    customers: BTreeSet<BTreeSet<String>>,
+    merges: BTreeSet<(String, Vec<String>)>,
+    reviews: BTreeSet<String>,
+    interactions: u64,
+    pending: u64,
+}
+
+fn outcome_on(db: &Path) -> Outcome {
+    use rapport_repository::{fragment::ResolvedFragment, ingest, merge};
+    let store = rapport_store::Store::open(db).unwrap();
+    let mut by_customer: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
+    for r in store.docs::<ResolvedFragment>("fragments", "") {
+        let (key, rf) = r.unwrap();
+        by_customer.entry(rf.customer.0).or_default().insert(key);
+    }
+    let merges = store
+        .docs::<merge::MergeRecord>(merge::MERGE_LOG, "")
+        .map(|r| {
+            let m = r.unwrap().1;
+            let decided = m.evidence.map(|e| e.record.to_string()).unwrap_or_default();
+            let mut moved: Vec<String> = m.records.iter().map(|r| r.to_string()).collect();
+            moved.sort();
+            (decided, moved)
+        })
+        .collect();
+    let reviews = store
+        .docs::<ingest::ReviewItem>(ingest::REVIEWS, "")
+        .map(|r| r.unwrap().0)
+        .collect();
+    let out = Outcome {
+        customers: by_customer.into_values().collect(),
+        merges,
+        reviews,
+        interactions: store.interaction_count().unwrap(),
+        pending: store.doc_count(ingest::PENDING_MERGES).unwrap()
+            + store.doc_count(ingest::UNBUILT).unwrap(),
+    };
+    assert_eq!(
+        out.customers.len() as u64,
+        store.customer_count().unwrap(),
+        "every customer has its records"
+    );
+    out
+}
+
+/// Regression: in 14 of 19 kill cycles the merges an ingest decides at its end (late merges)
+/// were lost, also after a later run finished normally (2,083 customers instead of 2,077, 0
+/// of 6 merge-log entries). Kills at random points across the run, its end included, each
+/// followed by the next run; the result must equal a clean run's.
+/// `RAPPORT_KILLS=N` runs more kills (default 20).
+#[test]
+fn a_killed_ingest_is_completed_whole_merges_included() {
+    let d = Dir::new();
+    let manifest = demo().join("ingest.toml");
+    let manifest = manifest.to_str().unwrap();
+    let clean_db = d.path().join("clean");
+    let started = std::time::Instant::now();
+    let out = d
+        .cmd_on(&clean_db)
+        .args(["ingest", manifest, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let clean_secs = started.elapsed().as_secs_f64();
+    let clean = outcome_on(&clean_db);
+    assert!(!clean.merges.is_empty(), "the demo world makes late merges");
+    assert_eq!(clean.pending, 0);
+
+    let kills: usize = std::env::var("RAPPORT_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    // Four databases, each killed again and again (a run resumed after a kill is killed too),
+    // at points spread over the whole run and its last tenth, where the merges are made.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 10_000) as f64 / 10_000.0
+    };
+    let (mut killed, mut finished) = (0, 0);
+    let databases = 4;
+    // How long the next run on a database takes: a whole run at first, then a resumed one
+    // (rows already stored are read and skipped quickly), learnt from runs that finished.
+    for k in 0..databases {
+        let db = d.path().join(format!("killed{k}"));
+        let mut expected = clean_secs;
+        let mut landed = 0;
+        let mut attempts = 0;
+        while landed < kills.div_ceil(databases) && attempts < 4 * kills {
+            attempts += 1;
+            let fraction = if attempts % 2 == 0 {
+                0.8 + 0.2 * next()
+            } else {
+                0.02 + 0.98 * next()
+            };
+            let deadline = std::time::Duration::from_secs_f64(expected * fraction);
+            let begun = std::time::Instant::now();
+            let mut child = d
+                .cmd_on(&db)
+                .args(["ingest", manifest])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let done = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break Some(status);
+                }
+                if begun.elapsed() >= deadline {
+                    break None;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            };
+            match done {
+                Some(status) => {
+                    assert!(status.success(), "database {k}: an ingest failed");
+                    finished += 1;
+                    expected = begun.elapsed().as_secs_f64();
+                }
+                None => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    killed += 1;
+                    landed += 1;
+                }
+            }
+        }
+        let out = d
+            .cmd_on(&db)
+            .args(["ingest", manifest, "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let got = outcome_on(&db);
+        assert_eq!(got.interactions, clean.interactions, "database {k}");
+        assert_eq!(got.pending, 0, "database {k}: decisions left pending");
+        assert_eq!(got.merges, clean.merges, "database {k}: the merge log");
+        assert_eq!(got.reviews, clean.reviews, "database {k}: the review queue");
+        assert_eq!(
+            got.customers.len(),
+            clean.customers.len(),
+            "database {k}: customers"
+        );
+        assert!(
+            got.customers == clean.customers,
+            "database {k}: who is whom"
+        );
+    }
+    eprintln!("{killed} runs killed, {finished} finished before their kill");
+    assert!(killed >= kills, "only {killed} of {kills} kills landed");
+}

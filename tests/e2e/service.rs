@@ -330,3 +330,90 @@ fn serve_on_a_unix_socket_only() {
     assert!(server.0.wait().unwrap().success());
     assert!(!socket.exists(), "the socket file is removed");
 }
+
+/// The resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Regression: 1,000 unauthenticated clients each sending half of a 4 MiB frame grew the
+/// server from 97 MiB to 3.8 GiB, and 2.9 GiB stayed after they left.
+#[test]
+#[cfg(target_os = "linux")]
+fn half_sent_frames_from_many_clients_hold_no_memory() {
+    use std::io::Write as _;
+    let d = crate::util::Dir::new();
+    d.ok(&["init"]);
+    let server = crate::util::Server(
+        d.cmd()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--max-per-address",
+                "5000",
+                "--max-connections",
+                "5000",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = server.0.id();
+    let t0 = Instant::now();
+    let addr = loop {
+        if let Some(a) = rapport_service::running_server(&d.db())
+            && let Some(l) = a.listen
+            && a.pid == Some(pid)
+        {
+            break l;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let idle = rss_kib(pid);
+    let mut held = Vec::new();
+    for n in 0..1_000 {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+        if n % 2 == 0 {
+            // Half of a 4 MiB frame (the server refuses the header before login).
+            let _ = s.write_all(&((4u32 << 20) - 1).to_be_bytes());
+            let _ = s.write_all(&[7u8; 64 * 1024]);
+        } else {
+            // Half of the largest frame allowed before login.
+            let _ = s.write_all(&(16u32 * 1024).to_be_bytes());
+            let _ = s.write_all(&[7u8; 8 * 1024]);
+        }
+        held.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let busy = rss_kib(pid);
+    drop(held);
+    std::thread::sleep(Duration::from_millis(1_500));
+    let after = rss_kib(pid);
+    eprintln!(
+        "server RSS: idle {} MiB, 1,000 half-sent frames {} MiB, after {} MiB",
+        idle / 1024,
+        busy / 1024,
+        after / 1024
+    );
+    assert!(
+        busy < idle + 100 * 1024,
+        "1,000 half-sent frames grew the server from {idle} KiB to {busy} KiB"
+    );
+    assert!(
+        after < idle + 32 * 1024,
+        "the server kept {after} KiB after the clients left (idle {idle} KiB)"
+    );
+}

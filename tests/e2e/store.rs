@@ -119,11 +119,129 @@ fn a_bad_import_file_names_the_line() {
     let file = dir.path().join("bad.jsonl");
     std::fs::write(
         &file,
-        "{\"header\":{\"format\":\"rapport-export\",\"version\":1,\"schema\":1}}\nnot json\n",
+        "{\"header\":{\"format\":\"rapport-export\",\"version\":2,\"schema\":1}}\nnot json\n",
     )
     .unwrap();
     let out = dir.run(&["import", file.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2"), "{err}");
+}
+
+/// Regression: `export` was refused while the server ran (no backup without downtime), a
+/// failed export overwrote the good file, and a file cut at a line boundary imported with
+/// success (a 30,000-line cut restored no grants and no operators).
+#[test]
+fn an_online_backup_is_private_whole_and_every_cut_of_it_is_refused() {
+    let d = Dir::new();
+    populate(&d);
+    d.add_operator_on(&d.db(), "admin", "admin", "correct horse battery");
+    d.add_operator_on(&d.db(), "gate", "front-line", "correct horse battery");
+    let (_server, _addr) = d.start_server_on(&d.db());
+    let file = d.path().join("nightly.jsonl");
+    let as_user = |user: &str, args: &[&str]| {
+        d.cmd()
+            .env("RAPPORT_USER", user)
+            .env("RAPPORT_PASSWORD", "correct horse battery")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = as_user("admin", &["export", "--out", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("exported 19 customers"),
+        "{out:?}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the backup is readable by its owner only"
+        );
+    }
+    let full = std::fs::read(&file).unwrap();
+    let text = String::from_utf8_lossy(&full);
+    assert!(!text.contains("$argon2"), "no password hash in the backup");
+    assert!(text.lines().last().unwrap().contains("\"trailer\""));
+
+    // Only an admin may take one; a refused backup leaves the old file alone.
+    let out = as_user("gate", &["export", "--out", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("may not backup"),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), full);
+    // To stdout there is no online backup: it says what to do.
+    let out = as_user("admin", &["export"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--out FILE"),
+        "{out:?}"
+    );
+
+    // Every cut is refused, nothing is imported, and the message says what is wrong.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut cuts: Vec<usize> = (0..24)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % full.len() as u64) as usize
+        })
+        .collect();
+    let ends: Vec<usize> = full
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| **b == b'\n' && i + 1 < full.len())
+        .map(|(i, _)| i + 1)
+        .collect();
+    cuts.extend(ends.iter().step_by(7));
+    cuts.push(full.len() - 1);
+    let cut_file = d.path().join("cut.jsonl");
+    for (n, cut) in cuts.iter().enumerate() {
+        std::fs::write(&cut_file, &full[..*cut]).unwrap();
+        let target = d.path().join(format!("restore{n}"));
+        let out = d
+            .cmd_on(&target)
+            .args(["import", cut_file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "cut at {cut} of {} imported",
+            full.len()
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("nothing was imported"), "cut at {cut}: {err}");
+        assert!(
+            err.contains("cut short") || err.contains("trailer") || err.contains("EOF"),
+            "cut at {cut}: {err}"
+        );
+        assert!(!target.exists(), "cut at {cut}: a database was created");
+    }
+
+    // The whole file restores; operators come back without passwords until set again.
+    let restored = d.path().join("restored");
+    let out = d
+        .cmd_on(&restored)
+        .args(["import", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 19 customers"));
+    let mut passwd = d
+        .cmd_on(&restored)
+        .args(["operator", "passwd", "admin", "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    writeln!(passwd.stdin.take().unwrap(), "a new long password").unwrap();
+    assert!(passwd.wait_with_output().unwrap().status.success());
 }

@@ -24,6 +24,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("fits") => fits(),
+        Some("pnbd") => pnbd(args.get(1).map(String::as_str)),
         Some("score") => {
             let n = args
                 .get(1)
@@ -31,7 +32,7 @@ fn main() {
                 .unwrap_or(1_000_000);
             score(n)
         }
-        _ => eprintln!("usage: bench fits | bench score N"),
+        _ => eprintln!("usage: bench fits | bench pnbd SUMMARY.csv | bench score N"),
     }
 }
 
@@ -54,6 +55,40 @@ fn cdnow() -> Vec<Rfm> {
             }
         })
         .collect()
+}
+
+/// Pareto/NBD on a `frequency,recency,T` summary (e.g. the full CDNOW cohort written by
+/// `benches/lifetimes_pnbd.py`): estimates, evaluations and the median of 5 fits.
+fn pnbd(path: Option<&str>) {
+    let Some(path) = path else {
+        eprintln!("usage: bench pnbd SUMMARY.csv");
+        return;
+    };
+    let text = std::fs::read_to_string(path).expect("summary");
+    let data: Vec<Rfm> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<f64> = l
+                .split(',')
+                .map(|v| v.trim().parse().expect("number"))
+                .collect();
+            Rfm::new(f[0] as u32, f[1], f[2])
+        })
+        .collect();
+    let opts = FitOptions::default();
+    let fit = ParetoNbd::fit(&data, &opts).expect("Pareto/NBD");
+    println!(
+        "Pareto/NBD on {} customers: {:?} LL {:.4} ({} optimiser steps)",
+        data.len(),
+        fit.params,
+        fit.log_likelihood,
+        fit.evaluations
+    );
+    let t = median_ms(5, || {
+        std::hint::black_box(ParetoNbd::fit(&data, &opts).expect("fit"));
+    });
+    println!("median fit time: {t:.1} ms");
 }
 
 fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {

@@ -1,13 +1,24 @@
 //! One customer's history condensed into yearly buckets: the plain input of value, profit,
 //! lifetime value, features and lists. Built in one pass over the customer's interactions.
 //!
-//! Conventions: amounts are summed in major units at face value (one currency per
-//! deployment); cost to serve, compensation and refunds count by absolute value whatever
-//! their sign. An amount whose role is `other` (a ledger entry) takes its role from the
-//! interaction's kind: `purchase` is revenue, `refund` a refund, `compensation_granted`
-//! compensation, `cost_to_serve` (an extended kind) cost to serve. When a ledger entry carries
-//! a booking's revenue (`booking_ref` attribute), the operational records of the same booking
-//! (e.g. each flight segment's fare) do not add to it, so revenue is not counted twice. A
+//! Conventions: every amount keeps its own currency and is converted into the reporting
+//! currency at the rate of its day ([`Converter`]); an amount without a rate adds nothing and
+//! is counted in [`Activity::unconverted`] with the first such currency and day, for the
+//! caller to refuse (a scoring run stops and names it): never a silent 1:1. Cost to serve,
+//! compensation and refunds count by absolute value whatever their sign. An amount whose role
+//! is `other` (a ledger entry) takes its role from the interaction's kind: `purchase` is
+//! revenue, `refund` a refund, `compensation_granted` compensation, `cost_to_serve` (an
+//! extended kind) cost to serve.
+//!
+//! One economic event is counted once (the reconciliation rule): when a ledger entry (a
+//! purchase with an `other` amount) carries a booking's revenue (`booking_ref` attribute), it
+//! is authoritative for that money, and the operational records of the same booking and
+//! product (each flight segment's fare in the reservations, an add-on sold with the booking,
+//! an airport record's fare) add activity but no revenue: matched on the booking reference
+//! and the product (a record without a product matches any product of the booking). A record
+//! billed to another party (its `billed_to` attribute names a corporate account or other
+//! payer) is the traveller's activity and the payer's money: it adds the trip (transaction
+//! day, product) to the traveller and no revenue, which the payer's ledger carries. A
 //! transaction day is a day with a `purchase` or `booking` interaction or any positive
 //! revenue; products are the `product` text attribute of those interactions; miles the
 //! `miles` attribute; digital channels are web, app and e-mail. A disruption is a
@@ -22,6 +33,7 @@ use rapport_core::{
     Timestamp,
 };
 
+use crate::currency::Converter;
 use crate::rfm::Rfm;
 use crate::value::{PeriodTotals, ValueDefinition, annual_value_with_carry_over};
 
@@ -62,6 +74,13 @@ pub struct Activity {
     pub digital: [u32; YEARS],
     /// Products bought, each with the day first bought, sorted by name.
     pub products: Vec<(String, i64)>,
+    /// Amounts that could not be converted into the reporting currency (no rate of their
+    /// currency on or before their day); they add nothing to the totals.
+    #[serde(default)]
+    pub unconverted: u32,
+    /// The first such amount's currency and day.
+    #[serde(default)]
+    pub missing_rate: Option<(Currency, i64)>,
 }
 
 /// Day number (days since 1970-01-01) of a timestamp.
@@ -83,7 +102,7 @@ fn is_transaction(i: &Interaction) -> bool {
 
 /// The version of [`Touch`]'s meaning: a stored [`HistoryDigest`] of another version was
 /// made by a build that read interactions differently and must be rebuilt.
-pub const DIGEST_VERSION: u32 = 1;
+pub const DIGEST_VERSION: u32 = 2;
 
 /// What scoring reads of one interaction, and nothing else: its day, what kind of event it
 /// was for value and churn, the amounts that count (roles already resolved), miles, and the
@@ -101,8 +120,8 @@ pub struct Touch {
     pub amounts: Vec<Amount>,
     /// The `miles` attribute as a number.
     pub miles: Option<f64>,
-    /// The `booking_ref`, kept when it matters: a ledger purchase, or an operational record
-    /// with revenue that a ledger entry may already carry.
+    /// The `booking_ref`, kept when it matters: a ledger purchase, or any other record with
+    /// revenue that a ledger entry may already carry.
     pub booking_ref: Option<String>,
     /// The trimmed `product` of a transaction.
     pub product: Option<String>,
@@ -121,8 +140,11 @@ impl Touch {
     pub const TRANSACTION: u8 = 16;
     /// A purchase carrying a ledger amount (`other` role) for its booking.
     pub const LEDGER: u8 = 32;
-    /// Not a purchase (its revenue does not count when a ledger entry carries the booking).
+    /// Not a purchase.
     pub const NOT_PURCHASE: u8 = 64;
+    /// Billed to another party (a `billed_to` attribute): the traveller's activity, the
+    /// payer's money.
+    pub const BILLED_ELSEWHERE: u8 = 128;
 
     /// What scoring reads of `i`.
     pub fn of(i: &Interaction) -> Touch {
@@ -159,6 +181,11 @@ impl Touch {
         if transaction {
             flags |= Touch::TRANSACTION;
         }
+        if i.attr_text("billed_to")
+            .is_some_and(|p| !p.trim().is_empty())
+        {
+            flags |= Touch::BILLED_ELSEWHERE;
+        }
         let amounts: Vec<Amount> = i
             .amounts
             .iter()
@@ -189,7 +216,7 @@ impl Touch {
             })
             .collect();
         let has_revenue = amounts.iter().any(|a| a.role == AmountRole::Revenue);
-        let booking_ref = if flags & Touch::LEDGER != 0 || (!purchase && has_revenue) {
+        let booking_ref = if flags & Touch::LEDGER != 0 || has_revenue {
             i.attr_text("booking_ref").map(str::to_string)
         } else {
             None
@@ -215,10 +242,6 @@ impl Touch {
             booking_ref,
             product,
         }
-    }
-
-    fn has(&self, flag: u8) -> bool {
-        self.flags & flag != 0
     }
 }
 
@@ -247,24 +270,136 @@ impl HistoryDigest {
     }
 }
 
-/// Condenses a customer's interactions (any order) as of `now`.
-pub fn summarize_history(interactions: &[Interaction], now: Timestamp) -> Activity {
+/// Condenses a customer's interactions (any order) as of `now`, amounts converted by
+/// `rates`.
+pub fn summarize_history(
+    interactions: &[Interaction],
+    now: Timestamp,
+    rates: &Converter,
+) -> Activity {
     let touches: Vec<Touch> = interactions.iter().map(Touch::of).collect();
-    summarize_touches(&touches, now)
+    summarize_touches(&touches, now, rates)
 }
 
 /// Condenses a customer's touches (any order) as of `now`: the same as
 /// [`summarize_history`] on the interactions they were made of.
-pub fn summarize_touches(touches: &[Touch], now: Timestamp) -> Activity {
-    // Bookings whose revenue a ledger entry carries.
-    let mut ledger_bookings: Vec<&str> = touches
-        .iter()
-        .filter(|t| t.has(Touch::LEDGER))
-        .filter_map(|t| t.booking_ref.as_deref())
-        .collect();
-    ledger_bookings.sort_unstable();
-    ledger_bookings.dedup();
-    summarize_views(touches.iter().map(Touch::view), &ledger_bookings, now)
+pub fn summarize_touches(touches: &[Touch], now: Timestamp, rates: &Converter) -> Activity {
+    let ledger = LedgerKeys::of(touches.iter().map(Touch::view));
+    summarize_views(touches.iter().map(Touch::view), &ledger, now, rates)
+}
+
+/// The bookings and products whose revenue a ledger entry of the customer carries, sorted
+/// (`""` for a ledger entry without a product).
+struct LedgerKeys<'a>(Vec<(&'a str, &'a str)>);
+
+impl<'a> LedgerKeys<'a> {
+    fn of(touches: impl Iterator<Item = TouchView<'a>>) -> LedgerKeys<'a> {
+        let mut keys: Vec<(&str, &str)> = touches
+            .filter(|t| t.has(Touch::LEDGER))
+            .filter_map(|t| t.booking_ref.map(|b| (b, t.product.unwrap_or(""))))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        LedgerKeys(keys)
+    }
+
+    /// Whether a ledger entry carries the money of an operational record of `booking` and
+    /// `product` (either without a product: any product of the booking).
+    fn carries(&self, booking: &str, product: Option<&str>) -> bool {
+        let from = self.0.partition_point(|(b, _)| *b < booking);
+        self.0[from..]
+            .iter()
+            .take_while(|(b, _)| *b == booking)
+            .any(|(_, p)| p.is_empty() || product.is_none_or(|q| q == *p))
+    }
+}
+
+/// How one amount of a customer's history counts (see the module doc's reconciliation rule):
+/// what `rapport value explain` shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MoneyLine {
+    /// Index of the interaction in the history given.
+    pub interaction: usize,
+    /// Day number.
+    pub day: i64,
+    /// The amount as it came, with the role it counts as.
+    pub amount: Amount,
+    /// In the reporting currency at its day's rate (`None`: no rate).
+    pub reporting: Option<f64>,
+    /// Whether it adds to this customer's money.
+    pub counted: bool,
+    /// Why, in words.
+    pub why: String,
+    /// The booking it belongs to, if any.
+    pub booking: Option<String>,
+    /// The payer named by `billed_to`, when another party pays.
+    pub billed_to: Option<String>,
+}
+
+/// Every amount of `interactions` that scoring reads, with how it counts for this customer.
+pub fn explain_money(interactions: &[Interaction], rates: &Converter) -> Vec<MoneyLine> {
+    let touches: Vec<Touch> = interactions.iter().map(Touch::of).collect();
+    let ledger = LedgerKeys::of(touches.iter().map(Touch::view));
+    let mut out = Vec::new();
+    for (k, (i, t)) in interactions.iter().zip(&touches).enumerate() {
+        let v = t.view();
+        let billed_to = i
+            .attr_text("billed_to")
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string);
+        let carried =
+            !v.has(Touch::LEDGER) && v.booking_ref.is_some_and(|b| ledger.carries(b, v.product));
+        for amount in &t.amounts {
+            let reporting = rates.to_reporting(amount.money, t.day);
+            let revenue = amount.role == AmountRole::Revenue;
+            let (counted, why) = if reporting.is_none() {
+                (
+                    false,
+                    format!(
+                        "no {} rate for {} on this day",
+                        rates.reporting(),
+                        amount.money.currency
+                    ),
+                )
+            } else if revenue && v.has(Touch::LEDGER) {
+                (
+                    true,
+                    "ledger entry: the money of its booking and product".to_string(),
+                )
+            } else if revenue && v.has(Touch::BILLED_ELSEWHERE) {
+                (
+                    false,
+                    format!(
+                        "billed to {}: the payer's money (its ledger), this customer's trip",
+                        billed_to.as_deref().unwrap_or("another party")
+                    ),
+                )
+            } else if revenue && carried {
+                (
+                    false,
+                    "the ledger entry of the same booking and product carries this money"
+                        .to_string(),
+                )
+            } else {
+                (true, "counted".to_string())
+            };
+            out.push(MoneyLine {
+                interaction: k,
+                day: t.day,
+                amount: *amount,
+                reporting,
+                counted,
+                why,
+                booking: t
+                    .booking_ref
+                    .clone()
+                    .or_else(|| i.attr_text("booking_ref").map(str::to_string)),
+                billed_to: billed_to.clone(),
+            });
+        }
+    }
+    out
 }
 
 /// One touch as [`summarize_views`] reads it, borrowed from a [`Touch`] or from a flat
@@ -338,12 +473,12 @@ impl Touch {
     }
 }
 
-/// The body of [`summarize_touches`], over borrowed touches; `ledger_bookings` sorted and
-/// distinct.
+/// The body of [`summarize_touches`], over borrowed touches.
 fn summarize_views<'a>(
     touches: impl Iterator<Item = TouchView<'a>>,
-    ledger_bookings: &[&str],
+    ledger: &LedgerKeys<'_>,
     now: Timestamp,
+    rates: &Converter,
 ) -> Activity {
     let as_of = day_of(now);
     let mut a = Activity::empty(as_of);
@@ -368,15 +503,24 @@ fn summarize_views<'a>(
         if i.has(Touch::DISRUPTIVE) {
             a.disruptions[k] += 1;
         }
-        let counted_by_ledger = i.has(Touch::NOT_PURCHASE)
-            && i.booking_ref
-                .is_some_and(|b| ledger_bookings.binary_search(&b).is_ok());
+        // The reconciliation rule (module doc): an operational record whose money a ledger
+        // entry carries, or that another party pays, adds no revenue.
+        let counted_elsewhere = !i.has(Touch::LEDGER)
+            && (i.has(Touch::BILLED_ELSEWHERE)
+                || i.booking_ref.is_some_and(|b| ledger.carries(b, i.product)));
         let t = &mut a.totals[k];
         let mut revenue = 0.0;
         for amount in i.amounts.iter() {
-            let v = amount.money.as_major_f64();
+            if counted_elsewhere && amount.role == AmountRole::Revenue {
+                continue;
+            }
+            let Some(v) = rates.to_reporting(amount.money, day) else {
+                a.unconverted += 1;
+                a.missing_rate.get_or_insert((amount.money.currency, day));
+                continue;
+            };
             match amount.role {
-                AmountRole::Revenue if !counted_by_ledger => revenue += v,
+                AmountRole::Revenue => revenue += v,
                 AmountRole::Refund => t.refunds += v.abs(),
                 AmountRole::CostToServe => t.cost_to_serve += v.abs(),
                 AmountRole::Compensation => t.compensation += v.abs(),
@@ -677,15 +821,9 @@ impl<'a> FlatDigest<'a> {
     }
 
     /// The digest's history as of `now`: exactly [`summarize_touches`] on its touches.
-    pub fn summarize(&self, now: Timestamp) -> Activity {
-        let mut ledger_bookings: Vec<&str> = self
-            .views()
-            .filter(|t| t.has(Touch::LEDGER))
-            .filter_map(|t| t.booking_ref)
-            .collect();
-        ledger_bookings.sort_unstable();
-        ledger_bookings.dedup();
-        summarize_views(self.views(), &ledger_bookings, now)
+    pub fn summarize(&self, now: Timestamp, rates: &Converter) -> Activity {
+        let ledger = LedgerKeys::of(self.views());
+        summarize_views(self.views(), &ledger, now, rates)
     }
 
     /// The touches, owned (for tests and tools; scoring reads them in place).
@@ -815,6 +953,8 @@ impl Activity {
             interactions: [0; YEARS],
             digital: [0; YEARS],
             products: Vec::new(),
+            unconverted: 0,
+            missing_rate: None,
         }
     }
 
@@ -954,6 +1094,10 @@ mod tests {
         Timestamp::from_millis(day * MS_PER_DAY + 3_600_000)
     }
 
+    pub(crate) fn eur() -> Converter {
+        Converter::reporting_only(Currency::EUR)
+    }
+
     pub(crate) fn purchase(id: u64, day: i64, euros: i64, product: &str) -> Interaction {
         let mut i = Interaction::new(
             InteractionId(id),
@@ -1023,12 +1167,170 @@ mod tests {
             long,
             unresolved,
         ];
-        let a = summarize_history(&h, at_day(20));
+        let a = summarize_history(&h, at_day(20), &eur());
         assert_eq!(a.totals[0].revenue, 559.30);
         assert_eq!(a.totals[0].cost_to_serve, 200.48);
         assert_eq!(a.purchase_days[0], 1);
         assert_eq!(a.disruptions[0], 1);
         assert_eq!((a.complaints[0], a.unresolved_complaints[0]), (1, 1));
+    }
+
+    fn with(
+        mut i: Interaction,
+        attrs: &[(&str, &str)],
+        minor: i64,
+        role: AmountRole,
+    ) -> Interaction {
+        for (k, v) in attrs {
+            i.attributes
+                .insert((*k).into(), AttrValue::Text((*v).into()));
+        }
+        i.amounts.push(Amount {
+            role,
+            money: Money::new(minor, Currency::EUR),
+        });
+        i
+    }
+
+    #[test]
+    fn an_add_on_in_the_reservations_and_the_ledger_is_one_event_counted_from_the_ledger() {
+        let hotel = [("booking_ref", "B1"), ("product", "hotel")];
+        let h = vec![
+            // The reservation's flight coupon and hotel add-on (purchase kind)...
+            with(
+                event(1, 10, InteractionKind::Booking),
+                &[("booking_ref", "B1"), ("product", "flight")],
+                30_000,
+                AmountRole::Revenue,
+            ),
+            with(
+                event(2, 10, InteractionKind::Purchase),
+                &hotel,
+                24_000,
+                AmountRole::Revenue,
+            ),
+            // ... and the ledger's entries for the same booking and products.
+            with(
+                event(3, 10, InteractionKind::Purchase),
+                &[("booking_ref", "B1"), ("product", "flight")],
+                60_000,
+                AmountRole::Other,
+            ),
+            with(
+                event(4, 10, InteractionKind::Purchase),
+                &hotel,
+                24_100,
+                AmountRole::Other,
+            ),
+            // A car on the same booking that finance never posted still counts.
+            with(
+                event(5, 10, InteractionKind::Purchase),
+                &[("booking_ref", "B1"), ("product", "car")],
+                9_000,
+                AmountRole::Revenue,
+            ),
+        ];
+        let a = summarize_history(&h, at_day(20), &eur());
+        assert_eq!(a.totals[0].revenue, 600.0 + 241.0 + 90.0);
+        assert_eq!(a.products.len(), 3);
+    }
+
+    #[test]
+    fn the_money_explanation_names_the_rule_for_each_amount() {
+        let h = vec![
+            with(
+                event(1, 10, InteractionKind::Booking),
+                &[("booking_ref", "B1"), ("product", "flight")],
+                30_000,
+                AmountRole::Revenue,
+            ),
+            with(
+                event(2, 10, InteractionKind::Purchase),
+                &[("booking_ref", "B1"), ("product", "flight")],
+                30_000,
+                AmountRole::Other,
+            ),
+            with(
+                event(3, 11, InteractionKind::Booking),
+                &[
+                    ("booking_ref", "B2"),
+                    ("product", "flight"),
+                    ("billed_to", "CORP-7"),
+                ],
+                50_000,
+                AmountRole::Revenue,
+            ),
+        ];
+        let lines = explain_money(&h, &eur());
+        let counted: Vec<bool> = lines.iter().map(|l| l.counted).collect();
+        assert_eq!(counted, [false, true, false]);
+        assert!(
+            lines[0].why.contains("ledger entry of the same booking"),
+            "{:?}",
+            lines[0]
+        );
+        assert!(lines[2].why.contains("billed to CORP-7"), "{:?}", lines[2]);
+        let a = summarize_history(&h, at_day(20), &eur());
+        let total: f64 = lines
+            .iter()
+            .filter(|l| l.counted)
+            .filter_map(|l| l.reporting)
+            .sum();
+        assert_eq!(
+            a.totals[0].revenue, total,
+            "the explanation adds up to the summary"
+        );
+    }
+
+    #[test]
+    fn a_trip_billed_to_the_company_is_the_travellers_activity_and_not_his_revenue() {
+        let h = vec![with(
+            event(1, 10, InteractionKind::Booking),
+            &[
+                ("booking_ref", "B9"),
+                ("product", "flight"),
+                ("billed_to", "CORP-7"),
+            ],
+            80_000,
+            AmountRole::Revenue,
+        )];
+        let a = summarize_history(&h, at_day(20), &eur());
+        assert_eq!(a.totals[0].revenue, 0.0);
+        assert_eq!(a.purchase_days[0], 1, "the trip is his activity");
+        assert!(a.holds("flight"));
+    }
+
+    #[test]
+    fn amounts_convert_at_their_days_rate_and_a_missing_rate_is_reported() {
+        use rapport_core::{ExchangeRates, RateSeries};
+        let sek: Currency = "SEK".parse().unwrap();
+        let rates = Converter::new(&ExchangeRates {
+            reporting: Currency::EUR,
+            source: "test".into(),
+            series: vec![RateSeries {
+                currency: sek,
+                rates: vec![(5, 10.0), (12, 12.5)],
+            }],
+        });
+        let kr = |id, day, minor| {
+            let mut i = event(id, day, InteractionKind::Purchase);
+            i.amounts.push(Amount {
+                role: AmountRole::Revenue,
+                money: Money::new(minor, sek),
+            });
+            i
+        };
+        let h = vec![
+            kr(1, 10, 100_000),
+            kr(2, 13, 100_000),
+            purchase(3, 14, 5, "car"),
+        ];
+        let a = summarize_history(&h, at_day(20), &rates);
+        assert_eq!(a.totals[0].revenue, 100.0 + 80.0 + 5.0);
+        assert_eq!((a.unconverted, a.missing_rate), (0, None));
+        let early = summarize_history(&[kr(1, 3, 100_000), kr(2, 4, 1)], at_day(20), &rates);
+        assert_eq!(early.totals[0].revenue, 0.0, "never taken 1:1");
+        assert_eq!((early.unconverted, early.missing_rate), (2, Some((sek, 3))));
     }
 
     #[test]
@@ -1049,7 +1351,7 @@ mod tests {
             event(7, 970, InteractionKind::Complaint),
             comp,
         ];
-        let a = summarize_history(&h, now);
+        let a = summarize_history(&h, now, &eur());
         assert_eq!(a.purchase_days, [1, 1, 1, 0, 0]);
         assert_eq!(a.complaints[0], 2);
         assert_eq!(a.disruptions[0], 1);
@@ -1143,7 +1445,18 @@ mod tests {
                 prop_assert_eq!(flat.len(), digest.touches.len());
                 prop_assert_eq!(&flat.touches(), &digest.touches);
                 let now = Timestamp::from_millis(as_of * MS_PER_DAY + 1);
-                prop_assert_eq!(flat.summarize(now), summarize_touches(&digest.touches, now));
+                let rates = Converter::new(&rapport_core::ExchangeRates {
+                    reporting: Currency::EUR,
+                    source: "test".into(),
+                    series: vec![rapport_core::RateSeries {
+                        currency: Currency::USD,
+                        rates: vec![(-50_000, 1.1), (0, 1.08)],
+                    }],
+                });
+                prop_assert_eq!(
+                    flat.summarize(now, &rates),
+                    summarize_touches(&digest.touches, now, &rates)
+                );
             }
 
             #[test]
@@ -1155,7 +1468,10 @@ mod tests {
                     *first = DIGEST_VERSION as u8;
                 }
                 if let Ok(flat) = FlatDigest::parse(&raw) {
-                    let _ = flat.summarize(Timestamp::from_millis(0));
+                    let _ = flat.summarize(
+                        Timestamp::from_millis(0),
+                        &Converter::reporting_only(Currency::EUR),
+                    );
                     let _ = flat.touches();
                 }
             }

@@ -49,12 +49,14 @@
 
 mod bgnbd;
 mod clv;
+mod currency;
 mod error;
 mod features;
 mod gamma_gamma;
 mod history;
 mod lists;
 mod logistic;
+mod mbgnbd;
 mod optimize;
 mod pareto_nbd;
 mod rfm;
@@ -70,26 +72,29 @@ pub use clv::{
     ClvOptions, SegmentValue, customer_equity, discounted_clv, discounted_transactions,
     equity_share, retention_clv, segment_values,
 };
+pub use currency::Converter;
 pub use error::Error;
 pub use features::{FEATURE_NAMES, FeatureRow, churn_dataset, features, propensity_dataset};
 pub use gamma_gamma::GammaGamma;
 pub use history::{
-    Activity, DIGEST_VERSION, FlatDigest, HistoryDigest, MAX_CURRENCIES, Touch, YEARS, day_of,
-    flat_digest_is_current, summarize_history, summarize_touches,
+    Activity, DIGEST_VERSION, FlatDigest, HistoryDigest, MAX_CURRENCIES, MoneyLine, Touch, YEARS,
+    day_of, explain_money, flat_digest_is_current, summarize_history, summarize_touches,
 };
 pub use lists::{ListEntry, ListInput, ListName, ListRules, WorkingList, working_lists};
-pub use logistic::{LogisticModel, LogisticOptions, auc};
+pub use logistic::{LogisticModel, LogisticOptions, auc, auc_interval};
+pub use mbgnbd::MbgNbd;
 pub use optimize::{FitOptions, Minimum, NotConverged, bfgs, minimize, nelder_mead};
 pub use pareto_nbd::ParetoNbd;
 pub use rfm::{CustomerSummary, DayTransaction, Periods, Rfm, Summaries, summarize};
 pub use scoring::{
-    ClassifierReport, FittedModels, ModelReport, RunSummary, ScoreRow, ScoreTable, ScoringConfig,
-    fit_models, score_all, score_table,
+    AliveCandidate, AliveReport, AliveTable, ClassifierReport, FittedModels, ModelReport,
+    RunSummary, ScoreRow, ScoreTable, ScoringConfig, fit_models, score_all, score_table,
 };
 pub use skew::{SkewSummary, SkewVerdict, skew};
 pub use tiers::{
-    SegmentRule, TierChange, TierContribution, TierFlags, TierHistory, TierRow, TierRules,
-    TierSummary, Tiering, assign_tiers, segment_for,
+    SegmentRule, TierChange, TierContribution, TierFlags, TierHistory, TierMeasure, TierMovement,
+    TierRow, TierRules, TierSummary, Tiering, assign_tiers, rank_tiers, segment_for,
+    tier_movements,
 };
 pub use value::{PeriodTotals, ValueDefinition, annual_value_with_carry_over};
 

@@ -260,10 +260,40 @@ pub fn auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     Some((rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives))
 }
 
+/// The area under the ROC curve with its 95% confidence interval (Hanley and McNeil 1982):
+/// `(auc, low, high)`, or `None` without both outcomes.
+pub fn auc_interval(scores: &[f64], labels: &[bool]) -> Option<(f64, f64, f64)> {
+    let a = auc(scores, labels)?;
+    let np = labels.iter().filter(|l| **l).count() as f64;
+    let nn = labels.len() as f64 - np;
+    let q1 = a / (2.0 - a);
+    let q2 = 2.0 * a * a / (1.0 + a);
+    let var = (a * (1.0 - a) + (np - 1.0) * (q1 - a * a) + (nn - 1.0) * (q2 - a * a)) / (np * nn);
+    let half = 1.96 * var.max(0.0).sqrt();
+    Some((a, (a - half).max(0.0), (a + half).min(1.0)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::simulate::Rng;
+
+    #[test]
+    fn auc_interval_narrows_with_more_rows() {
+        let labels: Vec<bool> = (0..40).map(|i| i % 2 == 0).collect();
+        let scores: Vec<f64> = (0..40)
+            .map(|i| if i % 4 == 0 { 1.0 } else { 0.0 })
+            .collect();
+        let (a, lo, hi) = auc_interval(&scores, &labels).unwrap();
+        assert!(
+            (a - 0.75).abs() < 1e-12 && lo < a && a < hi,
+            "{lo} {a} {hi}"
+        );
+        let many_l: Vec<bool> = labels.iter().cycle().take(4000).copied().collect();
+        let many_s: Vec<f64> = scores.iter().cycle().take(4000).copied().collect();
+        let (_, lo2, hi2) = auc_interval(&many_s, &many_l).unwrap();
+        assert!(hi2 - lo2 < (hi - lo) / 5.0);
+    }
 
     #[test]
     fn recovers_coefficients_and_ranks_well() {

@@ -14,10 +14,11 @@ use crate::features::{FEATURE_NAMES, churn_dataset, features, propensity_dataset
 use crate::gamma_gamma::GammaGamma;
 use crate::history::Activity;
 use crate::lists::{ListInput, ListRules};
-use crate::logistic::{LogisticModel, LogisticOptions, auc};
+use crate::logistic::{LogisticModel, LogisticOptions, auc, auc_interval};
+use crate::mbgnbd::MbgNbd;
 use crate::optimize::FitOptions;
 use crate::rfm::Rfm;
-use crate::tiers::{SegmentRule, TierRules, Tiering, segment_for};
+use crate::tiers::{SegmentRule, TierMeasure, TierRules, Tiering, segment_for};
 use crate::value::ValueDefinition;
 use crate::{Error, retention_clv};
 
@@ -44,6 +45,11 @@ pub struct ScoringConfig {
     pub max_train_rows: usize,
     /// Propensity models for this many of the most widely held products.
     pub propensity_products: usize,
+    /// A churn or propensity model needs at least this many positives in its training and
+    /// in its evaluation window (fewer: no model).
+    pub min_positives: usize,
+    /// P(alive) candidates are compared out of time on at most this many customers.
+    pub max_alive_eval: usize,
     /// Worker threads for scoring.
     pub threads: usize,
 }
@@ -71,6 +77,8 @@ impl Default for ScoringConfig {
             max_fit_customers: 50_000,
             max_train_rows: 50_000,
             propensity_products: 5,
+            min_positives: 50,
+            max_alive_eval: 20_000,
             threads: 2,
         }
     }
@@ -99,6 +107,102 @@ pub struct ModelReport {
     pub churn: ClassifierReport,
     /// One per propensity product.
     pub propensity: Vec<ClassifierReport>,
+    /// How P(alive) was chosen.
+    #[serde(default)]
+    pub p_alive: Option<AliveReport>,
+}
+
+/// P(alive) calibrated on what customers did: the share of customers with the same time since
+/// their last purchase and the same number of purchases (in bands) who bought again within a
+/// year, smoothed towards the overall share. Learnt on one year's outcome, applied to the next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliveTable {
+    /// Upper bounds (weeks) of the bands of time since the last purchase; one more band after.
+    pub silence_weeks: Vec<f64>,
+    /// Lower bounds of the bands of repeat purchases after the first (0, 1, 2, 3-4, 5-7, 8+).
+    pub repeats: Vec<u32>,
+    /// Share who bought again, per silence band (outer) and repeat band (inner).
+    pub p: Vec<f64>,
+}
+
+impl AliveTable {
+    const SILENCE: [f64; 14] = [
+        2.0, 4.0, 6.0, 8.0, 11.0, 13.0, 17.0, 21.0, 26.0, 35.0, 45.0, 52.0, 78.0, 104.0,
+    ];
+    const REPEATS: [u32; 6] = [0, 1, 2, 3, 5, 8];
+    /// Weight of the overall share in a band (in customers).
+    const PRIOR: f64 = 5.0;
+
+    fn cell(&self, d: &Rfm) -> usize {
+        let silence = (d.age - d.recency).max(0.0);
+        let s = self.silence_weeks.partition_point(|e| *e < silence);
+        let r = self.repeats.partition_point(|e| *e <= d.frequency).max(1) - 1;
+        s * self.repeats.len() + r
+    }
+
+    /// Learns the table from `(history a year ago, bought again since)`.
+    pub fn fit(rows: &[(Rfm, bool)]) -> Option<AliveTable> {
+        if rows.is_empty() {
+            return None;
+        }
+        let mut t = AliveTable {
+            silence_weeks: Self::SILENCE.to_vec(),
+            repeats: Self::REPEATS.to_vec(),
+            p: Vec::new(),
+        };
+        let cells = (t.silence_weeks.len() + 1) * t.repeats.len();
+        let mut n = vec![0.0; cells];
+        let mut k = vec![0.0; cells];
+        for (d, y) in rows {
+            let c = t.cell(d);
+            n[c] += 1.0;
+            if *y {
+                k[c] += 1.0;
+            }
+        }
+        let overall = k.iter().sum::<f64>() / rows.len() as f64;
+        t.p = n
+            .iter()
+            .zip(&k)
+            .map(|(n, k)| (k + Self::PRIOR * overall) / (n + Self::PRIOR))
+            .collect();
+        Some(t)
+    }
+
+    /// The share of customers like `d` who bought again within a year.
+    pub fn p_alive(&self, d: &Rfm) -> f64 {
+        self.p.get(self.cell(d)).copied().unwrap_or(0.0)
+    }
+}
+
+/// How the P(alive) model was chosen: each candidate fitted on the customers' histories as
+/// they stood a year ago, and ranked by out-of-time AUC at telling who bought again in the
+/// year since (P(alive) high = bought), against plain recency (time since the last purchase).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliveReport {
+    /// Customers in the evaluation (acquired a year ago).
+    pub rows: u64,
+    /// Of them, who bought again in the year since.
+    pub bought_again: u64,
+    /// The candidates, in the order tried.
+    pub candidates: Vec<AliveCandidate>,
+    /// Plain recency's AUC with its 95% interval.
+    pub recency_auc: Option<(f64, f64, f64)>,
+    /// The model used for P(alive) (`bgnbd`, `mbgnbd`).
+    pub chosen: String,
+    /// Whether the chosen model ranks better than plain recency.
+    pub beats_recency: bool,
+}
+
+/// One P(alive) candidate's out-of-time result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliveCandidate {
+    /// `bgnbd` or `mbgnbd`.
+    pub model: String,
+    /// AUC with its 95% interval, when it fitted.
+    pub auc: Option<(f64, f64, f64)>,
+    /// Why it did not fit.
+    pub error: Option<String>,
 }
 
 /// How a logistic model did: trained on the window two years ago to one year ago, evaluated
@@ -119,6 +223,20 @@ pub struct ClassifierReport {
     pub auc_eval: Option<f64>,
     /// Why there is no model, if there is none.
     pub error: Option<String>,
+    /// Positives in the training window.
+    #[serde(default)]
+    pub train_positives: u64,
+    /// The out-of-time AUC's 95% interval (Hanley and McNeil).
+    #[serde(default)]
+    pub auc_interval: Option<(f64, f64)>,
+    /// The simple baseline the model must beat (`recency` for churn, `frequency` for a
+    /// product) and its out-of-time AUC on the same rows.
+    #[serde(default)]
+    pub baseline: Option<(String, f64)>,
+    /// Whether the model is used for scores, lists and cues: it beat its baseline and the
+    /// base rate (its interval above 0.5) out of time.
+    #[serde(default)]
+    pub used: bool,
 }
 
 /// The fitted models and cut-offs of a run, stored so incremental rescoring reuses them.
@@ -132,6 +250,12 @@ pub struct FittedModels {
     pub value: ValueDefinition,
     /// BG/NBD, when it converged.
     pub transactions: Option<BgNbd>,
+    /// MBG/NBD for P(alive), when it was chosen (see [`AliveReport`]).
+    #[serde(default)]
+    pub alive: Option<MbgNbd>,
+    /// The calibrated table for P(alive), when it was chosen.
+    #[serde(default)]
+    pub alive_table: Option<AliveTable>,
     /// Gamma-Gamma, when it converged.
     pub spend: Option<GammaGamma>,
     /// Mean spend per repeat transaction across customers: the spend model when Gamma-Gamma
@@ -147,6 +271,9 @@ pub struct FittedModels {
     pub catalogue: Vec<String>,
     /// Tier cut-offs.
     pub tiering: Tiering,
+    /// What the tier cut-offs are on.
+    #[serde(default = "TierMeasure::stored_default")]
+    pub tier_measure: TierMeasure,
     /// Segment rules.
     pub segments: Vec<SegmentRule>,
     /// Lifetime-value horizon.
@@ -200,11 +327,20 @@ struct Windows {
     latest: Vec<(Activity, Activity)>,
 }
 
+/// A simple baseline a classifier must beat: a name and the score of a feature row.
+type Baseline = (&'static str, fn(&[f64]) -> f64);
+
+/// Churn's baseline: days since the last purchase (more: likelier gone).
+const RECENCY: Baseline = ("recency", |row| row[0]);
+/// A product's baseline: purchase days in the last year (more: likelier to buy).
+const FREQUENCY: Baseline = ("frequency", |row| row[1]);
+
 fn out_of_time<F>(
     target: &str,
     windows: &Windows,
     cfg: &ScoringConfig,
     names: &[&str],
+    baseline: Baseline,
     dataset: F,
 ) -> (Option<LogisticModel>, ClassifierReport)
 where
@@ -213,6 +349,8 @@ where
     let (past, latest) = (&windows.past, &windows.latest);
     let (xt, yt) = dataset(past);
     let (xe, ye) = dataset(latest);
+    let train_positives = yt.iter().filter(|v| **v).count() as u64;
+    let eval_positives = ye.iter().filter(|v| **v).count() as u64;
     let mut report = ClassifierReport {
         target: target.to_string(),
         train_rows: xt.len() as u64,
@@ -225,15 +363,52 @@ where
         eval_rows: xe.len() as u64,
         auc_eval: None,
         error: None,
+        train_positives,
+        auc_interval: None,
+        baseline: None,
+        used: false,
     };
+    // Too few positives to learn from (or to evaluate on): no model, said plainly.
+    let fewest = train_positives.min(eval_positives);
+    if fewest < cfg.min_positives as u64 {
+        report.error = Some(format!(
+            "no model: {train_positives} positives in the training window and {eval_positives} \
+             in the evaluation window, at least {} needed in each",
+            cfg.min_positives
+        ));
+        return (None, report);
+    }
+    let base: Vec<f64> = xe.iter().map(|r| baseline.1(r)).collect();
+    let base_auc = auc(&base, &ye);
+    report.baseline = base_auc.map(|a| (baseline.0.to_string(), a));
     match LogisticModel::fit(names, &xt, &yt, &cfg.logistic) {
         Ok(m) => {
             let st: Vec<f64> = xt.iter().map(|r| m.predict(r)).collect();
             report.auc_train = auc(&st, &yt);
             let se: Vec<f64> = xe.iter().map(|r| m.predict(r)).collect();
-            report.auc_eval = auc(&se, &ye);
+            if let Some((a, lo, hi)) = auc_interval(&se, &ye) {
+                report.auc_eval = Some(a);
+                report.auc_interval = Some((lo, hi));
+                report.used = lo > 0.5 && base_auc.is_none_or(|b| a > b);
+            }
         }
         Err(e) => report.error = Some(format!("past window: {e}")),
+    }
+    if !report.used {
+        if report.error.is_none() {
+            report.error = Some(format!(
+                "not used: out-of-time AUC {} does not beat {} ({}) and the base rate (0.5)",
+                report
+                    .auc_interval
+                    .zip(report.auc_eval)
+                    .map_or("-".to_string(), |((lo, hi), a)| format!(
+                        "{a:.3} [{lo:.3}, {hi:.3}]"
+                    )),
+                baseline.0,
+                base_auc.map_or("-".to_string(), |b| format!("{b:.3}")),
+            ));
+        }
+        return (None, report);
     }
     match LogisticModel::fit(names, &xe, &ye, &cfg.logistic) {
         Ok(m) => (Some(m), report),
@@ -255,7 +430,13 @@ pub fn fit_models(
     at: Timestamp,
 ) -> Result<FittedModels, Error> {
     cfg.value.validate()?;
-    let values: Vec<f64> = activities.iter().map(|a| a.value(&cfg.value)).collect();
+    let values: Vec<f64> = activities
+        .iter()
+        .map(|a| match cfg.tiers.measure {
+            TierMeasure::Value => a.value(&cfg.value),
+            TierMeasure::AnnualValue => a.annual_value(&cfg.value),
+        })
+        .collect();
     let tiering = Tiering::from_values(&values, &cfg.tiers)?;
     let rfm: Vec<Rfm> = activities.iter().filter_map(Activity::rfm).collect();
     let acquired = rfm.len() as u64;
@@ -266,11 +447,12 @@ pub fn fit_models(
         let clv_fits = scope.spawn(|| {
             let bgnbd = BgNbd::fit(&sample, &cfg.fit).map_err(|e| e.to_string());
             let gamma_gamma = GammaGamma::fit(&sample, &cfg.fit).map_err(|e| e.to_string());
-            (bgnbd, gamma_gamma)
+            let alive = choose_alive(activities, &sample, cfg);
+            (bgnbd, gamma_gamma, alive)
         });
         let classifiers = fit_classifiers(activities, cfg);
         match clv_fits.join() {
-            Ok((bgnbd, gamma_gamma)) => Ok(assemble(
+            Ok((bgnbd, gamma_gamma, alive)) => Ok(assemble(
                 activities,
                 cfg,
                 at,
@@ -280,11 +462,125 @@ pub fn fit_models(
                 sample.len() as u64,
                 bgnbd,
                 gamma_gamma,
+                alive,
                 classifiers,
             )),
             Err(p) => std::panic::resume_unwind(p),
         }
     })
+}
+
+/// What [`choose_alive`] picked: MBG/NBD or the calibrated table when chosen (neither:
+/// BG/NBD), and the report.
+type AliveChoice = (Option<MbgNbd>, Option<AliveTable>, Option<AliveReport>);
+
+/// Chooses the P(alive) model (see [`AliveReport`]): BG/NBD and MBG/NBD fitted on the
+/// histories as they stood a year ago, and the calibrated table learnt on the year before,
+/// compared by AUC on who bought again in the last year; the winner refitted on today's data
+/// (BG/NBD's is the run's own fit; the table learns from the last year's outcome).
+fn choose_alive(activities: &[Activity], sample: &[Rfm], cfg: &ScoringConfig) -> AliveChoice {
+    let mut past = Vec::new();
+    let mut bought = Vec::new();
+    let mut older = Vec::new();
+    let step = (activities.len() / cfg.max_alive_eval.max(1)).max(1);
+    for a in activities.iter().step_by(step) {
+        let year_ago = a.years_ago(1);
+        if let Some(rfm) = year_ago.rfm() {
+            past.push(rfm);
+            bought.push(a.purchase_days[0] > 0);
+            if let Some(rfm2) = a.years_ago(2).rfm() {
+                older.push((rfm2, year_ago.purchase_days[0] > 0));
+            }
+        }
+    }
+    if past.is_empty() || bought.iter().all(|b| *b) || bought.iter().all(|b| !*b) {
+        return (None, None, None);
+    }
+    // Recency: weeks since the last purchase (the first, for a one-time buyer); more recent
+    // ranks higher.
+    let recency: Vec<f64> = past.iter().map(|d| d.recency - d.age).collect();
+    let recency_auc = auc_interval(&recency, &bought);
+    let mut candidates = Vec::new();
+    let scored = |p: Vec<f64>| auc_interval(&p, &bought);
+    let bg = BgNbd::fit(&past, &cfg.fit)
+        .map(|f| scored(past.iter().map(|d| f.params.p_alive(d)).collect()));
+    let mbg = MbgNbd::fit(&past, &cfg.fit)
+        .map(|f| scored(past.iter().map(|d| f.params.p_alive(d)).collect()));
+    let table = match AliveTable::fit(&older) {
+        Some(t) if older.len() >= cfg.min_positives => {
+            Ok(scored(past.iter().map(|d| t.p_alive(d)).collect()))
+        }
+        _ => Err(format!(
+            "{} customers two years ago, at least {} needed",
+            older.len(),
+            cfg.min_positives
+        )),
+    };
+    for (name, r) in [
+        ("bgnbd", bg.map_err(|e| e.to_string())),
+        ("mbgnbd", mbg.map_err(|e| e.to_string())),
+        ("table", table),
+    ] {
+        candidates.push(match r {
+            Ok(auc) => AliveCandidate {
+                model: name.to_string(),
+                auc,
+                error: None,
+            },
+            Err(e) => AliveCandidate {
+                model: name.to_string(),
+                auc: None,
+                error: Some(e),
+            },
+        });
+    }
+    let best = candidates
+        .iter()
+        .filter_map(|c| c.auc.map(|a| (c.model.clone(), a.0)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let mut chosen = "bgnbd".to_string();
+    let mut alive = None;
+    let mut alive_table = None;
+    if let Some((name, _)) = &best
+        && name == "table"
+    {
+        let latest: Vec<(Rfm, bool)> = past.iter().copied().zip(bought.iter().copied()).collect();
+        alive_table = AliveTable::fit(&latest);
+        chosen = name.clone();
+    }
+    if let Some((name, _)) = &best
+        && name == "mbgnbd"
+    {
+        match MbgNbd::fit(sample, &cfg.fit) {
+            Ok(f) => {
+                alive = Some(f.params);
+                chosen = name.clone();
+            }
+            Err(e) => {
+                if let Some(c) = candidates.iter_mut().find(|c| c.model == "mbgnbd") {
+                    c.error = Some(format!("refit on today's histories: {e}"));
+                }
+            }
+        }
+    }
+    let chosen_auc = candidates
+        .iter()
+        .find(|c| c.model == chosen)
+        .and_then(|c| c.auc)
+        .map(|a| a.0);
+    let beats_recency = match (chosen_auc, recency_auc) {
+        (Some(m), Some(r)) => m > r.0,
+        _ => false,
+    };
+    let report = AliveReport {
+        rows: past.len() as u64,
+        bought_again: bought.iter().filter(|b| **b).count() as u64,
+        candidates,
+        recency_auc,
+        chosen,
+        beats_recency,
+    };
+    (alive, alive_table, Some(report))
 }
 
 /// Retention, the product catalogue, and the churn and propensity models with reports.
@@ -340,13 +636,13 @@ fn fit_classifiers(activities: &[Activity], cfg: &ScoringConfig) -> Classifiers 
             .collect(),
     };
     drop(train_sample);
-    let (churn, churn_report) = out_of_time("churn", &windows, cfg, &name_refs, |pairs| {
+    let (churn, churn_report) = out_of_time("churn", &windows, cfg, &name_refs, RECENCY, |pairs| {
         churn_dataset(pairs.iter().map(|(a, b)| (a, b)), &catalogue)
     });
     let mut propensity = Vec::new();
     let mut propensity_reports = Vec::new();
     for product in &catalogue {
-        let (m, r) = out_of_time(product, &windows, cfg, &name_refs, |pairs| {
+        let (m, r) = out_of_time(product, &windows, cfg, &name_refs, FREQUENCY, |pairs| {
             propensity_dataset(pairs.iter().map(|(a, b)| (a, b)), product, &catalogue)
         });
         if let Some(m) = m {
@@ -375,6 +671,7 @@ fn assemble(
     fit_sample: u64,
     bgnbd: Result<Fit<BgNbd>, String>,
     gamma_gamma: Result<Fit<GammaGamma>, String>,
+    (alive, alive_table, alive_report): AliveChoice,
     c: Classifiers,
 ) -> FittedModels {
     let Classifiers {
@@ -415,6 +712,8 @@ fn assemble(
         fitted_at: at,
         value: cfg.value.clone(),
         transactions,
+        alive,
+        alive_table,
         spend,
         mean_spend,
         retention,
@@ -422,6 +721,7 @@ fn assemble(
         propensity,
         catalogue,
         tiering,
+        tier_measure: cfg.tiers.measure,
         segments: cfg.segments.clone(),
         clv: cfg.clv,
         report: ModelReport {
@@ -435,6 +735,7 @@ fn assemble(
             retention,
             churn: churn_report,
             propensity: propensity_reports,
+            p_alive: alive_report,
         },
     }
 }
@@ -474,7 +775,12 @@ impl FittedModels {
         let def = &self.value;
         let value = a.value(def);
         let (clv, p_alive, expected_transactions) = self.lifetime(a);
-        let tier = self.tiering.tier(value);
+        let annual_value = a.annual_value(def);
+        let measure = match self.tier_measure {
+            TierMeasure::Value => value,
+            TierMeasure::AnnualValue => annual_value,
+        };
+        let tier = self.tiering.tier(measure);
         let active = a.purchase_days[0] > 0;
         let needs_features =
             (self.churn.is_some() && active) || (a.acquired() && !self.propensity.is_empty());
@@ -497,15 +803,15 @@ impl FittedModels {
         }
         ScoreRow {
             value,
-            annual_value: a.annual_value(def),
+            annual_value,
             profit: a.profit(),
             clv,
             p_alive,
             churn,
             expected_transactions,
             tier,
-            top: self.tiering.top(value),
-            bottom: self.tiering.bottom(value),
+            top: self.tiering.top(measure),
+            bottom: self.tiering.bottom(measure),
             segment: segment_for(&self.segments, tier, clv, p_alive),
         }
     }
@@ -534,7 +840,12 @@ impl FittedModels {
                 }
             };
             if let Ok((clv, expected)) = result {
-                return (clv, bg.p_alive(&rfm), expected);
+                let p_alive = match (&self.alive_table, &self.alive) {
+                    (Some(t), _) => t.p_alive(&rfm),
+                    (None, Some(m)) => m.p_alive(&rfm),
+                    (None, None) => bg.p_alive(&rfm),
+                };
+                return (clv, p_alive, expected);
             }
         }
         // Retention fallback: the yearly retention observed, applied since the last purchase.
@@ -648,6 +959,28 @@ pub struct ScoreTable<'m> {
 }
 
 impl<'m> ScoreTable<'m> {
+    /// Tiers and flags by rank over the whole table ([`crate::rank_tiers`]: the shares of
+    /// `rules` hold exactly whatever the ties, ties broken by lifetime value), segments
+    /// following. For a full run; a partial table keeps the cut-offs' tiers.
+    pub fn rank_tiers(&mut self, rules: &TierRules) {
+        let values: Vec<f64> = self
+            .rows
+            .iter()
+            .map(|r| match rules.measure {
+                TierMeasure::Value => r.value,
+                TierMeasure::AnnualValue => r.annual_value,
+            })
+            .collect();
+        let clv: Vec<f64> = self.rows.iter().map(|r| r.clv).collect();
+        let flags = crate::tiers::rank_tiers(&values, &clv, rules);
+        for (row, (tier, top, bottom)) in self.rows.iter_mut().zip(flags) {
+            row.tier = tier;
+            row.top = top;
+            row.bottom = bottom;
+            row.segment = segment_for(&self.models.segments, tier, row.clv, row.p_alive);
+        }
+    }
+
     fn new(models: &'m FittedModels, at: Timestamp) -> ScoreTable<'m> {
         let mut by_name: Vec<usize> = (0..models.propensity.len()).collect();
         by_name.sort_by(|a, b| models.propensity[*a].0.cmp(&models.propensity[*b].0));

@@ -1,5 +1,14 @@
-//! A/B/C value tiers by configurable quantiles, the top ~5% and bottom ~20% flags, named
-//! segments by rules, and tier changes over time.
+//! A/B/C/D value tiers by configurable shares of customers, the top ~5% and bottom ~20%
+//! flags, named segments by rules, and tier changes over time.
+//!
+//! A full scoring run ranks every customer by value, highest first, ties broken by lifetime
+//! value (the forward-looking measure) and then by customer order, and cuts the ranking at
+//! the configured shares ([`rank_tiers`]): by default A the top 5%, B the next 25%, C the next
+//! 50%, D the bottom 20%. So the shares hold whatever the ties: when a fifth of the customers
+//! have no value this period, the bottom 20% are those of them with the least lifetime value,
+//! not every customer at zero. A and B also need a positive value (a customer with none is at
+//! best C). The same cuts as values ([`Tiering`]) tier customers rescored incrementally until
+//! the next full run.
 
 use serde::{Deserialize, Serialize};
 
@@ -7,25 +16,70 @@ use rapport_core::{Tier, Timestamp};
 
 use crate::Error;
 
-/// Shares of customers per tier and flag.
+/// What customers are ranked by for tiers and the top and bottom flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TierMeasure {
+    /// This period's value (the value definition on the last 365 days).
+    Value,
+    /// Annual value with carry-over (this year's value plus the definition's share of last
+    /// year's annual value): steady customers are recognised, a one-off year fades.
+    AnnualValue,
+}
+
+impl TierMeasure {
+    /// Stored models from before the measure was configurable were cut on value.
+    pub(crate) fn stored_default() -> TierMeasure {
+        TierMeasure::Value
+    }
+
+    fn rules_default() -> TierMeasure {
+        TierMeasure::AnnualValue
+    }
+}
+
+impl std::fmt::Display for TierMeasure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TierMeasure::Value => "value",
+            TierMeasure::AnnualValue => "annual value with carry-over",
+        })
+    }
+}
+
+/// Shares of customers per tier and flag, and the measure they rank by.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TierRules {
+    /// What customers are ranked by (default: annual value with carry-over, which matched the
+    /// demo world's true top 5% better than one year's value: docs/benchmarks.md).
+    #[serde(default = "TierMeasure::rules_default")]
+    pub measure: TierMeasure,
     /// Share of customers in tier A (by value, highest first).
     pub a_share: f64,
-    /// Share in tier B (the next ones); the rest are C.
+    /// Share in tier B (the next ones).
     pub b_share: f64,
+    /// Share in tier C (the next ones); the rest are D.
+    #[serde(default = "default_c_share")]
+    pub c_share: f64,
     /// Share flagged as the most valuable customers.
     pub top_share: f64,
     /// Share flagged as the bottom (may cost money).
     pub bottom_share: f64,
 }
 
+fn default_c_share() -> f64 {
+    0.5
+}
+
 impl Default for TierRules {
-    /// A = top 20%, B = next 30%, C = the rest; top 5% and bottom 20% flagged.
+    /// A = top 5%, B = next 25%, C = next 50%, D = the bottom 20%; the top 5% and the
+    /// bottom 20% flagged.
     fn default() -> Self {
         TierRules {
-            a_share: 0.2,
-            b_share: 0.3,
+            measure: TierMeasure::AnnualValue,
+            a_share: 0.05,
+            b_share: 0.25,
+            c_share: 0.5,
             top_share: 0.05,
             bottom_share: 0.2,
         }
@@ -38,12 +92,13 @@ impl TierRules {
         let ok = |v: f64| (0.0..=1.0).contains(&v);
         if !ok(self.a_share)
             || !ok(self.b_share)
+            || !ok(self.c_share)
             || !ok(self.top_share)
             || !ok(self.bottom_share)
-            || self.a_share + self.b_share > 1.0
+            || self.a_share + self.b_share + self.c_share > 1.0 + 1e-9
         {
             return Err(Error::InvalidConfig(format!(
-                "tier shares must be between 0 and 1 and A + B at most 1: {self:?}"
+                "tier shares must be between 0 and 1 and A + B + C at most 1: {self:?}"
             )));
         }
         Ok(())
@@ -58,6 +113,9 @@ pub struct Tiering {
     pub a_cutoff: f64,
     /// Lowest value in tier B.
     pub b_cutoff: f64,
+    /// Lowest value in tier C (below it: D). Tierings stored before tier D have none: no D.
+    #[serde(default = "lowest")]
+    pub c_cutoff: f64,
     /// Lowest value flagged top.
     pub top_cutoff: f64,
     /// Highest value flagged bottom.
@@ -66,6 +124,15 @@ pub struct Tiering {
     pub floor: f64,
     /// The highest value seen (customers at the ceiling are never bottom).
     pub ceiling: f64,
+}
+
+fn lowest() -> f64 {
+    f64::MIN
+}
+
+/// How many of `n` customers a share is (rounded to the nearest customer).
+fn count_of(share: f64, n: usize) -> usize {
+    ((share * n as f64).round() as usize).min(n)
 }
 
 impl Tiering {
@@ -99,9 +166,15 @@ impl Tiering {
             let k = ((rules.bottom_share * n as f64).ceil() as usize).clamp(1, n);
             v[n - k]
         };
+        let c_cutoff = if rules.a_share + rules.b_share + rules.c_share >= 1.0 {
+            f64::MIN
+        } else {
+            at_share(rules.a_share + rules.b_share + rules.c_share)
+        };
         Ok(Tiering {
             a_cutoff: at_share(rules.a_share),
             b_cutoff: at_share(rules.a_share + rules.b_share),
+            c_cutoff,
             top_cutoff: at_share(rules.top_share),
             bottom_cutoff,
             floor: v[n - 1],
@@ -109,16 +182,18 @@ impl Tiering {
         })
     }
 
-    /// The tier of a value. A and B need a positive value: customers tied at a zero cut-off
-    /// (no value this period) are C, however many they are.
+    /// The tier of a value (a customer rescored incrementally). A and B need a positive
+    /// value; a value tied at the C cut-off is C.
     pub fn tier(&self, value: f64) -> Tier {
         let valued = value > self.floor && value > 0.0;
         if value >= self.a_cutoff && valued {
             Tier::A
         } else if value >= self.b_cutoff && valued {
             Tier::B
-        } else {
+        } else if value >= self.c_cutoff {
             Tier::C
+        } else {
+            Tier::D
         }
     }
 
@@ -144,6 +219,51 @@ pub fn assign_tiers(values: &[f64], rules: &TierRules) -> Result<(Tiering, Vec<T
         .map(|&v| (t.tier(v), t.top(v), t.bottom(v)))
         .collect();
     Ok((t, out))
+}
+
+/// Tier and flags by rank (see the module doc): `values` ranked highest first, ties broken
+/// by `tie_break` (highest first; e.g. lifetime value), then by position. The shares hold
+/// exactly, to the nearest customer, whatever the ties; A, B and the top flag need a positive
+/// value. `tie_break` must be as long as `values`.
+pub fn rank_tiers(values: &[f64], tie_break: &[f64], rules: &TierRules) -> Vec<TierFlags> {
+    let n = values.len();
+    let key = |v: f64| if v.is_nan() { f64::NEG_INFINITY } else { v };
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_unstable_by(|&i, &j| {
+        let (i, j) = (i as usize, j as usize);
+        key(values[j])
+            .total_cmp(&key(values[i]))
+            .then_with(|| {
+                key(tie_break.get(j).copied().unwrap_or(0.0))
+                    .total_cmp(&key(tie_break.get(i).copied().unwrap_or(0.0)))
+            })
+            .then(i.cmp(&j))
+    });
+    let a = count_of(rules.a_share, n);
+    let b = count_of(rules.a_share + rules.b_share, n);
+    let c = if rules.a_share + rules.b_share + rules.c_share >= 1.0 {
+        n
+    } else {
+        count_of(rules.a_share + rules.b_share + rules.c_share, n)
+    };
+    let top = count_of(rules.top_share, n);
+    let bottom_from = n - count_of(rules.bottom_share, n);
+    let mut out = vec![(Tier::C, false, false); n];
+    for (rank, &i) in order.iter().enumerate() {
+        let v = values[i as usize];
+        let positive = v > 0.0;
+        let tier = if rank < a && positive {
+            Tier::A
+        } else if rank < b && positive {
+            Tier::B
+        } else if rank < c {
+            Tier::C
+        } else {
+            Tier::D
+        };
+        out[i as usize] = (tier, rank < top && positive, rank >= bottom_from);
+    }
+    out
 }
 
 /// A named segment: a customer belongs to the first rule whose conditions all hold.
@@ -199,6 +319,9 @@ pub struct TierSummary {
     pub model_version: String,
     /// The cut-offs.
     pub tiering: Tiering,
+    /// What the tiers rank by.
+    #[serde(default = "TierMeasure::stored_default")]
+    pub measure: TierMeasure,
     /// Rows for A, B, C in that order.
     pub tiers: Vec<TierRow>,
     /// Customers flagged top.
@@ -209,6 +332,47 @@ pub struct TierSummary {
     pub bottom_customers: u64,
     /// The bottom group's total profit (negative: they cost money).
     pub bottom_profit: f64,
+    /// Customers of negative value (they cost more than they bring), named as such.
+    #[serde(default)]
+    pub negative_customers: u64,
+    /// Their total value (negative).
+    #[serde(default)]
+    pub negative_value: f64,
+    /// Customers per move between the previous run's tier and this run's (`from` none:
+    /// first scored), largest first; staying put is not a move.
+    #[serde(default)]
+    pub movements: Vec<TierMovement>,
+}
+
+/// Customers who moved from one tier to another in a scoring run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TierMovement {
+    /// The tier before (none: not scored before).
+    pub from: Option<Tier>,
+    /// The tier now.
+    pub to: Tier,
+    /// Customers.
+    pub customers: u64,
+}
+
+/// The moves between tiers of `(before, now)` pairs (see [`TierSummary::movements`]).
+pub fn tier_movements(pairs: impl IntoIterator<Item = (Option<Tier>, Tier)>) -> Vec<TierMovement> {
+    let mut counts: std::collections::BTreeMap<(Option<Tier>, Tier), u64> = Default::default();
+    for (from, to) in pairs {
+        if from != Some(to) {
+            *counts.entry((from, to)).or_default() += 1;
+        }
+    }
+    let mut out: Vec<TierMovement> = counts
+        .into_iter()
+        .map(|((from, to), customers)| TierMovement {
+            from,
+            to,
+            customers,
+        })
+        .collect();
+    out.sort_by_key(|m| std::cmp::Reverse(m.customers));
+    out
 }
 
 /// One tier's row.
@@ -253,7 +417,7 @@ impl TierSummary {
         tiering: Tiering,
         items: I,
     ) -> TierSummary {
-        let mut rows: Vec<TierRow> = [Tier::A, Tier::B, Tier::C]
+        let mut rows: Vec<TierRow> = [Tier::A, Tier::B, Tier::C, Tier::D]
             .into_iter()
             .map(|tier| TierRow {
                 tier,
@@ -266,7 +430,12 @@ impl TierSummary {
             .collect();
         let (mut top, mut top_value, mut bottom, mut bottom_profit, mut total) =
             (0u64, 0.0, 0u64, 0.0, 0.0);
+        let (mut negative, mut negative_value) = (0u64, 0.0);
         for c in items {
+            if c.value < 0.0 {
+                negative += 1;
+                negative_value += c.value;
+            }
             let row = &mut rows[c.tier as usize];
             row.customers += 1;
             row.value += c.value;
@@ -290,10 +459,14 @@ impl TierSummary {
             model_version,
             tiering,
             tiers: rows,
+            measure: TierMeasure::Value,
             top_customers: top,
             top_value_share: if total != 0.0 { top_value / total } else { 0.0 },
             bottom_customers: bottom,
             bottom_profit,
+            negative_customers: negative,
+            negative_value,
+            movements: Vec::new(),
         }
     }
 }
@@ -349,27 +522,70 @@ mod tests {
         let (t, out) = assign_tiers(&values, &TierRules::default()).unwrap();
         let count = |tier| out.iter().filter(|o| o.0 == tier).count();
         assert_eq!(
-            (count(Tier::A), count(Tier::B), count(Tier::C)),
-            (20, 30, 50)
+            (
+                count(Tier::A),
+                count(Tier::B),
+                count(Tier::C),
+                count(Tier::D)
+            ),
+            (5, 25, 50, 20)
         );
         assert_eq!(out.iter().filter(|o| o.1).count(), 5);
         assert_eq!(out.iter().filter(|o| o.2).count(), 20);
-        assert_eq!(t.a_cutoff, 81.0);
+        assert_eq!(t.a_cutoff, 96.0);
         assert_eq!(t.tier(1000.0), Tier::A);
+        assert_eq!(t.tier(-5.0), Tier::D);
+        // By rank, the same.
+        let ranked = rank_tiers(&values, &[0.0; 100], &TierRules::default());
+        assert_eq!(ranked, out);
     }
 
     #[test]
-    fn customers_without_value_are_never_a_or_b() {
-        let mut values = vec![0.0; 90];
-        values.extend((1..=10).map(f64::from));
-        let (_, out) = assign_tiers(&values, &TierRules::default()).unwrap();
-        assert_eq!(out.iter().filter(|o| o.0 == Tier::A).count(), 10);
-        assert!(out[..90].iter().all(|o| o.0 == Tier::C && o.2));
-        // Half the customers at zero: the B cut-off is zero, and they stay C.
-        let mut half = vec![0.0; 50];
-        half.extend((1..=50).map(f64::from));
-        let (_, out) = assign_tiers(&half, &TierRules::default()).unwrap();
-        assert_eq!(out.iter().filter(|o| o.0 == Tier::C).count(), 50);
+    fn ties_at_zero_still_give_a_bottom_fifth_ranked_by_lifetime_value() {
+        // 60 customers without value this period (lifetime values 0..59), 40 with.
+        let mut values = vec![0.0; 60];
+        values.extend((1..=40).map(f64::from));
+        let clv: Vec<f64> = (0..100)
+            .map(|i| if i < 60 { i as f64 } else { 0.0 })
+            .collect();
+        let out = rank_tiers(&values, &clv, &TierRules::default());
+        let count = |tier| out.iter().filter(|o| o.0 == tier).count();
+        assert_eq!(
+            (
+                count(Tier::A),
+                count(Tier::B),
+                count(Tier::C),
+                count(Tier::D)
+            ),
+            (5, 25, 50, 20)
+        );
+        assert_eq!(out.iter().filter(|o| o.2).count(), 20, "bottom 20% is 20%");
+        // The bottom are the zero-value customers with the least lifetime value.
+        assert!(out[..20].iter().all(|o| o.0 == Tier::D && o.2));
+        assert!(out[20..60].iter().all(|o| o.0 == Tier::C && !o.2));
+        // Without enough positive values, A and B stay short: no customer without value is A.
+        let zeros = rank_tiers(&[0.0; 10], &[0.0; 10], &TierRules::default());
+        assert!(
+            zeros
+                .iter()
+                .all(|o| matches!(o.0, Tier::C | Tier::D) && !o.1)
+        );
+        assert_eq!(zeros.iter().filter(|o| o.0 == Tier::D).count(), 2);
+    }
+
+    #[test]
+    fn movements_count_changes_only() {
+        let m = tier_movements([
+            (None, Tier::A),
+            (Some(Tier::A), Tier::A),
+            (Some(Tier::C), Tier::D),
+            (Some(Tier::C), Tier::D),
+        ]);
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            (m[0].from, m[0].to, m[0].customers),
+            (Some(Tier::C), Tier::D, 2)
+        );
     }
 
     #[test]

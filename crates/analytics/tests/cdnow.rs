@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use rapport_analytics::{
-    BgNbd, DayTransaction, FitOptions, GammaGamma, ParetoNbd, Periods, Rfm, summarize,
+    BgNbd, DayTransaction, FitOptions, GammaGamma, MbgNbd, ParetoNbd, Periods, Rfm, summarize,
 };
 
 fn fixture(name: &str) -> String {
@@ -170,4 +170,19 @@ fn holdout_forecast_under_forecasts_as_published() {
     let actual: u32 = s.customers.iter().map(|c| c.holdout_transactions).sum();
     let ratio = predicted / actual as f64;
     assert!(ratio > 0.8 && ratio < 0.95, "{predicted} vs {actual}");
+}
+
+#[test]
+fn mbgnbd_fits_the_cdnow_summary_as_lifetimes_does() {
+    // lifetimes' ModifiedBetaGeoFitter on the same 2,357-customer summary: r 0.525,
+    // alpha 6.183, a 0.891, b 1.614 (its documentation's example).
+    let fit = MbgNbd::fit(&published_summary(), &FitOptions::default()).unwrap();
+    let p = fit.params;
+    let close = |got: f64, want: f64| ((got - want) / want).abs() < 0.01;
+    assert!(
+        close(p.r, 0.525) && close(p.alpha, 6.183) && close(p.a, 0.891) && close(p.b, 1.614),
+        "{p:?}"
+    );
+    // One-time buyers are not certainly alive (BG/NBD says 1.0 for every one of them).
+    assert!(p.p_alive(&Rfm::new(0, 0.0, 38.0)) < 0.9);
 }

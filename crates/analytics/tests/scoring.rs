@@ -105,7 +105,11 @@ fn world(customers: u64, seed: u64) -> World {
             });
             h.push(i);
         }
-        activities.push(summarize_history(&h, at(NOW_DAY)));
+        activities.push(summarize_history(
+            &h,
+            at(NOW_DAY),
+            &rapport_analytics::Converter::reporting_only(Currency::EUR),
+        ));
     }
     World { activities }
 }
@@ -152,8 +156,15 @@ fn a_run_finds_the_planted_skew_and_defection_drivers() {
             assert_eq!(&table.scores(i), s, "customer {i}");
         }
     }
+    // By the cut-offs (an incremental run's tiers): the default A is the top 5%.
     let a_share = scores.iter().filter(|s| s.tier == Tier::A).count() as f64 / 4_000.0;
-    assert!((a_share - 0.2).abs() < 0.02, "{a_share}");
+    assert!((a_share - 0.05).abs() < 0.01, "{a_share}");
+    // By rank (a full run's tiers): the shares hold to the customer, D the bottom 20%.
+    let mut ranked = score_table(&w.activities, &models, now, 2);
+    ranked.rank_tiers(&rapport_analytics::TierRules::default());
+    let count = |t: Tier| ranked.rows.iter().filter(|r| r.tier == t).count();
+    assert_eq!((count(Tier::A), count(Tier::D)), (200, 800));
+    assert_eq!(ranked.rows.iter().filter(|r| r.bottom).count(), 800);
     assert!(scores.iter().all(|s| (0.0..=1.0).contains(&s.p_alive)));
     for (a, s) in w.activities.iter().zip(&scores) {
         assert!(

@@ -97,6 +97,7 @@ impl Theme {
             Some(Tier::A) => base.fg(Color::Black).bg(Color::Yellow),
             Some(Tier::B) => base.fg(Color::Black).bg(Color::Cyan),
             Some(Tier::C) => base.fg(Color::White).bg(Color::Blue),
+            Some(Tier::D) => base.fg(Color::White).bg(Color::DarkGray),
             None => Style::new().fg(Color::DarkGray),
         }
     }

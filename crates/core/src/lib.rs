@@ -20,6 +20,7 @@ mod error;
 mod id;
 mod interaction;
 mod money;
+mod rates;
 mod record;
 pub mod text;
 mod time;
@@ -35,6 +36,7 @@ pub use interaction::{
     Amount, AmountRole, AttrValue, Channel, Interaction, InteractionKind, Phase,
 };
 pub use money::{Currency, Money};
+pub use rates::{ExchangeRates, RateSeries};
 pub use record::{
     CompensationGrant, Cue, CueLevel, CustomerRecord, CustomerSummary, DisruptionKind,
     PortfolioRef, Scores, Tier,

@@ -14,8 +14,10 @@ pub enum Tier {
     A,
     /// Middle tier.
     B,
-    /// Bottom tier.
+    /// Third tier (C in an A/B/C scheme).
     C,
+    /// Bottom tier (by default the bottom 20% by value, who may cost money).
+    D,
 }
 
 impl fmt::Display for Tier {
@@ -24,6 +26,7 @@ impl fmt::Display for Tier {
             Tier::A => "A",
             Tier::B => "B",
             Tier::C => "C",
+            Tier::D => "D",
         })
     }
 }
@@ -35,6 +38,7 @@ impl FromStr for Tier {
             "A" | "a" => Ok(Tier::A),
             "B" | "b" => Ok(Tier::B),
             "C" | "c" => Ok(Tier::C),
+            "D" | "d" => Ok(Tier::D),
             _ => Err(parse_err("tier", s)),
         }
     }

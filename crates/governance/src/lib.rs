@@ -4,8 +4,9 @@
 //! `docs/security.md`), personal-data masking per role ([`masking`]), the versioned
 //! compensation policy ([`CompensationPolicy`]), front-line approval limits
 //! ([`ApprovalLimits`]), operator credentials hashed with argon2 ([`OperatorAccount`]), session
-//! tokens that expire and failed-login rate limiting ([`Session`], [`LoginLimiter`]); later
-//! issues add portfolios, offer rules, audit and the stage assessment.
+//! tokens that expire and failed-login rate limiting ([`Session`], [`LoginLimiter`]), and the
+//! coordination-stage assessment ([`assessment`]) and its questionnaires
+//! ([`questionnaire`]); later issues add portfolios, offer rules and audit.
 //!
 //! Pure rules: no I/O, no store, no clock (callers pass the time). The service enforces these
 //! rules on the side that owns the store.
@@ -22,11 +23,13 @@
 //! assert_eq!((d.instrument.as_str(), d.rule.as_str()), ("voucher", "delay 9h+ v1"));
 //! ```
 
+pub mod assessment;
 mod credentials;
 mod limits;
 pub mod masking;
 mod permission;
 mod policy;
+pub mod questionnaire;
 mod role;
 mod session;
 

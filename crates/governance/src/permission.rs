@@ -44,6 +44,13 @@ pub enum Action {
     SetPassword,
     /// Disable an operator.
     DisableOperator,
+    /// Run the coordination-stage assessment and read its history.
+    Assess,
+    /// Answer the stage questionnaires (one's own answers; admins and executives load a
+    /// survey's file).
+    AnswerQuestionnaire,
+    /// Take an online backup (written by the server to a file on its machine).
+    Backup,
 }
 
 /// What a role may do with an action.
@@ -84,7 +91,7 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 
 /// The permission matrix. Columns in the order of [`Role::ALL`]: front line, customer manager,
 /// analyst, steward, executive, admin.
-pub const MATRIX: [(Action, [Permission; 6]); 15] = [
+pub const MATRIX: [(Action, [Permission; 6]); 18] = [
     //                                   FL  CM  AN  ST  EX  AD
     (Action::Search, /*              */ [A, A, M, A, M, A]),
     (Action::OpenRecord, /*          */ [A, A, M, A, M, A]),
@@ -101,12 +108,15 @@ pub const MATRIX: [(Action, [Permission; 6]); 15] = [
     (Action::ChangeOwnPassword, /*   */ [A, A, A, A, A, A]),
     (Action::SetPassword, /*         */ [D, D, D, D, D, A]),
     (Action::DisableOperator, /*     */ [D, D, D, D, D, A]),
+    (Action::Assess, /*              */ [D, A, A, A, A, A]),
+    (Action::AnswerQuestionnaire, /* */ [A, A, A, A, A, A]),
+    (Action::Backup, /*              */ [D, D, D, D, D, A]),
 ];
 
 impl Action {
     /// Every action, in the order of the matrix.
-    pub const ALL: [Action; 15] = {
-        let mut out = [Action::Search; 15];
+    pub const ALL: [Action; 18] = {
+        let mut out = [Action::Search; 18];
         let mut i = 0;
         while i < MATRIX.len() {
             out[i] = MATRIX[i].0;
@@ -133,6 +143,9 @@ impl Action {
             Action::ChangeOwnPassword => "change-own-password",
             Action::SetPassword => "set-password",
             Action::DisableOperator => "disable-operator",
+            Action::Assess => "assess",
+            Action::AnswerQuestionnaire => "answer-questionnaire",
+            Action::Backup => "backup",
         }
     }
 }
@@ -206,6 +219,7 @@ mod tests {
                 Action::AddOperator,
                 Action::SetPassword,
                 Action::DisableOperator,
+                Action::Backup,
             ] {
                 assert_eq!(permission(r, a).allowed(), admin, "{r} {a}");
             }

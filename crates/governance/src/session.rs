@@ -84,6 +84,8 @@ struct Entry {
     first: Timestamp,
     failures: u32,
     locked_until: Option<Timestamp>,
+    /// Attempts refused while locked (for one log line per burst).
+    refused: u32,
 }
 
 impl LoginLimiter {
@@ -124,6 +126,7 @@ impl LoginLimiter {
             first: now,
             failures: 0,
             locked_until: None,
+            refused: 0,
         });
         if now.as_millis() - e.first.as_millis() >= self.window_ms
             || e.locked_until.is_some_and(|u| now >= u)
@@ -132,6 +135,7 @@ impl LoginLimiter {
                 first: now,
                 failures: 0,
                 locked_until: None,
+                refused: 0,
             };
         }
         e.failures += 1;
@@ -140,6 +144,24 @@ impl LoginLimiter {
             true
         } else {
             false
+        }
+    }
+
+    /// Failures of `key` in its current window (after [`LoginLimiter::failure`]: 1 for the
+    /// first of a burst, which is worth a log line; later ones are counted, not logged).
+    pub fn failures(&self, key: &str) -> u32 {
+        self.entries.get(key).map_or(0, |e| e.failures)
+    }
+
+    /// Counts an attempt refused because `key` is locked; returns how many were refused
+    /// since it was locked (log the first and every thousandth, not each one).
+    pub fn refused(&mut self, key: &str) -> u32 {
+        match self.entries.get_mut(key) {
+            Some(e) => {
+                e.refused += 1;
+                e.refused
+            }
+            None => 0,
         }
     }
 
@@ -192,5 +214,9 @@ mod tests {
         assert!(!l.failure("x", t.plus_millis(1_500)));
         l.success("x");
         assert!(!l.failure("x", t.plus_millis(1_600)));
+        assert_eq!(l.failures("x"), 1);
+        assert_eq!(l.refused("x"), 1);
+        assert_eq!(l.refused("x"), 2);
+        assert_eq!(l.refused("nobody"), 0);
     }
 }

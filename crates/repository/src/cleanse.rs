@@ -50,11 +50,16 @@ pub enum Reason {
     MissingValue,
     /// A second compensation grant for the same customer and disruption.
     DuplicateGrant,
+    /// A row longer than the reader reads (`read::MAX_ROW_BYTES`), e.g. a file with no line
+    /// ends or an unterminated quote running to the end of the file.
+    RowTooLong,
+    /// An amount outside the range a real transaction can have (`cleanse::MAX_AMOUNT_MAJOR`).
+    AmountOutOfRange,
 }
 
 impl Reason {
     /// Every reason, in declaration order.
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 15] = [
         Reason::AmbiguousDate,
         Reason::ImpossibleDate,
         Reason::NotInDeclaredFormat,
@@ -68,6 +73,8 @@ impl Reason {
         Reason::InvalidJson,
         Reason::MissingValue,
         Reason::DuplicateGrant,
+        Reason::RowTooLong,
+        Reason::AmountOutOfRange,
     ];
 
     /// The snake_case code used in reports and JSON.
@@ -86,6 +93,8 @@ impl Reason {
             Reason::InvalidJson => "invalid_json",
             Reason::MissingValue => "missing_value",
             Reason::DuplicateGrant => "duplicate_grant",
+            Reason::RowTooLong => "row_too_long",
+            Reason::AmountOutOfRange => "amount_out_of_range",
         }
     }
 
@@ -765,6 +774,22 @@ pub fn datetime(
     ))
 }
 
+/// The largest amount, in major units of its currency, a source row may carry (a billion):
+/// anything larger is a typing or unit mistake (minor units read as major), and sums of such
+/// values would overflow the 64-bit minor units every total is kept in. Larger amounts are
+/// quarantined as `amount_out_of_range`.
+pub const MAX_AMOUNT_MAJOR: i64 = 1_000_000_000;
+
+fn out_of_range(t: &str, currency: Currency) -> Problem {
+    Problem::new(
+        Reason::AmountOutOfRange,
+        format!(
+            "{:?} is outside the range of a real amount (at most {MAX_AMOUNT_MAJOR} {currency} either way)",
+            clip(t)
+        ),
+    )
+}
+
 /// An amount in minor units of `currency`: the source's decimal separator (`,` means
 /// `1.234,50`), an optional sign, thousands separators, a currency symbol or code around it.
 /// More decimals than the currency has is a problem, not a rounding.
@@ -830,8 +855,12 @@ pub fn amount(s: &str, decimal: char, currency: Currency, minor_units: bool) -> 
     let minor: i64 = if all.is_empty() {
         0
     } else {
-        all.parse().map_err(|_| bad("too large"))?
+        all.parse().map_err(|_| out_of_range(t, currency))?
     };
+    let limit = MAX_AMOUNT_MAJOR.saturating_mul(10i64.pow(currency.minor_digits()));
+    if minor > limit {
+        return Err(out_of_range(t, currency));
+    }
     Ok(Some(Money::new(
         if negative { -minor } else { minor },
         currency,
@@ -1226,6 +1255,29 @@ mod tests {
             assert_eq!(
                 amount(bad, '.', eur, false).unwrap_err().reason,
                 Reason::BadAmount,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn amounts_beyond_a_billion_are_out_of_range() {
+        let eur = Currency::EUR;
+        assert_eq!(
+            amount("1000000000.00", '.', eur, false)
+                .unwrap()
+                .unwrap()
+                .minor,
+            100_000_000_000
+        );
+        for bad in [
+            "92233720368547758.07",
+            "-1000000000.01",
+            "99999999999999999999",
+        ] {
+            assert_eq!(
+                amount(bad, '.', eur, false).unwrap_err().reason,
+                Reason::AmountOutOfRange,
                 "{bad}"
             );
         }

@@ -67,6 +67,20 @@ pub const REVIEWS: &str = "reviews";
 /// interrupted between the two is completed by the next one (see [`Run::recover`]).
 pub const UNBUILT: &str = "ingest_unbuilt";
 
+/// Collection of the merges a run decided for its end (late merges, ties), written with the
+/// row that decided them and removed once they are applied: a run killed before its end
+/// leaves them for the next run, which applies them ([`PendingMerge`]).
+pub const PENDING_MERGES: &str = "ingest_pending_merges";
+
+/// A merge decided during a run and applied at its end.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum PendingMerge {
+    /// A record alone in its customer that attaches to `0` (see [`crate::merge::merge_late`]).
+    Late(CustomerId, Evidence),
+    /// A record that ties customers together (see [`crate::merge::merge_ties`]).
+    Tie(Evidence),
+}
+
 /// Rows between two progress lines in the log.
 const PROGRESS_LOG_ROWS: u64 = 250_000;
 
@@ -266,6 +280,9 @@ pub fn ingest_manifest(
     for s in &m.sources {
         plans.push((Plan::new(Mapping::load(&s.mapping)?), s.files.clone()));
     }
+    if let Some(r) = &m.rates {
+        crate::rates::load_manifest_rates(store, manifest, r, opts.time_shift_days)?;
+    }
     let trust = Trust {
         order: m.trust.clone(),
     };
@@ -308,9 +325,11 @@ pub fn retry_quarantine(
 ) -> Result<(IngestReport, Vec<String>), Error> {
     let plan = Plan::new(Mapping::load(mapping)?);
     let trust = store.doc::<Trust>(META, "trust")?.unwrap_or_default();
-    let entries: Vec<QuarantineEntry> = quarantine::list(store)?
+    // Entries that keep only the start of their row cannot be read again: they stay.
+    let entries: Vec<QuarantineEntry> = quarantine::list_readable(store)
+        .0
         .into_iter()
-        .filter(|e| e.source == plan.source())
+        .filter(|e| e.source == plan.source() && e.is_whole())
         .collect();
     let mut run = Run::new(store, trust, opts)?;
     run.recover()?;
@@ -344,7 +363,11 @@ pub fn retry_quarantine(
     let report = run.finish()?;
     // Entries that now ingest leave the quarantine; failures were rewritten under their
     // (same) id with the new reason.
-    let still: BTreeSet<String> = quarantine::list(store)?.into_iter().map(|e| e.id).collect();
+    let still: BTreeSet<String> = quarantine::list_readable(store)
+        .0
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
     let cleared: Vec<String> = cleared
         .into_iter()
         .filter(|id| still.contains(id))
@@ -470,6 +493,20 @@ impl<'s> Run<'s> {
     /// their customers: the customers named by [`UNBUILT`] markers are rebuilt from their
     /// stored records.
     fn recover(&mut self) -> Result<(), Error> {
+        // Merges an earlier run decided but did not apply are applied at this run's end.
+        for doc in self.store.docs::<PendingMerge>(PENDING_MERGES, "") {
+            match doc?.1 {
+                PendingMerge::Late(target, evidence) => self.late.push((target, evidence)),
+                PendingMerge::Tie(evidence) => self.ties.push(evidence),
+            }
+        }
+        if !self.late.is_empty() || !self.ties.is_empty() {
+            tracing::info!(
+                late = self.late.len(),
+                ties = self.ties.len(),
+                "completing an interrupted ingest: applying the merges it decided"
+            );
+        }
         let docs: Vec<(String, Marker)> = self
             .store
             .docs::<Marker>(UNBUILT, "")
@@ -567,12 +604,18 @@ impl<'s> Run<'s> {
                 changed = true;
             }
         }
+        let mut b = Batch::default();
         if changed {
-            let mut b = Batch::default();
             b.put_doc(META, "sources", &sources)?;
             b.put_doc(META, "phone_regions", &regions)?;
-            self.store.write(b, Durability::Batched)?;
         }
+        // When the source was last ingested: the stage assessment's freshness measure.
+        b.put_doc(
+            META,
+            &format!("ingested/{}", plan.source()),
+            &Timestamp::now(),
+        )?;
+        self.store.write(b, Durability::Batched)?;
         Ok(())
     }
 
@@ -652,25 +695,27 @@ impl<'s> Run<'s> {
         let known = !self.quarantined.insert(id.clone())
             || self
                 .store
-                .doc::<QuarantineEntry>(quarantine::COLLECTION, &id)?
+                .doc::<QuarantineEntry>(quarantine::COLLECTION, &id)
+                // An entry too large to read back (written by an older build) is rewritten.
+                .ok()
+                .flatten()
                 .is_some_and(|e| e.reason == problem.problem.reason && e.field == problem.field);
         if known {
             file.rows_known += 1;
             return Ok(());
         }
-        let entry = QuarantineEntry {
-            id: id.clone(),
-            source: plan.source().to_string(),
+        let entry = QuarantineEntry::new(quarantine::Quarantined {
+            source: plan.source(),
             mapping: plan.mapping.path.display().to_string(),
-            file: path.display().to_string(),
+            file: path,
             line: row.line,
             field: problem.field,
             reason: problem.problem.reason,
             detail: problem.problem.detail,
-            raw: row.raw.clone(),
-            header: header.map(<[u8]>::to_vec),
+            raw: &row.raw,
+            header,
             at: self.ctx.now,
-        };
+        });
         self.batch.put_doc(quarantine::COLLECTION, &id, &entry)?;
         file.rows_quarantined += 1;
         *self
@@ -759,6 +804,13 @@ impl<'s> Run<'s> {
                 self.report.merges += 1;
                 self.batch.put_doc_compact(MERGES, &src, &*evidence)?;
                 if evidence.others.iter().any(|(_, s)| *s >= evidence.upper) {
+                    if self.opts.merge_ties {
+                        self.batch.put_doc_compact(
+                            PENDING_MERGES,
+                            &format!("tie/{src}"),
+                            &PendingMerge::Tie((*evidence).clone()),
+                        )?;
+                    }
                     self.ties.push((*evidence).clone());
                 }
                 c
@@ -816,6 +868,11 @@ impl<'s> Run<'s> {
                     self.resolve_among(&merged, Some(customer))?
                     && (evidence.rule.is_some() || evidence.agrees_beyond_names())
                 {
+                    self.batch.put_doc_compact(
+                        PENDING_MERGES,
+                        &format!("late/{}", evidence.record),
+                        &PendingMerge::Late(target, (*evidence).clone()),
+                    )?;
                     self.late.push((target, *evidence));
                 }
             }
@@ -1371,6 +1428,15 @@ impl<'s> Run<'s> {
                 "records that learned who they are joined their customers"
             );
             self.report.customers_merged += merged.len() as u64;
+        }
+        // The decisions are applied: forget them (a crash before this flush applies them
+        // again, and a merge already made is skipped).
+        let mut done = Batch::default();
+        for doc in self.store.docs::<PendingMerge>(PENDING_MERGES, "") {
+            done.remove_doc(PENDING_MERGES, &doc?.0);
+        }
+        if !done.is_empty() {
+            self.store.write(done, Durability::Batched)?;
         }
         self.store.flush()?;
         self.report.finish(self.started);

@@ -10,6 +10,7 @@
 //! - [`read`], [`cleanse`], [`extract`]: rows, normalisers, what a row says.
 //! - [`ingest`]: idempotent, incremental ingest; [`quarantine`] keeps what cannot be read.
 //! - [`identity`], [`merge`]: who is who, with evidence; review, merge, unmerge.
+//! - [`rates`]: exchange rates by day (ECB layout), stored for the scoring run.
 //! - [`survivorship`]: the golden profile; [`record`]: [`Repository::customer_record`] and
 //!   [`Repository::search`]; [`quality`]: the data-quality report and identities export.
 //!
@@ -38,6 +39,7 @@ pub mod mapping;
 pub mod merge;
 pub mod quality;
 pub mod quarantine;
+pub mod rates;
 pub mod read;
 pub mod record;
 pub mod survivorship;

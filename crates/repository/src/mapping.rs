@@ -1010,6 +1010,9 @@ pub struct Manifest {
     /// The sources, ingested in this order.
     #[serde(rename = "source")]
     pub sources: Vec<ManifestSource>,
+    /// Exchange rates to load before the sources (`[rates]`), if any.
+    #[serde(default)]
+    pub rates: Option<ManifestRates>,
     /// The manifest's path.
     #[serde(skip)]
     pub path: PathBuf,
@@ -1025,12 +1028,29 @@ pub struct ManifestSource {
     pub files: Vec<PathBuf>,
 }
 
+/// `[rates]` of a manifest: a rates file in the ECB layout (see [`crate::rates`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestRates {
+    /// The rates file, relative to the manifest.
+    pub file: PathBuf,
+    /// Where the rates come from (default: the file's name).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The currency the rates are quoted against (default EUR).
+    #[serde(default)]
+    pub reporting: Option<String>,
+}
+
 impl Manifest {
     /// Loads a manifest; relative paths are resolved against its directory.
     pub fn load(path: &Path) -> Result<Manifest, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let mut m: Manifest = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
         let dir = path.parent().unwrap_or(Path::new("."));
+        if let Some(r) = &mut m.rates {
+            r.file = dir.join(&r.file);
+        }
         for s in &mut m.sources {
             s.mapping = dir.join(&s.mapping);
             for f in &mut s.files {

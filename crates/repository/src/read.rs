@@ -17,6 +17,23 @@ use crate::cleanse::{Problem, Reason};
 use crate::error::Error;
 use crate::mapping::{Format, Mapping};
 
+/// The longest row the reader reads, in bytes (1 MiB). A longer row (a file without line
+/// ends, an unterminated quote running to the end of the file) is quarantined as
+/// `row_too_long` without being parsed, so no single row can make a stored document larger
+/// than the store reads back.
+pub const MAX_ROW_BYTES: usize = 1 << 20;
+
+/// The problem of a row over [`MAX_ROW_BYTES`].
+fn too_long(len: usize) -> RowProblem {
+    RowProblem {
+        field: "row".into(),
+        problem: Problem::new(
+            Reason::RowTooLong,
+            format!("the row is {len} bytes long; rows are read up to {MAX_ROW_BYTES} bytes"),
+        ),
+    }
+}
+
 /// One row of a source file.
 #[derive(Debug, Clone)]
 pub struct RawRow {
@@ -330,7 +347,9 @@ fn read_csv(
             continue;
         }
         let last = at_end && end >= bytes.len();
-        let values = if record.len() != names.len() {
+        let values = if raw.len() > MAX_ROW_BYTES {
+            Err(too_long(raw.len()))
+        } else if record.len() != names.len() {
             let truncated = last && !ends_with_newline && record.len() < names.len();
             let unterminated_quote = last && raw.iter().filter(|&&b| b == b'"').count() % 2 == 1;
             if truncated || unterminated_quote {
@@ -447,6 +466,7 @@ fn read_jsonl(
             continue;
         }
         let values = match decode(raw, encoding) {
+            _ if raw.len() > MAX_ROW_BYTES => Err(too_long(raw.len())),
             None => Err(RowProblem {
                 field: invalid_json_field(raw),
                 problem: Problem::new(

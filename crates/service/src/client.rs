@@ -221,6 +221,13 @@ impl OperatorAdmin for Client {
     async fn disable_operator(&self, name: &str) -> ServiceResult<()> {
         both!(self, c => c.disable_operator(name).await)
     }
+    async fn backup(
+        &self,
+        path: &str,
+        password_hashes: bool,
+    ) -> ServiceResult<rapport_store::ExportSummary> {
+        both!(self, c => c.backup(path, password_hashes).await)
+    }
 }
 
 #[cfg(test)]

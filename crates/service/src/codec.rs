@@ -1,20 +1,27 @@
 //! The one module that knows the wire format: length-delimited frames carrying bincode 2
 //! messages.
 //!
-//! Frames are at most [`MAX_FRAME`] bytes (checked by the framing before any memory is
-//! reserved). Messages decode with a byte limit (bincode 2 without one aborts the process on a
+//! Frames are a 4-byte big-endian length and that many bytes, at most [`MAX_FRAME`] (and at
+//! most [`PRE_AUTH_FRAME`] before a connection has logged in). The length is checked when it
+//! arrives, and the buffer grows only as the frame's bytes arrive: a client announcing a
+//! large frame and sending half of it holds only what it sent. Messages decode with a byte limit (bincode 2 without one aborts the process on a
 //! hostile length prefix) and must consume the whole frame. Every message starts with a format
 //! byte so the codec can be replaced in one place.
 
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio_util::codec::LengthDelimitedCodec;
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 /// Largest frame either side accepts (4 MiB: a record with a page of interactions is far
 /// smaller).
 pub const MAX_FRAME: usize = 4 * 1024 * 1024;
+
+/// Largest frame the server reads before a login succeeded (16 KiB: a handshake or a login
+/// with a 256-character password is well under 2 KiB), so that unauthenticated clients cannot
+/// make the server hold megabytes each.
+pub const PRE_AUTH_FRAME: usize = 16 * 1024;
 
 /// Decoding may allocate at most this much for one message (in-memory size, with room for
 /// legitimate lists).
@@ -53,12 +60,73 @@ pub enum CodecError {
     Encode(String),
 }
 
-/// The framing both sides use.
-pub fn frames() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_FRAME)
-        .length_field_length(4)
-        .new_codec()
+/// The framing both sides use, with the limit [`MAX_FRAME`].
+pub fn frames() -> Frames {
+    Frames::new(MAX_FRAME)
+}
+
+/// Length-delimited frames (4-byte big-endian length) with a limit that can change on a live
+/// connection ([`Frames::set_max`]). Unlike tokio-util's `LengthDelimitedCodec`, decoding
+/// never reserves room for a whole announced frame: the read buffer grows as bytes arrive.
+#[derive(Debug)]
+pub struct Frames {
+    max: usize,
+    encoder: LengthDelimitedCodec,
+}
+
+impl Frames {
+    /// Frames of at most `max` bytes each way.
+    pub fn new(max: usize) -> Frames {
+        Frames {
+            max,
+            encoder: LengthDelimitedCodec::builder()
+                .max_frame_length(MAX_FRAME)
+                .length_field_length(4)
+                .new_codec(),
+        }
+    }
+
+    /// The largest frame accepted from now on.
+    pub fn set_max(&mut self, max: usize) {
+        self.max = max;
+    }
+
+    /// The largest frame accepted.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+}
+
+impl Decoder for Frames {
+    type Item = BytesMut;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, std::io::Error> {
+        let Some(head) = src.get(..4) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        if len > self.max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("frame of {len} bytes exceeds the {}-byte limit", self.max),
+            ));
+        }
+        if src.len() < 4 + len {
+            // No reserve for the rest: the buffer grows as the bytes come.
+            return Ok(None);
+        }
+        src.advance(4);
+        Ok(Some(src.split_to(len)))
+    }
+}
+
+impl Encoder<Bytes> for Frames {
+    type Error = std::io::Error;
+
+    fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> Result<(), std::io::Error> {
+        self.encoder.encode(item, dst)
+    }
 }
 
 /// Encodes a message into one frame's payload.

@@ -219,4 +219,19 @@ impl OperatorAdmin for Embedded {
         };
         self.call(req).await.map(|_| ())
     }
+
+    async fn backup(
+        &self,
+        path: &str,
+        password_hashes: bool,
+    ) -> ServiceResult<rapport_store::ExportSummary> {
+        let req = Request::Backup {
+            path: path.to_string(),
+            password_hashes,
+        };
+        match self.call(req).await? {
+            Reply::Backup(s) => Ok(s),
+            other => Err(unexpected(&other)),
+        }
+    }
 }

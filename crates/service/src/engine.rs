@@ -176,23 +176,31 @@ impl Engine {
     /// operator name and per peer, and logged.
     pub fn login(&self, user: &str, password: &str, peer: &str) -> ServiceResult<Session> {
         let now = self.clock.now();
-        // Per operator name, and per remote address (not per connection: the port changes
-        // with every connection). Local clients (loopback, Unix socket) all look alike, so
-        // for them only the operator name counts: one local user cannot lock out the others.
+        // Per operator name from one address (not per connection: the port changes with
+        // every connection), so a stranger elsewhere cannot lock the admin out; and per
+        // remote address, whatever the names it tries. Local clients (loopback, Unix socket)
+        // all look alike, so for them only the name from that kind of address counts.
         let host = peer.rsplit_once(':').map_or(peer, |(h, _)| h);
         let local = peer == "unix"
             || host
                 .trim_matches(['[', ']'])
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback());
-        let mut keys = vec![format!("user:{user}")];
+        let mut keys = vec![format!("user:{user}@{host}")];
         if !local {
             keys.push(format!("peer:{host}"));
         }
         {
-            let l = lock(&self.limiter);
-            if let Err(retry) = keys.iter().try_for_each(|k| l.check(k, now)) {
-                tracing::warn!(operator = %rapport_core::text::sanitize(user), peer, "login refused: too many failed attempts");
+            let mut l = lock(&self.limiter);
+            if let Some((key, retry)) = keys
+                .iter()
+                .find_map(|k| l.check(k, now).err().map(|r| (k.clone(), r)))
+            {
+                // One line per burst: the first refusal of a lock and every thousandth.
+                let refused = l.refused(&key);
+                if refused == 1 || refused % 1000 == 0 {
+                    tracing::warn!(operator = %rapport_core::text::sanitize(user), peer, refused, "login refused: too many failed attempts (further refusals are counted, not logged)");
+                }
                 return Err(ServiceError::Unauthenticated(format!(
                     "too many failed logins; try again in {} s",
                     (retry + 999) / 1000
@@ -216,7 +224,10 @@ impl Engine {
             _ => {
                 let mut l = lock(&self.limiter);
                 let locked = keys.iter().fold(false, |acc, k| l.failure(k, now) | acc);
-                tracing::warn!(operator = %rapport_core::text::sanitize(user), peer, locked, "failed login");
+                // One line at the first failure of a burst and one when it locks.
+                if locked || l.failures(&keys[0]) == 1 {
+                    tracing::warn!(operator = %rapport_core::text::sanitize(user), peer, failures = l.failures(&keys[0]), locked, "failed login");
+                }
                 return Err(ServiceError::Unauthenticated(
                     "wrong operator name or password, or the operator is disabled".into(),
                 ));
@@ -355,6 +366,20 @@ impl Engine {
                 .map(|_| Reply::Done),
             Request::DisableOperator { name } => {
                 self.disable_operator(caller, &name).map(|_| Reply::Done)
+            }
+            Request::Assess { period_days } => {
+                crate::assess::run(&self.store, &caller.operator, self.clock.now(), period_days)
+                    .map(|a| Reply::Assessment(Box::new(a)))
+            }
+            Request::SubmitAnswers(answers) => {
+                crate::assess::submit(&self.store, answers, caller).map(Reply::Count)
+            }
+            Request::AssessmentHistory => crate::assess::all(&self.store).map(Reply::Assessments),
+            Request::Backup {
+                path,
+                password_hashes,
+            } => {
+                crate::backup::write(&self.store, caller, &path, password_hashes).map(Reply::Backup)
             }
         }
     }

@@ -17,6 +17,8 @@
 //! ```
 
 pub mod api;
+mod assess;
+pub mod backup;
 mod client;
 pub mod codec;
 mod embedded;
@@ -35,6 +37,7 @@ pub use api::{
     NewInteraction, Overview, Service, ServiceError, ServiceResult, SessionInfo, Subscription,
     Watch,
 };
+pub use assess::{AssessmentEntry, Assessments};
 pub use client::{Client, ServerAddress, connect_or_embed, running_server, server_file};
 pub use embedded::Embedded;
 pub use engine::{Caller, Engine, GOVERNANCE, OPERATORS, SESSION_TTL_MS};
@@ -62,6 +65,14 @@ pub trait OperatorAdmin: Service {
     ) -> impl Future<Output = ServiceResult<()>> + Send;
     /// Disables an operator: no more logins, sessions end.
     fn disable_operator(&self, name: &str) -> impl Future<Output = ServiceResult<()>> + Send;
+    /// Writes a consistent backup of the whole database to `path` (absolute, on the machine
+    /// that holds the database) while the service keeps serving; writers wait while it runs.
+    /// Password hashes are written blank unless `password_hashes` (see `docs/durability.md`).
+    fn backup(
+        &self,
+        path: &str,
+        password_hashes: bool,
+    ) -> impl Future<Output = ServiceResult<rapport_store::ExportSummary>> + Send;
 }
 
 pub(crate) fn unexpected(reply: &protocol::Reply) -> ServiceError {

@@ -6,6 +6,7 @@
 //! the reply carries, and live events pushed for the connection's subscriptions.
 
 use rapport_core::{Channel, CustomerId, CustomerRecord, CustomerSummary, Interaction, Preference};
+use rapport_governance::questionnaire::Answers;
 use rapport_governance::{Action, OperatorInfo, Role, SessionToken};
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,7 @@ use crate::api::{
     CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent,
     NewInteraction, Overview, ServiceError, Watch,
 };
+use crate::assess::AssessmentEntry;
 
 /// The protocol version; a client with another version is refused.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -143,6 +145,22 @@ pub enum Request {
         /// Name.
         name: String,
     },
+    /// [`crate::Assessments::assess`].
+    Assess {
+        /// Days to look back over.
+        period_days: u32,
+    },
+    /// [`crate::Assessments::submit_answers`].
+    SubmitAnswers(Answers),
+    /// [`crate::Assessments::assessment_history`].
+    AssessmentHistory,
+    /// [`crate::OperatorAdmin::backup`].
+    Backup {
+        /// Where the server writes the backup: an absolute path on the server's machine.
+        path: String,
+        /// Keep the operators' password hashes (else they are written blank).
+        password_hashes: bool,
+    },
 }
 
 impl Request {
@@ -167,6 +185,9 @@ impl Request {
             Request::SetPassword { name, .. } if name == caller => Action::ChangeOwnPassword,
             Request::SetPassword { .. } => Action::SetPassword,
             Request::DisableOperator { .. } => Action::DisableOperator,
+            Request::Assess { .. } | Request::AssessmentHistory => Action::Assess,
+            Request::SubmitAnswers(_) => Action::AnswerQuestionnaire,
+            Request::Backup { .. } => Action::Backup,
         }
     }
 }
@@ -194,6 +215,14 @@ pub enum Reply {
     List(Vec<ListEntry>),
     /// Operators.
     Operators(Vec<OperatorInfo>),
+    /// A stage assessment.
+    Assessment(Box<AssessmentEntry>),
+    /// Stored assessments, oldest first.
+    Assessments(Vec<AssessmentEntry>),
+    /// How many items a request stored.
+    Count(u64),
+    /// What a backup wrote.
+    Backup(rapport_store::ExportSummary),
     /// Done, nothing to return.
     Done,
 }

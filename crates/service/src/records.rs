@@ -6,14 +6,14 @@ use rapport_core::{
     Customer, CustomerId, CustomerRecord, CustomerSummary, Interaction, InteractionId, Timestamp,
 };
 use rapport_repository::ingest::REVIEWS;
-use rapport_repository::quarantine::{self, QuarantineEntry};
+use rapport_repository::quarantine;
 use rapport_repository::{InteractionFilter, Repository};
 use rapport_store::Store;
 
 use crate::api::{InteractionQuery, ListEntry, Overview, ServiceError, ServiceResult};
 
 /// The collection analytics runs store their results in.
-const ANALYTICS: &str = "analytics";
+pub(crate) const ANALYTICS: &str = "analytics";
 use crate::engine::store_err;
 
 /// Default page of interactions.
@@ -148,12 +148,10 @@ pub fn overview(store: &Store) -> ServiceResult<Overview> {
         o.top_shares = s.top_shares;
         o.scored_at = o.scored_at.or(Some(s.at));
     }
-    for entry in store.docs::<QuarantineEntry>(quarantine::COLLECTION, "") {
-        let (_, e) = entry.map_err(store_err)?;
-        *o.quarantine
-            .entry(e.reason.as_str().to_string())
-            .or_default() += 1;
-    }
+    o.quarantine = quarantine::counts_by_reason(store)
+        .map_err(|e| ServiceError::Internal(e.to_string()))?
+        .into_iter()
+        .collect();
     o.reviews_pending = store.doc_count(REVIEWS).map_err(store_err)?;
     Ok(o)
 }
@@ -225,16 +223,21 @@ mod tests {
             tiering: Tiering {
                 a_cutoff: 10.0,
                 b_cutoff: 5.0,
+                c_cutoff: f64::MIN,
                 top_cutoff: 20.0,
                 bottom_cutoff: 1.0,
                 floor: 0.0,
                 ceiling: 100.0,
             },
             tiers: vec![row(Tier::A, 1), row(Tier::B, 4), row(Tier::C, 15)],
+            measure: rapport_analytics::TierMeasure::Value,
             top_customers: 1,
             top_value_share: 0.5,
             bottom_customers: 4,
             bottom_profit: -3.0,
+            negative_customers: 0,
+            negative_value: 0.0,
+            movements: Vec::new(),
         };
         b.put_doc(ANALYTICS, "tiers", &tiers).unwrap();
         let skew = rapport_analytics::skew(&[1.0, 1.0, 2.0, 96.0], "value", t).unwrap();

@@ -22,7 +22,7 @@ use rapport_governance::{OperatorInfo, Role, SessionToken};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio_util::codec::Framed;
 
 use crate::api::{
     CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent, Mode,
@@ -82,7 +82,7 @@ enum Stream {
     Unix(tokio::net::UnixStream),
 }
 
-type Conn = Framed<Box<dyn AsyncReadWrite>, LengthDelimitedCodec>;
+type Conn = Framed<Box<dyn AsyncReadWrite>, codec::Frames>;
 
 trait AsyncReadWrite: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncReadWrite for T {}
@@ -230,16 +230,21 @@ impl Remote {
     }
 
     async fn call_once(&self, req: Request) -> ServiceResult<Reply> {
+        let limit = if matches!(req, Request::Backup { .. }) {
+            crate::server::BACKUP_TIMEOUT
+        } else {
+            REQUEST_TIMEOUT
+        };
         let (tx, rx) = oneshot::channel();
         self.inner
             .commands
             .send(Command::Request(req, tx))
             .await
             .map_err(|_| ServiceError::Unavailable("the client has stopped".into()))?;
-        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+        match tokio::time::timeout(limit, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(ServiceError::Unavailable("connection lost".into())),
-            Err(_) => Err(ServiceError::Timeout(REQUEST_TIMEOUT.as_millis() as u64)),
+            Err(_) => Err(ServiceError::Timeout(limit.as_millis() as u64)),
         }
     }
 }
@@ -308,8 +313,20 @@ async fn drive(
     // event arrives.
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A command that waits for the connection (sent while it was closed for being idle).
+    let mut deferred: Option<Command> = None;
     loop {
         let Some(c) = conn.as_mut() else {
+            // A connection with nothing to wait for (no request pending, no subscription)
+            // was closed by the server for being idle, or dropped: connect again only when
+            // the next command comes, transparently for the caller.
+            if pending.is_empty() && subs.is_empty() && deferred.is_none() {
+                match commands.recv().await {
+                    None => return,
+                    Some(Command::Relogin) => {}
+                    Some(cmd) => deferred = Some(cmd),
+                }
+            }
             // Reconnect with back-off, telling subscribers.
             for p in pending.drain() {
                 let _ = p.1.send(Err(ServiceError::Unavailable(
@@ -319,6 +336,11 @@ async fn drive(
             let mut attempt = 0u32;
             let logged = loop {
                 attempt += 1;
+                if attempt > 1
+                    && let Some(cmd) = deferred.take()
+                {
+                    refuse_while_down(cmd, &mut subs);
+                }
                 subs.retain(|_, s| s.deliver(LiveEvent::Reconnecting { attempt }));
                 // The first attempt is immediate (commands sent meanwhile wait in the queue);
                 // then back off up to 2 s, refusing commands at once instead of queueing them.
@@ -377,70 +399,88 @@ async fn drive(
             }
             continue;
         };
-        tokio::select! {
-            _ = tick.tick() => {
-                subs.retain(|_, s| s.flush_lag());
-            }
-            cmd = commands.recv() => {
-                let Some(cmd) = cmd else { return };
-                if matches!(cmd, Command::Relogin) {
-                    conn = None;
+        let cmd = match deferred.take() {
+            Some(cmd) => Some(cmd),
+            None => tokio::select! {
+                _ = tick.tick() => {
+                    subs.retain(|_, s| s.flush_lag());
                     continue;
                 }
-                let id = next_id;
-                next_id += 1;
-                let (body, reply) = match cmd {
-                    Command::Request(body, reply) => (body, Some(reply)),
-                    Command::Subscribe { sub, watch, events, reply } => {
-                        subs.insert(sub, SubState { watch: watch.clone(), events, lagged: false });
-                        (Request::Subscribe { sub, watch }, Some(reply))
-                    }
-                    Command::SetWatch(sub, watch) => {
-                        if let Some(s) = subs.get_mut(&sub) {
-                            s.watch = watch.clone();
+                cmd = commands.recv() => cmd,
+                msg = recv(c) => {
+                    match msg {
+                        Ok(ServerMsg::Reply { id, result }) => {
+                            if let Some(tx) = pending.remove(&id) {
+                                let _ = tx.send(result);
+                            }
                         }
-                        (Request::SetWatch { sub, watch }, None)
+                        Ok(ServerMsg::Event { sub, event }) => {
+                            if let Some(s) = subs.get_mut(&sub)
+                                && !s.deliver(event)
+                            {
+                                subs.remove(&sub);
+                                let id = next_id;
+                                next_id += 1;
+                                let _ = send(c, &ClientMsg::Request { id, body: Request::Unsubscribe { sub } }).await;
+                            }
+                        }
+                        Ok(ServerMsg::Refused(e)) => {
+                            tracing::warn!(error = %e, "the server refused the connection");
+                            conn = None;
+                        }
+                        Ok(other) => tracing::debug!(?other, "unexpected message from the server"),
+                        Err(e) => {
+                            tracing::info!(error = %e, "connection lost");
+                            conn = None;
+                        }
                     }
-                    Command::Unsubscribe(sub) => {
-                        subs.remove(&sub);
-                        (Request::Unsubscribe { sub }, None)
-                    }
-                    Command::Relogin => continue,
-                };
-                if let Some(r) = reply {
-                    pending.insert(id, r);
-                }
-                if let Err(e) = send(c, &ClientMsg::Request { id, body }).await {
-                    tracing::info!(error = %e, "connection lost while sending");
-                    conn = None;
-                }
-            }
-            msg = recv(c) => match msg {
-                Ok(ServerMsg::Reply { id, result }) => {
-                    if let Some(tx) = pending.remove(&id) {
-                        let _ = tx.send(result);
-                    }
-                }
-                Ok(ServerMsg::Event { sub, event }) => {
-                    if let Some(s) = subs.get_mut(&sub)
-                        && !s.deliver(event)
-                    {
-                        subs.remove(&sub);
-                        let id = next_id;
-                        next_id += 1;
-                        let _ = send(c, &ClientMsg::Request { id, body: Request::Unsubscribe { sub } }).await;
-                    }
-                }
-                Ok(ServerMsg::Refused(e)) => {
-                    tracing::warn!(error = %e, "the server refused the connection");
-                    conn = None;
-                }
-                Ok(other) => tracing::debug!(?other, "unexpected message from the server"),
-                Err(e) => {
-                    tracing::info!(error = %e, "connection lost");
-                    conn = None;
+                    continue;
                 }
             },
+        };
+        let Some(cmd) = cmd else { return };
+        if matches!(cmd, Command::Relogin) {
+            conn = None;
+            continue;
+        }
+        let id = next_id;
+        next_id += 1;
+        let (body, reply) = match cmd {
+            Command::Request(body, reply) => (body, Some(reply)),
+            Command::Subscribe {
+                sub,
+                watch,
+                events,
+                reply,
+            } => {
+                subs.insert(
+                    sub,
+                    SubState {
+                        watch: watch.clone(),
+                        events,
+                        lagged: false,
+                    },
+                );
+                (Request::Subscribe { sub, watch }, Some(reply))
+            }
+            Command::SetWatch(sub, watch) => {
+                if let Some(s) = subs.get_mut(&sub) {
+                    s.watch = watch.clone();
+                }
+                (Request::SetWatch { sub, watch }, None)
+            }
+            Command::Unsubscribe(sub) => {
+                subs.remove(&sub);
+                (Request::Unsubscribe { sub }, None)
+            }
+            Command::Relogin => continue,
+        };
+        if let Some(r) = reply {
+            pending.insert(id, r);
+        }
+        if let Err(e) = send(c, &ClientMsg::Request { id, body }).await {
+            tracing::info!(error = %e, "connection lost while sending");
+            conn = None;
         }
     }
 }
@@ -617,5 +657,20 @@ impl OperatorAdmin for Remote {
             name: name.to_string(),
         };
         self.call(req).await.map(|_| ())
+    }
+
+    async fn backup(
+        &self,
+        path: &str,
+        password_hashes: bool,
+    ) -> ServiceResult<rapport_store::ExportSummary> {
+        let req = Request::Backup {
+            path: path.to_string(),
+            password_hashes,
+        };
+        match self.call(req).await? {
+            Reply::Backup(s) => Ok(s),
+            other => Err(unexpected(&other)),
+        }
     }
 }

@@ -46,6 +46,13 @@ pub struct ServerConfig {
     pub max_hashing: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// A signed-in connection with no subscription that sends nothing for this long is
+    /// closed (a client reconnects by itself at its next request).
+    pub idle_timeout: Duration,
+    /// Connections at once from one IP address (TCP); more are refused at once.
+    pub max_per_address: usize,
+    /// How long a refused login waits before its answer.
+    pub failed_login_delay: Duration,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +66,9 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(10),
             max_hashing: 2,
             shutdown_grace: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(600),
+            max_per_address: 64,
+            failed_login_delay: Duration::from_secs(1),
         }
     }
 }
@@ -115,6 +125,49 @@ struct Shared {
     config: ServerConfig,
     hashing: Semaphore,
     shutdown: CancellationToken,
+    /// Open TCP connections per peer IP address.
+    per_address: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One counted connection from an address; uncounted when dropped.
+struct AddressSlot {
+    shared: Arc<Shared>,
+    ip: std::net::IpAddr,
+}
+
+impl AddressSlot {
+    /// Counts a connection from `ip`, or `None` when the address has its maximum open.
+    fn take(shared: &Arc<Shared>, ip: std::net::IpAddr) -> Option<AddressSlot> {
+        let mut map = shared
+            .per_address
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = map.entry(ip).or_insert(0);
+        if *n >= shared.config.max_per_address.max(1) {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            shared: shared.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut map = self
+            .shared
+            .per_address
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Serves on `listeners` until `shutdown` is cancelled, then finishes in-flight requests,
@@ -130,6 +183,7 @@ pub async fn run(
         engine: engine.clone(),
         config: config.clone(),
         shutdown: shutdown.clone(),
+        per_address: std::sync::Mutex::new(HashMap::new()),
     });
     let connections = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let tracker = TaskTracker::new();
@@ -185,8 +239,16 @@ async fn accept_loop(
             Ok(Accepted::Tcp(stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
+                let slot = peer
+                    .parse::<std::net::SocketAddr>()
+                    .ok()
+                    .map(|a| AddressSlot::take(&shared, a.ip()));
                 tracker.spawn(async move {
-                    connection(stream, peer, shared).await;
+                    match slot {
+                        Some(None) => refuse_busy(stream, &peer, &shared).await,
+                        _ => connection(stream, peer, shared).await,
+                    }
+                    drop(slot);
                     drop(permit);
                 });
             }
@@ -206,6 +268,21 @@ async fn accept_loop(
     }
 }
 
+/// Tells a client its address has too many connections open, then closes.
+async fn refuse_busy(stream: tokio::net::TcpStream, peer: &str, shared: &Shared) {
+    tracing::debug!(peer, "refused: too many connections from this address");
+    let mut framed = Framed::new(stream, codec::Frames::new(codec::PRE_AUTH_FRAME));
+    let e = ServiceError::Unavailable(format!(
+        "too many connections from your address (at most {}); close some and try again",
+        shared.config.max_per_address
+    ));
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        send(&mut framed, &ServerMsg::Refused(e)),
+    )
+    .await;
+}
+
 enum Accepted {
     Tcp(tokio::net::TcpStream, String),
     Unix(tokio::net::UnixStream),
@@ -221,7 +298,7 @@ async fn accept(listener: &Listener) -> std::io::Result<Accepted> {
     }
 }
 
-type Conn<S> = Framed<S, tokio_util::codec::LengthDelimitedCodec>;
+type Conn<S> = Framed<S, codec::Frames>;
 
 async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     framed: &mut Conn<S>,
@@ -307,6 +384,11 @@ async fn greet<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(s.token)
         }
         Err(e) => {
+            // A refused login is answered slowly (a second), so guessing is slow even
+            // without the password check (a locked name) and refusals are few per second.
+            if matches!(e, ServiceError::Unauthenticated(_)) {
+                tokio::time::sleep(shared.config.failed_login_delay).await;
+            }
             let _ = send(framed, &ServerMsg::Refused(e.clone())).await;
             Err(e)
         }
@@ -322,7 +404,9 @@ async fn connection<S>(stream: S, peer: String, shared: Arc<Shared>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut framed = Framed::new(stream, codec::frames());
+    // Until the login succeeds, frames are small (a stranger cannot make the server hold
+    // megabytes); after it, up to the protocol's limit.
+    let mut framed = Framed::new(stream, codec::Frames::new(codec::PRE_AUTH_FRAME));
     let greeted = tokio::select! {
         _ = shared.shutdown.cancelled() => return,
         r = tokio::time::timeout(shared.config.handshake_timeout, greet(&mut framed, &peer, &shared)) => r,
@@ -339,6 +423,7 @@ where
         }
     };
     tracing::debug!(peer, "connection open");
+    framed.codec_mut().set_max(codec::MAX_FRAME);
     let (mut sink, mut frames) = StreamExt::split::<bytes::Bytes>(framed);
     let (out_tx, mut out_rx) = mpsc::channel::<ServerMsg>(shared.config.out_queue.max(1));
     let writer = tokio::spawn(async move {
@@ -374,10 +459,24 @@ where
     let in_flight = Arc::new(Semaphore::new(shared.config.max_in_flight.max(1)));
     let tasks = TaskTracker::new();
     let mut subs: HashMap<u64, SubHandle> = HashMap::new();
+    let max_in_flight = shared.config.max_in_flight.max(1);
     loop {
+        // Idle: nothing in flight and nothing subscribed, and no frame for the idle time-out;
+        // such a connection is closed (the client reconnects at its next request).
+        let is_idle = |subs: &HashMap<u64, SubHandle>| {
+            subs.is_empty() && in_flight.available_permits() == max_in_flight
+        };
+        let was_idle = is_idle(&subs);
         let frame = tokio::select! {
             _ = shared.shutdown.cancelled() => break,
             f = frames.next() => f,
+            _ = tokio::time::sleep(shared.config.idle_timeout) => {
+                if was_idle && is_idle(&subs) {
+                    tracing::debug!(peer, "idle connection closed");
+                    break;
+                }
+                continue;
+            }
         };
         let msg = match frame {
             None => break,
@@ -437,6 +536,9 @@ where
     tracing::debug!(peer, "connection closed");
 }
 
+/// How long a backup may take, at the server and in the client.
+pub const BACKUP_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+
 async fn handle(
     shared: &Shared,
     token: SessionToken,
@@ -454,16 +556,20 @@ async fn handle(
         _ => None,
     };
     let engine = shared.engine.clone();
+    // A backup runs as long as the database takes to write out.
+    let limit = if matches!(body, Request::Backup { .. }) {
+        BACKUP_TIMEOUT
+    } else {
+        shared.config.request_timeout
+    };
     let work = tokio::task::spawn_blocking(move || {
         let caller = engine.caller(&token)?;
         engine.handle(&caller, body)
     });
-    match tokio::time::timeout(shared.config.request_timeout, work).await {
+    match tokio::time::timeout(limit, work).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => Err(ServiceError::Internal(format!("request task failed: {e}"))),
-        Err(_) => Err(ServiceError::Timeout(
-            shared.config.request_timeout.as_millis() as u64,
-        )),
+        Err(_) => Err(ServiceError::Timeout(limit.as_millis() as u64)),
     }
 }
 

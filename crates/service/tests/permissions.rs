@@ -5,10 +5,11 @@
 mod common;
 
 use rapport_core::{Channel, DisruptionKind, InteractionKind};
+use rapport_governance::questionnaire::Answers;
 use rapport_governance::{Action, Permission, Role, permission};
 use rapport_service::{
-    CompensationRequest, Embedded, InteractionQuery, NewInteraction, OperatorAdmin, Remote,
-    Service, ServiceError, Watch,
+    Assessments, CompensationRequest, Embedded, InteractionQuery, NewInteraction, OperatorAdmin,
+    Remote, Service, ServiceError, Watch,
 };
 
 use common::{PASSWORD, TestServer, engine};
@@ -76,6 +77,29 @@ async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) ->
                 .await,
             none,
         ),
+        Action::Assess => outcome(c.assess(30).await, none),
+        Action::AnswerQuestionnaire => {
+            let csv = format!("respondent,constituency,item,answer\n{me},front-line,B1,3\n");
+            let answers = Answers::parse("mine.csv", &csv).unwrap();
+            outcome(c.submit_answers(answers).await, none)
+        }
+        Action::Backup => {
+            let path = std::env::temp_dir().join(format!(
+                "rapport-permissions-{}-{}.jsonl",
+                std::process::id(),
+                role.as_str()
+            ));
+            let got = outcome(c.backup(path.to_str().unwrap(), false).await, none);
+            if got != Outcome::Forbidden {
+                let text = std::fs::read_to_string(&path).unwrap();
+                std::fs::remove_file(&path).unwrap();
+                assert!(text.contains("\"trailer\""), "a whole backup");
+                assert!(!text.contains("$argon2"), "no password hash in a backup");
+            } else {
+                assert!(!path.exists(), "a refused backup writes nothing");
+            }
+            got
+        }
     }
 }
 

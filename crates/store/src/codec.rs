@@ -344,6 +344,7 @@ pub(crate) fn encode_score_views(entries: &[(u8, ScoreView<'_>)]) -> Result<Vec<
             Tier::A => 0u8,
             Tier::B => 1,
             Tier::C => 2,
+            Tier::D => 3,
         };
         let flags = tier
             | (u8::from(s.top) << 2)
@@ -478,7 +479,7 @@ impl PageHeader<'_> {
             0 => Tier::A,
             1 => Tier::B,
             2 => Tier::C,
-            _ => return Err("tier 3".into()),
+            _ => Tier::D,
         };
         let segment = u16_at(&mut e)?;
         let present_raw: [u8; 8] = take(&mut e, 8)?
@@ -543,7 +544,7 @@ pub(crate) fn decode_score_tiers(bytes: &[u8]) -> Result<Vec<(u8, Tier)>, String
                 0 => Tier::A,
                 1 => Tier::B,
                 2 => Tier::C,
-                _ => return Err("tier 3".into()),
+                _ => Tier::D,
             };
             out.push((slot, tier));
         }

@@ -67,6 +67,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use backup::ExportOptions;
 pub use batch::Batch;
 pub use codec::{Propensities, ScoreView};
 pub use error::Error;

@@ -479,6 +479,11 @@ impl Store {
         self.get(&keys::grant(customer, disruption))
     }
 
+    /// Every grant, by customer and disruption.
+    pub fn grants(&self) -> impl Iterator<Item = Result<CompensationGrant, Error>> + '_ {
+        self.values(Space::Grants.prefix().to_vec())
+    }
+
     /// The customer's grants, in disruption order.
     pub fn grants_of(&self, customer: CustomerId) -> Result<Vec<CompensationGrant>, Error> {
         self.values(keys::customer_prefix(Space::Grants, customer))
@@ -624,6 +629,11 @@ impl Store {
                 .map_err(|reason| decode_err(&k, reason)),
             None => Ok(None),
         }
+    }
+
+    /// Whether the document `collection`/`key` exists (without decoding it).
+    pub fn doc_exists(&self, collection: &str, key: &str) -> Result<bool, Error> {
+        Ok(self.inner.tree.contains_key(keys::doc(collection, key))?)
     }
 
     /// The documents of `collection` whose key starts with `prefix`, in key order.

@@ -639,8 +639,9 @@ fn a_bad_import_line_names_its_line() {
     let store = Store::temporary().unwrap();
     let mut good = Vec::new();
     Store::temporary().unwrap().export_jsonl(&mut good).unwrap();
-    let mut text = String::from_utf8(good).unwrap();
-    text.push_str("{\"customer\": {\"nonsense\": 1}}\n");
+    let text = String::from_utf8(good).unwrap();
+    let (header, trailer) = text.split_once('\n').unwrap();
+    let text = format!("{header}\n{{\"customer\": {{\"nonsense\": 1}}}}\n{trailer}");
     match store.import_jsonl(&mut text.as_bytes()) {
         Err(Error::Import { line, .. }) => assert_eq!(line, 2),
         other => panic!("expected an import error, got {other:?}"),
@@ -897,4 +898,165 @@ fn reopening_keeps_everything_and_needs_the_only_handle() {
         Err(Error::Locked { .. })
     ));
     assert_eq!(other.customer_count().unwrap(), 1);
+}
+
+/// A backup with records of every kind.
+fn backup_of_a_small_store() -> Vec<u8> {
+    let store = Store::temporary().unwrap();
+    put(&store, |b| {
+        for id in 1..=40u64 {
+            b.put_customer(
+                &customer(id, &format!("Name{id}")),
+                vec![email(&format!("N{id}"))],
+            );
+            b.put_interaction(&interaction(id, id, 1_700_000_000_000 + id as i64));
+            b.put_scores(CustomerId(id), &scores(id as f64));
+        }
+        b.insert_grant(&grant(1, "RP1/2026-11-23", "Ana"));
+        b.put_doc(
+            "operators",
+            "ana",
+            &serde_json::json!({"name": "ana", "password_hash": "$argon2id$secret"}),
+        )
+        .unwrap();
+        b.put_doc_compact("fragments", "src:1", &(Some("Ada"), 7u64))
+            .unwrap();
+    });
+    put(&store, |b| {
+        b.remove_customer(CustomerId(40), Some(CustomerId(1)))
+    });
+    let mut out = Vec::new();
+    store.export_jsonl(&mut out).unwrap();
+    out
+}
+
+/// Regression: an export cut at a line boundary imported with success, restoring a store
+/// without its grants and operators (vouchers already paid could be paid again).
+#[test]
+fn every_cut_of_a_backup_is_refused_naming_what_is_wrong() {
+    use rand::{Rng, SeedableRng};
+    let full = backup_of_a_small_store();
+    assert!(Store::verify_export(&mut full.as_slice()).is_ok());
+    let mut cuts: Vec<usize> = full
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i + 1)
+        .filter(|&i| i < full.len())
+        .collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+    cuts.extend((0..200).map(|_| rng.random_range(0..full.len())));
+    cuts.push(full.len() - 1); // only the last line end missing
+    for &cut in &cuts {
+        let part = &full[..cut];
+        match Store::verify_export(&mut &part[..]) {
+            Err(Error::Import { reason, .. }) => assert!(
+                reason.contains("cut short")
+                    || reason.contains("trailer")
+                    || reason.contains("empty")
+                    || reason.contains("EOF"),
+                "cut at {cut}: {reason}"
+            ),
+            other => panic!("cut at {cut} of {}: {other:?}", full.len()),
+        }
+    }
+    // A real import of a file cut at a line boundary is refused too.
+    for &cut in cuts.iter().step_by(9).take(12) {
+        let target = Store::temporary().unwrap();
+        assert!(
+            matches!(
+                target.import_jsonl(&mut &full[..cut]),
+                Err(Error::Import { .. })
+            ),
+            "cut at {cut}"
+        );
+    }
+}
+
+#[test]
+fn a_backup_with_a_changed_count_or_byte_is_refused() {
+    let full = String::from_utf8(backup_of_a_small_store()).unwrap();
+    // A record removed from the middle: the counts disagree.
+    let lines: Vec<&str> = full.lines().collect();
+    let without: String = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| !(l.starts_with("{\"grant\"") && *i > 0))
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    match Store::verify_export(&mut without.as_bytes()) {
+        Err(Error::Import { reason, .. }) => {
+            assert!(
+                reason.contains("lines come before it") || reason.contains("grants"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // One value changed: the digest disagrees.
+    let changed = full.replacen("Name7", "Name8", 1);
+    match Store::verify_export(&mut changed.as_bytes()) {
+        Err(Error::Import { reason, .. }) => assert!(reason.contains("digest"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // Two exports one after the other.
+    let twice = format!("{full}{full}");
+    match Store::verify_export(&mut twice.as_bytes()) {
+        Err(Error::Import { reason, .. }) => {
+            assert!(reason.contains("after the trailer"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_export_to_a_file_is_private_whole_and_can_blank_password_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::temporary().unwrap();
+    put(&store, |b| {
+        b.put_customer(&customer(1, "Ada"), vec![]);
+        b.put_doc(
+            "operators",
+            "ana",
+            &serde_json::json!({"name": "ana", "password_hash": "$argon2id$secret"}),
+        )
+        .unwrap();
+    });
+    let path = dir.path().join("nightly.jsonl");
+    std::fs::write(&path, "the previous good backup\n").unwrap();
+    let options = rapport_store::ExportOptions {
+        blank: vec![("operators".into(), "password_hash".into())],
+    };
+    let sum = store.export_to_file(&path, &options).unwrap();
+    assert_eq!(sum.customers, 1);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("argon2id"), "{text}");
+    assert!(text.contains("operators.password_hash"), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // No temporary file is left beside it.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    // A failed export (a directory where the file should go) leaves the old file alone.
+    let blocked = dir.path().join("sub");
+    std::fs::create_dir(&blocked).unwrap();
+    std::fs::write(blocked.join("x"), "").unwrap();
+    assert!(store.export_to_file(&blocked, &options).is_err());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    let restored = Store::temporary().unwrap();
+    restored.import_jsonl(&mut text.as_bytes()).unwrap();
+    assert_eq!(
+        restored
+            .doc::<serde_json::Value>("operators", "ana")
+            .unwrap()
+            .unwrap()["password_hash"],
+        ""
+    );
 }

@@ -124,7 +124,7 @@ impl OverviewScreen {
             format!("Tiers: {} customers scored", thousands(scored as f64)),
             th.title(),
         )];
-        for tier in [Tier::A, Tier::B, Tier::C] {
+        for tier in [Tier::A, Tier::B, Tier::C, Tier::D] {
             let n = ov.tiers.get(&tier).copied().unwrap_or(0);
             let share = if scored > 0 {
                 n as f64 / scored as f64
