@@ -15,8 +15,7 @@ use rapport_core::{
 };
 
 use crate::fmt::{
-    ago, amounts, clean, clean_opt, date, datetime, detail, fit, percent, thousands,
-    value_currency, wrap,
+    ago, amounts, clean, clean_opt, date, datetime, detail, fit, percent, thousands, wrap,
 };
 use crate::screens::today::{Today, today};
 use crate::theme::tier_badge;
@@ -404,7 +403,9 @@ impl RecordScreen {
         match &rec.scores {
             Some(s) => {
                 // Values are in the deployment's one currency, shown with every figure.
-                let cur = value_currency(rec).map_or(String::new(), |c| format!(" {c}"));
+                let cur = rec
+                    .value_currency
+                    .map_or(String::new(), |c| format!(" {c}"));
                 let mut money = vec![format!("CLV {}{cur}", thousands(s.clv))];
                 let mut risk = vec![format!("P(alive) {}", percent(s.p_alive))];
                 if let Some(churn) = s.churn {

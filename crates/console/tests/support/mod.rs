@@ -14,7 +14,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc::{self, UnboundedReceiver};
 
-use rapport_analytics::{ListName, TierRow, TierSummary, Tiering, WorkingList};
+use rapport_analytics::{ListName, TierMeasure, TierRow, TierSummary, Tiering, WorkingList};
 use rapport_console::keymap::KeyBinding;
 use rapport_console::{App, Clock, Config, Event};
 use rapport_core::*;
@@ -441,9 +441,11 @@ impl Seed {
         let tiers = TierSummary {
             at,
             model_version: "value-v1".into(),
+            measure: TierMeasure::Value,
             tiering: Tiering {
                 a_cutoff: 2_000.0,
                 b_cutoff: 500.0,
+                c_cutoff: 100.0,
                 top_cutoff: 5_000.0,
                 bottom_cutoff: 100.0,
                 floor: 0.0,
@@ -458,6 +460,9 @@ impl Seed {
             top_value_share: 0.85,
             bottom_customers: 1,
             bottom_profit: -12.0,
+            negative_customers: 0,
+            negative_value: 0.0,
+            movements: Vec::new(),
         };
         self.batch.put_doc(ANALYTICS, "tiers", &tiers).unwrap();
         let values = [17_600.0, 2_468.0, 620.0, 82.0];
@@ -496,6 +501,9 @@ impl Seed {
                 detail: "ambiguous".into(),
                 raw,
                 header: None,
+                raw_len: None,
+                raw_sha256: None,
+                header_cut: false,
                 at,
             };
             self.batch
