@@ -193,24 +193,6 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// The currency the customer's amounts are in (the most frequent one), to show beside values
-/// computed from them (one currency per deployment: see `rapport_analytics::history`).
-pub fn value_currency(rec: &rapport_core::CustomerRecord) -> Option<rapport_core::Currency> {
-    let mut counts: Vec<(rapport_core::Currency, usize)> = Vec::new();
-    let all = rec
-        .interactions
-        .iter()
-        .flat_map(|i| i.amounts.iter().map(|a| a.money.currency))
-        .chain(rec.grants.iter().map(|g| g.amount.currency));
-    for c in all {
-        match counts.iter_mut().find(|(x, _)| *x == c) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((c, 1)),
-        }
-    }
-    counts.into_iter().max_by_key(|(_, n)| *n).map(|(c, _)| c)
-}
-
 #[cfg(test)]
 mod wrap_tests {
     use super::wrap;

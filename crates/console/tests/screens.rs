@@ -767,3 +767,15 @@ async fn stage_assessment_at_both_sizes() {
     front.press("s").await;
     assert_ne!(front.app.screen(), ScreenId::Assessment);
 }
+
+#[tokio::test]
+async fn cues_past_the_room_are_counted_not_dropped() {
+    // 16 rows leave the summary five lines: name, value, the alert (two lines), the count.
+    let mut h = Harness::new(front_line(), 80, 16).await;
+    h.type_text("erik").await;
+    h.press("enter").await;
+    let s = h.screen();
+    assert!(s.contains("(400.00 EUR)"), "the alert whole: {s}");
+    assert!(s.contains("+2 more cues"), "{s}");
+    assert!(!s.contains("complaint open"), "{s}");
+}

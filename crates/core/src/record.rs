@@ -227,4 +227,8 @@ pub struct CustomerRecord {
     pub more_interactions: bool,
     /// Whether personal data was masked for the requesting role.
     pub masked: bool,
+    /// The currency of the scores' money figures (value, annual value, profit, CLV): the
+    /// deployment's reporting currency, set by the service.
+    #[serde(default)]
+    pub value_currency: Option<crate::Currency>,
 }

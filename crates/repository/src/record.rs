@@ -146,6 +146,8 @@ impl Repository {
             interactions,
             more_interactions,
             masked: false,
+            // The reporting currency is the service's to say (it reads the rates once).
+            value_currency: None,
         }))
     }
 

@@ -64,6 +64,9 @@ pub struct Engine {
     session_ttl_ms: i64,
     /// Where "now" comes from: the system clock in the product, a fixed or manual one in tests.
     clock: Clock,
+    /// The reporting currency the scores are in (the stored rates', else EUR, as the scoring
+    /// run converts), read at start: records carry it so every value shows its currency.
+    reporting: rapport_core::Currency,
 }
 
 impl std::fmt::Debug for Engine {
@@ -137,7 +140,15 @@ impl Engine {
             _ => ApprovalLimits::standard(),
         };
         let hub = LiveHub::start(&store);
+        let reporting = match rapport_repository::rates::stored(&store) {
+            Ok(r) => r.map_or(rapport_core::Currency::EUR, |r| r.reporting),
+            Err(e) => {
+                tracing::error!(error = %e, "stored exchange rates unreadable; values shown in EUR");
+                rapport_core::Currency::EUR
+            }
+        };
         Engine {
+            reporting,
             repo: Repository::new(store.clone()),
             store,
             policy,
@@ -429,6 +440,7 @@ impl Engine {
         let mut record = records::record(&self.repo, id, query, self.clock.now())?
             .ok_or_else(|| ServiceError::NotFound(format!("customer {id}")))?;
         crate::limits::clip_record(&mut record);
+        record.value_currency = Some(self.reporting);
         if masked {
             masking::mask_record(&mut record);
         }

@@ -15,8 +15,7 @@ use rapport_core::{
 };
 
 use crate::fmt::{
-    ago, amounts, clean, clean_opt, date, datetime, detail, fit, percent, thousands,
-    value_currency, wrap,
+    ago, amounts, clean, clean_opt, date, datetime, detail, fit, percent, thousands, wrap,
 };
 use crate::screens::today::{Today, today};
 use crate::theme::tier_badge;
@@ -318,18 +317,21 @@ impl RecordScreen {
             return;
         };
         let wide = area.width >= 120 && area.height >= 32;
-        let (left, right) = if wide {
-            (
-                self.summary_lines(rec, cx, area.width / 2, false),
-                self.detail_lines(rec, cx, (area.width - area.width / 2) as usize),
-            )
-        } else {
-            (self.summary_lines(rec, cx, area.width, true), Vec::new())
-        };
         let top_max = if wide {
             area.height * 2 / 5
         } else {
             area.height.saturating_sub(9).max(4)
+        };
+        let (left, right) = if wide {
+            (
+                self.summary_lines(rec, cx, area.width / 2, false, top_max.into()),
+                self.detail_lines(rec, cx, (area.width - area.width / 2) as usize),
+            )
+        } else {
+            (
+                self.summary_lines(rec, cx, area.width, true, top_max.into()),
+                Vec::new(),
+            )
         };
         let top_h = (left.len().max(right.len()) as u16).min(top_max);
         let [top, hist] =
@@ -362,6 +364,7 @@ impl RecordScreen {
         cx: &ViewCtx<'_>,
         width: u16,
         compact: bool,
+        room: usize,
     ) -> Vec<Line<'static>> {
         let th = cx.theme;
         let c = &rec.customer;
@@ -400,7 +403,9 @@ impl RecordScreen {
         match &rec.scores {
             Some(s) => {
                 // Values are in the deployment's one currency, shown with every figure.
-                let cur = value_currency(rec).map_or(String::new(), |c| format!(" {c}"));
+                let cur = rec
+                    .value_currency
+                    .map_or(String::new(), |c| format!(" {c}"));
                 let mut money = vec![format!("CLV {}{cur}", thousands(s.clv))];
                 let mut risk = vec![format!("P(alive) {}", percent(s.p_alive))];
                 if let Some(churn) = s.churn {
@@ -432,34 +437,8 @@ impl RecordScreen {
             ]));
         }
 
-        // Cues wrap (never cut); past the room for them, a count says how many are not shown.
-        let max_cue_lines = if compact { 5 } else { 9 };
         let w = (width as usize).max(10);
-        let mut used = 0;
-        for (n, cue) in rec.cues.iter().enumerate() {
-            let mark = match cue.level {
-                rapport_core::CueLevel::Alert => "! ",
-                rapport_core::CueLevel::Recognise => "* ",
-                rapport_core::CueLevel::Info => "i ",
-            };
-            let wrapped = wrap(&clean(&cue.text), w - 2);
-            let left = rec.cues.len() - n;
-            let room = max_cue_lines - used;
-            // The last line of room goes to the count when cues remain after this one.
-            let fits = wrapped.len() <= room && (left == 1 || wrapped.len() < room);
-            if !fits {
-                lines.push(Line::styled(
-                    format!("  +{left} more cue{}", if left == 1 { "" } else { "s" }),
-                    th.cue(cue.level),
-                ));
-                break;
-            }
-            used += wrapped.len();
-            for (k, part) in wrapped.into_iter().enumerate() {
-                let lead = if k == 0 { mark } else { "  " };
-                lines.push(Line::styled(format!("{lead}{part}"), th.cue(cue.level)));
-            }
-        }
+        let mut today_rows: Vec<Line<'static>> = Vec::new();
         if let Some(t) = &self.today {
             let mut spans: Vec<Span<'static>> = Vec::new();
             let mut text_len = 0;
@@ -477,8 +456,39 @@ impl RecordScreen {
             if !spans.is_empty() {
                 rows.push(Line::from(spans));
             }
-            lines.extend(rows);
+            today_rows = rows;
         }
+        // Cues wrap (never cut); past the room for them, a count says how many are not shown.
+        // They never push the today panel out of the room the screen gives the summary.
+        let max_cue_lines = (if compact { 5 } else { 9 })
+            .min(room.saturating_sub(lines.len() + today_rows.len()))
+            .max(2);
+        let mut used = 0;
+        for (n, cue) in rec.cues.iter().enumerate() {
+            let mark = match cue.level {
+                rapport_core::CueLevel::Alert => "! ",
+                rapport_core::CueLevel::Recognise => "* ",
+                rapport_core::CueLevel::Info => "i ",
+            };
+            let wrapped = wrap(&clean(&cue.text), w - 2);
+            let left = rec.cues.len() - n;
+            let free = max_cue_lines - used;
+            // The last free line goes to the count when cues remain after this one.
+            let fits = wrapped.len() <= free && (left == 1 || wrapped.len() < free);
+            if !fits {
+                lines.push(Line::styled(
+                    format!("  +{left} more cue{}", if left == 1 { "" } else { "s" }),
+                    th.cue(cue.level),
+                ));
+                break;
+            }
+            used += wrapped.len();
+            for (k, part) in wrapped.into_iter().enumerate() {
+                let lead = if k == 0 { mark } else { "  " };
+                lines.push(Line::styled(format!("{lead}{part}"), th.cue(cue.level)));
+            }
+        }
+        lines.extend(today_rows);
 
         if compact {
             let now = cx.now;

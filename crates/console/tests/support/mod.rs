@@ -441,10 +441,11 @@ impl Seed {
         let tiers = TierSummary {
             at,
             model_version: "value-v1".into(),
+            measure: TierMeasure::Value,
             tiering: Tiering {
                 a_cutoff: 2_000.0,
                 b_cutoff: 500.0,
-                c_cutoff: 90.0,
+                c_cutoff: 100.0,
                 top_cutoff: 5_000.0,
                 bottom_cutoff: 100.0,
                 floor: 0.0,
@@ -459,7 +460,6 @@ impl Seed {
             top_value_share: 0.85,
             bottom_customers: 1,
             bottom_profit: -12.0,
-            measure: TierMeasure::Value,
             negative_customers: 0,
             negative_value: 0.0,
             movements: Vec::new(),
@@ -501,10 +501,10 @@ impl Seed {
                 detail: "ambiguous".into(),
                 raw,
                 header: None,
-                at,
                 raw_len: None,
                 raw_sha256: None,
                 header_cut: false,
+                at,
             };
             self.batch
                 .put_doc(quarantine::COLLECTION, &entry.id, &entry)
