@@ -304,7 +304,7 @@ pub const BINDINGS: &[Binding] = &[
         Context::Global,
         Action::Assess,
         &["s"],
-        "Stage assessment: where the organisation stands",
+        "Stage assessment of customer focus",
     ),
     b(
         Context::Global,

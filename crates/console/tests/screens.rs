@@ -154,6 +154,11 @@ async fn grant_in_one_console_appears_live_in_the_other_and_the_second_is_refuse
         h.press("enter").await;
     }
     gate.press("c").await;
+    // The form opens on the Pick line (the disruptions on record, newest picked): the
+    // touchpoint is the fifth field.
+    for _ in 0..4 {
+        gate.press("tab").await;
+    }
     gate.type_text("gate C12").await;
     let form = gate.screen();
     assert!(
@@ -195,6 +200,11 @@ async fn grant_in_one_console_appears_live_in_the_other_and_the_second_is_refuse
 
     // The second grant is refused with the first grant's details.
     call.press("c").await;
+    // The form opens on the Pick line (the disruptions on record, newest picked): the
+    // touchpoint is the fifth field.
+    for _ in 0..4 {
+        call.press("tab").await;
+    }
     call.type_text("call center").await;
     let s = call.screen();
     assert!(s.contains("ALREADY GRANTED"), "{s}");
@@ -720,6 +730,11 @@ async fn status_messages_clear_themselves() {
     h.type_text("anna").await;
     h.press("enter").await;
     h.press("c").await;
+    // The form opens on the Pick line (the disruptions on record, newest picked): the
+    // touchpoint is the fifth field.
+    for _ in 0..4 {
+        h.press("tab").await;
+    }
     h.type_text("gate C12").await;
     h.press("enter").await;
     h.press("enter").await;

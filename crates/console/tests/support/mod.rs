@@ -49,9 +49,27 @@ struct Seed {
     store: Store,
     batch: Batch,
     next_interaction: u64,
+    /// Disruption records noted so far, as the ingest keeps them.
+    disruptions: std::collections::HashMap<String, rapport_core::Disruption>,
 }
 
 impl Seed {
+    /// Stores an interaction; a disruption row also notes its disruption on record, as the
+    /// ingest does for the airport's rows (grants must name a disruption on record).
+    fn put(&mut self, i: &Interaction) {
+        self.batch.put_interaction(i);
+        if let Some(d) = rapport_repository::extract::disruption_of(i, "airport") {
+            rapport_repository::disruption::note(
+                &self.store,
+                &mut self.disruptions,
+                &mut self.batch,
+                d,
+                i.customer,
+            )
+            .unwrap();
+        }
+    }
+
     fn customer(&mut self, c: &Customer) {
         let mut keys = Vec::new();
         let tokens = name_tokens(&c.display_name());
@@ -167,6 +185,7 @@ impl World {
             batch: Batch::default(),
             // A block the engine will not hand out again.
             next_interaction: store.next_interaction_ids(1_000).unwrap().start,
+            disruptions: Default::default(),
         };
         let ids: Vec<CustomerId> = (0..5).map(|_| store.next_customer_id().unwrap()).collect();
         assert_eq!(
@@ -247,7 +266,7 @@ impl Seed {
                 i.attributes
                     .insert("flight".into(), text(&format!("RP{}", 100 + k)));
             }
-            self.batch.put_interaction(&i);
+            self.put(&i);
         }
         let mut bag = self.interaction(
             id,
@@ -258,7 +277,7 @@ impl Seed {
         bag.touchpoint = Some("CPH baggage".into());
         bag.phase = Some(Phase::During);
         bag.attributes.insert("bag_tag".into(), text("RP884211"));
-        self.batch.put_interaction(&bag);
+        self.put(&bag);
         let mut complaint = self.interaction(
             id,
             hours_ago(24 * 8),
@@ -272,7 +291,7 @@ impl Seed {
                 .into(),
         );
         complaint.phase = Some(Phase::Post);
-        self.batch.put_interaction(&complaint);
+        self.put(&complaint);
         let mut flown = self.interaction(
             id,
             hours_ago(21),
@@ -281,10 +300,13 @@ impl Seed {
         );
         flown.touchpoint = Some("gate B4".into());
         flown.attributes.insert("flight".into(), text("RP123"));
-        self.batch.put_interaction(&flown);
+        self.put(&flown);
         let mut delay = self.interaction(id, hours_ago(20), Channel::Gate, InteractionKind::Delay);
         delay.touchpoint = Some("gate B4".into());
         delay.attributes.insert("flight".into(), text("RP123"));
+        delay
+            .attributes
+            .insert("flight_date".into(), text("2026-11-22"));
         delay
             .attributes
             .insert("delay_minutes".into(), AttrValue::Int(840));
@@ -292,7 +314,7 @@ impl Seed {
             .attributes
             .insert("disruption".into(), text("RP123/2026-11-22"));
         delay.phase = Some(Phase::During);
-        self.batch.put_interaction(&delay);
+        self.put(&delay);
         // Today's trip: checked in an hour ago for a flight in three hours.
         let mut checkin = self.interaction(
             id,
@@ -313,7 +335,7 @@ impl Seed {
         ] {
             checkin.attributes.insert(k.into(), text(v));
         }
-        self.batch.put_interaction(&checkin);
+        self.put(&checkin);
     }
 
     /// Erik Berg: tier B, a voucher granted three hours ago at a long touchpoint name (a
@@ -334,8 +356,11 @@ impl Seed {
         cancel.attributes.insert("flight".into(), text("RP121"));
         cancel
             .attributes
+            .insert("flight_date".into(), text("2026-11-23"));
+        cancel
+            .attributes
             .insert("disruption".into(), text("RP121/2026-11-23"));
-        self.batch.put_interaction(&cancel);
+        self.put(&cancel);
         let mut granted = self.interaction(
             id,
             hours_ago(3),
@@ -348,7 +373,7 @@ impl Seed {
             role: AmountRole::Compensation,
             money: eur(40_000),
         });
-        self.batch.put_interaction(&granted);
+        self.put(&granted);
         self.batch.insert_grant(&CompensationGrant {
             customer: id,
             disruption: "RP121/2026-11-23".into(),
@@ -373,7 +398,7 @@ impl Seed {
             "rebooked on the evening flight but the connection to Tromsø leaves before it lands"
                 .into(),
         );
-        self.batch.put_interaction(&complaint);
+        self.put(&complaint);
     }
 
     /// Acme AB: a corporate account employing Anna and 29 others.
@@ -404,7 +429,7 @@ impl Seed {
         let mut note = self.interaction(id, hours_ago(3), Channel::Web, InteractionKind::Note);
         note.text = Some("hello\u{1b}[1;1H\u{1b}[2Jgotcha".into());
         note.touchpoint = Some("\u{1b}[5mweb".into());
-        self.batch.put_interaction(&note);
+        self.put(&note);
     }
 
     /// Anders Bergström: tier C, one old booking.
@@ -423,7 +448,7 @@ impl Seed {
             role: AmountRole::Revenue,
             money: eur(9_900),
         });
-        self.batch.put_interaction(&old);
+        self.put(&old);
     }
 
     /// What a scoring run and an ingest leave for the overview: tiers, value skew, the
