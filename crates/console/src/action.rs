@@ -94,6 +94,8 @@ pub enum Action {
     Lists,
     /// Show the coordination-stage assessment.
     Assess,
+    /// Answer the stage questionnaire (broad view) for oneself.
+    Answer,
     /// Re-read what is shown.
     Refresh,
     /// Move up one row.
@@ -170,6 +172,7 @@ impl Action {
             Action::Overview => "overview",
             Action::Lists => "lists",
             Action::Assess => "assess",
+            Action::Answer => "answer",
             Action::Refresh => "refresh",
             Action::Up => "up",
             Action::Down => "down",
@@ -214,6 +217,7 @@ impl Action {
                 | Action::Overview
                 | Action::Lists
                 | Action::Assess
+                | Action::Answer
                 | Action::Refresh
                 | Action::LogInteraction
                 | Action::Grant
@@ -305,6 +309,12 @@ pub const BINDINGS: &[Binding] = &[
         Action::Assess,
         &["s"],
         "Stage assessment of customer focus",
+    ),
+    b(
+        Context::Global,
+        Action::Answer,
+        &["A"],
+        "Answer the stage questionnaire",
     ),
     b(
         Context::Global,

@@ -29,6 +29,7 @@ use crate::popups::message::{Message, Tone};
 use crate::popups::note::NotePopup;
 use crate::popups::palette::{Command, Palette};
 use crate::popups::preference::PreferencePopup;
+use crate::popups::questionnaire::QuestionnairePopup;
 use crate::screens::ScreenId;
 use crate::screens::assessment::{AssessmentScreen, PERIOD_DAYS};
 use crate::screens::overview::{LISTS, OverviewScreen};
@@ -488,6 +489,12 @@ impl<S: Service> App<S> {
                 self.request_search();
             }
             Action::Palette => self.popups.push(Popup::Palette(Palette::default())),
+            Action::Answer if self.offered(action) => {
+                self.popups
+                    .push(Popup::Questionnaire(QuestionnairePopup::new(
+                        self.session.role,
+                    )))
+            }
             Action::Help => self.popups.push(Popup::Help(Help::default())),
             Action::Overview | Action::Lists if self.offered(action) => {
                 self.navigate(ScreenId::Overview);
@@ -791,9 +798,11 @@ impl<S: Service> App<S> {
                     }
                 }
             },
-            Popup::Log(_) | Popup::Grant(_) | Popup::Preference(_) | Popup::Note(_) => {
-                self.form_key(key)
-            }
+            Popup::Log(_)
+            | Popup::Grant(_)
+            | Popup::Preference(_)
+            | Popup::Note(_)
+            | Popup::Questionnaire(_) => self.form_key(key),
         }
     }
 
@@ -822,6 +831,7 @@ impl<S: Service> App<S> {
             Popup::Grant(p) => &mut p.form,
             Popup::Preference(p) => &mut p.form,
             Popup::Note(p) => &mut p.form,
+            Popup::Questionnaire(p) => &mut p.form,
             _ => return,
         };
         let changed = match action {
@@ -839,6 +849,18 @@ impl<S: Service> App<S> {
     }
 
     fn submit_form(&mut self) {
+        if let Some(Popup::Questionnaire(p)) = self.popups.last() {
+            match p.answers(&self.session.operator) {
+                Ok(answers) => {
+                    self.popups.pop();
+                    self.set_status("Saving your answers...", false);
+                    let svc = self.svc.clone();
+                    self.spawn(async move { Reply::Answered(svc.submit_answers(answers).await) });
+                }
+                Err(e) => self.error_popup("Cannot save these answers", e),
+            }
+            return;
+        }
         let Some(id) = self.record.id else { return };
         let svc = self.svc.clone();
         match self.popups.last_mut() {
@@ -1028,6 +1050,15 @@ impl<S: Service> App<S> {
                     self.request_record(true);
                 }
                 Err(e) => self.error_popup("Not saved", e.to_string()),
+            },
+            Reply::Answered(result) => match result {
+                Ok(_) => {
+                    self.set_status("Saved your answers", false);
+                    if self.screen == ScreenId::Assessment {
+                        self.request_assessment();
+                    }
+                }
+                Err(e) => self.error_popup("Answers not saved", e.to_string()),
             },
             Reply::Assessment(result) => match result {
                 Ok(e) => self.assessment.entry = Some(e),

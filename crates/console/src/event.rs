@@ -87,6 +87,8 @@ pub enum Reply {
     Logged(ServiceResult<Interaction>),
     /// A preference was recorded.
     Preference(ServiceResult<Preference>),
+    /// Questionnaire answers were stored.
+    Answered(ServiceResult<u64>),
     /// A stage assessment.
     Assessment(ServiceResult<rapport_service::AssessmentEntry>),
     /// Overview figures.

@@ -16,6 +16,7 @@ fn request(action: Action) -> Option<Request> {
         Action::Lists => Request::ReadList,
         Action::Overview => Request::ReadOverview,
         Action::Assess => Request::Assess,
+        Action::Answer => Request::AnswerQuestionnaire,
         Action::Search => Request::Search,
         _ => return None,
     })

@@ -10,6 +10,7 @@ pub mod message;
 pub mod note;
 pub mod palette;
 pub mod preference;
+pub mod questionnaire;
 
 /// A popup on the stack (a handful at most, so variant sizes do not matter).
 #[allow(clippy::large_enum_variant)]
@@ -25,6 +26,8 @@ pub enum Popup {
     Grant(grant::GrantPopup),
     /// Record a preference.
     Preference(preference::PreferencePopup),
+    /// Answer the stage questionnaire.
+    Questionnaire(questionnaire::QuestionnairePopup),
     /// A note or an idea.
     Note(note::NotePopup),
     /// A message (error, refusal).

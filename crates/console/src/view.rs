@@ -63,6 +63,7 @@ impl<S: Service> App<S> {
                 Popup::Log(p) => p.render(f, body, &cx, &who),
                 Popup::Grant(p) => p.render(f, body, &cx, &who),
                 Popup::Preference(p) => p.render(f, body, &cx, &who),
+                Popup::Questionnaire(p) => p.render(f, body, &cx),
                 Popup::Note(p) => p.render(f, body, &cx, &who),
                 Popup::Message(p) => p.render(f, body, &cx),
                 Popup::Detail(p) => p.render(f, body, &cx),

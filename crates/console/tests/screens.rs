@@ -794,3 +794,35 @@ async fn cues_past_the_room_are_counted_not_dropped() {
     assert!(s.contains("+2 more cues"), "{s}");
     assert!(!s.contains("complaint open"), "{s}");
 }
+
+/// An operator answers the broad-view questionnaire in the console; the assessment then
+/// counts the answers and shows the constituency beside the evidence.
+#[tokio::test]
+async fn the_questionnaire_is_answered_in_the_console() {
+    let world = World::new();
+    let mut h = Harness::new(world.console("C. Officer", Role::Executive), 120, 40).await;
+    h.press("esc").await;
+    h.press("s").await;
+    assert!(!h.screen().contains("Answers ("));
+    h.press("A").await;
+    let form = h.screen();
+    assert!(form.contains("How customer-focused are we?"), "{form}");
+    assert!(
+        form.contains("B1 When a customer contacts us anywhere"),
+        "{form}"
+    );
+    assert!(
+        form.contains("executive"),
+        "the role's constituency: {form}"
+    );
+    // B1: from "3 partly" to "5 fully".
+    h.press("tab").await;
+    h.press("right").await;
+    h.press("right").await;
+    h.press("enter").await;
+    let s = h.screen();
+    assert!(s.contains("Answers (1 respondents"), "{s}");
+    assert!(s.contains("executive"), "{s}");
+    // 5, 3, 3, 3: maturity 3.5.
+    assert!(s.contains("3.5"), "{s}");
+}
