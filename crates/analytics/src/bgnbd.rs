@@ -38,48 +38,60 @@ pub struct Fit<P> {
 
 const MAX_SERIES_TERMS: usize = 100_000;
 
+/// Fits a model of the BG/NBD family (parameters r, alpha, a, b) by maximum likelihood:
+/// BFGS on log-parameters with the model's analytic gradient (`ll` returns the weighted
+/// log-likelihood and fills its gradient in r, alpha, a, b), started at the data's mean
+/// purchase-rate scale. Errors on empty or invalid data, and when the optimiser does not
+/// converge or ends on a boundary.
+pub(crate) fn fit_four<M>(
+    model: &'static str,
+    data: &[Rfm],
+    opts: &FitOptions,
+    make: impl Fn([f64; 4]) -> M,
+    ll: impl Fn(&M, &[(Rfm, f64)], &mut [f64; 4]) -> f64,
+) -> Result<Fit<M>, Error> {
+    check_rows(data)?;
+    let rows = weighted_rows(data);
+    let exp = |p: &[f64]| [p[0].exp(), p[1].exp(), p[2].exp(), p[3].exp()];
+    let objective = |p: &[f64], grad: &mut [f64]| {
+        let params = exp(p);
+        let m = make(params);
+        let mut g = [0.0; 4];
+        let value = ll(&m, &rows, &mut g);
+        // Chain rule to log-parameters, sign for minimisation.
+        for (out, (gi, pi)) in grad.iter_mut().zip(g.iter().zip(params)) {
+            *out = -gi * pi;
+        }
+        -value
+    };
+    // Start at the mean purchase rate's scale so alpha begins in the data's time unit.
+    let mean_age = data.iter().map(|d| d.age).sum::<f64>() / data.len() as f64;
+    let x0 = [0.0, mean_age.max(1e-3).ln() - 1.0, 0.0, 0.0];
+    let m = minimize(objective, &x0, opts).map_err(|e| Error::NotConverged {
+        model,
+        reason: e.reason,
+        best_log_likelihood: -e.best.value,
+    })?;
+    crate::check_interior(model, &["r", "alpha", "a", "b"], &m.x, -m.value)?;
+    Ok(Fit {
+        params: make(exp(&m.x)),
+        log_likelihood: -m.value,
+        customers: data.len(),
+        evaluations: m.evaluations,
+    })
+}
+
 impl BgNbd {
     /// Fits by maximum likelihood. Errors on empty or invalid data, and when the optimiser
     /// does not converge (then no parameters are returned).
     pub fn fit(data: &[Rfm], opts: &FitOptions) -> Result<Fit<BgNbd>, Error> {
-        check_rows(data)?;
-        let rows = weighted_rows(data);
-        let objective = |p: &[f64], grad: &mut [f64]| {
-            let m = BgNbd {
-                r: p[0].exp(),
-                alpha: p[1].exp(),
-                a: p[2].exp(),
-                b: p[3].exp(),
-            };
-            let mut g = [0.0; 4];
-            let ll = m.weighted_log_likelihood_and_gradient(&rows, &mut g);
-            // Chain rule to log-parameters, sign for minimisation.
-            for (out, (gi, pi)) in grad.iter_mut().zip(g.iter().zip([m.r, m.alpha, m.a, m.b])) {
-                *out = -gi * pi;
-            }
-            -ll
-        };
-        // Start at the mean purchase rate's scale so alpha begins in the data's time unit.
-        let mean_age = data.iter().map(|d| d.age).sum::<f64>() / data.len() as f64;
-        let x0 = [0.0, mean_age.max(1e-3).ln() - 1.0, 0.0, 0.0];
-        let m = minimize(objective, &x0, opts).map_err(|e| Error::NotConverged {
-            model: "BG/NBD",
-            reason: e.reason,
-            best_log_likelihood: -e.best.value,
-        })?;
-        crate::check_interior("BG/NBD", &["r", "alpha", "a", "b"], &m.x, -m.value)?;
-        let params = BgNbd {
-            r: m.x[0].exp(),
-            alpha: m.x[1].exp(),
-            a: m.x[2].exp(),
-            b: m.x[3].exp(),
-        };
-        Ok(Fit {
-            params,
-            log_likelihood: -m.value,
-            customers: data.len(),
-            evaluations: m.evaluations,
-        })
+        fit_four(
+            "BG/NBD",
+            data,
+            opts,
+            |[r, alpha, a, b]| BgNbd { r, alpha, a, b },
+            |m, rows, g| m.weighted_log_likelihood_and_gradient(rows, g),
+        )
     }
 
     /// The log-likelihood of the data under these parameters.

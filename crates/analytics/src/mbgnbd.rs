@@ -7,11 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bgnbd::Fit;
-use crate::optimize::{FitOptions, minimize};
+use crate::Error;
+use crate::bgnbd::{Fit, fit_four};
+use crate::optimize::FitOptions;
 use crate::rfm::{Rfm, weighted_rows};
 use crate::special::{digamma, ln_gamma, log_add_exp};
-use crate::{Error, check_rows};
 
 /// Fitted MBG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -29,41 +29,13 @@ pub struct MbgNbd {
 impl MbgNbd {
     /// Fits by maximum likelihood (BFGS on log-parameters with the analytic gradient).
     pub fn fit(data: &[Rfm], opts: &FitOptions) -> Result<Fit<MbgNbd>, Error> {
-        check_rows(data)?;
-        let rows = weighted_rows(data);
-        let objective = |p: &[f64], grad: &mut [f64]| {
-            let m = MbgNbd {
-                r: p[0].exp(),
-                alpha: p[1].exp(),
-                a: p[2].exp(),
-                b: p[3].exp(),
-            };
-            let mut g = [0.0; 4];
-            let ll = m.log_likelihood_and_gradient(&rows, &mut g);
-            for (out, (gi, pi)) in grad.iter_mut().zip(g.iter().zip([m.r, m.alpha, m.a, m.b])) {
-                *out = -gi * pi;
-            }
-            -ll
-        };
-        let mean_age = data.iter().map(|d| d.age).sum::<f64>() / data.len() as f64;
-        let x0 = [0.0, mean_age.max(1e-3).ln() - 1.0, 0.0, 0.0];
-        let m = minimize(objective, &x0, opts).map_err(|e| Error::NotConverged {
-            model: "MBG/NBD",
-            reason: e.reason,
-            best_log_likelihood: -e.best.value,
-        })?;
-        crate::check_interior("MBG/NBD", &["r", "alpha", "a", "b"], &m.x, -m.value)?;
-        Ok(Fit {
-            params: MbgNbd {
-                r: m.x[0].exp(),
-                alpha: m.x[1].exp(),
-                a: m.x[2].exp(),
-                b: m.x[3].exp(),
-            },
-            log_likelihood: -m.value,
-            customers: data.len(),
-            evaluations: m.evaluations,
-        })
+        fit_four(
+            "MBG/NBD",
+            data,
+            opts,
+            |[r, alpha, a, b]| MbgNbd { r, alpha, a, b },
+            |m, rows, g| m.log_likelihood_and_gradient(rows, g),
+        )
     }
 
     /// The log-likelihood of the data under these parameters.

@@ -9,7 +9,7 @@
 //! - a measure is **met** when its value passes its threshold; a measure without evidence
 //!   (the feature that would produce it is unused) is **not measured** and counts as not met;
 //! - a stage **holds** when at least two thirds of its measures are met
-//!   ([`HOLD_SHARE`]) and none of its foundation measures fails;
+//!   and none of its foundation measures fails;
 //! - the **stage reached** is the highest stage such that it and every stage before it hold
 //!   (0: not even the communal pool holds);
 //! - a **weak-foundation warning** is raised when a later stage shows activity (any of its
@@ -337,9 +337,6 @@ pub const MEASURES: [MeasureDef; 17] = [
         "assign every customer to a portfolio with a customer manager",
     ),
 ];
-
-/// A stage holds when at least this share of its measures is met.
-pub const HOLD_SHARE: f64 = 2.0 / 3.0;
 
 /// The raw evidence the service gathers over a period. `None` means the feature that would
 /// produce the evidence is not in use (not measured).
