@@ -393,8 +393,10 @@ fn demo_serve_lets_two_terminals_join_and_see_each_other_live() {
     call.keys(&["n"]);
     call.type_text("called back");
     call.keys(&["Enter"]);
-    let screen = call.wait_for("Saved note", 10);
-    assert!(screen.contains("called back"), "{screen}");
+    // The status line says so first; the record is read again just after, so the rep's
+    // own history shows the note within a moment.
+    call.wait_for("Saved note", 10);
+    call.wait_for("called back", 10);
     let screen = gate.wait_for("called back", 10);
     let row = screen.lines().find(|l| l.contains("called back")).unwrap();
     assert!(
