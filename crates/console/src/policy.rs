@@ -11,7 +11,8 @@ use crate::action::Action;
 fn request(action: Action) -> Option<Request> {
     Some(match action {
         Action::LogInteraction | Action::Note | Action::Idea => Request::LogInteraction,
-        Action::Grant => Request::GrantCompensation,
+        Action::Grant | Action::GrantFlight => Request::GrantCompensation,
+        Action::Flight => Request::ReadDisruptions,
         Action::Preference => Request::RecordPreference,
         Action::Lists => Request::ReadList,
         Action::Overview => Request::ReadOverview,
