@@ -150,7 +150,8 @@ mod tests {
         i.text = Some("missed the connection".into());
         i.employee = Some("mrossi".into());
         if let Some(a) = about {
-            i.attributes.insert(ABOUT_ATTR.into(), AttrValue::Text(a.into()));
+            i.attributes
+                .insert(ABOUT_ATTR.into(), AttrValue::Text(a.into()));
         }
         i
     }
@@ -203,7 +204,13 @@ mod tests {
             .attributes
             .insert("booking_ref".into(), AttrValue::Text("K7Q2LM".into()));
         let cs = cases(&[closed, booked, resolve(3, 2, 99, "x")]);
-        assert!(cs.iter().find(|c| c.complaint == InteractionId(1)).unwrap().resolution.is_some());
+        assert!(
+            cs.iter()
+                .find(|c| c.complaint == InteractionId(1))
+                .unwrap()
+                .resolution
+                .is_some()
+        );
         let open = cs.iter().find(|c| c.complaint == InteractionId(2)).unwrap();
         assert!(open.is_open());
         assert_eq!(open.about.as_deref(), Some("K7Q2LM"));

@@ -529,14 +529,10 @@ impl Engine {
     /// A complaint's `about` (optional) must name a disruption on record that affected the
     /// customer, or one of the customer's bookings; it is stored in canonical form.
     fn check_about(&self, new: &mut NewInteraction) -> ServiceResult<()> {
-        let Some(about) = new
-            .attributes
-            .get(case::ABOUT_ATTR)
-            .map(|v| match v {
-                AttrValue::Text(t) => t.trim().to_string(),
-                other => other.to_string(),
-            })
-        else {
+        let Some(about) = new.attributes.get(case::ABOUT_ATTR).map(|v| match v {
+            AttrValue::Text(t) => t.trim().to_string(),
+            other => other.to_string(),
+        }) else {
             return Ok(());
         };
         if about.is_empty() {
@@ -554,8 +550,7 @@ impl Engine {
         let booking = about.to_ascii_uppercase();
         for i in self.store.interactions_of(new.customer) {
             let i = i.map_err(store_err)?;
-            if i
-                .attr_text("booking_ref")
+            if i.attr_text("booking_ref")
                 .is_some_and(|b| b.trim().eq_ignore_ascii_case(&booking))
             {
                 new.attributes
@@ -607,13 +602,17 @@ impl Engine {
                 ))
             })?;
         if let Some(r) = &c.resolution {
-            return Err(ServiceError::Invalid(rapport_core::text::sanitize(&format!(
-                "complaint {case_id} was already resolved{} on {}: {}",
-                r.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default(),
-                r.at,
-                r.text.as_deref().unwrap_or("closed")
-            ))
-            .into_owned()));
+            return Err(ServiceError::Invalid(
+                rapport_core::text::sanitize(&format!(
+                    "complaint {case_id} was already resolved{} on {}: {}",
+                    r.by.as_deref()
+                        .map(|b| format!(" by {b}"))
+                        .unwrap_or_default(),
+                    r.at,
+                    r.text.as_deref().unwrap_or("closed")
+                ))
+                .into_owned(),
+            ));
         }
         Ok(())
     }

@@ -139,7 +139,13 @@ async fn clients_racing_to_close_one_complaint_close_it_once() {
     let first = server.admin().await;
     let mut cases = Vec::new();
     for _ in 0..20 {
-        cases.push(first.log_interaction(complaint(ids[0], None)).await.unwrap().id);
+        cases.push(
+            first
+                .log_interaction(complaint(ids[0], None))
+                .await
+                .unwrap()
+                .id,
+        );
     }
     let mut clients = vec![first];
     for _ in 0..3 {
