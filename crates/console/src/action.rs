@@ -127,6 +127,8 @@ pub enum Action {
     Note,
     /// Pass an idea or observation to the analysts.
     Idea,
+    /// Resolve one of the record's open complaint cases.
+    Resolve,
     /// Show the flight view of the customer's disruptions (every passenger affected).
     Flight,
     /// Grant every passenger of the disruption shown what the policy entitles.
@@ -196,6 +198,7 @@ impl Action {
             Action::Note => "note",
             Action::Idea => "idea",
             Action::Flight => "flight",
+            Action::Resolve => "resolve",
             Action::GrantFlight => "grant-flight",
             Action::FilterKind => "filter-kind",
             Action::FilterChannel => "filter-channel",
@@ -236,6 +239,7 @@ impl Action {
                 | Action::Note
                 | Action::Idea
                 | Action::Flight
+                | Action::Resolve
                 | Action::FilterKind
                 | Action::FilterChannel
                 | Action::FilterText
@@ -395,6 +399,12 @@ pub const BINDINGS: &[Binding] = &[
         Action::Idea,
         &["d"],
         "Pass an idea to the analysts",
+    ),
+    b(
+        Context::Record,
+        Action::Resolve,
+        &["R"],
+        "Resolve a complaint case (what was done)",
     ),
     b(
         Context::Record,

@@ -30,6 +30,7 @@ use crate::popups::note::NotePopup;
 use crate::popups::palette::{Command, Palette};
 use crate::popups::preference::PreferencePopup;
 use crate::popups::questionnaire::QuestionnairePopup;
+use crate::popups::resolve::ResolvePopup;
 use crate::screens::ScreenId;
 use crate::screens::assessment::{AssessmentScreen, PERIOD_DAYS};
 use crate::screens::flight::FlightScreen;
@@ -585,10 +586,11 @@ impl<S: Service> App<S> {
                     self.flight.outcome = None;
                 }
             }
-            Action::NextTab | Action::PrevTab if self.screen == ScreenId::Flight => {
-                if self.flight.cycle(action == Action::NextTab) {
-                    self.request_flight();
-                }
+            Action::NextTab | Action::PrevTab
+                if self.screen == ScreenId::Flight
+                    && self.flight.cycle(action == Action::NextTab) =>
+            {
+                self.request_flight();
             }
             Action::Refresh => match self.screen {
                 ScreenId::Search => self.request_search(),
@@ -660,7 +662,8 @@ impl<S: Service> App<S> {
             | Action::Grant
             | Action::Preference
             | Action::Note
-            | Action::Idea => self.open_form(action),
+            | Action::Idea
+            | Action::Resolve => self.open_form(action),
             Action::FilterKind | Action::FilterChannel | Action::ClearFilters
                 if self.screen == ScreenId::Record && self.record.record.is_some() =>
             {
@@ -718,7 +721,16 @@ impl<S: Service> App<S> {
         }
         let channel = self.channel.as_deref().unwrap_or("");
         let popup = match action {
-            Action::LogInteraction => Popup::Log(LogPopup::new(channel, &self.touchpoint)),
+            Action::LogInteraction => {
+                let about = self
+                    .record
+                    .history
+                    .iter()
+                    .find(|i| i.kind.is_disruption())
+                    .and_then(crate::popups::grant::disruption_ref)
+                    .unwrap_or_default();
+                Popup::Log(LogPopup::new(channel, &self.touchpoint, &about))
+            }
             Action::Preference => Popup::Preference(PreferencePopup::new(channel)),
             Action::Note => Popup::Note(NotePopup::new(
                 InteractionKind::Note,
@@ -730,6 +742,21 @@ impl<S: Service> App<S> {
                 channel,
                 &self.touchpoint,
             )),
+            Action::Resolve => {
+                let cases = self
+                    .record
+                    .record
+                    .as_ref()
+                    .map(|r| r.cases.as_slice())
+                    .unwrap_or_default();
+                match ResolvePopup::new(cases, channel, self.now) {
+                    Some(p) => Popup::Resolve(p),
+                    None => {
+                        self.set_status("No open complaint on this record.", false);
+                        return;
+                    }
+                }
+            }
             _ => {
                 self.popups.push(Popup::Grant(GrantPopup::new(
                     &self.record.history,
@@ -894,6 +921,7 @@ impl<S: Service> App<S> {
             | Popup::Grant(_)
             | Popup::Preference(_)
             | Popup::Note(_)
+            | Popup::Resolve(_)
             | Popup::Questionnaire(_) => self.form_key(key),
         }
     }
@@ -923,6 +951,7 @@ impl<S: Service> App<S> {
             Popup::Grant(p) => &mut p.form,
             Popup::Preference(p) => &mut p.form,
             Popup::Note(p) => &mut p.form,
+            Popup::Resolve(p) => &mut p.form,
             Popup::Questionnaire(p) => &mut p.form,
             _ => return,
         };
@@ -984,6 +1013,14 @@ impl<S: Service> App<S> {
                     self.spawn(async move { Reply::Logged(svc.log_interaction(new).await) });
                 }
                 Err(e) => self.error_popup("Cannot save this", e),
+            },
+            Some(Popup::Resolve(p)) => match p.request(id) {
+                Ok(new) => {
+                    self.popups.pop();
+                    self.set_status("Saving...", false);
+                    self.spawn(async move { Reply::Logged(svc.log_interaction(new).await) });
+                }
+                Err(e) => self.error_popup("Cannot resolve this", e),
             },
             Some(Popup::Preference(p)) => match p.request() {
                 Ok((topic, value, channel)) => {

@@ -10,7 +10,9 @@ use crate::action::Action;
 /// The service request an action needs, if it needs one a role may lack.
 fn request(action: Action) -> Option<Request> {
     Some(match action {
-        Action::LogInteraction | Action::Note | Action::Idea => Request::LogInteraction,
+        Action::LogInteraction | Action::Note | Action::Idea | Action::Resolve => {
+            Request::LogInteraction
+        }
         Action::Grant | Action::GrantFlight => Request::GrantCompensation,
         Action::Flight => Request::ReadDisruptions,
         Action::Preference => Request::RecordPreference,

@@ -66,6 +66,7 @@ impl<S: Service> App<S> {
                 Popup::Preference(p) => p.render(f, body, &cx, &who),
                 Popup::Questionnaire(p) => p.render(f, body, &cx),
                 Popup::Note(p) => p.render(f, body, &cx, &who),
+                Popup::Resolve(p) => p.render(f, body, &cx, &who),
                 Popup::Message(p) => p.render(f, body, &cx),
                 Popup::Detail(p) => p.render(f, body, &cx),
                 Popup::Filter(p) => p.render(f, body, &cx),

@@ -377,3 +377,68 @@ async fn the_flight_view_shows_every_passenger_and_grants_the_whole_flight_once(
         assert!(c.screen().contains("RP667/2026-11-22 delay"));
     }
 }
+
+/// A complaint is a case: logged at the call center about the disruption the form prefills
+/// (accepted as it comes), it is a cue on the record until resolved; resolving it from the
+/// record closes it once, and a second console that picked the same case is refused, naming
+/// who closed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complaint_is_a_case_until_it_is_resolved_once() {
+    let (engine, _) = engine();
+    let mut rep = Console::signed_in(
+        engine.clone(),
+        ("mrossi", Role::FrontLine),
+        ("call_center", "desk 4"),
+        (120, 40),
+    )
+    .await;
+    rep.open_okafor().await;
+    rep.press("i").await;
+    rep.press("left").await;
+    for _ in 0..4 {
+        rep.press("tab").await;
+    }
+    rep.type_text("bumped from RP121 and nobody called back")
+        .await;
+    let s = rep.screen();
+    assert!(s.contains("◀ complaint ▶"), "{s}");
+    assert!(s.contains("About") && s.contains("RP121/2026-11-23"), "{s}");
+    rep.press("enter").await;
+    let s = rep.screen();
+    assert!(
+        s.contains("complaint open since just now about RP121/2026-11-23"),
+        "{s}"
+    );
+    // The gate agent has the same record open and starts resolving the same case.
+    let mut gate = Console::signed_in(
+        engine.clone(),
+        ("jsmith", Role::FrontLine),
+        ("gate", "gate C12"),
+        (120, 40),
+    )
+    .await;
+    gate.open_okafor().await;
+    gate.press("R").await;
+    gate.press("tab").await;
+    gate.type_text("apologised at the gate").await;
+    // The rep resolves it first, accepting the case as it comes.
+    rep.press("R").await;
+    let s = rep.screen();
+    assert!(
+        s.contains("Resolve a complaint") && s.contains("about RP121/2026-11-23"),
+        "{s}"
+    );
+    rep.press("tab").await;
+    rep.type_text("called back, voucher explained").await;
+    rep.press("enter").await;
+    let s = rep.screen();
+    assert!(s.contains("Saved complaint_resolved"), "{s}");
+    assert!(!s.contains("complaint open since"), "{s}");
+    assert!(s.contains("complaint_resolved"), "{s}");
+    rep.press("R").await;
+    assert!(rep.screen().contains("No open complaint on this record."));
+    // The gate's attempt is refused, naming who closed it.
+    gate.press("enter").await;
+    let s = gate.screen();
+    assert!(s.contains("already resolved by mrossi"), "{s}");
+}
