@@ -319,7 +319,7 @@ async fn the_flight_view_shows_every_passenger_and_grants_the_whole_flight_once(
         c.press("v").await;
         let s = c.screen();
         assert!(s.contains("RP121/2026-11-23 denied-boarding"), "{s}");
-        assert!(s.contains("1 passengers, 1 compensated, 0 not yet"), "{s}");
+        assert!(s.contains("1 passenger, 1 compensated, 0 not yet"), "{s}");
         assert!(s.contains("(disruption 1 of 2; tab: next)"), "{s}");
         let row = s.lines().find(|l| l.contains("Margaret Okafor")).expect(&s);
         assert!(row.contains("voucher 400.00 EUR"), "{row}");

@@ -143,8 +143,9 @@ impl FlightScreen {
             .filter(|p| received(p).is_some())
             .count();
         let mut summary = vec![Span::raw(format!(
-            " {} passengers, {} compensated, {} not yet",
+            " {} passenger{}, {} compensated, {} not yet",
             v.passengers.len(),
+            if v.passengers.len() == 1 { "" } else { "s" },
             compensated,
             v.passengers.len() - compensated
         ))];
