@@ -992,8 +992,11 @@ impl<S: Service> App<S> {
                 match g.request(id) {
                     Err(problem) => g.problem = Some(problem),
                     Ok(_) if !g.confirming => g.confirming = true,
-                    Ok(req) => {
+                    Ok(mut req) => {
                         g.busy = true;
+                        // Recorded at the operator's channel (the call center's goodwill is
+                        // the call center's).
+                        req.channel = self.channel.as_deref().and_then(|c| c.parse().ok());
                         self.spawn(async move { Reply::Grant(svc.grant_compensation(req).await) });
                     }
                 }

@@ -268,7 +268,13 @@ async fn the_grant_form_lists_the_disruptions_on_record() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_grant_picked_from_the_list_is_refused_naming_the_first_agent() {
     let (engine, okafor) = engine();
-    let mut c = Console::new(engine.clone(), "M. Rossi", 120, 40).await;
+    let mut c = Console::signed_in(
+        engine.clone(),
+        ("mrossi", Role::FrontLine),
+        ("call_center", ""),
+        (120, 40),
+    )
+    .await;
     c.open_okafor().await;
     c.press("c").await;
     // Accept the form as it comes (the newest disruption, picked), saying where we are.
@@ -298,6 +304,16 @@ async fn a_second_grant_picked_from_the_list_is_refused_naming_the_first_agent()
     assert!(s.contains("Granted voucher 300.00 EUR"), "{s}");
     let grants = engine.store().grants_of(okafor).unwrap();
     assert_eq!(grants.len(), 2, "{grants:?}");
+    // The grant is recorded at the rep's channel, not a generic one.
+    let newest = grants.iter().max_by_key(|g| g.at).unwrap();
+    let row = engine
+        .store()
+        .interactions_of(okafor)
+        .map(Result::unwrap)
+        .find(|i| i.id == newest.interaction)
+        .unwrap();
+    assert_eq!(row.channel, rapport_core::Channel::CallCenter);
+    assert_eq!(row.employee.as_deref(), Some("mrossi"));
 }
 
 /// The flight view from Margaret Okafor's record: her newest disruption first (RP121, the

@@ -826,6 +826,7 @@ impl Engine {
                 kind: a.kind,
                 delay_minutes: a.delay_minutes,
                 touchpoint: touchpoint.to_string(),
+                channel: None,
             };
             let (outcome, problem) = match self.grant(caller, &r) {
                 Ok(o) => (Some(o), None),
@@ -1004,7 +1005,9 @@ impl Engine {
             iid,
             r.customer,
             now,
-            Channel::Other("service".into()),
+            r.channel
+                .clone()
+                .unwrap_or_else(|| Channel::Other("service".into())),
             InteractionKind::CompensationGranted,
         );
         i.touchpoint = Some(touchpoint);

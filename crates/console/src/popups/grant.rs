@@ -252,6 +252,7 @@ impl GrantPopup {
             kind,
             delay_minutes,
             touchpoint,
+            channel: None,
         })
     }
 
