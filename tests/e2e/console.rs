@@ -189,6 +189,12 @@ fn grant_in_one_console_appears_live_in_another_and_the_second_is_refused() {
     assert!(progress.contains("scored"), "{progress}");
     let db: PathBuf = d.path().join("data/rapport/demo");
     assert!(db.exists(), "the demo database is in the data directory");
+    #[cfg(unix)]
+    for dir in [db.clone(), d.path().join("data/rapport")] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{} is private", dir.display());
+    }
 
     // A second run reuses it.
     let again = d.cmd().args(["demo", "--build-only"]).output().unwrap();
