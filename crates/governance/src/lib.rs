@@ -24,6 +24,7 @@
 //! ```
 
 pub mod assessment;
+pub mod audit;
 mod credentials;
 mod limits;
 pub mod masking;
