@@ -25,6 +25,7 @@
 
 pub mod assessment;
 mod credentials;
+pub mod experiment;
 mod limits;
 pub mod masking;
 mod permission;
