@@ -692,13 +692,9 @@ fn apportion(n: usize, arms: &[ArmDefinition]) -> Vec<usize> {
             .total_cmp(&(exact[*a] - exact[*a].floor()))
             .then(a.cmp(b))
     });
-    let mut given: usize = counts.iter().sum();
-    for k in order {
-        if given >= target {
-            break;
-        }
+    let given: usize = counts.iter().sum();
+    for k in order.into_iter().take(target.saturating_sub(given)) {
         counts[k] += 1;
-        given += 1;
     }
     counts
 }
