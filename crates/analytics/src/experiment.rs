@@ -646,7 +646,10 @@ fn recommend(
             config.confidence * 100.0
         )
     } else if pick == best {
-        format!("{name} has the best outcome and no cheaper arm comes close")
+        format!(
+            "{name} has the best outcome and every cheaper arm is significantly worse at {:.0}% confidence",
+            config.confidence * 100.0
+        )
     } else {
         format!(
             "{name} is the cheapest arm not significantly worse than the best ({best_name}) at {:.0}% confidence",

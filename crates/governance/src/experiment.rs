@@ -51,15 +51,18 @@ pub enum OutcomeKind {
     Revenue,
     /// Bookings made in the window; more is better.
     Bookings,
+    /// 1 when the customer booked at least once in the window, else 0; more is better.
+    Rebooked,
     /// 1 when the customer made no booking in the window (lapsed), else 0; less is better.
     Defection,
 }
 
 impl OutcomeKind {
     /// Every outcome.
-    pub const ALL: [OutcomeKind; 3] = [
+    pub const ALL: [OutcomeKind; 4] = [
         OutcomeKind::Revenue,
         OutcomeKind::Bookings,
+        OutcomeKind::Rebooked,
         OutcomeKind::Defection,
     ];
 
@@ -68,6 +71,7 @@ impl OutcomeKind {
         match self {
             OutcomeKind::Revenue => "revenue",
             OutcomeKind::Bookings => "bookings",
+            OutcomeKind::Rebooked => "rebooked",
             OutcomeKind::Defection => "defection",
         }
     }
@@ -95,11 +99,11 @@ impl FromStr for OutcomeKind {
 }
 
 /// Why a definition, an assignment or a declaration is refused.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum DefinitionError {
-    /// The outcome is not one of revenue, bookings, defection.
-    #[error("unknown outcome {0:?}: expected revenue, bookings or defection")]
+    /// The outcome is not one of revenue, bookings, rebooked, defection.
+    #[error("unknown outcome {0:?}: expected revenue, bookings, rebooked or defection")]
     UnknownOutcome(String),
     /// The arms' and control's shares add up to more than the whole population.
     #[error("arm shares add up to {:.1}% (control {:.1}%): at most 100%", total * 100.0, control * 100.0)]
@@ -398,7 +402,7 @@ pub struct ExperimentDraft {
     pub arms: Vec<(String, f64, Option<f64>)>,
     /// The control's share.
     pub control_share: f64,
-    /// `revenue`, `bookings` or `defection`.
+    /// `revenue`, `bookings`, `rebooked` or `defection`.
     pub outcome: String,
     /// Outcome window in days after assignment.
     pub window_days: u32,
@@ -712,19 +716,32 @@ pub struct DeclaredRow {
     pub at: Timestamp,
 }
 
-/// Checks declared assignments against the definition: every arm known, no customer in two
-/// arms; a customer declared twice in one arm (two source contacts of one resolved customer)
-/// keeps the earliest time.
+/// Declared assignments checked against the definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Declaration {
+    /// One per customer, in customer order.
+    pub assignments: Vec<Assignment>,
+    /// Customers declared in two arms (two source contacts resolved to one customer, or a
+    /// wrong merge): left out of the experiment, every one reported.
+    pub conflicts: Vec<DefinitionError>,
+}
+
+/// Checks declared assignments against the definition: an unknown arm refuses the whole
+/// declaration (the source is read wrong); a customer declared twice in one arm keeps the
+/// earliest time; a customer declared in two arms is left out and reported, and the rest goes
+/// on.
 pub fn declare(
     def: &ExperimentDefinition,
     rows: &[DeclaredRow],
-) -> Result<Vec<Assignment>, DefinitionError> {
+) -> Result<Declaration, DefinitionError> {
     if rows.is_empty() {
         return Err(DefinitionError::EmptyPopulation {
             rule: def.population.text.clone(),
         });
     }
     let mut by: BTreeMap<CustomerId, (usize, Assignment)> = BTreeMap::new();
+    let mut conflicts = Vec::new();
+    let mut excluded = BTreeSet::new();
     for r in rows {
         if def.arm(&r.arm).is_none() {
             return Err(DefinitionError::UnknownArm {
@@ -735,13 +752,14 @@ pub fn declare(
         }
         match by.get_mut(&r.customer) {
             Some((first_line, a)) if a.arm != r.arm => {
-                return Err(DefinitionError::TwoArms {
+                conflicts.push(DefinitionError::TwoArms {
                     line: r.line,
                     customer: r.customer,
                     first: a.arm.clone(),
                     first_line: *first_line,
                     arm: r.arm.clone(),
                 });
+                excluded.insert(r.customer);
             }
             Some((_, a)) => a.assigned_at = a.assigned_at.min(r.at),
             None => {
@@ -759,7 +777,14 @@ pub fn declare(
             }
         }
     }
-    Ok(by.into_values().map(|(_, a)| a).collect())
+    Ok(Declaration {
+        assignments: by
+            .into_iter()
+            .filter(|(c, _)| !excluded.contains(c))
+            .map(|(_, (_, a))| a)
+            .collect(),
+        conflicts,
+    })
 }
 
 /// A booking made by a customer, for outcome measurement.
@@ -780,6 +805,7 @@ pub fn measure(def: &ExperimentDefinition, assigned_at: Timestamp, bookings: &[B
     match def.outcome {
         OutcomeKind::Revenue => inside.map(|b| b.revenue).sum(),
         OutcomeKind::Bookings => inside.count() as f64,
+        OutcomeKind::Rebooked => f64::from(u8::from(inside.count() > 0)),
         OutcomeKind::Defection => f64::from(u8::from(inside.count() == 0)),
     }
 }
@@ -823,7 +849,7 @@ mod tests {
                 outcome: "happiness".into(),
                 ..draft()
             },
-            "unknown outcome \"happiness\": expected revenue, bookings or defection",
+            "unknown outcome \"happiness\": expected revenue, bookings, rebooked or defection",
         );
         check(
             ExperimentDraft {
@@ -1001,7 +1027,7 @@ mod tests {
             arm: arm.into(),
             at: at(t),
         };
-        let a = declare(
+        let d = declare(
             &def,
             &[
                 row(2, 1, "letter", "2025-02-01T09:00:00Z"),
@@ -1010,8 +1036,9 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(a.len(), 2);
-        assert_eq!(a[0].assigned_at, at("2025-01-31T09:00:00Z"));
+        assert_eq!(d.assignments.len(), 2);
+        assert!(d.conflicts.is_empty());
+        assert_eq!(d.assignments[0].assigned_at, at("2025-01-31T09:00:00Z"));
         let e = declare(&def, &[row(7, 1, "postcard", "2025-02-01T09:00:00Z")])
             .unwrap_err()
             .to_string();
@@ -1019,19 +1046,22 @@ mod tests {
             e,
             "line 7: arm \"postcard\" is not an arm of the experiment (arms: control, letter, letter_coupon, letter_lounge)"
         );
-        let e = declare(
+        let d = declare(
             &def,
             &[
                 row(2, 1, "letter", "2025-02-01T09:00:00Z"),
+                row(5, 2, "letter", "2025-02-01T09:00:00Z"),
                 row(9, 1, "control", "2025-02-01T09:00:00Z"),
             ],
         )
-        .unwrap_err()
-        .to_string();
+        .unwrap();
+        let e = d.conflicts[0].to_string();
         assert!(
             e.starts_with("line 9: customer C00000001 is already in arm letter (line 2)"),
             "{e}"
         );
+        let kept: Vec<u64> = d.assignments.iter().map(|a| a.customer.0).collect();
+        assert_eq!(kept, vec![2], "the customer in two arms is left out");
     }
 
     #[test]
@@ -1080,6 +1110,10 @@ mod tests {
         let mut rev = def.clone();
         rev.outcome = OutcomeKind::Revenue;
         assert_eq!(measure(&rev, assigned, &bookings), 500.0);
+        let mut back = def.clone();
+        back.outcome = OutcomeKind::Rebooked;
+        assert_eq!(measure(&back, assigned, &bookings), 1.0);
+        assert_eq!(measure(&back, assigned, &bookings[..1]), 0.0);
         let mut gone = def.clone();
         gone.outcome = OutcomeKind::Defection;
         assert_eq!(measure(&gone, assigned, &bookings), 0.0);
