@@ -16,7 +16,8 @@ use rapport_governance::campaign::{
     ContactEvent, EventKind, ListResult, by_list_size, list_results,
 };
 use rapport_governance::experiment::{
-    Booking, DeclaredRow, DefinitionError, ExperimentDraft, ExperimentStatus, OutcomeKind, declare, measure,
+    Booking, DeclaredRow, DefinitionError, ExperimentDraft, ExperimentStatus, OutcomeKind, declare,
+    measure,
 };
 use rapport_repository::ingest::{IngestOptions, ingest_manifest};
 use rapport_store::Store;
@@ -176,7 +177,11 @@ fn the_apology_experiment_declared_from_its_contacts_recommends_the_letter_alone
             other => panic!("unexpected conflict {other}"),
         })
         .collect();
-    assert!(declaration.conflicts.len() <= 2, "{:?}", declaration.conflicts);
+    assert!(
+        declaration.conflicts.len() <= 2,
+        "{:?}",
+        declaration.conflicts
+    );
 
     // Outcomes from the record, participant by participant against the truth.
     let mut values: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
@@ -201,7 +206,12 @@ fn the_apology_experiment_declared_from_its_contacts_recommends_the_letter_alone
         let es = &entities[&a.customer];
         assert_eq!(es.len(), 1, "{}: one participant per customer", a.customer);
         let t = &truth[*es.first().unwrap()];
-        assert_eq!(back, f64::from(u8::from(t.bookings > 0)), "{}: booked again", a.customer);
+        assert_eq!(
+            back,
+            f64::from(u8::from(t.bookings > 0)),
+            "{}: booked again",
+            a.customer
+        );
         if count != t.bookings {
             booking_mismatches.push((a.customer, count, t.bookings));
         }
@@ -214,7 +224,13 @@ fn the_apology_experiment_declared_from_its_contacts_recommends_the_letter_alone
     let arms: Vec<ArmOutcomes> = def
         .arms
         .iter()
-        .map(|a| ArmOutcomes::new(&a.name, a.cost_per_customer, values[a.name.as_str()].clone()))
+        .map(|a| {
+            ArmOutcomes::new(
+                &a.name,
+                a.cost_per_customer,
+                values[a.name.as_str()].clone(),
+            )
+        })
         .collect();
     let mut config = AnalysisConfig::new(0, Direction::HigherIsBetter);
     config.value_per_unit = def.value_per_unit;
@@ -229,7 +245,9 @@ fn the_apology_experiment_declared_from_its_contacts_recommends_the_letter_alone
     let mut per_arm: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
     for (e, t) in &truth {
         if !excluded.contains(e.as_str()) {
-            let x = per_arm.entry(ARMS.iter().find(|a| **a == t.arm).unwrap()).or_default();
+            let x = per_arm
+                .entry(ARMS.iter().find(|a| **a == t.arm).unwrap())
+                .or_default();
             x.0 += 1.0;
             x.1 += f64::from(u8::from(t.bookings > 0));
         }
@@ -252,7 +270,11 @@ fn the_apology_experiment_declared_from_its_contacts_recommends_the_letter_alone
         let w = c.welch.unwrap();
         assert!((w.t - t).abs() < 1e-9, "{}: t {} against {t}", c.arm, w.t);
         // Every arm above control, by Welch's test and by the bootstrap.
-        assert!(c.better_than_control && w.p_value < 0.05, "{}: {w:?}", c.arm);
+        assert!(
+            c.better_than_control && w.p_value < 0.05,
+            "{}: {w:?}",
+            c.arm
+        );
         let b = c.bootstrap.unwrap();
         assert!(b.interval.low > 0.0 && b.p_value < 0.05, "{}: {b:?}", c.arm);
     }
@@ -263,7 +285,10 @@ fn the_apology_experiment_declared_from_its_contacts_recommends_the_letter_alone
         .iter()
         .map(|c| c.incremental_profit_per_customer.unwrap())
         .collect();
-    assert!(profit[0] > 20.0 && profit[0] > profit[1] && profit[0] > profit[2], "{profit:?}");
+    assert!(
+        profit[0] > 20.0 && profit[0] > profit[1] && profit[0] > profit[2],
+        "{profit:?}"
+    );
     let rec = r.recommendation.as_ref().unwrap();
     assert_eq!(rec.arm, "letter", "{}", rec.reason);
     assert!(!r.preliminary);
@@ -297,8 +322,9 @@ fn on_the_demo_world_short_scored_lists_beat_long_lists_on_response_rate() {
         });
     }
     let results = list_results(&events, 1.0);
-    let (short, long): (Vec<&ListResult>, Vec<&ListResult>) =
-        results.iter().partition(|r| r.list.starts_with("targeted-"));
+    let (short, long): (Vec<&ListResult>, Vec<&ListResult>) = results
+        .iter()
+        .partition(|r| r.list.starts_with("targeted-"));
     assert!(short.len() >= 4 && long.len() >= 4, "{results:?}");
     let rate = |lists: &[&ListResult]| {
         let c: usize = lists.iter().map(|r| r.contacted).sum();
@@ -307,7 +333,10 @@ fn on_the_demo_world_short_scored_lists_beat_long_lists_on_response_rate() {
     };
     let max_short = short.iter().map(|r| r.contacted).max().unwrap();
     let min_long = long.iter().map(|r| r.contacted).min().unwrap();
-    assert!(max_short * 5 < min_long, "short lists {max_short}, long {min_long}");
+    assert!(
+        max_short * 5 < min_long,
+        "short lists {max_short}, long {min_long}"
+    );
     let (rs, rl) = (rate(&short), rate(&long));
     assert!(rs > 5.0 * rl, "short lists respond {rs:.3}, long {rl:.3}");
     // By list size: the smallest band responds best.
