@@ -58,6 +58,13 @@ impl Tmux {
             .status()
             .unwrap();
         assert!(ok.success());
+        // A lone Escape followed by a key in the same read of the terminal is Alt+key to the
+        // console (crossterm): when the console is busy (re-reading a record after a
+        // refusal), the next send-keys lands in the same read and the Escape is lost. Give
+        // the console time to read the Escape alone.
+        if keys.last() == Some(&"Escape") {
+            std::thread::sleep(Duration::from_millis(300));
+        }
     }
 
     /// Types text literally.
