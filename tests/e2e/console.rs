@@ -433,12 +433,14 @@ fn demo_serve_lets_two_terminals_join_and_see_each_other_live() {
     assert!(rest.contains("Demo server stopped"), "{rest}");
 }
 
-/// Searches `query` and opens the first hit, waiting until the record shows `header` (the
-/// badge and name, e.g. `[A] Henrik Lindqvist`).
+/// Searches `query`, waits until the first hit is the customer named `header` (the
+/// previous search's hits stay on screen until the new ones arrive), opens it and waits until
+/// the record shows `header` (e.g. `Henrik Lindqvist  person`).
 fn open_story(t: &Tmux, query: &str, header: &str) -> String {
     t.keys(&["/"]);
     t.type_text(query);
-    t.wait_for(" found in ", 20);
+    let name = header.split("  ").next().unwrap_or(header);
+    t.wait_for(&format!("▶ {name}"), 20);
     t.keys(&["Enter"]);
     t.wait_for(header, 20)
 }
@@ -484,7 +486,8 @@ fn every_planted_story_shows_in_the_console_of_the_time_shifted_demo() {
     t.keys(&["Escape"]);
 
     // 2. The lost bag: recognise it and check today's bag.
-    let s = open_story(&t, "henrik lindqvist", "[A] Henrik Lindqvist");
+    let s = open_story(&t, "henrik lindqvist", "Henrik Lindqvist  person");
+    assert!(s.contains("[A] Henrik Lindqvist"), "{s}");
     assert!(s.contains("bag lost on last trip"), "{s}");
     assert!(s.contains("confirm today's bag is loaded"), "{s}");
     assert!(s.contains("Today RP227"), "{s}");
@@ -516,7 +519,8 @@ fn every_planted_story_shows_in_the_console_of_the_time_shifted_demo() {
 
     // 4. The valuable complainer: an open complaint about his disruption; resolving it ends
     //    the cue.
-    let s = open_story(&t, "robert achterberg", "[A] Robert Achterberg");
+    let s = open_story(&t, "robert achterberg", "Robert Achterberg  person");
+    assert!(s.contains("[A] Robert Achterberg"), "{s}");
     assert!(
         s.contains("complaint open since") && s.contains("about RP428/"),
         "{s}"
@@ -543,7 +547,7 @@ fn every_planted_story_shows_in_the_console_of_the_time_shifted_demo() {
     assert!(s.contains("referred: Amara Nwosu"), "{s}");
     let s = open_story(&t, "daniel moreau", "Daniel Moreau  person");
     assert!(s.contains("household: Sofia Moreau"), "{s}");
-    let s = open_story(&t, "eve mallory", "pwnedMallory  person");
+    let s = open_story(&t, "eve mallory", "Eve[2J ]0;pwnedMallory  person");
     assert!(!s.contains('\u{1b}'), "{s}");
     let title = t
         .tmux()
