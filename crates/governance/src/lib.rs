@@ -6,7 +6,12 @@
 //! ([`ApprovalLimits`]), operator credentials hashed with argon2 ([`OperatorAccount`]), session
 //! tokens that expire and failed-login rate limiting ([`Session`], [`LoginLimiter`]), and the
 //! coordination-stage assessment ([`assessment`]) and its questionnaires
-//! ([`questionnaire`]); later issues add portfolios, offer rules and audit.
+//! ([`questionnaire`]). Relationship governance: portfolios with their customer managers and
+//! assignment rules ([`portfolio`]), the offer catalogue and the rules that allow, adapt or
+//! block offers with the next best action ([`offer`]) in a small condition language over a
+//! customer's facts ([`condition`], [`facts`]), loaded from TOML files with errors naming file,
+//! line and problem ([`ConfigErrors`]), and the customer-equity view ([`equity`]). Audit comes
+//! later.
 //!
 //! Pure rules: no I/O, no store, no clock (callers pass the time). The service enforces these
 //! rules on the side that owns the store.
@@ -24,21 +29,35 @@
 //! ```
 
 pub mod assessment;
+pub mod condition;
+mod config;
 mod credentials;
+pub mod equity;
+pub mod facts;
 mod limits;
 pub mod masking;
+pub mod offer;
 mod permission;
 mod policy;
+pub mod portfolio;
 pub mod questionnaire;
 mod role;
 mod session;
 
+pub use condition::Condition;
+pub use config::{ConfigError, ConfigErrors};
 pub use credentials::{
     CredentialError, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, OperatorAccount, OperatorInfo,
     hash_password, validate_name,
 };
+pub use facts::{CustomerFacts, HistoryFacts, ScoreFacts};
 pub use limits::ApprovalLimits;
+pub use offer::{
+    Catalogue, Explanation, NextBestAction, Offer, OfferDecision, OfferKind, Outcome, RuleBook,
+    explain, next_best_action,
+};
 pub use permission::{Action, MATRIX, Permission, matrix_markdown, permission};
 pub use policy::{CareRule, CompensationPolicy, Decision, PolicyError, PolicyRule};
+pub use portfolio::{Assignment, Portfolio, PortfolioBook, PortfolioMetrics};
 pub use role::{Role, UnknownRole};
 pub use session::{LoginLimiter, Session, SessionToken};
