@@ -41,6 +41,7 @@ mod permission;
 mod policy;
 pub mod portfolio;
 pub mod questionnaire;
+pub mod relationship;
 mod role;
 mod session;
 
@@ -59,5 +60,6 @@ pub use offer::{
 pub use permission::{Action, MATRIX, Permission, matrix_markdown, permission};
 pub use policy::{CareRule, CompensationPolicy, Decision, PolicyError, PolicyRule};
 pub use portfolio::{Assignment, Portfolio, PortfolioBook, PortfolioMetrics};
+pub use relationship::{DecideError, RelationshipConfig, SourceText};
 pub use role::{Role, UnknownRole};
 pub use session::{LoginLimiter, Session, SessionToken};
