@@ -6,6 +6,7 @@
 //! | collection | key | document |
 //! |---|---|---|
 //! | `relationship_config` | `portfolios`, `offers`, `rules` | [`StoredText`]: a governance file as loaded |
+//! | `relationship_config` | `portfolio_refs` | every portfolio's id, name and manager, for the record |
 //! | `portfolio_members` | customer id (20 digits) | [`Membership`]: the one portfolio the customer is in |
 //! | `portfolio_index` | portfolio id `/` customer id (20 digits) | the customer id: members by portfolio |
 //! | `portfolio_moves` | customer id (20 digits) `/` move number (10 digits) | [`Move`] |
@@ -21,8 +22,8 @@
 use std::collections::BTreeMap;
 
 use rapport_core::{
-    AttrValue, Customer, CustomerId, ExchangeRates, Interaction, InteractionKind, RelationshipKind,
-    Timestamp,
+    AttrValue, Customer, CustomerId, ExchangeRates, Interaction, InteractionKind, PortfolioRef,
+    RelationshipKind, Timestamp,
 };
 use rapport_governance::equity::{EquitySnapshot, ScoreRow, equity_snapshot};
 use rapport_governance::facts::{HistoryFacts, LONG_DELAY_MINUTES, ScoreFacts};
@@ -45,6 +46,8 @@ pub const INDEX: &str = "portfolio_index";
 pub const MOVES: &str = "portfolio_moves";
 /// Customer equity after each scoring run.
 pub const EQUITY: &str = "equity_snapshots";
+/// The key of the portfolios' names and managers in [`CONFIG`].
+const REFS: &str = "portfolio_refs";
 
 const DAY: i64 = 86_400_000;
 /// How far back the history facts look.
@@ -161,6 +164,17 @@ pub fn save_config(
         };
         batch.put_doc(CONFIG, key, &stored)?;
     }
+    let refs: Vec<PortfolioRef> = config
+        .portfolios
+        .portfolios
+        .iter()
+        .map(|p| PortfolioRef {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            manager: p.manager.clone(),
+        })
+        .collect();
+    batch.put_doc(CONFIG, REFS, &refs)?;
     store.write(batch, Durability::Durable)?;
     Ok(config)
 }
@@ -200,6 +214,23 @@ pub fn config(store: &Store) -> Result<Option<RelationshipConfig>, Error> {
     Ok(Some(RelationshipConfig::parse(
         &p.source, &o.source, &r.source,
     )?))
+}
+
+/// The customer's portfolio with its name and manager, as a record shows it: two point
+/// reads, no rule file parsed.
+pub fn portfolio_ref(store: &Store, customer: CustomerId) -> Result<Option<PortfolioRef>, Error> {
+    let Some(m) = membership(store, customer)? else {
+        return Ok(None);
+    };
+    let refs: Vec<PortfolioRef> = store.doc(CONFIG, REFS)?.unwrap_or_default();
+    Ok(Some(match refs.into_iter().find(|r| r.id == m.portfolio) {
+        Some(r) => r,
+        None => PortfolioRef {
+            name: format!("{} (no longer defined)", m.portfolio),
+            id: m.portfolio,
+            manager: String::new(),
+        },
+    }))
 }
 
 /// The stored governance files as loaded (portfolios, offers, rules).

@@ -136,11 +136,12 @@ impl Repository {
             self.store.interactions_newest(id, 200, None)?
         };
         let cues = cues(&recent, &grants, filter.now);
+        let portfolio = crate::portfolio::portfolio_ref(&self.store, id)?;
         Ok(Some(CustomerRecord {
             customer,
             related_names,
             scores,
-            portfolio: None,
+            portfolio,
             cues,
             grants,
             interactions,

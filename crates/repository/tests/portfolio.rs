@@ -260,6 +260,20 @@ fn assignment_by_rules_puts_every_customer_in_one_portfolio_with_its_reason() {
     assert_eq!(m.rule.as_deref(), Some("premium households"));
     assert!(m.why.contains("household member C00000003"), "{}", m.why);
     assert_eq!((m.by.as_str(), m.since, m.moves), ("steward", now(), 1));
+    // The record shows the portfolio and its manager.
+    let repo = rapport_repository::Repository::new(store.clone());
+    let record = repo
+        .customer_record(
+            CustomerId(4),
+            &rapport_repository::InteractionFilter::at(now()),
+        )
+        .unwrap()
+        .unwrap();
+    let p = record.portfolio.unwrap();
+    assert_eq!(
+        (p.id.as_str(), p.name.as_str(), p.manager.as_str()),
+        ("premium", "Premium", "cdubois")
+    );
     // Running it again changes nothing.
     let again = assign_all(&store, &cfg, "steward", false, now()).unwrap();
     assert_eq!((again.assigned, again.moved, again.unchanged), (0, 0, 7));
@@ -553,4 +567,16 @@ fn a_rule_file_with_mistakes_is_refused_and_nothing_is_stored() {
         "rules.toml:8: rule `no upsell after a long delay`: when: `days_since_long_delay` is a number, found `a`"
     );
     assert!(portfolio::config(&store).unwrap().is_none());
+}
+
+#[test]
+fn the_demo_worlds_governance_files_load() {
+    let store = Store::temporary().unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo/config");
+    let cfg =
+        portfolio::load_config_dir(&store, &dir, "cco", now()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.portfolios.portfolios.len(), 8);
+    assert!(cfg.catalogue.offers.len() >= 8);
+    assert!(!cfg.rules.rules.is_empty());
+    assert_eq!(portfolio::config(&store).unwrap(), Some(cfg));
 }
