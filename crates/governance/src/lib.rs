@@ -54,8 +54,8 @@ pub use credentials::{
 pub use facts::{CustomerFacts, HistoryFacts, ScoreFacts};
 pub use limits::ApprovalLimits;
 pub use offer::{
-    Catalogue, Explanation, NextBestAction, Offer, OfferDecision, OfferKind, Outcome, RuleBook,
-    explain, next_best_action,
+    Answer, Catalogue, Explanation, NextBestAction, Offer, OfferDecision, OfferKind, Outcome,
+    RuleBook, explain, next_best_action,
 };
 pub use permission::{Action, MATRIX, Permission, matrix_markdown, permission};
 pub use policy::{CareRule, CompensationPolicy, Decision, PolicyError, PolicyRule};

@@ -957,6 +957,54 @@ fn deciding_rule<'a>(
     first
 }
 
+/// The customer's answer to a presented offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Answer {
+    /// Took it.
+    Accepted,
+    /// Said no.
+    Declined,
+    /// Not now (ask again later).
+    NotNow,
+}
+
+impl Answer {
+    /// Every answer.
+    pub const ALL: [Answer; 3] = [Answer::Accepted, Answer::Declined, Answer::NotNow];
+
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answer::Accepted => "accepted",
+            Answer::Declined => "declined",
+            Answer::NotNow => "not-now",
+        }
+    }
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Answer {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Answer, String> {
+        let t = s.trim().to_ascii_lowercase().replace(['_', ' '], "-");
+        Answer::ALL
+            .into_iter()
+            .find(|a| a.as_str() == t)
+            .ok_or_else(|| {
+                format!(
+                    "unknown answer {:?} (expected accepted, declined or not-now)",
+                    s.chars().take(40).collect::<String>()
+                )
+            })
+    }
+}
+
 /// What the front line should do next with the customer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum NextBestAction {

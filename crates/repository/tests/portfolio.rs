@@ -580,3 +580,86 @@ fn the_demo_worlds_governance_files_load() {
     assert!(!cfg.rules.rules.is_empty());
     assert_eq!(portfolio::config(&store).unwrap(), Some(cfg));
 }
+
+#[test]
+fn answers_to_offers_are_in_the_history_and_the_report() {
+    use rapport_repository::offer::{NewAnswer, record_answer, report};
+    let store = world();
+    let cfg = portfolio::config(&store).unwrap().unwrap();
+    assign_all(&store, &cfg, "steward", false, now()).unwrap();
+    let rates = reporting_rates(&store).unwrap();
+    let today = "2026-11-23".parse().unwrap();
+    let decision_for = |id: u64| {
+        let c = store.customer(CustomerId(id)).unwrap().unwrap();
+        let f = facts(&store, &c, &rates, now()).unwrap();
+        let home = portfolio_of(&store, id).unwrap();
+        let e = cfg.explain(&home, &f, today).unwrap();
+        (home, e.decisions.into_iter().next().unwrap())
+    };
+    let mut answered = Vec::new();
+    for (id, answer) in [
+        (3, rapport_governance::Answer::Accepted),
+        (5, rapport_governance::Answer::Declined),
+        (4, rapport_governance::Answer::Accepted),
+    ] {
+        let (home, d) = decision_for(id);
+        let (i, kept) = record_answer(
+            &store,
+            &NewAnswer {
+                customer: CustomerId(id),
+                portfolio: &home,
+                decision: &d,
+                answer,
+                by: "mrossi",
+                channel: Channel::CallCenter,
+                touchpoint: Some("queue 2".into()),
+                now: now(),
+            },
+        )
+        .unwrap();
+        let newest = store.interactions_newest(CustomerId(id), 1, None).unwrap();
+        assert_eq!(newest[0], i);
+        assert_eq!(i.kind, InteractionKind::CampaignResponse);
+        assert_eq!(i.attr_text("offer"), Some("lounge-pass"));
+        assert_eq!(i.attr_text("answer"), Some(answer.as_str()));
+        answered.push(kept);
+    }
+    // A blocked offer cannot have been presented.
+    let (home, blocked) = decision_for(6);
+    assert_eq!(blocked.outcome, rapport_governance::Outcome::Blocked);
+    let err = record_answer(
+        &store,
+        &NewAnswer {
+            customer: CustomerId(6),
+            portfolio: &home,
+            decision: &blocked,
+            answer: rapport_governance::Answer::Accepted,
+            by: "mrossi",
+            channel: Channel::Gate,
+            touchpoint: None,
+            now: now(),
+        },
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("is blocked for this customer"),
+        "{err}"
+    );
+
+    let rows = report(&store, None).unwrap();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(
+        (r.presented, r.accepted, r.declined, r.not_now),
+        (3, 2, 1, 0)
+    );
+    assert!((r.acceptance_rate - 2.0 / 3.0).abs() < 1e-12);
+    assert_eq!(r.accepted_value, vec![Money::new(7_000, Currency::EUR)]);
+    assert_eq!(r.by_portfolio["premium"], (2, 2));
+    assert_eq!(r.by_portfolio["standard"], (1, 0));
+    assert!(
+        report(&store, Some(now().plus_millis(1)))
+            .unwrap()
+            .is_empty()
+    );
+}
