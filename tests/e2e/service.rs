@@ -327,6 +327,7 @@ fn a_killed_server_loses_no_acknowledged_write() {
                             kind: DisruptionKind::Cancellation,
                             delay_minutes: None,
                             touchpoint: "crash test".into(),
+                            channel: None,
                         };
                         match client.grant_compensation(req).await {
                             Ok(GrantOutcome::Granted(_)) => {

@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 
 use rapport_core::{
-    AttrValue, Customer, CustomerId, ExchangeRates, Interaction, InteractionKind, PortfolioRef,
+    Customer, CustomerId, ExchangeRates, Interaction, InteractionKind, PortfolioRef,
     RelationshipKind, Timestamp,
 };
 use rapport_governance::equity::{EquitySnapshot, ScoreRow, equity_snapshot};
@@ -428,34 +428,9 @@ fn days_between(at: Timestamp, now: Timestamp) -> u32 {
     (day_of(now) - day_of(at)).clamp(0, i64::from(u32::MAX)) as u32
 }
 
-fn truthy(v: Option<&AttrValue>) -> bool {
-    match v {
-        Some(AttrValue::Bool(b)) => *b,
-        Some(AttrValue::Text(t)) => {
-            matches!(
-                t.trim().to_ascii_lowercase().as_str(),
-                "y" | "yes" | "true" | "1"
-            )
-        }
-        Some(AttrValue::Int(i)) => *i != 0,
-        _ => false,
-    }
-}
-
-/// Whether a complaint is resolved: marked `resolved`, a closed `status`, or resolved on
-/// first contact.
-pub fn complaint_resolved(c: &Interaction) -> bool {
-    let status = c
-        .attr_text("status")
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    truthy(c.attributes.get("resolved"))
-        || matches!(status.as_str(), "closed" | "resolved" | "done")
-        || truthy(c.attributes.get("resolved_first_contact"))
-}
-
-/// The history facts of a customer from its recent interactions (newest first) and the
-/// compensation granted in the last year (already in the reporting currency).
+/// The history facts of a customer from its recent interactions (newest first, resolutions
+/// of complaints included) and the compensation granted in the last year (already in the
+/// reporting currency).
 pub fn history_facts(
     recent: &[Interaction],
     compensation_12m: f64,
@@ -479,16 +454,6 @@ pub fn history_facts(
             }
         };
         newest(&mut h.days_since_contact);
-        if i.kind == InteractionKind::Complaint {
-            newest(&mut h.days_since_complaint);
-            h.complaints_12m += 1;
-            if !complaint_resolved(i) {
-                newest(&mut h.days_since_unresolved_complaint);
-                if days <= 90 {
-                    h.unresolved_complaints += 1;
-                }
-            }
-        }
         if i.kind.is_disruption() {
             newest(&mut h.days_since_disruption);
             if days < 30 {
@@ -499,6 +464,30 @@ pub fn history_facts(
                     .is_some_and(|m| m >= i64::from(LONG_DELAY_MINUTES));
             if long {
                 newest(&mut h.days_since_long_delay);
+            }
+        }
+    }
+    // Complaints are cases (`rapport_core::case`): open until a resolution names them or
+    // their source reports them closed, as the record's cues show them.
+    for c in rapport_core::case::cases(recent) {
+        if c.opened > now {
+            continue;
+        }
+        let days = days_between(c.opened, now);
+        if i64::from(days) > HISTORY_DAYS {
+            continue;
+        }
+        let newest = |slot: &mut Option<u32>| {
+            if slot.is_none_or(|d| days < d) {
+                *slot = Some(days);
+            }
+        };
+        newest(&mut h.days_since_complaint);
+        h.complaints_12m += 1;
+        if c.is_open() {
+            newest(&mut h.days_since_unresolved_complaint);
+            if days <= 90 {
+                h.unresolved_complaints += 1;
             }
         }
     }

@@ -137,6 +137,7 @@ impl Repository {
         };
         let cues = cues(&recent, &grants, filter.now);
         let portfolio = crate::portfolio::portfolio_ref(&self.store, id)?;
+        let cases = rapport_core::case::cases(&recent);
         Ok(Some(CustomerRecord {
             customer,
             related_names,
@@ -144,6 +145,7 @@ impl Repository {
             portfolio,
             cues,
             grants,
+            cases,
             interactions,
             more_interactions,
             masked: false,
@@ -602,23 +604,16 @@ pub fn cues(recent: &[Interaction], grants: &[CompensationGrant], now: Timestamp
         }
     }
 
-    // Open complaints.
-    for c in recent
+    // Open complaint cases of the last 90 days (a resolution closes one).
+    for c in rapport_core::case::cases(recent)
         .iter()
-        .filter(|i| i.kind == InteractionKind::Complaint && (0..90 * DAY).contains(&age(i.at)))
+        .filter(|c| c.is_open() && (0..90 * DAY).contains(&age(c.opened)))
     {
-        let status = c
-            .attr_text("status")
-            .map(str::to_ascii_lowercase)
+        let topic = c
+            .about
+            .as_deref()
+            .map(|a| format!(" about {}", cleanse::clip(a)))
             .unwrap_or_default();
-        let resolved = c
-            .attributes
-            .get("resolved")
-            .is_some_and(|v| matches!(v, rapport_core::AttrValue::Bool(true)))
-            || matches!(status.as_str(), "closed" | "resolved" | "done");
-        if resolved {
-            continue;
-        }
         let about = c
             .text
             .as_deref()
@@ -631,8 +626,8 @@ pub fn cues(recent: &[Interaction], grants: &[CompensationGrant], now: Timestamp
             .unwrap_or_default();
         out.push(Cue {
             level: CueLevel::Recognise,
-            text: format!("complaint open since {}{about}", ago(c.at, now)),
-            at: c.at,
+            text: format!("complaint open since {}{topic}{about}", ago(c.opened, now)),
+            at: c.opened,
         });
     }
     out.sort_by(|a, b| a.level.cmp(&b.level).then(b.at.cmp(&a.at)));

@@ -174,13 +174,23 @@ fn world() -> Store {
         .attributes
         .insert("resolved_first_contact".into(), AttrValue::Bool(false));
     b.put_interaction(&complaint);
-    let mut resolved = complaint.clone();
-    resolved.id = InteractionId(3);
-    resolved.at = t.plus_millis(-40 * 86_400_000);
-    resolved
-        .attributes
-        .insert("resolved_first_contact".into(), AttrValue::Bool(true));
-    b.put_interaction(&resolved);
+    // An older complaint, closed as a case by a resolution naming it.
+    let mut older = complaint.clone();
+    older.id = InteractionId(3);
+    older.at = t.plus_millis(-40 * 86_400_000);
+    b.put_interaction(&older);
+    let mut resolution = Interaction::new(
+        InteractionId(4),
+        CustomerId(5),
+        t.plus_millis(-39 * 86_400_000),
+        Channel::CallCenter,
+        rapport_core::case::resolution_kind(),
+    );
+    resolution.attributes.insert(
+        rapport_core::case::CASE_ATTR.into(),
+        AttrValue::Text(InteractionId(3).to_string()),
+    );
+    b.put_interaction(&resolution);
     b.insert_grant(&CompensationGrant {
         customer: CustomerId(6),
         disruption: "RP667/2026-11-22".into(),

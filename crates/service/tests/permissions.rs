@@ -142,6 +142,7 @@ impl Ctx {
             kind: DisruptionKind::Cancellation,
             delay_minutes: None,
             touchpoint: "gate A1".into(),
+            channel: None,
         }
     }
 }
