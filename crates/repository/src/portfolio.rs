@@ -233,6 +233,18 @@ pub fn portfolio_ref(store: &Store, customer: CustomerId) -> Result<Option<Portf
     }))
 }
 
+/// Whether `operator` is the customer manager of the customer's portfolio: a customer
+/// manager's scope is the customers of the portfolios they manage.
+pub fn manages(store: &Store, operator: &str, customer: CustomerId) -> Result<bool, Error> {
+    Ok(portfolio_ref(store, customer)?.is_some_and(|r| r.manager == operator))
+}
+
+/// The portfolios `operator` manages, in file order.
+pub fn managed_by(store: &Store, operator: &str) -> Result<Vec<PortfolioRef>, Error> {
+    let refs: Vec<PortfolioRef> = store.doc(CONFIG, REFS)?.unwrap_or_default();
+    Ok(refs.into_iter().filter(|r| r.manager == operator).collect())
+}
+
 /// The stored governance files as loaded (portfolios, offers, rules).
 pub fn config_texts(store: &Store) -> Result<[Option<StoredText>; 3], Error> {
     Ok([

@@ -284,6 +284,13 @@ fn assignment_by_rules_puts_every_customer_in_one_portfolio_with_its_reason() {
         (p.id.as_str(), p.name.as_str(), p.manager.as_str()),
         ("premium", "Premium", "cdubois")
     );
+    // A customer manager's scope: the customers of their portfolios.
+    assert!(portfolio::manages(&store, "cdubois", CustomerId(4)).unwrap());
+    assert!(!portfolio::manages(&store, "bnovak", CustomerId(4)).unwrap());
+    assert!(portfolio::manages(&store, "bnovak", CustomerId(7)).unwrap());
+    let mine = portfolio::managed_by(&store, "akeller").unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].id, "corporate");
     // Running it again changes nothing.
     let again = assign_all(&store, &cfg, "steward", false, now()).unwrap();
     assert_eq!((again.assigned, again.moved, again.unchanged), (0, 0, 7));
