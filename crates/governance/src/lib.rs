@@ -6,12 +6,16 @@
 //! ([`ApprovalLimits`]), operator credentials hashed with argon2 ([`OperatorAccount`]), session
 //! tokens that expire and failed-login rate limiting ([`Session`], [`LoginLimiter`]), and the
 //! coordination-stage assessment ([`assessment`]) and its questionnaires
-//! ([`questionnaire`]). Relationship governance: portfolios with their customer managers and
-//! assignment rules ([`portfolio`]), the offer catalogue and the rules that allow, adapt or
-//! block offers with the next best action ([`offer`]) in a small condition language over a
-//! customer's facts ([`condition`], [`facts`]), loaded from TOML files with errors naming file,
-//! line and problem ([`ConfigErrors`]), and the customer-equity view ([`equity`]). Audit comes
-//! later.
+//! ([`questionnaire`]); the learning loop: experiments with a control group ([`experiment`]:
+//! definitions, validation, seeded assignment, declared assignments, outcome windows),
+//! campaigns on short scored lists and their measured return ([`campaign`]), the serial
+//! stage's hand-offs with owners and cadence ([`handoff`]) and front-line ideas ([`idea`]);
+//! relationship governance: portfolios with their customer managers and assignment rules
+//! ([`portfolio`]), the offer catalogue and the rules that allow, adapt or block offers with
+//! the next best action ([`offer`]) in a small condition language over a customer's facts
+//! ([`condition`], [`facts`]), loaded from TOML files with errors naming file, line and
+//! problem ([`ConfigErrors`]), and the customer-equity view ([`equity`]); the audit chain
+//! ([`audit`]).
 //!
 //! Pure rules: no I/O, no store, no clock (callers pass the time). The service enforces these
 //! rules on the side that owns the store.
@@ -29,11 +33,16 @@
 //! ```
 
 pub mod assessment;
+pub mod audit;
+pub mod campaign;
 pub mod condition;
 mod config;
 mod credentials;
 pub mod equity;
+pub mod experiment;
 pub mod facts;
+pub mod handoff;
+pub mod idea;
 mod limits;
 pub mod masking;
 pub mod offer;

@@ -626,7 +626,11 @@ pub fn cues(recent: &[Interaction], grants: &[CompensationGrant], now: Timestamp
             .unwrap_or_default();
         out.push(Cue {
             level: CueLevel::Recognise,
-            text: format!("complaint open since {}{topic}{about}", ago(c.opened, now)),
+            // "since 2 h ago", "since 2026-10-24" (not "since on 2026-10-24").
+            text: format!(
+                "complaint open since {}{topic}{about}",
+                ago(c.opened, now).trim_start_matches("on ")
+            ),
             at: c.opened,
         });
     }
