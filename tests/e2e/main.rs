@@ -7,6 +7,7 @@ mod assess;
 mod console;
 mod fixtures;
 mod identity;
+mod portfolio;
 mod repository;
 mod service;
 mod store;

@@ -164,23 +164,19 @@ impl fmt::Display for Action {
     }
 }
 
-fn column(role: Role) -> usize {
-    match role {
-        Role::FrontLine => 0,
-        Role::CustomerManager => 1,
-        Role::Analyst => 2,
-        Role::Steward => 3,
-        Role::Executive => 4,
-        Role::Admin => 5,
-    }
+fn column(role: Role) -> Option<usize> {
+    Role::ALL.iter().position(|r| *r == role)
 }
 
-/// What `role` may do with `action`, from [`MATRIX`].
+/// What `role` may do with `action`, from [`MATRIX`]; a role without a column is denied.
 pub fn permission(role: Role, action: Action) -> Permission {
+    let Some(col) = column(role) else {
+        return Permission::Deny;
+    };
     MATRIX
         .iter()
         .find(|(a, _)| *a == action)
-        .map_or(Permission::Deny, |(_, row)| row[column(role)])
+        .map_or(Permission::Deny, |(_, row)| row[col])
 }
 
 /// The matrix as a Markdown table, as it appears in `docs/security.md`.

@@ -17,18 +17,36 @@ pub enum Role {
     Steward,
     /// Reads the stage assessment and metrics.
     Executive,
+    /// Heads the customer department: steers portfolios by lifetime value and customer equity.
+    ChiefCustomerOfficer,
+    /// Product (capability) manager: defines offers and their default rules.
+    CapabilityManager,
     /// Operators, backups, audit.
     Admin,
 }
 
 impl Role {
-    /// Every role.
+    /// Every role with a column in the permission matrix, in column order.
     pub const ALL: [Role; 6] = [
         Role::FrontLine,
         Role::CustomerManager,
         Role::Analyst,
         Role::Steward,
         Role::Executive,
+        Role::Admin,
+    ];
+
+    /// Every role, the customer department's included. The chief customer officer and the
+    /// capability manager (#18) are denied every request until their columns join the
+    /// permission matrix (and [`Role::ALL`]).
+    pub const EVERY: [Role; 8] = [
+        Role::FrontLine,
+        Role::CustomerManager,
+        Role::Analyst,
+        Role::Steward,
+        Role::Executive,
+        Role::ChiefCustomerOfficer,
+        Role::CapabilityManager,
         Role::Admin,
     ];
 
@@ -40,6 +58,8 @@ impl Role {
             Role::Analyst => "analyst",
             Role::Steward => "steward",
             Role::Executive => "executive",
+            Role::ChiefCustomerOfficer => "chief-customer-officer",
+            Role::CapabilityManager => "capability-manager",
             Role::Admin => "admin",
         }
     }
@@ -54,7 +74,7 @@ impl fmt::Display for Role {
 /// Error for an unknown role name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown role {0:?} (expected one of: front-line, customer-manager, analyst, steward, executive, admin)"
+    "unknown role {0:?} (expected one of: front-line, customer-manager, analyst, steward, executive, chief-customer-officer, capability-manager, admin)"
 )]
 pub struct UnknownRole(pub String);
 
@@ -62,9 +82,31 @@ impl FromStr for Role {
     type Err = UnknownRole;
     fn from_str(s: &str) -> Result<Self, UnknownRole> {
         let t = s.trim().to_ascii_lowercase().replace('_', "-");
-        Role::ALL
+        Role::EVERY
             .into_iter()
             .find(|r| r.as_str() == t)
             .ok_or_else(|| UnknownRole(s.chars().take(40).collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_role_parses_from_its_name() {
+        for r in Role::EVERY {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        }
+        assert_eq!(
+            "Chief_Customer_Officer".parse::<Role>(),
+            Ok(Role::ChiefCustomerOfficer)
+        );
+        assert_eq!(
+            "capability-manager".parse::<Role>(),
+            Ok(Role::CapabilityManager)
+        );
+        let err = "product-owner".parse::<Role>().unwrap_err().to_string();
+        assert!(err.contains("capability-manager"), "{err}");
     }
 }

@@ -45,6 +45,26 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] rapport_store::Error),
+    /// The relationship-governance files (portfolios, offers, rules) have mistakes, each
+    /// named by file, line and problem.
+    #[error("{0}")]
+    Rules(#[from] rapport_governance::ConfigErrors),
+    /// A move expected the customer in one portfolio, but someone moved it meanwhile.
+    #[error(
+        "customer {customer} was moved meanwhile: now in {} (by {by}{})",
+        portfolio.as_deref().unwrap_or("no portfolio"),
+        at.map(|t| format!(" at {t}")).unwrap_or_default()
+    )]
+    PortfolioChanged {
+        /// The customer.
+        customer: rapport_core::CustomerId,
+        /// Where it is now.
+        portfolio: Option<String>,
+        /// Who put it there.
+        by: String,
+        /// When.
+        at: Option<rapport_core::Timestamp>,
+    },
     /// A request that makes no sense (unknown quarantine id, bad search...).
     #[error("{0}")]
     Invalid(String),

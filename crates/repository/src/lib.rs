@@ -38,6 +38,8 @@ pub mod identity;
 pub mod ingest;
 pub mod mapping;
 pub mod merge;
+pub mod offer;
+pub mod portfolio;
 pub mod quality;
 pub mod quarantine;
 pub mod rates;

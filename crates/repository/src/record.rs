@@ -136,12 +136,13 @@ impl Repository {
             self.store.interactions_newest(id, 200, None)?
         };
         let cues = cues(&recent, &grants, filter.now);
+        let portfolio = crate::portfolio::portfolio_ref(&self.store, id)?;
         let cases = rapport_core::case::cases(&recent);
         Ok(Some(CustomerRecord {
             customer,
             related_names,
             scores,
-            portfolio: None,
+            portfolio,
             cues,
             grants,
             cases,

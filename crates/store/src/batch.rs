@@ -73,6 +73,14 @@ pub(crate) enum Op {
     Remove {
         key: Vec<u8>,
     },
+    /// The write fails with [`Error::Changed`] unless the document at `key` holds exactly
+    /// `expected` (`None`: absent) as the operations before it in the batch leave it.
+    ExpectDoc {
+        key: Vec<u8>,
+        expected: Option<Vec<u8>>,
+        collection: String,
+        doc_key: String,
+    },
 }
 
 impl Batch {
@@ -258,6 +266,32 @@ impl Batch {
         });
     }
 
+    /// A condition on the write (compare and swap): [`crate::Store::write`] fails with
+    /// [`Error::Changed`], writing nothing, unless the document `collection`/`key` is
+    /// `expected` when the batch is applied (`None`: no such document). The stored document
+    /// is compared with `expected` as [`Batch::put_doc`] encodes it, so use it with documents
+    /// written by `put_doc` whose values round-trip exactly (no floats). Checked under the
+    /// store's write lock, in order with the batch's own writes.
+    pub fn expect_doc<T: Serialize>(&mut self, collection: &str, key: &str, expected: Option<&T>) {
+        let expected = match expected.map(codec::encode_doc) {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(reason)) => {
+                self.fail(Error::Encode {
+                    tree: Space::Docs.name(),
+                    reason: format!("{collection}/{key}: {reason}"),
+                });
+                return;
+            }
+        };
+        self.push(Op::ExpectDoc {
+            key: keys::doc(collection, key),
+            expected,
+            collection: collection.to_string(),
+            doc_key: key.to_string(),
+        });
+    }
+
     /// Number of operations.
     pub fn len(&self) -> usize {
         self.ops.len()
@@ -281,6 +315,7 @@ impl Batch {
             Op::InsertGrant { key, value } | Op::Put { key, value } => key.len() + value.len(),
             Op::PutScorePage { value, .. } => value.len() + 16,
             Op::RemoveInteraction { key, .. } | Op::Remove { key } => key.len(),
+            Op::ExpectDoc { .. } => 0,
             Op::RemoveCustomer { .. } | Op::PutScores { .. } => 64,
         };
         self.ops.push(op);

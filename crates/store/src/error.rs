@@ -48,6 +48,17 @@ pub enum Error {
         .0.disruption, .0.customer, .0.granted_by, .0.touchpoint, .0.at
     )]
     Conflict(Box<CompensationGrant>),
+    /// A document a batch expected (`Batch::expect_doc`) had changed: someone else wrote it
+    /// first; nothing in the batch was written. Read it again and decide anew.
+    #[error(
+        "the document {collection}/{key} was changed by another writer meanwhile; nothing was written"
+    )]
+    Changed {
+        /// The collection.
+        collection: String,
+        /// The document key.
+        key: String,
+    },
     /// The database was written by a newer version of Rapport.
     #[error(
         "the database at {} has schema version {found}, newer than this build supports \

@@ -713,6 +713,10 @@ impl Store {
         let mut digests_removed: HashSet<CustomerId> = HashSet::new();
         // Pages of customer ids as they stand after the operations planned so far.
         let mut id_pages: HashMap<u64, [u8; 32]> = HashMap::new();
+        // Plain writes planned so far, only when the batch has expectations to check against
+        // them (an ingest's batches have none and pay nothing).
+        let expects = ops.iter().any(|op| matches!(op, Op::ExpectDoc { .. }));
+        let mut planned: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
         for op in ops {
             match op {
                 Op::PutCustomer { id, value, keys } => {
@@ -787,7 +791,29 @@ impl Store {
                         out.remove(keys::history_digest(customer));
                     }
                 }
-                Op::Remove { key } => out.remove(key),
+                Op::Remove { key } => {
+                    if expects {
+                        planned.insert(key.clone(), None);
+                    }
+                    out.remove(key)
+                }
+                Op::ExpectDoc {
+                    key,
+                    expected,
+                    collection,
+                    doc_key,
+                } => {
+                    let current = match planned.get(&key) {
+                        Some(v) => v.clone(),
+                        None => tree.get(&key)?.map(|v| v.to_vec()),
+                    };
+                    if current != expected {
+                        return Err(Error::Changed {
+                            collection,
+                            key: doc_key,
+                        });
+                    }
+                }
                 Op::InsertGrant { key, value } => {
                     let existing = match grants.get(&key) {
                         Some(v) => Some(v.clone()),
@@ -824,6 +850,9 @@ impl Store {
                     if let Some(Key::HistoryDigest(c)) = Key::parse(&key) {
                         // A later interaction write in this batch removes it again.
                         digests_removed.remove(&c);
+                    }
+                    if expects {
+                        planned.insert(key.clone(), Some(value.clone()));
                     }
                     out.insert(key, value)
                 }
@@ -1372,5 +1401,42 @@ mod tests {
         store.write(b, Durability::Batched).unwrap();
         assert!(kept.recv_timeout(Duration::from_secs(5)).is_some());
         assert_eq!(count(), Some(1));
+    }
+
+    #[test]
+    fn expect_doc_writes_only_when_the_document_is_as_expected() {
+        let store = Store::temporary().unwrap();
+        let put = |expected: Option<&str>, new: &str| {
+            let mut b = Batch::default();
+            b.expect_doc("members", "C1", expected.as_ref());
+            b.put_doc("members", "C1", &new).unwrap();
+            b.put_doc("log", new, &new).unwrap();
+            store.write(b, Durability::Batched)
+        };
+        put(None, "a").unwrap();
+        // A second writer that also saw no document loses, and writes nothing at all.
+        let err = put(None, "b").unwrap_err();
+        assert!(
+            matches!(&err, Error::Changed { collection, key } if collection == "members" && key == "C1"),
+            "{err}"
+        );
+        assert_eq!(store.doc::<String>("log", "b").unwrap(), None);
+        put(Some("a"), "c").unwrap();
+        assert!(put(Some("a"), "d").is_err());
+        assert_eq!(
+            store.doc::<String>("members", "C1").unwrap().as_deref(),
+            Some("c")
+        );
+        // Checked in order with the batch's own writes.
+        let mut b = Batch::default();
+        b.remove_doc("members", "C1");
+        b.expect_doc::<String>("members", "C1", None);
+        b.put_doc("members", "C1", &"e").unwrap();
+        b.expect_doc("members", "C1", Some(&"e"));
+        store.write(b, Durability::Batched).unwrap();
+        assert_eq!(
+            store.doc::<String>("members", "C1").unwrap().as_deref(),
+            Some("e")
+        );
     }
 }

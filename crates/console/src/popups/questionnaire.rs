@@ -37,7 +37,8 @@ pub fn constituency_of(role: Role) -> Constituency {
         Role::FrontLine => Constituency::FrontLine,
         Role::CustomerManager => Constituency::Manager,
         Role::Analyst | Role::Steward => Constituency::Analyst,
-        Role::Executive => Constituency::Executive,
+        Role::Executive | Role::ChiefCustomerOfficer => Constituency::Executive,
+        Role::CapabilityManager => Constituency::Manager,
         Role::Admin => Constituency::Manager,
     }
 }
