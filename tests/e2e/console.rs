@@ -15,7 +15,7 @@ use crate::util::Dir;
 
 const PASSWORD: &str = "correct horse battery";
 
-fn tmux_available() -> bool {
+pub(crate) fn tmux_available() -> bool {
     Command::new("tmux")
         .arg("-V")
         .output()
@@ -23,13 +23,13 @@ fn tmux_available() -> bool {
 }
 
 /// One tmux session on a private tmux server, running one console.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
     session: String,
 }
 
 impl Tmux {
-    fn start(socket: &str, session: &str, command: &str) -> Tmux {
+    pub(crate) fn start(socket: &str, session: &str, command: &str) -> Tmux {
         let t = Tmux {
             socket: socket.to_string(),
             session: session.to_string(),
@@ -50,7 +50,7 @@ impl Tmux {
     }
 
     /// Sends tmux key names (`Enter`, `Tab`, `BTab`, `BSpace`, `Escape`).
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let ok = self
             .tmux()
             .args(["send-keys", "-t", &self.session])
@@ -61,7 +61,7 @@ impl Tmux {
     }
 
     /// Types text literally.
-    fn type_text(&self, text: &str) {
+    pub(crate) fn type_text(&self, text: &str) {
         let ok = self
             .tmux()
             .args(["send-keys", "-t", &self.session, "-l", text])
@@ -70,7 +70,7 @@ impl Tmux {
         assert!(ok.success());
     }
 
-    fn capture(&self) -> String {
+    pub(crate) fn capture(&self) -> String {
         let out = self
             .tmux()
             .args(["capture-pane", "-p", "-t", &self.session])
@@ -80,7 +80,7 @@ impl Tmux {
     }
 
     /// Waits until the screen shows `text`; fails with the screen after `secs` seconds.
-    fn wait_for(&self, text: &str, secs: u64) -> String {
+    pub(crate) fn wait_for(&self, text: &str, secs: u64) -> String {
         let t0 = Instant::now();
         loop {
             let screen = self.capture();
@@ -128,7 +128,7 @@ fn add_operator(d: &Dir, db: &Path, name: &str) {
 }
 
 /// Opens the customer's record: search by name, Enter on the first hit.
-fn open_record(t: &Tmux, name: &str) {
+pub(crate) fn open_record(t: &Tmux, name: &str) {
     // The console opens with no customer: `/` to search.
     t.keys(&["/"]);
     t.type_text(name);
