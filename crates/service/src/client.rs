@@ -135,7 +135,7 @@ pub async fn connect_or_embed_with(
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
     match opened {
         Ok(store) => {
-            let mut e = Embedded::from_store(store);
+            let mut e = Embedded::for_command(store);
             e.set_db_label(db);
             Ok(Client::Embedded(e))
         }

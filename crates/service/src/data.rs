@@ -1283,3 +1283,103 @@ pub(crate) fn check(req: &DataRequest) -> ServiceResult<()> {
         | DataRequest::WorkingLists => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::NewInteraction;
+    use rapport_core::{
+        Amount, AmountRole, Channel, Currency, Customer, InteractionId, InteractionKind, Money,
+        PartyKind,
+    };
+    use rapport_governance::Role;
+    use rapport_store::{Batch, Durability, Store};
+
+    const DAY: i64 = 86_400_000;
+
+    /// `n` customers buying every 30 days for two years before `day`.
+    fn shoppers(n: u64, day: i64) -> Store {
+        let store = Store::temporary().unwrap();
+        let mut b = Batch::default();
+        for c in 1..=n {
+            b.put_customer(
+                &Customer::new(CustomerId(c), PartyKind::Person, Timestamp(0)),
+                vec![],
+            );
+            let mut d = day - 700 + (c as i64 % 30);
+            while d <= day - (c as i64 % 7) * 40 {
+                let id = store.next_interaction_ids(1).unwrap().start;
+                let mut i = Interaction::new(
+                    InteractionId(id),
+                    CustomerId(c),
+                    Timestamp::from_millis(d * DAY + 3_600_000),
+                    Channel::Web,
+                    InteractionKind::Purchase,
+                );
+                i.amounts.push(Amount {
+                    role: AmountRole::Revenue,
+                    money: Money::new(c as i64 * 100, Currency::EUR),
+                });
+                b.put_interaction(&i);
+                d += 30;
+            }
+        }
+        store.write(b, Durability::Durable).unwrap();
+        store
+    }
+
+    fn note(customer: u64) -> Request {
+        Request::LogInteraction(NewInteraction {
+            customer: CustomerId(customer),
+            kind: InteractionKind::Note,
+            channel: Channel::CallCenter,
+            touchpoint: None,
+            phase: None,
+            text: Some("called during the run".into()),
+            attributes: Default::default(),
+            amounts: vec![],
+        })
+    }
+
+    /// Regression guard for serving and scoring at once: a digest stored by a run may miss an
+    /// interaction written while the run read that customer, so the customers whose
+    /// interactions the service writes during a run lose their digests after it (the next
+    /// run reads their interactions), and writes after the run are not noted.
+    #[test]
+    fn interactions_written_during_a_scoring_run_have_their_digests_removed() {
+        let day = 20_000;
+        let store = shoppers(30, day);
+        let engine = Engine::for_command(store.clone());
+        let admin = Caller {
+            operator: "test".into(),
+            role: Role::Admin,
+        };
+        let opts = ScoreOptions {
+            as_of: Some(Timestamp::from_millis(day * DAY + 80_000_000)),
+            threads: 1,
+            ..ScoreOptions::default()
+        };
+        let report = engine
+            .scoring_run(|| {
+                engine.handle(&admin, note(5)).unwrap();
+                rapport_scoring::run_scoring(engine.store(), &opts).map_err(scoring_err)
+            })
+            .unwrap();
+        assert_eq!(report.scored, 30);
+        let with_digest: Vec<CustomerId> = store
+            .stored_history_digests(CustomerId(0), None)
+            .map(|d| d.unwrap().0)
+            .collect();
+        assert_eq!(with_digest.len(), 29, "{with_digest:?}");
+        assert!(!with_digest.contains(&CustomerId(5)));
+        // After the run nothing is noted: the note's own write removes the digest.
+        engine.handle(&admin, note(6)).unwrap();
+        assert!(lock_touched(&engine).is_empty());
+        let again = rapport_scoring::run_scoring(engine.store(), &opts).unwrap();
+        assert_eq!(again.histories_read, 2, "customers 5 and 6 are read again");
+    }
+
+    fn lock_touched(engine: &Engine) -> Vec<CustomerId> {
+        engine.touched_now()
+    }
+}

@@ -94,6 +94,15 @@ impl Embedded {
         };
     }
 
+    /// The service over an already open store, for one command that exits next (see
+    /// [`Engine::for_command`]).
+    pub fn for_command(store: Store) -> Embedded {
+        let db = store
+            .path()
+            .map_or_else(|| "(temporary)".to_string(), |p| p.display().to_string());
+        Embedded::from_engine(Arc::new(Engine::for_command(store)), db)
+    }
+
     /// The engine underneath.
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine

@@ -135,6 +135,12 @@ impl Engine {
         let _ = std::thread::Builder::new()
             .name("rapport-warm-up".into())
             .spawn(rapport_repository::cleanse::warm_up);
+        Engine::for_command(store)
+    }
+
+    /// [`Engine::new`] for one command that exits next (`rapport score`, `rapport ingest`):
+    /// no warm-up thread competing with its work (a search loads what it needs itself).
+    pub fn for_command(store: Store) -> Engine {
         let policy = match store.doc::<CompensationPolicy>(GOVERNANCE, "compensation_policy") {
             Ok(Some(p)) => p,
             Ok(None) => CompensationPolicy::standard(),
@@ -242,6 +248,12 @@ impl Engine {
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
         }
         result
+    }
+
+    /// The customers noted during the current scoring run (for tests).
+    #[cfg(test)]
+    pub(crate) fn touched_now(&self) -> Vec<CustomerId> {
+        lock(&self.touched).clone()
     }
 
     /// Runs an interactive write of `customers`' interactions; during a scoring run it notes
