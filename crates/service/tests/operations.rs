@@ -123,3 +123,86 @@ async fn a_scoring_run_asked_of_the_service_reaches_a_watching_console_live() {
         .unwrap();
     assert_eq!((inc.full, inc.scored), (false, 0));
 }
+
+/// The server's cadence: with `score_after_ingest`, an ingest sent over the socket is followed
+/// by an incremental run in the background, and a console watching a customer of the new
+/// file sees its scores arrive; with `score_every`, runs come on their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_rescores_after_an_ingest_and_on_its_cadence() {
+    let day = 20_000;
+    let store = shoppers(30, day);
+    // A first full run, so that later runs can be incremental.
+    let local = Embedded::from_store(store.clone());
+    local
+        .score(ScoreRequest {
+            incremental: false,
+            as_of: None,
+            value_definition: None,
+            threads: 1,
+        })
+        .await
+        .unwrap();
+    let engine = local.engine().clone();
+    rapport_service::OperatorAdmin::add_operator(&local, "admin", Role::Admin, common::PASSWORD)
+        .await
+        .unwrap();
+    let config = rapport_service::ServerConfig {
+        score_after_ingest: true,
+        score_every: Some(Duration::from_millis(400)),
+        ..Default::default()
+    };
+    let server = common::TestServer::start_with(engine, config).await;
+    let admin = server.admin().await;
+
+    // A new customer arrives by ingest; a console watching everything sees it scored.
+    let mut console = admin.subscribe(Watch::All).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("shop.toml");
+    std::fs::write(&mapping, include_str!("../../../fixtures/test/shop.toml")).unwrap();
+    let csv = dir.path().join("shop.csv");
+    std::fs::write(
+        &csv,
+        "customer,first,last,dob,email,order,at,amount\n\
+         N1,Nora,Lindqvist,1981-03-04,nora@example.com,n1,2026-01-05T10:00:00Z,80.00\n",
+    )
+    .unwrap();
+    let report = admin
+        .ingest(rapport_service::data::IngestRequest {
+            paths: vec![csv.to_str().unwrap().to_string()],
+            mapping: Some(mapping.to_str().unwrap().to_string()),
+            time_shift_days: 0,
+            merge_ties: false,
+            progress: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.customers_created, 1);
+    let nora = admin.search("nora lindqvist", 1).await.unwrap()[0].id;
+    let scored = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match console.events.recv().await {
+                Some(LiveEvent::Change(c))
+                    if c.change == (Change::ScoresUpdated { customer: nora }) =>
+                {
+                    return;
+                }
+                Some(_) => continue,
+                None => panic!("the subscription ended"),
+            }
+        }
+    })
+    .await;
+    assert!(
+        scored.is_ok(),
+        "the new customer was scored after the ingest"
+    );
+    let record = admin.open(nora, Default::default()).await.unwrap();
+    assert!(record.scores.is_some());
+
+    // The cadence: full runs every 400 ms keep coming.
+    let runs = |s: &Store| rapport_scoring::results::run_times(s).unwrap().len();
+    let before = runs(&store);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(runs(&store) > before, "scheduled runs were kept");
+    server.stop().await;
+}
