@@ -84,6 +84,9 @@ pub enum Command {
     Disruption(cmd::front::DisruptionCommand),
     /// Log an interaction (complaint, inquiry, note, idea...) for a customer.
     Log(cmd::act::LogArgs),
+    /// Complaints as cases: open (about a disruption or booking), resolve once, list.
+    #[command(subcommand)]
+    Complaint(cmd::act::ComplaintCommand),
     /// Record a preference the customer stated (the newest per topic wins).
     Prefer(cmd::act::PreferArgs),
     /// Manage operators.

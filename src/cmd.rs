@@ -60,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Disruptions(a) => front::disruptions(g, a),
         Command::Disruption(c) => front::disruption(g, c),
         Command::Log(a) => act::log(g, a),
+        Command::Complaint(c) => act::complaint(g, c),
         Command::Prefer(a) => act::prefer(g, a),
         Command::Operator(c) => service::operator(g, c),
         Command::Assess(a) => assess::assess(g, a),

@@ -118,3 +118,198 @@ pub fn prefer(g: &Global, a: PreferArgs) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     })
 }
+
+/// `rapport complaint ...`: complaints as cases.
+#[derive(Debug, clap::Subcommand)]
+pub enum ComplaintCommand {
+    /// Open a complaint case, optionally about a disruption or booking of the customer.
+    Open(ComplaintOpenArgs),
+    /// Close an open complaint with its resolution (each case is closed once).
+    Resolve(ComplaintResolveArgs),
+    /// The customer's complaint cases (in the newest 200 interactions), newest first.
+    List(ComplaintListArgs),
+}
+
+/// Arguments of `rapport complaint open`.
+#[derive(Debug, Args)]
+pub struct ComplaintOpenArgs {
+    /// The customer, e.g. C00000042.
+    #[arg(long, value_name = "ID")]
+    pub customer: CustomerId,
+    /// What it is about: a disruption on the customer's record (any shape, e.g.
+    /// "rp121 23.11.2026") or one of their booking references.
+    #[arg(long, value_name = "REF")]
+    pub about: Option<String>,
+    /// The customer's words.
+    #[arg(long, value_name = "TEXT")]
+    pub text: String,
+    /// Through which channel.
+    #[arg(long, value_name = "CHANNEL", default_value = "call_center")]
+    pub channel: Channel,
+    /// Where: a gate, a desk, a queue.
+    #[arg(long, value_name = "TOUCHPOINT")]
+    pub touchpoint: Option<String>,
+    /// Print the stored complaint as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `rapport complaint resolve`.
+#[derive(Debug, Args)]
+pub struct ComplaintResolveArgs {
+    /// The customer, e.g. C00000042.
+    #[arg(long, value_name = "ID")]
+    pub customer: CustomerId,
+    /// The complaint (its interaction id, e.g. I0000000042, from `complaint list`).
+    #[arg(value_name = "CASE")]
+    pub case: rapport_core::InteractionId,
+    /// What was done.
+    #[arg(long, value_name = "TEXT")]
+    pub resolution: String,
+    /// Through which channel.
+    #[arg(long, value_name = "CHANNEL", default_value = "call_center")]
+    pub channel: Channel,
+    /// Print the stored resolution as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `rapport complaint list`.
+#[derive(Debug, Args)]
+pub struct ComplaintListArgs {
+    /// The customer, e.g. C00000042.
+    #[arg(long, value_name = "ID")]
+    pub customer: CustomerId,
+    /// Only the open cases.
+    #[arg(long)]
+    pub open: bool,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rapport complaint ...`.
+pub fn complaint(g: &Global, c: ComplaintCommand) -> anyhow::Result<ExitCode> {
+    use rapport_core::AttrValue;
+    use rapport_core::case::{ABOUT_ATTR, CASE_ATTR, resolution_kind};
+    runtime()?.block_on(async {
+        let client = connect(g).await?;
+        match c {
+            ComplaintCommand::Open(a) => {
+                let mut attributes = std::collections::BTreeMap::new();
+                if let Some(about) = a.about {
+                    attributes.insert(ABOUT_ATTR.to_string(), AttrValue::Text(about));
+                }
+                let stored = client
+                    .log_interaction(NewInteraction {
+                        customer: a.customer,
+                        kind: InteractionKind::Complaint,
+                        channel: a.channel,
+                        touchpoint: a.touchpoint,
+                        phase: None,
+                        text: Some(a.text),
+                        attributes,
+                        amounts: Vec::new(),
+                    })
+                    .await?;
+                if a.json {
+                    println!("{}", crate::cmd::json_pretty(&stored)?);
+                } else {
+                    let about = stored
+                        .attr_text(ABOUT_ATTR)
+                        .map(|x| format!(" about {x}"))
+                        .unwrap_or_default();
+                    println!(
+                        "{}",
+                        sanitize(&format!(
+                            "opened complaint {}{about} for {}",
+                            stored.id, stored.customer
+                        ))
+                    );
+                }
+            }
+            ComplaintCommand::Resolve(a) => {
+                let mut attributes = std::collections::BTreeMap::new();
+                attributes.insert(CASE_ATTR.to_string(), AttrValue::Text(a.case.to_string()));
+                let stored = client
+                    .log_interaction(NewInteraction {
+                        customer: a.customer,
+                        kind: resolution_kind(),
+                        channel: a.channel,
+                        touchpoint: None,
+                        phase: Some(Phase::Post),
+                        text: Some(a.resolution),
+                        attributes,
+                        amounts: Vec::new(),
+                    })
+                    .await?;
+                if a.json {
+                    println!("{}", crate::cmd::json_pretty(&stored)?);
+                } else {
+                    println!(
+                        "{}",
+                        sanitize(&format!(
+                            "resolved complaint {} of {} ({})",
+                            a.case, stored.customer, stored.id
+                        ))
+                    );
+                }
+            }
+            ComplaintCommand::List(a) => {
+                let record = client
+                    .open(
+                        a.customer,
+                        rapport_service::InteractionQuery {
+                            limit: 1,
+                            before: None,
+                            kinds: Vec::new(),
+                            channels: Vec::new(),
+                            since: None,
+                        },
+                    )
+                    .await?;
+                let cases: Vec<_> = record
+                    .cases
+                    .into_iter()
+                    .filter(|c| !a.open || c.is_open())
+                    .collect();
+                if a.json {
+                    println!("{}", crate::cmd::json_pretty(&cases)?);
+                    return Ok(ExitCode::SUCCESS);
+                }
+                if cases.is_empty() {
+                    println!("no complaint cases");
+                }
+                for c in &cases {
+                    let about = c
+                        .about
+                        .as_deref()
+                        .map(|x| format!(" about {x}"))
+                        .unwrap_or_default();
+                    let state = match &c.resolution {
+                        None => "OPEN".to_string(),
+                        Some(r) => format!(
+                            "resolved {}{}: {}",
+                            r.at,
+                            r.by.as_deref()
+                                .map(|b| format!(" by {b}"))
+                                .unwrap_or_default(),
+                            r.text.as_deref().unwrap_or("closed")
+                        ),
+                    };
+                    println!(
+                        "{}",
+                        sanitize(&format!(
+                            "{} {} {}{about}: {} [{state}]",
+                            c.complaint,
+                            c.opened,
+                            c.channel,
+                            c.text.as_deref().unwrap_or("")
+                        ))
+                    );
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -68,6 +68,10 @@ pub struct CompensateArgs {
     /// Where the grant is made, e.g. "gate C12".
     #[arg(long, value_name = "TOUCHPOINT", default_value = "command line")]
     pub touchpoint: String,
+    /// The channel the grant is made through (call_center, gate, back_office, ...);
+    /// recorded as `service` when not given.
+    #[arg(long, value_name = "CHANNEL")]
+    pub channel: Option<rapport_core::Channel>,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
@@ -330,6 +334,7 @@ pub fn compensate(g: &Global, a: CompensateArgs) -> anyhow::Result<ExitCode> {
             kind: a.kind,
             delay_minutes: a.delay_minutes,
             touchpoint: a.touchpoint.clone(),
+            channel: a.channel.clone(),
         };
         if a.dry_run {
             let e = client.entitlement(req).await?;

@@ -150,3 +150,101 @@ fn search_and_customer_show_work_against_the_server_with_the_role_applied() {
     assert_eq!(record["masked"], true);
     assert!(!shown.contains("ada@example.com"), "{shown}");
 }
+
+/// A complaint case from the command line: opened about one of the customer's bookings,
+/// listed as open, resolved once (the second resolution is refused naming who closed it).
+#[test]
+fn a_complaint_is_opened_listed_and_resolved_once_from_the_command_line() {
+    let d = Dir::new();
+    let id = one_customer(&d);
+    {
+        let store = Store::open(&d.db()).unwrap();
+        let mut i = rapport_core::Interaction::new(
+            rapport_core::InteractionId(store.next_interaction_ids(1).unwrap().start),
+            id,
+            Timestamp::now(),
+            rapport_core::Channel::Web,
+            rapport_core::InteractionKind::Booking,
+        );
+        i.attributes.insert(
+            "booking_ref".into(),
+            rapport_core::AttrValue::Text("K7Q2LM".into()),
+        );
+        let mut batch = Batch::default();
+        batch.put_interaction(&i);
+        store.write(batch, Durability::Durable).unwrap();
+    }
+    let id = id.to_string();
+    let out = d.ok(&[
+        "complaint",
+        "open",
+        "--customer",
+        &id,
+        "--about",
+        "k7q2lm",
+        "--text",
+        "charged twice",
+        "--json",
+    ]);
+    let opened: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(opened["attributes"]["about"]["text"], "K7Q2LM", "{out}");
+    let case = opened["id"]
+        .as_u64()
+        .map(|n| rapport_core::InteractionId(n).to_string());
+    let case = case.unwrap_or_else(|| opened["id"].as_str().unwrap().to_string());
+    let refused = d.run(&[
+        "complaint",
+        "open",
+        "--customer",
+        &id,
+        "--about",
+        "RP999/2026-11-23",
+        "--text",
+        "x",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("neither a disruption"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let list = d.ok(&["complaint", "list", "--customer", &id, "--open"]);
+    assert!(
+        list.contains(&case) && list.contains("about K7Q2LM") && list.contains("[OPEN]"),
+        "{list}"
+    );
+    d.ok(&[
+        "complaint",
+        "resolve",
+        "--customer",
+        &id,
+        &case,
+        "--resolution",
+        "refunded the second charge",
+    ]);
+    assert_eq!(
+        d.ok(&["complaint", "list", "--customer", &id, "--open"])
+            .trim(),
+        "no complaint cases"
+    );
+    let all = d.ok(&["complaint", "list", "--customer", &id]);
+    assert!(
+        all.contains("resolved") && all.contains("refunded the second charge"),
+        "{all}"
+    );
+    let again = d.run(&[
+        "complaint",
+        "resolve",
+        "--customer",
+        &id,
+        &case,
+        "--resolution",
+        "again",
+    ]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already resolved"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}

@@ -419,3 +419,153 @@ fn demo_serve_lets_two_terminals_join_and_see_each_other_live() {
     assert!(server.wait().unwrap().success(), "{rest}");
     assert!(rest.contains("Demo server stopped"), "{rest}");
 }
+
+/// Searches `query` and opens the first hit, waiting until the record shows `header` (the
+/// badge and name, e.g. `[A] Henrik Lindqvist`).
+fn open_story(t: &Tmux, query: &str, header: &str) -> String {
+    t.keys(&["/"]);
+    t.type_text(query);
+    t.wait_for(" found in ", 20);
+    t.keys(&["Enter"]);
+    t.wait_for(header, 20)
+}
+
+/// Every planted story of `docs/demo.md`, walked the way a call-center rep would on the
+/// time-shifted `rapport demo`: search, open, read the record, act with the values the forms
+/// prefill, and find the working lists where the stories put them.
+#[test]
+fn every_planted_story_shows_in_the_console_of_the_time_shifted_demo() {
+    if !tmux_available() {
+        eprintln!("SKIPPED: tmux is not installed (CI installs it; apt-get install tmux)");
+        return;
+    }
+    let d = Dir::new();
+    let fixtures = Dir::root().join("fixtures/demo");
+    let bin = env!("CARGO_BIN_EXE_rapport");
+    let command = format!(
+        "env -u RAPPORT_USER -u RAPPORT_PASSWORD -u RAPPORT_DB -u RAPPORT_CONNECT -u NO_COLOR \
+         LANG=C.UTF-8 HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config \
+         {bin} demo --fixtures {fixtures} --channel call_center --touchpoint 'desk 4'; \
+         echo console-exit=$?; sleep 60",
+        home = d.path().display(),
+        fixtures = fixtures.display()
+    );
+    let socket = format!("rapport-e2e-stories-{}", std::process::id());
+    let t = Tmux::start(&socket, "rep", &command);
+    t.wait_for("No customer open", 240);
+
+    // 1. The double voucher: the gate's voucher is on the record, a second one is refused.
+    let s = open_story(&t, "margaret okafor", "Margaret Okafor  person");
+    assert!(
+        s.contains("! voucher granted") && s.contains("by J. Smith for"),
+        "{s}"
+    );
+    open_grant(&t, "Margaret Okafor");
+    // Everything as it comes: the newest disruption picked, the rep's desk as touchpoint.
+    t.wait_for("Policy entitles:", 10);
+    t.keys(&["Enter"]);
+    t.wait_for("Enter again to confirm", 10);
+    t.keys(&["Enter"]);
+    let s = t.wait_for("Refused: already granted", 10);
+    assert!(s.contains("by J. Smith at C12"), "{s}");
+    t.keys(&["Escape"]);
+
+    // 2. The lost bag: recognise it and check today's bag.
+    let s = open_story(&t, "henrik lindqvist", "[A] Henrik Lindqvist");
+    assert!(s.contains("bag lost on last trip"), "{s}");
+    assert!(s.contains("confirm today's bag is loaded"), "{s}");
+    assert!(s.contains("Today RP227"), "{s}");
+
+    // 3. Delayed 14 hours yesterday: apologise; the flight view shows what she is entitled
+    //    to, and granting the whole flight gives each passenger it once.
+    let s = open_story(&t, "lucia fernandez", "Lucía Fernández  person");
+    assert!(
+        s.contains("delayed 14 h on RP667 yesterday: apologise"),
+        "{s}"
+    );
+    t.keys(&["v"]);
+    let s = t.wait_for("passenger", 10);
+    assert!(s.contains("RP667/") && s.contains("delay 14 h 00"), "{s}");
+    let row = s.lines().find(|l| l.contains("Lucía Fernández")).expect(&s);
+    assert!(row.contains("nothing yet"), "{row}");
+    t.keys(&["C"]);
+    t.wait_for("again to confirm", 10);
+    t.keys(&["C"]);
+    let s = t.wait_for("Whole flight:", 20);
+    assert!(s.contains("0 already compensated (refused)"), "{s}");
+    let row = s.lines().find(|l| l.contains("Lucía Fernández")).expect(&s);
+    assert!(!row.contains("nothing yet"), "{row}");
+    t.keys(&["C"]);
+    t.wait_for("again to confirm", 10);
+    t.keys(&["C"]);
+    t.wait_for("0 granted now", 20);
+    t.keys(&["Escape"]);
+
+    // 4. The valuable complainer: an open complaint about his disruption; resolving it ends
+    //    the cue.
+    let s = open_story(&t, "robert achterberg", "[A] Robert Achterberg");
+    assert!(
+        s.contains("complaint open since") && s.contains("about RP428/"),
+        "{s}"
+    );
+    t.keys(&["R"]);
+    t.wait_for("Resolve a complaint", 10);
+    t.keys(&["Tab"]);
+    t.type_text("called back, apologised for the bag");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("Saved complaint_resolved", 10);
+    let s = if s.contains("complaint open since") {
+        std::thread::sleep(Duration::from_millis(500));
+        t.capture()
+    } else {
+        s
+    };
+    assert!(!s.contains("complaint open since"), "{s}");
+
+    // 5.-11. The account, the referral chain, the household, the hostile name, the move.
+    let s = open_story(&t, "northwind", "Northwind Logistics Ltd  organisation");
+    assert!(s.contains("[A] Northwind"), "{s}");
+    let s = open_story(&t, "tomasz nowak", "Tomasz Nowak  person");
+    assert!(s.contains("referred by: Ingrid Solberg"), "{s}");
+    assert!(s.contains("referred: Amara Nwosu"), "{s}");
+    let s = open_story(&t, "daniel moreau", "Daniel Moreau  person");
+    assert!(s.contains("household: Sofia Moreau"), "{s}");
+    let s = open_story(&t, "eve mallory", "pwnedMallory  person");
+    assert!(!s.contains('\u{1b}'), "{s}");
+    let title = t
+        .tmux()
+        .args(["display", "-p", "-t", "rep", "#{pane_title}"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&title.stdout).contains("pwned"),
+        "the hostile name set the terminal's title"
+    );
+    let s = open_story(&t, "olusegun bakare", "Olusegun Bakare  person");
+    assert!(s.contains("27 PARK AVENUE") && s.contains("LEEDS"), "{s}");
+
+    // The working lists put the stories where they belong.
+    t.keys(&["w"]);
+    let s = t.wait_for("on the list", 20);
+    assert!(s.contains("Robert Achterberg"), "complainers: {s}");
+    t.keys(&["Tab"]);
+    let s = t.wait_for("ordered half or less this year:", 20);
+    let s = if s.contains("loading") {
+        t.wait_for("on the list", 20)
+    } else {
+        s
+    };
+    assert!(s.contains("Northwind Logistics Ltd"), "halved: {s}");
+    t.keys(&["Tab", "Tab"]);
+    let s = t.wait_for("lost in the last two years (win back):", 20);
+    let s = if s.contains("loading") {
+        t.wait_for("on the list", 20)
+    } else {
+        s
+    };
+    assert!(s.contains("Charles Whitfield"), "lost-valuable: {s}");
+
+    t.keys(&["q"]);
+    let s = t.wait_for("console-exit=", 20);
+    assert!(s.contains("console-exit=0"), "{s}");
+}

@@ -17,6 +17,8 @@ pub enum Context {
     Record,
     /// The overview and working-list screens.
     Overview,
+    /// The flight view (a disruption with all its passengers).
+    Flight,
     /// The search input (letters type into the query).
     Search,
     /// Forms in popups (log, grant, preference, note) and the login screen.
@@ -27,11 +29,12 @@ pub enum Context {
 
 impl Context {
     /// Every context, in the order the help overlay shows them.
-    pub const ALL: [Context; 7] = [
+    pub const ALL: [Context; 8] = [
         Context::Global,
         Context::Navigation,
         Context::Record,
         Context::Overview,
+        Context::Flight,
         Context::Search,
         Context::Form,
         Context::Palette,
@@ -44,6 +47,7 @@ impl Context {
             Context::Navigation => "navigation",
             Context::Record => "record",
             Context::Overview => "overview",
+            Context::Flight => "flight",
             Context::Search => "search",
             Context::Form => "form",
             Context::Palette => "palette",
@@ -57,6 +61,7 @@ impl Context {
             Context::Navigation => "Lists and tables",
             Context::Record => "Customer record",
             Context::Overview => "Overview and working lists",
+            Context::Flight => "Flight view",
             Context::Search => "Search input",
             Context::Form => "Forms and login",
             Context::Palette => "Command palette",
@@ -122,6 +127,12 @@ pub enum Action {
     Note,
     /// Pass an idea or observation to the analysts.
     Idea,
+    /// Resolve one of the record's open complaint cases.
+    Resolve,
+    /// Show the flight view of the customer's disruptions (every passenger affected).
+    Flight,
+    /// Grant every passenger of the disruption shown what the policy entitles.
+    GrantFlight,
     /// Cycle the history filter by kind.
     FilterKind,
     /// Cycle the history filter by channel.
@@ -186,6 +197,9 @@ impl Action {
             Action::Preference => "preference",
             Action::Note => "note",
             Action::Idea => "idea",
+            Action::Flight => "flight",
+            Action::Resolve => "resolve",
+            Action::GrantFlight => "grant-flight",
             Action::FilterKind => "filter-kind",
             Action::FilterChannel => "filter-channel",
             Action::ClearFilters => "clear-filters",
@@ -224,6 +238,8 @@ impl Action {
                 | Action::Preference
                 | Action::Note
                 | Action::Idea
+                | Action::Flight
+                | Action::Resolve
                 | Action::FilterKind
                 | Action::FilterChannel
                 | Action::FilterText
@@ -386,6 +402,18 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b(
         Context::Record,
+        Action::Resolve,
+        &["R"],
+        "Resolve a complaint case (what was done)",
+    ),
+    b(
+        Context::Record,
+        Action::Flight,
+        &["v"],
+        "Flight view: every passenger of this disruption",
+    ),
+    b(
+        Context::Record,
         Action::FilterKind,
         &["f"],
         "History: next kind filter (groups, then kinds)",
@@ -419,6 +447,24 @@ pub const BINDINGS: &[Binding] = &[
         Action::PrevTab,
         &["backtab", "left"],
         "Previous screen or list",
+    ),
+    b(
+        Context::Flight,
+        Action::GrantFlight,
+        &["C"],
+        "Grant the whole flight by policy (press twice)",
+    ),
+    b(
+        Context::Flight,
+        Action::NextTab,
+        &["tab", "right", "l"],
+        "The customer's next disruption",
+    ),
+    b(
+        Context::Flight,
+        Action::PrevTab,
+        &["backtab", "left"],
+        "The customer's previous disruption",
     ),
     b(
         Context::Search,

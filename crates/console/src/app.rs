@@ -30,8 +30,10 @@ use crate::popups::note::NotePopup;
 use crate::popups::palette::{Command, Palette};
 use crate::popups::preference::PreferencePopup;
 use crate::popups::questionnaire::QuestionnairePopup;
+use crate::popups::resolve::ResolvePopup;
 use crate::screens::ScreenId;
 use crate::screens::assessment::{AssessmentScreen, PERIOD_DAYS};
+use crate::screens::flight::FlightScreen;
 use crate::screens::overview::{LISTS, OverviewScreen};
 use crate::screens::record::{KindFilter, RecordScreen};
 use crate::screens::search::SearchScreen;
@@ -94,6 +96,7 @@ pub struct App<S: Service> {
     pub(crate) record: RecordScreen,
     pub(crate) overview: OverviewScreen,
     pub(crate) assessment: AssessmentScreen,
+    pub(crate) flight: FlightScreen,
     pub(crate) popups: Vec<Popup>,
     pub(crate) status: Option<Status>,
     pub(crate) reconnecting: Option<u32>,
@@ -128,6 +131,7 @@ impl<S: Service> App<S> {
             record: RecordScreen::default(),
             overview: OverviewScreen::default(),
             assessment: AssessmentScreen::default(),
+            flight: FlightScreen::default(),
             popups: Vec::new(),
             status: None,
             reconnecting: None,
@@ -228,6 +232,7 @@ impl<S: Service> App<S> {
             ScreenId::Record => &[Context::Record, Context::Navigation, Context::Global],
             ScreenId::Overview => &[Context::Overview, Context::Navigation, Context::Global],
             ScreenId::Assessment => &[Context::Navigation, Context::Global],
+            ScreenId::Flight => &[Context::Flight, Context::Navigation, Context::Global],
         }
     }
 
@@ -237,6 +242,12 @@ impl<S: Service> App<S> {
             return;
         }
         let action = self.keymap.lookup(self.contexts(), &key);
+        if self.flight.confirming && action != Some(Action::GrantFlight) {
+            self.flight.confirming = false;
+            if action != Some(Action::Quit) {
+                return;
+            }
+        }
         match action {
             Some(a) => self.update(a),
             None if self.screen == ScreenId::Search => self.search_typed(&key),
@@ -326,6 +337,9 @@ impl<S: Service> App<S> {
                 }
                 if visit.screen == ScreenId::Assessment {
                     self.request_assessment();
+                }
+                if visit.screen == ScreenId::Flight {
+                    self.request_flight();
                 }
             }
             // Leaving the first search lands on the record screen, where every key works.
@@ -427,6 +441,57 @@ impl<S: Service> App<S> {
         self.spawn(async move { Reply::Assessment(svc.assess(PERIOD_DAYS).await) });
     }
 
+    /// Opens the flight view on the newest disruption of the customer shown.
+    fn open_flight(&mut self) {
+        let Some(customer) = self.record.id.filter(|_| self.record.record.is_some()) else {
+            self.set_status(
+                "Open a customer first: the flight view starts from a record.",
+                true,
+            );
+            return;
+        };
+        self.flight.open(customer);
+        self.navigate(ScreenId::Flight);
+        let svc = self.svc.clone();
+        self.spawn(async move {
+            Reply::FlightDisruptions {
+                customer,
+                result: svc.disruptions(customer).await,
+            }
+        });
+    }
+
+    /// Reads the disruption the flight view shows, with its passengers.
+    fn request_flight(&mut self) {
+        let Some(disruption) = self.flight.current() else {
+            return;
+        };
+        let svc = self.svc.clone();
+        self.spawn(async move {
+            let result = svc.flight(&disruption).await;
+            Reply::Flight { disruption, result }
+        });
+    }
+
+    /// Grants the whole flight shown (each passenger at most once, by the service).
+    fn grant_flight(&mut self) {
+        let Some(disruption) = self.flight.current() else {
+            return;
+        };
+        self.flight.confirming = false;
+        self.flight.granting = true;
+        // Where the operator works: the configured touchpoint, else the channel.
+        let touchpoint = match self.touchpoint.trim() {
+            "" => self.channel.clone().unwrap_or_default(),
+            t => t.to_string(),
+        };
+        let svc = self.svc.clone();
+        self.spawn(async move {
+            let result = svc.grant_flight(&disruption, &touchpoint).await;
+            Reply::FlightGranted { disruption, result }
+        });
+    }
+
     fn request_overview_tab(&mut self) {
         let svc = self.svc.clone();
         self.overview.loading = true;
@@ -505,11 +570,34 @@ impl<S: Service> App<S> {
                 self.navigate(ScreenId::Assessment);
                 self.request_assessment();
             }
+            Action::Flight if self.screen == ScreenId::Record && self.offered(action) => {
+                self.open_flight();
+            }
+            Action::GrantFlight
+                if self.screen == ScreenId::Flight
+                    && self.flight.view.is_some()
+                    && !self.flight.granting
+                    && self.offered(action) =>
+            {
+                if self.flight.confirming {
+                    self.grant_flight();
+                } else {
+                    self.flight.confirming = true;
+                    self.flight.outcome = None;
+                }
+            }
+            Action::NextTab | Action::PrevTab
+                if self.screen == ScreenId::Flight
+                    && self.flight.cycle(action == Action::NextTab) =>
+            {
+                self.request_flight();
+            }
             Action::Refresh => match self.screen {
                 ScreenId::Search => self.request_search(),
                 ScreenId::Record => self.request_record(true),
                 ScreenId::Overview => self.request_overview_tab(),
                 ScreenId::Assessment => self.request_assessment(),
+                ScreenId::Flight => self.request_flight(),
             },
             Action::NextTab | Action::PrevTab if self.screen == ScreenId::Overview => {
                 let n = LISTS.len() + 1;
@@ -552,6 +640,11 @@ impl<S: Service> App<S> {
                     }
                 }
                 ScreenId::Assessment => {}
+                ScreenId::Flight => {
+                    if let Some(id) = self.flight.selected_customer() {
+                        self.open(id);
+                    }
+                }
                 ScreenId::Record => {
                     if let Some(row) = self.record.history.get(self.record.selected) {
                         self.popups
@@ -569,7 +662,8 @@ impl<S: Service> App<S> {
             | Action::Grant
             | Action::Preference
             | Action::Note
-            | Action::Idea => self.open_form(action),
+            | Action::Idea
+            | Action::Resolve => self.open_form(action),
             Action::FilterKind | Action::FilterChannel | Action::ClearFilters
                 if self.screen == ScreenId::Record && self.record.record.is_some() =>
             {
@@ -608,6 +702,7 @@ impl<S: Service> App<S> {
             ScreenId::Search => self.search.move_by(delta),
             ScreenId::Overview => self.overview.move_by(delta),
             ScreenId::Assessment => self.assessment.scroll_by(delta.clamp(-500, 500)),
+            ScreenId::Flight => self.flight.move_by(delta.clamp(-10_000, 10_000)),
             ScreenId::Record => {
                 if self.record.move_by(delta) {
                     self.request_history(true);
@@ -626,7 +721,16 @@ impl<S: Service> App<S> {
         }
         let channel = self.channel.as_deref().unwrap_or("");
         let popup = match action {
-            Action::LogInteraction => Popup::Log(LogPopup::new(channel, &self.touchpoint)),
+            Action::LogInteraction => {
+                let about = self
+                    .record
+                    .history
+                    .iter()
+                    .find(|i| i.kind.is_disruption())
+                    .and_then(crate::popups::grant::disruption_ref)
+                    .unwrap_or_default();
+                Popup::Log(LogPopup::new(channel, &self.touchpoint, &about))
+            }
             Action::Preference => Popup::Preference(PreferencePopup::new(channel)),
             Action::Note => Popup::Note(NotePopup::new(
                 InteractionKind::Note,
@@ -638,6 +742,21 @@ impl<S: Service> App<S> {
                 channel,
                 &self.touchpoint,
             )),
+            Action::Resolve => {
+                let cases = self
+                    .record
+                    .record
+                    .as_ref()
+                    .map(|r| r.cases.as_slice())
+                    .unwrap_or_default();
+                match ResolvePopup::new(cases, channel, self.now) {
+                    Some(p) => Popup::Resolve(p),
+                    None => {
+                        self.set_status("No open complaint on this record.", false);
+                        return;
+                    }
+                }
+            }
             _ => {
                 self.popups.push(Popup::Grant(GrantPopup::new(
                     &self.record.history,
@@ -802,6 +921,7 @@ impl<S: Service> App<S> {
             | Popup::Grant(_)
             | Popup::Preference(_)
             | Popup::Note(_)
+            | Popup::Resolve(_)
             | Popup::Questionnaire(_) => self.form_key(key),
         }
     }
@@ -831,6 +951,7 @@ impl<S: Service> App<S> {
             Popup::Grant(p) => &mut p.form,
             Popup::Preference(p) => &mut p.form,
             Popup::Note(p) => &mut p.form,
+            Popup::Resolve(p) => &mut p.form,
             Popup::Questionnaire(p) => &mut p.form,
             _ => return,
         };
@@ -871,8 +992,11 @@ impl<S: Service> App<S> {
                 match g.request(id) {
                     Err(problem) => g.problem = Some(problem),
                     Ok(_) if !g.confirming => g.confirming = true,
-                    Ok(req) => {
+                    Ok(mut req) => {
                         g.busy = true;
+                        // Recorded at the operator's channel (the call center's goodwill is
+                        // the call center's).
+                        req.channel = self.channel.as_deref().and_then(|c| c.parse().ok());
                         self.spawn(async move { Reply::Grant(svc.grant_compensation(req).await) });
                     }
                 }
@@ -892,6 +1016,14 @@ impl<S: Service> App<S> {
                     self.spawn(async move { Reply::Logged(svc.log_interaction(new).await) });
                 }
                 Err(e) => self.error_popup("Cannot save this", e),
+            },
+            Some(Popup::Resolve(p)) => match p.request(id) {
+                Ok(new) => {
+                    self.popups.pop();
+                    self.set_status("Saving...", false);
+                    self.spawn(async move { Reply::Logged(svc.log_interaction(new).await) });
+                }
+                Err(e) => self.error_popup("Cannot resolve this", e),
             },
             Some(Popup::Preference(p)) => match p.request() {
                 Ok((topic, value, channel)) => {
@@ -1000,6 +1132,63 @@ impl<S: Service> App<S> {
                         Err(e) => g.problem = Some(format!("Could not list the disruptions: {e}")),
                     }
                     self.request_entitlement();
+                }
+            }
+            Reply::FlightDisruptions { customer, result } => {
+                if self.flight.from != Some(customer) {
+                    return;
+                }
+                match result {
+                    Ok(list) if list.is_empty() => {
+                        self.flight.error =
+                            Some("No disruption on record for this customer.".into())
+                    }
+                    Ok(list) => {
+                        self.flight.disruptions = list;
+                        self.request_flight();
+                    }
+                    Err(e) => {
+                        self.flight.error = Some(format!("Could not list the disruptions: {e}"))
+                    }
+                }
+            }
+            Reply::Flight { disruption, result } => {
+                if self.flight.current().as_deref() != Some(disruption.as_str()) {
+                    return;
+                }
+                match result {
+                    Ok(v) => {
+                        let n = v.passengers.len();
+                        // Watch every passenger, so grants made elsewhere show at once (the
+                        // record's customer is one of them).
+                        if let Some(w) = &self.watching {
+                            let _ = w.send(Watch::Customers(
+                                v.passengers
+                                    .iter()
+                                    .map(|p| p.entry.affected.customer)
+                                    .take(rapport_service::limits::MAX_WATCHED)
+                                    .collect(),
+                            ));
+                        }
+                        self.flight.view = Some(v);
+                        self.flight.selected = self.flight.selected.min(n.saturating_sub(1));
+                        self.flight.error = None;
+                    }
+                    Err(e) => self.flight.error = Some(e.to_string()),
+                }
+            }
+            Reply::FlightGranted { disruption, result } => {
+                self.flight.granting = false;
+                match result {
+                    Ok(done) => {
+                        let line = FlightScreen::summarise(&done);
+                        self.set_status(line.clone(), false);
+                        if self.flight.current().as_deref() == Some(disruption.as_str()) {
+                            self.flight.outcome = Some(line);
+                            self.request_flight();
+                        }
+                    }
+                    Err(e) => self.error_popup("Whole-flight grant failed", e.to_string()),
                 }
             }
             Reply::Grant(result) => {
@@ -1131,10 +1320,22 @@ impl<S: Service> App<S> {
                         self.open(into);
                     }
                     Change::Lagged => self.refresh_all(),
-                    c if c.customer().is_some() && c.customer() == shown => {
-                        self.request_record(true)
+                    c => {
+                        let Some(customer) = c.customer() else { return };
+                        if Some(customer) == shown {
+                            self.request_record(true);
+                        }
+                        // A passenger of the flight shown was compensated elsewhere.
+                        if self.screen == ScreenId::Flight
+                            && self.flight.view.as_ref().is_some_and(|v| {
+                                v.passengers
+                                    .iter()
+                                    .any(|p| p.entry.affected.customer == customer)
+                            })
+                        {
+                            self.request_flight();
+                        }
                     }
-                    _ => {}
                 }
             }
             LiveEvent::Reconnecting { attempt } => {
@@ -1156,6 +1357,9 @@ impl<S: Service> App<S> {
         }
         if self.screen == ScreenId::Overview {
             self.request_overview_tab();
+        }
+        if self.screen == ScreenId::Flight {
+            self.request_flight();
         }
     }
 

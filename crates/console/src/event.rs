@@ -81,6 +81,27 @@ pub enum Reply {
         /// The list, newest first.
         result: ServiceResult<Vec<rapport_service::DisruptionEntry>>,
     },
+    /// The customer's disruptions, for the flight view's tabs.
+    FlightDisruptions {
+        /// The customer they belong to.
+        customer: CustomerId,
+        /// The list, newest first.
+        result: ServiceResult<Vec<rapport_service::DisruptionEntry>>,
+    },
+    /// A disruption with its passengers.
+    Flight {
+        /// The reference asked for.
+        disruption: String,
+        /// The view.
+        result: ServiceResult<rapport_service::FlightView>,
+    },
+    /// What a whole-flight grant did.
+    FlightGranted {
+        /// The reference granted for.
+        disruption: String,
+        /// Per passenger.
+        result: ServiceResult<Vec<rapport_service::FlightGrant>>,
+    },
     /// The outcome of a grant.
     Grant(ServiceResult<GrantOutcome>),
     /// An interaction (log, note, idea) was written.

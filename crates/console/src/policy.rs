@@ -10,8 +10,11 @@ use crate::action::Action;
 /// The service request an action needs, if it needs one a role may lack.
 fn request(action: Action) -> Option<Request> {
     Some(match action {
-        Action::LogInteraction | Action::Note | Action::Idea => Request::LogInteraction,
-        Action::Grant => Request::GrantCompensation,
+        Action::LogInteraction | Action::Note | Action::Idea | Action::Resolve => {
+            Request::LogInteraction
+        }
+        Action::Grant | Action::GrantFlight => Request::GrantCompensation,
+        Action::Flight => Request::ReadDisruptions,
         Action::Preference => Request::RecordPreference,
         Action::Lists => Request::ReadList,
         Action::Overview => Request::ReadOverview,

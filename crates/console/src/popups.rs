@@ -11,6 +11,7 @@ pub mod note;
 pub mod palette;
 pub mod preference;
 pub mod questionnaire;
+pub mod resolve;
 
 /// A popup on the stack (a handful at most, so variant sizes do not matter).
 #[allow(clippy::large_enum_variant)]
@@ -30,6 +31,8 @@ pub enum Popup {
     Questionnaire(questionnaire::QuestionnairePopup),
     /// A note or an idea.
     Note(note::NotePopup),
+    /// Resolve a complaint case.
+    Resolve(resolve::ResolvePopup),
     /// A message (error, refusal).
     Message(message::Message),
     /// A history row in full.

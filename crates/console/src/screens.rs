@@ -1,6 +1,7 @@
 //! The screens: search, the customer record, and the overview with working lists.
 
 pub mod assessment;
+pub mod flight;
 pub mod overview;
 pub mod record;
 pub mod search;
@@ -17,4 +18,6 @@ pub enum ScreenId {
     Overview,
     /// The coordination-stage assessment.
     Assessment,
+    /// A disruption with every passenger it affected.
+    Flight,
 }

@@ -49,6 +49,7 @@ impl<S: Service> App<S> {
             ScreenId::Record => self.record.render(f, body, &cx),
             ScreenId::Overview => self.overview.render(f, body, &cx),
             ScreenId::Assessment => self.assessment.render(f, body, &cx),
+            ScreenId::Flight => self.flight.render(f, body, &cx),
         }
         self.footer(f, footer, &cx);
         let who = self
@@ -65,6 +66,7 @@ impl<S: Service> App<S> {
                 Popup::Preference(p) => p.render(f, body, &cx, &who),
                 Popup::Questionnaire(p) => p.render(f, body, &cx),
                 Popup::Note(p) => p.render(f, body, &cx, &who),
+                Popup::Resolve(p) => p.render(f, body, &cx, &who),
                 Popup::Message(p) => p.render(f, body, &cx),
                 Popup::Detail(p) => p.render(f, body, &cx),
                 Popup::Filter(p) => p.render(f, body, &cx),
@@ -94,6 +96,7 @@ impl<S: Service> App<S> {
             ScreenId::Record => "Record",
             ScreenId::Overview => "Overview",
             ScreenId::Assessment => "Stage",
+            ScreenId::Flight => "Flight",
         };
         let left = Line::from(vec![
             Span::styled(
@@ -145,6 +148,7 @@ impl<S: Service> App<S> {
                     (Context::Record, Action::Grant, "grant"),
                     (Context::Record, Action::Preference, "pref"),
                     (Context::Record, Action::Note, "note"),
+                    (Context::Record, Action::Flight, "flight"),
                     (Context::Global, Action::Help, "help"),
                     (Context::Global, Action::Quit, "quit"),
                     (Context::Global, Action::Palette, "cmd"),
@@ -158,6 +162,15 @@ impl<S: Service> App<S> {
                     (Context::Navigation, Action::Down, "scroll"),
                     (Context::Global, Action::Back, "back"),
                     (Context::Global, Action::Overview, "overview"),
+                    (Context::Global, Action::Help, "help"),
+                    (Context::Global, Action::Quit, "quit"),
+                ],
+                ScreenId::Flight => &[
+                    (Context::Flight, Action::GrantFlight, "grant all"),
+                    (Context::Navigation, Action::Open, "open"),
+                    (Context::Flight, Action::NextTab, "next disruption"),
+                    (Context::Global, Action::Back, "back"),
+                    (Context::Global, Action::Refresh, "refresh"),
                     (Context::Global, Action::Help, "help"),
                     (Context::Global, Action::Quit, "quit"),
                 ],

@@ -17,6 +17,7 @@ use rapport_core::{
     AttrValue, Channel, CompensationGrant, Currency, Customer, CustomerId, Interaction,
     InteractionId, InteractionKind, Money, PartyKind, Sourced, Timestamp,
 };
+use rapport_governance::Role;
 use rapport_service::{Embedded, Engine};
 use rapport_store::{Batch, Durability, IndexKey, IndexKind, Store};
 
@@ -135,8 +136,28 @@ struct Console {
 impl Console {
     async fn new(engine: Arc<Engine>, operator: &str, w: u16, h: u16) -> Console {
         let svc = Embedded::from_engine(engine, operator.into());
+        Console::over(svc, &Config::default(), w, h).await
+    }
+
+    /// A console signed in as `operator` with `role`, working at `touchpoint` on `channel`.
+    async fn signed_in(
+        engine: Arc<Engine>,
+        (operator, role): (&str, Role),
+        (channel, touchpoint): (&str, &str),
+        (w, h): (u16, u16),
+    ) -> Console {
+        let svc = Embedded::from_engine(engine, "front".into()).acting_as(operator, role);
+        let config = Config {
+            channel: Some(channel.into()),
+            touchpoint: touchpoint.into(),
+            ..Config::default()
+        };
+        Console::over(svc, &config, w, h).await
+    }
+
+    async fn over(svc: Embedded, config: &Config, w: u16, h: u16) -> Console {
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut app = App::new(svc, &Config::default(), tx, Clock::Fixed(now()));
+        let mut app = App::new(svc, config, tx, Clock::Fixed(now()));
         app.resize(w, h);
         app.start();
         let mut c = Console {
@@ -247,7 +268,13 @@ async fn the_grant_form_lists_the_disruptions_on_record() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_grant_picked_from_the_list_is_refused_naming_the_first_agent() {
     let (engine, okafor) = engine();
-    let mut c = Console::new(engine.clone(), "M. Rossi", 120, 40).await;
+    let mut c = Console::signed_in(
+        engine.clone(),
+        ("mrossi", Role::FrontLine),
+        ("call_center", ""),
+        (120, 40),
+    )
+    .await;
     c.open_okafor().await;
     c.press("c").await;
     // Accept the form as it comes (the newest disruption, picked), saying where we are.
@@ -277,4 +304,157 @@ async fn a_second_grant_picked_from_the_list_is_refused_naming_the_first_agent()
     assert!(s.contains("Granted voucher 300.00 EUR"), "{s}");
     let grants = engine.store().grants_of(okafor).unwrap();
     assert_eq!(grants.len(), 2, "{grants:?}");
+    // The grant is recorded at the rep's channel, not a generic one.
+    let newest = grants.iter().max_by_key(|g| g.at).unwrap();
+    let row = engine
+        .store()
+        .interactions_of(okafor)
+        .map(Result::unwrap)
+        .find(|i| i.id == newest.interaction)
+        .unwrap();
+    assert_eq!(row.channel, rapport_core::Channel::CallCenter);
+    assert_eq!(row.employee.as_deref(), Some("mrossi"));
+}
+
+/// The flight view from Margaret Okafor's record: her newest disruption first (RP121, the
+/// gate's voucher shown as received), then RP667 a tab away with both passengers entitled to
+/// the same; granting the whole flight gives each exactly once, and a second whole-flight
+/// grant is refused for both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flight_view_shows_every_passenger_and_grants_the_whole_flight_once() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let (engine, okafor) = engine();
+        let mut c = Console::signed_in(
+            engine.clone(),
+            ("mrossi", Role::FrontLine),
+            ("call_center", ""),
+            (w, h),
+        )
+        .await;
+        c.open_okafor().await;
+        c.press("v").await;
+        let s = c.screen();
+        assert!(s.contains("RP121/2026-11-23 denied-boarding"), "{s}");
+        assert!(s.contains("1 passenger, 1 compensated, 0 not yet"), "{s}");
+        assert!(s.contains("(disruption 1 of 2; tab: next)"), "{s}");
+        let row = s.lines().find(|l| l.contains("Margaret Okafor")).expect(&s);
+        assert!(row.contains("voucher 400.00 EUR"), "{row}");
+        c.press("tab").await;
+        let s = c.screen();
+        assert!(s.contains("RP667/2026-11-22 delay 14 h 00"), "{s}");
+        assert!(s.contains("2 passengers, 0 compensated, 2 not yet"), "{s}");
+        // Same delay, same entitlement, nothing received yet.
+        for name in ["Margaret Okafor", "Lucía Fernández"] {
+            let row = s.lines().find(|l| l.contains(name)).expect(&s);
+            assert!(row.contains("voucher 300.00 EUR"), "{row}");
+            assert!(row.contains("nothing yet"), "{row}");
+        }
+        insta::assert_snapshot!(format!("flight_view_{w}x{h}"), s);
+        if w == 80 {
+            continue;
+        }
+        // The grant key asks first; any other key cancels.
+        c.press("C").await;
+        assert!(c.screen().contains("again to confirm"));
+        c.press("j").await;
+        assert!(!c.screen().contains("again to confirm"));
+        assert!(engine.store().grants_of(okafor).unwrap().len() == 1);
+        c.press("C").await;
+        c.press("C").await;
+        let s = c.screen();
+        assert!(
+            s.contains(
+                "Whole flight: 2 granted now, 0 already compensated (refused), 0 not granted"
+            ),
+            "{s}"
+        );
+        assert!(s.contains("2 passengers, 2 compensated, 0 not yet"), "{s}");
+        let row = s.lines().find(|l| l.contains("Lucía Fernández")).expect(&s);
+        assert!(row.contains("mrossi at call_center"), "{row}");
+        let lucia = engine.store().grants_of(CustomerId(okafor.0 + 1)).unwrap();
+        assert_eq!(lucia.len(), 1, "{lucia:?}");
+        assert_eq!(lucia[0].amount, Money::new(30_000, Currency::EUR));
+        assert_eq!(engine.store().grants_of(okafor).unwrap().len(), 2);
+        // Again: nobody is paid twice.
+        c.press("C").await;
+        c.press("C").await;
+        let s = c.screen();
+        assert!(
+            s.contains("Whole flight: 0 granted now, 2 already compensated (refused)"),
+            "{s}"
+        );
+        assert_eq!(engine.store().grants_of(okafor).unwrap().len(), 2);
+        // Enter opens the selected passenger's record; Esc comes back to the flight.
+        c.press("j").await;
+        c.press("enter").await;
+        let s = c.screen();
+        assert!(s.contains("Lucía Fernández") && s.contains("Record"), "{s}");
+        c.press("esc").await;
+        assert!(c.screen().contains("RP667/2026-11-22 delay"));
+    }
+}
+
+/// A complaint is a case: logged at the call center about the disruption the form prefills
+/// (accepted as it comes), it is a cue on the record until resolved; resolving it from the
+/// record closes it once, and a second console that picked the same case is refused, naming
+/// who closed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complaint_is_a_case_until_it_is_resolved_once() {
+    let (engine, _) = engine();
+    let mut rep = Console::signed_in(
+        engine.clone(),
+        ("mrossi", Role::FrontLine),
+        ("call_center", "desk 4"),
+        (120, 40),
+    )
+    .await;
+    rep.open_okafor().await;
+    rep.press("i").await;
+    rep.press("left").await;
+    for _ in 0..4 {
+        rep.press("tab").await;
+    }
+    rep.type_text("bumped from RP121 and nobody called back")
+        .await;
+    let s = rep.screen();
+    assert!(s.contains("◀ complaint ▶"), "{s}");
+    assert!(s.contains("About") && s.contains("RP121/2026-11-23"), "{s}");
+    rep.press("enter").await;
+    let s = rep.screen();
+    assert!(
+        s.contains("complaint open since just now about RP121/2026-11-23"),
+        "{s}"
+    );
+    // The gate agent has the same record open and starts resolving the same case.
+    let mut gate = Console::signed_in(
+        engine.clone(),
+        ("jsmith", Role::FrontLine),
+        ("gate", "gate C12"),
+        (120, 40),
+    )
+    .await;
+    gate.open_okafor().await;
+    gate.press("R").await;
+    gate.press("tab").await;
+    gate.type_text("apologised at the gate").await;
+    // The rep resolves it first, accepting the case as it comes.
+    rep.press("R").await;
+    let s = rep.screen();
+    assert!(
+        s.contains("Resolve a complaint") && s.contains("about RP121/2026-11-23"),
+        "{s}"
+    );
+    rep.press("tab").await;
+    rep.type_text("called back, voucher explained").await;
+    rep.press("enter").await;
+    let s = rep.screen();
+    assert!(s.contains("Saved complaint_resolved"), "{s}");
+    assert!(!s.contains("complaint open since"), "{s}");
+    assert!(s.contains("complaint_resolved"), "{s}");
+    rep.press("R").await;
+    assert!(rep.screen().contains("No open complaint on this record."));
+    // The gate's attempt is refused, naming who closed it.
+    gate.press("enter").await;
+    let s = gate.screen();
+    assert!(s.contains("already resolved by mrossi"), "{s}");
 }

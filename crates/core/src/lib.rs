@@ -14,6 +14,7 @@
 //! assert_eq!(fare.to_string(), "129.50 EUR");
 //! ```
 
+pub mod case;
 mod change;
 mod customer;
 mod disruption;
@@ -26,6 +27,7 @@ mod record;
 pub mod text;
 mod time;
 
+pub use case::{ComplaintCase, Resolution};
 pub use change::{Change, ChangeEvent};
 pub use customer::{
     ContactKind, ContactPoint, Customer, Date, PartyKind, Preference, Profile, QualityFlag,

@@ -221,6 +221,9 @@ pub struct CustomerRecord {
     pub cues: Vec<Cue>,
     /// Compensation granted to this customer, newest first.
     pub grants: Vec<CompensationGrant>,
+    /// Complaint cases in the recent history (the newest 200 interactions), newest first.
+    #[serde(default)]
+    pub cases: Vec<crate::ComplaintCase>,
     /// One page of interactions, newest first.
     pub interactions: Vec<Interaction>,
     /// Whether more (older) interactions exist beyond this page.

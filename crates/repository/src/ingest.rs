@@ -916,6 +916,21 @@ impl<'s> Run<'s> {
             if let Some(mut g) = ex.grant {
                 g.customer = customer;
                 g.interaction = it.id;
+                // The disruption on record says what happened to this customer (a mapping's
+                // fixed kind is only the fallback): a voucher for a denied boarding is one.
+                let noted = match self.disruptions.get(&g.disruption) {
+                    Some(d) => Some(d.clone()),
+                    None => self.store.doc::<rapport_core::Disruption>(
+                        crate::disruption::DISRUPTIONS,
+                        &g.disruption,
+                    )?,
+                };
+                if let Some(a) = noted.as_ref().and_then(|d| d.affected(customer)) {
+                    g.kind = a.kind;
+                    if g.delay_minutes.is_none() {
+                        g.delay_minutes = a.delay_minutes;
+                    }
+                }
                 self.grants.insert((customer, g.disruption.clone()));
                 self.batch.insert_grant(&g);
                 self.report.grants_stored += 1;

@@ -136,6 +136,7 @@ impl Repository {
             self.store.interactions_newest(id, 200, None)?
         };
         let cues = cues(&recent, &grants, filter.now);
+        let cases = rapport_core::case::cases(&recent);
         Ok(Some(CustomerRecord {
             customer,
             related_names,
@@ -143,6 +144,7 @@ impl Repository {
             portfolio: None,
             cues,
             grants,
+            cases,
             interactions,
             more_interactions,
             masked: false,
@@ -601,23 +603,16 @@ pub fn cues(recent: &[Interaction], grants: &[CompensationGrant], now: Timestamp
         }
     }
 
-    // Open complaints.
-    for c in recent
+    // Open complaint cases of the last 90 days (a resolution closes one).
+    for c in rapport_core::case::cases(recent)
         .iter()
-        .filter(|i| i.kind == InteractionKind::Complaint && (0..90 * DAY).contains(&age(i.at)))
+        .filter(|c| c.is_open() && (0..90 * DAY).contains(&age(c.opened)))
     {
-        let status = c
-            .attr_text("status")
-            .map(str::to_ascii_lowercase)
+        let topic = c
+            .about
+            .as_deref()
+            .map(|a| format!(" about {}", cleanse::clip(a)))
             .unwrap_or_default();
-        let resolved = c
-            .attributes
-            .get("resolved")
-            .is_some_and(|v| matches!(v, rapport_core::AttrValue::Bool(true)))
-            || matches!(status.as_str(), "closed" | "resolved" | "done");
-        if resolved {
-            continue;
-        }
         let about = c
             .text
             .as_deref()
@@ -630,8 +625,12 @@ pub fn cues(recent: &[Interaction], grants: &[CompensationGrant], now: Timestamp
             .unwrap_or_default();
         out.push(Cue {
             level: CueLevel::Recognise,
-            text: format!("complaint open since {}{about}", ago(c.at, now)),
-            at: c.at,
+            // "since 2 h ago", "since 2026-10-24" (not "since on 2026-10-24").
+            text: format!(
+                "complaint open since {}{topic}{about}",
+                ago(c.opened, now).trim_start_matches("on ")
+            ),
+            at: c.opened,
         });
     }
     out.sort_by(|a, b| a.level.cmp(&b.level).then(b.at.cmp(&a.at)));

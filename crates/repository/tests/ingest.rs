@@ -593,3 +593,43 @@ fn a_record_that_learns_its_identifier_later_joins_its_customer() {
     let text = format!("{explained:?}");
     assert!(text.contains("fischer.v@example.com"), "{text}");
 }
+
+/// A gate voucher row says only "compensation" with the mapping's fallback kind (delay); the
+/// disruption on record it names was a denied boarding for that passenger, and the grant
+/// says so.
+#[test]
+fn a_grant_takes_its_kind_from_the_disruption_on_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let mapping = OPS_MAPPING.replace(
+        "kind_map = { DLY = \"delay\", VCH = \"compensation_granted\", BAG = \"bag_lost\" }",
+        "kind_map = { DLY = \"delay\", VCH = \"compensation_granted\", BAG = \"bag_lost\", DNB = \"denied_boarding\" }",
+    ) + "\n[[interaction.attributes]]\nname = \"flight\"\ncolumn = \"flight\"\n\n[[interaction.attributes]]\nname = \"flight_date\"\ncolumn = \"flight_date\"\n";
+    // Appended attribute tables must follow [interaction]: put them before [compensation].
+    let (head, comp) = mapping.split_once("[compensation]").unwrap();
+    let (comp, extra) = comp.split_once("\n[[interaction.attributes]]").unwrap();
+    let mapping = format!("{head}[[interaction.attributes]]{extra}\n[compensation]{comp}\n");
+    std::fs::write(p.join("ops.toml"), mapping).unwrap();
+    std::fs::write(
+        p.join("ops.jsonl"),
+        [
+            r#"{"event_id":"d1","pax":"P1","name":"ANN LEE","at":"2026-11-23T06:00:00Z","type":"DNB","flight":"RP121","flight_date":"2026-11-23","where":"C12"}"#,
+            r#"{"event_id":"v1","pax":"P1","name":"ANN LEE","at":"2026-11-23T06:10:00Z","type":"VCH","where":"C12","agent":"J. Smith","disruption":"rp121 23.11.2026","amount":"400.00"}"#,
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    let store = Store::temporary().unwrap();
+    let r = ingest_files(&store, &p.join("ops.toml"), &[p.join("ops.jsonl")], &opts()).unwrap();
+    assert_eq!(r.grants_stored, 1, "{r:?}");
+    let customer = store
+        .customer_ids(rapport_core::CustomerId(0), None)
+        .next()
+        .unwrap()
+        .unwrap();
+    let grants = store.grants_of(customer).unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].disruption, "RP121/2026-11-23");
+    assert_eq!(grants[0].kind, rapport_core::DisruptionKind::DeniedBoarding);
+}

@@ -92,6 +92,10 @@ pub struct CompensationRequest {
     pub delay_minutes: Option<u32>,
     /// Where the grant is made, e.g. `gate C12`.
     pub touchpoint: String,
+    /// The channel the operator works at (the grant's interaction is recorded there); `None`
+    /// records it as `service`.
+    #[serde(default)]
+    pub channel: Option<Channel>,
 }
 
 /// What the compensation policy entitles a customer to for a disruption.

@@ -29,6 +29,7 @@ use crate::api::{
 use crate::live::LiveHub;
 use crate::protocol::{Reply, Request};
 use crate::records;
+use rapport_core::case;
 use rapport_core::{Affected, Disruption, DisruptionId, DisruptionKind, DisruptionOrigin};
 use rapport_repository::disruption;
 
@@ -574,6 +575,19 @@ impl Engine {
                 check_text(&format!("attribute {name}"), t, MAX_TEXT)?;
             }
         }
+        let mut new = new;
+        // Complaints are cases: one names what it is about (checked against the record), a
+        // resolution names the open complaint it closes, once.
+        let _guard = if new.kind == InteractionKind::Complaint {
+            self.check_about(&mut new)?;
+            None
+        } else if new.kind.as_str() == case::COMPLAINT_RESOLVED {
+            let guard = lock(&self.write_lock);
+            self.check_resolution(&new)?;
+            Some(guard)
+        } else {
+            None
+        };
         let mut i = Interaction::new(
             self.next_interaction_id()?,
             new.customer,
@@ -595,6 +609,97 @@ impl Engine {
                 .map_err(store_err)
         })?;
         Ok(i)
+    }
+
+    /// A complaint's `about` (optional) must name a disruption on record that affected the
+    /// customer, or one of the customer's bookings; it is stored in canonical form.
+    fn check_about(&self, new: &mut NewInteraction) -> ServiceResult<()> {
+        let Some(about) = new.attributes.get(case::ABOUT_ATTR).map(|v| match v {
+            AttrValue::Text(t) => t.trim().to_string(),
+            other => other.to_string(),
+        }) else {
+            return Ok(());
+        };
+        if about.is_empty() {
+            new.attributes.remove(case::ABOUT_ATTR);
+            return Ok(());
+        }
+        if let Ok(id) = about.parse::<DisruptionId>()
+            && let Some(d) = disruption::get(&self.store, &id).map_err(repo_err)?
+            && d.affected(new.customer).is_some()
+        {
+            new.attributes
+                .insert(case::ABOUT_ATTR.into(), AttrValue::Text(id.to_string()));
+            return Ok(());
+        }
+        let booking = about.to_ascii_uppercase();
+        for i in self.store.interactions_of(new.customer) {
+            let i = i.map_err(store_err)?;
+            if i.attr_text("booking_ref")
+                .is_some_and(|b| b.trim().eq_ignore_ascii_case(&booking))
+            {
+                new.attributes
+                    .insert(case::ABOUT_ATTR.into(), AttrValue::Text(booking));
+                return Ok(());
+            }
+        }
+        Err(ServiceError::Invalid(format!(
+            "{} is neither a disruption on record for this customer nor one of their bookings",
+            rapport_core::text::sanitize(&about)
+        )))
+    }
+
+    /// A resolution names an open complaint of the customer and says what was done. Called
+    /// with the write lock held, so two resolutions of one case cannot both pass.
+    fn check_resolution(&self, new: &NewInteraction) -> ServiceResult<()> {
+        if new.text.as_deref().is_none_or(|t| t.trim().is_empty()) {
+            return Err(ServiceError::Invalid(
+                "say how the complaint was resolved (the resolution is the text)".into(),
+            ));
+        }
+        let case_id: InteractionId = new
+            .attributes
+            .get(case::CASE_ATTR)
+            .and_then(|v| match v {
+                AttrValue::Text(t) => t.trim().parse().ok(),
+                AttrValue::Int(n) => u64::try_from(*n).ok().map(InteractionId),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                ServiceError::Invalid(
+                    "name the complaint to resolve in the `case` attribute (e.g. I0000000042)"
+                        .into(),
+                )
+            })?;
+        let history = self
+            .store
+            .interactions_of(new.customer)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(store_err)?;
+        let cases = case::cases(&history);
+        let c = cases
+            .iter()
+            .find(|c| c.complaint == case_id)
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!(
+                    "complaint {case_id} on the record of {}",
+                    new.customer
+                ))
+            })?;
+        if let Some(r) = &c.resolution {
+            return Err(ServiceError::Invalid(
+                rapport_core::text::sanitize(&format!(
+                    "complaint {case_id} was already resolved{} on {}: {}",
+                    r.by.as_deref()
+                        .map(|b| format!(" by {b}"))
+                        .unwrap_or_default(),
+                    r.at,
+                    r.text.as_deref().unwrap_or("closed")
+                ))
+                .into_owned(),
+            ));
+        }
+        Ok(())
     }
 
     fn record_preference(
@@ -808,6 +913,7 @@ impl Engine {
                 kind: a.kind,
                 delay_minutes: a.delay_minutes,
                 touchpoint: touchpoint.to_string(),
+                channel: None,
             };
             let (outcome, problem) = match self.grant(caller, &r) {
                 Ok(o) => (Some(o), None),
@@ -988,7 +1094,9 @@ impl Engine {
             iid,
             r.customer,
             now,
-            Channel::Other("service".into()),
+            r.channel
+                .clone()
+                .unwrap_or_else(|| Channel::Other("service".into())),
             InteractionKind::CompensationGranted,
         );
         i.touchpoint = Some(touchpoint);

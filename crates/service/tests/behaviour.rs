@@ -21,6 +21,7 @@ fn request(customer: CustomerId, disruption: &str) -> CompensationRequest {
         kind: DisruptionKind::Delay,
         delay_minutes: Some(9 * 60 + 30),
         touchpoint: "gate C12".into(),
+        channel: None,
     }
 }
 
@@ -519,6 +520,7 @@ async fn a_stored_policy_applies_and_front_line_limits_need_a_supervisor() {
         kind: DisruptionKind::DeniedBoarding,
         delay_minutes: None,
         touchpoint: "gate B2".into(),
+        channel: None,
     };
     let e = gate.entitlement(bumped.clone()).await.unwrap();
     assert_eq!(

@@ -24,6 +24,7 @@ fn request(customer: rapport_core::CustomerId, disruption: &str) -> Compensation
         kind: DisruptionKind::Delay,
         delay_minutes: Some(5),
         touchpoint: "gate C12".into(),
+        channel: None,
     }
 }
 

@@ -270,6 +270,7 @@ impl Ctx {
             kind: DisruptionKind::Cancellation,
             delay_minutes: None,
             touchpoint: "gate A1".into(),
+            channel: None,
         }
     }
 }

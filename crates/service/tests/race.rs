@@ -79,6 +79,7 @@ async fn two_terminals_race_to_grant_the_same_compensation() {
                     kind: DisruptionKind::DeniedBoarding,
                     delay_minutes: None,
                     touchpoint: touchpoint.into(),
+                    channel: None,
                 };
                 // Both requests leave at the same instant.
                 barrier.wait().await;

@@ -77,7 +77,7 @@ pub fn grant_text(g: &CompensationGrant, now: Timestamp) -> String {
 
 /// The disruption reference an interaction stands for: its `disruption` attribute, else its
 /// flight and date.
-fn disruption_ref(i: &Interaction) -> Option<String> {
+pub(crate) fn disruption_ref(i: &Interaction) -> Option<String> {
     if let Some(r) = i
         .attr_text("disruption")
         .or_else(|| i.attr_text("disruption_ref"))
@@ -252,6 +252,7 @@ impl GrantPopup {
             kind,
             delay_minutes,
             touchpoint,
+            channel: None,
         })
     }
 

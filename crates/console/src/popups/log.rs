@@ -1,4 +1,6 @@
-//! Log an interaction: kind, channel, touchpoint, activity-cycle phase and free text.
+//! Log an interaction: kind, channel, touchpoint, activity-cycle phase and free text; a
+//! complaint also says what it is about (a disruption or booking, prefilled with the newest
+//! disruption on the record), which makes it a case.
 
 use std::collections::BTreeMap;
 
@@ -75,8 +77,9 @@ pub struct LogPopup {
 }
 
 impl LogPopup {
-    /// A form with the operator's usual channel and touchpoint.
-    pub fn new(channel: &str, touchpoint: &str) -> LogPopup {
+    /// A form with the operator's usual channel and touchpoint; `about` prefills what a
+    /// complaint is about.
+    pub fn new(channel: &str, touchpoint: &str, about: &str) -> LogPopup {
         let kinds = kinds();
         let inquiry = index_of(&kinds, "inquiry");
         let phases = ["post", "during", "pre", "none"].map(String::from).to_vec();
@@ -87,6 +90,7 @@ impl LogPopup {
                 Field::text("Touchpoint", touchpoint),
                 Field::choice("Phase", phases, 0),
                 Field::text("Text", ""),
+                Field::text("About", about),
             ]),
         }
     }
@@ -104,6 +108,14 @@ impl LogPopup {
         let touchpoint =
             Some(self.form.get("Touchpoint").trim().to_string()).filter(|s| !s.is_empty());
         let text = Some(self.form.get("Text").trim().to_string()).filter(|s| !s.is_empty());
+        let mut attributes = BTreeMap::new();
+        let about = self.form.get("About").trim();
+        if kind == InteractionKind::Complaint && !about.is_empty() {
+            attributes.insert(
+                rapport_core::case::ABOUT_ATTR.to_string(),
+                rapport_core::AttrValue::Text(about.to_string()),
+            );
+        }
         Ok(NewInteraction {
             customer,
             kind,
@@ -111,7 +123,7 @@ impl LogPopup {
             touchpoint,
             phase,
             text,
-            attributes: BTreeMap::new(),
+            attributes,
             amounts: Vec::new(),
         })
     }
@@ -120,6 +132,10 @@ impl LogPopup {
     pub fn render(&self, f: &mut Frame<'_>, area: Rect, cx: &ViewCtx<'_>, who: &str) {
         let mut lines = self.form.lines(cx.theme, cx.theme.ascii);
         lines.push(Line::from(""));
+        lines.push(Line::styled(
+            "About: the disruption or booking a complaint is about (kept for complaints only)",
+            cx.theme.dim(),
+        ));
         lines.push(Line::styled(
             "Tab next field, left/right or space choose, Enter save, Esc cancel",
             cx.theme.dim(),
