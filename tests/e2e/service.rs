@@ -702,7 +702,7 @@ fn a_soaked_server_keeps_serving_in_bounded_memory() {
                     }
                     n += 1;
                     done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if n % 50 == 0 {
+                    if n.is_multiple_of(50) {
                         client = Remote::connect(&addr, "admin", PASSWORD).await.unwrap();
                     }
                 }

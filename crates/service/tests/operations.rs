@@ -206,3 +206,48 @@ async fn the_server_rescores_after_an_ingest_and_on_its_cadence() {
     assert!(runs(&store) > before, "scheduled runs were kept");
     server.stop().await;
 }
+
+/// Paths a client names are read where the database is: absolute, and within the limits, or
+/// refused naming the field before anything is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_named_to_the_service_are_absolute_and_bounded() {
+    let svc = Embedded::from_store(shoppers(2, 20_000));
+    let ingest = |paths: Vec<String>, mapping: Option<String>| {
+        svc.ingest(rapport_service::data::IngestRequest {
+            paths,
+            mapping,
+            time_shift_days: 0,
+            merge_ties: false,
+            progress: false,
+        })
+    };
+    let long = format!("/{}", "a".repeat(5_000));
+    let e = ingest(vec![long], None).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid request: the source path is longer than 4096 bytes"
+    );
+    let e = ingest(vec!["relative/ingest.toml".into()], None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ServiceError::Invalid(m) if m.contains("must be absolute")),
+        "{e}"
+    );
+    let e = ingest(Vec::new(), None).await.unwrap_err();
+    assert!(e.to_string().contains("1 to 1,000 files"), "{e}");
+    let e = svc.load_rates("rates.csv", None, "EURO").await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("reporting currency is longer than 3"),
+        "{e}"
+    );
+    // A file that is not there is named, and nothing changes.
+    let e = ingest(vec!["/nonexistent/ingest.toml".into()], None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ServiceError::Invalid(m) if m.contains("/nonexistent/ingest.toml")),
+        "{e}"
+    );
+}
