@@ -241,10 +241,13 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&building)
             .with_context(|| format!("removing the unfinished build {}", building.display()))?;
     }
+    // The demo's directories are private like every database's (0700).
     if let Some(parent) = db.parent() {
-        std::fs::create_dir_all(parent)
+        crate::global::create_private_dir(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
+    crate::global::create_private_dir(&building)
+        .with_context(|| format!("creating {}", building.display()))?;
     eprintln!(
         "Building the demo database in {}{}",
         db.display(),

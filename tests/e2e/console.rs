@@ -58,6 +58,13 @@ impl Tmux {
             .status()
             .unwrap();
         assert!(ok.success());
+        // A lone Escape followed by a key in the same read of the terminal is Alt+key to the
+        // console (crossterm): when the console is busy (re-reading a record after a
+        // refusal), the next send-keys lands in the same read and the Escape is lost. Give
+        // the console time to read the Escape alone.
+        if keys.last() == Some(&"Escape") {
+            std::thread::sleep(Duration::from_millis(300));
+        }
     }
 
     /// Types text literally.
@@ -209,6 +216,12 @@ fn grant_in_one_console_appears_live_in_another_and_the_second_is_refused() {
     assert!(progress.contains("scored"), "{progress}");
     let db: PathBuf = d.path().join("data/rapport/demo");
     assert!(db.exists(), "the demo database is in the data directory");
+    #[cfg(unix)]
+    for dir in [db.clone(), d.path().join("data/rapport")] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{} is private", dir.display());
+    }
 
     // A second run reuses it.
     let again = d.cmd().args(["demo", "--build-only"]).output().unwrap();

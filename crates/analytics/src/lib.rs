@@ -1,6 +1,7 @@
 //! Pure customer analytics for Rapport: one value definition, customer profitability,
 //! lifetime value (BG/NBD, Pareto/NBD, Gamma-Gamma, retention-based), tiers and value skew,
-//! working lists, and churn and next-best-product propensity models.
+//! working lists, churn and next-best-product propensity models, and the statistics of
+//! experiments with a control group ([`analyse_experiment`]).
 //!
 //! This crate does no I/O and never touches the store: every function takes plain data
 //! (summaries, slices of [`rapport_core::Interaction`], numbers) and returns plain data, so a
@@ -51,6 +52,7 @@ mod bgnbd;
 mod clv;
 mod currency;
 mod error;
+mod experiment;
 mod features;
 mod gamma_gamma;
 mod history;
@@ -74,6 +76,11 @@ pub use clv::{
 };
 pub use currency::Converter;
 pub use error::Error;
+pub use experiment::{
+    AnalysisConfig, ArmOutcomes, ArmSummary, Bootstrap, Comparison, Direction, ExperimentReport,
+    Interval, Recommendation, Warning, Welch, analyse_experiment, bootstrap_difference,
+    mean_interval, needed_per_arm, power, welch_test,
+};
 pub use features::{FEATURE_NAMES, FeatureRow, churn_dataset, features, propensity_dataset};
 pub use gamma_gamma::GammaGamma;
 pub use history::{

@@ -6,7 +6,11 @@
 //! ([`ApprovalLimits`]), operator credentials hashed with argon2 ([`OperatorAccount`]), session
 //! tokens that expire and failed-login rate limiting ([`Session`], [`LoginLimiter`]), and the
 //! coordination-stage assessment ([`assessment`]) and its questionnaires
-//! ([`questionnaire`]); later issues add portfolios, offer rules and audit.
+//! ([`questionnaire`]); the learning loop: experiments with a control group ([`experiment`]:
+//! definitions, validation, seeded assignment, declared assignments, outcome windows),
+//! campaigns on short scored lists and their measured return ([`campaign`]), the serial
+//! stage's hand-offs with owners and cadence ([`handoff`]) and front-line ideas ([`idea`]);
+//! later issues add portfolios, offer rules and audit.
 //!
 //! Pure rules: no I/O, no store, no clock (callers pass the time). The service enforces these
 //! rules on the side that owns the store.
@@ -24,7 +28,12 @@
 //! ```
 
 pub mod assessment;
+pub mod audit;
+pub mod campaign;
 mod credentials;
+pub mod experiment;
+pub mod handoff;
+pub mod idea;
 mod limits;
 pub mod masking;
 mod permission;

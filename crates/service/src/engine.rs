@@ -438,12 +438,26 @@ impl Engine {
         let masked = self.authorize(caller, req.action(&caller.operator))?;
         crate::limits::check(&req)?;
         match req {
-            Request::Search { query, limit } => self.search(&query, limit).map(Reply::Summaries),
+            Request::Search { query, limit } => {
+                // A masked role searches by name: a full e-mail, phone, loyalty or booking
+                // number would tell it who is a customer.
+                if masked && masking::is_identifier_query(&query) {
+                    return Err(ServiceError::Forbidden {
+                        role: caller.role,
+                        action: "search by a personal identifier (search by name)".into(),
+                    });
+                }
+                self.search(&query, limit).map(Reply::Summaries)
+            }
             Request::Open { customer, query } => self
                 .open_record(customer, &query, masked)
                 .map(|r| Reply::Record(Box::new(r))),
             Request::Interactions { customer, query } => {
-                self.interactions(customer, &query).map(Reply::Interactions)
+                let mut page = self.interactions(customer, &query)?;
+                if masked {
+                    page.iter_mut().for_each(masking::mask_interaction);
+                }
+                Ok(Reply::Interactions(page))
             }
             Request::LogInteraction(new) => self
                 .log_interaction(caller, new)
