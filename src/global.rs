@@ -62,9 +62,20 @@ impl Global {
         self.db_path().join("conf").exists()
     }
 
+    /// The one local-only guard: refuses `--connect` for a command that works on the
+    /// database file itself (creating, restoring, or streaming it to stdout).
+    pub fn local_only(&self, what: &str) -> anyhow::Result<()> {
+        if self.connect.is_some() {
+            anyhow::bail!(
+                "`rapport {what}` works on the database file itself and cannot run over \
+                 --connect: run it with --db on the server's machine (with the server stopped)"
+            );
+        }
+        Ok(())
+    }
+
     /// Refuses a path where there is no database: a mistyped `--db` must not silently create
-    /// an empty database (and serve 0 customers). Only `init`, `import`, `ingest` and `demo`
-    /// create one.
+    /// an empty database (and serve 0 customers). Only `init` and `demo` create one.
     pub fn require_db(&self) -> anyhow::Result<()> {
         if !self.db_exists() {
             anyhow::bail!(

@@ -14,9 +14,9 @@ use rapport_service::{
     Embedded, OperatorAdmin, Remote, ServeOptions, ServerConfig, Service, running_server,
 };
 
-use crate::cmd::analytics::{ScoreOptions, run_scoring};
 use crate::cmd::service::{is_loopback, runtime};
 use crate::global::Global;
+use rapport_scoring::{ScoreOptions, run_scoring};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -283,14 +283,8 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
     eprintln!(
         "Building the demo database: scoring value, lifetime value, P(alive), churn and tiers"
     );
-    let scored = run_scoring(
-        &store,
-        &ScoreOptions {
-            progress: false,
-            ..ScoreOptions::default()
-        },
-    )
-    .context("scoring the demo customers")?;
+    let scored =
+        run_scoring(&store, &ScoreOptions::default()).context("scoring the demo customers")?;
     eprintln!(
         "Building the demo database: scored {} customers",
         scored.scored

@@ -1,5 +1,6 @@
 //! `merge explain`, `review list|accept|reject`, `unmerge`: the information steward's
-//! identity-resolution commands. They work on the database directly.
+//! identity-resolution commands, through the service (embedded, or the server that holds the
+//! database), acting as the signed-in operator (embedded: the local admin).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -8,8 +9,11 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use rapport_core::text::sanitize;
 use rapport_repository::identity::Evidence;
-use rapport_repository::merge::{self, MergeKind, MergeRecord};
+use rapport_repository::merge::{MergeKind, MergeRecord};
+use rapport_service::Operations;
+use rapport_service::data::Decision;
 
+use crate::cmd::service::{connect, finish, runtime};
 use crate::global::Global;
 
 #[derive(Debug, Subcommand)]
@@ -64,16 +68,6 @@ pub struct UnmergeArgs {
     pub json: bool,
 }
 
-fn open(g: &Global, what: &str) -> anyhow::Result<rapport_store::Store> {
-    if g.connect.is_some() {
-        bail!(
-            "`rapport {what}` works on the database directly and cannot run over --connect: \
-             run it with --db on the server's machine"
-        );
-    }
-    g.open_store()
-}
-
 /// Prints text built from data line by line, each line made safe for the terminal.
 fn print_safe(text: &str) -> anyhow::Result<()> {
     for line in text.lines() {
@@ -92,19 +86,14 @@ fn emit(line: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Who is acting: `RAPPORT_USER`, else the login name, else `steward`.
-fn operator() -> String {
-    std::env::var("RAPPORT_USER")
-        .or_else(|_| std::env::var("USER"))
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "steward".to_owned())
-}
-
 pub fn merge(g: &Global, c: MergeCommand) -> anyhow::Result<ExitCode> {
     let MergeCommand::Explain(a) = c;
-    let store = open(g, "merge explain")?;
-    let ex = merge::explain(&store, &a.id)?;
+    let rt = runtime()?;
+    let client = rt.block_on(connect(g))?;
+    let ex = rt
+        .block_on(client.explain_merge(&a.id))
+        .with_context(|| format!("explaining {}", sanitize(&a.id)))?;
+    finish(client)?;
     if a.json {
         emit(&crate::cmd::json_pretty(&ex)?)?;
         return Ok(ExitCode::SUCCESS);
@@ -218,20 +207,33 @@ fn merge_text(m: &MergeRecord) -> String {
 }
 
 pub fn review(g: &Global, c: ReviewCommand) -> anyhow::Result<ExitCode> {
-    let by = operator();
+    let rt = runtime()?;
+    let client = rt.block_on(connect(g))?;
     match c {
         ReviewCommand::List(a) => {
-            let store = open(g, "review list")?;
-            let items = merge::open_reviews(&store)?;
+            let mut items = Vec::new();
+            let mut after = None;
+            loop {
+                let page = rt.block_on(
+                    client.reviews(after.take(), rapport_service::data::MAX_PAGE_ITEMS),
+                )?;
+                items.extend(page.items.into_iter().map(|r| (r.id, r.item)));
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
             if a.json {
                 for (id, item) in &items {
                     let line = serde_json::json!({ "id": id, "item": item });
                     emit(&crate::cmd::json(&line)?)?;
                 }
+                finish(client)?;
                 return Ok(ExitCode::SUCCESS);
             }
             if items.is_empty() {
                 emit("no open review items")?;
+                finish(client)?;
                 return Ok(ExitCode::SUCCESS);
             }
             let mut out = String::new();
@@ -274,32 +276,40 @@ pub fn review(g: &Global, c: ReviewCommand) -> anyhow::Result<ExitCode> {
             print_safe(&out)?;
         }
         ReviewCommand::Accept(a) => {
-            let store = open(g, "review accept")?;
-            let m = merge::accept(&store, &a.id, &by)
+            let decided = rt
+                .block_on(client.decide_review(&a.id, true))
                 .with_context(|| format!("accepting review item {}", sanitize(&a.id)))?;
+            let Decision::Merged(m) = decided else {
+                bail!("accepting review item {}: no merge made", sanitize(&a.id));
+            };
             emit(&format!(
                 "merged {} into {} (merge {}); `rapport unmerge {}` undoes it",
                 m.other, m.survivor, m.id, m.id
             ))?;
         }
         ReviewCommand::Reject(a) => {
-            let store = open(g, "review reject")?;
-            let pairs = merge::reject(&store, &a.id, &by)
+            let decided = rt
+                .block_on(client.decide_review(&a.id, false))
                 .with_context(|| format!("rejecting review item {}", sanitize(&a.id)))?;
+            let Decision::KeptApart(pairs) = decided else {
+                bail!("rejecting review item {}: it was merged", sanitize(&a.id));
+            };
             emit(&format!(
                 "kept apart: {} record pair(s) will not be merged by later ingests",
                 pairs.len()
             ))?;
         }
     }
+    finish(client)?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn unmerge(g: &Global, a: UnmergeArgs) -> anyhow::Result<ExitCode> {
-    let store = open(g, "unmerge")?;
-    let by = operator();
+    let rt = runtime()?;
+    let client = rt.block_on(connect(g))?;
     for id in &a.ids {
-        let u = merge::unmerge(&store, id, &by)
+        let u = rt
+            .block_on(client.unmerge(id))
             .with_context(|| format!("unmerging {}", sanitize(id)))?;
         if a.json {
             emit(&crate::cmd::json(&u)?)?;
@@ -310,5 +320,6 @@ pub fn unmerge(g: &Global, a: UnmergeArgs) -> anyhow::Result<ExitCode> {
             ))?;
         }
     }
+    finish(client)?;
     Ok(ExitCode::SUCCESS)
 }

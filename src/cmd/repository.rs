@@ -1,18 +1,20 @@
 //! `ingest`, `quarantine`, `quality`, `search`, `customer`, `export identities`: the communal
-//! repository from the command line. They open the database in this process.
+//! repository from the command line, through the service (embedded, or the server that holds
+//! the database). Files are read where the database is: paths are made absolute here.
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use rapport_core::text::sanitize;
 use rapport_core::{Channel, ContactKind, CustomerId, InteractionKind, Timestamp};
-use rapport_repository::ingest::{self, IngestOptions, IngestReport};
-use rapport_repository::{InteractionFilter, quality, quarantine};
-use rapport_service::Service;
+use rapport_repository::ingest::IngestReport;
+use rapport_repository::{InteractionFilter, quality};
+use rapport_service::data::{IngestRequest, QuarantineItem};
+use rapport_service::{Operations, Service};
 
 use crate::global::Global;
 
@@ -159,62 +161,69 @@ pub struct IdentitiesArgs {
     pub out: Option<PathBuf>,
 }
 
-fn local_only(g: &Global, what: &str) -> anyhow::Result<()> {
-    if g.connect.is_some() {
-        bail!(
-            "`rapport {what}` works on the database directly and cannot run over --connect: \
-             run it with --db on the server's machine (or use the console)"
-        );
-    }
-    Ok(())
-}
-
 /// Rows an ingest stores before it reopens the store at the end ([`rapport_store::Store::reopen`]).
 const REOPEN_AFTER_ROWS: u64 = 500_000;
 
+/// A path as the side that holds the database reads it: absolute (on this machine, which is
+/// the server's when it runs here).
+pub(crate) fn absolute(p: &Path) -> anyhow::Result<String> {
+    let abs = std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))?;
+    abs.to_str().map(str::to_string).with_context(|| {
+        format!(
+            "{}: the path is not valid UTF-8",
+            sanitize(&abs.display().to_string())
+        )
+    })
+}
+
 pub fn ingest(g: &Global, a: IngestArgs) -> anyhow::Result<ExitCode> {
-    local_only(g, "ingest")?;
-    let store = g.create_store()?;
-    let opts = IngestOptions {
-        time_shift_days: a.time_shift_days,
-        progress: !a.quiet && !a.json && std::io::stderr().is_terminal(),
-        merge_ties: a.merge_ties || (a.source.is_some() && !a.no_merge_ties),
-        ..IngestOptions::default()
-    };
-    let report = match &a.source {
-        Some(mapping) => ingest::ingest_files(&store, mapping, &a.paths, &opts)?,
-        None => {
-            if a.paths.len() != 1 {
-                bail!(
-                    "give one manifest (`rapport ingest ingest.toml`), or a mapping and files \
-                     (`rapport ingest --source mapping.toml FILE...`)"
-                );
-            }
-            ingest::ingest_manifest(&store, &a.paths[0], &opts)?
-        }
-    };
-    if report.rows_stored >= REOPEN_AFTER_ROWS {
-        // So that the next open (the server's, a console's) does not replay the whole run.
-        // Everything is stored by now: a failure here costs the next open time, not data.
-        let began = std::time::Instant::now();
-        match store.reopen(&g.open_options()) {
-            Ok(store) => {
-                tracing::info!(
-                    seconds = format!("{:.1}", began.elapsed().as_secs_f64()),
-                    "store reopened: its snapshot is written, the next open is quick"
-                );
-                drop(store);
-            }
-            Err(e) => tracing::warn!(
-                error = %e,
-                "could not reopen the store; the next open replays this run's writes"
-            ),
-        }
+    if a.source.is_none() && a.paths.len() != 1 {
+        bail!(
+            "give one manifest (`rapport ingest ingest.toml`), or a mapping and files \
+             (`rapport ingest --source mapping.toml FILE...`)"
+        );
     }
+    let request = IngestRequest {
+        paths: a
+            .paths
+            .iter()
+            .map(|p| absolute(p))
+            .collect::<anyhow::Result<_>>()?,
+        mapping: a.source.as_deref().map(absolute).transpose()?,
+        time_shift_days: a.time_shift_days,
+        merge_ties: a.merge_ties || (a.source.is_some() && !a.no_merge_ties),
+        progress: !a.quiet && !a.json && std::io::stderr().is_terminal(),
+    };
+    let rt = crate::cmd::service::runtime()?;
+    let client = rt.block_on(crate::cmd::service::connect(g))?;
+    let report = rt.block_on(client.ingest(request))?;
     if a.json {
         println!("{}", crate::cmd::json_pretty(&report)?);
     } else {
         print_ingest(&report);
+    }
+    match client {
+        rapport_service::Client::Embedded(e) if report.rows_stored >= REOPEN_AFTER_ROWS => {
+            // So that the next open (the server's, a console's) does not replay the whole run.
+            // Everything is stored by now: a failure here costs the next open time, not data.
+            e.engine().flush()?;
+            drop(e);
+            let began = std::time::Instant::now();
+            match rapport_store::Store::open_with(&g.db_path(), &g.open_options()) {
+                Ok(store) => {
+                    tracing::info!(
+                        seconds = format!("{:.1}", began.elapsed().as_secs_f64()),
+                        "store reopened: its snapshot is written, the next open is quick"
+                    );
+                    drop(store);
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "could not reopen the store; the next open replays this run's writes"
+                ),
+            }
+        }
+        other => crate::cmd::service::finish(other)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -264,8 +273,8 @@ fn print_ingest(r: &IngestReport) {
 }
 
 pub fn quarantine(g: &Global, c: QuarantineCommand) -> anyhow::Result<ExitCode> {
-    local_only(g, "quarantine")?;
-    let store = g.open_store()?;
+    let rt = crate::cmd::service::runtime()?;
+    let client = rt.block_on(crate::cmd::service::connect(g))?;
     match c {
         QuarantineCommand::List {
             source,
@@ -274,33 +283,40 @@ pub fn quarantine(g: &Global, c: QuarantineCommand) -> anyhow::Result<ExitCode> 
         } => {
             let mut out = std::io::stdout().lock();
             let mut n = 0;
-            let (entries, unreadable) = quarantine::list_readable(&store);
-            for e in &unreadable {
-                eprintln!(
-                    "warning: {} (remove it with `rapport quarantine remove ID`)",
-                    sanitize(&e.to_string())
-                );
-            }
-            for e in entries {
-                if source.as_deref().is_some_and(|s| s != e.source)
-                    || reason.as_deref().is_some_and(|r| r != e.reason.as_str())
-                {
-                    continue;
+            let mut after = None;
+            loop {
+                let page = rt.block_on(client.quarantine(
+                    source.clone(),
+                    reason.clone(),
+                    after.take(),
+                    rapport_service::data::MAX_PAGE_ITEMS,
+                ))?;
+                for p in &page.problems {
+                    eprintln!(
+                        "warning: {} (remove it with `rapport quarantine remove ID`)",
+                        sanitize(p)
+                    );
                 }
-                n += 1;
-                if json {
-                    writeln!(out, "{}", crate::cmd::json(&entry_json(&e))?)?;
-                } else {
-                    writeln!(
-                        out,
-                        "{}  {:<18} {}:{}  {}  {}",
-                        e.id,
-                        e.reason.as_str(),
-                        sanitize(&e.file),
-                        e.line,
-                        sanitize(&e.field),
-                        sanitize(&e.detail)
-                    )?;
+                for e in &page.items {
+                    n += 1;
+                    if json {
+                        writeln!(out, "{}", crate::cmd::json(&entry_json(e))?)?;
+                    } else {
+                        writeln!(
+                            out,
+                            "{}  {:<18} {}:{}  {}  {}",
+                            e.id,
+                            e.reason,
+                            sanitize(&e.file),
+                            e.line,
+                            sanitize(&e.field),
+                            sanitize(&e.detail)
+                        )?;
+                    }
+                }
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
                 }
             }
             if !json {
@@ -308,8 +324,12 @@ pub fn quarantine(g: &Global, c: QuarantineCommand) -> anyhow::Result<ExitCode> 
             }
         }
         QuarantineCommand::Show { id, json } => {
-            let Some(e) = quarantine::get(&store, &id)? else {
-                bail!("no quarantined row {}", sanitize(&id));
+            let e = match rt.block_on(client.quarantined(&id)) {
+                Ok(e) => e,
+                Err(rapport_service::ServiceError::NotFound(_)) => {
+                    bail!("no quarantined row {}", sanitize(&id))
+                }
+                Err(e) => return Err(e.into()),
             };
             if json {
                 println!("{}", crate::cmd::json_pretty(&entry_json(&e))?);
@@ -325,9 +345,10 @@ pub fn quarantine(g: &Global, c: QuarantineCommand) -> anyhow::Result<ExitCode> 
                 println!("reason:  {}", e.reason);
                 println!("detail:  {}", sanitize(&e.detail));
                 println!("at:      {}", e.at);
-                if let (Some(len), Some(digest)) = (e.raw_len, &e.raw_sha256) {
+                if let (false, Some(digest)) = (e.whole, &e.row_sha256) {
                     println!(
-                        "length:  {len} bytes, only the first {} kept (sha256 {digest}); fix the source and ingest it again",
+                        "length:  {} bytes, only the first {} kept (sha256 {digest}); fix the source and ingest it again",
+                        e.row_bytes,
                         e.raw.len()
                     );
                 }
@@ -336,17 +357,17 @@ pub fn quarantine(g: &Global, c: QuarantineCommand) -> anyhow::Result<ExitCode> 
             }
         }
         QuarantineCommand::Remove { ids } => {
-            for id in &ids {
-                if !quarantine::exists(&store, id)? {
-                    bail!("no quarantined row {}", sanitize(id));
+            let n = match rt.block_on(client.remove_quarantined(ids)) {
+                Ok(n) => n,
+                Err(rapport_service::ServiceError::NotFound(what)) => {
+                    bail!("no {} (nothing was removed)", sanitize(&what))
                 }
-            }
-            quarantine::remove(&store, &ids)?;
-            println!("{} quarantined rows removed", ids.len());
+                Err(e) => return Err(e.into()),
+            };
+            println!("{n} quarantined rows removed");
         }
         QuarantineCommand::Retry { mapping, json } => {
-            let opts = IngestOptions::default();
-            let (report, cleared) = ingest::retry_quarantine(&store, &mapping, &opts)?;
+            let (report, cleared) = rt.block_on(client.retry_quarantine(&absolute(&mapping)?))?;
             if json {
                 let v = serde_json::json!({ "cleared": cleared, "report": report });
                 println!("{}", crate::cmd::json_pretty(&v)?);
@@ -360,10 +381,11 @@ pub fn quarantine(g: &Global, c: QuarantineCommand) -> anyhow::Result<ExitCode> 
             }
         }
     }
+    crate::cmd::service::finish(client)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn entry_json(e: &quarantine::QuarantineEntry) -> serde_json::Value {
+fn entry_json(e: &QuarantineItem) -> serde_json::Value {
     serde_json::json!({
         "id": e.id,
         "source": e.source,
@@ -375,9 +397,9 @@ fn entry_json(e: &quarantine::QuarantineEntry) -> serde_json::Value {
         "detail": e.detail,
         "row": e.raw_text(),
         "at": e.at,
-        "row_bytes": e.row_len(),
-        "row_sha256": e.raw_sha256,
-        "whole": e.is_whole(),
+        "row_bytes": e.row_bytes,
+        "row_sha256": e.row_sha256,
+        "whole": e.whole,
     })
 }
 
@@ -395,9 +417,10 @@ fn escape_bytes(b: &[u8]) -> String {
 }
 
 pub fn quality(g: &Global, a: QualityArgs) -> anyhow::Result<ExitCode> {
-    local_only(g, "quality")?;
-    let store = g.open_store()?;
-    let r = quality::report(&store)?;
+    let rt = crate::cmd::service::runtime()?;
+    let client = rt.block_on(crate::cmd::service::connect(g))?;
+    let r = rt.block_on(client.quality())?;
+    crate::cmd::service::finish(client)?;
     if a.json {
         println!("{}", crate::cmd::json_pretty(&r)?);
         return Ok(ExitCode::SUCCESS);
@@ -734,7 +757,7 @@ fn print_record(
 }
 
 pub fn export_identities(g: &Global, a: IdentitiesArgs) -> anyhow::Result<ExitCode> {
-    local_only(g, "export identities")?;
+    g.local_only("export identities")?;
     let store = g.open_store()?;
     let csv = a.format == IdentitiesFormat::Csv;
     let n = match &a.out {

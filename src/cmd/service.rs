@@ -12,7 +12,7 @@ use rapport_core::{CompensationGrant, CustomerId, DisruptionKind};
 use rapport_governance::Role;
 use rapport_service::{
     Client, CompensationRequest, GrantOutcome, OperatorAdmin, ServeOptions, ServerConfig, Service,
-    connect_or_embed, running_server,
+    connect_or_embed_with, running_server,
 };
 
 use crate::global::Global;
@@ -40,6 +40,13 @@ pub struct ServeArgs {
     /// without a request (clients reconnect by themselves at their next request).
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub idle_timeout: u64,
+    /// Run a full scoring run every HOURS hours while serving (consoles showing a customer
+    /// see the new scores arrive).
+    #[arg(long, value_name = "HOURS")]
+    pub score_every: Option<f64>,
+    /// Rescore incrementally after every ingest that stored rows.
+    #[arg(long)]
+    pub score_after_ingest: bool,
 }
 
 /// Arguments of `rapport compensate`.
@@ -133,8 +140,9 @@ pub async fn connect(g: &Global) -> anyhow::Result<Client> {
     } else {
         (None, None)
     };
-    let client = connect_or_embed(
+    let client = connect_or_embed_with(
         &db,
+        &g.open_options(),
         g.connect.as_deref(),
         user.as_deref(),
         password.as_deref(),
@@ -151,6 +159,20 @@ pub async fn connect(g: &Global) -> anyhow::Result<Client> {
         );
     }
     Ok(client)
+}
+
+/// Ends a command's use of the service: an embedded database is flushed and left without
+/// tearing down its page cache (the process exits next; a million customers' pages take a
+/// second to free); a connection just closes.
+pub fn finish(client: Client) -> anyhow::Result<()> {
+    match client {
+        Client::Embedded(e) => {
+            e.engine().flush()?;
+            std::mem::forget(e);
+        }
+        Client::Remote(r) => drop(r),
+    }
+    Ok(())
 }
 
 /// Operator name and password from the environment, or asked on the terminal.
@@ -243,6 +265,16 @@ pub fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
             max_connections: a.max_connections,
             max_per_address: a.max_per_address,
             idle_timeout: std::time::Duration::from_secs(a.idle_timeout.max(1)),
+            score_every: a
+                .score_every
+                .map(|h| {
+                    if !(h.is_finite() && h > 0.0 && h <= 24.0 * 366.0) {
+                        bail!("--score-every {h}: give hours between 0 and a year");
+                    }
+                    Ok(std::time::Duration::from_secs_f64((h * 3600.0).max(60.0)))
+                })
+                .transpose()?,
+            score_after_ingest: a.score_after_ingest,
             ..ServerConfig::default()
         },
     };

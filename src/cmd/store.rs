@@ -1,7 +1,7 @@
 //! `init`, `stats`, `export`, `import`: the database itself (create, inspect, back up,
-//! restore). They open the database in this process; a server holding it makes them fail
-//! with a message that says what to do, except `export --out FILE`, which asks a running
-//! server for an online backup.
+//! restore). `init` and `import` work on the database file (local only); `stats` goes through
+//! the service; `export --out FILE` asks a running server for an online backup, and an
+//! export to stdout needs the database in this process.
 
 use std::fs::File;
 use std::io::{BufReader, IsTerminal, Write};
@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use rapport_core::text::sanitize;
+use rapport_service::Operations;
 
 use crate::global::Global;
 
@@ -64,19 +65,8 @@ pub struct ImportArgs {
     pub json: bool,
 }
 
-/// These commands work on the database file itself, never through a server.
-fn refuse_connect(g: &Global, what: &str) -> anyhow::Result<()> {
-    if g.connect.is_some() {
-        bail!(
-            "`rapport {what}` works on the database directly and cannot run over --connect: \
-             stop the server and run it with --db, or run it on the server's machine"
-        );
-    }
-    Ok(())
-}
-
 pub fn init(g: &Global, a: InitArgs) -> anyhow::Result<ExitCode> {
-    refuse_connect(g, "init")?;
+    g.local_only("init")?;
     let path = g.db_path();
     let existed = path.join("conf").exists();
     let store = g.create_store()?;
@@ -107,9 +97,10 @@ pub fn init(g: &Global, a: InitArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<ExitCode> {
-    refuse_connect(g, "stats")?;
-    let store = open_existing(g)?;
-    let stats = store.stats()?;
+    let rt = crate::cmd::service::runtime()?;
+    let client = rt.block_on(crate::cmd::service::connect(g))?;
+    let stats = rt.block_on(client.stats())?;
+    crate::cmd::service::finish(client)?;
     if a.json {
         let keyspaces: serde_json::Map<String, serde_json::Value> = stats
             .keyspaces
@@ -179,6 +170,7 @@ pub fn export(g: &Global, a: ExportArgs) -> anyhow::Result<ExitCode> {
             })?
         }
         Some(path) => {
+            g.local_only("export --out")?;
             let store = open_existing(g)?;
             let options = rapport_service::backup::options(a.with_password_hashes);
             store
@@ -192,6 +184,7 @@ pub fn export(g: &Global, a: ExportArgs) -> anyhow::Result<ExitCode> {
                      writes it while it serves), or stop the server to export to stdout"
                 );
             }
+            g.local_only("export")?;
             let store = open_existing(g)?;
             let stdout = std::io::stdout();
             if stdout.is_terminal() {
@@ -241,16 +234,18 @@ pub fn export(g: &Global, a: ExportArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
-    refuse_connect(g, "import")?;
+    g.local_only("import")?;
     let shown = sanitize(&a.file.display().to_string()).into_owned();
     if a.file.as_os_str() != "-" {
-        // Check the whole file (trailer, counts, digest) before creating or writing anything.
+        // Check the whole file (trailer, counts, digest) before writing anything.
         let file =
             File::open(&a.file).with_context(|| format!("opening the export file {shown}"))?;
         rapport_store::Store::verify_export(&mut BufReader::with_capacity(1 << 16, file))
             .with_context(|| format!("checking {shown}: nothing was imported"))?;
     }
-    let store = g.create_store()?;
+    // A restore goes into a database made for it (`rapport init`): a mistyped --db is an
+    // error, never a new database.
+    let store = g.open_store()?;
     let summary = if a.file.as_os_str() == "-" {
         let stdin = std::io::stdin();
         let mut lock = stdin.lock();

@@ -296,12 +296,15 @@ fn world_export(d: &Dir, customers: u64) -> PathBuf {
     let body = lines.join("\n") + "\n";
     let trailer = rapport_store::export_trailer(body.as_bytes()).unwrap();
     std::fs::write(&path, body + &trailer).unwrap();
+    // `import` restores into a database made for it.
+    d.init();
     path
 }
 
 #[test]
 fn score_then_tiers_skew_lists_and_incremental_rescoring() {
     let d = Dir::new();
+    d.init();
     let export = world_export(&d, 300);
     d.ok(&["import", &export.display().to_string()]);
 
@@ -386,6 +389,7 @@ fn tiers_before_any_scoring_run_say_what_to_do() {
 #[test]
 fn demo_world_scoring_finds_the_planted_skew_drivers_and_stories() {
     let d = Dir::new();
+    d.init();
     let demo = Dir::root().join("fixtures/demo/ingest.toml");
     d.ok(&["ingest", demo.to_str().unwrap(), "--json"]);
     let r: Value =
@@ -562,6 +566,7 @@ fn spearman(a: &[f64], b: &[f64]) -> f64 {
 #[test]
 fn demo_world_value_in_euros_counted_once_matches_the_truth() {
     let d = Dir::new();
+    d.init();
     let demo = Dir::root().join("fixtures/demo/ingest.toml");
     d.ok(&["ingest", demo.to_str().unwrap(), "--json"]);
     let rates = d.ok(&["rates", "show"]);
@@ -642,6 +647,7 @@ fn auc_ci(pairs: &[(f64, bool)]) -> (f64, f64, f64) {
 #[test]
 fn demo_world_tiers_flags_and_models_mean_what_they_say() {
     let d = Dir::new();
+    d.init();
     let demo = Dir::root().join("fixtures/demo/ingest.toml");
     d.ok(&["ingest", demo.to_str().unwrap(), "--json"]);
     let r: Value =
@@ -809,6 +815,7 @@ fn demo_world_tiers_flags_and_models_mean_what_they_say() {
 #[test]
 fn a_listing_into_a_reader_that_stops_early_ends_quietly() {
     let d = Dir::new();
+    d.init();
     d.ok(&["import", world_export(&d, 300).to_str().unwrap()]);
     d.ok(&["score", "--as-of", "2026-11-23"]);
     for args in [
@@ -838,6 +845,7 @@ fn a_listing_into_a_reader_that_stops_early_ends_quietly() {
 #[test]
 fn scoring_without_a_rate_for_an_amount_stops_and_names_it() {
     let d = Dir::new();
+    d.init();
     let dir = d.path().join("src");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(

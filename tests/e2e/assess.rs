@@ -7,6 +7,7 @@ use crate::util::Dir;
 #[test]
 fn the_demo_world_is_assessed_from_its_evidence_and_its_answers() {
     let d = Dir::new();
+    d.init();
     let demo = Dir::root().join("fixtures/demo/ingest.toml");
     d.ok(&["ingest", demo.to_str().unwrap()]);
     d.ok(&["score"]);

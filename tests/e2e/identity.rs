@@ -60,6 +60,7 @@ fn febrl_ids() -> Vec<String> {
 
 fn febrl(mapping: &str) -> (f64, f64, f64, f64) {
     let d = Dir::new();
+    d.init();
     let root = Dir::root();
     let map = root.join("fixtures/external/febrl").join(mapping);
     let data = root.join("fixtures/external/febrl/dataset2.csv");
@@ -123,6 +124,7 @@ fn febrl2_deduplicates_without_national_id() {
 const SHOP: &str = include_str!("../../fixtures/test/shop.toml");
 
 fn shops(d: &Dir) {
+    d.init();
     let p = d.path();
     std::fs::write(p.join("shop.toml"), SHOP).unwrap();
     std::fs::write(
@@ -202,6 +204,7 @@ fn steward_reviews_explains_and_unmerges() {
 #[test]
 fn rejected_review_stays_apart_and_bad_ids_are_clear_errors() {
     let d = Dir::new();
+    d.init();
     shops(&d);
     let out = d.ok(&["review", "reject", "web:W1"]);
     assert!(out.contains("kept apart"), "{out}");

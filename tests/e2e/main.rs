@@ -5,6 +5,7 @@ mod act;
 mod analytics;
 mod assess;
 mod console;
+mod door;
 mod fixtures;
 mod identity;
 mod portfolio;

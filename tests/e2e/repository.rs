@@ -38,6 +38,7 @@ fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
 /// Ingests the demo world once per test binary run directory.
 fn ingested() -> (Dir, serde_json::Value) {
     let d = Dir::new();
+    d.init();
     let out = d.ok(&[
         "ingest",
         demo().join("ingest.toml").to_str().unwrap(),
@@ -265,6 +266,7 @@ column = "total"
 #[test]
 fn any_csv_with_a_mapping_ingests_and_bad_input_is_named() {
     let d = Dir::new();
+    d.init();
     let mapping = d.path().join("shop.toml");
     std::fs::write(&mapping, MAPPING).unwrap();
     let data = d.path().join("shop.csv");
@@ -401,6 +403,7 @@ fn an_ingest_killed_midway_is_completed_by_the_next_run() {
     let manifest = demo().join("ingest.toml");
     let manifest = manifest.to_str().unwrap();
     let clean_db = d.path().join("clean");
+    d.init_on(&clean_db);
     let started = std::time::Instant::now();
     let out = d
         .cmd_on(&clean_db)
@@ -417,6 +420,7 @@ fn an_ingest_killed_midway_is_completed_by_the_next_run() {
     let mut landed = false;
     for (attempt, fraction) in [0.5, 0.3, 0.7, 0.15, 0.85].into_iter().enumerate() {
         let db = d.path().join(format!("killed{attempt}"));
+        d.init_on(&db);
         let mut child = d
             .cmd_on(&db)
             .args(["ingest", manifest])
@@ -490,6 +494,7 @@ fn an_ingest_killed_midway_is_completed_by_the_next_run() {
 #[test]
 fn oversized_rows_are_quarantined_small_and_everything_reads_back() {
     let d = Dir::new();
+    d.init();
     let mapping = d.path().join("shop.toml");
     std::fs::write(&mapping, MAPPING).unwrap();
     let data = d.path().join("shop.csv");
@@ -649,6 +654,7 @@ fn a_killed_ingest_is_completed_whole_merges_included() {
     let manifest = demo().join("ingest.toml");
     let manifest = manifest.to_str().unwrap();
     let clean_db = d.path().join("clean");
+    d.init_on(&clean_db);
     let started = std::time::Instant::now();
     let out = d
         .cmd_on(&clean_db)
@@ -680,6 +686,7 @@ fn a_killed_ingest_is_completed_whole_merges_included() {
     // (rows already stored are read and skipped quickly), learnt from runs that finished.
     for k in 0..databases {
         let db = d.path().join(format!("killed{k}"));
+        d.init_on(&db);
         let mut expected = clean_secs;
         let mut landed = 0;
         let mut attempts = 0;
@@ -751,6 +758,7 @@ fn a_killed_ingest_is_completed_whole_merges_included() {
 #[test]
 fn json_output_escapes_bidi_and_invisible_characters() {
     let d = Dir::new();
+    d.init();
     let mapping = d.path().join("shop.toml");
     std::fs::write(&mapping, MAPPING).unwrap();
     let data = d.path().join("shop.csv");

@@ -80,6 +80,7 @@ fn export_import_export_is_byte_identical() {
     assert!(summary.contains("exported 19 customers"), "{summary}");
 
     let dst = Dir::new();
+    dst.init();
     let imported = dst.ok(&["import", file_arg]);
     assert!(imported.contains("imported 19 customers"), "{imported}");
     let second = dst.run(&["export"]);
@@ -227,6 +228,7 @@ fn an_online_backup_is_private_whole_and_every_cut_of_it_is_refused() {
 
     // The whole file restores; operators come back without passwords until set again.
     let restored = d.path().join("restored");
+    d.init_on(&restored);
     let out = d
         .cmd_on(&restored)
         .args(["import", file.to_str().unwrap()])

@@ -32,6 +32,21 @@ impl Dir {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
     }
 
+    /// `rapport init`: every command but `init` and `demo` needs an existing database.
+    pub fn init(&self) {
+        self.init_on(&self.db());
+    }
+
+    /// `rapport init` on another database path.
+    pub fn init_on(&self, db: &Path) {
+        let out = self
+            .cmd_on(db)
+            .arg("init")
+            .output()
+            .expect("run rapport init");
+        assert!(out.status.success(), "rapport init: {out:?}");
+    }
+
     /// A command for the binary with `--db` set, `RAPPORT_*` cleared and the data directory
     /// pointed into the temporary directory.
     pub fn cmd(&self) -> Command {

@@ -32,7 +32,7 @@
 //!
 //! # Stored results
 //!
-//! A scoring run (in the binary) stores, besides one [`rapport_core::Scores`] per customer,
+//! A scoring run (rapport-scoring, whose `results` module reads them back typed) stores, besides one [`rapport_core::Scores`] per customer,
 //! these documents, whose shapes are defined here so readers (the service's overview and
 //! lists, `rapport tiers/skew/lists`) share them:
 //!

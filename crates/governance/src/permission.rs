@@ -55,6 +55,34 @@ pub enum Action {
     ReadDisruptions,
     /// Declare a disruption the sources do not report yet (with a reason).
     DeclareDisruption,
+    /// Ingest source files (read where the database is).
+    Ingest,
+    /// List and show quarantined rows (they hold the source's raw data).
+    ReadQuarantine,
+    /// Retry quarantined rows with a fixed mapping, or remove them.
+    WorkQuarantine,
+    /// List the merge-review queue (with the compared values).
+    ReadReviews,
+    /// Accept (merge) or reject (keep apart) a review item.
+    DecideReview,
+    /// Explain a merge: compared values, weights and score.
+    ExplainMerge,
+    /// Undo a merge.
+    Unmerge,
+    /// Read the data-quality report (counts and rates).
+    ReadQuality,
+    /// Read the store's counts per keyspace and its size on disk.
+    ReadStats,
+    /// Load exchange rates from a file (read where the database is).
+    LoadRates,
+    /// Read the exchange rates stored, in summary.
+    ReadRates,
+    /// Explain how a customer's amounts count (currency, day rate, source).
+    ExplainValue,
+    /// Run scoring (full or incremental).
+    Score,
+    /// Read the tiers and the value skew of the latest run.
+    ReadValueReport,
 }
 
 /// What a role may do with an action.
@@ -95,7 +123,7 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 
 /// The permission matrix. Columns in the order of [`Role::ALL`]: front line, customer manager,
 /// analyst, steward, executive, admin.
-pub const MATRIX: [(Action, [Permission; 6]); 20] = [
+pub const MATRIX: [(Action, [Permission; 6]); 34] = [
     //                                   FL  CM  AN  ST  EX  AD
     (Action::Search, /*              */ [A, A, M, A, M, A]),
     (Action::OpenRecord, /*          */ [A, A, M, A, M, A]),
@@ -117,12 +145,26 @@ pub const MATRIX: [(Action, [Permission; 6]); 20] = [
     (Action::Backup, /*              */ [D, D, D, D, D, A]),
     (Action::ReadDisruptions, /*     */ [A, A, M, A, M, A]),
     (Action::DeclareDisruption, /*   */ [D, A, D, A, D, A]),
+    (Action::Ingest, /*             */ [D, D, D, A, D, A]),
+    (Action::ReadQuarantine, /*     */ [D, D, D, A, D, A]),
+    (Action::WorkQuarantine, /*     */ [D, D, D, A, D, A]),
+    (Action::ReadReviews, /*        */ [D, D, D, A, D, A]),
+    (Action::DecideReview, /*       */ [D, D, D, A, D, A]),
+    (Action::ExplainMerge, /*       */ [D, D, D, A, D, A]),
+    (Action::Unmerge, /*            */ [D, D, D, A, D, A]),
+    (Action::ReadQuality, /*        */ [D, A, A, A, A, A]),
+    (Action::ReadStats, /*          */ [D, D, A, A, D, A]),
+    (Action::LoadRates, /*          */ [D, D, A, A, D, A]),
+    (Action::ReadRates, /*          */ [A, A, A, A, A, A]),
+    (Action::ExplainValue, /*       */ [D, A, A, A, D, A]),
+    (Action::Score, /*              */ [D, D, A, D, D, A]),
+    (Action::ReadValueReport, /*    */ [D, A, A, A, A, A]),
 ];
 
 impl Action {
     /// Every action, in the order of the matrix.
-    pub const ALL: [Action; 20] = {
-        let mut out = [Action::Search; 20];
+    pub const ALL: [Action; 34] = {
+        let mut out = [Action::Search; 34];
         let mut i = 0;
         while i < MATRIX.len() {
             out[i] = MATRIX[i].0;
@@ -154,6 +196,20 @@ impl Action {
             Action::Backup => "backup",
             Action::ReadDisruptions => "read-disruptions",
             Action::DeclareDisruption => "declare-disruption",
+            Action::Ingest => "ingest",
+            Action::ReadQuarantine => "read-quarantine",
+            Action::WorkQuarantine => "work-quarantine",
+            Action::ReadReviews => "read-reviews",
+            Action::DecideReview => "decide-review",
+            Action::ExplainMerge => "explain-merge",
+            Action::Unmerge => "unmerge",
+            Action::ReadQuality => "read-quality",
+            Action::ReadStats => "read-stats",
+            Action::LoadRates => "load-rates",
+            Action::ReadRates => "read-rates",
+            Action::ExplainValue => "explain-value",
+            Action::Score => "score",
+            Action::ReadValueReport => "read-value-report",
         }
     }
 }

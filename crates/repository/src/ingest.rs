@@ -66,12 +66,12 @@ pub const MERGES: &str = "merges";
 pub const REVIEWS: &str = "reviews";
 /// Collection of customers whose records were stored but whose golden record is not rebuilt
 /// yet, keyed by customer id, valued by the source references of their records. An ingest
-/// interrupted between the two is completed by the next one (see [`Run::recover`]).
+/// interrupted between the two is completed by the next one (see `Run::recover`).
 pub const UNBUILT: &str = "ingest_unbuilt";
 
 /// Collection of the merges a run decided for its end (late merges, ties), written with the
 /// row that decided them and removed once they are applied: a run killed before its end
-/// leaves them for the next run, which applies them ([`PendingMerge`]).
+/// leaves them for the next run, which applies them (`PendingMerge`).
 pub const PENDING_MERGES: &str = "ingest_pending_merges";
 
 /// A merge decided during a run and applied at its end.

@@ -314,7 +314,11 @@ pub enum ServiceError {
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
 /// The operations of Rapport, the same embedded and over the network.
-pub trait Service: Clone + Send + Sync + 'static + crate::Assessments {
+///
+/// Each request is written once, here, over the [`crate::Transport`] (the request/reply
+/// mapping is in `typed.rs`); an implementation provides only the transport, who it is
+/// ([`Service::session`]) and live subscriptions ([`Service::subscribe`]).
+pub trait Service: crate::Transport + Clone + Send + Sync + 'static + crate::Assessments {
     /// Who is using the service, in which role, and how it is reached.
     fn session(&self) -> SessionInfo;
 
@@ -324,27 +328,35 @@ pub trait Service: Clone + Send + Sync + 'static + crate::Assessments {
         &self,
         query: &str,
         limit: usize,
-    ) -> impl Future<Output = ServiceResult<Vec<CustomerSummary>>> + Send;
+    ) -> impl Future<Output = ServiceResult<Vec<CustomerSummary>>> + Send {
+        crate::typed::search(self, query, limit)
+    }
 
     /// The unified record with one page of interactions.
     fn open(
         &self,
         customer: CustomerId,
         query: InteractionQuery,
-    ) -> impl Future<Output = ServiceResult<CustomerRecord>> + Send;
+    ) -> impl Future<Output = ServiceResult<CustomerRecord>> + Send {
+        crate::typed::open(self, customer, query)
+    }
 
     /// A page of interactions, newest first (for scrolling and filtering).
     fn interactions(
         &self,
         customer: CustomerId,
         query: InteractionQuery,
-    ) -> impl Future<Output = ServiceResult<Vec<Interaction>>> + Send;
+    ) -> impl Future<Output = ServiceResult<Vec<Interaction>>> + Send {
+        crate::typed::interactions(self, customer, query)
+    }
 
     /// Logs an interaction; durable when this returns.
     fn log_interaction(
         &self,
         new: NewInteraction,
-    ) -> impl Future<Output = ServiceResult<Interaction>> + Send;
+    ) -> impl Future<Output = ServiceResult<Interaction>> + Send {
+        crate::typed::log_interaction(self, new)
+    }
 
     /// Records a stated preference (the newest per topic wins); durable when this returns.
     fn record_preference(
@@ -353,30 +365,40 @@ pub trait Service: Clone + Send + Sync + 'static + crate::Assessments {
         topic: String,
         value: String,
         channel: Channel,
-    ) -> impl Future<Output = ServiceResult<Preference>> + Send;
+    ) -> impl Future<Output = ServiceResult<Preference>> + Send {
+        crate::typed::record_preference(self, customer, topic, value, channel)
+    }
 
     /// What the policy entitles the customer to for a disruption, and any existing grant.
     fn entitlement(
         &self,
         request: CompensationRequest,
-    ) -> impl Future<Output = ServiceResult<Entitlement>> + Send;
+    ) -> impl Future<Output = ServiceResult<Entitlement>> + Send {
+        crate::typed::entitlement(self, request)
+    }
 
     /// Grants compensation at most once per customer and disruption, atomically; durable when
     /// this returns `Granted`.
     fn grant_compensation(
         &self,
         request: CompensationRequest,
-    ) -> impl Future<Output = ServiceResult<GrantOutcome>> + Send;
+    ) -> impl Future<Output = ServiceResult<GrantOutcome>> + Send {
+        crate::typed::grant_compensation(self, request)
+    }
 
     /// The customer's disruptions, newest first, each with its entitlement, care items and
     /// any grant already made.
     fn disruptions(
         &self,
         customer: CustomerId,
-    ) -> impl Future<Output = ServiceResult<Vec<DisruptionEntry>>> + Send;
+    ) -> impl Future<Output = ServiceResult<Vec<DisruptionEntry>>> + Send {
+        crate::typed::disruptions(self, customer)
+    }
 
     /// A disruption by reference (any shape) with every customer it affected.
-    fn flight(&self, disruption: &str) -> impl Future<Output = ServiceResult<FlightView>> + Send;
+    fn flight(&self, disruption: &str) -> impl Future<Output = ServiceResult<FlightView>> + Send {
+        crate::typed::flight(self, disruption)
+    }
 
     /// Grants to every passenger of a disruption what the policy entitles, each at most once
     /// (passengers already compensated are refused, naming the first grant).
@@ -384,24 +406,32 @@ pub trait Service: Clone + Send + Sync + 'static + crate::Assessments {
         &self,
         disruption: &str,
         touchpoint: &str,
-    ) -> impl Future<Output = ServiceResult<Vec<FlightGrant>>> + Send;
+    ) -> impl Future<Output = ServiceResult<Vec<FlightGrant>>> + Send {
+        crate::typed::grant_flight(self, disruption, touchpoint)
+    }
 
     /// Declares a disruption the sources do not report (roles the policy allows; recorded
     /// with its reason and who declared it); durable when this returns.
     fn declare_disruption(
         &self,
         declaration: Declaration,
-    ) -> impl Future<Output = ServiceResult<Disruption>> + Send;
+    ) -> impl Future<Output = ServiceResult<Disruption>> + Send {
+        crate::typed::declare_disruption(self, declaration)
+    }
 
     /// Tier distribution, value skew and data-quality counts.
-    fn overview(&self) -> impl Future<Output = ServiceResult<Overview>> + Send;
+    fn overview(&self) -> impl Future<Output = ServiceResult<Overview>> + Send {
+        crate::typed::overview(self)
+    }
 
     /// A working list by name (see `rapport lists --help` for the names).
     fn list(
         &self,
         name: &str,
         limit: usize,
-    ) -> impl Future<Output = ServiceResult<Vec<ListEntry>>> + Send;
+    ) -> impl Future<Output = ServiceResult<Vec<ListEntry>>> + Send {
+        crate::typed::list(self, name, limit)
+    }
 
     /// Live changes for the watched customers.
     fn subscribe(&self, watch: Watch) -> impl Future<Output = ServiceResult<Subscription>> + Send;

@@ -48,57 +48,57 @@ pub struct AssessmentEntry {
     pub report: Report,
 }
 
-/// The stage assessment, embedded or remote.
-pub trait Assessments: Send + Sync {
+/// The stage assessment, embedded or remote, written once over the transport.
+pub trait Assessments: Transport {
     /// Gathers the evidence over the last `period_days`, combines it with the stored answers
     /// and keeps the report in the history.
     fn assess(
         &self,
         period_days: u32,
-    ) -> impl Future<Output = ServiceResult<AssessmentEntry>> + Send;
+    ) -> impl Future<Output = ServiceResult<AssessmentEntry>> + Send {
+        assess(self, period_days)
+    }
     /// Stores questionnaire answers (a respondent's answers replace their earlier ones);
     /// returns how many respondents were stored.
-    fn submit_answers(&self, answers: Answers) -> impl Future<Output = ServiceResult<u64>> + Send;
+    fn submit_answers(&self, answers: Answers) -> impl Future<Output = ServiceResult<u64>> + Send {
+        submit_answers(self, answers)
+    }
     /// Every stored assessment, oldest first.
     fn assessment_history(
         &self,
-    ) -> impl Future<Output = ServiceResult<Vec<AssessmentEntry>>> + Send;
+    ) -> impl Future<Output = ServiceResult<Vec<AssessmentEntry>>> + Send {
+        history(self)
+    }
 }
 
-pub(crate) async fn assess<T: Transport>(
-    t: &T,
-    period_days: u32,
-) -> ServiceResult<AssessmentEntry> {
+impl<T: Transport> Assessments for T {}
+
+async fn assess<T: Transport + ?Sized>(t: &T, period_days: u32) -> ServiceResult<AssessmentEntry> {
     match t.send(Request::Assess { period_days }).await? {
         Reply::Assessment(a) => Ok(*a),
         other => Err(unexpected(&other)),
     }
 }
 
-pub(crate) async fn submit_answers<T: Transport>(t: &T, answers: Answers) -> ServiceResult<u64> {
+async fn submit_answers<T: Transport + ?Sized>(t: &T, answers: Answers) -> ServiceResult<u64> {
     match t.send(Request::SubmitAnswers(answers)).await? {
         Reply::Count(n) => Ok(n),
         other => Err(unexpected(&other)),
     }
 }
 
-pub(crate) async fn history<T: Transport>(t: &T) -> ServiceResult<Vec<AssessmentEntry>> {
+async fn history<T: Transport + ?Sized>(t: &T) -> ServiceResult<Vec<AssessmentEntry>> {
     match t.send(Request::AssessmentHistory).await? {
         Reply::Assessments(a) => Ok(a),
         other => Err(unexpected(&other)),
     }
 }
 
-/// What a scoring run summary holds that the assessment reads (the rest is ignored).
-#[derive(Debug, Deserialize)]
-struct RunAt {
-    at: Timestamp,
-}
-
-/// What a stored working list holds that the assessment reads.
-#[derive(Debug, Deserialize)]
-struct ListAt {
-    at: Timestamp,
+fn scoring_err(e: rapport_scoring::Error) -> ServiceError {
+    match e {
+        rapport_scoring::Error::Store(s) => store_err(s),
+        other => ServiceError::Internal(other.to_string()),
+    }
 }
 
 /// What the stored models report holds that the assessment reads: per model its out-of-time
@@ -168,18 +168,7 @@ pub fn evidence(store: &Store, now: Timestamp, period_days: u32) -> ServiceResul
     e.stalest_source_days = stalest;
 
     // Serial: scoring runs, lists, campaigns, hand-offs.
-    let mut runs: Vec<Timestamp> = Vec::new();
-    for r in store.docs::<RunAt>(crate::records::ANALYTICS, "runs/") {
-        runs.push(r.map_err(store_err)?.1.at);
-    }
-    if runs.is_empty()
-        && let Some(r) = store
-            .doc::<RunAt>(crate::records::ANALYTICS, "run")
-            .map_err(store_err)?
-    {
-        runs.push(r.at);
-    }
-    runs.sort();
+    let runs = rapport_scoring::results::run_times(store).map_err(scoring_err)?;
     let in_period: Vec<Timestamp> = runs.iter().copied().filter(|t| *t >= since).collect();
     if let Some(last) = runs.last() {
         // Gaps between the period's runs (the first counted from the run before it, if
@@ -194,17 +183,14 @@ pub fn evidence(store: &Store, now: Timestamp, period_days: u32) -> ServiceResul
         }
         e.scoring_gaps_days.push(days(*last, now).max(0.0));
     }
-    for l in store.docs::<ListAt>(crate::records::ANALYTICS, "list/") {
-        if l.map_err(store_err)?.1.at >= since {
-            e.lists_produced += 1;
-        }
-    }
+    e.lists_produced = rapport_scoring::results::list_times(store)
+        .map_err(scoring_err)?
+        .into_iter()
+        .filter(|at| *at >= since)
+        .count() as u32;
 
     // Symbiotic: models that beat their baseline.
-    if let Some(m) = store
-        .doc::<ModelsDoc>(crate::records::ANALYTICS, "models")
-        .map_err(store_err)?
-    {
+    if let Some(m) = rapport_scoring::results::models_as::<ModelsDoc>(store).map_err(scoring_err)? {
         let beats = |c: &ClassifierAt| match (c.used, c.auc_eval, &c.baseline) {
             (Some(used), _, _) => used,
             (None, Some(a), Some((_, b))) => a > *b,
@@ -332,43 +318,4 @@ pub fn all(store: &Store) -> ServiceResult<Vec<AssessmentEntry>> {
         .docs::<AssessmentEntry>(ASSESSMENTS, "")
         .map(|r| r.map(|(_, e)| e).map_err(store_err))
         .collect()
-}
-
-macro_rules! over_transport {
-    ($($t:ty),*) => {$(
-        impl Assessments for $t {
-            async fn assess(&self, period_days: u32) -> ServiceResult<AssessmentEntry> {
-                assess(self, period_days).await
-            }
-            async fn submit_answers(&self, answers: Answers) -> ServiceResult<u64> {
-                submit_answers(self, answers).await
-            }
-            async fn assessment_history(&self) -> ServiceResult<Vec<AssessmentEntry>> {
-                history(self).await
-            }
-        }
-    )*};
-}
-
-over_transport!(crate::Embedded, crate::Remote);
-
-impl Assessments for crate::Client {
-    async fn assess(&self, period_days: u32) -> ServiceResult<AssessmentEntry> {
-        match self {
-            crate::Client::Embedded(c) => c.assess(period_days).await,
-            crate::Client::Remote(c) => c.assess(period_days).await,
-        }
-    }
-    async fn submit_answers(&self, answers: Answers) -> ServiceResult<u64> {
-        match self {
-            crate::Client::Embedded(c) => c.submit_answers(answers).await,
-            crate::Client::Remote(c) => c.submit_answers(answers).await,
-        }
-    }
-    async fn assessment_history(&self) -> ServiceResult<Vec<AssessmentEntry>> {
-        match self {
-            crate::Client::Embedded(c) => c.assessment_history().await,
-            crate::Client::Remote(c) => c.assessment_history().await,
-        }
-    }
 }

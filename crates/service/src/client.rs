@@ -3,16 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use rapport_core::{Channel, CustomerId, CustomerRecord, CustomerSummary, Interaction, Preference};
-use rapport_governance::{OperatorInfo, Role};
-
-use crate::api::{
-    CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, NewInteraction,
-    Overview, Service, ServiceError, ServiceResult, SessionInfo, Subscription, Watch,
-};
-use crate::api::{Declaration, DisruptionEntry, FlightGrant, FlightView};
-use crate::{Embedded, OperatorAdmin, Remote};
-use rapport_core::Disruption;
+use crate::api::{Service, ServiceError, ServiceResult, SessionInfo, Subscription, Watch};
+use crate::protocol::{Reply, Request};
+use crate::{Embedded, Remote};
 
 /// The service, embedded or over the network.
 #[derive(Clone, Debug)]
@@ -102,6 +95,24 @@ pub async fn connect_or_embed(
     user: Option<&str>,
     password: Option<&str>,
 ) -> Result<Client, ServiceError> {
+    connect_or_embed_with(
+        db,
+        &rapport_store::OpenOptions::default(),
+        connect,
+        user,
+        password,
+    )
+    .await
+}
+
+/// [`connect_or_embed`] opening an embedded database with `options` (the page cache).
+pub async fn connect_or_embed_with(
+    db: &Path,
+    options: &rapport_store::OpenOptions,
+    connect: Option<&str>,
+    user: Option<&str>,
+    password: Option<&str>,
+) -> Result<Client, ServiceError> {
     let remote = |addr: String| async move {
         let (Some(user), Some(password)) = (user, password) else {
             return Err(ServiceError::Unauthenticated(format!(
@@ -117,12 +128,14 @@ pub async fn connect_or_embed(
         return remote(addr.to_string()).await;
     }
     let path = db.to_path_buf();
-    let opened = tokio::task::spawn_blocking(move || rapport_store::Store::open(&path))
-        .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let options = options.clone();
+    let opened =
+        tokio::task::spawn_blocking(move || rapport_store::Store::open_with(&path, &options))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
     match opened {
         Ok(store) => {
-            let mut e = Embedded::from_store(store);
+            let mut e = Embedded::for_command(store);
             e.set_db_label(db);
             Ok(Client::Embedded(e))
         }
@@ -148,103 +161,28 @@ pub async fn connect_or_embed(
     }
 }
 
-macro_rules! both {
-    ($self:ident, $c:ident => $e:expr) => {
-        match $self {
-            Client::Embedded($c) => $e,
-            Client::Remote($c) => $e,
+impl crate::Transport for Client {
+    async fn send(&self, req: Request) -> ServiceResult<Reply> {
+        match self {
+            Client::Embedded(c) => c.send(req).await,
+            Client::Remote(c) => c.send(req).await,
         }
-    };
+    }
 }
 
 impl Service for Client {
     fn session(&self) -> SessionInfo {
-        both!(self, c => c.session())
+        match self {
+            Client::Embedded(c) => c.session(),
+            Client::Remote(c) => c.session(),
+        }
     }
-    async fn search(&self, query: &str, limit: usize) -> ServiceResult<Vec<CustomerSummary>> {
-        both!(self, c => c.search(query, limit).await)
-    }
-    async fn open(
-        &self,
-        customer: CustomerId,
-        query: InteractionQuery,
-    ) -> ServiceResult<CustomerRecord> {
-        both!(self, c => c.open(customer, query).await)
-    }
-    async fn interactions(
-        &self,
-        customer: CustomerId,
-        query: InteractionQuery,
-    ) -> ServiceResult<Vec<Interaction>> {
-        both!(self, c => c.interactions(customer, query).await)
-    }
-    async fn log_interaction(&self, new: NewInteraction) -> ServiceResult<Interaction> {
-        both!(self, c => c.log_interaction(new).await)
-    }
-    async fn record_preference(
-        &self,
-        customer: CustomerId,
-        topic: String,
-        value: String,
-        channel: Channel,
-    ) -> ServiceResult<Preference> {
-        both!(self, c => c.record_preference(customer, topic, value, channel).await)
-    }
-    async fn entitlement(&self, request: CompensationRequest) -> ServiceResult<Entitlement> {
-        both!(self, c => c.entitlement(request).await)
-    }
-    async fn grant_compensation(
-        &self,
-        request: CompensationRequest,
-    ) -> ServiceResult<GrantOutcome> {
-        both!(self, c => c.grant_compensation(request).await)
-    }
-    async fn disruptions(&self, customer: CustomerId) -> ServiceResult<Vec<DisruptionEntry>> {
-        both!(self, c => c.disruptions(customer).await)
-    }
-    async fn flight(&self, disruption: &str) -> ServiceResult<FlightView> {
-        both!(self, c => c.flight(disruption).await)
-    }
-    async fn grant_flight(
-        &self,
-        disruption: &str,
-        touchpoint: &str,
-    ) -> ServiceResult<Vec<FlightGrant>> {
-        both!(self, c => c.grant_flight(disruption, touchpoint).await)
-    }
-    async fn declare_disruption(&self, declaration: Declaration) -> ServiceResult<Disruption> {
-        both!(self, c => c.declare_disruption(declaration).await)
-    }
-    async fn overview(&self) -> ServiceResult<Overview> {
-        both!(self, c => c.overview().await)
-    }
-    async fn list(&self, name: &str, limit: usize) -> ServiceResult<Vec<ListEntry>> {
-        both!(self, c => c.list(name, limit).await)
-    }
-    async fn subscribe(&self, watch: Watch) -> ServiceResult<Subscription> {
-        both!(self, c => c.subscribe(watch).await)
-    }
-}
 
-impl OperatorAdmin for Client {
-    async fn operators(&self) -> ServiceResult<Vec<OperatorInfo>> {
-        both!(self, c => c.operators().await)
-    }
-    async fn add_operator(&self, name: &str, role: Role, password: &str) -> ServiceResult<()> {
-        both!(self, c => c.add_operator(name, role, password).await)
-    }
-    async fn set_password(&self, name: &str, password: &str) -> ServiceResult<()> {
-        both!(self, c => c.set_password(name, password).await)
-    }
-    async fn disable_operator(&self, name: &str) -> ServiceResult<()> {
-        both!(self, c => c.disable_operator(name).await)
-    }
-    async fn backup(
-        &self,
-        path: &str,
-        password_hashes: bool,
-    ) -> ServiceResult<rapport_store::ExportSummary> {
-        both!(self, c => c.backup(path, password_hashes).await)
+    async fn subscribe(&self, watch: Watch) -> ServiceResult<Subscription> {
+        match self {
+            Client::Embedded(c) => c.subscribe(watch).await,
+            Client::Remote(c) => c.subscribe(watch).await,
+        }
     }
 }
 

@@ -5,22 +5,13 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
-use rapport_core::{Channel, CustomerId, CustomerRecord, CustomerSummary, Interaction, Preference};
-use rapport_governance::{OperatorInfo, Role};
+use rapport_governance::Role;
 use rapport_store::Store;
 use tokio::sync::watch;
 
-use crate::api::{
-    CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, Mode,
-    NewInteraction, Overview, Service, ServiceError, ServiceResult, SessionInfo, Subscription,
-    Watch,
-};
-use crate::api::{Declaration, DisruptionEntry, FlightGrant, FlightView};
+use crate::api::{Mode, Service, ServiceError, ServiceResult, SessionInfo, Subscription, Watch};
 use crate::engine::{Caller, Engine};
 use crate::protocol::{Reply, Request};
-use crate::typed;
-use crate::{OperatorAdmin, unexpected};
-use rapport_core::Disruption;
 
 /// The service over a store opened in this process.
 #[derive(Clone, Debug)]
@@ -103,6 +94,15 @@ impl Embedded {
         };
     }
 
+    /// The service over an already open store, for one command that exits next (see
+    /// [`Engine::for_command`]).
+    pub fn for_command(store: Store) -> Embedded {
+        let db = store
+            .path()
+            .map_or_else(|| "(temporary)".to_string(), |p| p.display().to_string());
+        Embedded::from_engine(Arc::new(Engine::for_command(store)), db)
+    }
+
     /// The engine underneath.
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
@@ -117,7 +117,7 @@ impl Embedded {
     }
 }
 
-impl typed::Transport for Embedded {
+impl crate::Transport for Embedded {
     fn send(&self, req: Request) -> impl Future<Output = ServiceResult<Reply>> + Send {
         Embedded::call(self, req)
     }
@@ -128,132 +128,11 @@ impl Service for Embedded {
         self.session.clone()
     }
 
-    async fn search(&self, query: &str, limit: usize) -> ServiceResult<Vec<CustomerSummary>> {
-        typed::search(self, query, limit).await
-    }
-
-    async fn open(
-        &self,
-        customer: CustomerId,
-        query: InteractionQuery,
-    ) -> ServiceResult<CustomerRecord> {
-        typed::open(self, customer, query).await
-    }
-
-    async fn interactions(
-        &self,
-        customer: CustomerId,
-        query: InteractionQuery,
-    ) -> ServiceResult<Vec<Interaction>> {
-        typed::interactions(self, customer, query).await
-    }
-
-    async fn log_interaction(&self, new: NewInteraction) -> ServiceResult<Interaction> {
-        typed::log_interaction(self, new).await
-    }
-
-    async fn record_preference(
-        &self,
-        customer: CustomerId,
-        topic: String,
-        value: String,
-        channel: Channel,
-    ) -> ServiceResult<Preference> {
-        typed::record_preference(self, customer, topic, value, channel).await
-    }
-
-    async fn entitlement(&self, request: CompensationRequest) -> ServiceResult<Entitlement> {
-        typed::entitlement(self, request).await
-    }
-
-    async fn grant_compensation(
-        &self,
-        request: CompensationRequest,
-    ) -> ServiceResult<GrantOutcome> {
-        typed::grant_compensation(self, request).await
-    }
-
-    async fn disruptions(&self, customer: CustomerId) -> ServiceResult<Vec<DisruptionEntry>> {
-        typed::disruptions(self, customer).await
-    }
-
-    async fn flight(&self, disruption: &str) -> ServiceResult<FlightView> {
-        typed::flight(self, disruption).await
-    }
-
-    async fn grant_flight(
-        &self,
-        disruption: &str,
-        touchpoint: &str,
-    ) -> ServiceResult<Vec<FlightGrant>> {
-        typed::grant_flight(self, disruption, touchpoint).await
-    }
-
-    async fn declare_disruption(&self, declaration: Declaration) -> ServiceResult<Disruption> {
-        typed::declare_disruption(self, declaration).await
-    }
-
-    async fn overview(&self) -> ServiceResult<Overview> {
-        typed::overview(self).await
-    }
-
-    async fn list(&self, name: &str, limit: usize) -> ServiceResult<Vec<ListEntry>> {
-        typed::list(self, name, limit).await
-    }
-
     async fn subscribe(&self, watch: Watch) -> ServiceResult<Subscription> {
         self.engine
             .authorize(&self.caller, rapport_governance::Action::Subscribe)?;
         let (watching, rx) = watch::channel(watch);
         let events = self.engine.live(rx);
         Ok(Subscription { events, watching })
-    }
-}
-
-impl OperatorAdmin for Embedded {
-    async fn operators(&self) -> ServiceResult<Vec<OperatorInfo>> {
-        match self.call(Request::ListOperators).await? {
-            Reply::Operators(o) => Ok(o),
-            other => Err(unexpected(&other)),
-        }
-    }
-
-    async fn add_operator(&self, name: &str, role: Role, password: &str) -> ServiceResult<()> {
-        let req = Request::AddOperator {
-            name: name.to_string(),
-            role,
-            password: password.to_string(),
-        };
-        self.call(req).await.map(|_| ())
-    }
-
-    async fn set_password(&self, name: &str, password: &str) -> ServiceResult<()> {
-        let req = Request::SetPassword {
-            name: name.to_string(),
-            password: password.to_string(),
-        };
-        self.call(req).await.map(|_| ())
-    }
-
-    async fn disable_operator(&self, name: &str) -> ServiceResult<()> {
-        let req = Request::DisableOperator {
-            name: name.to_string(),
-        };
-        self.call(req).await.map(|_| ())
-    }
-
-    async fn backup(
-        &self,
-        path: &str,
-        password_hashes: bool,
-    ) -> ServiceResult<rapport_store::ExportSummary> {
-        let req = Request::Backup {
-            path: path.to_string(),
-            password_hashes,
-        };
-        match self.call(req).await? {
-            Reply::Backup(s) => Ok(s),
-            other => Err(unexpected(&other)),
-        }
     }
 }

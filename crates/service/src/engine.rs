@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
 use rapport_core::{
     Amount, AmountRole, AttrValue, Channel, Clock, CompensationGrant, Customer, CustomerId,
@@ -62,6 +62,14 @@ pub struct Engine {
     /// Serialises read-modify-write of customer documents and operator accounts (this process
     /// is the only writer of the database).
     write_lock: Mutex<()>,
+    /// Serialises the long jobs that rewrite many customers (ingest, merges, quarantine
+    /// retries, rates loads, scoring runs): one at a time.
+    jobs: Mutex<()>,
+    /// Whether a scoring run is under way; interactive writes hold it shared across their
+    /// write and note their customers in `touched` while it is true (see [`Engine::noting`]).
+    scoring: RwLock<bool>,
+    /// Customers whose interactions were written during the current scoring run.
+    touched: Mutex<Vec<CustomerId>>,
     session_ttl_ms: i64,
     /// Where "now" comes from: the system clock in the product, a fixed or manual one in tests.
     clock: Clock,
@@ -128,6 +136,12 @@ impl Engine {
         let _ = std::thread::Builder::new()
             .name("rapport-warm-up".into())
             .spawn(rapport_repository::cleanse::warm_up);
+        Engine::for_command(store)
+    }
+
+    /// [`Engine::new`] for one command that exits next (`rapport score`, `rapport ingest`):
+    /// no warm-up thread competing with its work (a search loads what it needs itself).
+    pub fn for_command(store: Store) -> Engine {
         let policy = match store.doc::<CompensationPolicy>(GOVERNANCE, "compensation_policy") {
             Ok(Some(p)) => p,
             Ok(None) => CompensationPolicy::standard(),
@@ -158,6 +172,9 @@ impl Engine {
             sessions: Mutex::default(),
             limiter: Mutex::new(LoginLimiter::standard()),
             write_lock: Mutex::new(()),
+            jobs: Mutex::new(()),
+            scoring: RwLock::new(false),
+            touched: Mutex::default(),
             session_ttl_ms: SESSION_TTL_MS,
             clock: Clock::System,
         }
@@ -189,6 +206,71 @@ impl Engine {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The repository over the store.
+    pub(crate) fn repo(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// Holds the long-job lock (one ingest, merge or scoring run at a time).
+    pub(crate) fn job(&self) -> MutexGuard<'_, ()> {
+        lock(&self.jobs)
+    }
+
+    /// Holds the customer-document write lock (an ingest or a merge rewrites customers).
+    pub(crate) fn write_guard(&self) -> MutexGuard<'_, ()> {
+        lock(&self.write_lock)
+    }
+
+    /// Runs a scoring run: while it runs, the customers whose interactions other requests
+    /// write are noted, and their history digests removed after it (the run may have stored
+    /// digests made before those writes).
+    pub(crate) fn scoring_run<R>(
+        &self,
+        run: impl FnOnce() -> ServiceResult<R>,
+    ) -> ServiceResult<R> {
+        *self.scoring.write().unwrap_or_else(PoisonError::into_inner) = true;
+        let result = run();
+        let touched = {
+            let mut active = self.scoring.write().unwrap_or_else(PoisonError::into_inner);
+            *active = false;
+            std::mem::take(&mut *lock(&self.touched))
+        };
+        if !touched.is_empty() {
+            let mut touched = touched;
+            touched.sort();
+            touched.dedup();
+            tracing::info!(
+                customers = touched.len(),
+                "interactions written during the scoring run: their digests are rebuilt next run"
+            );
+            rapport_scoring::forget_digests(&self.store, &touched)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        }
+        result
+    }
+
+    /// The customers noted during the current scoring run (for tests).
+    #[cfg(test)]
+    pub(crate) fn touched_now(&self) -> Vec<CustomerId> {
+        lock(&self.touched).clone()
+    }
+
+    /// Runs an interactive write of `customers`' interactions; during a scoring run it notes
+    /// them (after the write, holding the run's flag shared so the run cannot end between
+    /// the write and the note).
+    fn noting<R>(
+        &self,
+        customers: &[CustomerId],
+        write: impl FnOnce() -> ServiceResult<R>,
+    ) -> ServiceResult<R> {
+        let active = self.scoring.read().unwrap_or_else(PoisonError::into_inner);
+        let r = write();
+        if *active {
+            lock(&self.touched).extend_from_slice(customers);
+        }
+        r
     }
 
     /// The compensation policy in force.
@@ -438,6 +520,7 @@ impl Engine {
             Request::DeclareDisruption(d) => self
                 .declare(caller, d)
                 .map(|d| Reply::Disruption(Box::new(d))),
+            Request::Data(d) => self.handle_data(caller, d).map(Reply::Data),
         }
     }
 
@@ -534,9 +617,11 @@ impl Engine {
         i.employee = Some(caller.operator.clone());
         let mut batch = Batch::default();
         batch.put_interaction(&i);
-        self.store
-            .write(batch, Durability::Durable)
-            .map_err(store_err)?;
+        self.noting(&[i.customer], || {
+            self.store
+                .write(batch, Durability::Durable)
+                .map_err(store_err)
+        })?;
         Ok(i)
     }
 
@@ -671,9 +756,11 @@ impl Engine {
         let mut batch = Batch::default();
         batch.put_customer(&customer, keys);
         batch.put_interaction(&i);
-        self.store
-            .write(batch, Durability::Durable)
-            .map_err(store_err)?;
+        self.noting(&[id], || {
+            self.store
+                .write(batch, Durability::Durable)
+                .map_err(store_err)
+        })?;
         Ok(pref)
     }
 
@@ -969,9 +1056,11 @@ impl Engine {
             batch.put_interaction(&i);
         }
         disruption::put(&mut batch, &d).map_err(repo_err)?;
-        self.store
-            .write(batch, Durability::Durable)
-            .map_err(store_err)?;
+        self.noting(&decl.customers, || {
+            self.store
+                .write(batch, Durability::Durable)
+                .map_err(store_err)
+        })?;
         tracing::info!(operator = %caller.operator, disruption = %id, customers = decl.customers.len(), "disruption declared");
         disruption::get(&self.store, &id)
             .map_err(repo_err)?
@@ -1045,7 +1134,10 @@ impl Engine {
         let mut batch = Batch::default();
         batch.insert_grant(&grant);
         batch.put_interaction(&i);
-        match self.store.write(batch, Durability::Durable) {
+        let written = self.noting(&[r.customer], || {
+            Ok(self.store.write(batch, Durability::Durable))
+        })?;
+        match written {
             Ok(()) => {
                 tracing::info!(operator = %caller.operator, customer = %grant.customer, disruption = %rapport_core::text::sanitize(&grant.disruption), amount = %grant.amount, "compensation granted");
                 Ok(GrantOutcome::Granted(grant))

@@ -21,6 +21,11 @@
 //! | amount | a billion in its currency, either way |
 //! | customers watched by one subscription | 10,000 |
 //! | respondents per questionnaire submission, respondent name | 10,000, 60 |
+//! | ingest, rates and mapping paths | 4,096 bytes each, 1 to 1,000 files per ingest |
+//! | quarantine source, reason, id; page cursor | 60 |
+//! | review, merge and unmerge ids | 200 |
+//! | quarantine ids removed at once | 10,000 |
+//! | reporting currency | 3 |
 
 use rapport_core::{Channel, CustomerRecord, Interaction, InteractionKind};
 
@@ -54,7 +59,7 @@ fn too_long(field: &str, max: usize) -> ServiceError {
     ServiceError::Invalid(format!("{field} is longer than {max} characters"))
 }
 
-fn text(field: &str, s: &str, max: usize) -> ServiceResult<()> {
+pub(crate) fn text(field: &str, s: &str, max: usize) -> ServiceResult<()> {
     // Bytes first: a 3 MB string is refused without counting its characters.
     if s.len() > max * 4 || s.chars().count() > max {
         return Err(too_long(field, max));
@@ -208,6 +213,7 @@ pub fn check(req: &Request) -> ServiceResult<()> {
             }
             Ok(())
         }
+        Request::Data(d) => crate::data::check(d),
         Request::Backup { path, .. } => {
             if path.len() > crate::backup::MAX_PATH {
                 return Err(ServiceError::Invalid(format!(

@@ -26,19 +26,38 @@ struct HubSub {
     lagged: bool,
 }
 
-/// The fan-out from the store's change feed to subscriptions.
+/// The fan-out from the store's change feed to subscriptions. The feed starts with the first
+/// subscription: a command that subscribes to nothing (a scoring run from the command line)
+/// does not pay for turning a million score writes into events.
 pub(crate) struct LiveHub {
     subs: Arc<Mutex<Vec<HubSub>>>,
     stop: Arc<AtomicBool>,
+    /// The store whose feed starts at the first subscription (`None` once started).
+    pending: Mutex<Option<Store>>,
 }
 
 impl LiveHub {
-    /// Subscribes to the store and starts the fan-out thread.
+    /// A hub over the store's change feed, started at the first subscription.
     pub(crate) fn start(store: &Store) -> LiveHub {
-        let subs: Arc<Mutex<Vec<HubSub>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
+        LiveHub {
+            subs: Arc::default(),
+            stop: Arc::new(AtomicBool::new(false)),
+            pending: Mutex::new(Some(store.clone())),
+        }
+    }
+
+    /// Subscribes to the store and starts the fan-out thread, once.
+    fn ensure_started(&self) {
+        let Some(store) = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
         let feed = store.subscribe();
-        let (subs2, stop2) = (subs.clone(), stop.clone());
+        let (subs2, stop2) = (self.subs.clone(), self.stop.clone());
         let spawned = std::thread::Builder::new()
             .name("rapport-live".into())
             .spawn(move || {
@@ -51,11 +70,11 @@ impl LiveHub {
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the live-update thread; no live updates");
         }
-        LiveHub { subs, stop }
     }
 
     /// A new subscription's queue; it watches what `watch` says, changeable at any time.
     pub(crate) fn register(&self, watch: watch::Receiver<Watch>) -> mpsc::Receiver<LiveEvent> {
+        self.ensure_started();
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
         self.subs
             .lock()

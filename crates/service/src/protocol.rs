@@ -18,6 +18,7 @@ use crate::api::{
     Watch,
 };
 use crate::assess::AssessmentEntry;
+use crate::data::{DataReply, DataRequest};
 
 /// The protocol version; a client with another version is refused.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -183,6 +184,8 @@ pub enum Request {
     },
     /// [`crate::Service::declare_disruption`].
     DeclareDisruption(Declaration),
+    /// The steward's and analyst's requests ([`crate::Operations`]).
+    Data(DataRequest),
 }
 
 impl Request {
@@ -213,6 +216,17 @@ impl Request {
             Request::Disruptions { .. } | Request::Flight { .. } => Action::ReadDisruptions,
             Request::GrantFlight { .. } => Action::GrantCompensation,
             Request::DeclareDisruption(_) => Action::DeclareDisruption,
+            Request::Data(d) => d.action(),
+        }
+    }
+
+    /// Whether the request may run for long (a backup, an ingest, a scoring run): the long
+    /// time-out ([`crate::server::BACKUP_TIMEOUT`]) applies instead of the request time-out.
+    pub fn is_long(&self) -> bool {
+        match self {
+            Request::Backup { .. } => true,
+            Request::Data(d) => d.is_long(),
+            _ => false,
         }
     }
 }
@@ -258,6 +272,8 @@ pub enum Reply {
     FlightGrants(Vec<FlightGrant>),
     /// A declared disruption.
     Disruption(Box<Disruption>),
+    /// The reply to a [`Request::Data`].
+    Data(DataReply),
 }
 
 /// From server to client.

@@ -1,7 +1,7 @@
 //! Reading records, search hits, the overview and working lists out of the store for the
 //! engine.
 
-use rapport_analytics::{ListName, SkewSummary, TierSummary, WorkingList};
+use rapport_analytics::ListName;
 use rapport_core::{
     Customer, CustomerId, CustomerRecord, CustomerSummary, Interaction, InteractionId, Timestamp,
 };
@@ -12,8 +12,6 @@ use rapport_store::Store;
 
 use crate::api::{InteractionQuery, ListEntry, Overview, ServiceError, ServiceResult};
 
-/// The collection analytics runs store their results in.
-pub(crate) const ANALYTICS: &str = "analytics";
 use crate::engine::store_err;
 
 /// Default page of interactions.
@@ -124,6 +122,25 @@ fn summary(
     })
 }
 
+/// A list's name, or a refusal naming the known ones.
+pub(crate) fn list_name(name: &str) -> ServiceResult<ListName> {
+    name.parse().map_err(|_| {
+        let known: Vec<&str> = ListName::ALL.iter().map(|l| l.as_str()).collect();
+        ServiceError::Invalid(format!(
+            "unknown list {:?} (expected one of: {})",
+            rapport_core::text::sanitize(&name.chars().take(40).collect::<String>()),
+            known.join(", ")
+        ))
+    })
+}
+
+fn scoring_err(e: rapport_scoring::Error) -> ServiceError {
+    match e {
+        rapport_scoring::Error::Store(s) => store_err(s),
+        other => ServiceError::Internal(other.to_string()),
+    }
+}
+
 /// Counts, tiers and skew for the overview; the analytics parts stay empty before any
 /// scoring run.
 pub fn overview(store: &Store) -> ServiceResult<Overview> {
@@ -132,17 +149,11 @@ pub fn overview(store: &Store) -> ServiceResult<Overview> {
         interactions: store.interaction_count().map_err(store_err)?,
         ..Overview::default()
     };
-    if let Some(t) = store
-        .doc::<TierSummary>(ANALYTICS, "tiers")
-        .map_err(store_err)?
-    {
+    if let Some(t) = rapport_scoring::results::tiers(store).map_err(scoring_err)? {
         o.tiers = t.tiers.iter().map(|r| (r.tier, r.customers)).collect();
         o.scored_at = Some(t.at);
     }
-    if let Some(s) = store
-        .doc::<SkewSummary>(ANALYTICS, "skew")
-        .map_err(store_err)?
-    {
+    if let Some(s) = rapport_scoring::results::skew(store).map_err(scoring_err)? {
         o.lorenz = s.lorenz;
         o.gini = Some(s.gini);
         o.top_shares = s.top_shares;
@@ -159,18 +170,8 @@ pub fn overview(store: &Store) -> ServiceResult<Overview> {
 /// A working list from the latest scoring run; empty before any run. Unknown names are
 /// refused with the known ones.
 pub fn list(store: &Store, name: &str, limit: usize) -> ServiceResult<Vec<ListEntry>> {
-    let list: ListName = name.parse().map_err(|_| {
-        let known: Vec<&str> = ListName::ALL.iter().map(|l| l.as_str()).collect();
-        ServiceError::Invalid(format!(
-            "unknown list {:?} (expected one of: {})",
-            name.chars().take(40).collect::<String>(),
-            known.join(", ")
-        ))
-    })?;
-    let Some(stored) = store
-        .doc::<WorkingList>(ANALYTICS, &format!("list/{}", list.as_str()))
-        .map_err(store_err)?
-    else {
+    let list = list_name(name)?;
+    let Some(stored) = rapport_scoring::results::list(store, list).map_err(scoring_err)? else {
         return Ok(Vec::new());
     };
     let limit = if limit == 0 { 100 } else { limit.min(10_000) };
@@ -190,7 +191,7 @@ pub fn list(store: &Store, name: &str, limit: usize) -> ServiceResult<Vec<ListEn
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rapport_analytics::{TierRow, Tiering};
+    use rapport_analytics::{TierRow, TierSummary, Tiering, WorkingList};
     use rapport_core::{PartyKind, Sourced, Tier};
     use rapport_store::{Batch, Durability};
 
@@ -239,9 +240,7 @@ mod tests {
             negative_value: 0.0,
             movements: Vec::new(),
         };
-        b.put_doc(ANALYTICS, "tiers", &tiers).unwrap();
         let skew = rapport_analytics::skew(&[1.0, 1.0, 2.0, 96.0], "value", t).unwrap();
-        b.put_doc(ANALYTICS, "skew", &skew).unwrap();
         let wl = WorkingList {
             name: ListName::Complainers,
             title: "Valuable complainers".into(),
@@ -262,8 +261,8 @@ mod tests {
                 },
             ],
         };
-        b.put_doc(ANALYTICS, "list/complainers", &wl).unwrap();
         store.write(b, Durability::Durable).unwrap();
+        rapport_scoring::results::put_for_test(&store, Some(&tiers), Some(&skew), &[wl]).unwrap();
 
         let o = overview(&store).unwrap();
         assert_eq!(o.customers, 1);

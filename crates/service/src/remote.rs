@@ -14,28 +14,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use rapport_core::{
-    Change, ChangeEvent, Channel, CustomerId, CustomerRecord, CustomerSummary, Interaction,
-    Preference, Timestamp,
-};
-use rapport_governance::{OperatorInfo, Role, SessionToken};
+use rapport_core::{Change, ChangeEvent, Timestamp};
+use rapport_governance::{Role, SessionToken};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::Framed;
 
 use crate::api::{
-    CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent, Mode,
-    NewInteraction, Overview, Service, ServiceError, ServiceResult, SessionInfo, Subscription,
-    Watch,
+    LiveEvent, Mode, Service, ServiceError, ServiceResult, SessionInfo, Subscription, Watch,
 };
-use crate::api::{Declaration, DisruptionEntry, FlightGrant, FlightView};
 use crate::codec;
 use crate::live::SUBSCRIPTION_QUEUE;
 use crate::protocol::{ClientMsg, MAGIC, PROTOCOL_VERSION, Reply, Request, ServerMsg};
-use crate::typed;
-use crate::{OperatorAdmin, unexpected};
-use rapport_core::Disruption;
 
 /// How long a request may take before the client gives up.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -232,7 +223,7 @@ impl Remote {
     }
 
     async fn call_once(&self, req: Request) -> ServiceResult<Reply> {
-        let limit = if matches!(req, Request::Backup { .. }) {
+        let limit = if req.is_long() {
             crate::server::BACKUP_TIMEOUT
         } else {
             REQUEST_TIMEOUT
@@ -522,7 +513,7 @@ fn refuse_while_down(cmd: Command, subs: &mut HashMap<u64, SubState>) {
     }
 }
 
-impl typed::Transport for Remote {
+impl crate::Transport for Remote {
     fn send(&self, req: Request) -> impl Future<Output = ServiceResult<Reply>> + Send {
         Remote::call(self, req)
     }
@@ -535,79 +526,6 @@ impl Service for Remote {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-    }
-
-    async fn search(&self, query: &str, limit: usize) -> ServiceResult<Vec<CustomerSummary>> {
-        typed::search(self, query, limit).await
-    }
-
-    async fn open(
-        &self,
-        customer: CustomerId,
-        query: InteractionQuery,
-    ) -> ServiceResult<CustomerRecord> {
-        typed::open(self, customer, query).await
-    }
-
-    async fn interactions(
-        &self,
-        customer: CustomerId,
-        query: InteractionQuery,
-    ) -> ServiceResult<Vec<Interaction>> {
-        typed::interactions(self, customer, query).await
-    }
-
-    async fn log_interaction(&self, new: NewInteraction) -> ServiceResult<Interaction> {
-        typed::log_interaction(self, new).await
-    }
-
-    async fn record_preference(
-        &self,
-        customer: CustomerId,
-        topic: String,
-        value: String,
-        channel: Channel,
-    ) -> ServiceResult<Preference> {
-        typed::record_preference(self, customer, topic, value, channel).await
-    }
-
-    async fn entitlement(&self, request: CompensationRequest) -> ServiceResult<Entitlement> {
-        typed::entitlement(self, request).await
-    }
-
-    async fn grant_compensation(
-        &self,
-        request: CompensationRequest,
-    ) -> ServiceResult<GrantOutcome> {
-        typed::grant_compensation(self, request).await
-    }
-
-    async fn disruptions(&self, customer: CustomerId) -> ServiceResult<Vec<DisruptionEntry>> {
-        typed::disruptions(self, customer).await
-    }
-
-    async fn flight(&self, disruption: &str) -> ServiceResult<FlightView> {
-        typed::flight(self, disruption).await
-    }
-
-    async fn grant_flight(
-        &self,
-        disruption: &str,
-        touchpoint: &str,
-    ) -> ServiceResult<Vec<FlightGrant>> {
-        typed::grant_flight(self, disruption, touchpoint).await
-    }
-
-    async fn declare_disruption(&self, declaration: Declaration) -> ServiceResult<Disruption> {
-        typed::declare_disruption(self, declaration).await
-    }
-
-    async fn overview(&self) -> ServiceResult<Overview> {
-        typed::overview(self).await
-    }
-
-    async fn list(&self, name: &str, limit: usize) -> ServiceResult<Vec<ListEntry>> {
-        typed::list(self, name, limit).await
     }
 
     async fn subscribe(&self, watch: Watch) -> ServiceResult<Subscription> {
@@ -646,53 +564,5 @@ impl Service for Remote {
             let _ = commands.send(Command::Unsubscribe(sub)).await;
         });
         Ok(Subscription { events, watching })
-    }
-}
-
-impl OperatorAdmin for Remote {
-    async fn operators(&self) -> ServiceResult<Vec<OperatorInfo>> {
-        match self.call(Request::ListOperators).await? {
-            Reply::Operators(o) => Ok(o),
-            other => Err(unexpected(&other)),
-        }
-    }
-
-    async fn add_operator(&self, name: &str, role: Role, password: &str) -> ServiceResult<()> {
-        let req = Request::AddOperator {
-            name: name.to_string(),
-            role,
-            password: password.to_string(),
-        };
-        self.call(req).await.map(|_| ())
-    }
-
-    async fn set_password(&self, name: &str, password: &str) -> ServiceResult<()> {
-        let req = Request::SetPassword {
-            name: name.to_string(),
-            password: password.to_string(),
-        };
-        self.call(req).await.map(|_| ())
-    }
-
-    async fn disable_operator(&self, name: &str) -> ServiceResult<()> {
-        let req = Request::DisableOperator {
-            name: name.to_string(),
-        };
-        self.call(req).await.map(|_| ())
-    }
-
-    async fn backup(
-        &self,
-        path: &str,
-        password_hashes: bool,
-    ) -> ServiceResult<rapport_store::ExportSummary> {
-        let req = Request::Backup {
-            path: path.to_string(),
-            password_hashes,
-        };
-        match self.call(req).await? {
-            Reply::Backup(s) => Ok(s),
-            other => Err(unexpected(&other)),
-        }
     }
 }

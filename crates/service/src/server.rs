@@ -53,6 +53,11 @@ pub struct ServerConfig {
     pub max_per_address: usize,
     /// How long a refused login waits before its answer.
     pub failed_login_delay: Duration,
+    /// Run a full scoring run this often (the first one after this long), if set.
+    pub score_every: Option<Duration>,
+    /// Rescore incrementally after every ingest that stored rows (in the background: the
+    /// ingest's reply does not wait for it).
+    pub score_after_ingest: bool,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +74,8 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(600),
             max_per_address: 64,
             failed_login_delay: Duration::from_secs(1),
+            score_every: None,
+            score_after_ingest: false,
         }
     }
 }
@@ -196,6 +203,19 @@ pub async fn run(
         let (shared, connections, tracker2) =
             (shared.clone(), connections.clone(), tracker.clone());
         tracker.spawn(accept_loop(listener, shared, connections, tracker2));
+    }
+    if let Some(every) = config.score_every {
+        let (engine, token) = (engine.clone(), shutdown.clone());
+        tracker.spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => return,
+                    _ = tick.tick() => scheduled_score(&engine, false, "cadence").await,
+                }
+            }
+        });
     }
     shutdown.cancelled().await;
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
@@ -536,7 +556,35 @@ where
     tracing::debug!(peer, "connection closed");
 }
 
-/// How long a backup may take, at the server and in the client.
+/// A scoring run the server starts by itself (on its cadence, or after an ingest), as the
+/// server; its outcome is logged.
+async fn scheduled_score(engine: &Arc<Engine>, incremental: bool, why: &'static str) {
+    let engine = engine.clone();
+    let caller = Caller {
+        operator: "rapport-serve".into(),
+        role: rapport_governance::Role::Admin,
+    };
+    let request = crate::data::ScoreRequest {
+        incremental,
+        as_of: None,
+        value_definition: None,
+        threads: 2,
+    };
+    let run = tokio::task::spawn_blocking(move || engine.score(&caller, &request)).await;
+    match run {
+        Ok(Ok(r)) => tracing::info!(
+            why,
+            scored = r.scored,
+            full = r.full,
+            "scheduled scoring run"
+        ),
+        Ok(Err(e)) => tracing::warn!(why, error = %e, "scheduled scoring run failed"),
+        Err(e) => tracing::warn!(why, error = %e, "scheduled scoring run failed"),
+    }
+}
+
+/// How long a long request (a backup, an ingest, a scoring run) may take, at the server and
+/// in the client.
 pub const BACKUP_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
 async fn handle(
@@ -556,8 +604,13 @@ async fn handle(
         _ => None,
     };
     let engine = shared.engine.clone();
-    // A backup runs as long as the database takes to write out.
-    let limit = if matches!(body, Request::Backup { .. }) {
+    // The server draws nothing on its terminal.
+    let mut body = body;
+    if let Request::Data(crate::data::DataRequest::Ingest(r)) = &mut body {
+        r.progress = false;
+    }
+    // A backup, an ingest or a scoring run takes as long as the database needs.
+    let limit = if body.is_long() {
         BACKUP_TIMEOUT
     } else {
         shared.config.request_timeout
@@ -567,6 +620,13 @@ async fn handle(
         engine.handle(&caller, body)
     });
     match tokio::time::timeout(limit, work).await {
+        Ok(Ok(Ok(Reply::Data(crate::data::DataReply::Ingested(r)))))
+            if shared.config.score_after_ingest && r.rows_stored > 0 =>
+        {
+            let engine = shared.engine.clone();
+            tokio::spawn(async move { scheduled_score(&engine, true, "after an ingest").await });
+            Ok(Reply::Data(crate::data::DataReply::Ingested(r)))
+        }
         Ok(Ok(r)) => r,
         Ok(Err(e)) => Err(ServiceError::Internal(format!("request task failed: {e}"))),
         Err(_) => Err(ServiceError::Timeout(limit.as_millis() as u64)),

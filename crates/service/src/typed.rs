@@ -15,13 +15,15 @@ use crate::api::{
 use crate::protocol::{Reply, Request};
 use crate::unexpected;
 
-/// How a request reaches the engine: in-process or over the socket.
-pub(crate) trait Transport: Sync {
+/// How a request reaches the engine: in-process ([`crate::Embedded`]) or over the socket
+/// ([`crate::Remote`]). The typed operations ([`crate::Operations`] and the others) are
+/// written once over it.
+pub trait Transport: Sync {
     /// Sends one request and waits for its reply.
     fn send(&self, req: Request) -> impl Future<Output = ServiceResult<Reply>> + Send;
 }
 
-pub(crate) async fn search<T: Transport>(
+pub(crate) async fn search<T: Transport + ?Sized>(
     t: &T,
     query: &str,
     limit: usize,
@@ -33,7 +35,7 @@ pub(crate) async fn search<T: Transport>(
     }
 }
 
-pub(crate) async fn open<T: Transport>(
+pub(crate) async fn open<T: Transport + ?Sized>(
     t: &T,
     customer: CustomerId,
     query: InteractionQuery,
@@ -44,7 +46,7 @@ pub(crate) async fn open<T: Transport>(
     }
 }
 
-pub(crate) async fn interactions<T: Transport>(
+pub(crate) async fn interactions<T: Transport + ?Sized>(
     t: &T,
     customer: CustomerId,
     query: InteractionQuery,
@@ -55,7 +57,7 @@ pub(crate) async fn interactions<T: Transport>(
     }
 }
 
-pub(crate) async fn log_interaction<T: Transport>(
+pub(crate) async fn log_interaction<T: Transport + ?Sized>(
     t: &T,
     new: NewInteraction,
 ) -> ServiceResult<Interaction> {
@@ -65,7 +67,7 @@ pub(crate) async fn log_interaction<T: Transport>(
     }
 }
 
-pub(crate) async fn record_preference<T: Transport>(
+pub(crate) async fn record_preference<T: Transport + ?Sized>(
     t: &T,
     customer: CustomerId,
     topic: String,
@@ -84,7 +86,7 @@ pub(crate) async fn record_preference<T: Transport>(
     }
 }
 
-pub(crate) async fn entitlement<T: Transport>(
+pub(crate) async fn entitlement<T: Transport + ?Sized>(
     t: &T,
     request: CompensationRequest,
 ) -> ServiceResult<Entitlement> {
@@ -94,7 +96,7 @@ pub(crate) async fn entitlement<T: Transport>(
     }
 }
 
-pub(crate) async fn grant_compensation<T: Transport>(
+pub(crate) async fn grant_compensation<T: Transport + ?Sized>(
     t: &T,
     request: CompensationRequest,
 ) -> ServiceResult<GrantOutcome> {
@@ -104,7 +106,7 @@ pub(crate) async fn grant_compensation<T: Transport>(
     }
 }
 
-pub(crate) async fn disruptions<T: Transport>(
+pub(crate) async fn disruptions<T: Transport + ?Sized>(
     t: &T,
     customer: CustomerId,
 ) -> ServiceResult<Vec<DisruptionEntry>> {
@@ -114,7 +116,10 @@ pub(crate) async fn disruptions<T: Transport>(
     }
 }
 
-pub(crate) async fn flight<T: Transport>(t: &T, disruption: &str) -> ServiceResult<FlightView> {
+pub(crate) async fn flight<T: Transport + ?Sized>(
+    t: &T,
+    disruption: &str,
+) -> ServiceResult<FlightView> {
     let disruption = disruption.to_string();
     match t.send(Request::Flight { disruption }).await? {
         Reply::Flight(f) => Ok(*f),
@@ -122,7 +127,7 @@ pub(crate) async fn flight<T: Transport>(t: &T, disruption: &str) -> ServiceResu
     }
 }
 
-pub(crate) async fn grant_flight<T: Transport>(
+pub(crate) async fn grant_flight<T: Transport + ?Sized>(
     t: &T,
     disruption: &str,
     touchpoint: &str,
@@ -140,7 +145,7 @@ pub(crate) async fn grant_flight<T: Transport>(
     }
 }
 
-pub(crate) async fn declare_disruption<T: Transport>(
+pub(crate) async fn declare_disruption<T: Transport + ?Sized>(
     t: &T,
     declaration: Declaration,
 ) -> ServiceResult<Disruption> {
@@ -150,14 +155,14 @@ pub(crate) async fn declare_disruption<T: Transport>(
     }
 }
 
-pub(crate) async fn overview<T: Transport>(t: &T) -> ServiceResult<Overview> {
+pub(crate) async fn overview<T: Transport + ?Sized>(t: &T) -> ServiceResult<Overview> {
     match t.send(Request::Overview).await? {
         Reply::Overview(o) => Ok(*o),
         other => Err(unexpected(&other)),
     }
 }
 
-pub(crate) async fn list<T: Transport>(
+pub(crate) async fn list<T: Transport + ?Sized>(
     t: &T,
     name: &str,
     limit: usize,

@@ -7,9 +7,10 @@ mod common;
 use rapport_core::{Channel, DisruptionKind, InteractionKind};
 use rapport_governance::questionnaire::Answers;
 use rapport_governance::{Action, Permission, Role, permission};
+use rapport_service::data::{IngestRequest, ScoreRequest};
 use rapport_service::{
     Assessments, CompensationRequest, Declaration, Embedded, InteractionQuery, NewInteraction,
-    OperatorAdmin, Remote, Service, ServiceError, Watch,
+    Operations, OperatorAdmin, Remote, Service, ServiceError, Watch,
 };
 
 use common::{PASSWORD, TestServer, engine};
@@ -27,6 +28,58 @@ fn outcome<T>(r: Result<T, ServiceError>, masked: impl FnOnce(&T) -> Option<bool
         Err(ServiceError::Forbidden { .. }) => Outcome::Forbidden,
         Err(e) => panic!("unexpected error {e}"),
     }
+}
+
+/// [`outcome`] for a request whose target may not exist in this small world (a review item,
+/// a merge, scoring results): authorised, then refused as not found or invalid, counts as
+/// allowed, since authorisation comes first.
+fn authorised<T>(r: Result<T, ServiceError>) -> Outcome {
+    match r {
+        Err(ServiceError::NotFound(_) | ServiceError::Invalid(_)) => {
+            Outcome::Allowed { masked: None }
+        }
+        other => outcome(other, none),
+    }
+}
+
+/// The family name of the customer a role's ingest brings.
+fn family(role: Role) -> &'static str {
+    [
+        "Alvarez",
+        "Brennan",
+        "Castellano",
+        "Dubois",
+        "Eriksen",
+        "Fontaine",
+    ][role_number(role) - 1]
+}
+
+/// A one-row source (a mapping and a CSV file) in `dir`, for the roles' ingests.
+fn source(dir: &std::path::Path, role: Role) -> (String, String) {
+    let mapping = dir.join(format!("shop-{}.toml", role.as_str()));
+    std::fs::write(
+        &mapping,
+        include_str!("../../../fixtures/test/shop.toml").replace(
+            "name = \"shop\"",
+            &format!("name = \"shop{}\"", role_number(role)),
+        ),
+    )
+    .unwrap();
+    let csv = dir.join(format!("shop-{}.csv", role.as_str()));
+    std::fs::write(
+        &csv,
+        format!(
+            "customer,first,last,dob,email,order,at,amount\n\
+             R{n},Role,{family},1970-01-0{n},role{n}@example.com,o{n},2026-01-05T10:00:00Z,10.00\n",
+            n = role_number(role),
+            family = family(role),
+        ),
+    )
+    .unwrap();
+    (
+        mapping.to_str().unwrap().to_string(),
+        csv.to_str().unwrap().to_string(),
+    )
 }
 
 async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) -> Outcome {
@@ -62,7 +115,15 @@ async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) ->
         Action::ReadEntitlement => outcome(c.entitlement(ctx.request(role)).await, none),
         Action::GrantCompensation => outcome(c.grant_compensation(ctx.request(role)).await, none),
         Action::ReadOverview => outcome(c.overview().await, none),
-        Action::ReadList => outcome(c.list("complainers", 5).await, none),
+        Action::ReadList => {
+            // The console's list and the command line's (header and names) agree.
+            let short = outcome(c.list("complainers", 5).await, none);
+            let sizes = outcome(c.working_lists().await, none);
+            assert_eq!(short, sizes, "{role}: list and working_lists");
+            let long = authorised(c.working_list("complainers", 5).await);
+            assert_eq!(short, long, "{role}: list and working_list");
+            short
+        }
         Action::Subscribe => outcome(c.subscribe(Watch::All).await, none),
         Action::ListOperators => outcome(c.operators().await, none),
         Action::AddOperator => outcome(
@@ -106,6 +167,71 @@ async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) ->
                 .await,
             none,
         ),
+        Action::Ingest => {
+            let (mapping, csv) = source(&ctx.files, role);
+            let got = outcome(
+                c.ingest(IngestRequest {
+                    paths: vec![csv],
+                    mapping: Some(mapping),
+                    time_shift_days: 0,
+                    merge_ties: false,
+                    progress: false,
+                })
+                .await,
+                none,
+            );
+            if got != Outcome::Forbidden {
+                let found = c.search(&format!("role {}", family(role)), 5).await;
+                assert_eq!(found.unwrap().len(), 1, "{role}: the ingested customer");
+            }
+            got
+        }
+        Action::ReadQuarantine => {
+            let page = outcome(c.quarantine(None, None, None, 10).await, none);
+            assert_eq!(page, authorised(c.quarantined("Q0000000000000000").await));
+            page
+        }
+        Action::WorkQuarantine => {
+            let removed = outcome(c.remove_quarantined(Vec::new()).await, none);
+            let (mapping, _) = source(&ctx.files, role);
+            assert_eq!(removed, authorised(c.retry_quarantine(&mapping).await));
+            removed
+        }
+        Action::ReadReviews => outcome(c.reviews(None, 10).await, none),
+        Action::DecideReview => {
+            let accept = authorised(c.decide_review("nosuch:1", true).await);
+            assert_eq!(accept, authorised(c.decide_review("nosuch:1", false).await));
+            accept
+        }
+        Action::ExplainMerge => authorised(c.explain_merge(&jane.to_string()).await),
+        Action::Unmerge => authorised(c.unmerge("M-none").await),
+        Action::ReadQuality => outcome(c.quality().await, none),
+        Action::ReadStats => outcome(c.stats().await, none),
+        Action::LoadRates => {
+            let path = ctx.files.join(format!("rates-{}.csv", role.as_str()));
+            std::fs::write(&path, "Date,GBP\n2026-11-23,0.86\n").unwrap();
+            outcome(
+                c.load_rates(path.to_str().unwrap(), Some("test".into()), "EUR")
+                    .await,
+                none,
+            )
+        }
+        Action::ReadRates => outcome(c.rates().await, none),
+        Action::ExplainValue => outcome(c.explain_value(jane).await, none),
+        Action::Score => authorised(
+            c.score(ScoreRequest {
+                incremental: false,
+                as_of: None,
+                value_definition: None,
+                threads: 1,
+            })
+            .await,
+        ),
+        Action::ReadValueReport => {
+            let tiers = authorised(c.tiers().await);
+            assert_eq!(tiers, authorised(c.skew().await));
+            tiers
+        }
         Action::DeclareDisruption => outcome(
             c.declare_disruption(Declaration {
                 disruption: format!("RP{}/2026-11-24", 100 + role_number(role)),
@@ -132,6 +258,8 @@ fn none<T>(_: &T) -> Option<bool> {
 
 struct Ctx {
     customer: rapport_core::CustomerId,
+    /// Where the roles' source and rates files are written.
+    files: std::path::PathBuf,
 }
 
 impl Ctx {
@@ -179,7 +307,11 @@ async fn permission_matrix_over_a_socket() {
         );
     }
     let server = TestServer::start(engine).await;
-    let ctx = Ctx { customer: ids[0] };
+    let files = tempfile::tempdir().unwrap();
+    let ctx = Ctx {
+        customer: ids[0],
+        files: files.path().to_path_buf(),
+    };
     let mut checked = 0;
     for role in Role::ALL {
         let me = format!("op.{}", role.as_str());

@@ -199,6 +199,14 @@ impl Batch {
         }
     }
 
+    /// Removes the customer's history digest: for a caller that stored one it can no longer
+    /// vouch for (interactions written while it was being made).
+    pub fn remove_history_digest(&mut self, customer: CustomerId) {
+        self.push(Op::Remove {
+            key: keys::history_digest(customer),
+        });
+    }
+
     /// [`Batch::put_history_digest`] with the digest in the caller's own byte layout, stored
     /// as given and read back in place by [`crate::Store::stored_history_digests`] (no decoding of
     /// owned values per customer). The caller checks the bytes when it reads them.

@@ -6,7 +6,7 @@ use crate::keys::{self, Space};
 use crate::{Error, codec};
 
 /// The schema version this build writes. Bump it when a key layout or a stored type changes
-/// incompatibly, and add a step to [`MIGRATIONS`] that brings version `n - 1` to `n`.
+/// incompatibly, and add a step to `MIGRATIONS` that brings version `n - 1` to `n`.
 ///
 /// - 1: the first released layout.
 /// - 2: scores in pages of 256 customers (`Ep`, was one `Es` key per customer); history
