@@ -289,6 +289,24 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
         "Building the demo database: scored {} customers",
         scored.scored
     );
+    // Relationship governance: the demo's portfolios, customer managers, offers and rules,
+    // and every customer placed in one portfolio by them, so each record shows its manager.
+    let config_dir = fixtures.join("config");
+    if config_dir.join("portfolios.toml").exists() {
+        let now = rapport_core::Timestamp::now();
+        let config =
+            rapport_repository::portfolio::load_config_dir(&store, &config_dir, "demo", now)
+                .with_context(|| format!("loading {}", config_dir.display()))?;
+        let assigned =
+            rapport_repository::portfolio::assign_all(&store, &config, "demo", false, now)
+                .context("placing the demo customers in their portfolios")?;
+        eprintln!(
+            "Building the demo database: {} customers in {} portfolios, each with its \
+             customer manager",
+            assigned.customers,
+            assigned.by_portfolio.len()
+        );
+    }
     store.flush().context("flushing the demo database")?;
     drop(store);
     if db.exists() {

@@ -492,6 +492,8 @@ fn every_planted_story_shows_in_the_console_of_the_time_shifted_demo() {
 
     // 1. The double voucher: the gate's voucher is on the record, a second one is refused.
     let s = open_story(&t, "margaret okafor", "Margaret Okafor  person");
+    // Every demo customer is in a portfolio with its customer manager.
+    assert!(!s.contains("no portfolio"), "{s}");
     assert!(
         s.contains("! voucher granted") && s.contains("by J. Smith for"),
         "{s}"

@@ -25,6 +25,7 @@ fn by_loyalty(store: &Store, number: &str) -> CustomerId {
 fn every_demo_customer_is_in_exactly_one_portfolio_and_the_delayed_passenger_is_protected() {
     let d = Dir::new();
     let demo = Dir::root().join("fixtures/demo/ingest.toml");
+    d.ok(&["init"]);
     d.ok(&["ingest", demo.to_str().unwrap()]);
     d.ok(&["score", "--as-of", "2026-11-23"]);
 
