@@ -168,3 +168,14 @@ pub fn disrupt_many(
     }
     store.write(batch, Durability::Durable).unwrap();
 }
+
+/// The newest 100 interactions, unfiltered.
+pub fn newest_page() -> rapport_service::InteractionQuery {
+    rapport_service::InteractionQuery {
+        limit: 100,
+        before: None,
+        kinds: Vec::new(),
+        channels: Vec::new(),
+        since: None,
+    }
+}

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use rapport_core::case::{ABOUT_ATTR, CASE_ATTR, resolution_kind};
 use rapport_core::{AttrValue, Channel, CustomerId, InteractionId, InteractionKind};
-use rapport_service::{Embedded, InteractionQuery, NewInteraction, Service, ServiceError};
+use rapport_service::{Embedded, NewInteraction, Service, ServiceError};
 
-use common::{TestServer, disrupt, engine};
+use common::{TestServer, disrupt, engine, newest_page as query};
 
 fn complaint(customer: CustomerId, about: Option<&str>) -> NewInteraction {
     let mut attributes = BTreeMap::new();
@@ -42,16 +42,6 @@ fn resolution(customer: CustomerId, case: InteractionId, text: &str) -> NewInter
         text: Some(text.into()),
         attributes,
         amounts: Vec::new(),
-    }
-}
-
-fn query() -> InteractionQuery {
-    InteractionQuery {
-        limit: 100,
-        before: None,
-        kinds: Vec::new(),
-        channels: Vec::new(),
-        since: None,
     }
 }
 

@@ -10,19 +10,9 @@ use std::collections::BTreeMap;
 
 use rapport_core::{AttrValue, Channel, InteractionKind};
 use rapport_governance::Role;
-use rapport_service::{Embedded, InteractionQuery, NewInteraction, Service, ServiceError};
+use rapport_service::{Embedded, NewInteraction, Service, ServiceError};
 
-use common::engine;
-
-fn query() -> InteractionQuery {
-    InteractionQuery {
-        limit: 100,
-        before: None,
-        kinds: Vec::new(),
-        channels: Vec::new(),
-        since: None,
-    }
-}
+use common::{engine, newest_page as query};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn masked_roles_see_no_identifiers_in_the_history_and_cannot_probe_by_one() {
