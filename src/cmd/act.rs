@@ -190,27 +190,19 @@ pub struct ComplaintListArgs {
 
 /// `rapport complaint ...`.
 pub fn complaint(g: &Global, c: ComplaintCommand) -> anyhow::Result<ExitCode> {
-    use rapport_core::AttrValue;
-    use rapport_core::case::{ABOUT_ATTR, CASE_ATTR, resolution_kind};
+    use rapport_core::case::ABOUT_ATTR;
     runtime()?.block_on(async {
         let client = connect(g).await?;
         match c {
             ComplaintCommand::Open(a) => {
-                let mut attributes = std::collections::BTreeMap::new();
-                if let Some(about) = a.about {
-                    attributes.insert(ABOUT_ATTR.to_string(), AttrValue::Text(about));
-                }
                 let stored = client
-                    .log_interaction(NewInteraction {
-                        customer: a.customer,
-                        kind: InteractionKind::Complaint,
-                        channel: a.channel,
-                        touchpoint: a.touchpoint,
-                        phase: None,
-                        text: Some(a.text),
-                        attributes,
-                        amounts: Vec::new(),
-                    })
+                    .log_interaction(NewInteraction::complaint(
+                        a.customer,
+                        a.text,
+                        a.about,
+                        a.channel,
+                        a.touchpoint,
+                    ))
                     .await?;
                 if a.json {
                     println!("{}", crate::cmd::json_pretty(&stored)?);
@@ -229,19 +221,13 @@ pub fn complaint(g: &Global, c: ComplaintCommand) -> anyhow::Result<ExitCode> {
                 }
             }
             ComplaintCommand::Resolve(a) => {
-                let mut attributes = std::collections::BTreeMap::new();
-                attributes.insert(CASE_ATTR.to_string(), AttrValue::Text(a.case.to_string()));
                 let stored = client
-                    .log_interaction(NewInteraction {
-                        customer: a.customer,
-                        kind: resolution_kind(),
-                        channel: a.channel,
-                        touchpoint: None,
-                        phase: Some(Phase::Post),
-                        text: Some(a.resolution),
-                        attributes,
-                        amounts: Vec::new(),
-                    })
+                    .log_interaction(NewInteraction::resolution(
+                        a.customer,
+                        a.case,
+                        a.resolution,
+                        a.channel,
+                    ))
                     .await?;
                 if a.json {
                     println!("{}", crate::cmd::json_pretty(&stored)?);

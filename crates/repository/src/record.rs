@@ -135,9 +135,10 @@ impl Repository {
         } else {
             self.store.interactions_newest(id, 200, None)?
         };
-        let cues = cues(&recent, &grants, filter.now);
-        let portfolio = crate::portfolio::portfolio_ref(&self.store, id)?;
+        // The cases are read from the recent history once, for the record and its cues.
         let cases = rapport_core::case::cases(&recent);
+        let cues = cues_with_cases(&recent, &grants, &cases, filter.now);
+        let portfolio = crate::portfolio::portfolio_ref(&self.store, id)?;
         Ok(Some(CustomerRecord {
             customer,
             related_names,
@@ -521,6 +522,16 @@ fn hours_text(minutes: i64) -> String {
 /// Recognition cues from the recent interactions (newest first) and grants, relative to
 /// `now`, most urgent first.
 pub fn cues(recent: &[Interaction], grants: &[CompensationGrant], now: Timestamp) -> Vec<Cue> {
+    cues_with_cases(recent, grants, &rapport_core::case::cases(recent), now)
+}
+
+/// [`cues`] with the complaint cases of `recent` already read.
+fn cues_with_cases(
+    recent: &[Interaction],
+    grants: &[CompensationGrant],
+    cases: &[rapport_core::ComplaintCase],
+    now: Timestamp,
+) -> Vec<Cue> {
     let mut out = Vec::new();
     let age = |t: Timestamp| now.as_millis() - t.as_millis();
 
@@ -605,7 +616,7 @@ pub fn cues(recent: &[Interaction], grants: &[CompensationGrant], now: Timestamp
     }
 
     // Open complaint cases of the last 90 days (a resolution closes one).
-    for c in rapport_core::case::cases(recent)
+    for c in cases
         .iter()
         .filter(|c| c.is_open() && (0..90 * DAY).contains(&age(c.opened)))
     {

@@ -79,6 +79,61 @@ pub struct NewInteraction {
     pub amounts: Vec<Amount>,
 }
 
+impl NewInteraction {
+    /// A complaint case opened for `customer`, `about` a disruption or booking of theirs when
+    /// given (the service checks it and stores it in canonical form).
+    pub fn complaint(
+        customer: CustomerId,
+        text: String,
+        about: Option<String>,
+        channel: Channel,
+        touchpoint: Option<String>,
+    ) -> NewInteraction {
+        let mut attributes = BTreeMap::new();
+        if let Some(a) = about.filter(|a| !a.trim().is_empty()) {
+            attributes.insert(
+                rapport_core::case::ABOUT_ATTR.to_string(),
+                AttrValue::Text(a),
+            );
+        }
+        NewInteraction {
+            customer,
+            kind: InteractionKind::Complaint,
+            channel,
+            touchpoint,
+            phase: None,
+            text: Some(text),
+            attributes,
+            amounts: Vec::new(),
+        }
+    }
+
+    /// The resolution of complaint `case` of `customer`: what was done (the service closes a
+    /// case once).
+    pub fn resolution(
+        customer: CustomerId,
+        case: InteractionId,
+        resolution: String,
+        channel: Channel,
+    ) -> NewInteraction {
+        let mut attributes = BTreeMap::new();
+        attributes.insert(
+            rapport_core::case::CASE_ATTR.to_string(),
+            AttrValue::Text(case.to_string()),
+        );
+        NewInteraction {
+            customer,
+            kind: rapport_core::case::resolution_kind(),
+            channel,
+            touchpoint: None,
+            phase: Some(Phase::Post),
+            text: Some(resolution),
+            attributes,
+            amounts: Vec::new(),
+        }
+    }
+}
+
 /// A request to compensate a customer for a disruption.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompensationRequest {

@@ -4,45 +4,26 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rapport_core::case::{ABOUT_ATTR, CASE_ATTR, resolution_kind};
-use rapport_core::{AttrValue, Channel, CustomerId, InteractionId, InteractionKind};
+use rapport_core::case::ABOUT_ATTR;
+use rapport_core::{Channel, CustomerId, InteractionId, InteractionKind};
 use rapport_service::{Embedded, NewInteraction, Service, ServiceError};
 
 use common::{TestServer, disrupt, engine, newest_page as query};
 
 fn complaint(customer: CustomerId, about: Option<&str>) -> NewInteraction {
-    let mut attributes = BTreeMap::new();
-    if let Some(a) = about {
-        attributes.insert(ABOUT_ATTR.to_string(), AttrValue::Text(a.into()));
-    }
-    NewInteraction {
+    NewInteraction::complaint(
         customer,
-        kind: InteractionKind::Complaint,
-        channel: Channel::CallCenter,
-        touchpoint: Some("desk 4".into()),
-        phase: None,
-        text: Some("missed the connection to Tromsø".into()),
-        attributes,
-        amounts: Vec::new(),
-    }
+        "missed the connection to Tromsø".into(),
+        about.map(str::to_string),
+        Channel::CallCenter,
+        Some("desk 4".into()),
+    )
 }
 
 fn resolution(customer: CustomerId, case: InteractionId, text: &str) -> NewInteraction {
-    let mut attributes = BTreeMap::new();
-    attributes.insert(CASE_ATTR.to_string(), AttrValue::Text(case.to_string()));
-    NewInteraction {
-        customer,
-        kind: resolution_kind(),
-        channel: Channel::CallCenter,
-        touchpoint: None,
-        phase: None,
-        text: Some(text.into()),
-        attributes,
-        amounts: Vec::new(),
-    }
+    NewInteraction::resolution(customer, case, text.into(), Channel::CallCenter)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

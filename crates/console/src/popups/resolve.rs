@@ -1,14 +1,11 @@
 //! Resolve a complaint case: pick one of the record's open complaints, say what was done.
 //! The service closes each case once; a second resolution is refused naming who closed it.
 
-use std::collections::BTreeMap;
-
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 
-use rapport_core::case::{CASE_ATTR, resolution_kind};
-use rapport_core::{AttrValue, ComplaintCase, CustomerId, Phase, Timestamp};
+use rapport_core::{ComplaintCase, CustomerId, Timestamp};
 use rapport_service::NewInteraction;
 
 use crate::fmt::{ago, clean};
@@ -70,21 +67,12 @@ impl ResolvePopup {
             return Err("say what was done (Tab to Resolution)".into());
         }
         let channel = chosen_channel(&self.form)?;
-        let mut attributes = BTreeMap::new();
-        attributes.insert(
-            CASE_ATTR.to_string(),
-            AttrValue::Text(case.complaint.to_string()),
-        );
-        Ok(NewInteraction {
+        Ok(NewInteraction::resolution(
             customer,
-            kind: resolution_kind(),
+            case.complaint,
+            text,
             channel,
-            touchpoint: None,
-            phase: Some(Phase::Post),
-            text: Some(text),
-            attributes,
-            amounts: Vec::new(),
-        })
+        ))
     }
 
     /// Draws the form.
