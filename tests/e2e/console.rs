@@ -150,6 +150,36 @@ impl Drop for Tmux {
     }
 }
 
+/// The shell command a tmux pane runs: `rapport ARGS` in the test's own home (no operator,
+/// password, database or server inherited from the environment), then `after`.
+pub(crate) fn rapport_in_pane(d: &Dir, args: &str, after: &str) -> String {
+    format!(
+        "env -u RAPPORT_USER -u RAPPORT_PASSWORD -u RAPPORT_DB -u RAPPORT_CONNECT -u NO_COLOR \
+         LANG=C.UTF-8 HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config \
+         {bin} {args}; {after}",
+        home = d.path().display(),
+        bin = env!("CARGO_BIN_EXE_rapport"),
+    )
+}
+
+/// Builds the committed demo world into `d`'s data directory (`rapport demo --build-only`);
+/// the database's path.
+pub(crate) fn build_demo(d: &Dir) -> PathBuf {
+    let fixtures = Dir::root().join("fixtures/demo");
+    let build = d
+        .cmd()
+        .args(["demo", "--build-only", "--fixtures"])
+        .arg(&fixtures)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    d.path().join("data/rapport/demo")
+}
+
 fn add_operator(d: &Dir, db: &Path, name: &str) {
     d.add_operator_on(db, name, "front-line", PASSWORD);
 }
@@ -231,14 +261,15 @@ fn grant_in_one_console_appears_live_in_another_and_the_second_is_refused() {
     add_operator(&d, &db, "mrossi");
     let (mut server, addr) = d.start_server_on(&db);
 
-    let bin = env!("CARGO_BIN_EXE_rapport");
     let console = |log: &str| {
-        format!(
-            "env -u RAPPORT_USER -u RAPPORT_PASSWORD -u RAPPORT_DB -u NO_COLOR LANG=C.UTF-8 \
-             HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config \
-             {bin} --log-file {home}/{log} console --connect {addr}; \
-             echo console-exit=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; echo console-done; sleep 60",
-            home = d.path().display()
+        rapport_in_pane(
+            &d,
+            &format!(
+                "--log-file {home}/{log} console --connect {addr}",
+                home = d.path().display()
+            ),
+            "echo console-exit=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; \
+             echo console-done; sleep 60",
         )
     };
     let socket = format!("rapport-e2e-{}", std::process::id());
@@ -348,19 +379,7 @@ fn demo_serve_lets_two_terminals_join_and_see_each_other_live() {
         return;
     }
     let d = Dir::new();
-    let fixtures = Dir::root().join("fixtures/demo");
-    let build = d
-        .cmd()
-        .args(["demo", "--build-only", "--fixtures"])
-        .arg(&fixtures)
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
-    let db: PathBuf = d.path().join("data/rapport/demo");
+    let db = build_demo(&d);
     let mut server = d
         .cmd()
         .args(["demo", "--serve", "--listen", "127.0.0.1:0"])
@@ -387,13 +406,11 @@ fn demo_serve_lets_two_terminals_join_and_see_each_other_live() {
     }
     assert!(rapport_service::running_server(&db).is_some());
 
-    let bin = env!("CARGO_BIN_EXE_rapport");
     let console = |args: &str| {
-        format!(
-            "env -u RAPPORT_USER -u RAPPORT_PASSWORD -u RAPPORT_DB -u RAPPORT_CONNECT -u NO_COLOR \
-             LANG=C.UTF-8 HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config \
-             {bin} demo {args}; echo console-exit=$?; sleep 60",
-            home = d.path().display()
+        rapport_in_pane(
+            &d,
+            &format!("demo {args}"),
+            "echo console-exit=$?; sleep 60",
         )
     };
     let socket = format!("rapport-e2e-demo-{}", std::process::id());
@@ -477,14 +494,13 @@ fn every_planted_story_shows_in_the_console_of_the_time_shifted_demo() {
     }
     let d = Dir::new();
     let fixtures = Dir::root().join("fixtures/demo");
-    let bin = env!("CARGO_BIN_EXE_rapport");
-    let command = format!(
-        "env -u RAPPORT_USER -u RAPPORT_PASSWORD -u RAPPORT_DB -u RAPPORT_CONNECT -u NO_COLOR \
-         LANG=C.UTF-8 HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config \
-         {bin} demo --fixtures {fixtures} --channel call_center --touchpoint 'desk 4'; \
-         echo console-exit=$?; sleep 60",
-        home = d.path().display(),
-        fixtures = fixtures.display()
+    let command = rapport_in_pane(
+        &d,
+        &format!(
+            "demo --fixtures {} --channel call_center --touchpoint 'desk 4'",
+            fixtures.display()
+        ),
+        "echo console-exit=$?; sleep 60",
     );
     let socket = format!("rapport-e2e-stories-{}", std::process::id());
     let t = Tmux::start(&socket, "rep", &command);

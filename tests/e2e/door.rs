@@ -2,10 +2,10 @@
 //! so it works while `rapport serve` holds the database (and embedded when nobody does), and a
 //! path without a database is an error for every command but `init` and `demo`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::console::{Tmux, open_record, tmux_available};
+use crate::console::{Tmux, build_demo, open_record, rapport_in_pane, tmux_available};
 use crate::util::Dir;
 
 const PASSWORD: &str = "correct horse battery";
@@ -57,30 +57,20 @@ fn an_admin_ingests_and_scores_while_the_server_serves_and_consoles_see_it_live(
     }
     let d = Dir::new();
     let fixtures = Dir::root().join("fixtures/demo");
-    let build = d
-        .cmd()
-        .args(["demo", "--build-only", "--fixtures"])
-        .arg(&fixtures)
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
-    let db: PathBuf = d.path().join("data/rapport/demo");
+    let db = build_demo(&d);
     d.add_operator_on(&db, "admin", "admin", PASSWORD);
     d.add_operator_on(&db, "jsmith", "front-line", PASSWORD);
     d.add_operator_on(&db, "mrossi", "front-line", PASSWORD);
     let (_server, addr) = d.start_server_on(&db);
 
-    let bin = env!("CARGO_BIN_EXE_rapport");
     let console = |log: &str| {
-        format!(
-            "env -u RAPPORT_USER -u RAPPORT_PASSWORD -u RAPPORT_DB -u NO_COLOR LANG=C.UTF-8 \
-             HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config \
-             {bin} --log-file {home}/{log} console --connect {addr}; echo console-done; sleep 60",
-            home = d.path().display()
+        rapport_in_pane(
+            &d,
+            &format!(
+                "--log-file {home}/{log} console --connect {addr}",
+                home = d.path().display()
+            ),
+            "echo console-done; sleep 60",
         )
     };
     let socket = format!("rapport-e2e-door-{}", std::process::id());
