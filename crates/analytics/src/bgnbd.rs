@@ -228,7 +228,7 @@ impl BgNbd {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const PUBLISHED: BgNbd = BgNbd {
@@ -246,18 +246,26 @@ mod tests {
         let ll = PUBLISHED.weighted_log_likelihood_and_gradient(&rows, &mut g);
         assert!((ll - PUBLISHED.weighted_log_likelihood(&rows)).abs() < 1e-9);
         let p = [PUBLISHED.r, PUBLISHED.alpha, PUBLISHED.a, PUBLISHED.b];
+        assert_gradient_matches(p, g, |q| {
+            BgNbd {
+                r: q[0],
+                alpha: q[1],
+                a: q[2],
+                b: q[3],
+            }
+            .weighted_log_likelihood(&rows)
+        });
+    }
+
+    /// Checks an analytic gradient of a four-parameter log-likelihood against central
+    /// differences at `p` (shared by the BG/NBD and MBG/NBD tests).
+    pub(crate) fn assert_gradient_matches(p: [f64; 4], g: [f64; 4], ll: impl Fn([f64; 4]) -> f64) {
         for i in 0..4 {
             let h = 1e-6 * p[i];
             let at = |delta: f64| {
                 let mut q = p;
                 q[i] += delta;
-                BgNbd {
-                    r: q[0],
-                    alpha: q[1],
-                    a: q[2],
-                    b: q[3],
-                }
-                .weighted_log_likelihood(&rows)
+                ll(q)
             };
             let numeric = (at(h) - at(-h)) / (2.0 * h);
             assert!(

@@ -125,26 +125,15 @@ mod tests {
         let mut g = [0.0; 4];
         P.log_likelihood_and_gradient(&rows, &mut g);
         let p = [P.r, P.alpha, P.a, P.b];
-        for i in 0..4 {
-            let h = 1e-6 * p[i];
-            let at = |delta: f64| {
-                let mut q = p;
-                q[i] += delta;
-                MbgNbd {
-                    r: q[0],
-                    alpha: q[1],
-                    a: q[2],
-                    b: q[3],
-                }
-                .log_likelihood(&data)
-            };
-            let numeric = (at(h) - at(-h)) / (2.0 * h);
-            assert!(
-                (g[i] - numeric).abs() < 1e-4 * (1.0 + numeric.abs()),
-                "{i}: {} vs {numeric}",
-                g[i]
-            );
-        }
+        crate::bgnbd::tests::assert_gradient_matches(p, g, |q| {
+            MbgNbd {
+                r: q[0],
+                alpha: q[1],
+                a: q[2],
+                b: q[3],
+            }
+            .log_likelihood(&data)
+        });
     }
 
     #[test]
