@@ -918,14 +918,17 @@ impl<'s> Run<'s> {
                 g.interaction = it.id;
                 // The disruption on record says what happened to this customer (a mapping's
                 // fixed kind is only the fallback): a voucher for a denied boarding is one.
-                let noted = match self.disruptions.get(&g.disruption) {
-                    Some(d) => Some(d.clone()),
-                    None => self.store.doc::<rapport_core::Disruption>(
-                        crate::disruption::DISRUPTIONS,
-                        &g.disruption,
-                    )?,
+                let affected = match self.disruptions.get(&g.disruption) {
+                    Some(d) => d.affected(customer).cloned(),
+                    None => self
+                        .store
+                        .doc::<rapport_core::Disruption>(
+                            crate::disruption::DISRUPTIONS,
+                            &g.disruption,
+                        )?
+                        .and_then(|d| d.affected(customer).cloned()),
                 };
-                if let Some(a) = noted.as_ref().and_then(|d| d.affected(customer)) {
+                if let Some(a) = affected {
                     g.kind = a.kind;
                     if g.delay_minutes.is_none() {
                         g.delay_minutes = a.delay_minutes;
