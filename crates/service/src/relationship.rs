@@ -1162,12 +1162,9 @@ impl Engine {
         let (at, version) = newest
             .map(|s| (s.at, s.model_version))
             .unwrap_or((Timestamp::EPOCH, String::new()));
-        // The latest run's snapshot, as kept after the run; worked out now (with today's
-        // memberships) when the run was before snapshots were kept.
-        let latest = match kept.iter().rev().find(|s| s.scored_at == at) {
-            Some(s) => s.clone(),
-            None => equity_snapshot(&rows, at, &version),
-        };
+        // The latest run's scores by today's portfolios (customers placed or moved since the
+        // run count where they are now), against the snapshot kept after the run before.
+        let latest = equity_snapshot(&rows, at, &version);
         let previous = kept.into_iter().rev().find(|s| s.scored_at < at);
         let changes = previous
             .as_ref()

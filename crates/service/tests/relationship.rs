@@ -213,12 +213,22 @@ async fn offers_are_explained_answered_and_reported_through_the_service() {
     );
     assert_eq!(lounge.decided_by.rule, "catalogue");
     assert_eq!(v.explanation.decisions[1].outcome, Outcome::NotEligible);
-    // Jane has no scores: no propensity to rank by.
-    assert!(
-        matches!(&v.next, NextBestAction::Nothing { reason } if reason.contains("propensity")),
-        "{:?}",
-        v.next
-    );
+    // Jane has no scores: no propensity to rank by, so the allowed offer that earns most
+    // when taken (35.00 EUR x 0.7), with the rule that allowed it.
+    match &v.next {
+        NextBestAction::Offer {
+            decision,
+            expected_value,
+            reason,
+            ..
+        } => {
+            assert_eq!(decision.offer, "lounge-pass");
+            assert!((expected_value - 24.5).abs() < 1e-9, "{expected_value}");
+            assert!(reason.contains("no propensity score"), "{reason}");
+            assert!(reason.contains("allowed as catalogued"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
 
     // The rep presents it; Jane accepts: in her history and in the report.
     let a = rep
