@@ -216,7 +216,9 @@ fn member_line(m: &MemberLine) {
         m.customer,
         sanitize(&m.name),
         m.tier.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
-        m.clv.map(|c| format!("{c:.2}")).unwrap_or_else(|| "-".into())
+        m.clv
+            .map(|c| format!("{c:.2}"))
+            .unwrap_or_else(|| "-".into())
     );
 }
 
@@ -288,7 +290,10 @@ pub fn portfolio(g: &Global, c: PortfolioCommand) -> anyhow::Result<ExitCode> {
             match m {
                 Some(m) => println!(
                     "{customer} moved from {} to {} by {} ({})",
-                    m.from.as_deref().map(sanitize).unwrap_or("no portfolio".into()),
+                    m.from
+                        .as_deref()
+                        .map(sanitize)
+                        .unwrap_or("no portfolio".into()),
                     sanitize(&m.to),
                     sanitize(&m.by),
                     sanitize(&m.why)
@@ -649,7 +654,12 @@ pub fn equity(g: &Global, a: EquityArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map(|pp| format!("{:+14.2}", e - pp.get(t).copied().unwrap_or(0.0)))
             .unwrap_or_default();
-        println!("  {:<4} {:>16.2} {change}  {}", t.to_string(), e, bar(*e, max, 30));
+        println!(
+            "  {:<4} {:>16.2} {change}  {}",
+            t.to_string(),
+            e,
+            bar(*e, max, 30)
+        );
     }
     if !v.changes.is_empty() {
         println!("\nlargest changes by portfolio and tier since the run before:");
