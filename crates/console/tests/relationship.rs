@@ -115,8 +115,12 @@ async fn a_rep_presents_the_next_best_action_and_the_answer_is_in_the_record_and
         f.contains("campaign_response mrossi offer Lounge day pass"),
         "{f}"
     );
-    // And in the offer report.
-    let report = rep.offer_report(None).await.unwrap();
+    // And in the offer report (the front line does not read it: the portfolio's manager does).
+    let report = world
+        .console("cm.north", Role::CustomerManager)
+        .offer_report(None)
+        .await
+        .unwrap();
     assert_eq!(report.len(), 1);
     assert_eq!(
         (
