@@ -253,6 +253,26 @@ pub fn portfolio(g: &Global, c: PortfolioCommand) -> anyhow::Result<ExitCode> {
                 "{} scored; {} grants in its customers' history",
                 d.view.metrics.scored, d.view.metrics.grants
             );
+            match &d.view.previous_tiers {
+                Some(before) => {
+                    let mut tiers: std::collections::BTreeSet<Tier> =
+                        before.keys().copied().collect();
+                    tiers.extend(d.view.metrics.tiers.keys().copied());
+                    let moves: Vec<String> = tiers
+                        .into_iter()
+                        .map(|t| {
+                            let now = d.view.metrics.tiers.get(&t).copied().unwrap_or(0);
+                            let then = before.get(&t).copied().unwrap_or(0);
+                            format!("{t} {now} ({:+})", now as i64 - then as i64)
+                        })
+                        .collect();
+                    println!(
+                        "tier mix since the scoring run before: {}",
+                        moves.join(", ")
+                    );
+                }
+                None => println!("tier mix since the scoring run before: no earlier run kept"),
+            }
             println!("customers by lifetime value (first {}):", d.members.len());
             d.members.iter().for_each(member_line);
         }

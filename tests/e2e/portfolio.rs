@@ -265,6 +265,12 @@ fn portfolios_offers_and_equity_from_the_command_line_on_the_demo_world() {
     assert!(e2["previous"].is_object(), "{e2}");
     assert!(!e2["changes"].as_array().unwrap().is_empty());
     assert!(e2["share"].as_f64().unwrap() > 0.0);
+    let show = d.ok(&["portfolio", "show", "continental", "--members", "3"]);
+    assert!(
+        show.contains("tier mix since the scoring run before: "),
+        "{show}"
+    );
+    assert!(!show.contains("no earlier run kept"), "{show}");
     let text = d.ok(&["equity"]);
     assert!(text.contains("change since the run of"), "{text}");
     assert!(text.contains("continental"), "{text}");

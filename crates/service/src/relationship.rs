@@ -55,6 +55,9 @@ pub struct PortfolioView {
     pub manager: String,
     /// The metrics of its customers.
     pub metrics: PortfolioMetrics,
+    /// Its customers per tier after the scoring run before the latest one (as kept then),
+    /// for the tier migration since the last period; `None` when no earlier run is kept.
+    pub previous_tiers: Option<std::collections::BTreeMap<Tier, u64>>,
 }
 
 /// One customer of a portfolio, as listed.
@@ -835,9 +838,10 @@ impl Engine {
         match req {
             RelationshipRequest::Portfolios => {
                 let cfg = self.relationship_config()?.ok_or_else(no_config)?;
+                let previous = self.previous_snapshot()?;
                 let mut out = Vec::new();
                 for p in &cfg.portfolios.portfolios {
-                    out.push(self.portfolio_view(&cfg, &p.id)?);
+                    out.push(self.portfolio_view(&cfg, &p.id, previous.as_ref())?);
                 }
                 Ok(RelationshipReply::Portfolios(out))
             }
@@ -855,7 +859,8 @@ impl Engine {
                             .join(", ")
                     )));
                 }
-                let view = self.portfolio_view(&cfg, &id)?;
+                let previous = self.previous_snapshot()?;
+                let view = self.portfolio_view(&cfg, &id, previous.as_ref())?;
                 let mut lines = Vec::new();
                 for c in portfolio::members(store, &id).map_err(repo_err)? {
                     let clv = store.scores(c).map_err(store_err)?;
@@ -1020,17 +1025,49 @@ impl Engine {
         })
     }
 
-    fn portfolio_view(&self, cfg: &RelationshipConfig, id: &str) -> ServiceResult<PortfolioView> {
+    /// The equity snapshot kept for the scoring run before the latest one.
+    fn previous_snapshot(&self) -> ServiceResult<Option<EquitySnapshot>> {
+        let store = self.store();
+        let Some(first) = store
+            .scores_in(CustomerId(0), None)
+            .next()
+            .transpose()
+            .map_err(store_err)?
+        else {
+            return Ok(None);
+        };
+        let at = first.1.at;
+        Ok(portfolio::equity_snapshots(store)
+            .map_err(repo_err)?
+            .into_iter()
+            .rev()
+            .find(|s| s.scored_at < at))
+    }
+
+    fn portfolio_view(
+        &self,
+        cfg: &RelationshipConfig,
+        id: &str,
+        previous: Option<&EquitySnapshot>,
+    ) -> ServiceResult<PortfolioView> {
         let p = cfg
             .portfolios
             .portfolio(id)
             .ok_or_else(|| ServiceError::NotFound(format!("portfolio `{id}`")))?;
         let metrics = portfolio::metrics(self.store(), cfg, id).map_err(repo_err)?;
+        let previous_tiers = previous.map(|s| {
+            s.cells
+                .iter()
+                .filter(|c| c.portfolio == id)
+                .map(|c| (c.tier, c.customers))
+                .collect()
+        });
         Ok(PortfolioView {
             id: p.id.clone(),
             name: p.name.clone(),
             manager: p.manager.clone(),
             metrics,
+            previous_tiers,
         })
     }
 
