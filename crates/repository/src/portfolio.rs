@@ -243,6 +243,11 @@ pub fn manages(store: &Store, operator: &str, customer: CustomerId) -> Result<bo
     Ok(portfolio_ref(store, customer)?.is_some_and(|r| r.manager == operator))
 }
 
+/// Whether a portfolio file is stored (portfolios are defined).
+pub fn has_portfolios(store: &Store) -> Result<bool, Error> {
+    Ok(store.doc_exists(CONFIG, REFS)?)
+}
+
 /// What customer managers see, as the stored portfolio file says (every customer when no
 /// file is stored): one point read.
 pub fn manager_scope(store: &Store) -> Result<ManagerScope, Error> {

@@ -589,12 +589,16 @@ fn forbidden(caller: &Caller, what: String) -> ServiceError {
 }
 
 impl Scope {
-    /// The scope of `caller`: unscoped unless a customer manager.
+    /// The scope of `caller`: unscoped unless a customer manager, and unscoped until the
+    /// company defines portfolios (a deployment without them has no portfolio to cut to).
     pub(crate) fn of(engine: &Engine, caller: &Caller) -> ServiceResult<Scope> {
         if caller.role != Role::CustomerManager {
             return Ok(Scope::default());
         }
         let store = engine.store();
+        if !portfolio::has_portfolios(store).map_err(repo_err)? {
+            return Ok(Scope::default());
+        }
         let portfolios = portfolio::managed_by(store, &caller.operator)
             .map_err(repo_err)?
             .into_iter()
