@@ -1038,7 +1038,8 @@ pub enum NextBestAction {
 }
 
 /// The best action after the rules: service recovery first when a complaint is open or a
-/// disruption happened today; otherwise the allowed (or adapted) offer with the highest
+/// disruption happened today, or when a recovery offer is allowed for the customer (its
+/// eligibility reads the history, e.g. a long delay in the last week); otherwise the allowed (or adapted) offer with the highest
 /// expected value (propensity x price x margin, converted into the reporting currency at
 /// the rates of `day`, days since 1970-01-01). Offers the customer has no propensity for,
 /// or whose price cannot be converted, are not ranked; when no allowed offer has a
@@ -1077,6 +1078,18 @@ pub fn next_best_action(
             action,
             reason: format!("service recovery before selling: {trouble}"),
             offer: recovery,
+        };
+    }
+    // No open complaint and no disruption today, but a recovery offer holds for the customer
+    // (its eligibility reads the history: a long delay yesterday): still recovery first.
+    if let Some(r) = presentable.clone().find(|d| d.kind == OfferKind::Recovery) {
+        return NextBestAction::Recover {
+            action: format!("present `{}`", r.title),
+            reason: format!(
+                "service recovery before selling: `{}` holds for this customer ({})",
+                r.title, r.reason
+            ),
+            offer: Some(r.clone()),
         };
     }
     let propensities: BTreeMap<&str, f64> = facts
