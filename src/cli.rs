@@ -94,6 +94,14 @@ pub enum Command {
     Operator(cmd::service::OperatorCommand),
     /// Where the organisation stands on the four stages of customer focus.
     Assess(cmd::assess::AssessArgs),
+    /// Portfolios and their customer managers: list, show, assign by rules, move by hand.
+    #[command(subcommand)]
+    Portfolio(cmd::relationship::PortfolioCommand),
+    /// Offers and rules: explain a customer's offers, record answers, the report, load files.
+    #[command(subcommand)]
+    Offer(cmd::relationship::OfferCommand),
+    /// Customer equity by portfolio and tier, and its change since the last scoring run.
+    Equity(cmd::relationship::EquityArgs),
 }
 
 impl Command {

@@ -11,6 +11,7 @@ pub mod console;
 pub mod fixtures;
 pub mod front;
 pub mod identity;
+pub mod relationship;
 pub mod repository;
 pub mod service;
 pub mod store;
@@ -64,5 +65,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prefer(a) => act::prefer(g, a),
         Command::Operator(c) => service::operator(g, c),
         Command::Assess(a) => assess::assess(g, a),
+        Command::Portfolio(c) => relationship::portfolio(g, c),
+        Command::Offer(c) => relationship::offer(g, c),
+        Command::Equity(a) => relationship::equity(g, a),
     }
 }

@@ -31,7 +31,10 @@ pub struct DemoArgs {
     pub build_only: bool,
     /// Serve the demo database instead of opening a console: other terminals then join it
     /// with `rapport demo` (two consoles, live updates between them). Creates the demo
-    /// operators `jsmith` (gate agent) and `mrossi` (call center), password `rapport-demo`.
+    /// operators `jsmith` (gate agent) and `mrossi` (call center), the customer managers of
+    /// the demo's portfolios (akeller, tmorgan, cdubois, rsingh, bnovak, lgarcia, jwright),
+    /// the capability managers (pmeyer, lhansen, ecare) and the chief customer officer
+    /// (`cco`), password `rapport-demo`.
     #[arg(long, conflicts_with = "build_only")]
     pub serve: bool,
     /// The address `--serve` listens on (loopback).
@@ -101,7 +104,8 @@ pub fn demo(g: &Global, a: DemoArgs) -> anyhow::Result<ExitCode> {
     if running_server(&db).is_some() {
         eprintln!(
             "The demo server holds the demo database: joining it. Sign in as jsmith (gate) or \
-             mrossi (call center), password {DEMO_PASSWORD}."
+             mrossi (call center), a customer manager such as lgarcia, or cco, password \
+             {DEMO_PASSWORD}."
         );
     } else {
         eprintln!(
@@ -306,6 +310,10 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
             assigned.customers,
             assigned.by_portfolio.len()
         );
+        // The equity of this first run by portfolio, so `rapport equity` shows the change
+        // after the next one.
+        rapport_repository::portfolio::record_equity(&store)
+            .context("recording the demo's customer equity")?;
     }
     store.flush().context("flushing the demo database")?;
     drop(store);
@@ -326,8 +334,32 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
 /// The demo operators' password (a demo on loopback; never a real database's).
 const DEMO_PASSWORD: &str = "rapport-demo";
 
-/// The demo's operators: a gate agent and a call-center rep, both front line.
-const DEMO_OPERATORS: &[(&str, &str)] = &[("jsmith", "gate agent"), ("mrossi", "call center")];
+/// The demo's operators: a gate agent and a call-center rep (front line); the customer
+/// managers of the demo's portfolios (`fixtures/demo/config/portfolios.toml`); the capability
+/// managers who own its offers; the chief customer officer.
+const DEMO_OPERATORS: &[(&str, &str, Role)] = &[
+    ("jsmith", "gate agent", Role::FrontLine),
+    ("mrossi", "call center", Role::FrontLine),
+    ("akeller", "corporate accounts", Role::CustomerManager),
+    ("tmorgan", "travel agencies", Role::CustomerManager),
+    ("cdubois", "premium travellers", Role::CustomerManager),
+    ("rsingh", "foundation", Role::CustomerManager),
+    (
+        "bnovak",
+        "UK and Ireland, and the unplaced",
+        Role::CustomerManager,
+    ),
+    ("lgarcia", "continental Europe", Role::CustomerManager),
+    ("jwright", "the Americas", Role::CustomerManager),
+    (
+        "pmeyer",
+        "flights and airport products",
+        Role::CapabilityManager,
+    ),
+    ("lhansen", "partner products", Role::CapabilityManager),
+    ("ecare", "customer care", Role::CapabilityManager),
+    ("cco", "chief customer officer", Role::ChiefCustomerOfficer),
+];
 
 /// `rapport demo --serve`: the demo operators exist, then the server holds the demo database
 /// until Ctrl-C; `rapport demo` in other terminals finds it (the server file beside the
@@ -352,10 +384,10 @@ fn serve_demo(db: &Path, listen: &str) -> anyhow::Result<ExitCode> {
             .into_iter()
             .map(|o| o.name)
             .collect();
-        for (name, _) in DEMO_OPERATORS {
+        for (name, _, role) in DEMO_OPERATORS {
             if !known.iter().any(|k| k == name) {
                 local
-                    .add_operator(name, Role::FrontLine, DEMO_PASSWORD)
+                    .add_operator(name, *role, DEMO_PASSWORD)
                     .await
                     .with_context(|| format!("adding the demo operator {name}"))?;
             }

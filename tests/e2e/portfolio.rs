@@ -1,8 +1,7 @@
 //! End-to-end: the demo world's relationship-governance files (`fixtures/demo/config`) over
-//! the committed demo world, ingested and scored by the real binary.
-//!
-//! The `rapport portfolio` and `rapport offer` commands come with the service (#15); until
-//! then this test drives the repository's portfolio module on the database the binary built.
+//! the committed demo world, ingested and scored by the real binary: first through the
+//! repository's portfolio module on the database the binary built, then as a user would,
+//! with `rapport offer load`, `rapport portfolio`, `rapport offer` and `rapport equity`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -147,4 +146,144 @@ fn every_demo_customer_is_in_exactly_one_portfolio_and_the_delayed_passenger_is_
     assert!((projected - snap.total).abs() < 1e-6 * snap.total.max(1.0));
     assert!(snap.customers > 0 && snap.customers <= customers);
     eprintln!("portfolio sizes on the demo world: {sizes:?}");
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+#[test]
+fn portfolios_offers_and_equity_from_the_command_line_on_the_demo_world() {
+    let d = Dir::new();
+    let demo = Dir::root().join("fixtures/demo/ingest.toml");
+    let config = Dir::root().join("fixtures/demo/config");
+    d.ok(&["init"]);
+    d.ok(&["ingest", demo.to_str().unwrap()]);
+    d.ok(&["score", "--as-of", "2026-11-22"]);
+
+    // Load the three files and place everyone.
+    let out = d.ok(&["offer", "load", "--dir", config.to_str().unwrap()]);
+    assert!(out.contains("8 portfolios"), "{out}");
+    let assigned = json(&d.ok(&["portfolio", "assign", "--json"]));
+    let customers = assigned["customers"].as_u64().unwrap();
+    assert!(customers > 1900, "{assigned}");
+    assert_eq!(assigned["assigned"].as_u64(), Some(customers));
+    let unassigned = json(&d.ok(&["portfolio", "unassigned", "--json"]));
+    assert_eq!(unassigned.as_array().map(Vec::len), Some(0));
+
+    // Every customer in exactly one portfolio, each with its manager and metrics.
+    let list = json(&d.ok(&["portfolio", "list", "--json"]));
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 8);
+    let sum: u64 = list
+        .iter()
+        .map(|p| p["metrics"]["customers"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, customers);
+    let continental = list.iter().find(|p| p["id"] == "continental").unwrap();
+    assert_eq!(continental["manager"], "lgarcia");
+    assert!(continental["metrics"]["projected_value"].as_f64().unwrap() > 0.0);
+
+    // Lucía Fernández (story 3, delayed 14 hours the day before the world's date): the
+    // explanation names the blocking rule of her portfolio.
+    let store_id = {
+        let store = Store::open(&d.db()).unwrap();
+        by_loyalty(&store, "FF481106870")
+    };
+    let lucia = store_id.to_string();
+    let text = d.ok(&["offer", "explain", &lucia]);
+    assert!(
+        text.contains("portfolio continental (customer manager lgarcia)"),
+        "{text}"
+    );
+    assert!(text.contains("Next best action:"), "{text}");
+
+    // A move by hand with its reason, in the customer's history of moves.
+    let moved = d.ok(&[
+        "portfolio",
+        "move",
+        &lucia,
+        "--to",
+        "premium",
+        "--reason",
+        "moved to the premium desk after the delay",
+        "--from",
+        "continental",
+    ]);
+    assert!(
+        moved.contains("moved from continental to premium"),
+        "{moved}"
+    );
+    let history = d.ok(&["portfolio", "history", &lucia]);
+    assert!(history.contains("continental -> premium"), "{history}");
+    assert!(history.contains("after the delay"), "{history}");
+    // Seen elsewhere meanwhile: a second move expecting the old portfolio is refused.
+    let stale = d.run(&[
+        "portfolio",
+        "move",
+        &lucia,
+        "--to",
+        "americas",
+        "--reason",
+        "stale view",
+        "--from",
+        "continental",
+    ]);
+    assert!(!stale.status.success());
+
+    // An answer to an allowed offer: in the report.
+    let offers = json(&d.ok(&["offer", "explain", &lucia, "--json"]));
+    let allowed = offers["explanation"]["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["outcome"] == "allowed" || d["outcome"] == "adapted")
+        .map(|d| d["offer"].as_str().unwrap().to_string())
+        .expect("an allowed offer for Lucía");
+    d.ok(&[
+        "offer",
+        "answer",
+        &lucia,
+        &allowed,
+        "not-now",
+        "--touchpoint",
+        "desk 4",
+    ]);
+    let report = json(&d.ok(&["offer", "report", "--json"]));
+    let row = &report[0];
+    assert_eq!(row["offer"], allowed.as_str());
+    assert_eq!(
+        (row["presented"].as_u64(), row["not_now"].as_u64()),
+        (Some(1), Some(1))
+    );
+
+    // Equity by portfolio and tier; after a second scoring run, the change since the first.
+    let e1 = json(&d.ok(&["equity", "--json"]));
+    assert!(e1["latest"]["total"].as_f64().unwrap() > 0.0);
+    d.ok(&["score", "--as-of", "2026-11-23"]);
+    let e2 = json(&d.ok(&["equity", "--json", "--market", "1e9"]));
+    assert!(e2["previous"].is_object(), "{e2}");
+    assert!(!e2["changes"].as_array().unwrap().is_empty());
+    assert!(e2["share"].as_f64().unwrap() > 0.0);
+    let show = d.ok(&["portfolio", "show", "continental", "--members", "3"]);
+    assert!(
+        show.contains("tier mix since the scoring run before: "),
+        "{show}"
+    );
+    assert!(!show.contains("no earlier run kept"), "{show}");
+    let text = d.ok(&["equity"]);
+    assert!(text.contains("change since the run of"), "{text}");
+    assert!(text.contains("continental"), "{text}");
+
+    // A rules file with a mistake: refused naming the file and line, nothing changed.
+    let bad = d.path().join("rules.toml");
+    std::fs::write(
+        &bad,
+        "version = 2\n\n[[rule]]\nportfolio = \"premium\"\nname = \"x\"\nwhen = \"tier >> A\"\nthen = \"block\"\n",
+    )
+    .unwrap();
+    let out = d.run(&["offer", "load", "--rules", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rules.toml:6"), "{err}");
 }

@@ -169,6 +169,10 @@ pub enum Action {
     DeleteWord,
     /// Filter the history by text.
     FilterText,
+    /// Present the next best action to the customer and log the answer.
+    Offer,
+    /// Show customer equity by portfolio and tier.
+    Equity,
 }
 
 impl Action {
@@ -218,6 +222,8 @@ impl Action {
             Action::DeleteToStart => "delete-to-start",
             Action::DeleteWord => "delete-word",
             Action::FilterText => "filter-text",
+            Action::Offer => "offer",
+            Action::Equity => "equity",
         }
     }
 
@@ -244,6 +250,8 @@ impl Action {
                 | Action::FilterChannel
                 | Action::FilterText
                 | Action::ClearFilters
+                | Action::Offer
+                | Action::Equity
         )
     }
 }
@@ -331,6 +339,12 @@ pub const BINDINGS: &[Binding] = &[
         Action::Answer,
         &["A"],
         "Answer the stage questionnaire",
+    ),
+    b(
+        Context::Global,
+        Action::Equity,
+        &["E"],
+        "Customer equity by portfolio and tier",
     ),
     b(
         Context::Global,
@@ -435,6 +449,12 @@ pub const BINDINGS: &[Binding] = &[
         Action::ClearFilters,
         &["x"],
         "History: clear filters",
+    ),
+    b(
+        Context::Record,
+        Action::Offer,
+        &["O"],
+        "Present the next best action; log the answer",
     ),
     b(
         Context::Overview,

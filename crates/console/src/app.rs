@@ -11,7 +11,8 @@ use tokio::sync::watch;
 use rapport_core::{Change, Clock, CustomerId, InteractionKind, Timestamp};
 use rapport_governance::Role;
 use rapport_service::{
-    GrantOutcome, InteractionQuery, LiveEvent, Service, SessionInfo, Subscription, Watch,
+    GrantOutcome, InteractionQuery, LiveEvent, Relationships, Service, SessionInfo, Subscription,
+    Watch,
 };
 
 use crate::action::{Action, Context};
@@ -27,12 +28,14 @@ use crate::popups::help::Help;
 use crate::popups::log::LogPopup;
 use crate::popups::message::{Message, Tone};
 use crate::popups::note::NotePopup;
+use crate::popups::offer::OfferPopup;
 use crate::popups::palette::{Command, Palette};
 use crate::popups::preference::PreferencePopup;
 use crate::popups::questionnaire::QuestionnairePopup;
 use crate::popups::resolve::ResolvePopup;
 use crate::screens::ScreenId;
 use crate::screens::assessment::{AssessmentScreen, PERIOD_DAYS};
+use crate::screens::equity::EquityScreen;
 use crate::screens::flight::FlightScreen;
 use crate::screens::overview::{LISTS, OverviewScreen};
 use crate::screens::record::{KindFilter, RecordScreen};
@@ -97,6 +100,7 @@ pub struct App<S: Service> {
     pub(crate) overview: OverviewScreen,
     pub(crate) assessment: AssessmentScreen,
     pub(crate) flight: FlightScreen,
+    pub(crate) equity: EquityScreen,
     pub(crate) popups: Vec<Popup>,
     pub(crate) status: Option<Status>,
     pub(crate) reconnecting: Option<u32>,
@@ -132,6 +136,7 @@ impl<S: Service> App<S> {
             overview: OverviewScreen::default(),
             assessment: AssessmentScreen::default(),
             flight: FlightScreen::default(),
+            equity: EquityScreen::default(),
             popups: Vec::new(),
             status: None,
             reconnecting: None,
@@ -231,7 +236,7 @@ impl<S: Service> App<S> {
             ScreenId::Search => &[Context::Search],
             ScreenId::Record => &[Context::Record, Context::Navigation, Context::Global],
             ScreenId::Overview => &[Context::Overview, Context::Navigation, Context::Global],
-            ScreenId::Assessment => &[Context::Navigation, Context::Global],
+            ScreenId::Assessment | ScreenId::Equity => &[Context::Navigation, Context::Global],
             ScreenId::Flight => &[Context::Flight, Context::Navigation, Context::Global],
         }
     }
@@ -341,6 +346,9 @@ impl<S: Service> App<S> {
                 if visit.screen == ScreenId::Flight {
                     self.request_flight();
                 }
+                if visit.screen == ScreenId::Equity {
+                    self.request_equity();
+                }
             }
             // Leaving the first search lands on the record screen, where every key works.
             None if self.screen == ScreenId::Search => self.screen = ScreenId::Record,
@@ -439,6 +447,56 @@ impl<S: Service> App<S> {
         self.assessment.entry = None;
         self.assessment.error = None;
         self.spawn(async move { Reply::Assessment(svc.assess(PERIOD_DAYS).await) });
+    }
+
+    /// Reads customer equity for the equity screen.
+    fn request_equity(&mut self) {
+        let svc = self.svc.clone();
+        self.equity.error = None;
+        self.spawn(async move { Reply::Equity(svc.equity(None).await) });
+    }
+
+    /// Reads the offers and the next best action of the customer shown (when the role may).
+    fn request_offers(&mut self) {
+        let Some(id) = self.record.id else { return };
+        if !rapport_governance::permission(
+            self.session.role,
+            rapport_governance::Action::ExplainOffers,
+        )
+        .allowed()
+        {
+            return;
+        }
+        let svc = self.svc.clone();
+        self.spawn(async move {
+            Reply::Offers {
+                id,
+                result: svc.explain_offers(id).await,
+            }
+        });
+    }
+
+    /// Presents the next best action: the popup with the offer and the answer form.
+    fn open_offer(&mut self) {
+        if self.record.record.is_none() {
+            self.set_status("Open a customer first (/ to search).", true);
+            return;
+        }
+        if !self.offered(Action::Offer) {
+            return;
+        }
+        let channel = self.channel.clone().unwrap_or_default();
+        match &self.record.offers {
+            None => self.set_status("Reading the offers...", false),
+            Some(Err(e)) => {
+                let e = e.clone();
+                self.set_status(format!("No offers: {e}"), true)
+            }
+            Some(Ok(o)) => match OfferPopup::new(&o.next, &channel, &self.touchpoint) {
+                Ok(p) => self.popups.push(Popup::Offer(p)),
+                Err(why) => self.set_status(format!("Nothing to present: {why}"), false),
+            },
+        }
     }
 
     /// Opens the flight view on the newest disruption of the customer shown.
@@ -570,6 +628,11 @@ impl<S: Service> App<S> {
                 self.navigate(ScreenId::Assessment);
                 self.request_assessment();
             }
+            Action::Equity if self.offered(action) => {
+                self.navigate(ScreenId::Equity);
+                self.request_equity();
+            }
+            Action::Offer if self.screen == ScreenId::Record => self.open_offer(),
             Action::Flight if self.screen == ScreenId::Record && self.offered(action) => {
                 self.open_flight();
             }
@@ -598,6 +661,7 @@ impl<S: Service> App<S> {
                 ScreenId::Overview => self.request_overview_tab(),
                 ScreenId::Assessment => self.request_assessment(),
                 ScreenId::Flight => self.request_flight(),
+                ScreenId::Equity => self.request_equity(),
             },
             Action::NextTab | Action::PrevTab if self.screen == ScreenId::Overview => {
                 let n = LISTS.len() + 1;
@@ -639,7 +703,7 @@ impl<S: Service> App<S> {
                         self.open(id);
                     }
                 }
-                ScreenId::Assessment => {}
+                ScreenId::Assessment | ScreenId::Equity => {}
                 ScreenId::Flight => {
                     if let Some(id) = self.flight.selected_customer() {
                         self.open(id);
@@ -702,6 +766,7 @@ impl<S: Service> App<S> {
             ScreenId::Search => self.search.move_by(delta),
             ScreenId::Overview => self.overview.move_by(delta),
             ScreenId::Assessment => self.assessment.scroll_by(delta.clamp(-500, 500)),
+            ScreenId::Equity => self.equity.scroll_by(delta.clamp(-500, 500)),
             ScreenId::Flight => self.flight.move_by(delta.clamp(-10_000, 10_000)),
             ScreenId::Record => {
                 if self.record.move_by(delta) {
@@ -922,6 +987,7 @@ impl<S: Service> App<S> {
             | Popup::Preference(_)
             | Popup::Note(_)
             | Popup::Resolve(_)
+            | Popup::Offer(_)
             | Popup::Questionnaire(_) => self.form_key(key),
         }
     }
@@ -953,6 +1019,7 @@ impl<S: Service> App<S> {
             Popup::Note(p) => &mut p.form,
             Popup::Resolve(p) => &mut p.form,
             Popup::Questionnaire(p) => &mut p.form,
+            Popup::Offer(p) => &mut p.form,
             _ => return,
         };
         let changed = match action {
@@ -1025,6 +1092,19 @@ impl<S: Service> App<S> {
                 }
                 Err(e) => self.error_popup("Cannot resolve this", e),
             },
+            Some(Popup::Offer(p)) => match p.request() {
+                Ok((offer, answer, channel, touchpoint)) => {
+                    self.popups.pop();
+                    self.set_status("Saving the answer...", false);
+                    self.spawn(async move {
+                        Reply::OfferAnswered(
+                            svc.answer_offer(id, &offer, answer, channel, touchpoint)
+                                .await,
+                        )
+                    });
+                }
+                Err(e) => self.error_popup("Cannot log this answer", e),
+            },
             Some(Popup::Preference(p)) => match p.request() {
                 Ok((topic, value, channel)) => {
                     self.popups.pop();
@@ -1085,7 +1165,10 @@ impl<S: Service> App<S> {
                     return;
                 }
                 match result {
-                    Ok(rec) => self.record.apply(rec, reload, self.now),
+                    Ok(rec) => {
+                        self.record.apply(rec, reload, self.now);
+                        self.request_offers();
+                    }
                     Err(e) if reload => {
                         self.set_status(format!("Could not re-read the record: {e}"), true)
                     }
@@ -1266,6 +1349,31 @@ impl<S: Service> App<S> {
                     Err(e) => self.overview.error = Some(e.to_string()),
                 }
             }
+            Reply::Offers { id, result } => {
+                if self.record.id == Some(id) {
+                    self.record.offers = Some(result.map_err(|e| e.to_string()));
+                }
+            }
+            Reply::OfferAnswered(result) => match result {
+                Ok(a) => {
+                    self.set_status(
+                        format!(
+                            "Saved: {} `{}` ({})",
+                            a.answer.answer, a.answer.offer, a.interaction.id
+                        ),
+                        false,
+                    );
+                    self.request_record(true);
+                }
+                Err(e) => self.error_popup("Answer not saved", e.to_string()),
+            },
+            Reply::Equity(result) => match result {
+                Ok(v) => {
+                    self.equity.view = Some(v);
+                    self.equity.error = None;
+                }
+                Err(e) => self.equity.error = Some(e.to_string()),
+            },
             Reply::List { seq, name, result } => {
                 if seq != self.seq.list {
                     return;

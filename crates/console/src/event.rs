@@ -128,4 +128,15 @@ pub enum Reply {
         /// Its entries.
         result: ServiceResult<Vec<ListEntry>>,
     },
+    /// Every offer for a customer and the next best action.
+    Offers {
+        /// The customer.
+        id: CustomerId,
+        /// The offers.
+        result: ServiceResult<rapport_service::relationship::OfferView>,
+    },
+    /// An answer to a presented offer, logged.
+    OfferAnswered(ServiceResult<rapport_service::relationship::Answered>),
+    /// Customer equity.
+    Equity(ServiceResult<rapport_service::relationship::EquityView>),
 }

@@ -21,6 +21,8 @@ fn request(action: Action) -> Option<Request> {
         Action::Assess => Request::Assess,
         Action::Answer => Request::AnswerQuestionnaire,
         Action::Search => Request::Search,
+        Action::Offer => Request::RecordOfferAnswer,
+        Action::Equity => Request::ReadEquity,
         _ => return None,
     })
 }

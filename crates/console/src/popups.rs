@@ -8,6 +8,7 @@ pub mod help;
 pub mod log;
 pub mod message;
 pub mod note;
+pub mod offer;
 pub mod palette;
 pub mod preference;
 pub mod questionnaire;
@@ -39,4 +40,5 @@ pub enum Popup {
     Detail(detail::DetailPopup),
     /// The history's text filter.
     Filter(filter::FilterPopup),
+    Offer(offer::OfferPopup),
 }

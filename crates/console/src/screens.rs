@@ -1,6 +1,7 @@
 //! The screens: search, the customer record, and the overview with working lists.
 
 pub mod assessment;
+pub mod equity;
 pub mod flight;
 pub mod overview;
 pub mod record;
@@ -20,4 +21,6 @@ pub enum ScreenId {
     Assessment,
     /// A disruption with every passenger it affected.
     Flight,
+    /// Customer equity by portfolio and tier.
+    Equity,
 }

@@ -50,6 +50,7 @@ impl<S: Service> App<S> {
             ScreenId::Overview => self.overview.render(f, body, &cx),
             ScreenId::Assessment => self.assessment.render(f, body, &cx),
             ScreenId::Flight => self.flight.render(f, body, &cx),
+            ScreenId::Equity => self.equity.render(f, body, &cx),
         }
         self.footer(f, footer, &cx);
         let who = self
@@ -70,6 +71,7 @@ impl<S: Service> App<S> {
                 Popup::Message(p) => p.render(f, body, &cx),
                 Popup::Detail(p) => p.render(f, body, &cx),
                 Popup::Filter(p) => p.render(f, body, &cx),
+                Popup::Offer(p) => p.render(f, body, &cx, &who),
             }
         }
     }
@@ -97,6 +99,7 @@ impl<S: Service> App<S> {
             ScreenId::Overview => "Overview",
             ScreenId::Assessment => "Stage",
             ScreenId::Flight => "Flight",
+            ScreenId::Equity => "Equity",
         };
         let left = Line::from(vec![
             Span::styled(
@@ -149,6 +152,7 @@ impl<S: Service> App<S> {
                     (Context::Record, Action::Preference, "pref"),
                     (Context::Record, Action::Note, "note"),
                     (Context::Record, Action::Flight, "flight"),
+                    (Context::Record, Action::Offer, "offer"),
                     (Context::Global, Action::Help, "help"),
                     (Context::Global, Action::Quit, "quit"),
                     (Context::Global, Action::Palette, "cmd"),
@@ -156,6 +160,14 @@ impl<S: Service> App<S> {
                     (Context::Record, Action::FilterKind, "kind"),
                     (Context::Record, Action::FilterChannel, "channel"),
                     (Context::Global, Action::Overview, "overview"),
+                ],
+                ScreenId::Equity => &[
+                    (Context::Global, Action::Refresh, "refresh"),
+                    (Context::Navigation, Action::Down, "scroll"),
+                    (Context::Global, Action::Back, "back"),
+                    (Context::Global, Action::Overview, "overview"),
+                    (Context::Global, Action::Help, "help"),
+                    (Context::Global, Action::Quit, "quit"),
                 ],
                 ScreenId::Assessment => &[
                     (Context::Global, Action::Refresh, "assess again"),

@@ -1021,9 +1021,11 @@ pub enum NextBestAction {
     Offer {
         /// The offer as it would be presented.
         decision: OfferDecision,
-        /// The purchase propensity it was ranked by.
+        /// The purchase propensity it was ranked by (0 when no allowed offer had one: then
+        /// it was ranked by price x margin, and the reason says so).
         propensity: f64,
-        /// Propensity x price x margin, in the reporting currency (major units).
+        /// Propensity x price x margin (price x margin without a propensity), in the
+        /// reporting currency (major units).
         expected_value: f64,
         /// Why this one.
         reason: String,
@@ -1036,10 +1038,12 @@ pub enum NextBestAction {
 }
 
 /// The best action after the rules: service recovery first when a complaint is open or a
-/// disruption happened today; otherwise the allowed (or adapted) offer with the highest
+/// disruption happened today, or when a recovery offer is allowed for the customer (its
+/// eligibility reads the history, e.g. a long delay in the last week); otherwise the allowed (or adapted) offer with the highest
 /// expected value (propensity x price x margin, converted into the reporting currency at
 /// the rates of `day`, days since 1970-01-01). Offers the customer has no propensity for,
-/// or whose price cannot be converted, are not ranked.
+/// or whose price cannot be converted, are not ranked; when no allowed offer has a
+/// propensity, the one with the highest price x margin is chosen (saying so).
 pub fn next_best_action(
     catalogue: &Catalogue,
     explanation: &Explanation,
@@ -1076,24 +1080,43 @@ pub fn next_best_action(
             offer: recovery,
         };
     }
+    // No open complaint and no disruption today, but a recovery offer holds for the customer
+    // (its eligibility reads the history: a long delay yesterday): still recovery first.
+    if let Some(r) = presentable.clone().find(|d| d.kind == OfferKind::Recovery) {
+        return NextBestAction::Recover {
+            action: format!("present `{}`", r.title),
+            reason: format!(
+                "service recovery before selling: `{}` holds for this customer ({})",
+                r.title, r.reason
+            ),
+            offer: Some(r.clone()),
+        };
+    }
     let propensities: BTreeMap<&str, f64> = facts
         .scores
         .as_ref()
         .map(|s| s.propensity.iter().map(|(k, v)| (k.as_str(), *v)).collect())
         .unwrap_or_default();
     let mut best: Option<(f64, f64, &OfferDecision)> = None;
+    // Without a propensity (no model fitted for the product, as on a small world), the
+    // allowed offer that earns most when taken: price x margin.
+    let mut by_margin: Option<(f64, &OfferDecision)> = None;
     let mut unranked = 0;
     for d in presentable.filter(|d| d.kind != OfferKind::Recovery) {
         let Some(offer) = catalogue.offer(&d.offer) else {
             continue;
         };
         let key = offer.propensity.as_deref().unwrap_or(&offer.product);
-        let Some(&p) = propensities.get(key) else {
+        let Some(units) = rates.units_per_reporting(d.price.currency, day) else {
             unranked += 1;
             continue;
         };
-        let Some(units) = rates.units_per_reporting(d.price.currency, day) else {
+        let Some(&p) = propensities.get(key) else {
             unranked += 1;
+            let margin = d.price.as_major_f64() / units * offer.margin;
+            if margin > 0.0 && by_margin.is_none_or(|(b, _)| margin > b) {
+                by_margin = Some((margin, d));
+            }
             continue;
         };
         let ev = p * d.price.as_major_f64() / units * offer.margin;
@@ -1110,6 +1133,16 @@ pub fn next_best_action(
             decision: d.clone(),
             propensity: p,
             expected_value: ev,
+        },
+        None if let Some((margin, d)) = by_margin => NextBestAction::Offer {
+            reason: format!(
+                "no propensity score for this customer's allowed offers: the one that earns \
+                 most when taken, {} x margin = {margin:.2} {}; {}",
+                d.price, rates.reporting, d.reason
+            ),
+            decision: d.clone(),
+            propensity: 0.0,
+            expected_value: margin,
         },
         None => NextBestAction::Nothing {
             reason: if unranked > 0 {

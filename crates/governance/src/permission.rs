@@ -85,6 +85,26 @@ pub enum Action {
     Score,
     /// Read the tiers and the value skew of the latest run.
     ReadValueReport,
+    /// List and show portfolios with their metrics; read a customer's moves.
+    ReadPortfolios,
+    /// Assign every customer by the portfolio rules.
+    AssignPortfolios,
+    /// Move a customer to another portfolio by hand (with a reason).
+    MoveCustomer,
+    /// Load the portfolio file (portfolios, managers, assignment rules).
+    DefinePortfolios,
+    /// Load the offer catalogue (offers and the capability managers' defaults).
+    DefineOffers,
+    /// Load the customer managers' offer rules.
+    DefineOfferRules,
+    /// Explain every offer's outcome for a customer, and the next best action.
+    ExplainOffers,
+    /// Record a customer's answer to a presented offer.
+    RecordOfferAnswer,
+    /// Read the offer report (answers by offer and portfolio).
+    ReadOfferReport,
+    /// Read customer equity by portfolio and tier, and its change since the last run.
+    ReadEquity,
 }
 
 /// What a role may do with an action.
@@ -124,50 +144,199 @@ impl fmt::Display for Permission {
 use Permission::{Allow as A, Deny as D, Masked as M};
 
 /// The permission matrix. Columns in the order of [`Role::ALL`]: front line, customer manager,
-/// analyst, steward, executive, admin.
-pub const MATRIX: [(Action, [Permission; 6]); 35] = [
-    //                                   FL  CM  AN  ST  EX  AD
-    (Action::Search, /*              */ [A, A, M, A, M, A]),
-    (Action::OpenRecord, /*          */ [A, A, M, A, M, A]),
-    (Action::ReadInteractions, /*    */ [A, A, M, A, M, A]),
-    (Action::LogInteraction, /*      */ [A, A, D, A, D, A]),
-    (Action::RecordPreference, /*    */ [A, A, D, A, D, A]),
-    (Action::ReadEntitlement, /*     */ [A, A, D, D, D, A]),
-    (Action::GrantCompensation, /*   */ [A, A, D, D, D, A]),
-    (Action::ReadOverview, /*        */ [A, A, A, A, A, A]),
-    (Action::ReadList, /*            */ [D, A, M, D, M, A]),
-    (Action::Subscribe, /*           */ [A, A, A, A, A, A]),
-    (Action::ListOperators, /*       */ [D, D, D, D, D, A]),
-    (Action::AddOperator, /*         */ [D, D, D, D, D, A]),
-    (Action::ChangeOwnPassword, /*   */ [A, A, A, A, A, A]),
-    (Action::SetPassword, /*         */ [D, D, D, D, D, A]),
-    (Action::DisableOperator, /*     */ [D, D, D, D, D, A]),
-    (Action::Assess, /*              */ [D, A, A, A, A, A]),
-    (Action::AnswerQuestionnaire, /* */ [A, A, A, A, A, A]),
-    (Action::Backup, /*              */ [D, D, D, D, D, A]),
-    (Action::ReadDisruptions, /*     */ [A, A, M, A, M, A]),
-    (Action::DeclareDisruption, /*   */ [D, A, D, A, D, A]),
-    (Action::Ingest, /*             */ [D, D, D, A, D, A]),
-    (Action::ReadQuarantine, /*     */ [D, D, D, A, D, A]),
-    (Action::WorkQuarantine, /*     */ [D, D, D, A, D, A]),
-    (Action::ReadReviews, /*        */ [D, D, D, A, D, A]),
-    (Action::DecideReview, /*       */ [D, D, D, A, D, A]),
-    (Action::ExplainMerge, /*       */ [D, D, D, A, D, A]),
-    (Action::Unmerge, /*            */ [D, D, D, A, D, A]),
-    (Action::ReadQuality, /*        */ [D, A, A, A, A, A]),
-    (Action::ReadStats, /*          */ [D, D, A, A, D, A]),
-    (Action::ExportIdentities, /*   */ [D, D, A, A, D, A]),
-    (Action::LoadRates, /*          */ [D, D, A, A, D, A]),
-    (Action::ReadRates, /*          */ [A, A, A, A, A, A]),
-    (Action::ExplainValue, /*       */ [D, A, A, A, D, A]),
-    (Action::Score, /*              */ [D, D, A, D, D, A]),
-    (Action::ReadValueReport, /*    */ [D, A, A, A, A, A]),
+/// analyst, steward, executive, chief customer officer, capability manager, admin.
+///
+/// A customer manager's allowed cells are further scoped by the service to the customers of
+/// the portfolios they manage (to act on; to see as well where the portfolio file says
+/// `customer_managers_see = "portfolio"`): see `docs/security.md`.
+pub const MATRIX: [(Action, [Permission; 8]); 45] = [
+    //                                   FL  CM  AN  ST  EX  CO  PM  AD
+    (
+        Action::Search,
+        /*           */ [A, A, M, A, M, M, M, A],
+    ),
+    (
+        Action::OpenRecord,
+        /*       */ [A, A, M, A, M, M, M, A],
+    ),
+    (
+        Action::ReadInteractions,
+        /* */ [A, A, M, A, M, M, M, A],
+    ),
+    (
+        Action::LogInteraction,
+        /*   */ [A, A, D, A, D, D, D, A],
+    ),
+    (
+        Action::RecordPreference,
+        /* */ [A, A, D, A, D, D, D, A],
+    ),
+    (
+        Action::ReadEntitlement,
+        /*  */ [A, A, D, D, D, D, D, A],
+    ),
+    (
+        Action::GrantCompensation,
+        /* */ [A, A, D, D, D, D, D, A],
+    ),
+    (
+        Action::ReadOverview,
+        /*     */ [A, A, A, A, A, A, A, A],
+    ),
+    (
+        Action::ReadList,
+        /*         */ [D, A, M, D, M, M, M, A],
+    ),
+    (
+        Action::Subscribe,
+        /*        */ [A, A, A, A, A, A, A, A],
+    ),
+    (
+        Action::ListOperators,
+        /*    */ [D, D, D, D, D, D, D, A],
+    ),
+    (
+        Action::AddOperator,
+        /*      */ [D, D, D, D, D, D, D, A],
+    ),
+    (
+        Action::ChangeOwnPassword,
+        /* */ [A, A, A, A, A, A, A, A],
+    ),
+    (
+        Action::SetPassword,
+        /*      */ [D, D, D, D, D, D, D, A],
+    ),
+    (
+        Action::DisableOperator,
+        /*  */ [D, D, D, D, D, D, D, A],
+    ),
+    (
+        Action::Assess,
+        /*           */ [D, A, A, A, A, A, D, A],
+    ),
+    (
+        Action::AnswerQuestionnaire,
+        /* */ [A, A, A, A, A, A, A, A],
+    ),
+    (
+        Action::Backup,
+        /*           */ [D, D, D, D, D, D, D, A],
+    ),
+    (
+        Action::ReadDisruptions,
+        /*  */ [A, A, M, A, M, M, M, A],
+    ),
+    (
+        Action::DeclareDisruption,
+        /* */ [D, A, D, A, D, D, D, A],
+    ),
+    (
+        Action::Ingest,
+        /*           */ [D, D, D, A, D, D, D, A],
+    ),
+    (
+        Action::ReadQuarantine,
+        /*   */ [D, D, D, A, D, D, D, A],
+    ),
+    (
+        Action::WorkQuarantine,
+        /*   */ [D, D, D, A, D, D, D, A],
+    ),
+    (
+        Action::ReadReviews,
+        /*      */ [D, D, D, A, D, D, D, A],
+    ),
+    (
+        Action::DecideReview,
+        /*     */ [D, D, D, A, D, D, D, A],
+    ),
+    (
+        Action::ExplainMerge,
+        /*     */ [D, D, D, A, D, D, D, A],
+    ),
+    (
+        Action::Unmerge,
+        /*          */ [D, D, D, A, D, D, D, A],
+    ),
+    (
+        Action::ReadQuality,
+        /*      */ [D, A, A, A, A, A, D, A],
+    ),
+    (
+        Action::ReadStats,
+        /*        */ [D, D, A, A, D, D, D, A],
+    ),
+    (
+        Action::ExportIdentities,
+        /*        */ [D, D, A, A, D, D, D, A],
+    ),
+    (
+        Action::LoadRates,
+        /*        */ [D, D, A, A, D, D, D, A],
+    ),
+    (
+        Action::ReadRates,
+        /*        */ [A, A, A, A, A, A, A, A],
+    ),
+    (
+        Action::ExplainValue,
+        /*     */ [D, A, A, A, D, A, D, A],
+    ),
+    (
+        Action::Score,
+        /*            */ [D, D, A, D, D, D, D, A],
+    ),
+    (
+        Action::ReadValueReport,
+        /*  */ [D, A, A, A, A, A, A, A],
+    ),
+    (
+        Action::ReadPortfolios,
+        /*   */ [D, A, A, A, A, A, A, A],
+    ),
+    (
+        Action::AssignPortfolios,
+        /* */ [D, D, D, A, D, A, D, A],
+    ),
+    (
+        Action::MoveCustomer,
+        /*     */ [D, A, D, A, D, A, D, A],
+    ),
+    (
+        Action::DefinePortfolios,
+        /* */ [D, D, D, D, D, A, D, A],
+    ),
+    (
+        Action::DefineOffers,
+        /*     */ [D, D, D, D, D, A, A, A],
+    ),
+    (
+        Action::DefineOfferRules,
+        /* */ [D, A, D, D, D, A, D, A],
+    ),
+    (
+        Action::ExplainOffers,
+        /*    */ [A, A, A, D, A, A, A, A],
+    ),
+    (
+        Action::RecordOfferAnswer,
+        /* */ [A, A, D, D, D, D, D, A],
+    ),
+    (
+        Action::ReadOfferReport,
+        /*  */ [D, A, A, D, A, A, A, A],
+    ),
+    (
+        Action::ReadEquity,
+        /*       */ [D, A, A, D, A, A, D, A],
+    ),
 ];
 
 impl Action {
     /// Every action, in the order of the matrix.
-    pub const ALL: [Action; 35] = {
-        let mut out = [Action::Search; 35];
+    pub const ALL: [Action; 45] = {
+        let mut out = [Action::Search; 45];
         let mut i = 0;
         while i < MATRIX.len() {
             out[i] = MATRIX[i].0;
@@ -214,6 +383,16 @@ impl Action {
             Action::ExplainValue => "explain-value",
             Action::Score => "score",
             Action::ReadValueReport => "read-value-report",
+            Action::ReadPortfolios => "read-portfolios",
+            Action::AssignPortfolios => "assign-portfolios",
+            Action::MoveCustomer => "move-customer",
+            Action::DefinePortfolios => "define-portfolios",
+            Action::DefineOffers => "define-offers",
+            Action::DefineOfferRules => "define-offer-rules",
+            Action::ExplainOffers => "explain-offers",
+            Action::RecordOfferAnswer => "record-offer-answer",
+            Action::ReadOfferReport => "read-offer-report",
+            Action::ReadEquity => "read-equity",
         }
     }
 }

@@ -87,6 +87,10 @@ pub struct PortfolioBook {
     pub rules: Vec<AssignRule>,
     /// Where a customer no rule holds for goes.
     pub default: String,
+    /// What a customer manager sees: every customer (the default), or only the customers of
+    /// the portfolios they manage. A customer manager acts only on those either way.
+    #[serde(default)]
+    pub managers_see: ManagerScope,
 }
 
 /// Which portfolio a customer belongs in, and why.
@@ -102,6 +106,28 @@ pub struct Assignment {
     pub reason: String,
 }
 
+/// What a customer manager may see (`customer_managers_see` in the portfolio file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ManagerScope {
+    /// Every customer (searching, opening records, working lists); acting stays limited to
+    /// the customers of their portfolios.
+    #[default]
+    All,
+    /// Only the customers of the portfolios they manage.
+    Portfolio,
+}
+
+impl ManagerScope {
+    /// The word used in the portfolio file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagerScope::All => "all",
+            ManagerScope::Portfolio => "portfolio",
+        }
+    }
+}
+
 /// The name [`Assignment::rule`] has when no rule held.
 pub const DEFAULT_RULE: &str = "default";
 
@@ -110,6 +136,8 @@ pub const DEFAULT_RULE: &str = "default";
 struct RawBook {
     version: Spanned<u32>,
     default: Spanned<String>,
+    #[serde(default)]
+    customer_managers_see: Option<Spanned<String>>,
     #[serde(default)]
     portfolio: Vec<Spanned<RawPortfolio>>,
     #[serde(default)]
@@ -238,7 +266,25 @@ impl PortfolioBook {
                 line,
             });
         }
+        let managers_see = match &raw.customer_managers_see {
+            None => ManagerScope::All,
+            Some(v) => match v.get_ref().trim() {
+                "all" => ManagerScope::All,
+                "portfolio" => ManagerScope::Portfolio,
+                other => {
+                    p.at(
+                        &v.span(),
+                        format!(
+                            "customer_managers_see is `all` or `portfolio`, not `{}`",
+                            other.chars().take(40).collect::<String>()
+                        ),
+                    );
+                    ManagerScope::All
+                }
+            },
+        };
         let book = PortfolioBook {
+            managers_see,
             version: *raw.version.get_ref(),
             file: file.to_string(),
             portfolios,

@@ -27,18 +27,10 @@ pub enum Role {
 
 impl Role {
     /// Every role with a column in the permission matrix, in column order.
-    pub const ALL: [Role; 6] = [
-        Role::FrontLine,
-        Role::CustomerManager,
-        Role::Analyst,
-        Role::Steward,
-        Role::Executive,
-        Role::Admin,
-    ];
+    pub const ALL: [Role; 8] = Role::EVERY;
 
-    /// Every role, the customer department's included. The chief customer officer and the
-    /// capability manager (#18) are denied every request until their columns join the
-    /// permission matrix (and [`Role::ALL`]).
+    /// Every role, the customer department's (#18) included, in the permission matrix's
+    /// column order.
     pub const EVERY: [Role; 8] = [
         Role::FrontLine,
         Role::CustomerManager,

@@ -356,9 +356,34 @@ fn next_best_action_ranks_allowed_offers_by_expected_value_and_recovers_first() 
         }
         other => panic!("{other:?}"),
     }
-    // No propensities at all: nothing ranked, said so.
+    // A long delay yesterday, nothing open and nothing today: the apology letter holds for
+    // the customer, so recovery still comes before the lounge (which the customer's
+    // propensity would otherwise rank first).
+    let mut d = customer(Tier::B, &[("lounge", 0.9)]);
+    d.history.days_since_long_delay = Some(1);
+    d.history.days_since_disruption = Some(1);
+    match nba(&d) {
+        NextBestAction::Recover { offer, reason, .. } => {
+            assert_eq!(offer.unwrap().offer, "apology-letter");
+            assert!(reason.contains("holds for this customer"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // No propensities at all (no model fitted): the allowed offer that earns most when
+    // taken, price x margin, said so.
     match nba(&customer(Tier::B, &[])) {
-        NextBestAction::Nothing { reason } => assert!(reason.contains("propensity"), "{reason}"),
+        NextBestAction::Offer {
+            decision,
+            propensity,
+            expected_value,
+            reason,
+        } => {
+            assert_eq!(propensity, 0.0);
+            assert!(reason.contains("no propensity score"), "{reason}");
+            // Lounge 35 x 1 = 35 against hotel 240 x 0.25 = 60: the hotel.
+            assert_eq!(decision.offer, "hotel-weekend");
+            assert!((expected_value - 60.0).abs() < 1e-9, "{expected_value}");
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `relationship_config` | `portfolios`, `offers`, `rules` | [`StoredText`]: a governance file as loaded |
 //! | `relationship_config` | `portfolio_refs` | every portfolio's id, name and manager, for the record |
+//! | `relationship_config` | `manager_scope` | what customer managers see (`all` or `portfolio`) |
 //! | `portfolio_members` | customer id (20 digits) | [`Membership`]: the one portfolio the customer is in |
 //! | `portfolio_index` | portfolio id `/` customer id (20 digits) | the customer id: members by portfolio |
 //! | `portfolio_moves` | customer id (20 digits) `/` move number (10 digits) | [`Move`] |
@@ -27,7 +28,7 @@ use rapport_core::{
 };
 use rapport_governance::equity::{EquitySnapshot, ScoreRow, equity_snapshot};
 use rapport_governance::facts::{HistoryFacts, LONG_DELAY_MINUTES, ScoreFacts};
-use rapport_governance::portfolio::{MemberRow, portfolio_metrics};
+use rapport_governance::portfolio::{ManagerScope, MemberRow, portfolio_metrics};
 use rapport_governance::{
     Assignment, CustomerFacts, PortfolioMetrics, RelationshipConfig, SourceText,
 };
@@ -48,6 +49,8 @@ pub const MOVES: &str = "portfolio_moves";
 pub const EQUITY: &str = "equity_snapshots";
 /// The key of the portfolios' names and managers in [`CONFIG`].
 const REFS: &str = "portfolio_refs";
+/// The key of what customer managers see ([`ManagerScope`]) in [`CONFIG`].
+const SCOPE: &str = "manager_scope";
 
 const DAY: i64 = 86_400_000;
 /// How far back the history facts look.
@@ -175,6 +178,7 @@ pub fn save_config(
         })
         .collect();
     batch.put_doc(CONFIG, REFS, &refs)?;
+    batch.put_doc(CONFIG, SCOPE, &config.portfolios.managers_see)?;
     store.write(batch, Durability::Durable)?;
     Ok(config)
 }
@@ -237,6 +241,17 @@ pub fn portfolio_ref(store: &Store, customer: CustomerId) -> Result<Option<Portf
 /// manager's scope is the customers of the portfolios they manage.
 pub fn manages(store: &Store, operator: &str, customer: CustomerId) -> Result<bool, Error> {
     Ok(portfolio_ref(store, customer)?.is_some_and(|r| r.manager == operator))
+}
+
+/// Whether a portfolio file is stored (portfolios are defined).
+pub fn has_portfolios(store: &Store) -> Result<bool, Error> {
+    Ok(store.doc_exists(CONFIG, REFS)?)
+}
+
+/// What customer managers see, as the stored portfolio file says (every customer when no
+/// file is stored): one point read.
+pub fn manager_scope(store: &Store) -> Result<ManagerScope, Error> {
+    Ok(store.doc(CONFIG, SCOPE)?.unwrap_or_default())
 }
 
 /// The portfolios `operator` manages, in file order.

@@ -780,7 +780,7 @@ fn sanitized(s: &str) -> String {
 
 /// A repository error that the user can fix (a file, a mapping, an id): `Invalid`, naming
 /// what is wrong; a store failure stays what it is.
-fn user_err(e: rapport_repository::Error) -> ServiceError {
+pub(crate) fn user_err(e: rapport_repository::Error) -> ServiceError {
     match e {
         rapport_repository::Error::Store(s) => store_err(s),
         other => ServiceError::Invalid(sanitized(&other.to_string())),
@@ -788,7 +788,7 @@ fn user_err(e: rapport_repository::Error) -> ServiceError {
 }
 
 /// A path a client names for the store's side to read: absolute, without NUL.
-fn server_path(what: &str, path: &str) -> ServiceResult<PathBuf> {
+pub(crate) fn server_path(what: &str, path: &str) -> ServiceResult<PathBuf> {
     if path.len() > crate::backup::MAX_PATH || path.contains('\0') {
         return Err(ServiceError::Invalid(format!(
             "the {what} path must be at most {} bytes, without NUL",
@@ -1171,6 +1171,9 @@ impl Engine {
         let report = self.scoring_run(|| {
             rapport_scoring::run_scoring(self.store(), &opts).map_err(scoring_err)
         })?;
+        // Customer equity by portfolio and tier after every run, so the equity view shows the
+        // change since the run before.
+        rapport_repository::portfolio::record_equity(self.store()).map_err(repo_err)?;
         tracing::info!(operator = %caller.operator, scored = report.scored, full = report.full, ms = report.timings_ms.get("total").copied().unwrap_or(0), "scoring run");
         Ok(report)
     }

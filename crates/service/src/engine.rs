@@ -76,6 +76,8 @@ pub struct Engine {
     /// The reporting currency the scores are in (the stored rates', else EUR, as the scoring
     /// run converts), read at start: records carry it so every value shows its currency.
     reporting: rapport_core::Currency,
+    /// The parsed relationship-governance files, while the stored ones are unchanged.
+    relationship: crate::relationship::ConfigCache,
 }
 
 impl std::fmt::Debug for Engine {
@@ -177,6 +179,7 @@ impl Engine {
             touched: Mutex::default(),
             session_ttl_ms: SESSION_TTL_MS,
             clock: Clock::System,
+            relationship: Default::default(),
         }
     }
 
@@ -211,6 +214,11 @@ impl Engine {
     /// The repository over the store.
     pub(crate) fn repo(&self) -> &Repository {
         &self.repo
+    }
+
+    /// The parsed relationship-governance files' cache.
+    pub(crate) fn relationship_cache(&self) -> &crate::relationship::ConfigCache {
+        &self.relationship
     }
 
     /// Holds the long-job lock (one ingest, merge or scoring run at a time).
@@ -260,7 +268,7 @@ impl Engine {
     /// Runs an interactive write of `customers`' interactions; during a scoring run it notes
     /// them (after the write, holding the run's flag shared so the run cannot end between
     /// the write and the note).
-    fn noting<R>(
+    pub(crate) fn noting<R>(
         &self,
         customers: &[CustomerId],
         write: impl FnOnce() -> ServiceResult<R>,
@@ -437,6 +445,22 @@ impl Engine {
     pub fn handle(&self, caller: &Caller, req: Request) -> ServiceResult<Reply> {
         let masked = self.authorize(caller, req.action(&caller.operator))?;
         crate::limits::check(&req)?;
+        // A customer manager reaches only the customers of their portfolios (see
+        // `relationship.rs`): the customers a request names are checked, lists are cut.
+        let mut scope = crate::relationship::Scope::of(self, caller)?;
+        let mut req = req;
+        scope.prepare(self, caller, &mut req)?;
+        let reply = self.handle_authorised(caller, req, masked)?;
+        scope.cut(self, reply)
+    }
+
+    /// [`Engine::handle`] once authorised, checked and scoped.
+    fn handle_authorised(
+        &self,
+        caller: &Caller,
+        req: Request,
+        masked: bool,
+    ) -> ServiceResult<Reply> {
         match req {
             Request::Search { query, limit } => {
                 // A masked role searches by name: a full e-mail, phone, loyalty or booking
@@ -521,6 +545,9 @@ impl Engine {
                 .declare(caller, d)
                 .map(|d| Reply::Disruption(Box::new(d))),
             Request::Data(d) => self.handle_data(caller, d).map(Reply::Data),
+            Request::Relationship(r) => {
+                self.handle_relationship(caller, r).map(Reply::Relationship)
+            }
         }
     }
 
@@ -1069,6 +1096,7 @@ impl Engine {
 
     fn grant(&self, caller: &Caller, r: &CompensationRequest) -> ServiceResult<GrantOutcome> {
         self.require_customer(r.customer)?;
+        crate::relationship::Scope::of(self, caller)?.acts_on(self, caller, r.customer)?;
         let (id, facts) = self.facts(r)?;
         if let Some(existing) = self.existing_grant(r.customer, &id)? {
             return Ok(GrantOutcome::Refused(existing));

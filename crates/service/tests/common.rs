@@ -179,3 +179,46 @@ pub fn newest_page() -> rapport_service::InteractionQuery {
         since: None,
     }
 }
+
+/// Relationship-governance files in `dir` (absolute paths: portfolios, offers, rules): the
+/// portfolio `mine` (the default) managed by `manager`, `other` managed by `someone`; a lounge
+/// pass (upsell) that `mine`'s rule blocks while a complaint is open, and an apology letter
+/// (recovery) for customers with an open complaint. `sees` sets `customer_managers_see`.
+pub fn relationship_files(
+    dir: &std::path::Path,
+    manager: &str,
+    sees: Option<&str>,
+) -> (String, String, String) {
+    let see = sees
+        .map(|s| format!("customer_managers_see = \"{s}\"\n"))
+        .unwrap_or_default();
+    let portfolios = format!(
+        "version = 1\ndefault = \"mine\"\n{see}\n\
+         [[portfolio]]\nid = \"mine\"\nname = \"Mine\"\nmanager = \"{manager}\"\n\n\
+         [[portfolio]]\nid = \"other\"\nname = \"Someone else's\"\nmanager = \"someone\"\n"
+    );
+    let offers = "version = 1\n\n\
+        [[offer]]\nid = \"lounge-pass\"\ntitle = \"Lounge day pass\"\nproduct = \"lounge\"\n\
+        kind = \"upsell\"\nowner = \"pmeyer\"\nterms = \"one visit within 30 days\"\n\
+        price = \"35.00 EUR\"\nmargin = 0.7\nchannels = [\"gate\", \"call_center\"]\n\
+        eligible = \"kind = person\"\nvalid_from = \"2026-01-01\"\n\
+        wording = \"Would you like to wait in the lounge?\"\n\n\
+        [[offer]]\nid = \"apology-letter\"\ntitle = \"Letter of apology\"\nproduct = \"apology\"\n\
+        kind = \"recovery\"\nowner = \"ecare\"\nterms = \"a personal letter\"\nprice = \"0 EUR\"\n\
+        channels = [\"mail\", \"email\", \"call_center\"]\n\
+        eligible = \"kind = person and open_complaint\"\nvalid_from = \"2026-01-01\"\n";
+    let rules = "version = 1\n\n\
+        [[rule]]\nportfolio = \"mine\"\nname = \"no upsell while a complaint is open\"\n\
+        kinds = [\"upsell\"]\nwhen = \"open_complaint\"\nthen = \"block\"\n\
+        reason = \"recovery first\"\n";
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    (
+        write("portfolios.toml", &portfolios),
+        write("offers.toml", offers),
+        write("rules.toml", rules),
+    )
+}

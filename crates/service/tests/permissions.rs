@@ -5,12 +5,13 @@
 mod common;
 
 use rapport_core::{Channel, DisruptionKind, InteractionKind};
+use rapport_governance::Answer;
 use rapport_governance::questionnaire::Answers;
 use rapport_governance::{Action, Permission, Role, permission};
 use rapport_service::data::{IngestRequest, ScoreRequest};
 use rapport_service::{
     Assessments, CompensationRequest, Declaration, Embedded, InteractionQuery, NewInteraction,
-    Operations, OperatorAdmin, Remote, Service, ServiceError, Watch,
+    Operations, OperatorAdmin, Relationships, Remote, Service, ServiceError, Watch,
 };
 
 use common::{PASSWORD, TestServer, engine};
@@ -51,6 +52,8 @@ fn family(role: Role) -> &'static str {
         "Dubois",
         "Eriksen",
         "Fontaine",
+        "Galloway",
+        "Hartmann",
     ][role_number(role) - 1]
 }
 
@@ -251,6 +254,50 @@ async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) ->
             assert_eq!(tiers, authorised(c.skew().await));
             tiers
         }
+        // Relationship governance: the customer manager manages Jane's portfolio (`mine`), so
+        // every cell of that column is the matrix's, not the scope's.
+        Action::ReadPortfolios => {
+            let list = outcome(c.portfolios().await, none);
+            assert_eq!(list, outcome(c.portfolio("mine", 10).await, none));
+            assert_eq!(list, outcome(c.portfolio_rules().await, none));
+            assert_eq!(list, outcome(c.moves(jane).await, none));
+            list
+        }
+        Action::AssignPortfolios => outcome(c.assign(false).await, none),
+        Action::MoveCustomer => outcome(
+            c.move_customer(jane, "mine", "checking the matrix", None)
+                .await,
+            none,
+        ),
+        Action::DefinePortfolios => outcome(
+            c.load_relationship(Some(ctx.config.0.clone()), None, None)
+                .await,
+            none,
+        ),
+        Action::DefineOffers => outcome(
+            c.load_relationship(None, Some(ctx.config.1.clone()), None)
+                .await,
+            none,
+        ),
+        Action::DefineOfferRules => outcome(
+            c.load_relationship(None, None, Some(ctx.config.2.clone()))
+                .await,
+            none,
+        ),
+        Action::ExplainOffers => outcome(c.explain_offers(jane).await, none),
+        Action::RecordOfferAnswer => outcome(
+            c.answer_offer(
+                jane,
+                "lounge-pass",
+                Answer::NotNow,
+                Channel::CallCenter,
+                None,
+            )
+            .await,
+            none,
+        ),
+        Action::ReadOfferReport => outcome(c.offer_report(None).await, none),
+        Action::ReadEquity => authorised(c.equity(None).await),
         Action::DeclareDisruption => outcome(
             c.declare_disruption(Declaration {
                 disruption: format!("RP{}/2026-11-24", 100 + role_number(role)),
@@ -279,6 +326,8 @@ struct Ctx {
     customer: rapport_core::CustomerId,
     /// Where the roles' source and rates files are written.
     files: std::path::PathBuf,
+    /// The relationship-governance files (portfolios, offers, rules) loaded at the start.
+    config: (String, String, String),
 }
 
 impl Ctx {
@@ -327,9 +376,20 @@ async fn permission_matrix_over_a_socket() {
     }
     let server = TestServer::start(engine).await;
     let files = tempfile::tempdir().unwrap();
+    let config = common::relationship_files(files.path(), "op.customer-manager", None);
+    local
+        .load_relationship(
+            Some(config.0.clone()),
+            Some(config.1.clone()),
+            Some(config.2.clone()),
+        )
+        .await
+        .unwrap();
+    local.assign(false).await.unwrap();
     let ctx = Ctx {
         customer: ids[0],
         files: files.path().to_path_buf(),
+        config,
     };
     let mut checked = 0;
     for role in Role::ALL {

@@ -180,6 +180,9 @@ pub struct RecordScreen {
     pub changed_at: Option<Timestamp>,
     /// Today's trip, from the newest unfiltered history.
     pub today: Option<Today>,
+    /// Every offer for the customer and the next best action, once read (an error when the
+    /// company has no offers loaded or the customer no portfolio: then nothing is shown).
+    pub offers: Option<Result<rapport_service::relationship::OfferView, String>>,
 }
 
 impl RecordScreen {
@@ -441,6 +444,26 @@ impl RecordScreen {
                 Span::styled("Portfolio ", th.label()),
                 Span::raw(portfolio),
             ]));
+        }
+        // The next best action, after the portfolio's rules: recovery first, else the best
+        // allowed offer with its reason (`O` presents it).
+        if let Some(Ok(o)) = &self.offers {
+            let text = crate::popups::offer::summary(&o.next);
+            let style = match &o.next {
+                rapport_governance::NextBestAction::Recover { .. } => th.error(),
+                _ => th.ok(),
+            };
+            let wn = (width as usize).max(20);
+            for (n, l) in wrap(&clean(&text), wn.saturating_sub(5))
+                .into_iter()
+                .take(2)
+                .enumerate()
+            {
+                lines.push(Line::from(vec![
+                    Span::styled(if n == 0 { "Next " } else { "     " }, th.label()),
+                    Span::styled(l, style),
+                ]));
+            }
         }
 
         let w = (width as usize).max(10);
