@@ -83,6 +83,20 @@ pub enum Action {
     Score,
     /// Read the tiers and the value skew of the latest run.
     ReadValueReport,
+    /// Read the hand-offs of the serial pipeline (who owns which step, what is overdue).
+    ReadHandoffs,
+    /// Read experiments: their status and results.
+    ReadExperiments,
+    /// Create, declare and assign experiments.
+    DesignExperiment,
+    /// Read campaigns and their results.
+    ReadCampaigns,
+    /// Create a campaign: its list from scores, contacts and hold-out recorded.
+    RunCampaign,
+    /// Pass on an idea or observation, and read the outcome of one's own ideas.
+    ShareIdea,
+    /// Work the ideas queue: read every idea, tag, link and close it.
+    WorkIdeas,
 }
 
 /// What a role may do with an action.
@@ -123,7 +137,7 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 
 /// The permission matrix. Columns in the order of [`Role::ALL`]: front line, customer manager,
 /// analyst, steward, executive, admin.
-pub const MATRIX: [(Action, [Permission; 6]); 34] = [
+pub const MATRIX: [(Action, [Permission; 6]); 41] = [
     //                                   FL  CM  AN  ST  EX  AD
     (Action::Search, /*              */ [A, A, M, A, M, A]),
     (Action::OpenRecord, /*          */ [A, A, M, A, M, A]),
@@ -159,12 +173,19 @@ pub const MATRIX: [(Action, [Permission; 6]); 34] = [
     (Action::ExplainValue, /*       */ [D, A, A, A, D, A]),
     (Action::Score, /*              */ [D, D, A, D, D, A]),
     (Action::ReadValueReport, /*    */ [D, A, A, A, A, A]),
+    (Action::ReadHandoffs, /*       */ [D, A, A, A, A, A]),
+    (Action::ReadExperiments, /*    */ [D, A, A, D, A, A]),
+    (Action::DesignExperiment, /*   */ [D, D, A, D, D, A]),
+    (Action::ReadCampaigns, /*      */ [D, A, A, D, A, A]),
+    (Action::RunCampaign, /*        */ [D, A, A, D, D, A]),
+    (Action::ShareIdea, /*          */ [A, A, A, A, A, A]),
+    (Action::WorkIdeas, /*          */ [D, D, A, D, D, A]),
 ];
 
 impl Action {
     /// Every action, in the order of the matrix.
-    pub const ALL: [Action; 34] = {
-        let mut out = [Action::Search; 34];
+    pub const ALL: [Action; 41] = {
+        let mut out = [Action::Search; 41];
         let mut i = 0;
         while i < MATRIX.len() {
             out[i] = MATRIX[i].0;
@@ -210,6 +231,13 @@ impl Action {
             Action::ExplainValue => "explain-value",
             Action::Score => "score",
             Action::ReadValueReport => "read-value-report",
+            Action::ReadHandoffs => "read-handoffs",
+            Action::ReadExperiments => "read-experiments",
+            Action::DesignExperiment => "design-experiment",
+            Action::ReadCampaigns => "read-campaigns",
+            Action::RunCampaign => "run-campaign",
+            Action::ShareIdea => "share-idea",
+            Action::WorkIdeas => "work-ideas",
         }
     }
 }

@@ -521,6 +521,7 @@ impl Engine {
                 .declare(caller, d)
                 .map(|d| Reply::Disruption(Box::new(d))),
             Request::Data(d) => self.handle_data(caller, d).map(Reply::Data),
+            Request::Learning(l) => self.handle_learning(caller, l).map(Reply::Learning),
         }
     }
 
@@ -617,6 +618,7 @@ impl Engine {
         i.employee = Some(caller.operator.clone());
         let mut batch = Batch::default();
         batch.put_interaction(&i);
+        Engine::idea_of_interaction(&mut batch, &i)?;
         self.noting(&[i.customer], || {
             self.store
                 .write(batch, Durability::Durable)

@@ -214,6 +214,7 @@ pub fn check(req: &Request) -> ServiceResult<()> {
             Ok(())
         }
         Request::Data(d) => crate::data::check(d),
+        Request::Learning(l) => crate::learning::check(l),
         Request::Backup { path, .. } => {
             if path.len() > crate::backup::MAX_PATH {
                 return Err(ServiceError::Invalid(format!(
