@@ -94,6 +94,17 @@ pub enum Command {
     Operator(cmd::service::OperatorCommand),
     /// Where the organisation stands on the four stages of customer focus.
     Assess(cmd::assess::AssessArgs),
+    /// Experiments with a control group: create, declare, assign, status, report.
+    #[command(subcommand)]
+    Experiment(cmd::learning::ExperimentCommand),
+    /// Campaigns on short scored lists: create, list, report.
+    #[command(subcommand)]
+    Campaign(cmd::learning::CampaignCommand),
+    /// The hand-offs of the pipeline: owner, cadence, last done, overdue steps.
+    Handoffs(cmd::learning::JsonArgs),
+    /// Front-line ideas: the analysts' queue, tag, link, close; your own.
+    #[command(subcommand)]
+    Ideas(cmd::learning::IdeasCommand),
 }
 
 impl Command {

@@ -11,6 +11,7 @@ pub mod console;
 pub mod fixtures;
 pub mod front;
 pub mod identity;
+pub mod learning;
 pub mod repository;
 pub mod service;
 pub mod store;
@@ -64,5 +65,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prefer(a) => act::prefer(g, a),
         Command::Operator(c) => service::operator(g, c),
         Command::Assess(a) => assess::assess(g, a),
+        Command::Experiment(c) => learning::experiment(g, c),
+        Command::Campaign(c) => learning::campaign(g, c),
+        Command::Handoffs(a) => learning::handoffs(g, a),
+        Command::Ideas(c) => learning::ideas(g, c),
     }
 }
