@@ -2,6 +2,7 @@
 
 pub mod assessment;
 pub mod flight;
+pub mod learning;
 pub mod overview;
 pub mod record;
 pub mod search;
@@ -20,4 +21,6 @@ pub enum ScreenId {
     Assessment,
     /// A disruption with every passenger it affected.
     Flight,
+    /// The learning loop: hand-offs, experiments, campaigns, ideas.
+    Learning,
 }

@@ -50,6 +50,7 @@ impl<S: Service> App<S> {
             ScreenId::Overview => self.overview.render(f, body, &cx),
             ScreenId::Assessment => self.assessment.render(f, body, &cx),
             ScreenId::Flight => self.flight.render(f, body, &cx),
+            ScreenId::Learning => self.learning.render(f, body, &cx),
         }
         self.footer(f, footer, &cx);
         let who = self
@@ -97,6 +98,7 @@ impl<S: Service> App<S> {
             ScreenId::Overview => "Overview",
             ScreenId::Assessment => "Stage",
             ScreenId::Flight => "Flight",
+            ScreenId::Learning => "Learning",
         };
         let left = Line::from(vec![
             Span::styled(
@@ -171,6 +173,14 @@ impl<S: Service> App<S> {
                     (Context::Flight, Action::NextTab, "next disruption"),
                     (Context::Global, Action::Back, "back"),
                     (Context::Global, Action::Refresh, "refresh"),
+                    (Context::Global, Action::Help, "help"),
+                    (Context::Global, Action::Quit, "quit"),
+                ],
+                ScreenId::Learning => &[
+                    (Context::Overview, Action::NextTab, "next tab"),
+                    (Context::Navigation, Action::Down, "scroll"),
+                    (Context::Global, Action::Refresh, "refresh"),
+                    (Context::Global, Action::Back, "back"),
                     (Context::Global, Action::Help, "help"),
                     (Context::Global, Action::Quit, "quit"),
                 ],
