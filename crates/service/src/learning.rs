@@ -867,14 +867,14 @@ impl Engine {
                 self.idea_entries(list).map(LearningReply::Ideas)
             }
             LearningRequest::TagIdea { id, tag } => self
-                .change_idea(id, now, |i| i.tag(&tag))
+                .change_idea(id, |i| i.tag(&tag))
                 .map(|i| LearningReply::Idea(Box::new(i))),
             LearningRequest::LinkIdea { id, link } => self
-                .change_idea(id, now, |i| i.link(link))
+                .change_idea(id, |i| i.link(link))
                 .map(|i| LearningReply::Idea(Box::new(i))),
             LearningRequest::CloseIdea { id, outcome } => {
                 let who = caller.operator.clone();
-                let i = self.change_idea(id, now, |i| i.close(&who, &outcome, now))?;
+                let i = self.change_idea(id, |i| i.close(&who, &outcome, now))?;
                 store_learning::record_fact(store, FactKind::LessonShared, now)
                     .map_err(repo_err)?;
                 Ok(LearningReply::Idea(Box::new(i)))
@@ -1284,7 +1284,16 @@ impl Engine {
 
     /// The hand-offs: each step's last fact from the system itself.
     fn handoffs(&self, now: Timestamp) -> ServiceResult<HandoffsView> {
-        let store = self.store();
+        handoffs(self.store(), now)
+    }
+}
+
+/// The hand-offs at `now`: each step's last fact from the store.
+pub(crate) fn handoffs(
+    store: &rapport_store::Store,
+    now: Timestamp,
+) -> ServiceResult<HandoffsView> {
+    {
         let mut facts: BTreeMap<FactKind, Timestamp> = BTreeMap::new();
         let mut note = |kind: FactKind, at: Timestamp| {
             let t = facts.entry(kind).or_insert(at);
@@ -1306,13 +1315,17 @@ impl Engine {
                 note(FactKind::Ingest, t);
             }
         }
+        // Any subset of the models' fields reads (an older build's or a test's models).
         #[derive(Deserialize)]
         struct Fitted {
-            fitted_at: Timestamp,
+            #[serde(default)]
+            fitted_at: Option<Timestamp>,
         }
         let scoring = |e: rapport_scoring::Error| ServiceError::Internal(e.to_string());
-        if let Some(m) = rapport_scoring::results::models_as::<Fitted>(store).map_err(scoring)? {
-            note(FactKind::ModelFit, m.fitted_at);
+        if let Some(Fitted { fitted_at: Some(t) }) =
+            rapport_scoring::results::models_as::<Fitted>(store).map_err(scoring)?
+        {
+            note(FactKind::ModelFit, t);
         }
         for t in rapport_scoring::results::run_times(store).map_err(scoring)? {
             note(FactKind::ScoringRun, t);
@@ -1335,7 +1348,58 @@ impl Engine {
             as_of: now,
         })
     }
+}
 
+/// The learning loop's part of the stage assessment's evidence: campaigns created here whose
+/// results were measured after they ran, hand-off steps on time, experiments concluded with
+/// a control group, ideas logged and linked to a change (each `None` while there is none).
+pub(crate) fn evidence(
+    store: &rapport_store::Store,
+    now: Timestamp,
+    e: &mut rapport_governance::assessment::Evidence,
+) -> ServiceResult<()> {
+    let facts = store_learning::latest_facts(store).map_err(repo_err)?;
+    let measured = facts.get(&FactKind::ResultsRecorded).copied();
+    let campaigns = store_learning::campaigns(store).map_err(repo_err)?;
+    if !campaigns.is_empty() {
+        e.campaigns_with_results = Some(
+            campaigns
+                .iter()
+                .filter(|c| measured.is_some_and(|m| m >= c.created))
+                .count() as u32,
+        );
+    }
+    let h = handoffs(store, now)?;
+    if !h.facts.is_empty() {
+        e.handoffs = Some((h.status.on_time.1, h.status.on_time.0));
+    }
+    let experiments = store_learning::experiments(store).map_err(repo_err)?;
+    if !experiments.is_empty() {
+        let mut concluded = 0;
+        for x in &experiments {
+            let a = store_learning::assignments(store, &x.definition.id).map_err(repo_err)?;
+            let control = a
+                .iter()
+                .any(|a| a.arm == rapport_governance::experiment::CONTROL);
+            if control
+                && matches!(
+                    x.definition.status(&a, now),
+                    ExperimentStatus::Closed { .. }
+                )
+            {
+                concluded += 1;
+            }
+        }
+        e.experiments_concluded = Some(concluded);
+    }
+    let ideas = store_learning::ideas(store).map_err(repo_err)?;
+    if !ideas.is_empty() {
+        e.ideas = Some(idea::linked_share(&ideas));
+    }
+    Ok(())
+}
+
+impl Engine {
     fn idea_entry(&self, idea: Idea) -> ServiceResult<IdeaEntry> {
         let (customer_name, tier) = match idea.customer {
             Some(c) => (
@@ -1361,7 +1425,6 @@ impl Engine {
     fn change_idea(
         &self,
         id: u64,
-        _now: Timestamp,
         change: impl FnOnce(&mut Idea) -> Result<(), idea::IdeaError>,
     ) -> ServiceResult<IdeaEntry> {
         let store = self.store();

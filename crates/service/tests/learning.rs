@@ -595,6 +595,12 @@ async fn handoffs_flag_an_overdue_step_with_a_fixed_clock() {
             state(&h, step)
         );
     }
+    // The stage assessment counts them: the campaign's results measured, 3 of 7 steps on
+    // time.
+    let a = rapport_service::Assessments::assess(&cm, 30).await.unwrap();
+    assert_eq!(a.evidence.campaigns_with_results, Some(1));
+    assert_eq!(a.evidence.handoffs, Some((7, 3)));
+    assert_eq!(a.evidence.ideas, None);
     // 40 days later: overdue by 9 days (a 31-day cadence).
     clock.advance_millis(40 * DAY);
     let h = cm.handoffs().await.unwrap();
@@ -705,6 +711,10 @@ async fn ideas_go_to_the_analysts_and_their_outcome_back_to_the_author() {
             .unwrap()
             .is_empty()
     );
+    let a = rapport_service::Assessments::assess(&analyst, 30)
+        .await
+        .unwrap();
+    assert_eq!(a.evidence.ideas, Some((2, 1)), "two ideas, one linked");
     // Closing an idea shares a lesson: the hand-off's last step is done.
     let h = analyst.handoffs().await.unwrap();
     let last = h.status.steps.last().unwrap();
