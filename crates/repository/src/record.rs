@@ -653,6 +653,33 @@ fn cues_with_cases(
     out
 }
 
+/// The cues of a customer's running experiments: the control group must not be spoiled (no
+/// goodwill beyond policy until its window closes); a treatment arm is good to know.
+fn experiment_cues(arms: &[rapport_core::ExperimentArm], now: Timestamp) -> Vec<Cue> {
+    arms.iter()
+        .filter(|a| a.running(now))
+        .map(|a| {
+            if a.control {
+                Cue {
+                    level: CueLevel::Alert,
+                    text: format!(
+                        "control group of experiment {}: no goodwill beyond policy until {}",
+                        a.experiment,
+                        crate::learning::day(a.closes)
+                    ),
+                    at: a.assigned_at,
+                }
+            } else {
+                Cue {
+                    level: CueLevel::Info,
+                    text: format!("in arm {} of experiment {}", a.arm, a.experiment),
+                    at: a.assigned_at,
+                }
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -761,31 +788,4 @@ mod tests {
                 > name_similarity("anna martin", "anna martinez")
         );
     }
-}
-
-/// The cues of a customer's running experiments: the control group must not be spoiled (no
-/// goodwill beyond policy until its window closes); a treatment arm is good to know.
-fn experiment_cues(arms: &[rapport_core::ExperimentArm], now: Timestamp) -> Vec<Cue> {
-    arms.iter()
-        .filter(|a| a.running(now))
-        .map(|a| {
-            if a.control {
-                Cue {
-                    level: CueLevel::Alert,
-                    text: format!(
-                        "control group of experiment {}: no goodwill beyond policy until {}",
-                        a.experiment,
-                        crate::learning::day(a.closes)
-                    ),
-                    at: a.assigned_at,
-                }
-            } else {
-                Cue {
-                    level: CueLevel::Info,
-                    text: format!("in arm {} of experiment {}", a.arm, a.experiment),
-                    at: a.assigned_at,
-                }
-            }
-        })
-        .collect()
 }
