@@ -580,9 +580,12 @@ fn print_record(
     let s = |t: &str| sanitize(t).into_owned();
     writeln!(out, "{}  {}  ({})", c.id, s(&c.display_name()), c.kind)?;
     if let Some(sc) = &rec.scores {
+        let cur = rec
+            .value_currency
+            .map_or(String::new(), |c| format!(" {c}"));
         writeln!(
             out,
-            "tier {}  value {:.2}  clv {:.2}  p(alive) {:.2}{}",
+            "tier {}  value {:.2}{cur}  clv {:.2}{cur}  p(alive) {:.2}{}",
             sc.tier,
             sc.value,
             sc.clv,
@@ -591,6 +594,14 @@ fn print_record(
                 .map(|ch| format!("  churn {ch:.2}"))
                 .unwrap_or_default()
         )?;
+    }
+    if !rec.tier_history.is_empty() {
+        let steps: Vec<String> = rec
+            .tier_history
+            .iter()
+            .map(|t| format!("{} {}", t.to, &t.at.to_string()[..10]))
+            .collect();
+        writeln!(out, "tier history  {}", steps.join(" -> "))?;
     }
     for cue in &rec.cues {
         let tag = match cue.level {
