@@ -102,6 +102,17 @@ pub enum Command {
     Offer(cmd::relationship::OfferCommand),
     /// Customer equity by portfolio and tier, and its change since the last scoring run.
     Equity(cmd::relationship::EquityArgs),
+    /// Experiments with a control group: create, declare, assign, status, report.
+    #[command(subcommand)]
+    Experiment(cmd::learning::ExperimentCommand),
+    /// Campaigns on short scored lists: create, list, report.
+    #[command(subcommand)]
+    Campaign(cmd::learning::CampaignCommand),
+    /// The hand-offs of the pipeline: owner, cadence, last done, overdue steps.
+    Handoffs(cmd::learning::JsonArgs),
+    /// Front-line ideas: the analysts' queue, tag, link, close; your own.
+    #[command(subcommand)]
+    Ideas(cmd::learning::IdeasCommand),
 }
 
 impl Command {

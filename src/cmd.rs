@@ -11,6 +11,7 @@ pub mod console;
 pub mod fixtures;
 pub mod front;
 pub mod identity;
+pub mod learning;
 pub mod relationship;
 pub mod repository;
 pub mod service;
@@ -68,5 +69,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Portfolio(c) => relationship::portfolio(g, c),
         Command::Offer(c) => relationship::offer(g, c),
         Command::Equity(a) => relationship::equity(g, a),
+        Command::Experiment(c) => learning::experiment(g, c),
+        Command::Campaign(c) => learning::campaign(g, c),
+        Command::Handoffs(a) => learning::handoffs(g, a),
+        Command::Ideas(c) => learning::ideas(g, c),
     }
 }

@@ -8,6 +8,7 @@ mod console;
 mod door;
 mod fixtures;
 mod identity;
+mod learning;
 mod portfolio;
 mod repository;
 mod service;

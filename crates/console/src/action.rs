@@ -60,7 +60,7 @@ impl Context {
             Context::Global => "Everywhere (outside text inputs)",
             Context::Navigation => "Lists and tables",
             Context::Record => "Customer record",
-            Context::Overview => "Overview and working lists",
+            Context::Overview => "Overview, working lists and learning",
             Context::Flight => "Flight view",
             Context::Search => "Search input",
             Context::Form => "Forms and login",
@@ -101,6 +101,8 @@ pub enum Action {
     Assess,
     /// Answer the stage questionnaire (broad view) for oneself.
     Answer,
+    /// Show the learning loop: hand-offs, experiments, campaigns, ideas.
+    Learning,
     /// Re-read what is shown.
     Refresh,
     /// Move up one row.
@@ -188,6 +190,7 @@ impl Action {
             Action::Lists => "lists",
             Action::Assess => "assess",
             Action::Answer => "answer",
+            Action::Learning => "learning",
             Action::Refresh => "refresh",
             Action::Up => "up",
             Action::Down => "down",
@@ -238,6 +241,7 @@ impl Action {
                 | Action::Lists
                 | Action::Assess
                 | Action::Answer
+                | Action::Learning
                 | Action::Refresh
                 | Action::LogInteraction
                 | Action::Grant
@@ -345,6 +349,12 @@ pub const BINDINGS: &[Binding] = &[
         Action::Equity,
         &["E"],
         "Customer equity by portfolio and tier",
+    ),
+    b(
+        Context::Global,
+        Action::Learning,
+        &["L"],
+        "Learning loop: hand-offs, experiments, campaigns, ideas",
     ),
     b(
         Context::Global,

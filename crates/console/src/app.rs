@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use rapport_core::{Change, Clock, CustomerId, InteractionKind, Timestamp};
 use rapport_governance::Role;
 use rapport_service::{
-    GrantOutcome, InteractionQuery, LiveEvent, Relationships, Service, SessionInfo, Subscription,
-    Watch,
+    GrantOutcome, InteractionQuery, Learning, LiveEvent, Relationships, Service, SessionInfo,
+    Subscription, Watch,
 };
 
 use crate::action::{Action, Context};
@@ -37,6 +37,7 @@ use crate::screens::ScreenId;
 use crate::screens::assessment::{AssessmentScreen, PERIOD_DAYS};
 use crate::screens::equity::EquityScreen;
 use crate::screens::flight::FlightScreen;
+use crate::screens::learning::{LearningScreen, Loaded, Tab};
 use crate::screens::overview::{LISTS, OverviewScreen};
 use crate::screens::record::{KindFilter, RecordScreen};
 use crate::screens::search::SearchScreen;
@@ -101,6 +102,7 @@ pub struct App<S: Service> {
     pub(crate) assessment: AssessmentScreen,
     pub(crate) flight: FlightScreen,
     pub(crate) equity: EquityScreen,
+    pub(crate) learning: LearningScreen,
     pub(crate) popups: Vec<Popup>,
     pub(crate) status: Option<Status>,
     pub(crate) reconnecting: Option<u32>,
@@ -137,6 +139,7 @@ impl<S: Service> App<S> {
             assessment: AssessmentScreen::default(),
             flight: FlightScreen::default(),
             equity: EquityScreen::default(),
+            learning: LearningScreen::default(),
             popups: Vec::new(),
             status: None,
             reconnecting: None,
@@ -238,6 +241,7 @@ impl<S: Service> App<S> {
             ScreenId::Overview => &[Context::Overview, Context::Navigation, Context::Global],
             ScreenId::Assessment | ScreenId::Equity => &[Context::Navigation, Context::Global],
             ScreenId::Flight => &[Context::Flight, Context::Navigation, Context::Global],
+            ScreenId::Learning => &[Context::Overview, Context::Navigation, Context::Global],
         }
     }
 
@@ -348,6 +352,9 @@ impl<S: Service> App<S> {
                 }
                 if visit.screen == ScreenId::Equity {
                     self.request_equity();
+                }
+                if visit.screen == ScreenId::Learning {
+                    self.request_learning();
                 }
             }
             // Leaving the first search lands on the record screen, where every key works.
@@ -499,6 +506,42 @@ impl<S: Service> App<S> {
         }
     }
 
+    /// Loads the learning screen's current tab (the newest request wins).
+    fn request_learning(&mut self) {
+        let svc = self.svc.clone();
+        let tab = self.learning.current(self.session.role);
+        let own = crate::screens::learning::own_ideas(self.session.role);
+        self.learning.seq += 1;
+        self.learning.loaded = None;
+        self.learning.error = None;
+        let seq = self.learning.seq;
+        self.spawn(async move {
+            let result = match tab {
+                Tab::Handoffs => svc.handoffs().await.map(Loaded::Handoffs),
+                Tab::Campaigns => svc.campaign_report(None).await.map(Loaded::Campaigns),
+                Tab::Ideas if own => svc.my_ideas().await.map(Loaded::Ideas),
+                Tab::Ideas => svc.ideas(false).await.map(Loaded::Ideas),
+                Tab::Experiments => match svc.experiments().await {
+                    Ok(list) => {
+                        let mut out = Vec::new();
+                        // The newest few experiments with their results.
+                        for s in list.into_iter().rev().take(6) {
+                            let r = if s.assigned > 0 {
+                                svc.experiment_report(&s.definition.id).await.ok()
+                            } else {
+                                None
+                            };
+                            out.push((s, r));
+                        }
+                        Ok(Loaded::Experiments(out))
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            Reply::Learning { seq, result }
+        });
+    }
+
     /// Opens the flight view on the newest disruption of the customer shown.
     fn open_flight(&mut self) {
         let Some(customer) = self.record.id.filter(|_| self.record.record.is_some()) else {
@@ -633,6 +676,15 @@ impl<S: Service> App<S> {
                 self.request_equity();
             }
             Action::Offer if self.screen == ScreenId::Record => self.open_offer(),
+            Action::Learning if self.offered(action) => {
+                self.navigate(ScreenId::Learning);
+                self.request_learning();
+            }
+            Action::NextTab | Action::PrevTab if self.screen == ScreenId::Learning => {
+                self.learning
+                    .cycle(self.session.role, action == Action::NextTab);
+                self.request_learning();
+            }
             Action::Flight if self.screen == ScreenId::Record && self.offered(action) => {
                 self.open_flight();
             }
@@ -662,6 +714,7 @@ impl<S: Service> App<S> {
                 ScreenId::Assessment => self.request_assessment(),
                 ScreenId::Flight => self.request_flight(),
                 ScreenId::Equity => self.request_equity(),
+                ScreenId::Learning => self.request_learning(),
             },
             Action::NextTab | Action::PrevTab if self.screen == ScreenId::Overview => {
                 let n = LISTS.len() + 1;
@@ -703,7 +756,7 @@ impl<S: Service> App<S> {
                         self.open(id);
                     }
                 }
-                ScreenId::Assessment | ScreenId::Equity => {}
+                ScreenId::Assessment | ScreenId::Equity | ScreenId::Learning => {}
                 ScreenId::Flight => {
                     if let Some(id) = self.flight.selected_customer() {
                         self.open(id);
@@ -767,6 +820,7 @@ impl<S: Service> App<S> {
             ScreenId::Overview => self.overview.move_by(delta),
             ScreenId::Assessment => self.assessment.scroll_by(delta.clamp(-500, 500)),
             ScreenId::Equity => self.equity.scroll_by(delta.clamp(-500, 500)),
+            ScreenId::Learning => self.learning.scroll_by(delta.clamp(-500, 500)),
             ScreenId::Flight => self.flight.move_by(delta.clamp(-10_000, 10_000)),
             ScreenId::Record => {
                 if self.record.move_by(delta) {
@@ -1336,6 +1390,15 @@ impl<S: Service> App<S> {
                 Ok(e) => self.assessment.entry = Some(e),
                 Err(e) => self.assessment.error = Some(e.to_string()),
             },
+            Reply::Learning { seq, result } => {
+                if seq != self.learning.seq {
+                    return;
+                }
+                match result {
+                    Ok(l) => self.learning.loaded = Some(l),
+                    Err(e) => self.learning.error = Some(e.to_string()),
+                }
+            }
             Reply::Overview { seq, result } => {
                 if seq != self.seq.overview {
                     return;

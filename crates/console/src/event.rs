@@ -112,6 +112,13 @@ pub enum Reply {
     Answered(ServiceResult<u64>),
     /// A stage assessment.
     Assessment(ServiceResult<rapport_service::AssessmentEntry>),
+    /// A tab of the learning screen.
+    Learning {
+        /// Request number.
+        seq: u64,
+        /// What was loaded.
+        result: ServiceResult<crate::screens::learning::Loaded>,
+    },
     /// Overview figures.
     Overview {
         /// Request number.

@@ -20,6 +20,7 @@ fn request(action: Action) -> Option<Request> {
         Action::Overview => Request::ReadOverview,
         Action::Assess => Request::Assess,
         Action::Answer => Request::AnswerQuestionnaire,
+        Action::Learning => Request::ShareIdea,
         Action::Search => Request::Search,
         Action::Offer => Request::RecordOfferAnswer,
         Action::Equity => Request::ReadEquity,

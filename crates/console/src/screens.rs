@@ -3,6 +3,7 @@
 pub mod assessment;
 pub mod equity;
 pub mod flight;
+pub mod learning;
 pub mod overview;
 pub mod record;
 pub mod search;
@@ -23,4 +24,6 @@ pub enum ScreenId {
     Flight,
     /// Customer equity by portfolio and tier.
     Equity,
+    /// The learning loop: hand-offs, experiments, campaigns, ideas.
+    Learning,
 }

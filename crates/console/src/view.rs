@@ -51,6 +51,7 @@ impl<S: Service> App<S> {
             ScreenId::Assessment => self.assessment.render(f, body, &cx),
             ScreenId::Flight => self.flight.render(f, body, &cx),
             ScreenId::Equity => self.equity.render(f, body, &cx),
+            ScreenId::Learning => self.learning.render(f, body, &cx),
         }
         self.footer(f, footer, &cx);
         let who = self
@@ -100,6 +101,7 @@ impl<S: Service> App<S> {
             ScreenId::Assessment => "Stage",
             ScreenId::Flight => "Flight",
             ScreenId::Equity => "Equity",
+            ScreenId::Learning => "Learning",
         };
         let left = Line::from(vec![
             Span::styled(
@@ -183,6 +185,14 @@ impl<S: Service> App<S> {
                     (Context::Flight, Action::NextTab, "next disruption"),
                     (Context::Global, Action::Back, "back"),
                     (Context::Global, Action::Refresh, "refresh"),
+                    (Context::Global, Action::Help, "help"),
+                    (Context::Global, Action::Quit, "quit"),
+                ],
+                ScreenId::Learning => &[
+                    (Context::Overview, Action::NextTab, "next tab"),
+                    (Context::Navigation, Action::Down, "scroll"),
+                    (Context::Global, Action::Refresh, "refresh"),
+                    (Context::Global, Action::Back, "back"),
                     (Context::Global, Action::Help, "help"),
                     (Context::Global, Action::Quit, "quit"),
                 ],

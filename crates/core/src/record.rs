@@ -248,4 +248,30 @@ pub struct CustomerRecord {
     /// deployment's reporting currency, set by the service.
     #[serde(default)]
     pub value_currency: Option<crate::Currency>,
+    /// The experiments the customer is in, with the arm (every terminal must know it: the
+    /// control group gets no goodwill beyond policy while its window is open).
+    #[serde(default)]
+    pub experiments: Vec<ExperimentArm>,
+}
+
+/// A customer's arm in an experiment, as the record shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExperimentArm {
+    /// The experiment's id.
+    pub experiment: String,
+    /// The arm's name (`control` for the control group).
+    pub arm: String,
+    /// Whether the arm is the control group.
+    pub control: bool,
+    /// When the customer was assigned.
+    pub assigned_at: Timestamp,
+    /// When the customer's outcome window closes.
+    pub closes: Timestamp,
+}
+
+impl ExperimentArm {
+    /// Whether the outcome window is still open at `now` (the arm must not be spoiled).
+    pub fn running(&self, now: Timestamp) -> bool {
+        self.closes > now
+    }
 }

@@ -105,6 +105,20 @@ pub enum Action {
     ReadOfferReport,
     /// Read customer equity by portfolio and tier, and its change since the last run.
     ReadEquity,
+    /// Read the hand-offs of the serial pipeline (who owns which step, what is overdue).
+    ReadHandoffs,
+    /// Read experiments: their status and results.
+    ReadExperiments,
+    /// Create, declare and assign experiments.
+    DesignExperiment,
+    /// Read campaigns and their results.
+    ReadCampaigns,
+    /// Create a campaign: its list from scores, contacts and hold-out recorded.
+    RunCampaign,
+    /// Pass on an idea or observation, and read the outcome of one's own ideas.
+    ShareIdea,
+    /// Work the ideas queue: read every idea, tag, link and close it.
+    WorkIdeas,
 }
 
 /// What a role may do with an action.
@@ -149,7 +163,7 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 /// A customer manager's allowed cells are further scoped by the service to the customers of
 /// the portfolios they manage (to act on; to see as well where the portfolio file says
 /// `customer_managers_see = "portfolio"`): see `docs/security.md`.
-pub const MATRIX: [(Action, [Permission; 8]); 45] = [
+pub const MATRIX: [(Action, [Permission; 8]); 52] = [
     //                                   FL  CM  AN  ST  EX  CO  PM  AD
     (
         Action::Search,
@@ -331,12 +345,40 @@ pub const MATRIX: [(Action, [Permission; 8]); 45] = [
         Action::ReadEquity,
         /*       */ [D, A, A, D, A, A, D, A],
     ),
+    (
+        Action::ReadHandoffs,
+        /*     */ [D, A, A, A, A, A, A, A],
+    ),
+    (
+        Action::ReadExperiments,
+        /*  */ [D, A, A, D, A, A, A, A],
+    ),
+    (
+        Action::DesignExperiment,
+        /* */ [D, D, A, D, D, D, D, A],
+    ),
+    (
+        Action::ReadCampaigns,
+        /*    */ [D, A, A, D, A, A, A, A],
+    ),
+    (
+        Action::RunCampaign,
+        /*      */ [D, A, A, D, D, D, D, A],
+    ),
+    (
+        Action::ShareIdea,
+        /*        */ [A, A, A, A, A, A, A, A],
+    ),
+    (
+        Action::WorkIdeas,
+        /*        */ [D, D, A, D, D, D, D, A],
+    ),
 ];
 
 impl Action {
     /// Every action, in the order of the matrix.
-    pub const ALL: [Action; 45] = {
-        let mut out = [Action::Search; 45];
+    pub const ALL: [Action; 52] = {
+        let mut out = [Action::Search; 52];
         let mut i = 0;
         while i < MATRIX.len() {
             out[i] = MATRIX[i].0;
@@ -393,6 +435,13 @@ impl Action {
             Action::RecordOfferAnswer => "record-offer-answer",
             Action::ReadOfferReport => "read-offer-report",
             Action::ReadEquity => "read-equity",
+            Action::ReadHandoffs => "read-handoffs",
+            Action::ReadExperiments => "read-experiments",
+            Action::DesignExperiment => "design-experiment",
+            Action::ReadCampaigns => "read-campaigns",
+            Action::RunCampaign => "run-campaign",
+            Action::ShareIdea => "share-idea",
+            Action::WorkIdeas => "work-ideas",
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod extract;
 pub mod fragment;
 pub mod identity;
 pub mod ingest;
+pub mod learning;
 pub mod mapping;
 pub mod merge;
 pub mod offer;

@@ -137,8 +137,11 @@ impl Repository {
         };
         // The cases are read from the recent history once, for the record and its cues.
         let cases = rapport_core::case::cases(&recent);
-        let cues = cues_with_cases(&recent, &grants, &cases, filter.now);
+        let mut cues = cues_with_cases(&recent, &grants, &cases, filter.now);
         let portfolio = crate::portfolio::portfolio_ref(&self.store, id)?;
+        let experiments = crate::learning::arms_of(&self.store, id)?;
+        cues.extend(experiment_cues(&experiments, filter.now));
+        cues.sort_by_key(|c| c.level);
         Ok(Some(CustomerRecord {
             customer,
             related_names,
@@ -155,6 +158,7 @@ impl Repository {
             masked: false,
             // The reporting currency is the service's to say (it reads the rates once).
             value_currency: None,
+            experiments,
         }))
     }
 
@@ -650,6 +654,33 @@ fn cues_with_cases(
     }
     out.sort_by(|a, b| a.level.cmp(&b.level).then(b.at.cmp(&a.at)));
     out
+}
+
+/// The cues of a customer's running experiments: the control group must not be spoiled (no
+/// goodwill beyond policy until its window closes); a treatment arm is good to know.
+fn experiment_cues(arms: &[rapport_core::ExperimentArm], now: Timestamp) -> Vec<Cue> {
+    arms.iter()
+        .filter(|a| a.running(now))
+        .map(|a| {
+            if a.control {
+                Cue {
+                    level: CueLevel::Alert,
+                    text: format!(
+                        "control group of experiment {}: no goodwill beyond policy until {}",
+                        a.experiment,
+                        crate::learning::day(a.closes)
+                    ),
+                    at: a.assigned_at,
+                }
+            } else {
+                Cue {
+                    level: CueLevel::Info,
+                    text: format!("in arm {} of experiment {}", a.arm, a.experiment),
+                    at: a.assigned_at,
+                }
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -202,6 +202,9 @@ pub fn evidence(store: &Store, now: Timestamp, period_days: u32) -> ServiceResul
         e.models_beating_baseline = Some(n as u32);
     }
 
+    // Serial and symbiotic: the learning loop's campaigns, hand-offs, experiments, ideas.
+    crate::learning::evidence(store, now, &mut e)?;
+
     // Integral: grants by policy and equal entitlement per disruption.
     let mut by_disruption: BTreeMap<String, BTreeSet<(i64, String)>> = BTreeMap::new();
     let mut customers_per: BTreeMap<String, u64> = BTreeMap::new();

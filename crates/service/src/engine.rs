@@ -548,6 +548,7 @@ impl Engine {
             Request::Relationship(r) => {
                 self.handle_relationship(caller, r).map(Reply::Relationship)
             }
+            Request::Learning(l) => self.handle_learning(caller, l).map(Reply::Learning),
         }
     }
 
@@ -644,6 +645,7 @@ impl Engine {
         i.employee = Some(caller.operator.clone());
         let mut batch = Batch::default();
         batch.put_interaction(&i);
+        Engine::idea_of_interaction(&mut batch, &i)?;
         self.noting(&[i.customer], || {
             self.store
                 .write(batch, Durability::Durable)

@@ -24,6 +24,7 @@ pub mod codec;
 pub mod data;
 mod embedded;
 mod engine;
+pub mod learning;
 pub mod limits;
 mod live;
 pub mod protocol;
@@ -47,6 +48,7 @@ pub use client::{
 pub use data::Operations;
 pub use embedded::Embedded;
 pub use engine::{Caller, Engine, GOVERNANCE, OPERATORS, SESSION_TTL_MS};
+pub use learning::Learning;
 pub use rapport_governance::{OperatorInfo, Role};
 pub use relationship::Relationships;
 pub use remote::Remote;

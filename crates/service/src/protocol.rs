@@ -19,6 +19,7 @@ use crate::api::{
 };
 use crate::assess::AssessmentEntry;
 use crate::data::{DataReply, DataRequest};
+use crate::learning::{LearningReply, LearningRequest};
 use crate::relationship::{RelationshipReply, RelationshipRequest};
 
 /// The protocol version; a client with another version is refused.
@@ -189,6 +190,8 @@ pub enum Request {
     Data(DataRequest),
     /// Relationship governance ([`crate::Relationships`]).
     Relationship(RelationshipRequest),
+    /// The learning loop's requests ([`crate::Learning`]).
+    Learning(LearningRequest),
 }
 
 impl Request {
@@ -221,6 +224,7 @@ impl Request {
             Request::DeclareDisruption(_) => Action::DeclareDisruption,
             Request::Data(d) => d.action(),
             Request::Relationship(r) => r.action(),
+            Request::Learning(l) => l.action(),
         }
     }
 
@@ -231,6 +235,7 @@ impl Request {
             Request::Backup { .. } => true,
             Request::Data(d) => d.is_long(),
             Request::Relationship(r) => r.is_long(),
+            Request::Learning(l) => l.is_long(),
             _ => false,
         }
     }
@@ -281,6 +286,8 @@ pub enum Reply {
     Data(DataReply),
     /// The reply to a [`Request::Relationship`].
     Relationship(RelationshipReply),
+    /// The reply to a [`Request::Learning`].
+    Learning(LearningReply),
 }
 
 /// From server to client.

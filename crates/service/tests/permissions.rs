@@ -9,9 +9,10 @@ use rapport_governance::Answer;
 use rapport_governance::questionnaire::Answers;
 use rapport_governance::{Action, Permission, Role, permission};
 use rapport_service::data::{IngestRequest, ScoreRequest};
+use rapport_service::learning::{CampaignSpec, ExperimentSpec};
 use rapport_service::{
-    Assessments, CompensationRequest, Declaration, Embedded, InteractionQuery, NewInteraction,
-    Operations, OperatorAdmin, Relationships, Remote, Service, ServiceError, Watch,
+    Assessments, CompensationRequest, Declaration, Embedded, InteractionQuery, Learning,
+    NewInteraction, Operations, OperatorAdmin, Relationships, Remote, Service, ServiceError, Watch,
 };
 
 use common::{PASSWORD, TestServer, engine};
@@ -298,6 +299,44 @@ async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) ->
         ),
         Action::ReadOfferReport => outcome(c.offer_report(None).await, none),
         Action::ReadEquity => authorised(c.equity(None).await),
+        Action::ReadHandoffs => outcome(c.handoffs().await, none),
+        Action::ReadExperiments => authorised(c.experiment_status("NOPE").await),
+        Action::DesignExperiment => outcome(
+            c.create_experiment(ExperimentSpec {
+                id: format!("EXP-{}", role_number(role)),
+                hypothesis: "letters help".into(),
+                population: "all".into(),
+                arms: vec![("letter".into(), 2.0, None)],
+                control_share: 0.5,
+                outcome: "rebooked".into(),
+                window_days: 30,
+                stratify_by_tier: false,
+                seed: 1,
+                value_per_unit: None,
+                minimum_effect: None,
+            })
+            .await,
+            none,
+        ),
+        Action::ReadCampaigns => outcome(c.campaigns().await, none),
+        // Nobody is scored in this world: authorised, then refused as invalid.
+        Action::RunCampaign => authorised(
+            c.create_campaign(CampaignSpec {
+                id: format!("CMP-{}", role_number(role)),
+                offer: String::new(),
+                rule: String::new(),
+                score: "clv".into(),
+                min_score: None,
+                cap_per_owner: Some(20),
+                cap_total: None,
+                holdout: false,
+                seed: 1,
+                cost_per_contact: 1.0,
+            })
+            .await,
+        ),
+        Action::ShareIdea => outcome(c.my_ideas().await, none),
+        Action::WorkIdeas => outcome(c.ideas(false).await, none),
         Action::DeclareDisruption => outcome(
             c.declare_disruption(Declaration {
                 disruption: format!("RP{}/2026-11-24", 100 + role_number(role)),

@@ -444,6 +444,25 @@ impl RecordScreen {
                 Span::styled("Portfolio ", th.label()),
                 Span::raw(portfolio),
             ]));
+            // The arms of running experiments (the control group's cue says what not to do).
+            let arms: Vec<String> = rec
+                .experiments
+                .iter()
+                .filter(|a| a.running(cx.now))
+                .map(|a| {
+                    if a.control {
+                        format!("{} control group", clean(&a.experiment))
+                    } else {
+                        format!("{} arm {}", clean(&a.experiment), clean(&a.arm))
+                    }
+                })
+                .collect();
+            if !arms.is_empty() {
+                lines.push(Line::from(vec![
+                    Span::styled("Experiment ", th.label()),
+                    Span::raw(arms.join(sep)),
+                ]));
+            }
         }
         // The next best action, after the portfolio's rules: recovery first, else the best
         // allowed offer with its reason (`O` presents it).
