@@ -94,6 +94,12 @@ pub enum Command {
     Operator(cmd::service::OperatorCommand),
     /// Where the organisation stands on the four stages of customer focus.
     Assess(cmd::assess::AssessArgs),
+    /// The tamper-evident audit trail of every write and every record opened.
+    #[command(subcommand)]
+    Audit(cmd::governance::AuditCommand),
+    /// The compensation policy and goodwill limits per role, as versioned data.
+    #[command(subcommand)]
+    Policy(cmd::governance::PolicyCommand),
 }
 
 impl Command {

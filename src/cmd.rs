@@ -10,6 +10,7 @@ pub mod assess;
 pub mod console;
 pub mod fixtures;
 pub mod front;
+pub mod governance;
 pub mod identity;
 pub mod repository;
 pub mod service;
@@ -64,5 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prefer(a) => act::prefer(g, a),
         Command::Operator(c) => service::operator(g, c),
         Command::Assess(a) => assess::assess(g, a),
+        Command::Audit(c) => governance::audit(g, c),
+        Command::Policy(c) => governance::policy(g, c),
     }
 }

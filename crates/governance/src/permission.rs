@@ -83,6 +83,12 @@ pub enum Action {
     Score,
     /// Read the tiers and the value skew of the latest run.
     ReadValueReport,
+    /// List and verify the audit trail (who opened or changed what, when, from where).
+    ReadAudit,
+    /// Read the compensation policy in force and its versions.
+    ReadPolicy,
+    /// Set a new version of the compensation policy and the goodwill limits.
+    SetPolicy,
 }
 
 /// What a role may do with an action.
@@ -123,7 +129,7 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 
 /// The permission matrix. Columns in the order of [`Role::ALL`]: front line, customer manager,
 /// analyst, steward, executive, admin.
-pub const MATRIX: [(Action, [Permission; 6]); 34] = [
+pub const MATRIX: [(Action, [Permission; 6]); 37] = [
     //                                   FL  CM  AN  ST  EX  AD
     (Action::Search, /*              */ [A, A, M, A, M, A]),
     (Action::OpenRecord, /*          */ [A, A, M, A, M, A]),
@@ -159,12 +165,15 @@ pub const MATRIX: [(Action, [Permission; 6]); 34] = [
     (Action::ExplainValue, /*       */ [D, A, A, A, D, A]),
     (Action::Score, /*              */ [D, D, A, D, D, A]),
     (Action::ReadValueReport, /*    */ [D, A, A, A, A, A]),
+    (Action::ReadAudit, /*          */ [D, D, D, D, D, A]),
+    (Action::ReadPolicy, /*         */ [A, A, A, A, A, A]),
+    (Action::SetPolicy, /*          */ [D, D, D, D, A, A]),
 ];
 
 impl Action {
     /// Every action, in the order of the matrix.
-    pub const ALL: [Action; 34] = {
-        let mut out = [Action::Search; 34];
+    pub const ALL: [Action; MATRIX.len()] = {
+        let mut out = [Action::Search; MATRIX.len()];
         let mut i = 0;
         while i < MATRIX.len() {
             out[i] = MATRIX[i].0;
@@ -210,6 +219,9 @@ impl Action {
             Action::ExplainValue => "explain-value",
             Action::Score => "score",
             Action::ReadValueReport => "read-value-report",
+            Action::ReadAudit => "read-audit",
+            Action::ReadPolicy => "read-policy",
+            Action::SetPolicy => "set-policy",
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use rapport_core::{
     Amount, AmountRole, AttrValue, Channel, Clock, CompensationGrant, Customer, CustomerId,
@@ -26,6 +26,7 @@ use crate::api::{
     CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent,
     NewInteraction, Overview, ServiceError, ServiceResult, Watch,
 };
+use crate::governance_ops::PolicyVersion;
 use crate::live::LiveHub;
 use crate::protocol::{Reply, Request};
 use crate::records;
@@ -54,8 +55,9 @@ pub struct Caller {
 pub struct Engine {
     store: Store,
     repo: Repository,
-    policy: CompensationPolicy,
-    limits: ApprovalLimits,
+    /// The policy version in force (compensation table and goodwill limits), replaced whole
+    /// by `policy set`.
+    in_force: RwLock<Arc<PolicyVersion>>,
     hub: LiveHub,
     sessions: Mutex<HashMap<SessionToken, Session>>,
     limiter: Mutex<LoginLimiter>,
@@ -70,6 +72,9 @@ pub struct Engine {
     scoring: RwLock<bool>,
     /// Customers whose interactions were written during the current scoring run.
     touched: Mutex<Vec<CustomerId>>,
+    /// The audit chain's head, held while an entry is chained and its batch applied
+    /// (`governance_ops`).
+    audit: Mutex<rapport_governance::audit::AuditHead>,
     session_ttl_ms: i64,
     /// Where "now" comes from: the system clock in the product, a fixed or manual one in tests.
     clock: Clock,
@@ -81,7 +86,7 @@ pub struct Engine {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("policy_version", &self.policy.version)
+            .field("policy_version", &self.policy().version)
             .finish_non_exhaustive()
     }
 }
@@ -142,19 +147,9 @@ impl Engine {
     /// [`Engine::new`] for one command that exits next (`rapport score`, `rapport ingest`):
     /// no warm-up thread competing with its work (a search loads what it needs itself).
     pub fn for_command(store: Store) -> Engine {
-        let policy = match store.doc::<CompensationPolicy>(GOVERNANCE, "compensation_policy") {
-            Ok(Some(p)) => p,
-            Ok(None) => CompensationPolicy::standard(),
-            Err(e) => {
-                tracing::error!(error = %e, "stored compensation policy unreadable; using the standard policy");
-                CompensationPolicy::standard()
-            }
-        };
-        let limits = match store.doc::<ApprovalLimits>(GOVERNANCE, "approval_limits") {
-            Ok(Some(l)) => l,
-            _ => ApprovalLimits::standard(),
-        };
+        let in_force = RwLock::new(Arc::new(policy_at_start(&store)));
         let hub = LiveHub::start(&store);
+        let audit = Mutex::new(crate::governance_ops::stored_head(&store));
         let reporting = match rapport_repository::rates::stored(&store) {
             Ok(r) => r.map_or(rapport_core::Currency::EUR, |r| r.reporting),
             Err(e) => {
@@ -166,8 +161,7 @@ impl Engine {
             reporting,
             repo: Repository::new(store.clone()),
             store,
-            policy,
-            limits,
+            in_force,
             hub,
             sessions: Mutex::default(),
             limiter: Mutex::new(LoginLimiter::standard()),
@@ -175,6 +169,7 @@ impl Engine {
             jobs: Mutex::new(()),
             scoring: RwLock::new(false),
             touched: Mutex::default(),
+            audit,
             session_ttl_ms: SESSION_TTL_MS,
             clock: Clock::System,
         }
@@ -216,6 +211,11 @@ impl Engine {
     /// Holds the long-job lock (one ingest, merge or scoring run at a time).
     pub(crate) fn job(&self) -> MutexGuard<'_, ()> {
         lock(&self.jobs)
+    }
+
+    /// Holds the audit chain's head (see `governance_ops`).
+    pub(crate) fn audit_head(&self) -> MutexGuard<'_, rapport_governance::audit::AuditHead> {
+        lock(&self.audit)
     }
 
     /// Holds the customer-document write lock (an ingest or a merge rewrites customers).
@@ -273,9 +273,25 @@ impl Engine {
         r
     }
 
-    /// The compensation policy in force.
-    pub fn policy(&self) -> &CompensationPolicy {
-        &self.policy
+    /// The policy version in force: the compensation table and the goodwill limits.
+    pub fn policy(&self) -> Arc<PolicyVersion> {
+        self.in_force
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The policy version in force, as a value.
+    pub(crate) fn policy_in_force(&self) -> PolicyVersion {
+        (*self.policy()).clone()
+    }
+
+    /// Puts a policy version in force (after it is stored).
+    pub(crate) fn put_in_force(&self, v: &PolicyVersion) {
+        *self
+            .in_force
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(v.clone());
     }
 
     /// Flushes the store.
@@ -433,10 +449,33 @@ impl Engine {
         self.hub.len()
     }
 
-    /// Handles one request for `caller` (subscriptions are the transport's business).
+    /// Handles one request for `caller` in this process (subscriptions are the transport's
+    /// business); the audit trail names its origin `embedded`.
     pub fn handle(&self, caller: &Caller, req: Request) -> ServiceResult<Reply> {
-        let masked = self.authorize(caller, req.action(&caller.operator))?;
+        self.handle_from(caller, crate::governance_ops::EMBEDDED, req)
+    }
+
+    /// Handles one request for `caller` made from `origin` (a peer's address, a command), as
+    /// the audit trail records it: record opens and writes are audited.
+    pub fn handle_from(&self, caller: &Caller, origin: &str, req: Request) -> ServiceResult<Reply> {
+        let action = req.action(&caller.operator);
+        let masked = self.authorize(caller, action)?;
         crate::limits::check(&req)?;
+        let after = crate::governance_ops::AfterAudit::of(&req, action);
+        let reply = self.answer(caller, origin, masked, req);
+        if let (Ok(_), Some(after)) = (&reply, after) {
+            self.audit_after(caller, origin, after);
+        }
+        reply
+    }
+
+    fn answer(
+        &self,
+        caller: &Caller,
+        origin: &str,
+        masked: bool,
+        req: Request,
+    ) -> ServiceResult<Reply> {
         match req {
             Request::Search { query, limit } => {
                 // A masked role searches by name: a full e-mail, phone, loyalty or booking
@@ -449,18 +488,21 @@ impl Engine {
                 }
                 self.search(&query, limit).map(Reply::Summaries)
             }
-            Request::Open { customer, query } => self
-                .open_record(customer, &query, masked)
-                .map(|r| Reply::Record(Box::new(r))),
+            Request::Open { customer, query } => {
+                let record = self.open_record(customer, &query, masked)?;
+                self.audit_read(caller, origin, Action::OpenRecord, customer)?;
+                Ok(Reply::Record(Box::new(record)))
+            }
             Request::Interactions { customer, query } => {
                 let mut page = self.interactions(customer, &query)?;
+                self.audit_read(caller, origin, Action::ReadInteractions, customer)?;
                 if masked {
                     page.iter_mut().for_each(masking::mask_interaction);
                 }
                 Ok(Reply::Interactions(page))
             }
             Request::LogInteraction(new) => self
-                .log_interaction(caller, new)
+                .log_interaction(caller, origin, new)
                 .map(|i| Reply::Interaction(Box::new(i))),
             Request::RecordPreference {
                 customer,
@@ -468,12 +510,14 @@ impl Engine {
                 value,
                 channel,
             } => self
-                .record_preference(caller, customer, topic, value, channel)
+                .record_preference(caller, origin, customer, topic, value, channel)
                 .map(Reply::Preference),
             Request::Entitlement(r) => self
                 .entitlement(&r)
                 .map(|e| Reply::Entitlement(Box::new(e))),
-            Request::Grant(r) => self.grant(caller, &r).map(|g| Reply::Grant(Box::new(g))),
+            Request::Grant(r) => self
+                .grant(caller, origin, &r)
+                .map(|g| Reply::Grant(Box::new(g))),
             Request::Overview => self.overview().map(|o| Reply::Overview(Box::new(o))),
             Request::List { name, limit } => self.list(&name, limit).map(Reply::List),
             Request::Subscribe { .. } | Request::SetWatch { .. } | Request::Unsubscribe { .. } => {
@@ -515,13 +559,29 @@ impl Engine {
                 disruption,
                 touchpoint,
             } => self
-                .grant_flight(caller, &disruption, &touchpoint)
+                .grant_flight(caller, origin, &disruption, &touchpoint)
                 .map(Reply::FlightGrants),
             Request::DeclareDisruption(d) => self
-                .declare(caller, d)
+                .declare(caller, origin, d)
                 .map(|d| Reply::Disruption(Box::new(d))),
             Request::Data(d) => self.handle_data(caller, d).map(Reply::Data),
+            Request::Governance(g) => self
+                .handle_governance(caller, origin, g)
+                .map(Reply::Governance),
         }
+    }
+
+    /// Records that `caller` read `customer`'s record or history. A batched write: it costs the
+    /// open no flush (see `governance_ops`); if it cannot be written, nothing is shown.
+    fn audit_read(
+        &self,
+        caller: &Caller,
+        origin: &str,
+        action: Action,
+        customer: CustomerId,
+    ) -> ServiceResult<()> {
+        let event = self.audit_event(caller, origin, action, Some(customer), String::new());
+        self.audit_alone(event, Durability::Batched)
     }
 
     fn search(&self, query: &str, limit: usize) -> ServiceResult<Vec<CustomerSummary>> {
@@ -570,7 +630,12 @@ impl Engine {
         Ok(InteractionId(r.start))
     }
 
-    fn log_interaction(&self, caller: &Caller, new: NewInteraction) -> ServiceResult<Interaction> {
+    fn log_interaction(
+        &self,
+        caller: &Caller,
+        origin: &str,
+        new: NewInteraction,
+    ) -> ServiceResult<Interaction> {
         self.require_customer(new.customer)?;
         if let Some(t) = &new.text {
             check_text("text", t, MAX_TEXT)?;
@@ -617,9 +682,15 @@ impl Engine {
         i.employee = Some(caller.operator.clone());
         let mut batch = Batch::default();
         batch.put_interaction(&i);
+        let event = self.audit_event(
+            caller,
+            origin,
+            Action::LogInteraction,
+            Some(i.customer),
+            i.id.to_string(),
+        );
         self.noting(&[i.customer], || {
-            self.store
-                .write(batch, Durability::Durable)
+            self.write_audited(batch, vec![event], Durability::Durable)
                 .map_err(store_err)
         })?;
         Ok(i)
@@ -719,6 +790,7 @@ impl Engine {
     fn record_preference(
         &self,
         caller: &Caller,
+        origin: &str,
         id: CustomerId,
         topic: String,
         value: String,
@@ -756,9 +828,15 @@ impl Engine {
         let mut batch = Batch::default();
         batch.put_customer(&customer, keys);
         batch.put_interaction(&i);
+        let event = self.audit_event(
+            caller,
+            origin,
+            Action::RecordPreference,
+            Some(id),
+            i.id.to_string(),
+        );
         self.noting(&[id], || {
-            self.store
-                .write(batch, Durability::Durable)
+            self.write_audited(batch, vec![event], Durability::Durable)
                 .map_err(store_err)
         })?;
         Ok(pref)
@@ -816,7 +894,8 @@ impl Engine {
     }
 
     fn decide_for(&self, a: &Affected) -> ServiceResult<rapport_governance::Decision> {
-        self.policy
+        self.policy()
+            .policy
             .decide(a.kind, a.delay_minutes)
             .map_err(|e: PolicyError| ServiceError::Invalid(e.to_string()))
     }
@@ -841,7 +920,8 @@ impl Engine {
     ) -> ServiceResult<DisruptionEntry> {
         d.affected = vec![a.clone()];
         let existing = self.existing_grant(customer, &d.id)?;
-        let (entitlement, not_entitled) = match self.policy.decide(a.kind, a.delay_minutes) {
+        let in_force = self.policy();
+        let (entitlement, not_entitled) = match in_force.policy.decide(a.kind, a.delay_minutes) {
             Ok(x) => (
                 Some(Entitlement {
                     instrument: x.instrument,
@@ -853,7 +933,7 @@ impl Engine {
             ),
             Err(e) => (None, Some(e.to_string())),
         };
-        let care = self
+        let care = in_force
             .policy
             .care(a.kind, a.delay_minutes)
             .into_iter()
@@ -912,6 +992,7 @@ impl Engine {
     fn grant_flight(
         &self,
         caller: &Caller,
+        origin: &str,
         reference: &str,
         touchpoint: &str,
     ) -> ServiceResult<Vec<FlightGrant>> {
@@ -929,7 +1010,7 @@ impl Engine {
                 touchpoint: touchpoint.to_string(),
                 channel: None,
             };
-            let (outcome, problem) = match self.grant(caller, &r) {
+            let (outcome, problem) = match self.grant(caller, origin, &r) {
                 Ok(o) => (Some(o), None),
                 Err(ServiceError::Invalid(m)) => (None, Some(m)),
                 Err(e @ ServiceError::Forbidden { .. }) => (None, Some(e.to_string())),
@@ -944,7 +1025,12 @@ impl Engine {
         Ok(out)
     }
 
-    fn declare(&self, caller: &Caller, decl: Declaration) -> ServiceResult<Disruption> {
+    fn declare(
+        &self,
+        caller: &Caller,
+        origin: &str,
+        decl: Declaration,
+    ) -> ServiceResult<Disruption> {
         let id = canonical(&decl.disruption)?;
         let reason = decl.reason.trim().to_string();
         if reason.is_empty() {
@@ -996,11 +1082,19 @@ impl Engine {
                 },
             });
         let mut batch = Batch::default();
+        let mut events = Vec::with_capacity(decl.customers.len());
         let ids = self
             .store
             .next_interaction_ids(decl.customers.len() as u64)
             .map_err(store_err)?;
         for (c, iid) in decl.customers.iter().zip(ids) {
+            events.push(self.audit_event(
+                caller,
+                origin,
+                Action::DeclareDisruption,
+                Some(*c),
+                InteractionId(iid).to_string(),
+            ));
             d.note(Affected {
                 customer: *c,
                 kind: decl.kind,
@@ -1057,8 +1151,7 @@ impl Engine {
         }
         disruption::put(&mut batch, &d).map_err(repo_err)?;
         self.noting(&decl.customers, || {
-            self.store
-                .write(batch, Durability::Durable)
+            self.write_audited(batch, events, Durability::Durable)
                 .map_err(store_err)
         })?;
         tracing::info!(operator = %caller.operator, disruption = %id, customers = decl.customers.len(), "disruption declared");
@@ -1067,15 +1160,25 @@ impl Engine {
             .ok_or_else(|| ServiceError::Internal(format!("disruption {id} not stored")))
     }
 
-    fn grant(&self, caller: &Caller, r: &CompensationRequest) -> ServiceResult<GrantOutcome> {
+    fn grant(
+        &self,
+        caller: &Caller,
+        origin: &str,
+        r: &CompensationRequest,
+    ) -> ServiceResult<GrantOutcome> {
         self.require_customer(r.customer)?;
         let (id, facts) = self.facts(r)?;
         if let Some(existing) = self.existing_grant(r.customer, &id)? {
             return Ok(GrantOutcome::Refused(existing));
         }
-        let d = self.decide_for(&facts)?;
+        // One version prices the grant, checks the limit and is recorded.
+        let in_force = self.policy();
+        let d = in_force
+            .policy
+            .decide(facts.kind, facts.delay_minutes)
+            .map_err(|e: PolicyError| ServiceError::Invalid(e.to_string()))?;
         let disruption = id.to_string();
-        if !self.limits.within(caller.role, d.amount) {
+        if !in_force.limits.within(caller.role, d.amount) {
             return Err(ServiceError::Forbidden {
                 role: caller.role,
                 action: format!(
@@ -1127,6 +1230,11 @@ impl Engine {
         );
         attrs.insert("instrument".into(), AttrValue::Text(d.instrument));
         attrs.insert("policy_rule".into(), AttrValue::Text(d.rule));
+        // The version that priced it (also in the rule's name, `delay 9h+ v2`).
+        attrs.insert(
+            "policy_version".into(),
+            AttrValue::Int(i64::from(in_force.policy.version)),
+        );
         if let Some(m) = facts.delay_minutes {
             attrs.insert("delay_minutes".into(), AttrValue::Int(i64::from(m)));
         }
@@ -1134,8 +1242,15 @@ impl Engine {
         let mut batch = Batch::default();
         batch.insert_grant(&grant);
         batch.put_interaction(&i);
+        let event = self.audit_event(
+            caller,
+            origin,
+            Action::GrantCompensation,
+            Some(r.customer),
+            iid.to_string(),
+        );
         let written = self.noting(&[r.customer], || {
-            Ok(self.store.write(batch, Durability::Durable))
+            Ok(self.write_audited(batch, vec![event], Durability::Durable))
         })?;
         match written {
             Ok(()) => {
@@ -1227,5 +1342,42 @@ impl Engine {
         lock(&self.sessions).retain(|_, s| s.operator != name);
         tracing::info!(by = %caller.operator, operator = name, "operator disabled");
         Ok(())
+    }
+}
+
+/// The policy in force when the engine starts: the newest stored version; else a policy stored
+/// by an older build (`governance/compensation_policy`, `approval_limits`); else the standard.
+fn policy_at_start(store: &Store) -> PolicyVersion {
+    match crate::governance_ops::policy_versions(store) {
+        Ok(mut all) if !all.is_empty() => {
+            if let Some(v) = all.pop() {
+                return v;
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "stored policy versions unreadable; using the older stored or the standard policy");
+        }
+    }
+    let (policy, set_by) = match store.doc::<CompensationPolicy>(GOVERNANCE, "compensation_policy")
+    {
+        Ok(Some(p)) => (p, "stored"),
+        Ok(None) => (CompensationPolicy::standard(), "standard"),
+        Err(e) => {
+            tracing::error!(error = %e, "stored compensation policy unreadable; using the standard policy");
+            (CompensationPolicy::standard(), "standard")
+        }
+    };
+    let limits = match store.doc::<ApprovalLimits>(GOVERNANCE, "approval_limits") {
+        Ok(Some(l)) => l,
+        _ => ApprovalLimits::standard(),
+    };
+    PolicyVersion {
+        version: policy.version,
+        set_by: set_by.to_string(),
+        set_at: None,
+        file: String::new(),
+        policy,
+        limits,
     }
 }

@@ -214,6 +214,7 @@ pub fn check(req: &Request) -> ServiceResult<()> {
             Ok(())
         }
         Request::Data(d) => crate::data::check(d),
+        Request::Governance(g) => crate::governance_ops::check(g),
         Request::Backup { path, .. } => {
             if path.len() > crate::backup::MAX_PATH {
                 return Err(ServiceError::Invalid(format!(

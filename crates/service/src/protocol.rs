@@ -19,6 +19,7 @@ use crate::api::{
 };
 use crate::assess::AssessmentEntry;
 use crate::data::{DataReply, DataRequest};
+use crate::governance_ops::{GovernanceReply, GovernanceRequest};
 
 /// The protocol version; a client with another version is refused.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -186,6 +187,8 @@ pub enum Request {
     DeclareDisruption(Declaration),
     /// The steward's and analyst's requests ([`crate::Operations`]).
     Data(DataRequest),
+    /// Audit, policy and approvals ([`crate::Governance`]).
+    Governance(GovernanceRequest),
 }
 
 impl Request {
@@ -217,6 +220,7 @@ impl Request {
             Request::GrantFlight { .. } => Action::GrantCompensation,
             Request::DeclareDisruption(_) => Action::DeclareDisruption,
             Request::Data(d) => d.action(),
+            Request::Governance(g) => g.action(),
         }
     }
 
@@ -226,6 +230,7 @@ impl Request {
         match self {
             Request::Backup { .. } => true,
             Request::Data(d) => d.is_long(),
+            Request::Governance(g) => g.is_long(),
             _ => false,
         }
     }
@@ -274,6 +279,8 @@ pub enum Reply {
     Disruption(Box<Disruption>),
     /// The reply to a [`Request::Data`].
     Data(DataReply),
+    /// The reply to a [`Request::Governance`].
+    Governance(GovernanceReply),
 }
 
 /// From server to client.

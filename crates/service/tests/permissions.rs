@@ -9,8 +9,8 @@ use rapport_governance::questionnaire::Answers;
 use rapport_governance::{Action, Permission, Role, permission};
 use rapport_service::data::{IngestRequest, ScoreRequest};
 use rapport_service::{
-    Assessments, CompensationRequest, Declaration, Embedded, InteractionQuery, NewInteraction,
-    Operations, OperatorAdmin, Remote, Service, ServiceError, Watch,
+    Assessments, CompensationRequest, Declaration, Embedded, Governance, InteractionQuery,
+    NewInteraction, Operations, OperatorAdmin, Remote, Service, ServiceError, Watch,
 };
 
 use common::{PASSWORD, TestServer, engine};
@@ -231,6 +231,15 @@ async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) ->
             let tiers = authorised(c.tiers().await);
             assert_eq!(tiers, authorised(c.skew().await));
             tiers
+        }
+        Action::ReadAudit => outcome(c.verify_audit().await, none),
+        Action::ReadPolicy => outcome(c.policy_history().await, none),
+        Action::SetPolicy => {
+            let standard = rapport_governance::PolicyFile {
+                policy: rapport_governance::CompensationPolicy::standard(),
+                limits: rapport_governance::ApprovalLimits::standard(),
+            };
+            outcome(c.set_policy("policy.toml", &standard.to_toml()).await, none)
         }
         Action::DeclareDisruption => outcome(
             c.declare_disruption(Declaration {

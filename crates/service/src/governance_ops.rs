@@ -1,0 +1,580 @@
+//! Governance through the one door: the tamper-evident audit trail of every write and every
+//! record opened (`rapport audit list|verify`), and the compensation policy as versioned data
+//! (`rapport policy show|set|history`).
+//!
+//! Each request is one [`GovernanceRequest`] answered by one [`GovernanceReply`];
+//! [`Governance`] writes each once on the client side over any [`crate::Transport`], and
+//! [`crate::Engine`] answers them where the store is owned.
+//!
+//! How the trail is kept: the entries are documents of the `audit` collection keyed by their
+//! sequence number (20 digits, so key order is chain order), in bincode, with the head (last
+//! sequence number and hash) in `audit_head`. The engine keeps the head in memory under one
+//! lock; an entry and the new head are written in the same atomic batch as the write they
+//! record (a note, a preference, a grant, a declaration), so a crash keeps both or neither.
+//! Other writes (operators, ingests, merges, scoring runs, other engineers' requests) are
+//! appended after they succeed, durably. A record opened or a history page read is appended
+//! with a batched write (no flush of its own: sled's flusher or the next durable write makes it
+//! durable within half a second; a crash may lose the last opens' entries together with their
+//! head, never leave a broken chain). An entry holds who (operator, role), from where (the
+//! peer's address or the command), what (the permission-matrix action), when, which customer
+//! (an id) and an identifying detail (an interaction id, an operator name): never a customer's
+//! name, contact or free text, so erasing a customer's personal data leaves it untouched.
+
+use std::future::Future;
+
+use rapport_core::{CustomerId, Timestamp};
+use rapport_governance::audit::{self, AuditEntry, AuditEvent, AuditHead, Verifier};
+use rapport_governance::{Action, ApprovalLimits, CompensationPolicy, PolicyFile};
+use rapport_store::{Batch, Durability};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{ServiceError, ServiceResult};
+use crate::engine::{Caller, Engine, store_err};
+use crate::protocol::{Reply, Request};
+use crate::typed::Transport;
+use crate::unexpected;
+
+/// The collection of audit entries (key: the sequence number, 20 digits).
+pub const AUDIT: &str = "audit";
+/// The collection holding the audit chain's head (key [`HEAD_KEY`]).
+pub const AUDIT_HEAD: &str = "audit_head";
+/// The head's key.
+pub const HEAD_KEY: &str = "head";
+/// Most entries in one page of `audit list`.
+pub const MAX_AUDIT_PAGE: usize = 1_000;
+/// The origin of requests made in-process without a named command.
+pub const EMBEDDED: &str = "embedded";
+/// The collection of policy versions (key: the version, 10 digits).
+pub const POLICY_VERSIONS: &str = "policy_versions";
+/// Longest policy file accepted, in bytes.
+pub const MAX_POLICY_FILE: usize = 64 * 1024;
+
+/// One version of the compensation policy and the goodwill limits, with who set it and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyVersion {
+    /// 1, 2, 3, ...; grants name it in their rule (`delay 9h+ v2`) and `policy_version`.
+    pub version: u32,
+    /// Who set it (`standard` for the built-in version 1 never set by anyone).
+    pub set_by: String,
+    /// When (`None` for the built-in one).
+    pub set_at: Option<Timestamp>,
+    /// The file it was read from, as named by whoever set it.
+    pub file: String,
+    /// The compensation table and care items.
+    pub policy: CompensationPolicy,
+    /// What each role may grant without approval.
+    pub limits: ApprovalLimits,
+}
+
+impl PolicyVersion {
+    /// The version as a policy file (what `policy show` prints and `policy set` reads).
+    pub fn to_toml(&self) -> String {
+        PolicyFile {
+            policy: self.policy.clone(),
+            limits: self.limits.clone(),
+        }
+        .to_toml()
+    }
+}
+
+/// Which entries of the trail to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// Only entries about this customer.
+    pub customer: Option<CustomerId>,
+    /// Only entries by this operator.
+    pub operator: Option<String>,
+    /// Only entries at or after this time.
+    pub since: Option<Timestamp>,
+    /// Start after this sequence number (the previous page's `next`).
+    pub after: Option<u64>,
+    /// Most entries (at most [`MAX_AUDIT_PAGE`]).
+    pub limit: usize,
+}
+
+/// A page of the trail, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    /// The entries.
+    pub entries: Vec<AuditEntry>,
+    /// The sequence number to continue after, when there may be more.
+    pub next: Option<u64>,
+}
+
+/// What `audit verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditVerdict {
+    /// Entries checked before the first break (all of them when the chain holds).
+    pub checked: u64,
+    /// The head as stored.
+    pub head: AuditHead,
+    /// The first break, in words (`None`: the chain holds).
+    pub problem: Option<String>,
+    /// The sequence number where it breaks.
+    pub broken_at: Option<u64>,
+}
+
+impl AuditVerdict {
+    /// Whether the chain holds.
+    pub fn holds(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+/// The governance requests (one [`Action`] each; see [`GovernanceRequest::action`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum GovernanceRequest {
+    /// [`Governance::audit`].
+    AuditList(AuditQuery),
+    /// [`Governance::verify_audit`].
+    AuditVerify,
+    /// [`Governance::policy`].
+    PolicyShow,
+    /// [`Governance::set_policy`].
+    PolicySet {
+        /// The file's name, for errors.
+        file: String,
+        /// Its text (a policy file, see [`PolicyFile`]).
+        text: String,
+    },
+    /// [`Governance::policy_history`].
+    PolicyHistory,
+}
+
+impl GovernanceRequest {
+    /// The permission-matrix action this request needs.
+    pub fn action(&self) -> Action {
+        match self {
+            GovernanceRequest::AuditList(_) | GovernanceRequest::AuditVerify => Action::ReadAudit,
+            GovernanceRequest::PolicyShow | GovernanceRequest::PolicyHistory => Action::ReadPolicy,
+            GovernanceRequest::PolicySet { .. } => Action::SetPolicy,
+        }
+    }
+
+    /// Whether the request may run for long (verifying a trail of millions of entries).
+    pub fn is_long(&self) -> bool {
+        matches!(self, GovernanceRequest::AuditVerify)
+    }
+}
+
+/// The replies to [`GovernanceRequest`]s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum GovernanceReply {
+    /// A page of the audit trail.
+    Audit(AuditPage),
+    /// A verification.
+    Verified(AuditVerdict),
+    /// A policy version (the one in force, or the one just set).
+    Policy(Box<PolicyVersion>),
+    /// Every policy version, oldest first.
+    Policies(Vec<PolicyVersion>),
+}
+
+/// The governance operations, embedded or remote, each written once over the transport.
+pub trait Governance: Transport {
+    /// A page of the audit trail, oldest first.
+    fn audit(&self, q: AuditQuery) -> impl Future<Output = ServiceResult<AuditPage>> + Send {
+        async move {
+            match governance(self, GovernanceRequest::AuditList(q)).await? {
+                GovernanceReply::Audit(p) => Ok(p),
+                other => Err(odd(other)),
+            }
+        }
+    }
+
+    /// Checks the whole audit chain against its head.
+    fn verify_audit(&self) -> impl Future<Output = ServiceResult<AuditVerdict>> + Send {
+        async move {
+            match governance(self, GovernanceRequest::AuditVerify).await? {
+                GovernanceReply::Verified(v) => Ok(v),
+                other => Err(odd(other)),
+            }
+        }
+    }
+
+    /// The policy in force.
+    fn policy(&self) -> impl Future<Output = ServiceResult<PolicyVersion>> + Send {
+        async move {
+            match governance(self, GovernanceRequest::PolicyShow).await? {
+                GovernanceReply::Policy(p) => Ok(*p),
+                other => Err(odd(other)),
+            }
+        }
+    }
+
+    /// Sets a new policy version from a policy file's text (`file` names it in errors); it
+    /// applies to every grant from the moment this returns.
+    fn set_policy(
+        &self,
+        file: &str,
+        text: &str,
+    ) -> impl Future<Output = ServiceResult<PolicyVersion>> + Send {
+        let req = GovernanceRequest::PolicySet {
+            file: file.to_string(),
+            text: text.to_string(),
+        };
+        async move {
+            match governance(self, req).await? {
+                GovernanceReply::Policy(p) => Ok(*p),
+                other => Err(odd(other)),
+            }
+        }
+    }
+
+    /// Every policy version, oldest first.
+    fn policy_history(&self) -> impl Future<Output = ServiceResult<Vec<PolicyVersion>>> + Send {
+        async move {
+            match governance(self, GovernanceRequest::PolicyHistory).await? {
+                GovernanceReply::Policies(p) => Ok(p),
+                other => Err(odd(other)),
+            }
+        }
+    }
+}
+
+impl<T: Transport> Governance for T {}
+
+async fn governance<T: Transport + ?Sized>(
+    t: &T,
+    req: GovernanceRequest,
+) -> ServiceResult<GovernanceReply> {
+    match t.send(Request::Governance(req)).await? {
+        Reply::Governance(g) => Ok(g),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn odd(reply: GovernanceReply) -> ServiceError {
+    ServiceError::Internal(format!("unexpected reply {reply:?}"))
+}
+
+/// The string fields of a governance request against the limits (see [`crate::limits`]).
+pub(crate) fn check(req: &GovernanceRequest) -> ServiceResult<()> {
+    match req {
+        GovernanceRequest::AuditList(q) => match &q.operator {
+            Some(o) => crate::limits::text("operator name", o, 40),
+            None => Ok(()),
+        },
+        GovernanceRequest::PolicySet { file, text } => {
+            crate::limits::text("policy file name", file, 200)?;
+            if text.len() > MAX_POLICY_FILE {
+                return Err(ServiceError::Invalid(format!(
+                    "a policy file is at most {MAX_POLICY_FILE} bytes"
+                )));
+            }
+            Ok(())
+        }
+        GovernanceRequest::AuditVerify
+        | GovernanceRequest::PolicyShow
+        | GovernanceRequest::PolicyHistory => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine's side.
+
+/// An entry's key: its sequence number in 20 digits, so key order is chain order.
+fn entry_key(seq: u64) -> String {
+    format!("{seq:020}")
+}
+
+/// Reads the stored head (the engine keeps it in memory from then on).
+pub(crate) fn stored_head(store: &rapport_store::Store) -> AuditHead {
+    match store.doc::<AuditHead>(AUDIT_HEAD, HEAD_KEY) {
+        Ok(Some(h)) => h,
+        Ok(None) => AuditHead::empty(),
+        Err(e) => {
+            // Appending after an unreadable head forks the chain; `audit verify` says where.
+            tracing::error!(error = %e, "the audit head is unreadable: the chain restarts and `rapport audit verify` will report the break");
+            AuditHead::empty()
+        }
+    }
+}
+
+/// Whether a request of this action is audited after it succeeds, in a write of its own: every
+/// write that does not put its entry in its own batch. Reads are not audited, except opening
+/// a record or reading its history (audited by the engine as they happen).
+fn audited_after(action: Action) -> bool {
+    use Action::*;
+    let in_batch = matches!(
+        action,
+        OpenRecord | ReadInteractions | LogInteraction | RecordPreference | GrantCompensation
+    ) || matches!(action, DeclareDisruption | SetPolicy);
+    let read = matches!(
+        action,
+        Search
+            | ReadEntitlement
+            | ReadOverview
+            | ReadList
+            | Subscribe
+            | ListOperators
+            | ReadDisruptions
+            | ReadQuarantine
+            | ReadReviews
+            | ExplainMerge
+            | ReadQuality
+            | ReadStats
+            | ReadRates
+            | ExplainValue
+            | ReadValueReport
+            | ReadAudit
+            | ReadPolicy
+    ) || action.as_str().starts_with("read-");
+    !in_batch && !read
+}
+
+/// What identifies a generic write's object without personal data.
+fn detail_of(req: &Request) -> String {
+    match req {
+        Request::AddOperator { name, role, .. } => format!("operator {name} as {role}"),
+        Request::SetPassword { name, .. } | Request::DisableOperator { name } => {
+            format!("operator {name}")
+        }
+        _ => String::new(),
+    }
+}
+
+/// What the engine audits for a request, decided before it runs (it consumes the request).
+pub(crate) struct AfterAudit {
+    action: Action,
+    detail: String,
+}
+
+impl AfterAudit {
+    /// The audit a successful `req` needs after it, if any.
+    pub(crate) fn of(req: &Request, action: Action) -> Option<AfterAudit> {
+        audited_after(action).then(|| AfterAudit {
+            action,
+            detail: detail_of(req),
+        })
+    }
+}
+
+impl Engine {
+    /// An audit event by `caller` from `origin`, now.
+    pub(crate) fn audit_event(
+        &self,
+        caller: &Caller,
+        origin: &str,
+        action: Action,
+        customer: Option<CustomerId>,
+        detail: String,
+    ) -> AuditEvent {
+        AuditEvent {
+            at: self.now(),
+            operator: caller.operator.clone(),
+            role: caller.role.as_str().to_string(),
+            origin: origin.to_string(),
+            action: action.as_str().to_string(),
+            customer,
+            detail,
+        }
+    }
+
+    /// Writes `batch` with `events` chained onto the audit trail in the same atomic batch, as
+    /// durable as asked. The head moves only when the batch is written (a refused grant leaves
+    /// no entry). The audit lock is held while the batch is applied, not while it is flushed.
+    pub(crate) fn write_audited(
+        &self,
+        mut batch: Batch,
+        events: Vec<AuditEvent>,
+        durability: Durability,
+    ) -> Result<(), rapport_store::Error> {
+        {
+            let mut head = self.audit_head();
+            let mut next = head.clone();
+            for event in events {
+                let (entry, h) = audit::append(&next, event);
+                batch.put_doc_compact(AUDIT, &entry_key(entry.seq), &entry)?;
+                next = h;
+            }
+            batch.put_doc_compact(AUDIT_HEAD, HEAD_KEY, &next)?;
+            self.store().write(batch, Durability::Batched)?;
+            *head = next;
+        }
+        if durability == Durability::Durable {
+            // Flushes every write so far, this batch included.
+            self.store().flush()?;
+        }
+        Ok(())
+    }
+
+    /// Appends one entry alone.
+    pub(crate) fn audit_alone(
+        &self,
+        event: AuditEvent,
+        durability: Durability,
+    ) -> ServiceResult<()> {
+        self.write_audited(Batch::default(), vec![event], durability)
+            .map_err(store_err)
+    }
+
+    /// Appends the entry of a write that succeeded without one in its batch. A failure is
+    /// logged: the write happened, and the reply must say so.
+    pub(crate) fn audit_after(&self, caller: &Caller, origin: &str, a: AfterAudit) {
+        let event = self.audit_event(caller, origin, a.action, None, a.detail);
+        if let Err(e) = self.audit_alone(event, Durability::Durable) {
+            tracing::error!(error = %e, operator = %caller.operator, action = %a.action, "the write succeeded but its audit entry could not be written");
+        }
+    }
+
+    /// Answers a [`GovernanceRequest`] (authorised and checked by the caller).
+    pub(crate) fn handle_governance(
+        &self,
+        caller: &Caller,
+        origin: &str,
+        req: GovernanceRequest,
+    ) -> ServiceResult<GovernanceReply> {
+        match req {
+            GovernanceRequest::AuditList(q) => self.audit_list(&q).map(GovernanceReply::Audit),
+            GovernanceRequest::AuditVerify => self.audit_verify().map(GovernanceReply::Verified),
+            GovernanceRequest::PolicyShow => {
+                Ok(GovernanceReply::Policy(Box::new(self.policy_in_force())))
+            }
+            GovernanceRequest::PolicySet { file, text } => self
+                .set_policy(caller, origin, &file, &text)
+                .map(|p| GovernanceReply::Policy(Box::new(p))),
+            GovernanceRequest::PolicyHistory => {
+                let mut all = policy_versions(self.store())?;
+                if all.is_empty() {
+                    all.push(self.policy_in_force());
+                }
+                Ok(GovernanceReply::Policies(all))
+            }
+        }
+    }
+
+    /// Stores `text` as the next policy version and puts it in force, with its audit entry in
+    /// the same batch. Refused with every mistake (file, line, problem) when it does not hold.
+    fn set_policy(
+        &self,
+        caller: &Caller,
+        origin: &str,
+        file: &str,
+        text: &str,
+    ) -> ServiceResult<PolicyVersion> {
+        let parsed = PolicyFile::parse(file, text).map_err(|e| {
+            ServiceError::Invalid(rapport_core::text::sanitize(&e.to_string()).into_owned())
+        })?;
+        let _guard = self.write_guard();
+        let stored = policy_versions(self.store())?;
+        let current = self.policy_in_force();
+        let version = stored
+            .last()
+            .map_or(current.version, |v| v.version.max(current.version))
+            + 1;
+        let mut policy = parsed.policy;
+        policy.version = version;
+        let v = PolicyVersion {
+            version,
+            set_by: caller.operator.clone(),
+            set_at: Some(self.now()),
+            file: file.to_string(),
+            policy,
+            limits: parsed.limits,
+        };
+        let mut batch = Batch::default();
+        batch
+            .put_doc(POLICY_VERSIONS, &format!("{version:010}"), &v)
+            .map_err(store_err)?;
+        let event = self.audit_event(
+            caller,
+            origin,
+            Action::SetPolicy,
+            None,
+            format!("policy v{version}"),
+        );
+        self.write_audited(batch, vec![event], Durability::Durable)
+            .map_err(store_err)?;
+        self.put_in_force(&v);
+        tracing::info!(operator = %caller.operator, version, "compensation policy set");
+        Ok(v)
+    }
+
+    fn audit_list(&self, q: &AuditQuery) -> ServiceResult<AuditPage> {
+        let limit = q.limit.clamp(1, MAX_AUDIT_PAGE);
+        let after = q.after.map(entry_key).unwrap_or_default();
+        let mut entries = Vec::new();
+        let mut next = None;
+        for kv in self.store().docs_after::<AuditEntry>(AUDIT, &after) {
+            let (_, e) = kv.map_err(store_err)?;
+            if q.customer.is_some_and(|c| e.customer != Some(c))
+                || q.operator.as_deref().is_some_and(|o| o != e.operator)
+                || q.since.is_some_and(|s| e.at < s)
+            {
+                continue;
+            }
+            if entries.len() == limit {
+                next = entries.last().map(|e: &AuditEntry| e.seq);
+                break;
+            }
+            entries.push(e);
+        }
+        Ok(AuditPage { entries, next })
+    }
+
+    /// Walks the whole chain without holding the audit lock (record opens go on meanwhile),
+    /// then, under the lock, the entries appended since and the head.
+    fn audit_verify(&self) -> ServiceResult<AuditVerdict> {
+        let mut v = Verifier::new();
+        let mut last_key = String::new();
+        let broken = |v: &Verifier, b: audit::ChainBreak, head: AuditHead| {
+            let at = match &b {
+                audit::ChainBreak::Edited { seq } | audit::ChainBreak::Unlinked { seq, .. } => *seq,
+                audit::ChainBreak::Head { last, .. } => *last,
+            };
+            Ok(AuditVerdict {
+                checked: v.checked(),
+                head,
+                problem: Some(b.to_string()),
+                broken_at: Some(at),
+            })
+        };
+        let stored = || stored_head(self.store());
+        for kv in self.store().docs::<AuditEntry>(AUDIT, "") {
+            let (key, e) = match kv {
+                Ok(x) => x,
+                Err(e) => {
+                    return Ok(AuditVerdict {
+                        checked: v.checked(),
+                        head: stored(),
+                        problem: Some(format!(
+                            "an entry after entry {} cannot be read: {e}",
+                            v.checked()
+                        )),
+                        broken_at: Some(v.checked() + 1),
+                    });
+                }
+            };
+            if let Err(b) = v.push(&e) {
+                return broken(&v, b, stored());
+            }
+            last_key = key;
+        }
+        let _head = self.audit_head();
+        for kv in self.store().docs_after::<AuditEntry>(AUDIT, &last_key) {
+            let (_, e) = kv.map_err(store_err)?;
+            if let Err(b) = v.push(&e) {
+                return broken(&v, b, stored());
+            }
+        }
+        let head = stored();
+        match v.finish(&head) {
+            Ok(n) => Ok(AuditVerdict {
+                checked: n,
+                head,
+                problem: None,
+                broken_at: None,
+            }),
+            Err(b) => broken(&v, b, head),
+        }
+    }
+}
+
+/// Every stored policy version, oldest first.
+pub(crate) fn policy_versions(store: &rapport_store::Store) -> ServiceResult<Vec<PolicyVersion>> {
+    store
+        .docs::<PolicyVersion>(POLICY_VERSIONS, "")
+        .map(|r| r.map(|(_, v)| v).map_err(store_err))
+        .collect()
+}
