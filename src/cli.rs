@@ -100,6 +100,11 @@ pub enum Command {
     /// The compensation policy and goodwill limits per role, as versioned data.
     #[command(subcommand)]
     Policy(cmd::governance::PolicyCommand),
+    /// Grant goodwill for a disruption, up to your role's limit; above it, send it for approval.
+    Goodwill(cmd::governance::GoodwillArgs),
+    /// The queue of goodwill above the requester's limit: list, approve, change, refuse.
+    #[command(subcommand)]
+    Approvals(cmd::governance::ApprovalsCommand),
 }
 
 impl Command {

@@ -67,5 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Assess(a) => assess::assess(g, a),
         Command::Audit(c) => governance::audit(g, c),
         Command::Policy(c) => governance::policy(g, c),
+        Command::Goodwill(a) => governance::goodwill(g, a),
+        Command::Approvals(c) => governance::approvals(g, c),
     }
 }

@@ -1,17 +1,23 @@
 //! `rapport audit`: the tamper-evident trail of every write and every record opened;
-//! `rapport policy`: the compensation policy and goodwill limits as versioned data.
+//! `rapport policy`: the compensation policy and goodwill limits as versioned data;
+//! `rapport goodwill` and `rapport approvals`: goodwill within the role's limit, and the queue
+//! of requests above it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use rapport_core::text::sanitize;
+use rapport_core::{Currency, Money};
 use rapport_core::{CustomerId, Timestamp};
 use rapport_governance::PolicyFile;
 use rapport_governance::audit::AuditEntry;
 use rapport_service::Governance;
-use rapport_service::governance_ops::{AuditQuery, MAX_AUDIT_PAGE, MAX_POLICY_FILE, PolicyVersion};
+use rapport_service::governance_ops::{
+    Approval, ApprovalDecision, ApprovalState, AuditQuery, GoodwillOutcome, GoodwillRequest,
+    MAX_AUDIT_PAGE, MAX_POLICY_FILE, PolicyVersion,
+};
 
 use crate::cmd::service::{connect, finish, runtime};
 use crate::global::Global;
@@ -72,6 +78,233 @@ pub enum PolicyCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Arguments of `rapport goodwill`.
+#[derive(Debug, Args)]
+pub struct GoodwillArgs {
+    /// The customer, e.g. C0000000042.
+    #[arg(long)]
+    pub customer: CustomerId,
+    /// The disruption on record it is for (any reference shape: RP123/2026-11-23).
+    #[arg(long)]
+    pub disruption: String,
+    /// How much, in major units (200, 150.50).
+    #[arg(long)]
+    pub amount: f64,
+    /// The currency.
+    #[arg(long, default_value = "EUR")]
+    pub currency: String,
+    /// voucher or cash.
+    #[arg(long, default_value = "voucher")]
+    pub instrument: String,
+    /// Why (goes with the grant, or to whoever approves).
+    #[arg(long)]
+    pub reason: String,
+    /// Where, e.g. `call center`.
+    #[arg(long, default_value = "command line")]
+    pub touchpoint: String,
+    /// Above your role's limit, send it for approval (else it is refused).
+    #[arg(long)]
+    pub send_for_approval: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rapport approvals ...`.
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// Goodwill waiting for approval, oldest first (`--all`: decided ones too).
+    List {
+        /// Decided requests too.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a request as asked: the goodwill is granted.
+    Approve {
+        /// The request, e.g. A0000000042.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Approve another amount.
+    Change {
+        /// The request.
+        id: String,
+        /// The amount granted instead, in major units.
+        #[arg(long)]
+        amount: f64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Refuse: nothing is granted; the reason goes on the customer's record.
+    Refuse {
+        /// The request.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// An amount typed in major units as minor units of `currency`.
+fn money(amount: f64, currency: Currency) -> anyhow::Result<Money> {
+    let scale = 10f64.powi(currency.minor_digits() as i32);
+    let minor = (amount * scale).round();
+    if !amount.is_finite() || amount <= 0.0 || minor > 1e12 || (minor - amount * scale).abs() > 1e-6
+    {
+        bail!(
+            "--amount {amount}: more than 0, with at most {} decimals",
+            currency.minor_digits()
+        );
+    }
+    Ok(Money::new(minor as i64, currency))
+}
+
+fn describe_approval(a: &Approval) -> String {
+    let state = match &a.state {
+        ApprovalState::Pending => "waiting".to_string(),
+        ApprovalState::Approved {
+            by,
+            at,
+            amount,
+            changed,
+            reason,
+        } => format!(
+            "{} by {by} at {at}: {amount} granted ({reason})",
+            if *changed { "changed" } else { "approved" }
+        ),
+        ApprovalState::Refused { by, at, reason } => format!("refused by {by} at {at} ({reason})"),
+    };
+    sanitize(&format!(
+        "{}  {}  {} {} for {}  asked by {} ({}) at {}: {}  -> {state}",
+        a.id,
+        a.request.customer,
+        a.request.amount,
+        a.request.instrument,
+        a.disruption,
+        a.requested_by,
+        a.requested_role,
+        a.requested_at,
+        a.request.reason
+    ))
+    .into_owned()
+}
+
+/// Runs `rapport goodwill`.
+pub fn goodwill(g: &Global, a: GoodwillArgs) -> anyhow::Result<ExitCode> {
+    let currency: Currency = a.currency.parse().map_err(|_| {
+        anyhow::anyhow!("--currency {}: a three-letter code", sanitize(&a.currency))
+    })?;
+    let amount = money(a.amount, currency)?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let client = connect(g).await?;
+        let outcome = client
+            .goodwill(GoodwillRequest {
+                customer: a.customer,
+                disruption: a.disruption,
+                amount,
+                instrument: a.instrument,
+                reason: a.reason,
+                touchpoint: a.touchpoint,
+                send_for_approval: a.send_for_approval,
+            })
+            .await?;
+        let code = if a.json {
+            println!("{}", crate::cmd::json_pretty(&outcome)?);
+            match outcome {
+                GoodwillOutcome::Refused(_) => ExitCode::from(3),
+                _ => ExitCode::SUCCESS,
+            }
+        } else {
+            match outcome {
+                GoodwillOutcome::Granted(g) => {
+                    println!(
+                        "granted {} {} to {} for {}",
+                        g.amount,
+                        sanitize(&g.instrument),
+                        g.customer,
+                        sanitize(&g.disruption)
+                    );
+                    ExitCode::SUCCESS
+                }
+                GoodwillOutcome::Queued(a) => {
+                    println!("sent for approval: {}", describe_approval(&a));
+                    ExitCode::SUCCESS
+                }
+                GoodwillOutcome::Refused(g) => {
+                    println!(
+                        "refused: goodwill for this disruption was already granted by {} at {} ({}, {})",
+                        sanitize(&g.granted_by),
+                        sanitize(&g.touchpoint),
+                        g.at,
+                        g.amount
+                    );
+                    ExitCode::from(3)
+                }
+            }
+        };
+        finish(client)?;
+        Ok(code)
+    })
+}
+
+/// Runs `rapport approvals`.
+pub fn approvals(g: &Global, c: ApprovalsCommand) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let client = connect(g).await?;
+        match c {
+            ApprovalsCommand::List { all, json } => {
+                let list = client.approvals(!all).await?;
+                if json {
+                    println!("{}", crate::cmd::json_pretty(&list)?);
+                } else if list.is_empty() {
+                    println!("nothing waiting for approval");
+                } else {
+                    for a in &list {
+                        println!("{}", describe_approval(a));
+                    }
+                }
+            }
+            ApprovalsCommand::Approve { id, reason } => {
+                let (a, _) = client
+                    .decide_approval(&id, ApprovalDecision::Approve, &reason)
+                    .await?;
+                println!("{}", describe_approval(&a));
+            }
+            ApprovalsCommand::Change { id, amount, reason } => {
+                let waiting = client
+                    .approvals(true)
+                    .await?
+                    .into_iter()
+                    .find(|a| a.id == id)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("{} is not waiting for approval", sanitize(&id))
+                    })?;
+                let amount = money(amount, waiting.request.amount.currency)?;
+                let (a, _) = client
+                    .decide_approval(&id, ApprovalDecision::Change(amount.minor), &reason)
+                    .await?;
+                println!("{}", describe_approval(&a));
+            }
+            ApprovalsCommand::Refuse { id, reason } => {
+                let (a, _) = client
+                    .decide_approval(&id, ApprovalDecision::Refuse, &reason)
+                    .await?;
+                println!("{}", describe_approval(&a));
+            }
+        }
+        finish(client)?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// Runs `rapport policy`.

@@ -89,6 +89,14 @@ pub enum Action {
     ReadPolicy,
     /// Set a new version of the compensation policy and the goodwill limits.
     SetPolicy,
+    /// Grant goodwill for a disruption (up to the role's limit; above it, send it for
+    /// approval).
+    GrantGoodwill,
+    /// Read the approval queue.
+    ReadApprovals,
+    /// Approve, change or refuse goodwill waiting for approval (within the role's limit, or
+    /// as the customer's manager).
+    DecideApproval,
 }
 
 /// What a role may do with an action.
@@ -129,7 +137,7 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 
 /// The permission matrix. Columns in the order of [`Role::ALL`]: front line, customer manager,
 /// analyst, steward, executive, admin.
-pub const MATRIX: [(Action, [Permission; 6]); 37] = [
+pub const MATRIX: [(Action, [Permission; 6]); 40] = [
     //                                   FL  CM  AN  ST  EX  AD
     (Action::Search, /*              */ [A, A, M, A, M, A]),
     (Action::OpenRecord, /*          */ [A, A, M, A, M, A]),
@@ -168,6 +176,9 @@ pub const MATRIX: [(Action, [Permission; 6]); 37] = [
     (Action::ReadAudit, /*          */ [D, D, D, D, D, A]),
     (Action::ReadPolicy, /*         */ [A, A, A, A, A, A]),
     (Action::SetPolicy, /*          */ [D, D, D, D, A, A]),
+    (Action::GrantGoodwill, /*      */ [A, A, D, D, D, A]),
+    (Action::ReadApprovals, /*      */ [A, A, D, D, D, A]),
+    (Action::DecideApproval, /*     */ [D, A, D, D, D, A]),
 ];
 
 impl Action {
@@ -222,6 +233,9 @@ impl Action {
             Action::ReadAudit => "read-audit",
             Action::ReadPolicy => "read-policy",
             Action::SetPolicy => "set-policy",
+            Action::GrantGoodwill => "grant-goodwill",
+            Action::ReadApprovals => "read-approvals",
+            Action::DecideApproval => "decide-approval",
         }
     }
 }

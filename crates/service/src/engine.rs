@@ -260,7 +260,7 @@ impl Engine {
     /// Runs an interactive write of `customers`' interactions; during a scoring run it notes
     /// them (after the write, holding the run's flag shared so the run cannot end between
     /// the write and the note).
-    fn noting<R>(
+    pub(crate) fn noting<R>(
         &self,
         customers: &[CustomerId],
         write: impl FnOnce() -> ServiceResult<R>,
@@ -618,14 +618,14 @@ impl Engine {
         Ok(page)
     }
 
-    fn require_customer(&self, id: CustomerId) -> ServiceResult<Customer> {
+    pub(crate) fn require_customer(&self, id: CustomerId) -> ServiceResult<Customer> {
         self.store
             .customer(id)
             .map_err(store_err)?
             .ok_or_else(|| ServiceError::NotFound(format!("customer {id}")))
     }
 
-    fn next_interaction_id(&self) -> ServiceResult<InteractionId> {
+    pub(crate) fn next_interaction_id(&self) -> ServiceResult<InteractionId> {
         let r = self.store.next_interaction_ids(1).map_err(store_err)?;
         Ok(InteractionId(r.start))
     }
@@ -845,7 +845,7 @@ impl Engine {
     /// The facts of the request's disruption for its customer: the canonical id, and what
     /// happened to the customer by the record (never by what was typed). A reference that
     /// names no disruption on record, or one that did not affect the customer, is refused.
-    fn facts(&self, r: &CompensationRequest) -> ServiceResult<(DisruptionId, Affected)> {
+    pub(crate) fn facts(&self, r: &CompensationRequest) -> ServiceResult<(DisruptionId, Affected)> {
         check_text("touchpoint", &r.touchpoint, 200)?;
         let id = canonical(&r.disruption)?;
         if let Some((_, a)) =

@@ -1,6 +1,18 @@
 //! Governance through the one door: the tamper-evident audit trail of every write and every
-//! record opened (`rapport audit list|verify`), and the compensation policy as versioned data
-//! (`rapport policy show|set|history`).
+//! record opened (`rapport audit list|verify`), the compensation policy as versioned data
+//! (`rapport policy show|set|history`), and goodwill with its approval queue (`rapport goodwill`,
+//! `rapport approvals list|approve|change|refuse`).
+//!
+//! Goodwill is a gesture on top of what the policy entitles, for a disruption on record that
+//! affected the customer, at most one per customer and disruption (stored as a grant under
+//! `goodwill/` and the disruption's canonical id, so the store's one-grant check holds whichever
+//! path it took). Up to the role's limit of the policy in force it is granted at once; above
+//! it, it waits in the approval queue (documents of `approvals`) until a supervisor (a role
+//! whose limit covers it) or the customer's manager approves, changes or refuses it, with a
+//! reason. Decisions are made under the engine's write lock and are final: a second decision is
+//! refused, naming the first. Every step writes an interaction on the customer's record (a
+//! request, a grant, a refusal) in the same batch, so the record, and the console of whoever
+//! asked, shows the outcome as it happens.
 //!
 //! Each request is one [`GovernanceRequest`] answered by one [`GovernanceReply`];
 //! [`Governance`] writes each once on the client side over any [`crate::Transport`], and
@@ -22,9 +34,12 @@
 
 use std::future::Future;
 
-use rapport_core::{CustomerId, Timestamp};
+use rapport_core::{
+    Amount, AmountRole, AttrValue, Channel, CompensationGrant, CustomerId, Interaction,
+    InteractionKind, Money, Timestamp,
+};
 use rapport_governance::audit::{self, AuditEntry, AuditEvent, AuditHead, Verifier};
-use rapport_governance::{Action, ApprovalLimits, CompensationPolicy, PolicyFile};
+use rapport_governance::{Action, ApprovalLimits, CompensationPolicy, PolicyFile, Role};
 use rapport_store::{Batch, Durability};
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +63,104 @@ pub const EMBEDDED: &str = "embedded";
 pub const POLICY_VERSIONS: &str = "policy_versions";
 /// Longest policy file accepted, in bytes.
 pub const MAX_POLICY_FILE: usize = 64 * 1024;
+
+/// The collection of approval requests (key: the request's id).
+pub const APPROVALS: &str = "approvals";
+/// The prefix of goodwill grants' keys (then the disruption's canonical id).
+pub const GOODWILL_PREFIX: &str = "goodwill/";
+/// The rule goodwill grants record.
+pub const GOODWILL_RULE: &str = "goodwill";
+
+/// Goodwill asked for at a terminal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoodwillRequest {
+    /// The customer.
+    pub customer: CustomerId,
+    /// The disruption on record it is for (any reference shape).
+    pub disruption: String,
+    /// How much.
+    pub amount: Money,
+    /// `voucher` or `cash`.
+    pub instrument: String,
+    /// Why (kept with the request and shown to whoever decides).
+    pub reason: String,
+    /// Where it is asked, e.g. `call center`.
+    pub touchpoint: String,
+    /// Above the role's limit, put it in the approval queue (else it is refused, saying so).
+    pub send_for_approval: bool,
+}
+
+/// What a goodwill request did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GoodwillOutcome {
+    /// Within the role's limit: granted now.
+    Granted(CompensationGrant),
+    /// Above it: waiting in the approval queue.
+    Queued(Approval),
+    /// Goodwill for this disruption was already granted (who, where, when).
+    Refused(CompensationGrant),
+}
+
+/// Where an approval request stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApprovalState {
+    /// Waiting for a decision.
+    Pending,
+    /// Approved (with the amount asked, or changed to another): granted.
+    Approved {
+        /// Who decided.
+        by: String,
+        /// When.
+        at: Timestamp,
+        /// Why.
+        reason: String,
+        /// What was granted.
+        amount: Money,
+        /// Whether the amount was changed.
+        changed: bool,
+    },
+    /// Refused: nothing granted.
+    Refused {
+        /// Who decided (or `rapport` when goodwill was granted by another path meanwhile).
+        by: String,
+        /// When.
+        at: Timestamp,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A goodwill request above its requester's limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// `A` and 10 digits.
+    pub id: String,
+    /// What was asked.
+    pub request: GoodwillRequest,
+    /// The disruption's canonical id.
+    pub disruption: String,
+    /// Who asked.
+    pub requested_by: String,
+    /// Their role.
+    pub requested_role: Role,
+    /// When.
+    pub requested_at: Timestamp,
+    /// The policy version whose limit it was above.
+    pub policy_version: u32,
+    /// Where it stands.
+    pub state: ApprovalState,
+}
+
+/// What a supervisor decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApprovalDecision {
+    /// Grant the amount asked.
+    Approve,
+    /// Grant another amount (in the request's currency, minor units).
+    Change(i64),
+    /// Grant nothing.
+    Refuse,
+}
 
 /// One version of the compensation policy and the goodwill limits, with who set it and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +252,22 @@ pub enum GovernanceRequest {
     },
     /// [`Governance::policy_history`].
     PolicyHistory,
+    /// [`Governance::goodwill`].
+    Goodwill(GoodwillRequest),
+    /// [`Governance::approvals`].
+    Approvals {
+        /// Only those still waiting.
+        pending: bool,
+    },
+    /// [`Governance::decide_approval`].
+    DecideApproval {
+        /// The request's id.
+        id: String,
+        /// Approve, change or refuse.
+        decision: ApprovalDecision,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl GovernanceRequest {
@@ -148,6 +277,9 @@ impl GovernanceRequest {
             GovernanceRequest::AuditList(_) | GovernanceRequest::AuditVerify => Action::ReadAudit,
             GovernanceRequest::PolicyShow | GovernanceRequest::PolicyHistory => Action::ReadPolicy,
             GovernanceRequest::PolicySet { .. } => Action::SetPolicy,
+            GovernanceRequest::Goodwill(_) => Action::GrantGoodwill,
+            GovernanceRequest::Approvals { .. } => Action::ReadApprovals,
+            GovernanceRequest::DecideApproval { .. } => Action::DecideApproval,
         }
     }
 
@@ -168,6 +300,12 @@ pub enum GovernanceReply {
     Policy(Box<PolicyVersion>),
     /// Every policy version, oldest first.
     Policies(Vec<PolicyVersion>),
+    /// What a goodwill request did.
+    Goodwill(Box<GoodwillOutcome>),
+    /// Approval requests, oldest first.
+    Approvals(Vec<Approval>),
+    /// A decision made: the request as decided, and the grant when approved.
+    Decided(Box<Approval>, Option<Box<CompensationGrant>>),
 }
 
 /// The governance operations, embedded or remote, each written once over the transport.
@@ -230,6 +368,53 @@ pub trait Governance: Transport {
             }
         }
     }
+
+    /// Grants goodwill for a disruption on record, or queues it for approval when above the
+    /// role's limit and `send_for_approval`.
+    fn goodwill(
+        &self,
+        r: GoodwillRequest,
+    ) -> impl Future<Output = ServiceResult<GoodwillOutcome>> + Send {
+        async move {
+            match governance(self, GovernanceRequest::Goodwill(r)).await? {
+                GovernanceReply::Goodwill(o) => Ok(*o),
+                other => Err(odd(other)),
+            }
+        }
+    }
+
+    /// The approval queue (or every request), oldest first.
+    fn approvals(
+        &self,
+        pending: bool,
+    ) -> impl Future<Output = ServiceResult<Vec<Approval>>> + Send {
+        async move {
+            match governance(self, GovernanceRequest::Approvals { pending }).await? {
+                GovernanceReply::Approvals(a) => Ok(a),
+                other => Err(odd(other)),
+            }
+        }
+    }
+
+    /// Approves, changes or refuses a waiting request, once.
+    fn decide_approval(
+        &self,
+        id: &str,
+        decision: ApprovalDecision,
+        reason: &str,
+    ) -> impl Future<Output = ServiceResult<(Approval, Option<CompensationGrant>)>> + Send {
+        let req = GovernanceRequest::DecideApproval {
+            id: id.to_string(),
+            decision,
+            reason: reason.to_string(),
+        };
+        async move {
+            match governance(self, req).await? {
+                GovernanceReply::Decided(a, g) => Ok((*a, g.map(|g| *g))),
+                other => Err(odd(other)),
+            }
+        }
+    }
 }
 
 impl<T: Transport> Governance for T {}
@@ -264,9 +449,20 @@ pub(crate) fn check(req: &GovernanceRequest) -> ServiceResult<()> {
             }
             Ok(())
         }
+        GovernanceRequest::Goodwill(r) => {
+            crate::limits::text("disruption", &r.disruption, crate::limits::MAX_DISRUPTION)?;
+            crate::limits::text("instrument", &r.instrument, 20)?;
+            crate::limits::text("reason", &r.reason, 400)?;
+            crate::limits::text("touchpoint", &r.touchpoint, crate::limits::MAX_TOUCHPOINT)
+        }
+        GovernanceRequest::DecideApproval { id, reason, .. } => {
+            crate::limits::text("approval id", id, 20)?;
+            crate::limits::text("reason", reason, 400)
+        }
         GovernanceRequest::AuditVerify
         | GovernanceRequest::PolicyShow
-        | GovernanceRequest::PolicyHistory => Ok(()),
+        | GovernanceRequest::PolicyHistory
+        | GovernanceRequest::Approvals { .. } => Ok(()),
     }
 }
 
@@ -299,7 +495,10 @@ fn audited_after(action: Action) -> bool {
     let in_batch = matches!(
         action,
         OpenRecord | ReadInteractions | LogInteraction | RecordPreference | GrantCompensation
-    ) || matches!(action, DeclareDisruption | SetPolicy);
+    ) || matches!(
+        action,
+        DeclareDisruption | SetPolicy | GrantGoodwill | DecideApproval
+    );
     let read = matches!(
         action,
         Search
@@ -319,6 +518,7 @@ fn audited_after(action: Action) -> bool {
             | ReadValueReport
             | ReadAudit
             | ReadPolicy
+            | ReadApprovals
     ) || action.as_str().starts_with("read-");
     !in_batch && !read
 }
@@ -434,6 +634,24 @@ impl Engine {
             GovernanceRequest::PolicySet { file, text } => self
                 .set_policy(caller, origin, &file, &text)
                 .map(|p| GovernanceReply::Policy(Box::new(p))),
+            GovernanceRequest::Goodwill(r) => self
+                .goodwill(caller, origin, r)
+                .map(|o| GovernanceReply::Goodwill(Box::new(o))),
+            GovernanceRequest::Approvals { pending } => {
+                let all = approvals(self.store())?;
+                Ok(GovernanceReply::Approvals(
+                    all.into_iter()
+                        .filter(|a| !pending || a.state == ApprovalState::Pending)
+                        .collect(),
+                ))
+            }
+            GovernanceRequest::DecideApproval {
+                id,
+                decision,
+                reason,
+            } => self
+                .decide_approval(caller, origin, &id, decision, &reason)
+                .map(|(a, g)| GovernanceReply::Decided(Box::new(a), g.map(Box::new))),
             GovernanceRequest::PolicyHistory => {
                 let mut all = policy_versions(self.store())?;
                 if all.is_empty() {
@@ -577,4 +795,395 @@ pub(crate) fn policy_versions(store: &rapport_store::Store) -> ServiceResult<Vec
         .docs::<PolicyVersion>(POLICY_VERSIONS, "")
         .map(|r| r.map(|(_, v)| v).map_err(store_err))
         .collect()
+}
+
+/// Every approval request, oldest first.
+pub(crate) fn approvals(store: &rapport_store::Store) -> ServiceResult<Vec<Approval>> {
+    store
+        .docs::<Approval>(APPROVALS, "")
+        .map(|r| r.map(|(_, a)| a).map_err(store_err))
+        .collect()
+}
+
+fn sanitized(s: &str) -> String {
+    rapport_core::text::sanitize(s).into_owned()
+}
+
+impl Engine {
+    /// The goodwill grant and its interaction for `r`, approved by `approval` when given.
+    fn goodwill_grant(
+        &self,
+        caller: &Caller,
+        r: &GoodwillRequest,
+        disruption: &str,
+        facts: &rapport_core::Affected,
+        amount: Money,
+        approval: Option<&Approval>,
+    ) -> ServiceResult<(CompensationGrant, Interaction)> {
+        let now = self.now();
+        let iid = self.next_interaction_id()?;
+        let touchpoint = match approval {
+            Some(a) => a.request.touchpoint.clone(),
+            None => r.touchpoint.trim().to_string(),
+        };
+        let granted_by = approval.map_or(caller.operator.clone(), |a| a.requested_by.clone());
+        let grant = CompensationGrant {
+            customer: r.customer,
+            disruption: format!("{GOODWILL_PREFIX}{disruption}"),
+            kind: facts.kind,
+            delay_minutes: facts.delay_minutes,
+            instrument: r.instrument.clone(),
+            amount,
+            policy_rule: match approval {
+                Some(a) => format!("{GOODWILL_RULE} approved by {} ({})", caller.operator, a.id),
+                None => GOODWILL_RULE.to_string(),
+            },
+            granted_by,
+            touchpoint: touchpoint.clone(),
+            at: now,
+            interaction: iid,
+        };
+        let mut i = Interaction::new(
+            iid,
+            r.customer,
+            now,
+            Channel::Other("service".into()),
+            InteractionKind::CompensationGranted,
+        );
+        i.touchpoint = Some(touchpoint);
+        i.employee = Some(grant.granted_by.clone());
+        i.text = Some(r.reason.clone());
+        i.amounts.push(Amount {
+            role: AmountRole::Compensation,
+            money: amount,
+        });
+        let attrs = &mut i.attributes;
+        attrs.insert("disruption".into(), AttrValue::Text(disruption.to_string()));
+        attrs.insert(
+            "disruption_kind".into(),
+            AttrValue::Text(facts.kind.to_string()),
+        );
+        attrs.insert("instrument".into(), AttrValue::Text(r.instrument.clone()));
+        attrs.insert(
+            "policy_rule".into(),
+            AttrValue::Text(grant.policy_rule.clone()),
+        );
+        attrs.insert(
+            "policy_version".into(),
+            AttrValue::Int(i64::from(self.policy().policy.version)),
+        );
+        attrs.insert("goodwill".into(), AttrValue::Bool(true));
+        if let Some(a) = approval {
+            attrs.insert("approval".into(), AttrValue::Text(a.id.clone()));
+            attrs.insert(
+                "approved_by".into(),
+                AttrValue::Text(caller.operator.clone()),
+            );
+        }
+        Ok((grant, i))
+    }
+
+    fn goodwill(
+        &self,
+        caller: &Caller,
+        origin: &str,
+        r: GoodwillRequest,
+    ) -> ServiceResult<GoodwillOutcome> {
+        let mut r = r;
+        r.instrument = r.instrument.trim().to_ascii_lowercase();
+        if !rapport_governance::INSTRUMENTS.contains(&r.instrument.as_str()) {
+            return Err(ServiceError::Invalid(format!(
+                "goodwill is one of: {}",
+                rapport_governance::INSTRUMENTS.join(", ")
+            )));
+        }
+        if r.amount.minor <= 0 {
+            return Err(ServiceError::Invalid("goodwill must be more than 0".into()));
+        }
+        r.reason = r.reason.trim().to_string();
+        if r.reason.is_empty() {
+            return Err(ServiceError::Invalid(
+                "say why goodwill is given (the reason goes with it)".into(),
+            ));
+        }
+        self.require_customer(r.customer)?;
+        let (id, facts) = self.facts(&crate::api::CompensationRequest {
+            customer: r.customer,
+            disruption: r.disruption.clone(),
+            kind: rapport_core::DisruptionKind::Delay,
+            delay_minutes: None,
+            touchpoint: r.touchpoint.clone(),
+            channel: None,
+        })?;
+        let disruption = id.to_string();
+        let key = format!("{GOODWILL_PREFIX}{disruption}");
+        let in_force = self.policy();
+        let _guard = self.write_guard();
+        if let Some(g) = self.store().grant(r.customer, &key).map_err(store_err)? {
+            return Ok(GoodwillOutcome::Refused(g));
+        }
+        if let Some(waiting) = approvals(self.store())?.into_iter().find(|a| {
+            a.state == ApprovalState::Pending
+                && a.request.customer == r.customer
+                && a.disruption == disruption
+        }) {
+            return Err(ServiceError::Invalid(format!(
+                "goodwill for {disruption} is already waiting for approval ({}, asked by {} at {})",
+                waiting.id, waiting.requested_by, waiting.requested_at
+            )));
+        }
+        if in_force.limits.within(caller.role, r.amount) {
+            let (grant, i) =
+                self.goodwill_grant(caller, &r, &disruption, &facts, r.amount, None)?;
+            let mut batch = Batch::default();
+            batch.insert_grant(&grant);
+            batch.put_interaction(&i);
+            let event = self.audit_event(
+                caller,
+                origin,
+                Action::GrantGoodwill,
+                Some(r.customer),
+                i.id.to_string(),
+            );
+            return match self.noting(&[r.customer], || {
+                Ok(self.write_audited(batch, vec![event], Durability::Durable))
+            })? {
+                Ok(()) => Ok(GoodwillOutcome::Granted(grant)),
+                Err(rapport_store::Error::Conflict(g)) => Ok(GoodwillOutcome::Refused(*g)),
+                Err(e) => Err(store_err(e)),
+            };
+        }
+        if !r.send_for_approval {
+            return Err(ServiceError::Forbidden {
+                role: caller.role,
+                action: format!(
+                    "grant {} of goodwill without approval (above the role's limit of policy v{}): send it for approval",
+                    r.amount, in_force.version
+                ),
+            });
+        }
+        let iid = self.next_interaction_id()?;
+        let now = self.now();
+        let approval = Approval {
+            id: format!("A{:010}", iid.0),
+            request: r.clone(),
+            disruption: disruption.clone(),
+            requested_by: caller.operator.clone(),
+            requested_role: caller.role,
+            requested_at: now,
+            policy_version: in_force.version,
+            state: ApprovalState::Pending,
+        };
+        let mut i = Interaction::new(
+            iid,
+            r.customer,
+            now,
+            Channel::Other("service".into()),
+            InteractionKind::Other("goodwill_requested".into()),
+        );
+        i.employee = Some(caller.operator.clone());
+        i.text = Some(r.reason.clone());
+        i.attributes
+            .insert("approval".into(), AttrValue::Text(approval.id.clone()));
+        i.attributes
+            .insert("disruption".into(), AttrValue::Text(disruption.clone()));
+        i.attributes
+            .insert("amount".into(), AttrValue::Money(r.amount));
+        let mut batch = Batch::default();
+        batch
+            .put_doc(APPROVALS, &approval.id, &approval)
+            .map_err(store_err)?;
+        batch.put_interaction(&i);
+        let event = self.audit_event(
+            caller,
+            origin,
+            Action::GrantGoodwill,
+            Some(r.customer),
+            format!("{} queued", approval.id),
+        );
+        self.noting(&[r.customer], || {
+            self.write_audited(batch, vec![event], Durability::Durable)
+                .map_err(store_err)
+        })?;
+        tracing::info!(operator = %caller.operator, approval = %approval.id, amount = %r.amount, "goodwill sent for approval");
+        Ok(GoodwillOutcome::Queued(approval))
+    }
+
+    fn decide_approval(
+        &self,
+        caller: &Caller,
+        origin: &str,
+        id: &str,
+        decision: ApprovalDecision,
+        reason: &str,
+    ) -> ServiceResult<(Approval, Option<CompensationGrant>)> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(ServiceError::Invalid(
+                "say why (the reason goes to whoever asked)".into(),
+            ));
+        }
+        // One decision at a time: the second of two racing approvers finds it decided.
+        let _guard = self.write_guard();
+        let mut a: Approval = self
+            .store()
+            .doc(APPROVALS, id)
+            .map_err(store_err)?
+            .ok_or_else(|| ServiceError::NotFound(format!("approval request {}", sanitized(id))))?;
+        match &a.state {
+            ApprovalState::Pending => {}
+            ApprovalState::Approved { by, at, amount, .. } => {
+                return Err(ServiceError::Invalid(format!(
+                    "{id} was already approved by {by} at {at} ({amount} granted)"
+                )));
+            }
+            ApprovalState::Refused { by, at, reason } => {
+                return Err(ServiceError::Invalid(sanitized(&format!(
+                    "{id} was already refused by {by} at {at}: {reason}"
+                ))));
+            }
+        }
+        if a.requested_by == caller.operator {
+            return Err(ServiceError::Forbidden {
+                role: caller.role,
+                action: "decide on one's own request".into(),
+            });
+        }
+        let amount = match decision {
+            ApprovalDecision::Change(minor) if minor <= 0 => {
+                return Err(ServiceError::Invalid(
+                    "a changed amount must be more than 0 (refuse to grant nothing)".into(),
+                ));
+            }
+            ApprovalDecision::Change(minor) => Money::new(minor, a.request.amount.currency),
+            _ => a.request.amount,
+        };
+        let in_force = self.policy();
+        let manages = rapport_repository::portfolio::manages(
+            self.store(),
+            &caller.operator,
+            a.request.customer,
+        )
+        .map_err(crate::engine::repo_err)?;
+        if decision != ApprovalDecision::Refuse
+            && !manages
+            && !in_force.limits.within(caller.role, amount)
+        {
+            return Err(ServiceError::Forbidden {
+                role: caller.role,
+                action: format!(
+                    "approve {amount} of goodwill (above the role's limit, and not the customer's manager)"
+                ),
+            });
+        }
+        let expected = a.clone();
+        let now = self.now();
+        let mut batch = Batch::default();
+        let mut grant = None;
+        let customer = a.request.customer;
+        let detail;
+        if decision == ApprovalDecision::Refuse {
+            a.state = ApprovalState::Refused {
+                by: caller.operator.clone(),
+                at: now,
+                reason: reason.to_string(),
+            };
+            let mut i = Interaction::new(
+                self.next_interaction_id()?,
+                customer,
+                now,
+                Channel::Other("service".into()),
+                InteractionKind::Other("goodwill_refused".into()),
+            );
+            i.employee = Some(caller.operator.clone());
+            i.text = Some(reason.to_string());
+            i.attributes
+                .insert("approval".into(), AttrValue::Text(a.id.clone()));
+            i.attributes.insert(
+                "requested_by".into(),
+                AttrValue::Text(a.requested_by.clone()),
+            );
+            batch.put_interaction(&i);
+            detail = format!("{} refused", a.id);
+        } else {
+            let id: rapport_core::DisruptionId = a
+                .disruption
+                .parse()
+                .map_err(|_| ServiceError::Internal(format!("{}: bad disruption", a.id)))?;
+            let facts = rapport_repository::disruption::affected(self.store(), customer, &id)
+                .map_err(crate::engine::repo_err)?
+                .map(|(_, f)| f)
+                .ok_or_else(|| {
+                    ServiceError::Invalid(format!(
+                        "{} no longer affects the customer on record",
+                        a.disruption
+                    ))
+                })?;
+            let mut r = a.request.clone();
+            r.reason = reason.to_string();
+            let (g, i) =
+                self.goodwill_grant(caller, &r, &a.disruption, &facts, amount, Some(&a))?;
+            a.state = ApprovalState::Approved {
+                by: caller.operator.clone(),
+                at: now,
+                reason: reason.to_string(),
+                amount,
+                changed: amount != a.request.amount,
+            };
+            batch.insert_grant(&g);
+            batch.put_interaction(&i);
+            detail = format!("{} approved, {}", a.id, i.id);
+            grant = Some(g);
+        }
+        batch.expect_doc(APPROVALS, &a.id, Some(&expected));
+        batch.put_doc(APPROVALS, &a.id, &a).map_err(store_err)?;
+        let event = self.audit_event(
+            caller,
+            origin,
+            Action::DecideApproval,
+            Some(customer),
+            detail,
+        );
+        let written = self.noting(&[customer], || {
+            Ok(self.write_audited(batch, vec![event], Durability::Durable))
+        })?;
+        match written {
+            Ok(()) => {
+                tracing::info!(operator = %caller.operator, approval = %a.id, "approval decided");
+                Ok((a, grant))
+            }
+            Err(rapport_store::Error::Conflict(existing)) => {
+                // Goodwill for the disruption was granted by another path meanwhile: the
+                // request is closed, nothing is granted twice.
+                let mut closed = expected.clone();
+                closed.state = ApprovalState::Refused {
+                    by: caller.operator.clone(),
+                    at: now,
+                    reason: format!(
+                        "goodwill for {} was already granted by {} at {}",
+                        existing.disruption, existing.granted_by, existing.at
+                    ),
+                };
+                let mut batch = Batch::default();
+                batch.expect_doc(APPROVALS, &closed.id, Some(&expected));
+                batch
+                    .put_doc(APPROVALS, &closed.id, &closed)
+                    .map_err(store_err)?;
+                let event = self.audit_event(
+                    caller,
+                    origin,
+                    Action::DecideApproval,
+                    Some(customer),
+                    format!("{} closed: already granted", closed.id),
+                );
+                self.write_audited(batch, vec![event], Durability::Durable)
+                    .map_err(store_err)?;
+                Err(ServiceError::Invalid(format!(
+                    "goodwill for {} was already granted by {} at {}: {} is closed, nothing more granted",
+                    existing.disruption, existing.granted_by, existing.at, closed.id
+                )))
+            }
+            Err(e) => Err(store_err(e)),
+        }
+    }
 }

@@ -8,6 +8,7 @@ use rapport_core::{Channel, DisruptionKind, InteractionKind};
 use rapport_governance::questionnaire::Answers;
 use rapport_governance::{Action, Permission, Role, permission};
 use rapport_service::data::{IngestRequest, ScoreRequest};
+use rapport_service::governance_ops::{ApprovalDecision, GoodwillRequest};
 use rapport_service::{
     Assessments, CompensationRequest, Declaration, Embedded, Governance, InteractionQuery,
     NewInteraction, Operations, OperatorAdmin, Remote, Service, ServiceError, Watch,
@@ -234,6 +235,23 @@ async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) ->
         }
         Action::ReadAudit => outcome(c.verify_audit().await, none),
         Action::ReadPolicy => outcome(c.policy_history().await, none),
+        Action::GrantGoodwill => {
+            let r = GoodwillRequest {
+                customer: jane,
+                disruption: ctx.request(role).disruption,
+                amount: rapport_core::Money::new(2_000, rapport_core::Currency::EUR),
+                instrument: "voucher".into(),
+                reason: "sorry for the wait".into(),
+                touchpoint: "call center".into(),
+                send_for_approval: false,
+            };
+            outcome(c.goodwill(r).await, none)
+        }
+        Action::ReadApprovals => outcome(c.approvals(true).await, none),
+        Action::DecideApproval => authorised(
+            c.decide_approval("A0000000001", ApprovalDecision::Approve, "fine")
+                .await,
+        ),
         Action::SetPolicy => {
             let standard = rapport_governance::PolicyFile {
                 policy: rapport_governance::CompensationPolicy::standard(),
