@@ -78,6 +78,16 @@ pub enum PolicyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Compensation and goodwill by value tier and by portfolio, before and after a version
+    /// was set: count, total and mean per policy rule and for goodwill.
+    Report {
+        /// The version to split at (default: the one in force).
+        #[arg(long)]
+        version: Option<u32>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Arguments of `rapport goodwill`.
@@ -343,13 +353,24 @@ pub fn policy(g: &Global, c: PolicyCommand) -> anyhow::Result<ExitCode> {
                     println!("{}", crate::cmd::json_pretty(&v)?);
                 } else {
                     println!("# {}", sanitize(&describe(&v)));
-                    print!("{}", sanitize(&v.to_toml()));
+                    // Line by line: sanitising removes line ends too.
+                    for line in v.to_toml().lines() {
+                        println!("{}", sanitize(line));
+                    }
                 }
             }
             PolicyCommand::Set { .. } => {
                 let (name, text) = file.unwrap_or_default();
                 let v = client.set_policy(&name, &text).await?;
                 println!("{}", sanitize(&describe(&v)));
+            }
+            PolicyCommand::Report { version, json } => {
+                let r = client.policy_report(version).await?;
+                if json {
+                    println!("{}", crate::cmd::json_pretty(&r)?);
+                } else {
+                    print_report(&r);
+                }
             }
             PolicyCommand::History { json } => {
                 let all = client.policy_history().await?;
@@ -365,6 +386,46 @@ pub fn policy(g: &Global, c: PolicyCommand) -> anyhow::Result<ExitCode> {
         finish(client)?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn print_report(r: &rapport_service::governance_ops::PolicyReport) {
+    match r.since {
+        Some(t) => println!(
+            "policy v{} set {t}: grants before and after it, in {}",
+            r.version, r.currency
+        ),
+        None => println!(
+            "policy v{} (the built-in version, never set): every grant is before it, in {}",
+            r.version, r.currency
+        ),
+    }
+    for (title, lines) in [
+        ("by value tier", &r.by_tier),
+        ("by portfolio", &r.by_portfolio),
+    ] {
+        println!("\n{title}");
+        println!(
+            "{:<20} {:<7} {:<24} {:>7} {:>12} {:>9}",
+            "group", "period", "what", "grants", "total", "mean"
+        );
+        for l in lines {
+            println!(
+                "{:<20} {:<7} {:<24} {:>7} {:>12.2} {:>9.2}",
+                sanitize(&l.group),
+                l.period,
+                sanitize(&l.what),
+                l.grants,
+                l.total,
+                l.mean
+            );
+        }
+    }
+    if r.other_currency > 0 {
+        println!(
+            "\n{} grants in other currencies are not counted",
+            r.other_currency
+        );
+    }
 }
 
 fn describe(v: &PolicyVersion) -> String {

@@ -97,6 +97,9 @@ pub enum Action {
     /// Approve, change or refuse goodwill waiting for approval (within the role's limit, or
     /// as the customer's manager).
     DecideApproval,
+    /// Read compensation and goodwill by value tier and portfolio, before and after a policy
+    /// version.
+    ReadPolicyReport,
 }
 
 /// What a role may do with an action.
@@ -137,7 +140,7 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 
 /// The permission matrix. Columns in the order of [`Role::ALL`]: front line, customer manager,
 /// analyst, steward, executive, admin.
-pub const MATRIX: [(Action, [Permission; 6]); 40] = [
+pub const MATRIX: [(Action, [Permission; 6]); 41] = [
     //                                   FL  CM  AN  ST  EX  AD
     (Action::Search, /*              */ [A, A, M, A, M, A]),
     (Action::OpenRecord, /*          */ [A, A, M, A, M, A]),
@@ -179,6 +182,7 @@ pub const MATRIX: [(Action, [Permission; 6]); 40] = [
     (Action::GrantGoodwill, /*      */ [A, A, D, D, D, A]),
     (Action::ReadApprovals, /*      */ [A, A, D, D, D, A]),
     (Action::DecideApproval, /*     */ [D, A, D, D, D, A]),
+    (Action::ReadPolicyReport, /*   */ [D, A, A, D, A, A]),
 ];
 
 impl Action {
@@ -236,6 +240,7 @@ impl Action {
             Action::GrantGoodwill => "grant-goodwill",
             Action::ReadApprovals => "read-approvals",
             Action::DecideApproval => "decide-approval",
+            Action::ReadPolicyReport => "read-policy-report",
         }
     }
 }

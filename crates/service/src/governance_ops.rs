@@ -151,6 +151,41 @@ pub struct Approval {
     pub state: ApprovalState,
 }
 
+/// One line of the policy report: grants of one kind in one group and period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportLine {
+    /// The value tier (`A`..`D`, `unscored`) or the portfolio (`unassigned`).
+    pub group: String,
+    /// `before` or `after` the version was set.
+    pub period: String,
+    /// `goodwill`, or the policy rule's name without its version (`delay 9h+`).
+    pub what: String,
+    /// Grants.
+    pub grants: u64,
+    /// Their sum, in major units of `currency`.
+    pub total: f64,
+    /// Their mean, in major units.
+    pub mean: f64,
+}
+
+/// Compensation and goodwill by value tier and by portfolio, before and after a policy
+/// version (`rapport policy report`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyReport {
+    /// The version the periods are split at.
+    pub version: u32,
+    /// When it was set (`None`: the built-in version, so every grant is "before").
+    pub since: Option<Timestamp>,
+    /// The currency of the amounts (grants in another currency are counted apart).
+    pub currency: String,
+    /// By value tier.
+    pub by_tier: Vec<ReportLine>,
+    /// By portfolio.
+    pub by_portfolio: Vec<ReportLine>,
+    /// Grants left out: in another currency.
+    pub other_currency: u64,
+}
+
 /// What a supervisor decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ApprovalDecision {
@@ -259,6 +294,11 @@ pub enum GovernanceRequest {
         /// Only those still waiting.
         pending: bool,
     },
+    /// [`Governance::policy_report`].
+    PolicyReport {
+        /// The version to split at (default: the one in force).
+        version: Option<u32>,
+    },
     /// [`Governance::decide_approval`].
     DecideApproval {
         /// The request's id.
@@ -279,6 +319,7 @@ impl GovernanceRequest {
             GovernanceRequest::PolicySet { .. } => Action::SetPolicy,
             GovernanceRequest::Goodwill(_) => Action::GrantGoodwill,
             GovernanceRequest::Approvals { .. } => Action::ReadApprovals,
+            GovernanceRequest::PolicyReport { .. } => Action::ReadPolicyReport,
             GovernanceRequest::DecideApproval { .. } => Action::DecideApproval,
         }
     }
@@ -304,6 +345,8 @@ pub enum GovernanceReply {
     Goodwill(Box<GoodwillOutcome>),
     /// Approval requests, oldest first.
     Approvals(Vec<Approval>),
+    /// The policy report.
+    Report(Box<PolicyReport>),
     /// A decision made: the request as decided, and the grant when approved.
     Decided(Box<Approval>, Option<Box<CompensationGrant>>),
 }
@@ -396,6 +439,19 @@ pub trait Governance: Transport {
         }
     }
 
+    /// Compensation and goodwill by tier and portfolio, before and after a policy version.
+    fn policy_report(
+        &self,
+        version: Option<u32>,
+    ) -> impl Future<Output = ServiceResult<PolicyReport>> + Send {
+        async move {
+            match governance(self, GovernanceRequest::PolicyReport { version }).await? {
+                GovernanceReply::Report(r) => Ok(*r),
+                other => Err(odd(other)),
+            }
+        }
+    }
+
     /// Approves, changes or refuses a waiting request, once.
     fn decide_approval(
         &self,
@@ -462,7 +518,8 @@ pub(crate) fn check(req: &GovernanceRequest) -> ServiceResult<()> {
         GovernanceRequest::AuditVerify
         | GovernanceRequest::PolicyShow
         | GovernanceRequest::PolicyHistory
-        | GovernanceRequest::Approvals { .. } => Ok(()),
+        | GovernanceRequest::Approvals { .. }
+        | GovernanceRequest::PolicyReport { .. } => Ok(()),
     }
 }
 
@@ -519,6 +576,7 @@ fn audited_after(action: Action) -> bool {
             | ReadAudit
             | ReadPolicy
             | ReadApprovals
+            | ReadPolicyReport
     ) || action.as_str().starts_with("read-");
     !in_batch && !read
 }
@@ -645,6 +703,9 @@ impl Engine {
                         .collect(),
                 ))
             }
+            GovernanceRequest::PolicyReport { version } => self
+                .policy_report(version)
+                .map(|r| GovernanceReply::Report(Box::new(r))),
             GovernanceRequest::DecideApproval {
                 id,
                 decision,
@@ -1185,5 +1246,88 @@ impl Engine {
             }
             Err(e) => Err(store_err(e)),
         }
+    }
+}
+
+/// A policy rule's name without its version suffix (`delay 9h+ v2` is `delay 9h+`); every
+/// goodwill rule is `goodwill`.
+fn rule_family(rule: &str) -> String {
+    if rule.contains(GOODWILL_RULE) {
+        return GOODWILL_RULE.to_string();
+    }
+    match rule.rsplit_once(" v") {
+        Some((name, v)) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+            name.to_string()
+        }
+        _ => rule.to_string(),
+    }
+}
+
+impl Engine {
+    fn policy_report(&self, version: Option<u32>) -> ServiceResult<PolicyReport> {
+        let current = self.policy_in_force();
+        let v = match version {
+            None => current,
+            Some(n) if n == current.version => current,
+            Some(n) => policy_versions(self.store())?
+                .into_iter()
+                .find(|v| v.version == n)
+                .ok_or_else(|| ServiceError::NotFound(format!("policy version {n}")))?,
+        };
+        let currency = v.limits.currency;
+        // (group kind, group, period, what) -> (grants, total minor)
+        let mut sums: std::collections::BTreeMap<(u8, String, &str, String), (u64, i64)> =
+            std::collections::BTreeMap::new();
+        let mut other_currency = 0;
+        for g in self.store().grants() {
+            let g = g.map_err(store_err)?;
+            if g.amount.currency != currency {
+                other_currency += 1;
+                continue;
+            }
+            let period = match v.set_at {
+                Some(t) if g.at >= t => "after",
+                _ => "before",
+            };
+            let tier = self
+                .store()
+                .scores(g.customer)
+                .map_err(store_err)?
+                .map_or("unscored".to_string(), |s| s.tier.to_string());
+            let portfolio = rapport_repository::portfolio::membership(self.store(), g.customer)
+                .map_err(crate::engine::repo_err)?
+                .map_or("unassigned".to_string(), |m| m.portfolio);
+            let what = rule_family(&g.policy_rule);
+            for (kind, group) in [(0u8, tier), (1u8, portfolio)] {
+                let e = sums.entry((kind, group, period, what.clone())).or_default();
+                e.0 += 1;
+                e.1 += g.amount.minor;
+            }
+        }
+        let scale = 10f64.powi(currency.minor_digits() as i32);
+        let (mut by_tier, mut by_portfolio) = (Vec::new(), Vec::new());
+        for ((kind, group, period, what), (n, total)) in sums {
+            let line = ReportLine {
+                group,
+                period: period.to_string(),
+                what,
+                grants: n,
+                total: total as f64 / scale,
+                mean: total as f64 / scale / n as f64,
+            };
+            if kind == 0 {
+                by_tier.push(line);
+            } else {
+                by_portfolio.push(line);
+            }
+        }
+        Ok(PolicyReport {
+            version: v.version,
+            since: v.set_at,
+            currency: currency.to_string(),
+            by_tier,
+            by_portfolio,
+            other_currency,
+        })
     }
 }

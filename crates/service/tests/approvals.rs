@@ -144,7 +144,10 @@ async fn goodwill_above_the_limit_waits_for_a_supervisor_who_approves_changes_or
         Err(ServiceError::Invalid(m)) if m.contains(&asked.id)
     ));
     // The front line sees the queue but may not decide.
-    assert_eq!(gate.approvals(true).await.unwrap(), [asked.clone()]);
+    assert_eq!(
+        gate.approvals(true).await.unwrap(),
+        std::slice::from_ref(&asked)
+    );
     assert!(matches!(
         gate.decide_approval(&asked.id, ApprovalDecision::Approve, "ok")
             .await,

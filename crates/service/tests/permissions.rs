@@ -248,6 +248,7 @@ async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) ->
             outcome(c.goodwill(r).await, none)
         }
         Action::ReadApprovals => outcome(c.approvals(true).await, none),
+        Action::ReadPolicyReport => outcome(c.policy_report(None).await, none),
         Action::DecideApproval => authorised(
             c.decide_approval("A0000000001", ApprovalDecision::Approve, "fine")
                 .await,

@@ -272,3 +272,90 @@ async fn equal_disruption_gives_equal_entitlement_whatever_the_tier_and_the_oper
     }
     server.stop().await;
 }
+
+/// The report splits grants at a version: before it, goodwill followed the rep's mood (the
+/// least valuable got the most); after it, the policy gives every tier the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_shows_mood_before_a_version_and_equal_entitlement_after() {
+    use rapport_core::{CompensationGrant, Currency, InteractionId, Money};
+    let (engine, ids) = engine().await;
+    let tiers = [(Tier::A, 90_000.0), (Tier::C, 400.0), (Tier::D, 20.0)];
+    let mut b = Batch::default();
+    for (id, (tier, value)) in ids.iter().zip(tiers) {
+        b.put_scores(*id, &scores(tier, value));
+    }
+    // Before: call-center goodwill by mood, yesterday.
+    let yesterday = Timestamp::now().plus_millis(-86_400_000);
+    for (k, (id, euros)) in ids.iter().zip([60, 110, 160]).enumerate() {
+        for n in 0..3 {
+            b.insert_grant(&CompensationGrant {
+                customer: *id,
+                disruption: format!("RP{}/2026-10-0{}", 900 + k, n + 1),
+                kind: DisruptionKind::Delay,
+                delay_minutes: Some(200),
+                instrument: "voucher".into(),
+                amount: Money::new((euros + 10 * n as i64) * 100, Currency::EUR),
+                policy_rule: "call-center goodwill".into(),
+                granted_by: "rep".into(),
+                touchpoint: "call center".into(),
+                at: yesterday,
+                interaction: InteractionId(1),
+            });
+        }
+    }
+    engine.store().write(b, Durability::Durable).unwrap();
+    let server = TestServer::start(engine.clone()).await;
+    let admin = server.admin().await;
+    let v2 = admin
+        .set_policy("policy-v2.toml", &standard_file())
+        .await
+        .unwrap();
+    for delay in [200, 600] {
+        let flight = format!("RP{delay}/2026-11-23");
+        disrupt_many(
+            engine.store(),
+            &ids.iter()
+                .map(|c| (*c, flight.clone(), InteractionKind::Delay, Some(delay)))
+                .collect::<Vec<_>>(),
+        );
+        for id in &ids {
+            let g = admin
+                .grant_compensation(request(*id, &flight, delay))
+                .await
+                .unwrap();
+            assert!(matches!(g, GrantOutcome::Granted(_)));
+        }
+    }
+    let r = admin.policy_report(None).await.unwrap();
+    assert_eq!((r.version, r.since), (2, v2.set_at));
+    let mean = |group: &str, period: &str, what: &str| {
+        r.by_tier
+            .iter()
+            .find(|l| l.group == group && l.period == period && l.what == what)
+            .map(|l| (l.grants, l.mean))
+    };
+    // Before: the least valuable tier got the most goodwill.
+    assert_eq!(mean("A", "before", "goodwill"), Some((3, 70.0)));
+    assert_eq!(mean("D", "before", "goodwill"), Some((3, 170.0)));
+    // After: every tier the same for the same delay.
+    for rule in ["delay 3-6h", "delay 9h+"] {
+        let after: Vec<_> = ["A", "C", "D"]
+            .iter()
+            .map(|t| mean(t, "after", rule))
+            .collect();
+        assert!(after[0].is_some(), "{rule}: {r:?}");
+        assert!(after.windows(2).all(|w| w[0] == w[1]), "{rule}: {after:?}");
+    }
+    assert!(
+        r.by_tier
+            .iter()
+            .all(|l| l.period == "before" || l.what != "goodwill")
+    );
+    // By portfolio: nobody is placed in this world.
+    assert!(r.by_portfolio.iter().all(|l| l.group == "unassigned"));
+    assert_eq!(
+        r.by_portfolio.iter().map(|l| l.grants).sum::<u64>(),
+        r.by_tier.iter().map(|l| l.grants).sum::<u64>()
+    );
+    server.stop().await;
+}
