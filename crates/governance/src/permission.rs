@@ -73,6 +73,8 @@ pub enum Action {
     ReadQuality,
     /// Read the store's counts per keyspace and its size on disk.
     ReadStats,
+    /// Export every source record with its customer (for scoring identity resolution).
+    ExportIdentities,
     /// Load exchange rates from a file (read where the database is).
     LoadRates,
     /// Read the exchange rates stored, in summary.
@@ -140,7 +142,7 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 
 /// The permission matrix. Columns in the order of [`Role::ALL`]: front line, customer manager,
 /// analyst, steward, executive, admin.
-pub const MATRIX: [(Action, [Permission; 6]); 41] = [
+pub const MATRIX: [(Action, [Permission; 6]); 42] = [
     //                                   FL  CM  AN  ST  EX  AD
     (Action::Search, /*              */ [A, A, M, A, M, A]),
     (Action::OpenRecord, /*          */ [A, A, M, A, M, A]),
@@ -171,6 +173,7 @@ pub const MATRIX: [(Action, [Permission; 6]); 41] = [
     (Action::Unmerge, /*            */ [D, D, D, A, D, A]),
     (Action::ReadQuality, /*        */ [D, A, A, A, A, A]),
     (Action::ReadStats, /*          */ [D, D, A, A, D, A]),
+    (Action::ExportIdentities, /*   */ [D, D, A, A, D, A]),
     (Action::LoadRates, /*          */ [D, D, A, A, D, A]),
     (Action::ReadRates, /*          */ [A, A, A, A, A, A]),
     (Action::ExplainValue, /*       */ [D, A, A, A, D, A]),
@@ -229,6 +232,7 @@ impl Action {
             Action::Unmerge => "unmerge",
             Action::ReadQuality => "read-quality",
             Action::ReadStats => "read-stats",
+            Action::ExportIdentities => "export-identities",
             Action::LoadRates => "load-rates",
             Action::ReadRates => "read-rates",
             Action::ExplainValue => "explain-value",

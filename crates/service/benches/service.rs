@@ -222,12 +222,17 @@ fn main() {
         )
     });
     let addr = listener.address();
-    // Every client connects from 127.0.0.1: room for all of them under the per-address cap.
-    let config = ServerConfig {
-        max_per_address: clients_n + 8,
-        ..ServerConfig::default()
-    };
-    let server = server_rt.spawn(run(vec![listener], engine, config, shutdown.clone()));
+    let server = server_rt.spawn(run(
+        vec![listener],
+        engine,
+        // The clients all come from 127.0.0.1: the per-address limit is raised as an
+        // operator behind one NAT would (`rapport serve --max-per-address`).
+        ServerConfig {
+            max_per_address: clients_n + 8,
+            ..ServerConfig::default()
+        },
+        shutdown.clone(),
+    ));
 
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
