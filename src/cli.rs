@@ -113,6 +113,17 @@ pub enum Command {
     /// Front-line ideas: the analysts' queue, tag, link, close; your own.
     #[command(subcommand)]
     Ideas(cmd::learning::IdeasCommand),
+    /// The tamper-evident audit trail of every write and every record opened.
+    #[command(subcommand)]
+    Audit(cmd::governance::AuditCommand),
+    /// The compensation policy and goodwill limits per role, as versioned data.
+    #[command(subcommand)]
+    Policy(cmd::governance::PolicyCommand),
+    /// Grant goodwill for a disruption, up to your role's limit; above it, send it for approval.
+    Goodwill(cmd::governance::GoodwillArgs),
+    /// The queue of goodwill above the requester's limit: list, approve, change, refuse.
+    #[command(subcommand)]
+    Approvals(cmd::governance::ApprovalsCommand),
 }
 
 impl Command {

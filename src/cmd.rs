@@ -10,6 +10,7 @@ pub mod assess;
 pub mod console;
 pub mod fixtures;
 pub mod front;
+pub mod governance;
 pub mod identity;
 pub mod learning;
 pub mod relationship;
@@ -73,5 +74,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Campaign(c) => learning::campaign(g, c),
         Command::Handoffs(a) => learning::handoffs(g, a),
         Command::Ideas(c) => learning::ideas(g, c),
+        Command::Audit(c) => governance::audit(g, c),
+        Command::Policy(c) => governance::policy(g, c),
+        Command::Goodwill(a) => governance::goodwill(g, a),
+        Command::Approvals(c) => governance::approvals(g, c),
     }
 }

@@ -152,6 +152,11 @@ pub async fn connect(g: &Global) -> anyhow::Result<Client> {
         Some(a) => format!("connecting to {a}"),
         None => format!("opening the database at {}", db.display()),
     })?;
+    // The audit trail names the command that made an embedded request.
+    let client = match client {
+        Client::Embedded(e) => Client::Embedded(e.with_origin(&command_name())),
+        remote => remote,
+    };
     if let (None, rapport_service::Mode::Remote { addr }) = (&g.connect, &client.session().mode) {
         eprintln!(
             "note: the database is held by a running server; connected to it at {}",
@@ -159,6 +164,23 @@ pub async fn connect(g: &Global) -> anyhow::Result<Client> {
         );
     }
     Ok(client)
+}
+
+/// The subcommand being run, as words (`customer show`), read from the arguments by the
+/// command grammar: what the audit trail records as an embedded request's origin (never the
+/// arguments themselves, which may hold a customer's name).
+fn command_name() -> String {
+    use clap::CommandFactory;
+    let root = crate::cli::Cli::command();
+    let mut current = &root;
+    let mut words = vec!["command".to_string()];
+    for arg in std::env::args().skip(1) {
+        if let Some(sub) = current.find_subcommand(&arg) {
+            words.push(sub.get_name().to_string());
+            current = sub;
+        }
+    }
+    words.join(" ")
 }
 
 /// Ends a command's use of the service: an embedded database is flushed and left without

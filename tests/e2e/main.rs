@@ -7,6 +7,7 @@ mod assess;
 mod console;
 mod door;
 mod fixtures;
+mod governance;
 mod identity;
 mod learning;
 mod portfolio;

@@ -32,7 +32,8 @@ pub struct AuditEntry {
     pub action: String,
     /// Which customer, when the event concerns one.
     pub customer: Option<CustomerId>,
-    /// What else identifies the event (an interaction id, a disruption), never personal data.
+    /// What else identifies the event (an interaction id, a policy version), never personal
+    /// data: no name, contact, free text or identifier a customer gave.
     pub detail: String,
     /// The hash of the entry before (hex), [`GENESIS`] for the first.
     pub prev: String,
@@ -169,34 +170,74 @@ impl fmt::Display for ChainBreak {
     }
 }
 
-/// Checks a chain read in stored order against its head; `Ok(entries)` when it holds.
-pub fn verify<'a>(
-    entries: impl IntoIterator<Item = &'a AuditEntry>,
-    head: &AuditHead,
-) -> Result<u64, ChainBreak> {
-    let mut prev = GENESIS.to_string();
-    let mut expected = 1u64;
-    for e in entries {
-        if e.seq != expected || e.prev != prev {
+/// Checks a chain entry by entry, in stored order, without holding it in memory: a log of
+/// millions of record opens is verified in one pass. [`Verifier::finish`] compares the end with
+/// the head.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    prev: String,
+    expected: u64,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Verifier::new()
+    }
+}
+
+impl Verifier {
+    /// A verifier at the start of a log.
+    pub fn new() -> Verifier {
+        Verifier {
+            prev: GENESIS.to_string(),
+            expected: 1,
+        }
+    }
+
+    /// Checks the next entry; the first break found is returned (and stays the answer).
+    pub fn push(&mut self, e: &AuditEntry) -> Result<(), ChainBreak> {
+        if e.seq != self.expected || e.prev != self.prev {
             return Err(ChainBreak::Unlinked {
                 seq: e.seq,
-                expected,
+                expected: self.expected,
             });
         }
         if digest(e) != e.hash {
             return Err(ChainBreak::Edited { seq: e.seq });
         }
-        prev = e.hash.clone();
-        expected += 1;
+        self.prev.clone_from(&e.hash);
+        self.expected += 1;
+        Ok(())
     }
-    let last = expected - 1;
-    if last != head.seq || (last > 0 && prev != head.hash) {
-        return Err(ChainBreak::Head {
-            last,
-            head: head.seq,
-        });
+
+    /// Entries checked so far.
+    pub fn checked(&self) -> u64 {
+        self.expected - 1
     }
-    Ok(last)
+
+    /// The end of the log against its head: `Ok(entries)` when it holds.
+    pub fn finish(&self, head: &AuditHead) -> Result<u64, ChainBreak> {
+        let last = self.checked();
+        if last != head.seq || (last > 0 && self.prev != head.hash) {
+            return Err(ChainBreak::Head {
+                last,
+                head: head.seq,
+            });
+        }
+        Ok(last)
+    }
+}
+
+/// Checks a chain read in stored order against its head; `Ok(entries)` when it holds.
+pub fn verify<'a>(
+    entries: impl IntoIterator<Item = &'a AuditEntry>,
+    head: &AuditHead,
+) -> Result<u64, ChainBreak> {
+    let mut v = Verifier::new();
+    for e in entries {
+        v.push(e)?;
+    }
+    v.finish(head)
 }
 
 #[cfg(test)]

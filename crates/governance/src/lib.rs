@@ -67,7 +67,9 @@ pub use offer::{
     RuleBook, explain, next_best_action,
 };
 pub use permission::{Action, MATRIX, Permission, matrix_markdown, permission};
-pub use policy::{CareRule, CompensationPolicy, Decision, PolicyError, PolicyRule};
+pub use policy::{
+    CareRule, CompensationPolicy, Decision, INSTRUMENTS, PolicyError, PolicyFile, PolicyRule,
+};
 pub use portfolio::{Assignment, Portfolio, PortfolioBook, PortfolioMetrics};
 pub use relationship::{DecideError, RelationshipConfig, SourceText};
 pub use role::{Role, UnknownRole};

@@ -119,6 +119,23 @@ pub enum Action {
     ShareIdea,
     /// Work the ideas queue: read every idea, tag, link and close it.
     WorkIdeas,
+    /// List and verify the audit trail (who opened or changed what, when, from where).
+    ReadAudit,
+    /// Read the compensation policy in force and its versions.
+    ReadPolicy,
+    /// Set a new version of the compensation policy and the goodwill limits.
+    SetPolicy,
+    /// Grant goodwill for a disruption (up to the role's limit; above it, send it for
+    /// approval).
+    GrantGoodwill,
+    /// Read the approval queue.
+    ReadApprovals,
+    /// Approve, change or refuse goodwill waiting for approval (within the role's limit, or
+    /// as the customer's manager).
+    DecideApproval,
+    /// Read compensation and goodwill by value tier and portfolio, before and after a policy
+    /// version.
+    ReadPolicyReport,
 }
 
 /// What a role may do with an action.
@@ -163,7 +180,7 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 /// A customer manager's allowed cells are further scoped by the service to the customers of
 /// the portfolios they manage (to act on; to see as well where the portfolio file says
 /// `customer_managers_see = "portfolio"`): see `docs/security.md`.
-pub const MATRIX: [(Action, [Permission; 8]); 52] = [
+pub const MATRIX: [(Action, [Permission; 8]); 59] = [
     //                                   FL  CM  AN  ST  EX  CO  PM  AD
     (
         Action::Search,
@@ -373,12 +390,40 @@ pub const MATRIX: [(Action, [Permission; 8]); 52] = [
         Action::WorkIdeas,
         /*        */ [D, D, A, D, D, D, D, A],
     ),
+    (
+        Action::ReadAudit,
+        /*        */ [D, D, D, D, D, D, D, A],
+    ),
+    (
+        Action::ReadPolicy,
+        /*       */ [A, A, A, A, A, A, A, A],
+    ),
+    (
+        Action::SetPolicy,
+        /*        */ [D, D, D, D, A, A, D, A],
+    ),
+    (
+        Action::GrantGoodwill,
+        /*    */ [A, A, D, D, D, D, D, A],
+    ),
+    (
+        Action::ReadApprovals,
+        /*    */ [A, A, D, D, D, D, D, A],
+    ),
+    (
+        Action::DecideApproval,
+        /*   */ [D, A, D, D, D, D, D, A],
+    ),
+    (
+        Action::ReadPolicyReport,
+        /* */ [D, A, A, D, A, A, D, A],
+    ),
 ];
 
 impl Action {
     /// Every action, in the order of the matrix.
-    pub const ALL: [Action; 52] = {
-        let mut out = [Action::Search; 52];
+    pub const ALL: [Action; MATRIX.len()] = {
+        let mut out = [Action::Search; MATRIX.len()];
         let mut i = 0;
         while i < MATRIX.len() {
             out[i] = MATRIX[i].0;
@@ -442,6 +487,13 @@ impl Action {
             Action::RunCampaign => "run-campaign",
             Action::ShareIdea => "share-idea",
             Action::WorkIdeas => "work-ideas",
+            Action::ReadAudit => "read-audit",
+            Action::ReadPolicy => "read-policy",
+            Action::SetPolicy => "set-policy",
+            Action::GrantGoodwill => "grant-goodwill",
+            Action::ReadApprovals => "read-approvals",
+            Action::DecideApproval => "decide-approval",
+            Action::ReadPolicyReport => "read-policy-report",
         }
     }
 }

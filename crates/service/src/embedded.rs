@@ -19,6 +19,8 @@ pub struct Embedded {
     engine: Arc<Engine>,
     session: SessionInfo,
     caller: Caller,
+    /// What the audit trail names as the origin of this service's requests.
+    origin: Arc<str>,
 }
 
 fn local_operator() -> String {
@@ -69,7 +71,19 @@ impl Embedded {
                 operator,
                 role: Role::Admin,
             },
+            origin: Arc::from(crate::governance_ops::EMBEDDED),
         }
+    }
+
+    /// Names the origin the audit trail records for this service's requests (the command
+    /// that runs it, `console`), after `embedded`.
+    pub fn with_origin(mut self, origin: &str) -> Embedded {
+        let origin: String = rapport_core::text::sanitize(origin)
+            .chars()
+            .take(80)
+            .collect();
+        self.origin = Arc::from(format!("{} {origin}", crate::governance_ops::EMBEDDED));
+        self
     }
 
     /// The same engine acting as `operator` with `role`: every request is then authorised,
@@ -111,7 +125,8 @@ impl Embedded {
     async fn call(&self, req: Request) -> ServiceResult<Reply> {
         let engine = self.engine.clone();
         let caller = self.caller.clone();
-        tokio::task::spawn_blocking(move || engine.handle(&caller, req))
+        let origin = self.origin.clone();
+        tokio::task::spawn_blocking(move || engine.handle_from(&caller, &origin, req))
             .await
             .map_err(|e| ServiceError::Internal(format!("service task failed: {e}")))?
     }

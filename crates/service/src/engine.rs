@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use rapport_core::{
     Amount, AmountRole, AttrValue, Channel, Clock, CompensationGrant, Customer, CustomerId,
@@ -26,6 +26,7 @@ use crate::api::{
     CompensationRequest, Entitlement, GrantOutcome, InteractionQuery, ListEntry, LiveEvent,
     NewInteraction, Overview, ServiceError, ServiceResult, Watch,
 };
+use crate::governance_ops::PolicyVersion;
 use crate::live::LiveHub;
 use crate::protocol::{Reply, Request};
 use crate::records;
@@ -54,8 +55,9 @@ pub struct Caller {
 pub struct Engine {
     store: Store,
     repo: Repository,
-    policy: CompensationPolicy,
-    limits: ApprovalLimits,
+    /// The policy version in force (compensation table and goodwill limits), replaced whole
+    /// by `policy set`.
+    in_force: RwLock<Arc<PolicyVersion>>,
     hub: LiveHub,
     sessions: Mutex<HashMap<SessionToken, Session>>,
     limiter: Mutex<LoginLimiter>,
@@ -70,6 +72,9 @@ pub struct Engine {
     scoring: RwLock<bool>,
     /// Customers whose interactions were written during the current scoring run.
     touched: Mutex<Vec<CustomerId>>,
+    /// The audit chain's head, held while an entry is chained and its batch applied
+    /// (`governance_ops`).
+    audit: Mutex<rapport_governance::audit::AuditHead>,
     session_ttl_ms: i64,
     /// Where "now" comes from: the system clock in the product, a fixed or manual one in tests.
     clock: Clock,
@@ -83,7 +88,7 @@ pub struct Engine {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("policy_version", &self.policy.version)
+            .field("policy_version", &self.policy().version)
             .finish_non_exhaustive()
     }
 }
@@ -144,19 +149,9 @@ impl Engine {
     /// [`Engine::new`] for one command that exits next (`rapport score`, `rapport ingest`):
     /// no warm-up thread competing with its work (a search loads what it needs itself).
     pub fn for_command(store: Store) -> Engine {
-        let policy = match store.doc::<CompensationPolicy>(GOVERNANCE, "compensation_policy") {
-            Ok(Some(p)) => p,
-            Ok(None) => CompensationPolicy::standard(),
-            Err(e) => {
-                tracing::error!(error = %e, "stored compensation policy unreadable; using the standard policy");
-                CompensationPolicy::standard()
-            }
-        };
-        let limits = match store.doc::<ApprovalLimits>(GOVERNANCE, "approval_limits") {
-            Ok(Some(l)) => l,
-            _ => ApprovalLimits::standard(),
-        };
+        let in_force = RwLock::new(Arc::new(policy_at_start(&store)));
         let hub = LiveHub::start(&store);
+        let audit = Mutex::new(crate::governance_ops::stored_head(&store));
         let reporting = match rapport_repository::rates::stored(&store) {
             Ok(r) => r.map_or(rapport_core::Currency::EUR, |r| r.reporting),
             Err(e) => {
@@ -168,8 +163,7 @@ impl Engine {
             reporting,
             repo: Repository::new(store.clone()),
             store,
-            policy,
-            limits,
+            in_force,
             hub,
             sessions: Mutex::default(),
             limiter: Mutex::new(LoginLimiter::standard()),
@@ -177,6 +171,7 @@ impl Engine {
             jobs: Mutex::new(()),
             scoring: RwLock::new(false),
             touched: Mutex::default(),
+            audit,
             session_ttl_ms: SESSION_TTL_MS,
             clock: Clock::System,
             relationship: Default::default(),
@@ -224,6 +219,11 @@ impl Engine {
     /// Holds the long-job lock (one ingest, merge or scoring run at a time).
     pub(crate) fn job(&self) -> MutexGuard<'_, ()> {
         lock(&self.jobs)
+    }
+
+    /// Holds the audit chain's head (see `governance_ops`).
+    pub(crate) fn audit_head(&self) -> MutexGuard<'_, rapport_governance::audit::AuditHead> {
+        lock(&self.audit)
     }
 
     /// Holds the customer-document write lock (an ingest or a merge rewrites customers).
@@ -281,9 +281,25 @@ impl Engine {
         r
     }
 
-    /// The compensation policy in force.
-    pub fn policy(&self) -> &CompensationPolicy {
-        &self.policy
+    /// The policy version in force: the compensation table and the goodwill limits.
+    pub fn policy(&self) -> Arc<PolicyVersion> {
+        self.in_force
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The policy version in force, as a value.
+    pub(crate) fn policy_in_force(&self) -> PolicyVersion {
+        (*self.policy()).clone()
+    }
+
+    /// Puts a policy version in force (after it is stored).
+    pub(crate) fn put_in_force(&self, v: &PolicyVersion) {
+        *self
+            .in_force
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(v.clone());
     }
 
     /// Flushes the store.
@@ -441,25 +457,38 @@ impl Engine {
         self.hub.len()
     }
 
-    /// Handles one request for `caller` (subscriptions are the transport's business).
+    /// Handles one request for `caller` in this process (subscriptions are the transport's
+    /// business); the audit trail names its origin `embedded`.
     pub fn handle(&self, caller: &Caller, req: Request) -> ServiceResult<Reply> {
-        let masked = self.authorize(caller, req.action(&caller.operator))?;
+        self.handle_from(caller, crate::governance_ops::EMBEDDED, req)
+    }
+
+    /// Handles one request for `caller` made from `origin` (a peer's address, a command), as
+    /// the audit trail records it: record opens and writes are audited.
+    pub fn handle_from(&self, caller: &Caller, origin: &str, req: Request) -> ServiceResult<Reply> {
+        let action = req.action(&caller.operator);
+        let masked = self.authorize(caller, action)?;
         crate::limits::check(&req)?;
         // A customer manager reaches only the customers of their portfolios (see
         // `relationship.rs`): the customers a request names are checked, lists are cut.
         let mut scope = crate::relationship::Scope::of(self, caller)?;
         let mut req = req;
         scope.prepare(self, caller, &mut req)?;
-        let reply = self.handle_authorised(caller, req, masked)?;
-        scope.cut(self, reply)
+        let after = crate::governance_ops::AfterAudit::of(&req, action);
+        let reply = self.answer(caller, origin, masked, req);
+        if let (Ok(_), Some(after)) = (&reply, after) {
+            self.audit_after(caller, origin, after);
+        }
+        scope.cut(self, reply?)
     }
 
-    /// [`Engine::handle`] once authorised, checked and scoped.
-    fn handle_authorised(
+    /// [`Engine::handle_from`] once authorised, checked and scoped.
+    fn answer(
         &self,
         caller: &Caller,
-        req: Request,
+        origin: &str,
         masked: bool,
+        req: Request,
     ) -> ServiceResult<Reply> {
         match req {
             Request::Search { query, limit } => {
@@ -473,18 +502,21 @@ impl Engine {
                 }
                 self.search(&query, limit).map(Reply::Summaries)
             }
-            Request::Open { customer, query } => self
-                .open_record(customer, &query, masked)
-                .map(|r| Reply::Record(Box::new(r))),
+            Request::Open { customer, query } => {
+                let record = self.open_record(customer, &query, masked)?;
+                self.audit_read(caller, origin, Action::OpenRecord, customer)?;
+                Ok(Reply::Record(Box::new(record)))
+            }
             Request::Interactions { customer, query } => {
                 let mut page = self.interactions(customer, &query)?;
+                self.audit_read(caller, origin, Action::ReadInteractions, customer)?;
                 if masked {
                     page.iter_mut().for_each(masking::mask_interaction);
                 }
                 Ok(Reply::Interactions(page))
             }
             Request::LogInteraction(new) => self
-                .log_interaction(caller, new)
+                .log_interaction(caller, origin, new)
                 .map(|i| Reply::Interaction(Box::new(i))),
             Request::RecordPreference {
                 customer,
@@ -492,12 +524,14 @@ impl Engine {
                 value,
                 channel,
             } => self
-                .record_preference(caller, customer, topic, value, channel)
+                .record_preference(caller, origin, customer, topic, value, channel)
                 .map(Reply::Preference),
             Request::Entitlement(r) => self
                 .entitlement(&r)
                 .map(|e| Reply::Entitlement(Box::new(e))),
-            Request::Grant(r) => self.grant(caller, &r).map(|g| Reply::Grant(Box::new(g))),
+            Request::Grant(r) => self
+                .grant(caller, origin, &r)
+                .map(|g| Reply::Grant(Box::new(g))),
             Request::Overview => self.overview().map(|o| Reply::Overview(Box::new(o))),
             Request::List { name, limit } => self.list(&name, limit).map(Reply::List),
             Request::Subscribe { .. } | Request::SetWatch { .. } | Request::Unsubscribe { .. } => {
@@ -539,17 +573,33 @@ impl Engine {
                 disruption,
                 touchpoint,
             } => self
-                .grant_flight(caller, &disruption, &touchpoint)
+                .grant_flight(caller, origin, &disruption, &touchpoint)
                 .map(Reply::FlightGrants),
             Request::DeclareDisruption(d) => self
-                .declare(caller, d)
+                .declare(caller, origin, d)
                 .map(|d| Reply::Disruption(Box::new(d))),
             Request::Data(d) => self.handle_data(caller, d).map(Reply::Data),
             Request::Relationship(r) => {
                 self.handle_relationship(caller, r).map(Reply::Relationship)
             }
             Request::Learning(l) => self.handle_learning(caller, l).map(Reply::Learning),
+            Request::Governance(g) => self
+                .handle_governance(caller, origin, g)
+                .map(Reply::Governance),
         }
+    }
+
+    /// Records that `caller` read `customer`'s record or history. A batched write: it costs the
+    /// open no flush (see `governance_ops`); if it cannot be written, nothing is shown.
+    fn audit_read(
+        &self,
+        caller: &Caller,
+        origin: &str,
+        action: Action,
+        customer: CustomerId,
+    ) -> ServiceResult<()> {
+        let event = self.audit_event(caller, origin, action, Some(customer), String::new());
+        self.audit_alone(event, Durability::Batched)
     }
 
     fn search(&self, query: &str, limit: usize) -> ServiceResult<Vec<CustomerSummary>> {
@@ -586,19 +636,24 @@ impl Engine {
         Ok(page)
     }
 
-    fn require_customer(&self, id: CustomerId) -> ServiceResult<Customer> {
+    pub(crate) fn require_customer(&self, id: CustomerId) -> ServiceResult<Customer> {
         self.store
             .customer(id)
             .map_err(store_err)?
             .ok_or_else(|| ServiceError::NotFound(format!("customer {id}")))
     }
 
-    fn next_interaction_id(&self) -> ServiceResult<InteractionId> {
+    pub(crate) fn next_interaction_id(&self) -> ServiceResult<InteractionId> {
         let r = self.store.next_interaction_ids(1).map_err(store_err)?;
         Ok(InteractionId(r.start))
     }
 
-    fn log_interaction(&self, caller: &Caller, new: NewInteraction) -> ServiceResult<Interaction> {
+    fn log_interaction(
+        &self,
+        caller: &Caller,
+        origin: &str,
+        new: NewInteraction,
+    ) -> ServiceResult<Interaction> {
         self.require_customer(new.customer)?;
         if let Some(t) = &new.text {
             check_text("text", t, MAX_TEXT)?;
@@ -646,9 +701,15 @@ impl Engine {
         let mut batch = Batch::default();
         batch.put_interaction(&i);
         Engine::idea_of_interaction(&mut batch, &i)?;
+        let event = self.audit_event(
+            caller,
+            origin,
+            Action::LogInteraction,
+            Some(i.customer),
+            i.id.to_string(),
+        );
         self.noting(&[i.customer], || {
-            self.store
-                .write(batch, Durability::Durable)
+            self.write_audited(batch, vec![event], Durability::Durable)
                 .map_err(store_err)
         })?;
         Ok(i)
@@ -748,6 +809,7 @@ impl Engine {
     fn record_preference(
         &self,
         caller: &Caller,
+        origin: &str,
         id: CustomerId,
         topic: String,
         value: String,
@@ -785,9 +847,15 @@ impl Engine {
         let mut batch = Batch::default();
         batch.put_customer(&customer, keys);
         batch.put_interaction(&i);
+        let event = self.audit_event(
+            caller,
+            origin,
+            Action::RecordPreference,
+            Some(id),
+            i.id.to_string(),
+        );
         self.noting(&[id], || {
-            self.store
-                .write(batch, Durability::Durable)
+            self.write_audited(batch, vec![event], Durability::Durable)
                 .map_err(store_err)
         })?;
         Ok(pref)
@@ -796,7 +864,7 @@ impl Engine {
     /// The facts of the request's disruption for its customer: the canonical id, and what
     /// happened to the customer by the record (never by what was typed). A reference that
     /// names no disruption on record, or one that did not affect the customer, is refused.
-    fn facts(&self, r: &CompensationRequest) -> ServiceResult<(DisruptionId, Affected)> {
+    pub(crate) fn facts(&self, r: &CompensationRequest) -> ServiceResult<(DisruptionId, Affected)> {
         check_text("touchpoint", &r.touchpoint, 200)?;
         let id = canonical(&r.disruption)?;
         if let Some((_, a)) =
@@ -845,7 +913,8 @@ impl Engine {
     }
 
     fn decide_for(&self, a: &Affected) -> ServiceResult<rapport_governance::Decision> {
-        self.policy
+        self.policy()
+            .policy
             .decide(a.kind, a.delay_minutes)
             .map_err(|e: PolicyError| ServiceError::Invalid(e.to_string()))
     }
@@ -870,7 +939,8 @@ impl Engine {
     ) -> ServiceResult<DisruptionEntry> {
         d.affected = vec![a.clone()];
         let existing = self.existing_grant(customer, &d.id)?;
-        let (entitlement, not_entitled) = match self.policy.decide(a.kind, a.delay_minutes) {
+        let in_force = self.policy();
+        let (entitlement, not_entitled) = match in_force.policy.decide(a.kind, a.delay_minutes) {
             Ok(x) => (
                 Some(Entitlement {
                     instrument: x.instrument,
@@ -882,7 +952,7 @@ impl Engine {
             ),
             Err(e) => (None, Some(e.to_string())),
         };
-        let care = self
+        let care = in_force
             .policy
             .care(a.kind, a.delay_minutes)
             .into_iter()
@@ -941,6 +1011,7 @@ impl Engine {
     fn grant_flight(
         &self,
         caller: &Caller,
+        origin: &str,
         reference: &str,
         touchpoint: &str,
     ) -> ServiceResult<Vec<FlightGrant>> {
@@ -958,7 +1029,7 @@ impl Engine {
                 touchpoint: touchpoint.to_string(),
                 channel: None,
             };
-            let (outcome, problem) = match self.grant(caller, &r) {
+            let (outcome, problem) = match self.grant(caller, origin, &r) {
                 Ok(o) => (Some(o), None),
                 Err(ServiceError::Invalid(m)) => (None, Some(m)),
                 Err(e @ ServiceError::Forbidden { .. }) => (None, Some(e.to_string())),
@@ -973,7 +1044,12 @@ impl Engine {
         Ok(out)
     }
 
-    fn declare(&self, caller: &Caller, decl: Declaration) -> ServiceResult<Disruption> {
+    fn declare(
+        &self,
+        caller: &Caller,
+        origin: &str,
+        decl: Declaration,
+    ) -> ServiceResult<Disruption> {
         let id = canonical(&decl.disruption)?;
         let reason = decl.reason.trim().to_string();
         if reason.is_empty() {
@@ -1025,11 +1101,19 @@ impl Engine {
                 },
             });
         let mut batch = Batch::default();
+        let mut events = Vec::with_capacity(decl.customers.len());
         let ids = self
             .store
             .next_interaction_ids(decl.customers.len() as u64)
             .map_err(store_err)?;
         for (c, iid) in decl.customers.iter().zip(ids) {
+            events.push(self.audit_event(
+                caller,
+                origin,
+                Action::DeclareDisruption,
+                Some(*c),
+                InteractionId(iid).to_string(),
+            ));
             d.note(Affected {
                 customer: *c,
                 kind: decl.kind,
@@ -1086,8 +1170,7 @@ impl Engine {
         }
         disruption::put(&mut batch, &d).map_err(repo_err)?;
         self.noting(&decl.customers, || {
-            self.store
-                .write(batch, Durability::Durable)
+            self.write_audited(batch, events, Durability::Durable)
                 .map_err(store_err)
         })?;
         tracing::info!(operator = %caller.operator, disruption = %id, customers = decl.customers.len(), "disruption declared");
@@ -1096,16 +1179,26 @@ impl Engine {
             .ok_or_else(|| ServiceError::Internal(format!("disruption {id} not stored")))
     }
 
-    fn grant(&self, caller: &Caller, r: &CompensationRequest) -> ServiceResult<GrantOutcome> {
+    fn grant(
+        &self,
+        caller: &Caller,
+        origin: &str,
+        r: &CompensationRequest,
+    ) -> ServiceResult<GrantOutcome> {
         self.require_customer(r.customer)?;
         crate::relationship::Scope::of(self, caller)?.acts_on(self, caller, r.customer)?;
         let (id, facts) = self.facts(r)?;
         if let Some(existing) = self.existing_grant(r.customer, &id)? {
             return Ok(GrantOutcome::Refused(existing));
         }
-        let d = self.decide_for(&facts)?;
+        // One version prices the grant, checks the limit and is recorded.
+        let in_force = self.policy();
+        let d = in_force
+            .policy
+            .decide(facts.kind, facts.delay_minutes)
+            .map_err(|e: PolicyError| ServiceError::Invalid(e.to_string()))?;
         let disruption = id.to_string();
-        if !self.limits.within(caller.role, d.amount) {
+        if !in_force.limits.within(caller.role, d.amount) {
             return Err(ServiceError::Forbidden {
                 role: caller.role,
                 action: format!(
@@ -1157,6 +1250,11 @@ impl Engine {
         );
         attrs.insert("instrument".into(), AttrValue::Text(d.instrument));
         attrs.insert("policy_rule".into(), AttrValue::Text(d.rule));
+        // The version that priced it (also in the rule's name, `delay 9h+ v2`).
+        attrs.insert(
+            "policy_version".into(),
+            AttrValue::Int(i64::from(in_force.policy.version)),
+        );
         if let Some(m) = facts.delay_minutes {
             attrs.insert("delay_minutes".into(), AttrValue::Int(i64::from(m)));
         }
@@ -1164,8 +1262,15 @@ impl Engine {
         let mut batch = Batch::default();
         batch.insert_grant(&grant);
         batch.put_interaction(&i);
+        let event = self.audit_event(
+            caller,
+            origin,
+            Action::GrantCompensation,
+            Some(r.customer),
+            iid.to_string(),
+        );
         let written = self.noting(&[r.customer], || {
-            Ok(self.store.write(batch, Durability::Durable))
+            Ok(self.write_audited(batch, vec![event], Durability::Durable))
         })?;
         match written {
             Ok(()) => {
@@ -1257,5 +1362,42 @@ impl Engine {
         lock(&self.sessions).retain(|_, s| s.operator != name);
         tracing::info!(by = %caller.operator, operator = name, "operator disabled");
         Ok(())
+    }
+}
+
+/// The policy in force when the engine starts: the newest stored version; else a policy stored
+/// by an older build (`governance/compensation_policy`, `approval_limits`); else the standard.
+fn policy_at_start(store: &Store) -> PolicyVersion {
+    match crate::governance_ops::policy_versions(store) {
+        Ok(mut all) if !all.is_empty() => {
+            if let Some(v) = all.pop() {
+                return v;
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "stored policy versions unreadable; using the older stored or the standard policy");
+        }
+    }
+    let (policy, set_by) = match store.doc::<CompensationPolicy>(GOVERNANCE, "compensation_policy")
+    {
+        Ok(Some(p)) => (p, "stored"),
+        Ok(None) => (CompensationPolicy::standard(), "standard"),
+        Err(e) => {
+            tracing::error!(error = %e, "stored compensation policy unreadable; using the standard policy");
+            (CompensationPolicy::standard(), "standard")
+        }
+    };
+    let limits = match store.doc::<ApprovalLimits>(GOVERNANCE, "approval_limits") {
+        Ok(Some(l)) => l,
+        _ => ApprovalLimits::standard(),
+    };
+    PolicyVersion {
+        version: policy.version,
+        set_by: set_by.to_string(),
+        set_at: None,
+        file: String::new(),
+        policy,
+        limits,
     }
 }

@@ -24,6 +24,7 @@ pub mod codec;
 pub mod data;
 mod embedded;
 mod engine;
+pub mod governance_ops;
 pub mod learning;
 pub mod limits;
 mod live;
@@ -48,6 +49,7 @@ pub use client::{
 pub use data::Operations;
 pub use embedded::Embedded;
 pub use engine::{Caller, Engine, GOVERNANCE, OPERATORS, SESSION_TTL_MS};
+pub use governance_ops::Governance;
 pub use learning::Learning;
 pub use rapport_governance::{OperatorInfo, Role};
 pub use relationship::Relationships;

@@ -216,6 +216,7 @@ pub fn check(req: &Request) -> ServiceResult<()> {
         Request::Data(d) => crate::data::check(d),
         Request::Relationship(r) => crate::relationship::check(r),
         Request::Learning(l) => crate::learning::check(l),
+        Request::Governance(g) => crate::governance_ops::check(g),
         Request::Backup { path, .. } => {
             if path.len() > crate::backup::MAX_PATH {
                 return Err(ServiceError::Invalid(format!(

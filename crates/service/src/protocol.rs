@@ -19,6 +19,7 @@ use crate::api::{
 };
 use crate::assess::AssessmentEntry;
 use crate::data::{DataReply, DataRequest};
+use crate::governance_ops::{GovernanceReply, GovernanceRequest};
 use crate::learning::{LearningReply, LearningRequest};
 use crate::relationship::{RelationshipReply, RelationshipRequest};
 
@@ -192,6 +193,8 @@ pub enum Request {
     Relationship(RelationshipRequest),
     /// The learning loop's requests ([`crate::Learning`]).
     Learning(LearningRequest),
+    /// Audit, policy and approvals ([`crate::Governance`]).
+    Governance(GovernanceRequest),
 }
 
 impl Request {
@@ -225,6 +228,7 @@ impl Request {
             Request::Data(d) => d.action(),
             Request::Relationship(r) => r.action(),
             Request::Learning(l) => l.action(),
+            Request::Governance(g) => g.action(),
         }
     }
 
@@ -236,6 +240,7 @@ impl Request {
             Request::Data(d) => d.is_long(),
             Request::Relationship(r) => r.is_long(),
             Request::Learning(l) => l.is_long(),
+            Request::Governance(g) => g.is_long(),
             _ => false,
         }
     }
@@ -288,6 +293,8 @@ pub enum Reply {
     Relationship(RelationshipReply),
     /// The reply to a [`Request::Learning`].
     Learning(LearningReply),
+    /// The reply to a [`Request::Governance`].
+    Governance(GovernanceReply),
 }
 
 /// From server to client.

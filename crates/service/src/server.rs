@@ -538,8 +538,9 @@ where
             }
             body => {
                 let (shared, token, out_tx) = (shared.clone(), token.clone(), out_tx.clone());
+                let origin = format!("peer {peer}");
                 tasks.spawn(async move {
-                    let result = handle(&shared, token, body).await;
+                    let result = handle(&shared, token, &origin, body).await;
                     let _ = out_tx.send(ServerMsg::Reply { id, result }).await;
                     drop(permit);
                 });
@@ -590,6 +591,7 @@ pub const BACKUP_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 async fn handle(
     shared: &Shared,
     token: SessionToken,
+    origin: &str,
     body: Request,
 ) -> Result<Reply, ServiceError> {
     // Requests that hash a password share the cap with logins.
@@ -615,9 +617,10 @@ async fn handle(
     } else {
         shared.config.request_timeout
     };
+    let origin = origin.to_string();
     let work = tokio::task::spawn_blocking(move || {
         let caller = engine.caller(&token)?;
-        engine.handle(&caller, body)
+        engine.handle_from(&caller, &origin, body)
     });
     match tokio::time::timeout(limit, work).await {
         Ok(Ok(Ok(Reply::Data(crate::data::DataReply::Ingested(r)))))

@@ -9,10 +9,12 @@ use rapport_governance::Answer;
 use rapport_governance::questionnaire::Answers;
 use rapport_governance::{Action, Permission, Role, permission};
 use rapport_service::data::{IngestRequest, ScoreRequest};
+use rapport_service::governance_ops::{ApprovalDecision, GoodwillRequest};
 use rapport_service::learning::{CampaignSpec, ExperimentSpec};
 use rapport_service::{
-    Assessments, CompensationRequest, Declaration, Embedded, InteractionQuery, Learning,
-    NewInteraction, Operations, OperatorAdmin, Relationships, Remote, Service, ServiceError, Watch,
+    Assessments, CompensationRequest, Declaration, Embedded, Governance, InteractionQuery,
+    Learning, NewInteraction, Operations, OperatorAdmin, Relationships, Remote, Service,
+    ServiceError, Watch,
 };
 
 use common::{PASSWORD, TestServer, engine};
@@ -337,6 +339,33 @@ async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) ->
         ),
         Action::ShareIdea => outcome(c.my_ideas().await, none),
         Action::WorkIdeas => outcome(c.ideas(false).await, none),
+        Action::ReadAudit => outcome(c.verify_audit().await, none),
+        Action::ReadPolicy => outcome(c.policy_history().await, none),
+        Action::GrantGoodwill => {
+            let r = GoodwillRequest {
+                customer: jane,
+                disruption: ctx.request(role).disruption,
+                amount: rapport_core::Money::new(2_000, rapport_core::Currency::EUR),
+                instrument: "voucher".into(),
+                reason: "sorry for the wait".into(),
+                touchpoint: "call center".into(),
+                send_for_approval: false,
+            };
+            outcome(c.goodwill(r).await, none)
+        }
+        Action::ReadApprovals => outcome(c.approvals(true).await, none),
+        Action::ReadPolicyReport => outcome(c.policy_report(None).await, none),
+        Action::DecideApproval => authorised(
+            c.decide_approval("A0000000001", ApprovalDecision::Approve, "fine")
+                .await,
+        ),
+        Action::SetPolicy => {
+            let standard = rapport_governance::PolicyFile {
+                policy: rapport_governance::CompensationPolicy::standard(),
+                limits: rapport_governance::ApprovalLimits::standard(),
+            };
+            outcome(c.set_policy("policy.toml", &standard.to_toml()).await, none)
+        }
         Action::DeclareDisruption => outcome(
             c.declare_disruption(Declaration {
                 disruption: format!("RP{}/2026-11-24", 100 + role_number(role)),

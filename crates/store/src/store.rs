@@ -658,6 +658,34 @@ impl Store {
             })
     }
 
+    /// The documents of `collection` whose key sorts after `after`, in key order (a page of a
+    /// long collection, or what was appended to a log since a key).
+    pub fn docs_after<T: DeserializeOwned>(
+        &self,
+        collection: &str,
+        after: &str,
+    ) -> impl Iterator<Item = Result<(String, T), Error>> + '_ {
+        let coll = keys::doc_collection(collection);
+        let coll_len = coll.len();
+        let mut start = keys::doc(collection, after);
+        // The smallest key after `after` itself.
+        start.push(0);
+        self.inner
+            .tree
+            .range(start..)
+            .take_while(move |kv| kv.as_ref().map_or(true, |(k, _)| k.starts_with(&coll)))
+            .map(move |kv| {
+                let (k, v) = kv?;
+                let key = k
+                    .get(coll_len..)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .ok_or_else(|| bad_key(&k))?
+                    .to_owned();
+                let value = codec::decode_doc(&v).map_err(|reason| decode_err(&k, reason))?;
+                Ok((key, value))
+            })
+    }
+
     /// Number of documents in `collection`, by scanning it.
     pub fn doc_count(&self, collection: &str) -> Result<u64, Error> {
         self.count(&keys::doc_collection(collection))
