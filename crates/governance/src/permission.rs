@@ -73,6 +73,8 @@ pub enum Action {
     ReadQuality,
     /// Read the store's counts per keyspace and its size on disk.
     ReadStats,
+    /// Export every source record with its customer (for scoring identity resolution).
+    ExportIdentities,
     /// Load exchange rates from a file (read where the database is).
     LoadRates,
     /// Read the exchange rates stored, in summary.
@@ -123,7 +125,7 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 
 /// The permission matrix. Columns in the order of [`Role::ALL`]: front line, customer manager,
 /// analyst, steward, executive, admin.
-pub const MATRIX: [(Action, [Permission; 6]); 34] = [
+pub const MATRIX: [(Action, [Permission; 6]); 35] = [
     //                                   FL  CM  AN  ST  EX  AD
     (Action::Search, /*              */ [A, A, M, A, M, A]),
     (Action::OpenRecord, /*          */ [A, A, M, A, M, A]),
@@ -154,6 +156,7 @@ pub const MATRIX: [(Action, [Permission; 6]); 34] = [
     (Action::Unmerge, /*            */ [D, D, D, A, D, A]),
     (Action::ReadQuality, /*        */ [D, A, A, A, A, A]),
     (Action::ReadStats, /*          */ [D, D, A, A, D, A]),
+    (Action::ExportIdentities, /*   */ [D, D, A, A, D, A]),
     (Action::LoadRates, /*          */ [D, D, A, A, D, A]),
     (Action::ReadRates, /*          */ [A, A, A, A, A, A]),
     (Action::ExplainValue, /*       */ [D, A, A, A, D, A]),
@@ -163,8 +166,8 @@ pub const MATRIX: [(Action, [Permission; 6]); 34] = [
 
 impl Action {
     /// Every action, in the order of the matrix.
-    pub const ALL: [Action; 34] = {
-        let mut out = [Action::Search; 34];
+    pub const ALL: [Action; 35] = {
+        let mut out = [Action::Search; 35];
         let mut i = 0;
         while i < MATRIX.len() {
             out[i] = MATRIX[i].0;
@@ -205,6 +208,7 @@ impl Action {
             Action::Unmerge => "unmerge",
             Action::ReadQuality => "read-quality",
             Action::ReadStats => "read-stats",
+            Action::ExportIdentities => "export-identities",
             Action::LoadRates => "load-rates",
             Action::ReadRates => "read-rates",
             Action::ExplainValue => "explain-value",
