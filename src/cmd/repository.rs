@@ -2,7 +2,6 @@
 //! repository from the command line, through the service (embedded, or the server that holds
 //! the database). Files are read where the database is: paths are made absolute here.
 
-use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -580,9 +579,12 @@ fn print_record(
     let s = |t: &str| sanitize(t).into_owned();
     writeln!(out, "{}  {}  ({})", c.id, s(&c.display_name()), c.kind)?;
     if let Some(sc) = &rec.scores {
+        let cur = rec
+            .value_currency
+            .map_or(String::new(), |c| format!(" {c}"));
         writeln!(
             out,
-            "tier {}  value {:.2}  clv {:.2}  p(alive) {:.2}{}",
+            "tier {}  value {:.2}{cur}  clv {:.2}{cur}  p(alive) {:.2}{}",
             sc.tier,
             sc.value,
             sc.clv,
@@ -591,6 +593,14 @@ fn print_record(
                 .map(|ch| format!("  churn {ch:.2}"))
                 .unwrap_or_default()
         )?;
+    }
+    if !rec.tier_history.is_empty() {
+        let steps: Vec<String> = rec
+            .tier_history
+            .iter()
+            .map(|t| format!("{} {}", t.to, &t.at.to_string()[..10]))
+            .collect();
+        writeln!(out, "tier history  {}", steps.join(" -> "))?;
     }
     for cue in &rec.cues {
         let tag = match cue.level {
@@ -757,23 +767,33 @@ fn print_record(
 }
 
 pub fn export_identities(g: &Global, a: IdentitiesArgs) -> anyhow::Result<ExitCode> {
-    g.local_only("export identities")?;
-    let store = g.open_store()?;
     let csv = a.format == IdentitiesFormat::Csv;
-    let n = match &a.out {
+    let served = g.connect.is_some() || rapport_service::running_server(&g.db_path()).is_some();
+    match &a.out {
+        // Through the service: the side that holds the store writes the file.
         Some(path) => {
-            let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-            let mut w = BufWriter::new(f);
-            quality::write_identities(&store, &mut w, csv)?
+            let target = std::path::absolute(path)
+                .with_context(|| format!("resolving {}", path.display()))?;
+            let shown = target.display().to_string();
+            let rt = crate::cmd::service::runtime()?;
+            let client = rt.block_on(crate::cmd::service::connect(g))?;
+            let n = rt
+                .block_on(client.export_identities(&shown, csv))
+                .with_context(|| format!("exporting the identities to {}", sanitize(&shown)))?;
+            crate::cmd::service::finish(client)?;
+            eprintln!("{n} source records exported");
         }
+        None if served => bail!(
+            "a server holds the database: write the identities with --out FILE (the server \
+             writes it on its machine)"
+        ),
         None => {
+            g.local_only("export identities")?;
+            let store = g.open_store()?;
             let stdout = std::io::stdout();
             let mut w = BufWriter::new(stdout.lock());
-            quality::write_identities(&store, &mut w, csv)?
+            quality::write_identities(&store, &mut w, csv)?;
         }
-    };
-    if a.out.is_some() {
-        eprintln!("{n} source records exported");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -183,6 +183,29 @@ fn an_admin_ingests_and_scores_while_the_server_serves_and_consoles_see_it_live(
     assert!(lists.contains("complainers"), "{lists}");
     let tiers = ok(as_admin(&d, &db, &["tiers"]), "tiers");
     assert!(tiers.contains(&later), "the tiers of the new run: {tiers}");
+    // The identities export, written by the server while it serves.
+    let ids = d.path().join("identities.csv");
+    ok(
+        as_admin(
+            &d,
+            &db,
+            &[
+                "export",
+                "identities",
+                "--format",
+                "csv",
+                "--out",
+                ids.to_str().unwrap(),
+            ],
+        ),
+        "export identities",
+    );
+    let ids = std::fs::read_to_string(&ids).unwrap();
+    assert!(
+        ids.starts_with("source,source_key,customer_id\n"),
+        "{ids:.200}"
+    );
+    assert!(ids.lines().count() > 1_000, "every source record");
 
     // A front-line operator may not: the matrix applies to commands as to consoles.
     let mut c = d.cmd_on(&db);

@@ -218,7 +218,7 @@ fn score(n: usize) {
         .enumerate()
         .map(|(i, (a, s))| models.list_input(CustomerId(i as u64), a, s))
         .collect();
-    let lists = working_lists(&inputs, &cfg.lists, now);
+    let lists = working_lists(&inputs, &cfg.lists, now, rapport_core::Currency::EUR);
     let post_s = t2.elapsed().as_secs_f64();
     let total = t0.elapsed().as_secs_f64();
     println!("model version {}", models.version);

@@ -5,7 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use rapport_core::{CustomerId, Tier, Timestamp};
+use rapport_core::text::thousands;
+use rapport_core::{Currency, CustomerId, Tier, Timestamp};
 
 use crate::Error;
 
@@ -193,8 +194,15 @@ fn quantile_from_top(values: &mut [f64], share: f64) -> f64 {
     values[k - 1]
 }
 
-/// Builds every working list.
-pub fn working_lists(inputs: &[ListInput], rules: &ListRules, at: Timestamp) -> Vec<WorkingList> {
+/// Builds every working list; money in the reasons is in `currency` (the reporting currency
+/// the inputs' values were converted into).
+pub fn working_lists(
+    inputs: &[ListInput],
+    rules: &ListRules,
+    at: Timestamp,
+    currency: Currency,
+) -> Vec<WorkingList> {
+    let money = |v: f64| format!("{} {currency}", thousands(v));
     let mut prev: Vec<f64> = inputs
         .iter()
         .map(|i| i.revenue_last_year)
@@ -243,9 +251,9 @@ pub fn working_lists(inputs: &[ListInput], rules: &ListRules, at: Timestamp) -> 
                                 entry(
                                     i.revenue_last_year,
                                     format!(
-                                        "revenue {:.0} last year, {:.0} this year ({:.0}%)",
-                                        i.revenue_last_year,
-                                        i.revenue_this_year,
+                                        "revenue {} last year, {} this year ({:.0}%)",
+                                        money(i.revenue_last_year),
+                                        money(i.revenue_this_year),
                                         100.0 * i.revenue_this_year / i.revenue_last_year
                                     ),
                                 )
@@ -266,9 +274,9 @@ pub fn working_lists(inputs: &[ListInput], rules: &ListRules, at: Timestamp) -> 
                                 entry(
                                     i.past_value,
                                     format!(
-                                        "no purchase for {} days; yearly value was {:.0}",
+                                        "no purchase for {} days; yearly value was {}",
                                         i.days_since_last_purchase.unwrap_or_default(),
-                                        i.past_value
+                                        money(i.past_value)
                                     ),
                                 )
                             }),
@@ -359,7 +367,7 @@ mod tests {
             p_alive: 0.1,
             ..input(5)
         };
-        let lists = working_lists(&inputs, &ListRules::default(), Timestamp(0));
+        let lists = working_lists(&inputs, &ListRules::default(), Timestamp(0), Currency::EUR);
         let ids = |n: ListName| -> Vec<u64> {
             lists
                 .iter()
@@ -372,6 +380,12 @@ mod tests {
         };
         assert_eq!(ids(ListName::Complainers), vec![1]);
         assert_eq!(ids(ListName::Halved), vec![2]);
+        // Money in a reason says its currency.
+        let halved = &lists.iter().find(|l| l.name == ListName::Halved).unwrap();
+        assert_eq!(
+            halved.entries[0].reason,
+            "revenue 1,000 EUR last year, 400 EUR this year (40%)"
+        );
         assert_eq!(ids(ListName::SingleProduct), vec![3]);
         assert_eq!(ids(ListName::LostValuable), vec![4]);
         assert_eq!(ids(ListName::AtRisk), vec![5]);

@@ -471,16 +471,8 @@ impl TierSummary {
     }
 }
 
-/// A tier change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TierChange {
-    /// When the scoring run saw it.
-    pub at: Timestamp,
-    /// The tier before (None for the first scoring).
-    pub from: Option<Tier>,
-    /// The tier after.
-    pub to: Tier,
-}
+/// A tier change (the record carries them: one type in `rapport_core`).
+pub use rapport_core::TierChange;
 
 /// A customer's tier changes over time, oldest first (the most recent 64 kept).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -201,7 +201,7 @@ fn a_run_finds_the_planted_skew_and_defection_drivers() {
         .enumerate()
         .map(|(i, (a, s))| models.list_input(CustomerId(i as u64), a, s))
         .collect();
-    let lists = working_lists(&inputs, &cfg.lists, now);
+    let lists = working_lists(&inputs, &cfg.lists, now, rapport_core::Currency::EUR);
     for l in &lists {
         assert!(l.total > 0, "{} is empty", l.name);
         assert!(

@@ -81,6 +81,17 @@ async fn search(db: &str, queries: &[String]) {
         println!("waiting {think} ms before the first key");
         tokio::time::sleep(std::time::Duration::from_millis(think)).await;
     }
+    // The operator presses `/` (the console opens on the record screen, where letters are
+    // commands, not a query).
+    app.handle(Event::Key(crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Char('/'),
+        crossterm::event::KeyModifiers::NONE,
+    )));
+    assert_eq!(
+        app.screen(),
+        rapport_console::ScreenId::Search,
+        "`/` opens search"
+    );
     let mut times = Vec::new();
     for q in queries {
         for c in q.chars() {

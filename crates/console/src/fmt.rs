@@ -59,22 +59,7 @@ pub fn date(t: Timestamp) -> String {
     t.to_jiff().strftime("%Y-%m-%d").to_string()
 }
 
-/// A whole number with thousands separators, `12,340`.
-pub fn thousands(v: f64) -> String {
-    if !v.is_finite() {
-        return "-".to_string();
-    }
-    let n = v.round() as i64;
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
+pub use rapport_core::text::thousands;
 
 /// A share 0-1 as a percentage, `42%`.
 pub fn percent(v: f64) -> String {

@@ -43,6 +43,6 @@ pub use money::{Currency, Money};
 pub use rates::{ExchangeRates, RateSeries};
 pub use record::{
     CompensationGrant, Cue, CueLevel, CustomerRecord, CustomerSummary, DisruptionKind,
-    PortfolioRef, Scores, Tier,
+    PortfolioRef, Scores, Tier, TierChange,
 };
 pub use time::{Clock, Timestamp};

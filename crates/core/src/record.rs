@@ -7,6 +7,17 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, parse_err};
 use crate::{Customer, CustomerId, Interaction, InteractionId, Money, PartyKind, Timestamp};
 
+/// A tier change seen by a scoring run: the record's tier history is a list of these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierChange {
+    /// When the scoring run saw it.
+    pub at: crate::Timestamp,
+    /// The tier before (none for the first scoring).
+    pub from: Option<Tier>,
+    /// The tier after.
+    pub to: Tier,
+}
+
 /// A value tier: A for the most valuable customers, C for the least.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Tier {
@@ -215,6 +226,9 @@ pub struct CustomerRecord {
     pub related_names: BTreeMap<CustomerId, String>,
     /// Latest scores and tier, when a scoring run has happened.
     pub scores: Option<Scores>,
+    /// The customer's tier changes seen by scoring runs, oldest first (the newest 64).
+    #[serde(default)]
+    pub tier_history: Vec<TierChange>,
     /// Portfolio and customer manager, when assigned.
     pub portfolio: Option<PortfolioRef>,
     /// Recognition cues, most urgent first.

@@ -66,6 +66,23 @@ pub fn escape_json_invisible(json: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A whole number with thousands separators, `12,340` (`-` for a value that is not finite).
+pub fn thousands(v: f64) -> String {
+    if !v.is_finite() {
+        return "-".to_string();
+    }
+    let n = v.round() as i64;
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

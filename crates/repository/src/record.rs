@@ -143,6 +143,9 @@ impl Repository {
             customer,
             related_names,
             scores,
+            // The tier history is the scoring run's to keep (`rapport_scoring::results`);
+            // the service adds it.
+            tier_history: Vec::new(),
             portfolio,
             cues,
             grants,

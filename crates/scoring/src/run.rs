@@ -238,7 +238,7 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> Result<ScoreReport, Er
             &scores,
             &models,
             &cfg,
-            at,
+            (at, rates.reporting),
         );
         let written = match writer.join() {
             Ok(w) => w,
@@ -444,7 +444,7 @@ fn run_documents(
     scores: &ScoreTable<'_>,
     models: &FittedModels,
     cfg: &ScoringConfig,
-    at: Timestamp,
+    (at, currency): (Timestamp, rapport_core::Currency),
 ) -> Result<(Batch, Option<SkewSummary>, Vec<(String, u64)>), Error> {
     let mut batch = Batch::default();
     let mut skew_summary = None;
@@ -494,7 +494,7 @@ fn run_documents(
             .zip(&scores.rows)
             .map(|((id, a), s)| models.list_input_row(*id, a, s))
             .collect();
-        for list in working_lists(&inputs, &cfg.lists, at) {
+        for list in working_lists(&inputs, &cfg.lists, at, currency) {
             list_sizes.push((list.name.as_str().to_string(), list.total));
             results::put_list(&mut batch, &list)?;
         }

@@ -225,7 +225,12 @@ fn main() {
     let server = server_rt.spawn(run(
         vec![listener],
         engine,
-        ServerConfig::default(),
+        // The clients all come from 127.0.0.1: the per-address limit is raised as an
+        // operator behind one NAT would (`rapport serve --max-per-address`).
+        ServerConfig {
+            max_per_address: clients_n + 8,
+            ..ServerConfig::default()
+        },
         shutdown.clone(),
     ));
 

@@ -354,6 +354,13 @@ pub enum DataRequest {
     Quality,
     /// [`Operations::stats`].
     Stats,
+    /// [`Operations::export_identities`].
+    ExportIdentities {
+        /// The file to write, an absolute path where the store is (replaced when complete).
+        path: String,
+        /// CSV (`source,source_key,customer_id`) instead of JSON Lines.
+        csv: bool,
+    },
     /// [`Operations::load_rates`].
     LoadRates {
         /// The rates file, an absolute path where the store is.
@@ -404,6 +411,7 @@ impl DataRequest {
             DataRequest::Unmerge { .. } => Action::Unmerge,
             DataRequest::Quality => Action::ReadQuality,
             DataRequest::Stats => Action::ReadStats,
+            DataRequest::ExportIdentities { .. } => Action::ExportIdentities,
             DataRequest::LoadRates { .. } => Action::LoadRates,
             DataRequest::Rates => Action::ReadRates,
             DataRequest::ExplainValue { .. } => Action::ExplainValue,
@@ -421,6 +429,7 @@ impl DataRequest {
                 | DataRequest::QuarantineRetry { .. }
                 | DataRequest::Score(_)
                 | DataRequest::LoadRates { .. }
+                | DataRequest::ExportIdentities { .. }
                 | DataRequest::DecideReview { .. }
                 | DataRequest::Unmerge { .. }
         )
@@ -452,6 +461,8 @@ pub enum DataReply {
     Quality(Box<QualityReport>),
     /// Store statistics.
     Stats(Box<rapport_store::Stats>),
+    /// Source records written by an identities export.
+    Exported(u64),
     /// A rates load.
     RatesLoaded(Box<RatesLoaded>),
     /// The rates stored, if any.
@@ -610,6 +621,26 @@ pub trait Operations: Transport {
         async move {
             match data(self, DataRequest::Stats).await? {
                 DataReply::Stats(s) => Ok(*s),
+                other => Err(odd(other)),
+            }
+        }
+    }
+
+    /// Writes every source record with its customer (`source,source_key,customer_id`) to a
+    /// file where the store is (absolute path; CSV or JSON Lines), replaced only when
+    /// complete; the number of source records written.
+    fn export_identities(
+        &self,
+        path: &str,
+        csv: bool,
+    ) -> impl Future<Output = ServiceResult<u64>> + Send {
+        let request = DataRequest::ExportIdentities {
+            path: path.to_string(),
+            csv,
+        };
+        async move {
+            match data(self, request).await? {
+                DataReply::Exported(n) => Ok(n),
                 other => Err(odd(other)),
             }
         }
@@ -774,6 +805,43 @@ pub(crate) fn server_path(what: &str, path: &str) -> ServiceResult<PathBuf> {
     Ok(p.to_path_buf())
 }
 
+/// Writes the identities to a file beside `target`, synced, then renamed over it: a reader
+/// never sees half an export.
+fn write_identities_file(
+    store: &rapport_store::Store,
+    target: &Path,
+    csv: bool,
+) -> ServiceResult<u64> {
+    let cannot = |e: std::io::Error| {
+        ServiceError::Invalid(format!(
+            "cannot write the identities to {}: {e}",
+            sanitized(&target.display().to_string())
+        ))
+    };
+    let mut partial = target.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let file = std::fs::File::create(&partial).map_err(cannot)?;
+    let mut w = std::io::BufWriter::new(file);
+    let written = rapport_repository::quality::write_identities(store, &mut w, csv)
+        .map_err(repo_err)
+        .and_then(|n| {
+            let file = w.into_inner().map_err(|e| cannot(e.into_error()))?;
+            file.sync_all().map_err(cannot)?;
+            Ok(n)
+        });
+    match written {
+        Ok(n) => {
+            std::fs::rename(&partial, target).map_err(cannot)?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
 fn page<T>(
     all: impl Iterator<Item = (String, T)>,
     after: Option<&str>,
@@ -917,6 +985,17 @@ impl Engine {
                 .stats()
                 .map(|s| DataReply::Stats(Box::new(s)))
                 .map_err(store_err),
+            DataRequest::ExportIdentities { path, csv } => {
+                let target = server_path("identities export", &path)?;
+                let n = write_identities_file(store, &target, csv)?;
+                tracing::info!(
+                    operator = %caller.operator,
+                    path = %sanitized(&path),
+                    records = n,
+                    "identities exported"
+                );
+                Ok(DataReply::Exported(n))
+            }
             DataRequest::LoadRates {
                 path,
                 source,
@@ -1273,6 +1352,7 @@ pub(crate) fn check(req: &DataRequest) -> ServiceResult<()> {
             text("reporting currency", reporting, 3)
         }
         DataRequest::WorkingList { name, .. } => text("list name", name, MAX_KEY),
+        DataRequest::ExportIdentities { path: p, .. } => path("identities export", p),
         DataRequest::Score(r) => match &r.value_definition {
             Some(v) => text("value definition description", &v.description, 4_000),
             None => Ok(()),

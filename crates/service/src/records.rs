@@ -86,7 +86,14 @@ pub fn record(
         since: q.since,
         now,
     };
-    repo.customer_record(id, &filter).map_err(repo_err)
+    let Some(mut record) = repo.customer_record(id, &filter).map_err(repo_err)? else {
+        return Ok(None);
+    };
+    record.tier_history = rapport_scoring::results::tier_history(repo.store(), record.customer.id)
+        .map_err(scoring_err)?
+        .map(|h| h.changes)
+        .unwrap_or_default();
+    Ok(Some(record))
 }
 
 /// Search by the repository's rules (names with typos, phones in any shape, e-mail...).

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rapport_core::{
     Amount, AmountRole, Change, Channel, Currency, Customer, CustomerId, Interaction,
-    InteractionId, InteractionKind, Money, PartyKind, Timestamp,
+    InteractionId, InteractionKind, Money, PartyKind, Tier, Timestamp,
 };
 use rapport_governance::Role;
 use rapport_service::data::ScoreRequest;
@@ -249,5 +249,68 @@ async fn files_named_to_the_service_are_absolute_and_bounded() {
     assert!(
         matches!(&e, ServiceError::Invalid(m) if m.contains("/nonexistent/ingest.toml")),
         "{e}"
+    );
+}
+
+/// A customer who moves tier between two scoring runs shows the move on the record (its
+/// tier history, oldest first) and in the run's movements between tiers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tier_move_between_two_runs_shows_on_the_record_and_in_the_movements() {
+    let day = 20_000;
+    let store = shoppers(40, day);
+    let svc = Embedded::from_store(store.clone());
+    let analyst = svc.acting_as("ana", Role::Analyst);
+    let run = |at_day: i64| ScoreRequest {
+        incremental: false,
+        as_of: Some(Timestamp::from_millis(at_day * DAY + 80_000_000)),
+        value_definition: None,
+        threads: 1,
+    };
+    analyst.score(run(day)).await.unwrap();
+    let before = analyst
+        .open(CustomerId(1), Default::default())
+        .await
+        .unwrap();
+    let first = before.scores.as_ref().unwrap().tier;
+    assert_ne!(first, Tier::A, "customer 1 spends least");
+    assert_eq!(before.tier_history.len(), 1);
+    assert_eq!(before.tier_history[0].from, None);
+    assert_eq!(before.tier_history[0].to, first);
+
+    // Customer 1 buys big: the next day's run puts them in tier A.
+    let id = store.next_interaction_ids(1).unwrap().start;
+    let mut big = Interaction::new(
+        InteractionId(id),
+        CustomerId(1),
+        Timestamp::from_millis(day * DAY + 90_000_000),
+        Channel::Web,
+        InteractionKind::Purchase,
+    );
+    big.amounts.push(Amount {
+        role: AmountRole::Revenue,
+        money: Money::new(10_000_000, Currency::EUR),
+    });
+    let mut b = Batch::default();
+    b.put_interaction(&big);
+    store.write(b, Durability::Durable).unwrap();
+    analyst.score(run(day + 1)).await.unwrap();
+
+    let after = analyst
+        .open(CustomerId(1), Default::default())
+        .await
+        .unwrap();
+    assert_eq!(after.scores.as_ref().unwrap().tier, Tier::A);
+    let last = after.tier_history.last().unwrap();
+    assert_eq!((last.from, last.to), (Some(first), Tier::A));
+    assert_eq!(after.tier_history.len(), 2);
+    let tiers = analyst.tiers().await.unwrap();
+    assert!(
+        tiers
+            .tiers
+            .movements
+            .iter()
+            .any(|m| m.from == Some(first) && m.to == Tier::A && m.customers >= 1),
+        "{:?}",
+        tiers.tiers.movements
     );
 }

@@ -210,6 +210,25 @@ async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) ->
         Action::Unmerge => authorised(c.unmerge("M-none").await),
         Action::ReadQuality => outcome(c.quality().await, none),
         Action::ReadStats => outcome(c.stats().await, none),
+        Action::ExportIdentities => {
+            let path = ctx.files.join(format!("identities-{}.csv", role.as_str()));
+            let written = c.export_identities(path.to_str().unwrap(), true).await;
+            if let Ok(n) = &written {
+                let text = std::fs::read_to_string(&path).unwrap();
+                assert!(
+                    text.starts_with("source,source_key,customer_id\n"),
+                    "{role}: {text}"
+                );
+                assert_eq!(
+                    text.lines().count() as u64,
+                    n + 1,
+                    "{role}: a line a record"
+                );
+            } else {
+                assert!(!path.exists(), "a refused export writes nothing");
+            }
+            outcome(written, none)
+        }
         Action::LoadRates => {
             let path = ctx.files.join(format!("rates-{}.csv", role.as_str()));
             std::fs::write(&path, "Date,GBP\n2026-11-23,0.86\n").unwrap();

@@ -419,6 +419,12 @@ impl RecordScreen {
                 } else if s.bottom {
                     risk.push("bottom 20%".into());
                 }
+                // The tier's last move, from the scoring runs' history.
+                if let Some(last) = rec.tier_history.last()
+                    && let Some(from) = last.from
+                {
+                    risk.push(format!("{} since {} (was {from})", last.to, date(last.at)));
+                }
                 if compact {
                     money.extend(risk);
                     lines.push(Line::from(money.join(sep)));
