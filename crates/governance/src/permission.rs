@@ -180,244 +180,68 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 /// A customer manager's allowed cells are further scoped by the service to the customers of
 /// the portfolios they manage (to act on; to see as well where the portfolio file says
 /// `customer_managers_see = "portfolio"`): see `docs/security.md`.
+#[rustfmt::skip] // one row per line, so the table reads as the matrix it is
 pub const MATRIX: [(Action, [Permission; 8]); 59] = [
-    //                                   FL  CM  AN  ST  EX  CO  PM  AD
-    (
-        Action::Search,
-        /*           */ [A, A, M, A, M, M, M, A],
-    ),
-    (
-        Action::OpenRecord,
-        /*       */ [A, A, M, A, M, M, M, A],
-    ),
-    (
-        Action::ReadInteractions,
-        /* */ [A, A, M, A, M, M, M, A],
-    ),
-    (
-        Action::LogInteraction,
-        /*   */ [A, A, D, A, D, D, D, A],
-    ),
-    (
-        Action::RecordPreference,
-        /* */ [A, A, D, A, D, D, D, A],
-    ),
-    (
-        Action::ReadEntitlement,
-        /*  */ [A, A, D, D, D, D, D, A],
-    ),
-    (
-        Action::GrantCompensation,
-        /* */ [A, A, D, D, D, D, D, A],
-    ),
-    (
-        Action::ReadOverview,
-        /*     */ [A, A, A, A, A, A, A, A],
-    ),
-    (
-        Action::ReadList,
-        /*         */ [D, A, M, D, M, M, M, A],
-    ),
-    (
-        Action::Subscribe,
-        /*        */ [A, A, A, A, A, A, A, A],
-    ),
-    (
-        Action::ListOperators,
-        /*    */ [D, D, D, D, D, D, D, A],
-    ),
-    (
-        Action::AddOperator,
-        /*      */ [D, D, D, D, D, D, D, A],
-    ),
-    (
-        Action::ChangeOwnPassword,
-        /* */ [A, A, A, A, A, A, A, A],
-    ),
-    (
-        Action::SetPassword,
-        /*      */ [D, D, D, D, D, D, D, A],
-    ),
-    (
-        Action::DisableOperator,
-        /*  */ [D, D, D, D, D, D, D, A],
-    ),
-    (
-        Action::Assess,
-        /*           */ [D, A, A, A, A, A, D, A],
-    ),
-    (
-        Action::AnswerQuestionnaire,
-        /* */ [A, A, A, A, A, A, A, A],
-    ),
-    (
-        Action::Backup,
-        /*           */ [D, D, D, D, D, D, D, A],
-    ),
-    (
-        Action::ReadDisruptions,
-        /*  */ [A, A, M, A, M, M, M, A],
-    ),
-    (
-        Action::DeclareDisruption,
-        /* */ [D, A, D, A, D, D, D, A],
-    ),
-    (
-        Action::Ingest,
-        /*           */ [D, D, D, A, D, D, D, A],
-    ),
-    (
-        Action::ReadQuarantine,
-        /*   */ [D, D, D, A, D, D, D, A],
-    ),
-    (
-        Action::WorkQuarantine,
-        /*   */ [D, D, D, A, D, D, D, A],
-    ),
-    (
-        Action::ReadReviews,
-        /*      */ [D, D, D, A, D, D, D, A],
-    ),
-    (
-        Action::DecideReview,
-        /*     */ [D, D, D, A, D, D, D, A],
-    ),
-    (
-        Action::ExplainMerge,
-        /*     */ [D, D, D, A, D, D, D, A],
-    ),
-    (
-        Action::Unmerge,
-        /*          */ [D, D, D, A, D, D, D, A],
-    ),
-    (
-        Action::ReadQuality,
-        /*      */ [D, A, A, A, A, A, D, A],
-    ),
-    (
-        Action::ReadStats,
-        /*        */ [D, D, A, A, D, D, D, A],
-    ),
-    (
-        Action::ExportIdentities,
-        /*        */ [D, D, A, A, D, D, D, A],
-    ),
-    (
-        Action::LoadRates,
-        /*        */ [D, D, A, A, D, D, D, A],
-    ),
-    (
-        Action::ReadRates,
-        /*        */ [A, A, A, A, A, A, A, A],
-    ),
-    (
-        Action::ExplainValue,
-        /*     */ [D, A, A, A, D, A, D, A],
-    ),
-    (
-        Action::Score,
-        /*            */ [D, D, A, D, D, D, D, A],
-    ),
-    (
-        Action::ReadValueReport,
-        /*  */ [D, A, A, A, A, A, A, A],
-    ),
-    (
-        Action::ReadPortfolios,
-        /*   */ [D, A, A, A, A, A, A, A],
-    ),
-    (
-        Action::AssignPortfolios,
-        /* */ [D, D, D, A, D, A, D, A],
-    ),
-    (
-        Action::MoveCustomer,
-        /*     */ [D, A, D, A, D, A, D, A],
-    ),
-    (
-        Action::DefinePortfolios,
-        /* */ [D, D, D, D, D, A, D, A],
-    ),
-    (
-        Action::DefineOffers,
-        /*     */ [D, D, D, D, D, A, A, A],
-    ),
-    (
-        Action::DefineOfferRules,
-        /* */ [D, A, D, D, D, A, D, A],
-    ),
-    (
-        Action::ExplainOffers,
-        /*    */ [A, A, A, D, A, A, A, A],
-    ),
-    (
-        Action::RecordOfferAnswer,
-        /* */ [A, A, D, D, D, D, D, A],
-    ),
-    (
-        Action::ReadOfferReport,
-        /*  */ [D, A, A, D, A, A, A, A],
-    ),
-    (
-        Action::ReadEquity,
-        /*       */ [D, A, A, D, A, A, D, A],
-    ),
-    (
-        Action::ReadHandoffs,
-        /*     */ [D, A, A, A, A, A, A, A],
-    ),
-    (
-        Action::ReadExperiments,
-        /*  */ [D, A, A, D, A, A, A, A],
-    ),
-    (
-        Action::DesignExperiment,
-        /* */ [D, D, A, D, D, D, D, A],
-    ),
-    (
-        Action::ReadCampaigns,
-        /*    */ [D, A, A, D, A, A, A, A],
-    ),
-    (
-        Action::RunCampaign,
-        /*      */ [D, A, A, D, D, D, D, A],
-    ),
-    (
-        Action::ShareIdea,
-        /*        */ [A, A, A, A, A, A, A, A],
-    ),
-    (
-        Action::WorkIdeas,
-        /*        */ [D, D, A, D, D, D, D, A],
-    ),
-    (
-        Action::ReadAudit,
-        /*        */ [D, D, D, D, D, D, D, A],
-    ),
-    (
-        Action::ReadPolicy,
-        /*       */ [A, A, A, A, A, A, A, A],
-    ),
-    (
-        Action::SetPolicy,
-        /*        */ [D, D, D, D, A, A, D, A],
-    ),
-    (
-        Action::GrantGoodwill,
-        /*    */ [A, A, D, D, D, D, D, A],
-    ),
-    (
-        Action::ReadApprovals,
-        /*    */ [A, A, D, D, D, D, D, A],
-    ),
-    (
-        Action::DecideApproval,
-        /*   */ [D, A, D, D, D, D, D, A],
-    ),
-    (
-        Action::ReadPolicyReport,
-        /* */ [D, A, A, D, A, A, D, A],
-    ),
+    //                              FL CM AN ST EX CO PM AD
+    (Action::Search,                [A, A, M, A, M, M, M, A]),
+    (Action::OpenRecord,            [A, A, M, A, M, M, M, A]),
+    (Action::ReadInteractions,      [A, A, M, A, M, M, M, A]),
+    (Action::LogInteraction,        [A, A, D, A, D, D, D, A]),
+    (Action::RecordPreference,      [A, A, D, A, D, D, D, A]),
+    (Action::ReadEntitlement,       [A, A, D, D, D, D, D, A]),
+    (Action::GrantCompensation,     [A, A, D, D, D, D, D, A]),
+    (Action::ReadOverview,          [A, A, A, A, A, A, A, A]),
+    (Action::ReadList,              [D, A, M, D, M, M, M, A]),
+    (Action::Subscribe,             [A, A, A, A, A, A, A, A]),
+    (Action::ListOperators,         [D, D, D, D, D, D, D, A]),
+    (Action::AddOperator,           [D, D, D, D, D, D, D, A]),
+    (Action::ChangeOwnPassword,     [A, A, A, A, A, A, A, A]),
+    (Action::SetPassword,           [D, D, D, D, D, D, D, A]),
+    (Action::DisableOperator,       [D, D, D, D, D, D, D, A]),
+    (Action::Assess,                [D, A, A, A, A, A, D, A]),
+    (Action::AnswerQuestionnaire,   [A, A, A, A, A, A, A, A]),
+    (Action::Backup,                [D, D, D, D, D, D, D, A]),
+    (Action::ReadDisruptions,       [A, A, M, A, M, M, M, A]),
+    (Action::DeclareDisruption,     [D, A, D, A, D, D, D, A]),
+    (Action::Ingest,                [D, D, D, A, D, D, D, A]),
+    (Action::ReadQuarantine,        [D, D, D, A, D, D, D, A]),
+    (Action::WorkQuarantine,        [D, D, D, A, D, D, D, A]),
+    (Action::ReadReviews,           [D, D, D, A, D, D, D, A]),
+    (Action::DecideReview,          [D, D, D, A, D, D, D, A]),
+    (Action::ExplainMerge,          [D, D, D, A, D, D, D, A]),
+    (Action::Unmerge,               [D, D, D, A, D, D, D, A]),
+    (Action::ReadQuality,           [D, A, A, A, A, A, D, A]),
+    (Action::ReadStats,             [D, D, A, A, D, D, D, A]),
+    (Action::ExportIdentities,      [D, D, A, A, D, D, D, A]),
+    (Action::LoadRates,             [D, D, A, A, D, D, D, A]),
+    (Action::ReadRates,             [A, A, A, A, A, A, A, A]),
+    (Action::ExplainValue,          [D, A, A, A, D, A, D, A]),
+    (Action::Score,                 [D, D, A, D, D, D, D, A]),
+    (Action::ReadValueReport,       [D, A, A, A, A, A, A, A]),
+    (Action::ReadPortfolios,        [D, A, A, A, A, A, A, A]),
+    (Action::AssignPortfolios,      [D, D, D, A, D, A, D, A]),
+    (Action::MoveCustomer,          [D, A, D, A, D, A, D, A]),
+    (Action::DefinePortfolios,      [D, D, D, D, D, A, D, A]),
+    (Action::DefineOffers,          [D, D, D, D, D, A, A, A]),
+    (Action::DefineOfferRules,      [D, A, D, D, D, A, D, A]),
+    (Action::ExplainOffers,         [A, A, A, D, A, A, A, A]),
+    (Action::RecordOfferAnswer,     [A, A, D, D, D, D, D, A]),
+    (Action::ReadOfferReport,       [D, A, A, D, A, A, A, A]),
+    (Action::ReadEquity,            [D, A, A, D, A, A, D, A]),
+    (Action::ReadHandoffs,          [D, A, A, A, A, A, A, A]),
+    (Action::ReadExperiments,       [D, A, A, D, A, A, A, A]),
+    (Action::DesignExperiment,      [D, D, A, D, D, D, D, A]),
+    (Action::ReadCampaigns,         [D, A, A, D, A, A, A, A]),
+    (Action::RunCampaign,           [D, A, A, D, D, D, D, A]),
+    (Action::ShareIdea,             [A, A, A, A, A, A, A, A]),
+    (Action::WorkIdeas,             [D, D, A, D, D, D, D, A]),
+    (Action::ReadAudit,             [D, D, D, D, D, D, D, A]),
+    (Action::ReadPolicy,            [A, A, A, A, A, A, A, A]),
+    (Action::SetPolicy,             [D, D, D, D, A, A, D, A]),
+    (Action::GrantGoodwill,         [A, A, D, D, D, D, D, A]),
+    (Action::ReadApprovals,         [A, A, D, D, D, D, D, A]),
+    (Action::DecideApproval,        [D, A, D, D, D, D, D, A]),
+    (Action::ReadPolicyReport,      [D, A, A, D, A, A, D, A]),
 ];
 
 impl Action {

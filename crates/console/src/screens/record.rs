@@ -473,16 +473,11 @@ impl RecordScreen {
                 _ => th.ok(),
             };
             let wn = (width as usize).max(20);
-            for (n, l) in wrap(&clean(&text), wn.saturating_sub(5))
-                .into_iter()
-                .take(2)
-                .enumerate()
-            {
-                lines.push(Line::from(vec![
-                    Span::styled(if n == 0 { "Next " } else { "     " }, th.label()),
-                    Span::styled(l, style),
-                ]));
-            }
+            // One line: the today panel and the cues keep their room (`O` shows it whole).
+            lines.push(Line::from(vec![
+                Span::styled("Next ", th.label()),
+                Span::styled(fit(&clean(&text), wn.saturating_sub(5)), style),
+            ]));
         }
 
         let w = (width as usize).max(10);
