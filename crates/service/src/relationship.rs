@@ -13,7 +13,7 @@
 //! (logging, preferences, grants, declarations, offer answers, moves), and, where the
 //! portfolio file sets `customer_managers_see = "portfolio"`, sees only those too (search
 //! hits, records, histories, disruptions, working lists and flights are cut to them).
-//! [`Scope`] is worked out per request from two point reads and applied by the engine.
+//! `Scope` is worked out per request from two point reads and applied by the engine.
 
 use std::collections::BTreeSet;
 use std::future::Future;
