@@ -622,11 +622,12 @@ pub fn equity(g: &Global, a: EquityArgs) -> anyhow::Result<ExitCode> {
     }
     let l = &v.latest;
     println!(
-        "Customer equity (sum of lifetime values) as of the scoring run of {} ({}): {:.2} over \
+        "Customer equity (sum of lifetime values) as of the scoring run of {} ({}): {:.2}{} over \
          {} customers",
         l.scored_at,
         sanitize(&l.model_version),
         l.total,
+        v.currency.map_or(String::new(), |c| format!(" {c}")),
         l.customers
     );
     if let Some(p) = &v.previous {

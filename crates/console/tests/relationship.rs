@@ -177,6 +177,9 @@ async fn the_equity_screen_shows_equity_by_portfolio_and_tier() {
     h.press("E").await;
     let s = h.screen();
     assert!(s.contains("Customer equity"), "{s}");
+    // Money says its currency: the deployment's reporting currency.
+    let headline = s.lines().find(|l| l.contains("Customer equity")).unwrap();
+    assert!(headline.contains(" EUR"), "{headline}");
     assert!(s.contains("By portfolio (manager)"), "{s}");
     assert!(s.contains("north (cm.north)"), "{s}");
     assert!(s.contains("rest (cm.rest)"), "{s}");

@@ -80,7 +80,7 @@ pub struct Engine {
     clock: Clock,
     /// The reporting currency the scores are in (the stored rates', else EUR, as the scoring
     /// run converts), read at start: records carry it so every value shows its currency.
-    reporting: rapport_core::Currency,
+    pub(crate) reporting: rapport_core::Currency,
     /// The parsed relationship-governance files, while the stored ones are unchanged.
     relationship: crate::relationship::ConfigCache,
 }

@@ -156,6 +156,9 @@ pub struct EquityView {
     pub share: Option<f64>,
     /// The portfolios' names (id, name, manager) for display.
     pub portfolios: Vec<rapport_core::PortfolioRef>,
+    /// The currency of every amount here: the deployment's reporting currency.
+    #[serde(default)]
+    pub currency: Option<rapport_core::Currency>,
 }
 
 /// The relationship-governance requests (one [`Action`] each; see
@@ -1238,6 +1241,7 @@ impl Engine {
             market,
             share,
             portfolios,
+            currency: Some(self.reporting),
         })
     }
 }

@@ -61,7 +61,11 @@ impl EquityScreen {
         let w = area.width as usize;
         let mut lines = vec![Line::from(vec![
             Span::styled(
-                format!(" Customer equity {}", thousands(l.total)),
+                format!(
+                    " Customer equity {}{}",
+                    thousands(l.total),
+                    v.currency.map_or(String::new(), |c| format!(" {c}"))
+                ),
                 th.title(),
             ),
             Span::styled(
