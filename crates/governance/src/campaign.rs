@@ -62,8 +62,8 @@ pub enum CampaignError {
     },
 }
 
-/// What a user types to define a campaign.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// What a user types to define a campaign (also the service's request to create one).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CampaignDraft {
     /// Id, e.g. `WINBACK-2026-12`.
     pub id: String,
@@ -71,6 +71,9 @@ pub struct CampaignDraft {
     pub offer: String,
     /// Who may be on the list ([`PopulationRule`] text, `all` for everyone).
     pub rule: String,
+    /// The score the list ranks by: `clv` (default), `value`, `annual_value`, `profit`,
+    /// `p_alive`, `churn` or `propensity:NAME` (checked by the service, which reads them).
+    pub score: String,
     /// The score a customer needs (e.g. a propensity), if any.
     pub min_score: Option<f64>,
     /// Names per owner (banker, customer manager), best scores first.

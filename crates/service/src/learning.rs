@@ -137,31 +137,9 @@ pub struct ExperimentResult {
     pub report: ExperimentReport,
 }
 
-/// A campaign as the customer manager or analyst defines it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CampaignSpec {
-    /// Id, e.g. `WINBACK-2026-12`.
-    pub id: String,
-    /// What is offered (shown in the contacts' history).
-    pub offer: String,
-    /// Who qualifies (a population rule; empty for everyone).
-    pub rule: String,
-    /// The score the list ranks by: `clv` (default), `value`, `annual_value`, `profit`,
-    /// `p_alive`, `churn` or `propensity:NAME`.
-    pub score: String,
-    /// Only customers scoring at least this.
-    pub min_score: Option<f64>,
-    /// At most this many contacts per owner (the customer manager of the portfolio).
-    pub cap_per_owner: Option<usize>,
-    /// At most this many contacts in all.
-    pub cap_total: Option<usize>,
-    /// Hold out a random group of the same size from the same best candidates.
-    pub holdout: bool,
-    /// The hold-out's seed.
-    pub seed: u64,
-    /// Cost per contact (reporting currency).
-    pub cost_per_contact: f64,
-}
+/// A campaign as the customer manager or analyst defines it: the governance crate's draft,
+/// validated there (the score it ranks by is checked here, where the scores are read).
+pub type CampaignSpec = CampaignDraft;
 
 /// A stored campaign in a list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1095,19 +1073,7 @@ impl Engine {
         now: Timestamp,
     ) -> ServiceResult<CampaignSummary> {
         check_score_name(&spec.score)?;
-        let def = CampaignDraft {
-            id: spec.id.clone(),
-            offer: spec.offer.clone(),
-            rule: spec.rule.clone(),
-            min_score: spec.min_score,
-            cap_per_owner: spec.cap_per_owner,
-            cap_total: spec.cap_total,
-            holdout: spec.holdout,
-            seed: spec.seed,
-            cost_per_contact: spec.cost_per_contact,
-        }
-        .validate()
-        .map_err(invalid)?;
+        let def = spec.clone().validate().map_err(invalid)?;
         let store = self.store();
         let _job = self.job();
         let _w = self.write_guard();
