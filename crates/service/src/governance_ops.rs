@@ -588,6 +588,9 @@ fn detail_of(req: &Request) -> String {
         Request::SetPassword { name, .. } | Request::DisableOperator { name } => {
             format!("operator {name}")
         }
+        Request::Data(crate::data::DataRequest::Erase { customer, .. }) => {
+            format!("erased {customer}")
+        }
         _ => String::new(),
     }
 }

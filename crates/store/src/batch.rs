@@ -147,6 +147,18 @@ impl Batch {
         }
     }
 
+    /// Stores a grant unconditionally, replacing the one stored for its (customer,
+    /// disruption): for rewriting a grant (erasure), never for granting.
+    pub fn replace_grant(&mut self, g: &CompensationGrant) {
+        if let Some(value) = self.encode(Space::Grants, g) {
+            self.push(Op::PutSealed {
+                key: keys::grant(g.customer, &g.disruption),
+                owner: g.customer,
+                value,
+            });
+        }
+    }
+
     /// Stores the customer's latest scores (replacing earlier ones). Scores are kept in
     /// pages of 256 customers (see `codec`): the write reads and rewrites the customer's page
     /// once per batch, however many of its customers the batch scores.

@@ -432,6 +432,22 @@ impl Store {
             .flatten())
     }
 
+    /// The customers merged directly into `into` (a scan of the removed-customer markers,
+    /// for erasure, which must erase them too).
+    pub fn merged_from(&self, into: CustomerId) -> Result<Vec<CustomerId>, Error> {
+        let mut out = Vec::new();
+        for kv in self.inner.tree.scan_prefix(Space::Removed.prefix()) {
+            let (k, v) = kv?;
+            let Some(Key::Removed(id)) = Key::parse(&k) else {
+                return Err(bad_key(&k));
+            };
+            if decode_at::<Option<CustomerId>>(&k, &v)? == Some(into) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
     /// The customers indexed under exactly this key, in id order.
     pub fn index_lookup(&self, key: &IndexKey) -> Result<Vec<CustomerId>, Error> {
         self.index_lookup_at_most(key, usize::MAX)
@@ -1167,9 +1183,10 @@ impl Store {
                 Op::PutInteraction { key, .. } | Op::RemoveInteraction { key, .. } => {
                     Some(key.as_slice())
                 }
-                Op::InsertGrant { key, .. } | Op::Put { key, .. } | Op::Remove { key } => {
-                    Some(key.as_slice())
-                }
+                Op::InsertGrant { key, .. }
+                | Op::Put { key, .. }
+                | Op::PutSealed { key, .. }
+                | Op::Remove { key } => Some(key.as_slice()),
                 _ => None,
             })
             .collect();
