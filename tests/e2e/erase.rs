@@ -117,7 +117,12 @@ fn facts(record: &serde_json::Value) -> Vec<String> {
         .as_array()
         .expect("interactions")
         .iter()
-        .map(|i| format!("{} {} {} {}", i["at"], i["kind"], i["channel"], i["amounts"]))
+        .map(|i| {
+            format!(
+                "{} {} {} {}",
+                i["at"], i["kind"], i["channel"], i["amounts"]
+            )
+        })
         .collect();
     out.sort();
     out
@@ -128,21 +133,45 @@ fn an_erased_customer_is_in_no_file_backup_export_or_log_and_its_facts_remain() 
     let d = Dir::new();
     d.init();
     let manifest = write_sources(&d);
-    let report = d.ok(&["ingest", manifest.to_str().unwrap(), "--json"]);
-    assert!(report.contains("\"rows_quarantined\":0"), "{report}");
+    let report: serde_json::Value =
+        serde_json::from_str(&d.ok(&["ingest", manifest.to_str().unwrap(), "--json"])).unwrap();
+    assert_eq!(report["rows_quarantined"], 0, "{report}");
+    assert_eq!(report["rows_stored"], 4, "{report}");
     let hits: serde_json::Value =
         serde_json::from_str(&d.ok(&["search", "Zyxquorva", "--json"])).unwrap();
-    let id = hits[0]["id"].as_str().expect("the planted customer").to_string();
-    let before: serde_json::Value = serde_json::from_str(&d.ok(&[
-        "customer", "show", &id, "--json", "--limit", "100",
-    ]))
-    .unwrap();
+    let id = hits[0]["id"]
+        .as_u64()
+        .expect("the planted customer")
+        .to_string();
+    let before: serde_json::Value =
+        serde_json::from_str(&d.ok(&["customer", "show", &id, "--json", "--limit", "100"]))
+            .unwrap();
     assert_eq!(facts(&before).len(), 3, "{before}");
     // Planted where the product keeps it: record, source records, index.
     assert!(before.to_string().contains("Zyxquorva"));
     let other: serde_json::Value =
         serde_json::from_str(&d.ok(&["search", "john.smith@example.com", "--json"])).unwrap();
-    let other_id = other[0]["id"].as_str().unwrap().to_string();
+    let other_id = other[0]["id"].as_u64().unwrap().to_string();
+
+    // The search below is not blind: before the erasure a backup holds every form, and the
+    // search vocabulary (the only file holding values in clear, without customer ids) the name.
+    let before_backup = d.path().join("before.jsonl");
+    d.ok(&["export", "--out", before_backup.to_str().unwrap()]);
+    let planted = holding(&before_backup).join("\n");
+    for n in [
+        "\"zyxquorva\"",
+        "\"zyxquorva.test@example.org\"",
+        "\"+447700900461\"",
+        "\"zq7xkp\"",
+    ] {
+        assert!(planted.contains(n), "{n} not in the backup: {planted}");
+    }
+    std::fs::remove_file(&before_backup).unwrap();
+    let in_db = holding(&d.db());
+    assert!(
+        !in_db.is_empty() && in_db.iter().all(|f| f.ends_with(rapport_store::VOCAB_FILE)),
+        "{in_db:?}"
+    );
 
     d.add_operator_on(&d.db(), "admin", "admin", PASSWORD);
     let log = d.path().join("serve.log");
@@ -150,7 +179,9 @@ fn an_erased_customer_is_in_no_file_backup_export_or_log_and_its_facts_remain() 
         d.cmd()
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("RAPPORT_LOG", "debug")
-            .stdout(Stdio::from(std::fs::File::create(d.path().join("serve.out")).unwrap()))
+            .stdout(Stdio::from(
+                std::fs::File::create(d.path().join("serve.out")).unwrap(),
+            ))
             .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
             .spawn()
             .unwrap(),
@@ -159,7 +190,10 @@ fn an_erased_customer_is_in_no_file_backup_export_or_log_and_its_facts_remain() 
     while !rapport_service::running_server(&d.db())
         .is_some_and(|a| a.pid == Some(server.0.id()) && a.listen.is_some())
     {
-        assert!(t0.elapsed() < Duration::from_secs(30), "server did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 
@@ -171,12 +205,23 @@ fn an_erased_customer_is_in_no_file_backup_export_or_log_and_its_facts_remain() 
         as_admin(
             &d,
             &d.db(),
-            &["erase", &id, "--reason", "request 2026-118", "--yes", "--json"],
+            &[
+                "erase",
+                &id,
+                "--reason",
+                "request 2026-118",
+                "--yes",
+                "--json",
+            ],
         ),
         "erase",
     ))
     .unwrap();
     assert_eq!(erased["interactions"], 3, "{erased}");
+    assert!(
+        erased["vocabulary_dropped"].as_u64().unwrap() >= 3,
+        "{erased}"
+    );
 
     // Search by every erased identifier finds nothing; the other customer is still found.
     for q in [
@@ -195,11 +240,19 @@ fn an_erased_customer_is_in_no_file_backup_export_or_log_and_its_facts_remain() 
         as_admin(&d, &d.db(), &["search", "john.smith@example.com", "--json"]),
         "search",
     );
-    assert!(found.contains(&other_id), "{found}");
+    let found: serde_json::Value = serde_json::from_str(&found).unwrap();
+    assert_eq!(
+        found[0]["id"].as_u64().map(|i| i.to_string()),
+        Some(other_id)
+    );
 
     // The facts remain under the pseudonym.
     let after: serde_json::Value = serde_json::from_str(&ok(
-        as_admin(&d, &d.db(), &["customer", "show", &id, "--json", "--limit", "100"]),
+        as_admin(
+            &d,
+            &d.db(),
+            &["customer", "show", &id, "--json", "--limit", "100"],
+        ),
         "customer show",
     ))
     .unwrap();
@@ -217,17 +270,27 @@ fn an_erased_customer_is_in_no_file_backup_export_or_log_and_its_facts_remain() 
         as_admin(
             &d,
             &d.db(),
-            &["export", "identities", "--out", identities.to_str().unwrap()],
+            &[
+                "export",
+                "identities",
+                "--out",
+                identities.to_str().unwrap(),
+            ],
         ),
         "export identities",
     );
-    assert!(std::fs::read_to_string(&backup).unwrap().contains(&id));
+    assert!(
+        std::fs::read_to_string(&backup)
+            .unwrap()
+            .contains("\"display_name\":{\"value\":\"erased 20")
+    );
     // The audit says it happened, by whom, with ids only.
     let audit = ok(
         as_admin(&d, &d.db(), &["audit", "list", "--customer", &id]),
         "audit list",
     );
-    let _ = audit;
+    assert!(audit.contains("erase-customer"), "{audit}");
+    assert!(!audit.to_lowercase().contains("zyxquorva"), "{audit}");
     drop(server);
 
     let mut leaks = holding(&d.db());

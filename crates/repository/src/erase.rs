@@ -225,7 +225,11 @@ pub fn erase(
         if erased.contains(&d.item.customer) || d.item.candidates.iter().any(|c| erased.contains(c))
         {
             strip_evidence(&mut d.item.evidence);
-            let owner = if erased.contains(&d.item.customer) { customer } else { d.item.customer };
+            let owner = if erased.contains(&d.item.customer) {
+                customer
+            } else {
+                d.item.customer
+            };
             b.put_doc_sealed(REVIEWS_DONE, &key, owner, &d)?;
             report.evidence += 1;
         }
@@ -239,7 +243,11 @@ pub fn erase(
             if let Some(e) = &mut m.evidence {
                 strip_evidence(e);
             }
-            let owner = if erased.contains(&m.survivor) { customer } else { m.survivor };
+            let owner = if erased.contains(&m.survivor) {
+                customer
+            } else {
+                m.survivor
+            };
             b.put_doc_sealed(MERGE_LOG, &key, owner, &m)?;
             report.evidence += 1;
         }

@@ -599,6 +599,7 @@ fn detail_of(req: &Request) -> String {
 pub(crate) struct AfterAudit {
     action: Action,
     detail: String,
+    customer: Option<CustomerId>,
 }
 
 impl AfterAudit {
@@ -607,6 +608,10 @@ impl AfterAudit {
         audited_after(action).then(|| AfterAudit {
             action,
             detail: detail_of(req),
+            customer: match req {
+                Request::Data(crate::data::DataRequest::Erase { customer, .. }) => Some(*customer),
+                _ => None,
+            },
         })
     }
 }
@@ -673,7 +678,7 @@ impl Engine {
     /// Appends the entry of a write that succeeded without one in its batch. A failure is
     /// logged: the write happened, and the reply must say so.
     pub(crate) fn audit_after(&self, caller: &Caller, origin: &str, a: AfterAudit) {
-        let event = self.audit_event(caller, origin, a.action, None, a.detail);
+        let event = self.audit_event(caller, origin, a.action, a.customer, a.detail);
         if let Err(e) = self.audit_alone(event, Durability::Durable) {
             tracing::error!(error = %e, operator = %caller.operator, action = %a.action, "the write succeeded but its audit entry could not be written");
         }
