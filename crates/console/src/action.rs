@@ -131,6 +131,8 @@ pub enum Action {
     Idea,
     /// Resolve one of the record's open complaint cases.
     Resolve,
+    /// Erase the customer's personal data on request (asks twice).
+    Erase,
     /// Show the flight view of the customer's disruptions (every passenger affected).
     Flight,
     /// Grant every passenger of the disruption shown what the policy entitles.
@@ -206,6 +208,7 @@ impl Action {
             Action::Idea => "idea",
             Action::Flight => "flight",
             Action::Resolve => "resolve",
+            Action::Erase => "erase",
             Action::GrantFlight => "grant-flight",
             Action::FilterKind => "filter-kind",
             Action::FilterChannel => "filter-channel",
@@ -250,6 +253,7 @@ impl Action {
                 | Action::Idea
                 | Action::Flight
                 | Action::Resolve
+                | Action::Erase
                 | Action::FilterKind
                 | Action::FilterChannel
                 | Action::FilterText
@@ -429,6 +433,12 @@ pub const BINDINGS: &[Binding] = &[
         Action::Resolve,
         &["R"],
         "Resolve a complaint case (what was done)",
+    ),
+    b(
+        Context::Record,
+        Action::Erase,
+        &["X"],
+        "Erase the customer's personal data on request (confirm twice)",
     ),
     b(
         Context::Record,

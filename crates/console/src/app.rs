@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use rapport_core::{Change, Clock, CustomerId, InteractionKind, Timestamp};
 use rapport_governance::Role;
 use rapport_service::{
-    GrantOutcome, InteractionQuery, Learning, LiveEvent, Relationships, Service, SessionInfo,
-    Subscription, Watch,
+    GrantOutcome, InteractionQuery, Learning, LiveEvent, Operations, Relationships, Service,
+    SessionInfo, Subscription, Watch,
 };
 
 use crate::action::{Action, Context};
@@ -781,6 +781,7 @@ impl<S: Service> App<S> {
             | Action::Note
             | Action::Idea
             | Action::Resolve => self.open_form(action),
+            Action::Erase => self.open_erase(),
             Action::FilterKind | Action::FilterChannel | Action::ClearFilters
                 if self.screen == ScreenId::Record && self.record.record.is_some() =>
             {
@@ -828,6 +829,27 @@ impl<S: Service> App<S> {
                 }
             }
         }
+    }
+
+    /// The erasure confirmation for the record shown.
+    fn open_erase(&mut self) {
+        let shown = self
+            .record
+            .record
+            .as_ref()
+            .filter(|_| self.screen == ScreenId::Record)
+            .map(|r| (r.customer.id, clean(&r.customer.display_name())));
+        let Some((id, name)) = shown else {
+            self.set_status("Open a customer first (/ to search).", true);
+            return;
+        };
+        if !self.offered(Action::Erase) {
+            return;
+        }
+        self.popups
+            .push(Popup::Erase(crate::popups::erase::ErasePopup::new(
+                id, &name,
+            )));
     }
 
     fn open_form(&mut self, action: Action) {
@@ -1042,6 +1064,7 @@ impl<S: Service> App<S> {
             | Popup::Note(_)
             | Popup::Resolve(_)
             | Popup::Offer(_)
+            | Popup::Erase(_)
             | Popup::Questionnaire(_) => self.form_key(key),
         }
     }
@@ -1106,6 +1129,20 @@ impl<S: Service> App<S> {
         let Some(id) = self.record.id else { return };
         let svc = self.svc.clone();
         match self.popups.last_mut() {
+            Some(Popup::Erase(p)) => {
+                if p.busy {
+                    return;
+                }
+                if !p.confirming {
+                    p.confirming = true;
+                    return;
+                }
+                p.busy = true;
+                let customer = p.customer;
+                self.spawn(async move {
+                    Reply::Erased(svc.erase_customer(customer, "console request").await)
+                });
+            }
             Some(Popup::Grant(g)) => {
                 if g.busy {
                     return;
@@ -1361,6 +1398,25 @@ impl<S: Service> App<S> {
                             self.set_status(format!("Grant failed: {e}"), true);
                         }
                     }
+                }
+            }
+            Reply::Erased(result) => {
+                if matches!(self.popups.last(), Some(Popup::Erase(_))) {
+                    self.popups.pop();
+                }
+                match result {
+                    Ok(r) => {
+                        self.set_status(
+                            format!(
+                                "Erased: the record now shows \"{}\" ({} interactions kept)",
+                                clean(&r.pseudonym),
+                                r.interactions
+                            ),
+                            false,
+                        );
+                        self.request_record(true);
+                    }
+                    Err(e) => self.error_popup("Not erased", e.to_string()),
                 }
             }
             Reply::Logged(result) => match result {

@@ -106,6 +106,8 @@ pub enum Reply {
     Grant(ServiceResult<GrantOutcome>),
     /// An interaction (log, note, idea) was written.
     Logged(ServiceResult<Interaction>),
+    /// An erasure's report.
+    Erased(ServiceResult<rapport_service::ErasureReport>),
     /// A preference was recorded.
     Preference(ServiceResult<Preference>),
     /// Questionnaire answers were stored.

@@ -24,6 +24,7 @@ fn request(action: Action) -> Option<Request> {
         Action::Search => Request::Search,
         Action::Offer => Request::RecordOfferAnswer,
         Action::Equity => Request::ReadEquity,
+        Action::Erase => Request::EraseCustomer,
         _ => return None,
     })
 }

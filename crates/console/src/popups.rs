@@ -1,6 +1,7 @@
 //! Popups layered over the screens; keys go to the top popup first.
 
 pub mod detail;
+pub mod erase;
 pub mod filter;
 pub mod form;
 pub mod grant;
@@ -36,6 +37,8 @@ pub enum Popup {
     Resolve(resolve::ResolvePopup),
     /// A message (error, refusal).
     Message(message::Message),
+    /// Confirm an erasure.
+    Erase(erase::ErasePopup),
     /// A history row in full.
     Detail(detail::DetailPopup),
     /// The history's text filter.

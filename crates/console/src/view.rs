@@ -70,6 +70,7 @@ impl<S: Service> App<S> {
                 Popup::Note(p) => p.render(f, body, &cx, &who),
                 Popup::Resolve(p) => p.render(f, body, &cx, &who),
                 Popup::Message(p) => p.render(f, body, &cx),
+                Popup::Erase(p) => p.render(f, body, &cx),
                 Popup::Detail(p) => p.render(f, body, &cx),
                 Popup::Filter(p) => p.render(f, body, &cx),
                 Popup::Offer(p) => p.render(f, body, &cx, &who),

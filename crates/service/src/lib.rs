@@ -52,6 +52,7 @@ pub use engine::{Caller, Engine, GOVERNANCE, OPERATORS, SESSION_TTL_MS};
 pub use governance_ops::Governance;
 pub use learning::Learning;
 pub use rapport_governance::{OperatorInfo, Role};
+pub use rapport_repository::erase::ErasureReport;
 pub use relationship::Relationships;
 pub use remote::Remote;
 pub use server::{Listener, ServeOptions, ServerConfig, run, serve};
