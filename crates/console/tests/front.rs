@@ -458,3 +458,72 @@ async fn a_complaint_is_a_case_until_it_is_resolved_once() {
     let s = gate.screen();
     assert!(s.contains("already resolved by mrossi"), "{s}");
 }
+
+/// The record's erase action (#19.5): offered to a steward, not to the front line; it names the
+/// customer, asks twice, and the record then shows the pseudonym with its history kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_erase_action_names_the_customer_asks_twice_and_leaves_the_pseudonym() {
+    let (engine, okafor) = engine();
+    let mut front = Console::signed_in(
+        engine.clone(),
+        ("J. Smith", Role::FrontLine),
+        ("airport", "C12"),
+        (120, 40),
+    )
+    .await;
+    front.open_okafor().await;
+    front.press("X").await;
+    assert!(!front.screen().contains("Erase personal data"));
+
+    let mut steward = Console::signed_in(
+        engine.clone(),
+        ("I. Steward", Role::Steward),
+        ("web", "office"),
+        (120, 40),
+    )
+    .await;
+    steward.open_okafor().await;
+    let history_before = engine.store().interactions_of(okafor).count();
+    steward.press("X").await;
+    let s = steward.screen();
+    assert!(
+        s.contains(&format!(
+            "Erase the personal data of Margaret Okafor ({okafor})?"
+        )),
+        "{s}"
+    );
+    assert!(s.contains("Enter to continue (asks again)"), "{s}");
+    // Esc cancels: nothing happens.
+    steward.press("esc").await;
+    assert!(!steward.screen().contains("Erase personal data"));
+    steward.press("X").await;
+    steward.press("enter").await;
+    let s = steward.screen();
+    assert!(s.contains("Enter again to erase Margaret Okafor"), "{s}");
+    assert_eq!(
+        engine
+            .store()
+            .customer(okafor)
+            .unwrap()
+            .unwrap()
+            .display_name(),
+        "Margaret Okafor"
+    );
+    steward.press("enter").await;
+    let s = steward.screen();
+    assert!(
+        s.contains("Erased: the record now shows \"erased 2026-11-23\""),
+        "{s}"
+    );
+    let c = engine.store().customer(okafor).unwrap().unwrap();
+    assert_eq!(c.display_name(), "erased 2026-11-23");
+    assert_eq!(
+        engine.store().interactions_of(okafor).count(),
+        history_before
+    );
+    let hits = engine
+        .store()
+        .index_prefix(IndexKind::NameToken, "okafor", 10)
+        .unwrap();
+    assert!(hits.is_empty(), "{hits:?}");
+}
