@@ -211,6 +211,12 @@ async fn attempt(c: &Remote, me: &str, role: Role, action: Action, ctx: &Ctx) ->
         }
         Action::ExplainMerge => authorised(c.explain_merge(&jane.to_string()).await),
         Action::Unmerge => authorised(c.unmerge("M-none").await),
+        // A customer that does not exist: an allowed role is told so, the others refused;
+        // the erasure itself is tested in the repository and end to end.
+        Action::EraseCustomer => authorised(
+            c.erase_customer(rapport_core::CustomerId(999_999_999), "permission test")
+                .await,
+        ),
         Action::ReadQuality => outcome(c.quality().await, none),
         Action::ReadStats => outcome(c.stats().await, none),
         Action::ExportIdentities => {
