@@ -139,3 +139,75 @@ fn a_rep_sends_goodwill_for_approval_and_sees_the_supervisors_decision_live() {
         .status();
     let _ = server.0.wait();
 }
+
+/// The demo world's planted goodwill pattern (#19, point 3): before the goodwill policy
+/// (version 2, set on its day by the demo build), call-center goodwill went most to the
+/// least valuable; after it, every tier gets the policy's amount. `rapport policy report`
+/// on the real demo database shows both, with samples that carry them.
+#[test]
+fn the_policy_report_on_the_demo_world_shows_the_old_pattern_and_its_end() {
+    use rapport_service::governance_ops::{PolicyReport, ReportLine};
+    let d = Dir::new();
+    let db = build_demo(&d);
+    let run = |args: &[&str]| {
+        let out = d.cmd_on(&db).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let out = run(&["policy", "report", "--json"]);
+    let report: PolicyReport = serde_json::from_str(&out).unwrap();
+    assert_eq!(report.version, 2, "the demo's goodwill policy is in force");
+    assert!(report.since.is_some());
+    assert_eq!(report.currency, "EUR");
+    let goodwill = |period: &str, tier: &str| -> ReportLine {
+        report
+            .by_tier
+            .iter()
+            .find(|l| l.what == "goodwill" && l.period == period && l.group == tier)
+            .unwrap_or_else(|| panic!("no {period} goodwill line for tier {tier}: {out}"))
+            .clone()
+    };
+    // Before: the lowest tier received most, the highest least, on samples that carry it.
+    let (top, low) = (goodwill("before", "A"), goodwill("before", "D"));
+    let before: u64 = ["A", "B", "C", "D"]
+        .iter()
+        .map(|t| goodwill("before", t).grants)
+        .sum();
+    assert!(before >= 200, "{before} goodwill grants before the policy");
+    assert!(top.grants >= 10 && low.grants >= 30, "{top:?} {low:?}");
+    let ratio = low.mean / top.mean;
+    assert!(
+        ratio > 1.6,
+        "lowest tier {:.0} EUR against the highest {:.0} EUR (x{ratio:.2})",
+        low.mean,
+        top.mean
+    );
+    let means: Vec<f64> = ["A", "B", "C", "D"]
+        .iter()
+        .map(|t| goodwill("before", t).mean)
+        .collect();
+    assert!(
+        means.windows(2).all(|w| w[0] < w[1]),
+        "the lower the tier, the more goodwill: {means:?}"
+    );
+    // After: equal entitlement, whatever the tier.
+    let after: Vec<ReportLine> = ["A", "B", "C", "D"]
+        .iter()
+        .map(|t| goodwill("after", t))
+        .collect();
+    assert!(
+        after.iter().map(|l| l.grants).sum::<u64>() >= 30,
+        "{after:?}"
+    );
+    for l in &after {
+        assert!((l.mean - 100.0).abs() < 1e-9, "{l:?}");
+    }
+    // The text report names the periods and the version.
+    let text = run(&["policy", "report"]);
+    assert!(text.contains("before  goodwill"), "{text}");
+    assert!(text.contains("v2"), "{text}");
+}
