@@ -7,6 +7,7 @@ mod approvals;
 mod assess;
 mod console;
 mod door;
+mod erase;
 mod fixtures;
 mod governance;
 mod identity;

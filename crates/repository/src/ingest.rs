@@ -573,9 +573,10 @@ impl<'s> Run<'s> {
             }
             for src in std::mem::take(&mut w.changed) {
                 if let Some(f) = w.fragments.get(&src) {
-                    self.batch.put_doc_compact(
+                    self.batch.put_doc_compact_sealed(
                         FRAGMENTS,
                         &src,
+                        id,
                         &ResolvedFragment {
                             fragment: f.clone(),
                             customer: id,
@@ -808,12 +809,14 @@ impl<'s> Run<'s> {
             Resolved::New => self.new_customer()?,
             Resolved::Attach(c, evidence) => {
                 self.report.merges += 1;
-                self.batch.put_doc_compact(MERGES, &src, &*evidence)?;
+                self.batch
+                    .put_doc_compact_sealed(MERGES, &src, c, &*evidence)?;
                 if evidence.others.iter().any(|(_, s)| *s >= evidence.upper) {
                     if self.opts.merge_ties {
-                        self.batch.put_doc_compact(
+                        self.batch.put_doc_compact_sealed(
                             PENDING_MERGES,
                             &format!("tie/{src}"),
+                            c,
                             &PendingMerge::Tie((*evidence).clone()),
                         )?;
                     }
@@ -830,7 +833,7 @@ impl<'s> Run<'s> {
                     evidence: *evidence,
                     at: self.ctx.now,
                 };
-                self.batch.put_doc_compact(REVIEWS, &src, &item)?;
+                self.batch.put_doc_compact_sealed(REVIEWS, &src, c, &item)?;
                 if let Some(w) = self.dirty.get_mut(&c) {
                     w.review = true;
                 }
@@ -874,9 +877,10 @@ impl<'s> Run<'s> {
                     self.resolve_among(&merged, Some(customer))?
                     && (evidence.rule.is_some() || evidence.agrees_beyond_names())
                 {
-                    self.batch.put_doc_compact(
+                    self.batch.put_doc_compact_sealed(
                         PENDING_MERGES,
                         &format!("late/{}", evidence.record),
+                        customer,
                         &PendingMerge::Late(target, (*evidence).clone()),
                     )?;
                     self.late.push((target, *evidence));
@@ -1382,9 +1386,10 @@ impl<'s> Run<'s> {
             self.batch.put_customer(&c, keys);
             for src in &w.changed {
                 if let Some(f) = w.fragments.get(src) {
-                    self.batch.put_doc_compact(
+                    self.batch.put_doc_compact_sealed(
                         FRAGMENTS,
                         src,
+                        id,
                         &ResolvedFragment {
                             fragment: f.clone(),
                             customer: id,

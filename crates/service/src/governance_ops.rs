@@ -630,6 +630,9 @@ fn detail_of(req: &Request) -> String {
         Request::SetPassword { name, .. } | Request::DisableOperator { name } => {
             format!("operator {name}")
         }
+        Request::Data(crate::data::DataRequest::Erase { customer, .. }) => {
+            format!("erased {customer}")
+        }
         _ => String::new(),
     }
 }
@@ -638,6 +641,7 @@ fn detail_of(req: &Request) -> String {
 pub(crate) struct AfterAudit {
     action: Action,
     detail: String,
+    customer: Option<CustomerId>,
 }
 
 impl AfterAudit {
@@ -646,6 +650,10 @@ impl AfterAudit {
         audited_after(action).then(|| AfterAudit {
             action,
             detail: detail_of(req),
+            customer: match req {
+                Request::Data(crate::data::DataRequest::Erase { customer, .. }) => Some(*customer),
+                _ => None,
+            },
         })
     }
 }
@@ -712,7 +720,7 @@ impl Engine {
     /// Appends the entry of a write that succeeded without one in its batch. A failure is
     /// logged: the write happened, and the reply must say so.
     pub(crate) fn audit_after(&self, caller: &Caller, origin: &str, a: AfterAudit) {
-        let event = self.audit_event(caller, origin, a.action, None, a.detail);
+        let event = self.audit_event(caller, origin, a.action, a.customer, a.detail);
         if let Err(e) = self.audit_alone(event, Durability::Durable) {
             tracing::error!(error = %e, operator = %caller.operator, action = %a.action, "the write succeeded but its audit entry could not be written");
         }
