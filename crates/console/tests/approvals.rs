@@ -131,7 +131,7 @@ async fn a_supervisor_approves_from_the_queue_and_the_reps_record_shows_it_live(
     s.press("enter").await;
     let done = s.screen();
     assert!(
-        done.contains("approved: 800.00 EUR voucher granted"),
+        done.contains("approved: 800.00 EUR voucher granted to Anna Berg; mrossi sees it"),
         "{done}"
     );
     assert!(
@@ -186,7 +186,8 @@ async fn a_change_is_prefilled_with_the_amount_asked_and_the_rep_sees_the_new_am
     );
     s.press("enter").await;
     assert!(
-        s.screen().contains("approved: 600.00 EUR voucher granted"),
+        s.screen()
+            .contains("changed to 600.00 EUR voucher for Anna Berg (asked 800.00 EUR)"),
         "{}",
         s.screen()
     );
