@@ -315,6 +315,32 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
         rapport_repository::portfolio::record_equity(&store)
             .context("recording the demo's customer equity")?;
     }
+    // The goodwill policy of the demo world: before its day the call center gave goodwill
+    // by mood, from it by policy; version 2, set on that day by the chief customer officer
+    // through the service, so `rapport policy report` splits the grants at it.
+    if let Some(from) = manifest
+        .get("goodwill_policy_from")
+        .and_then(|v| v.as_str())
+    {
+        let day: jiff::civil::Date = from.parse().with_context(|| {
+            format!(
+                "{}: goodwill_policy_from is not a date",
+                manifest_json.display()
+            )
+        })?;
+        let day = day
+            .checked_add(jiff::Span::new().days(shift.days))
+            .context("the goodwill policy's day moved to today")?;
+        let at = day
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .context("the goodwill policy's day")?
+            .timestamp();
+        set_demo_policy(&store, rapport_core::Timestamp(at.as_millisecond()))?;
+        eprintln!(
+            "Building the demo database: goodwill by policy from {day} (policy v2; before it, \
+             goodwill by mood)"
+        );
+    }
     store.flush().context("flushing the demo database")?;
     drop(store);
     if db.exists() {
@@ -328,6 +354,30 @@ fn build_demo(fixtures: &Path, db: &Path, reset: bool) -> anyhow::Result<()> {
          quit)...",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Sets the demo's policy version 2 (the standard table and limits) through the service,
+/// as the chief customer officer, on the policy's day.
+fn set_demo_policy(
+    store: &rapport_store::Store,
+    at: rapport_core::Timestamp,
+) -> anyhow::Result<()> {
+    let engine =
+        rapport_service::Engine::new(store.clone()).with_clock(rapport_core::Clock::Fixed(at));
+    let svc = Embedded::from_engine(std::sync::Arc::new(engine), "(demo build)".into())
+        .acting_as("cco", Role::ChiefCustomerOfficer);
+    let text = rapport_governance::PolicyFile {
+        policy: rapport_governance::CompensationPolicy::standard(),
+        limits: rapport_governance::ApprovalLimits::standard(),
+    }
+    .to_toml();
+    let rt = runtime()?;
+    rt.block_on(async {
+        use rapport_service::Governance;
+        svc.set_policy("demo goodwill policy", &text).await
+    })
+    .context("setting the demo's goodwill policy")?;
     Ok(())
 }
 

@@ -80,9 +80,12 @@ pub enum PolicyCommand {
     },
     /// Compensation and goodwill by value tier and by portfolio, before and after a version
     /// was set: count, total and mean per policy rule and for goodwill.
+    // `--version` here is the policy's: the program's version flag is off for this command
+    // (a debug build panics on the clash).
+    #[command(disable_version_flag = true)]
     Report {
         /// The version to split at (default: the one in force).
-        #[arg(long)]
+        #[arg(long, value_name = "N")]
         version: Option<u32>,
         /// Print JSON.
         #[arg(long)]

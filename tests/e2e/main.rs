@@ -3,6 +3,7 @@
 
 mod act;
 mod analytics;
+mod approvals;
 mod assess;
 mod console;
 mod door;

@@ -1743,10 +1743,24 @@ impl<S: Service> App<S> {
                         if matches!(self.popups.last(), Some(Popup::Decide(_))) {
                             self.popups.pop();
                         }
+                        let who = self
+                            .approvals
+                            .entries
+                            .iter()
+                            .flatten()
+                            .find(|q| q.approval.id == a.id)
+                            .map_or_else(
+                                || format!("customer {}", a.request.customer),
+                                |q| q.customer_name.clone(),
+                            );
                         let line = match (&a.state, grant) {
+                            (ApprovalState::Approved { changed: true, .. }, Some(g)) => format!(
+                                "{} changed to {} {} for {who} (asked {}); {} sees it",
+                                a.id, g.amount, g.instrument, a.request.amount, a.requested_by
+                            ),
                             (_, Some(g)) => format!(
-                                "{} approved: {} {} granted to customer {} ({})",
-                                a.id, g.amount, g.instrument, a.request.customer, a.requested_by
+                                "{} approved: {} {} granted to {who}; {} sees it",
+                                a.id, g.amount, g.instrument, a.requested_by
                             ),
                             (ApprovalState::Refused { .. }, None) => format!(
                                 "{} refused: nothing granted; {} sees it on the record",
