@@ -446,7 +446,10 @@ fn killed_midway_then_completed(first_load: bool) {
     // Kill ingests at several points of the run until one dies midway (rows stored, golden
     // records not yet rebuilt), then let a second run finish the job.
     let mut landed = false;
-    for (attempt, fraction) in [0.5, 0.3, 0.7, 0.15, 0.85, 0.6, 0.4].into_iter().enumerate() {
+    for (attempt, fraction) in [0.5, 0.3, 0.7, 0.15, 0.85, 0.6, 0.4]
+        .into_iter()
+        .enumerate()
+    {
         let db = d.path().join(format!("killed{attempt}"));
         prepare(&db);
         let mut child = d
@@ -500,7 +503,12 @@ fn killed_midway_then_completed(first_load: bool) {
         assert_eq!(n(&again, "rows_read"), n(&clean, "rows_read"));
         if first_load {
             // Loaded again whole: the rerun's report is the clean run's.
-            for k in ["rows_stored", "rows_quarantined", "rows_known", "customers_created"] {
+            for k in [
+                "rows_stored",
+                "rows_quarantined",
+                "rows_known",
+                "customers_created",
+            ] {
                 assert_eq!(n(&again, k), n(&clean, k), "{k}, fraction {fraction}");
             }
         } else if n(&again, "rows_known") == n(&clean, "rows_known") {

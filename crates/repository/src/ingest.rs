@@ -539,7 +539,9 @@ impl<'s> Run<'s> {
             late: Vec::new(),
             // A first load numbers from the counters as they were when it began (a rerun of a
             // killed one hands out the same ids); the store's counters follow its writes.
-            ids: marker.as_ref().map_or(0..0, |m| m.interaction_base..u64::MAX),
+            ids: marker
+                .as_ref()
+                .map_or(0..0, |m| m.interaction_base..u64::MAX),
             customer_ids: marker.as_ref().map_or(0..0, |m| m.customer_base..u64::MAX),
             writer: Writer::start(store)?,
             unbuilt: Vec::new(),
@@ -547,8 +549,7 @@ impl<'s> Run<'s> {
             run_tag: now.as_millis() as u64,
             rows_seen: 0,
             first_load,
-            keys_in_memory: marker.is_some()
-                || (first_load && store.last_customer_id()?.is_none()),
+            keys_in_memory: marker.is_some() || (first_load && store.last_customer_id()?.is_none()),
             written_rows: HashSet::new(),
             large_blocks: HashSet::new(),
             bulk: marker.map(|_| Deferred::default()),
@@ -768,11 +769,13 @@ impl<'s> Run<'s> {
             || self.bulk.is_none()
                 && self
                     .store
-                .doc::<QuarantineEntry>(quarantine::COLLECTION, &id)
-                // An entry too large to read back (written by an older build) is rewritten.
-                .ok()
-                .flatten()
-                .is_some_and(|e| e.reason == problem.problem.reason && e.field == problem.field);
+                    .doc::<QuarantineEntry>(quarantine::COLLECTION, &id)
+                    // An entry too large to read back (written by an older build) is rewritten.
+                    .ok()
+                    .flatten()
+                    .is_some_and(|e| {
+                        e.reason == problem.problem.reason && e.field == problem.field
+                    });
         if known {
             file.rows_known += 1;
             return Ok(());
@@ -795,7 +798,11 @@ impl<'s> Run<'s> {
             .entry(entry.reason.as_str().to_string())
             .or_insert(0) += 1;
         match &mut self.bulk {
-            Some(d) => d.doc(quarantine::COLLECTION, &id, Doc::Quarantine(Box::new(entry))),
+            Some(d) => d.doc(
+                quarantine::COLLECTION,
+                &id,
+                Doc::Quarantine(Box::new(entry)),
+            ),
             None => self.batch.put_doc(quarantine::COLLECTION, &id, &entry)?,
         }
         file.rows_quarantined += 1;
@@ -1482,9 +1489,8 @@ impl<'s> Run<'s> {
         }
         let now = self.ctx.now;
         // Customers in id order: their keys are written in the store's order.
-        let mut dirty: Vec<(CustomerId, Working)> = std::mem::take(&mut self.dirty)
-            .into_iter()
-            .collect();
+        let mut dirty: Vec<(CustomerId, Working)> =
+            std::mem::take(&mut self.dirty).into_iter().collect();
         dirty.sort_unstable_by_key(|(id, _)| *id);
         for (id, w) in dirty {
             let fragments: Vec<Fragment> = w.fragments.values().cloned().collect();

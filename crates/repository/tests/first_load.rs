@@ -62,8 +62,18 @@ fn a_first_load_stores_what_the_incremental_path_stores() {
     assert_eq!(ra.quarantined_by_reason, rb.quarantined_by_reason);
     assert!(ra.rows_quarantined > 0, "the demo world has bad rows");
     assert_eq!(
-        (ra.customers_created, ra.merges, ra.review_items, ra.customers_merged),
-        (rb.customers_created, rb.merges, rb.review_items, rb.customers_merged)
+        (
+            ra.customers_created,
+            ra.merges,
+            ra.review_items,
+            ra.customers_merged
+        ),
+        (
+            rb.customers_created,
+            rb.merges,
+            rb.review_items,
+            rb.customers_merged
+        )
     );
     assert!(ra.customers_merged > 0, "the demo world makes late merges");
     assert_eq!(
@@ -81,7 +91,10 @@ fn a_first_load_stores_what_the_incremental_path_stores() {
         let mut y = y.clone();
         y.updated = x.updated;
         assert_eq!(*x, y);
-        assert_eq!(a.index_keys_of(x.id).unwrap(), b.index_keys_of(y.id).unwrap());
+        assert_eq!(
+            a.index_keys_of(x.id).unwrap(),
+            b.index_keys_of(y.id).unwrap()
+        );
     }
     // The same records under the same customers: the same clustering, pair for pair.
     assert_eq!(
@@ -106,7 +119,10 @@ fn a_first_load_stores_what_the_incremental_path_stores() {
         docs::<rapport_repository::identity::Evidence>(&a, MERGES),
         docs::<rapport_repository::identity::Evidence>(&b, MERGES)
     );
-    assert_eq!(docs::<ReviewItem>(&a, REVIEWS), docs::<ReviewItem>(&b, REVIEWS));
+    assert_eq!(
+        docs::<ReviewItem>(&a, REVIEWS),
+        docs::<ReviewItem>(&b, REVIEWS)
+    );
     assert_eq!(
         docs::<merge::MergeRecord>(&a, merge::MERGE_LOG).len(),
         docs::<merge::MergeRecord>(&b, merge::MERGE_LOG).len()
@@ -150,7 +166,11 @@ fn a_first_load_stores_what_the_incremental_path_stores() {
         }
         for q in q {
             let ids = |r: &Repository| -> Vec<_> {
-                r.search(&q, 10).unwrap().into_iter().map(|h| h.id).collect()
+                r.search(&q, 10)
+                    .unwrap()
+                    .into_iter()
+                    .map(|h| h.id)
+                    .collect()
             };
             let found = ids(&qa);
             assert!(!found.is_empty(), "{q:?} finds nobody");

@@ -145,9 +145,7 @@ impl Deferred {
             cut(&mut b, writer)?;
         }
         let mut grants = std::mem::take(&mut self.grants);
-        grants.sort_by(|x, y| {
-            (x.customer, &x.disruption).cmp(&(y.customer, &y.disruption))
-        });
+        grants.sort_by(|x, y| (x.customer, &x.disruption).cmp(&(y.customer, &y.disruption)));
         for g in grants {
             b.insert_grant(&g);
             cut(&mut b, writer)?;
