@@ -46,6 +46,8 @@ pub enum Command {
     Review(cmd::identity::ReviewCommand),
     /// Split a customer back into the customers it was merged from.
     Unmerge(cmd::identity::UnmergeArgs),
+    /// Erase a customer's personal data on request, keeping the facts under a pseudonym.
+    Erase(cmd::erase::EraseArgs),
     /// Data-quality report.
     Quality(cmd::repository::QualityArgs),
     /// Find customers by name, phone, e-mail, loyalty number or source key.

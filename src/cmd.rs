@@ -8,6 +8,7 @@ pub mod act;
 pub mod analytics;
 pub mod assess;
 pub mod console;
+pub mod erase;
 pub mod fixtures;
 pub mod front;
 pub mod governance;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Merge(c) => identity::merge(g, c),
         Command::Review(c) => identity::review(g, c),
         Command::Unmerge(a) => identity::unmerge(g, a),
+        Command::Erase(a) => erase::erase(g, a),
         Command::Quality(a) => repository::quality(g, a),
         Command::Search(a) => repository::search(g, a),
         Command::Customer(c) => repository::customer(g, c),

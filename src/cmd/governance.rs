@@ -273,14 +273,18 @@ pub fn approvals(g: &Global, c: ApprovalsCommand) -> anyhow::Result<ExitCode> {
         let client = connect(g).await?;
         match c {
             ApprovalsCommand::List { all, json } => {
-                let list = client.approvals(!all).await?;
                 if json {
+                    let list = client.approvals(!all).await?;
                     println!("{}", crate::cmd::json_pretty(&list)?);
-                } else if list.is_empty() {
-                    println!("nothing waiting for approval");
                 } else {
-                    for a in &list {
-                        println!("{}", describe_approval(a));
+                    // With the customers' names and what this operator may do with each.
+                    let list = client.approval_queue(!all).await?;
+                    if list.is_empty() {
+                        println!("nothing waiting for approval");
+                    }
+                    for q in &list {
+                        println!("{}", describe_approval(&q.approval));
+                        println!("    {}: {}", sanitize(&q.customer_name), sanitize(&q.why));
                     }
                 }
             }

@@ -6,6 +6,7 @@ mod analytics;
 mod assess;
 mod console;
 mod door;
+mod erase;
 mod fixtures;
 mod governance;
 mod identity;

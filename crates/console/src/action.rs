@@ -19,6 +19,8 @@ pub enum Context {
     Overview,
     /// The flight view (a disruption with all its passengers).
     Flight,
+    /// The approval queue.
+    Approvals,
     /// The search input (letters type into the query).
     Search,
     /// Forms in popups (log, grant, preference, note) and the login screen.
@@ -29,12 +31,13 @@ pub enum Context {
 
 impl Context {
     /// Every context, in the order the help overlay shows them.
-    pub const ALL: [Context; 8] = [
+    pub const ALL: [Context; 9] = [
         Context::Global,
         Context::Navigation,
         Context::Record,
         Context::Overview,
         Context::Flight,
+        Context::Approvals,
         Context::Search,
         Context::Form,
         Context::Palette,
@@ -48,6 +51,7 @@ impl Context {
             Context::Record => "record",
             Context::Overview => "overview",
             Context::Flight => "flight",
+            Context::Approvals => "approvals",
             Context::Search => "search",
             Context::Form => "form",
             Context::Palette => "palette",
@@ -62,6 +66,7 @@ impl Context {
             Context::Record => "Customer record",
             Context::Overview => "Overview, working lists and learning",
             Context::Flight => "Flight view",
+            Context::Approvals => "Approval queue",
             Context::Search => "Search input",
             Context::Form => "Forms and login",
             Context::Palette => "Command palette",
@@ -175,6 +180,16 @@ pub enum Action {
     Offer,
     /// Show customer equity by portfolio and tier.
     Equity,
+    /// Show the approval queue (goodwill above its requester's limit).
+    Approvals,
+    /// Give goodwill on top of the policy (above your limit: send it for approval).
+    Goodwill,
+    /// Approve the selected request as asked.
+    Approve,
+    /// Approve the selected request with another amount.
+    ChangeAmount,
+    /// Refuse the selected request.
+    RefuseApproval,
 }
 
 impl Action {
@@ -227,6 +242,11 @@ impl Action {
             Action::FilterText => "filter-text",
             Action::Offer => "offer",
             Action::Equity => "equity",
+            Action::Approvals => "approvals",
+            Action::Goodwill => "goodwill",
+            Action::Approve => "approve",
+            Action::ChangeAmount => "change",
+            Action::RefuseApproval => "refuse",
         }
     }
 
@@ -256,6 +276,8 @@ impl Action {
                 | Action::ClearFilters
                 | Action::Offer
                 | Action::Equity
+                | Action::Approvals
+                | Action::Goodwill
         )
     }
 }
@@ -355,6 +377,12 @@ pub const BINDINGS: &[Binding] = &[
         Action::Learning,
         &["L"],
         "Learning loop: hand-offs, experiments, campaigns, ideas",
+    ),
+    b(
+        Context::Global,
+        Action::Approvals,
+        &["a"],
+        "Approval queue: goodwill waiting for a decision",
     ),
     b(
         Context::Global,
@@ -467,6 +495,12 @@ pub const BINDINGS: &[Binding] = &[
         "Present the next best action; log the answer",
     ),
     b(
+        Context::Record,
+        Action::Goodwill,
+        &["+"],
+        "Goodwill on top of the policy (above your limit: send for approval)",
+    ),
+    b(
         Context::Overview,
         Action::NextTab,
         &["tab", "right", "l"],
@@ -495,6 +529,24 @@ pub const BINDINGS: &[Binding] = &[
         Action::PrevTab,
         &["backtab", "left"],
         "The customer's previous disruption",
+    ),
+    b(
+        Context::Approvals,
+        Action::Approve,
+        &["a"],
+        "Approve the selected request as asked (with a reason)",
+    ),
+    b(
+        Context::Approvals,
+        Action::ChangeAmount,
+        &["c"],
+        "Approve another amount (prefilled with the one asked)",
+    ),
+    b(
+        Context::Approvals,
+        Action::RefuseApproval,
+        &["x"],
+        "Refuse the selected request (with a reason)",
     ),
     b(
         Context::Search,

@@ -10,9 +10,10 @@ use tokio::sync::watch;
 
 use rapport_core::{Change, Clock, CustomerId, InteractionKind, Timestamp};
 use rapport_governance::Role;
+use rapport_service::governance_ops::{ApprovalState, GoodwillOutcome};
 use rapport_service::{
-    GrantOutcome, InteractionQuery, Learning, LiveEvent, Relationships, Service, SessionInfo,
-    Subscription, Watch,
+    Governance, GrantOutcome, InteractionQuery, Learning, LiveEvent, Relationships, Service,
+    SessionInfo, Subscription, Watch,
 };
 
 use crate::action::{Action, Context};
@@ -21,8 +22,10 @@ use crate::event::{Event, Reply};
 use crate::fmt::clean;
 use crate::keymap::Keymap;
 use crate::popups::Popup;
+use crate::popups::decide::{DecidePopup, Kind as DecideKind};
 use crate::popups::detail::DetailPopup;
 use crate::popups::filter::FilterPopup;
+use crate::popups::goodwill::GoodwillPopup;
 use crate::popups::grant::{GrantPopup, Policy, grant_text};
 use crate::popups::help::Help;
 use crate::popups::log::LogPopup;
@@ -34,6 +37,7 @@ use crate::popups::preference::PreferencePopup;
 use crate::popups::questionnaire::QuestionnairePopup;
 use crate::popups::resolve::ResolvePopup;
 use crate::screens::ScreenId;
+use crate::screens::approvals::ApprovalsScreen;
 use crate::screens::assessment::{AssessmentScreen, PERIOD_DAYS};
 use crate::screens::equity::EquityScreen;
 use crate::screens::flight::FlightScreen;
@@ -103,6 +107,10 @@ pub struct App<S: Service> {
     pub(crate) flight: FlightScreen,
     pub(crate) equity: EquityScreen,
     pub(crate) learning: LearningScreen,
+    pub(crate) approvals: ApprovalsScreen,
+    /// This operator's goodwill requests still waiting for a decision (id -> customer): their
+    /// customers are watched, so the decision shows here as it is made.
+    awaiting: std::collections::BTreeMap<String, CustomerId>,
     pub(crate) popups: Vec<Popup>,
     pub(crate) status: Option<Status>,
     pub(crate) reconnecting: Option<u32>,
@@ -140,6 +148,8 @@ impl<S: Service> App<S> {
             flight: FlightScreen::default(),
             equity: EquityScreen::default(),
             learning: LearningScreen::default(),
+            approvals: ApprovalsScreen::default(),
+            awaiting: std::collections::BTreeMap::new(),
             popups: Vec::new(),
             status: None,
             reconnecting: None,
@@ -158,6 +168,145 @@ impl<S: Service> App<S> {
         self.spawn(
             async move { Reply::Subscribed(svc.subscribe(Watch::Customers(Vec::new())).await) },
         );
+        // Requests this operator sent before (another session) whose decision is still to come.
+        if self.may(rapport_governance::Action::ReadApprovals) {
+            let svc = self.svc.clone();
+            self.spawn(async move {
+                Reply::Outcomes {
+                    start: true,
+                    result: svc.approvals(true).await,
+                }
+            });
+        }
+    }
+
+    /// Whether the session's role may make this service request (the service checks anyway).
+    fn may(&self, action: rapport_governance::Action) -> bool {
+        rapport_governance::permission(self.session.role, action).allowed()
+    }
+
+    /// Tells the live subscription which customers to watch: the record's, the flight's
+    /// passengers or the queue's customers when shown, and those of this operator's requests
+    /// waiting for a decision.
+    fn rewatch(&self) {
+        let Some(w) = &self.watching else { return };
+        let mut ids: Vec<CustomerId> = self.record.id.into_iter().collect();
+        if self.screen == ScreenId::Flight
+            && let Some(v) = &self.flight.view
+        {
+            ids.extend(v.passengers.iter().map(|p| p.entry.affected.customer));
+        }
+        if self.screen == ScreenId::Approvals
+            && let Some(list) = &self.approvals.entries
+        {
+            ids.extend(list.iter().map(|q| q.approval.request.customer));
+        }
+        ids.extend(self.awaiting.values().copied());
+        let mut seen = std::collections::BTreeSet::new();
+        ids.retain(|c| seen.insert(*c));
+        ids.truncate(rapport_service::limits::MAX_WATCHED);
+        let _ = w.send(Watch::Customers(ids));
+    }
+
+    /// Reads the approval queue for the approvals screen.
+    fn request_queue(&mut self) {
+        self.approvals.seq += 1;
+        let seq = self.approvals.seq;
+        let svc = self.svc.clone();
+        self.spawn(async move {
+            Reply::Queue {
+                seq,
+                result: svc.approval_queue(true).await,
+            }
+        });
+    }
+
+    /// Reads the requests waiting for the customer shown (for the record's line).
+    fn request_waiting(&mut self) {
+        let Some(customer) = self.record.id else {
+            return;
+        };
+        if !self.may(rapport_governance::Action::ReadApprovals) {
+            return;
+        }
+        let svc = self.svc.clone();
+        self.spawn(async move {
+            let result = svc.approvals(true).await.map(|list| {
+                list.into_iter()
+                    .filter(|a| a.request.customer == customer)
+                    .collect()
+            });
+            Reply::Waiting { customer, result }
+        });
+    }
+
+    /// Reads the requests again to see whether any of this operator's were decided.
+    fn request_outcomes(&mut self) {
+        let svc = self.svc.clone();
+        self.spawn(async move {
+            Reply::Outcomes {
+                start: false,
+                result: svc.approvals(false).await,
+            }
+        });
+    }
+
+    /// Opens the approval queue.
+    fn open_approvals(&mut self) {
+        self.navigate(ScreenId::Approvals);
+        self.approvals.outcome = None;
+        self.request_queue();
+    }
+
+    /// Opens the decision popup for the selected request, if the operator may make it.
+    fn decide(&mut self, action: Action) {
+        if !self.offered(action) {
+            return;
+        }
+        let Some(q) = self.approvals.selected().cloned() else {
+            self.set_status("Nothing selected: the queue is empty.", true);
+            return;
+        };
+        let kind = match action {
+            Action::Approve => DecideKind::Approve,
+            Action::ChangeAmount => DecideKind::Change,
+            _ => DecideKind::Refuse,
+        };
+        let allowed = match kind {
+            DecideKind::Refuse => q.may_refuse,
+            _ => q.may_approve,
+        };
+        if !allowed {
+            let why = q.why.clone();
+            self.set_status(format!("{}: {why}", q.approval.id), true);
+            return;
+        }
+        self.popups.push(Popup::Decide(DecidePopup::new(q, kind)));
+    }
+
+    /// Opens the goodwill form on the record shown, with the policy's limit and the
+    /// customer's disruptions on record.
+    fn open_goodwill(&mut self) {
+        let touchpoint = match (self.touchpoint.trim(), &self.channel) {
+            ("", Some(c)) => c.clone(),
+            ("", None) => "console".to_string(),
+            (t, _) => t.to_string(),
+        };
+        self.popups.push(Popup::Goodwill(GoodwillPopup::new(
+            &self.record.history,
+            &touchpoint,
+        )));
+        let svc = self.svc.clone();
+        self.spawn(async move { Reply::GoodwillPolicy(svc.policy().await) });
+        if let Some(customer) = self.record.id {
+            let svc = self.svc.clone();
+            self.spawn(async move {
+                Reply::Disruptions {
+                    customer,
+                    result: svc.disruptions(customer).await,
+                }
+            });
+        }
     }
 
     /// Whether the operator asked to leave (or a signal did).
@@ -242,6 +391,7 @@ impl<S: Service> App<S> {
             ScreenId::Assessment | ScreenId::Equity => &[Context::Navigation, Context::Global],
             ScreenId::Flight => &[Context::Flight, Context::Navigation, Context::Global],
             ScreenId::Learning => &[Context::Overview, Context::Navigation, Context::Global],
+            ScreenId::Approvals => &[Context::Approvals, Context::Navigation, Context::Global],
         }
     }
 
@@ -327,6 +477,7 @@ impl<S: Service> App<S> {
         if self.screen != to {
             self.remember(self.here());
             self.screen = to;
+            self.rewatch();
         }
     }
 
@@ -356,6 +507,10 @@ impl<S: Service> App<S> {
                 if visit.screen == ScreenId::Learning {
                     self.request_learning();
                 }
+                if visit.screen == ScreenId::Approvals {
+                    self.request_queue();
+                }
+                self.rewatch();
             }
             // Leaving the first search lands on the record screen, where every key works.
             None if self.screen == ScreenId::Search => self.screen = ScreenId::Record,
@@ -378,9 +533,7 @@ impl<S: Service> App<S> {
         self.record.open(id);
         // The text filter is the operator's, not the customer's: kept.
         self.record.text_filter = text;
-        if let Some(w) = &self.watching {
-            let _ = w.send(Watch::Customers(vec![id]));
-        }
+        self.rewatch();
         self.request_record(false);
     }
 
@@ -671,6 +824,12 @@ impl<S: Service> App<S> {
                 self.navigate(ScreenId::Assessment);
                 self.request_assessment();
             }
+            Action::Approvals => self.open_approvals(),
+            Action::Approve | Action::ChangeAmount | Action::RefuseApproval
+                if self.screen == ScreenId::Approvals =>
+            {
+                self.decide(action)
+            }
             Action::Equity if self.offered(action) => {
                 self.navigate(ScreenId::Equity);
                 self.request_equity();
@@ -715,6 +874,7 @@ impl<S: Service> App<S> {
                 ScreenId::Flight => self.request_flight(),
                 ScreenId::Equity => self.request_equity(),
                 ScreenId::Learning => self.request_learning(),
+                ScreenId::Approvals => self.request_queue(),
             },
             Action::NextTab | Action::PrevTab if self.screen == ScreenId::Overview => {
                 let n = LISTS.len() + 1;
@@ -757,6 +917,15 @@ impl<S: Service> App<S> {
                     }
                 }
                 ScreenId::Assessment | ScreenId::Equity | ScreenId::Learning => {}
+                ScreenId::Approvals => {
+                    if let Some(id) = self
+                        .approvals
+                        .selected()
+                        .map(|q| q.approval.request.customer)
+                    {
+                        self.open(id);
+                    }
+                }
                 ScreenId::Flight => {
                     if let Some(id) = self.flight.selected_customer() {
                         self.open(id);
@@ -780,7 +949,8 @@ impl<S: Service> App<S> {
             | Action::Preference
             | Action::Note
             | Action::Idea
-            | Action::Resolve => self.open_form(action),
+            | Action::Resolve
+            | Action::Goodwill => self.open_form(action),
             Action::FilterKind | Action::FilterChannel | Action::ClearFilters
                 if self.screen == ScreenId::Record && self.record.record.is_some() =>
             {
@@ -822,6 +992,7 @@ impl<S: Service> App<S> {
             ScreenId::Equity => self.equity.scroll_by(delta.clamp(-500, 500)),
             ScreenId::Learning => self.learning.scroll_by(delta.clamp(-500, 500)),
             ScreenId::Flight => self.flight.move_by(delta.clamp(-10_000, 10_000)),
+            ScreenId::Approvals => self.approvals.move_by(delta.clamp(-10_000, 10_000)),
             ScreenId::Record => {
                 if self.record.move_by(delta) {
                     self.request_history(true);
@@ -851,6 +1022,10 @@ impl<S: Service> App<S> {
                 Popup::Log(LogPopup::new(channel, &self.touchpoint, &about))
             }
             Action::Preference => Popup::Preference(PreferencePopup::new(channel)),
+            Action::Goodwill => {
+                self.open_goodwill();
+                return;
+            }
             Action::Note => Popup::Note(NotePopup::new(
                 InteractionKind::Note,
                 channel,
@@ -1042,6 +1217,8 @@ impl<S: Service> App<S> {
             | Popup::Note(_)
             | Popup::Resolve(_)
             | Popup::Offer(_)
+            | Popup::Goodwill(_)
+            | Popup::Decide(_)
             | Popup::Questionnaire(_) => self.form_key(key),
         }
     }
@@ -1074,12 +1251,25 @@ impl<S: Service> App<S> {
             Popup::Resolve(p) => &mut p.form,
             Popup::Questionnaire(p) => &mut p.form,
             Popup::Offer(p) => &mut p.form,
+            Popup::Goodwill(p) => &mut p.form,
+            Popup::Decide(p) => &mut p.form,
             _ => return,
         };
         let changed = match action {
             Some(a) => form.apply(a),
             None => form.type_key(&key),
         };
+        if changed && let Some(Popup::Goodwill(g)) = self.popups.last_mut() {
+            // What was confirmed (or found above the limit) is no longer what is typed.
+            g.confirming = false;
+            g.above_limit = false;
+            g.problem = None;
+            g.follow_pick();
+        }
+        if changed && let Some(Popup::Decide(d)) = self.popups.last_mut() {
+            d.confirming = false;
+            d.problem = None;
+        }
         if changed && let Some(Popup::Grant(g)) = self.popups.last_mut() {
             g.confirming = false;
             g.follow_pick();
@@ -1103,9 +1293,49 @@ impl<S: Service> App<S> {
             }
             return;
         }
+        if let Some(Popup::Decide(d)) = self.popups.last_mut() {
+            if d.busy {
+                return;
+            }
+            match d.decision() {
+                Err(problem) => d.problem = Some(problem),
+                Ok(_) if !d.confirming => d.confirming = true,
+                Ok((id, decision, reason)) => {
+                    d.busy = true;
+                    let svc = self.svc.clone();
+                    self.spawn(async move {
+                        Reply::Decided(svc.decide_approval(&id, decision, &reason).await)
+                    });
+                }
+            }
+            return;
+        }
         let Some(id) = self.record.id else { return };
         let svc = self.svc.clone();
+        let role = self.session.role;
         match self.popups.last_mut() {
+            Some(Popup::Goodwill(g)) => {
+                if g.busy {
+                    return;
+                }
+                match g.request(id) {
+                    Err(problem) => g.problem = Some(problem),
+                    Ok(req) if !g.confirming => {
+                        g.above_limit = g.above_limit || g.over_limit(role, req.amount);
+                        g.confirming = true;
+                    }
+                    Ok(req) => {
+                        g.busy = true;
+                        g.problem = None;
+                        self.spawn(async move {
+                            Reply::Goodwill {
+                                customer: id,
+                                result: svc.goodwill(req).await,
+                            }
+                        });
+                    }
+                }
+            }
             Some(Popup::Grant(g)) => {
                 if g.busy {
                     return;
@@ -1222,6 +1452,7 @@ impl<S: Service> App<S> {
                     Ok(rec) => {
                         self.record.apply(rec, reload, self.now);
                         self.request_offers();
+                        self.request_waiting();
                     }
                     Err(e) if reload => {
                         self.set_status(format!("Could not re-read the record: {e}"), true)
@@ -1262,6 +1493,15 @@ impl<S: Service> App<S> {
             }
             Reply::Disruptions { customer, result } => {
                 if self.record.id == Some(customer)
+                    && let Some(Popup::Goodwill(g)) = self.popups.last_mut()
+                {
+                    match result {
+                        Ok(list) => g.offer(list),
+                        Err(e) => g.problem = Some(format!("Could not list the disruptions: {e}")),
+                    }
+                    return;
+                }
+                if self.record.id == Some(customer)
                     && let Some(Popup::Grant(g)) = self.popups.last_mut()
                 {
                     match result {
@@ -1296,18 +1536,9 @@ impl<S: Service> App<S> {
                 match result {
                     Ok(v) => {
                         let n = v.passengers.len();
-                        // Watch every passenger, so grants made elsewhere show at once (the
-                        // record's customer is one of them).
-                        if let Some(w) = &self.watching {
-                            let _ = w.send(Watch::Customers(
-                                v.passengers
-                                    .iter()
-                                    .map(|p| p.entry.affected.customer)
-                                    .take(rapport_service::limits::MAX_WATCHED)
-                                    .collect(),
-                            ));
-                        }
                         self.flight.view = Some(v);
+                        // Watch every passenger, so grants made elsewhere show at once.
+                        self.rewatch();
                         self.flight.selected = self.flight.selected.min(n.saturating_sub(1));
                         self.flight.error = None;
                     }
@@ -1437,6 +1668,170 @@ impl<S: Service> App<S> {
                 }
                 Err(e) => self.equity.error = Some(e.to_string()),
             },
+            Reply::Queue { seq, result } => {
+                if seq != self.approvals.seq {
+                    return;
+                }
+                match result {
+                    Ok(list) => self.approvals.apply(list),
+                    Err(e) => {
+                        self.approvals.entries = None;
+                        self.approvals.error = Some(e.to_string());
+                    }
+                }
+                self.rewatch();
+            }
+            Reply::Decided(result) => {
+                match result {
+                    Ok((a, grant)) => {
+                        if matches!(self.popups.last(), Some(Popup::Decide(_))) {
+                            self.popups.pop();
+                        }
+                        let line = match (&a.state, grant) {
+                            (_, Some(g)) => format!(
+                                "{} approved: {} {} granted to customer {} ({})",
+                                a.id, g.amount, g.instrument, a.request.customer, a.requested_by
+                            ),
+                            (ApprovalState::Refused { .. }, None) => format!(
+                                "{} refused: nothing granted; {} sees it on the record",
+                                a.id, a.requested_by
+                            ),
+                            _ => format!("{} decided", a.id),
+                        };
+                        self.approvals.outcome = Some(clean(&line));
+                        self.set_status(line, false);
+                    }
+                    Err(e) => {
+                        if let Some(Popup::Decide(d)) = self.popups.last_mut() {
+                            d.busy = false;
+                            d.confirming = false;
+                            d.problem = Some(e.to_string());
+                        } else {
+                            self.set_status(format!("Not decided: {e}"), true);
+                        }
+                    }
+                }
+                if self.screen == ScreenId::Approvals {
+                    self.request_queue();
+                }
+            }
+            Reply::GoodwillPolicy(result) => {
+                if let Some(Popup::Goodwill(g)) = self.popups.last_mut() {
+                    g.policy = Some(result.map_err(|e| e.to_string()));
+                }
+            }
+            Reply::Goodwill { customer, result } => {
+                let top_is_goodwill = matches!(self.popups.last(), Some(Popup::Goodwill(_)));
+                match result {
+                    Ok(GoodwillOutcome::Granted(g)) => {
+                        if top_is_goodwill {
+                            self.popups.pop();
+                        }
+                        self.set_status(
+                            format!("Granted goodwill {}", grant_text(&g, self.now)),
+                            false,
+                        );
+                    }
+                    Ok(GoodwillOutcome::Queued(a)) => {
+                        if top_is_goodwill {
+                            self.popups.pop();
+                        }
+                        self.set_status(
+                            format!(
+                                "Sent for approval: {} {} {}; the decision will show here",
+                                a.id, a.request.amount, a.request.instrument
+                            ),
+                            false,
+                        );
+                        self.awaiting.insert(a.id, customer);
+                        self.rewatch();
+                    }
+                    Ok(GoodwillOutcome::Refused(g)) => {
+                        if top_is_goodwill {
+                            self.popups.pop();
+                        }
+                        self.popups.push(Popup::Message(Message {
+                            title: "Refused: goodwill already given".into(),
+                            lines: vec![
+                                "Goodwill for this disruption was already given:".into(),
+                                grant_text(&g, self.now),
+                            ],
+                            tone: Tone::Error,
+                        }));
+                    }
+                    Err(e) => {
+                        let above = matches!(&e, rapport_service::ServiceError::Forbidden { action, .. }
+                            if action.contains("send it for approval"));
+                        if let Some(Popup::Goodwill(g)) = self.popups.last_mut() {
+                            g.busy = false;
+                            g.problem = Some(e.to_string());
+                            // Above the limit: offer to send the same request for approval.
+                            g.above_limit = above;
+                            g.confirming = above;
+                        } else {
+                            self.set_status(format!("Goodwill not given: {e}"), true);
+                        }
+                    }
+                }
+                if self.record.id == Some(customer) {
+                    self.request_record(true);
+                }
+            }
+            Reply::Waiting { customer, result } => {
+                if self.record.id == Some(customer) {
+                    // A failure leaves the line out; the history still shows the request.
+                    self.record.waiting = result.unwrap_or_default();
+                }
+            }
+            Reply::Outcomes { start, result } => {
+                let Ok(list) = result else { return };
+                if start {
+                    let me = &self.session.operator;
+                    for a in list.iter().filter(|a| &a.requested_by == me) {
+                        self.awaiting.insert(a.id.clone(), a.request.customer);
+                    }
+                    self.rewatch();
+                    return;
+                }
+                let mut told = Vec::new();
+                for a in &list {
+                    if !self.awaiting.contains_key(&a.id) || a.state == ApprovalState::Pending {
+                        continue;
+                    }
+                    self.awaiting.remove(&a.id);
+                    let who = match &self.record.record {
+                        Some(r) if r.customer.id == a.request.customer => r.customer.display_name(),
+                        _ => format!("customer {}", a.request.customer),
+                    };
+                    told.push(match &a.state {
+                        ApprovalState::Approved {
+                            by,
+                            reason,
+                            amount,
+                            changed: false,
+                            ..
+                        } => format!(
+                            "Goodwill approved by {by}: {amount} {} for {who}. {reason} ({})",
+                            a.request.instrument, a.id
+                        ),
+                        ApprovalState::Approved {
+                            by, reason, amount, ..
+                        } => format!(
+                            "Goodwill changed by {by}: {amount} {} (asked {}) for {who}. {reason} ({})",
+                            a.request.instrument, a.request.amount, a.id
+                        ),
+                        ApprovalState::Refused { by, reason, .. } => format!(
+                            "Goodwill refused by {by} for {who}: {reason} ({})",
+                            a.id
+                        ),
+                        ApprovalState::Pending => continue,
+                    });
+                }
+                if !told.is_empty() {
+                    self.set_status(told.join(" | "), false);
+                    self.rewatch();
+                }
+            }
             Reply::List { seq, name, result } => {
                 if seq != self.seq.list {
                     return;
@@ -1463,10 +1858,8 @@ impl<S: Service> App<S> {
             mut events,
             watching,
         } = sub;
-        if let Some(id) = self.record.id {
-            let _ = watching.send(Watch::Customers(vec![id]));
-        }
         self.watching = Some(watching);
+        self.rewatch();
         self.live = true;
         let tx = self.tx.clone();
         tokio::spawn(async move {
@@ -1495,6 +1888,17 @@ impl<S: Service> App<S> {
                         let Some(customer) = c.customer() else { return };
                         if Some(customer) == shown {
                             self.request_record(true);
+                        }
+                        // A request of this operator's may have been decided.
+                        if self.awaiting.values().any(|c| *c == customer) {
+                            self.request_outcomes();
+                        }
+                        if self.screen == ScreenId::Approvals
+                            && self.approvals.entries.as_ref().is_some_and(|l| {
+                                l.iter().any(|q| q.approval.request.customer == customer)
+                            })
+                        {
+                            self.request_queue();
                         }
                         // A passenger of the flight shown was compensated elsewhere.
                         if self.screen == ScreenId::Flight
@@ -1531,6 +1935,12 @@ impl<S: Service> App<S> {
         }
         if self.screen == ScreenId::Flight {
             self.request_flight();
+        }
+        if self.screen == ScreenId::Approvals {
+            self.request_queue();
+        }
+        if !self.awaiting.is_empty() {
+            self.request_outcomes();
         }
     }
 

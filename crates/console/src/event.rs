@@ -146,4 +146,42 @@ pub enum Reply {
     OfferAnswered(ServiceResult<rapport_service::relationship::Answered>),
     /// Customer equity.
     Equity(ServiceResult<rapport_service::relationship::EquityView>),
+    /// The approval queue as this operator sees it.
+    Queue {
+        /// Request number.
+        seq: u64,
+        /// The requests.
+        result: ServiceResult<Vec<rapport_service::governance_ops::QueuedApproval>>,
+    },
+    /// A decision on a request of the queue.
+    Decided(
+        ServiceResult<(
+            rapport_service::governance_ops::Approval,
+            Option<rapport_core::CompensationGrant>,
+        )>,
+    ),
+    /// The policy in force, for the goodwill form's limit.
+    GoodwillPolicy(ServiceResult<rapport_service::governance_ops::PolicyVersion>),
+    /// What a goodwill request did.
+    Goodwill {
+        /// The customer it was for.
+        customer: CustomerId,
+        /// The outcome.
+        result: ServiceResult<rapport_service::governance_ops::GoodwillOutcome>,
+    },
+    /// The requests waiting for approval for the customer shown.
+    Waiting {
+        /// The customer.
+        customer: CustomerId,
+        /// The requests.
+        result: ServiceResult<Vec<rapport_service::governance_ops::Approval>>,
+    },
+    /// Every approval request, to see whether this operator's own were decided (`start`:
+    /// read at the start, to know which are still waiting).
+    Outcomes {
+        /// Read at the start of the session.
+        start: bool,
+        /// The requests.
+        result: ServiceResult<Vec<rapport_service::governance_ops::Approval>>,
+    },
 }

@@ -24,6 +24,10 @@ fn request(action: Action) -> Option<Request> {
         Action::Search => Request::Search,
         Action::Offer => Request::RecordOfferAnswer,
         Action::Equity => Request::ReadEquity,
+        Action::Goodwill => Request::GrantGoodwill,
+        Action::Approve | Action::ChangeAmount | Action::RefuseApproval => Request::DecideApproval,
+        // The approval queue is not hidden: a role without the right opens it and reads the
+        // service's refusal there.
         _ => return None,
     })
 }
@@ -44,5 +48,9 @@ mod tests {
         assert!(!offered(Role::Executive, Action::LogInteraction));
         assert!(offered(Role::Admin, Action::Lists));
         assert!(offered(Role::Analyst, Action::Up));
+        assert!(offered(Role::FrontLine, Action::Goodwill));
+        assert!(!offered(Role::FrontLine, Action::Approve));
+        assert!(offered(Role::CustomerManager, Action::RefuseApproval));
+        assert!(!offered(Role::Analyst, Action::Goodwill));
     }
 }

@@ -1,8 +1,10 @@
 //! Popups layered over the screens; keys go to the top popup first.
 
+pub mod decide;
 pub mod detail;
 pub mod filter;
 pub mod form;
+pub mod goodwill;
 pub mod grant;
 pub mod help;
 pub mod log;
@@ -41,4 +43,8 @@ pub enum Popup {
     /// The history's text filter.
     Filter(filter::FilterPopup),
     Offer(offer::OfferPopup),
+    /// Goodwill on top of the policy (or sent for approval).
+    Goodwill(goodwill::GoodwillPopup),
+    /// Approve, change or refuse a request of the approval queue.
+    Decide(decide::DecidePopup),
 }

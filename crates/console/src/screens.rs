@@ -1,5 +1,6 @@
 //! The screens: search, the customer record, and the overview with working lists.
 
+pub mod approvals;
 pub mod assessment;
 pub mod equity;
 pub mod flight;
@@ -26,4 +27,6 @@ pub enum ScreenId {
     Equity,
     /// The learning loop: hand-offs, experiments, campaigns, ideas.
     Learning,
+    /// The approval queue.
+    Approvals,
 }

@@ -52,6 +52,7 @@ impl<S: Service> App<S> {
             ScreenId::Flight => self.flight.render(f, body, &cx),
             ScreenId::Equity => self.equity.render(f, body, &cx),
             ScreenId::Learning => self.learning.render(f, body, &cx),
+            ScreenId::Approvals => self.approvals.render(f, body, &cx),
         }
         self.footer(f, footer, &cx);
         let who = self
@@ -73,6 +74,8 @@ impl<S: Service> App<S> {
                 Popup::Detail(p) => p.render(f, body, &cx),
                 Popup::Filter(p) => p.render(f, body, &cx),
                 Popup::Offer(p) => p.render(f, body, &cx, &who),
+                Popup::Goodwill(p) => p.render(f, body, &cx, &who),
+                Popup::Decide(p) => p.render(f, body, &cx),
             }
         }
     }
@@ -102,6 +105,7 @@ impl<S: Service> App<S> {
             ScreenId::Flight => "Flight",
             ScreenId::Equity => "Equity",
             ScreenId::Learning => "Learning",
+            ScreenId::Approvals => "Approvals",
         };
         let left = Line::from(vec![
             Span::styled(
@@ -158,6 +162,7 @@ impl<S: Service> App<S> {
                     (Context::Global, Action::Help, "help"),
                     (Context::Global, Action::Quit, "quit"),
                     (Context::Global, Action::Palette, "cmd"),
+                    (Context::Record, Action::Goodwill, "goodwill"),
                     (Context::Record, Action::Idea, "idea"),
                     (Context::Record, Action::FilterKind, "kind"),
                     (Context::Record, Action::FilterChannel, "channel"),
@@ -194,6 +199,15 @@ impl<S: Service> App<S> {
                     (Context::Global, Action::Refresh, "refresh"),
                     (Context::Global, Action::Back, "back"),
                     (Context::Global, Action::Help, "help"),
+                    (Context::Global, Action::Quit, "quit"),
+                ],
+                ScreenId::Approvals => &[
+                    (Context::Approvals, Action::Approve, "approve"),
+                    (Context::Approvals, Action::ChangeAmount, "change"),
+                    (Context::Approvals, Action::RefuseApproval, "refuse"),
+                    (Context::Navigation, Action::Open, "record"),
+                    (Context::Global, Action::Refresh, "refresh"),
+                    (Context::Global, Action::Back, "back"),
                     (Context::Global, Action::Quit, "quit"),
                 ],
                 ScreenId::Overview => &[

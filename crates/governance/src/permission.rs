@@ -136,6 +136,9 @@ pub enum Action {
     /// Read compensation and goodwill by value tier and portfolio, before and after a policy
     /// version.
     ReadPolicyReport,
+    /// Erase a customer's personal data on request (crypto-shredding; the facts stay under a
+    /// pseudonym).
+    EraseCustomer,
 }
 
 /// What a role may do with an action.
@@ -181,7 +184,7 @@ use Permission::{Allow as A, Deny as D, Masked as M};
 /// the portfolios they manage (to act on; to see as well where the portfolio file says
 /// `customer_managers_see = "portfolio"`): see `docs/security.md`.
 #[rustfmt::skip] // one row per line, so the table reads as the matrix it is
-pub const MATRIX: [(Action, [Permission; 8]); 59] = [
+pub const MATRIX: [(Action, [Permission; 8]); 60] = [
     //                              FL CM AN ST EX CO PM AD
     (Action::Search,                [A, A, M, A, M, M, M, A]),
     (Action::OpenRecord,            [A, A, M, A, M, M, M, A]),
@@ -242,6 +245,7 @@ pub const MATRIX: [(Action, [Permission; 8]); 59] = [
     (Action::ReadApprovals,         [A, A, D, D, D, D, D, A]),
     (Action::DecideApproval,        [D, A, D, D, D, D, D, A]),
     (Action::ReadPolicyReport,      [D, A, A, D, A, A, D, A]),
+    (Action::EraseCustomer,         [D, D, D, A, D, D, D, A]),
 ];
 
 impl Action {
@@ -318,6 +322,7 @@ impl Action {
             Action::ReadApprovals => "read-approvals",
             Action::DecideApproval => "decide-approval",
             Action::ReadPolicyReport => "read-policy-report",
+            Action::EraseCustomer => "erase-customer",
         }
     }
 }

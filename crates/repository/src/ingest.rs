@@ -640,9 +640,10 @@ impl<'s> Run<'s> {
             }
             for src in std::mem::take(&mut w.changed) {
                 if let Some(f) = w.fragments.get(&src) {
-                    self.batch.put_doc_compact(
+                    self.batch.put_doc_compact_sealed(
                         FRAGMENTS,
                         &src,
+                        id,
                         &ResolvedFragment {
                             fragment: f.clone(),
                             customer: id,
@@ -892,13 +893,20 @@ impl<'s> Run<'s> {
                     let key = format!("tie/{src}");
                     let pending = PendingMerge::Tie((*evidence).clone());
                     match &mut self.bulk {
-                        Some(d) => d.doc(PENDING_MERGES, &key, Doc::Pending(Box::new(pending))),
-                        None => self.batch.put_doc_compact(PENDING_MERGES, &key, &pending)?,
+                        Some(d) => {
+                            d.sealed(PENDING_MERGES, &key, c, Doc::Pending(Box::new(pending)))
+                        }
+                        None => {
+                            self.batch
+                                .put_doc_compact_sealed(PENDING_MERGES, &key, c, &pending)?
+                        }
                     }
                 }
                 match &mut self.bulk {
-                    Some(d) => d.doc(MERGES, &src, Doc::Merge(evidence.clone())),
-                    None => self.batch.put_doc_compact(MERGES, &src, &*evidence)?,
+                    Some(d) => d.sealed(MERGES, &src, c, Doc::Merge(evidence.clone())),
+                    None => self
+                        .batch
+                        .put_doc_compact_sealed(MERGES, &src, c, &*evidence)?,
                 }
                 if tie {
                     self.ties.push((*evidence).clone());
@@ -915,8 +923,8 @@ impl<'s> Run<'s> {
                     at: self.ctx.now,
                 };
                 match &mut self.bulk {
-                    Some(d) => d.doc(REVIEWS, &src, Doc::Review(Box::new(item))),
-                    None => self.batch.put_doc_compact(REVIEWS, &src, &item)?,
+                    Some(d) => d.sealed(REVIEWS, &src, c, Doc::Review(Box::new(item))),
+                    None => self.batch.put_doc_compact_sealed(REVIEWS, &src, c, &item)?,
                 }
                 if let Some(w) = self.dirty.get_mut(&c) {
                     w.review = true;
@@ -964,8 +972,18 @@ impl<'s> Run<'s> {
                     let key = format!("late/{}", evidence.record);
                     let pending = PendingMerge::Late(target, (*evidence).clone());
                     match &mut self.bulk {
-                        Some(d) => d.doc(PENDING_MERGES, &key, Doc::Pending(Box::new(pending))),
-                        None => self.batch.put_doc_compact(PENDING_MERGES, &key, &pending)?,
+                        Some(d) => d.sealed(
+                            PENDING_MERGES,
+                            &key,
+                            customer,
+                            Doc::Pending(Box::new(pending)),
+                        ),
+                        None => self.batch.put_doc_compact_sealed(
+                            PENDING_MERGES,
+                            &key,
+                            customer,
+                            &pending,
+                        )?,
                     }
                     self.late.push((target, *evidence));
                 }
@@ -1538,8 +1556,10 @@ impl<'s> Run<'s> {
                     };
                     match &mut self.bulk {
                         // Records go in the sorted run below, by source reference.
-                        Some(d) => d.doc(FRAGMENTS, &src, Doc::Fragment(Box::new(rf))),
-                        None => self.batch.put_doc_compact(FRAGMENTS, &src, &rf)?,
+                        Some(d) => d.sealed(FRAGMENTS, &src, id, Doc::Fragment(Box::new(rf))),
+                        None => self
+                            .batch
+                            .put_doc_compact_sealed(FRAGMENTS, &src, id, &rf)?,
                     }
                 }
             }

@@ -31,6 +31,7 @@
 
 pub mod cleanse;
 pub mod disruption;
+pub mod erase;
 pub mod error;
 pub mod extract;
 pub mod fragment;

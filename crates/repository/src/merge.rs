@@ -219,9 +219,10 @@ pub fn accept(store: &Store, key: &str, by: &str) -> Result<MergeRecord, Error> 
     let record = merge_customers(store, survivor, absorbed, Some(item.evidence.clone()), by)?;
     let mut b = Batch::new();
     b.remove_doc(REVIEWS, key);
-    b.put_doc(
+    b.put_doc_sealed(
         REVIEWS_DONE,
         key,
+        item.customer,
         &ReviewDecision {
             item,
             accepted: true,
@@ -263,9 +264,10 @@ pub fn reject(store: &Store, key: &str, by: &str) -> Result<Vec<KeepApart>, Erro
         b.put_customer(&c, keys);
     }
     b.remove_doc(REVIEWS, key);
-    b.put_doc(
+    b.put_doc_sealed(
         REVIEWS_DONE,
         key,
+        item.customer,
         &ReviewDecision {
             item,
             accepted: false,
@@ -457,9 +459,10 @@ fn merge_customers_as(
     b.put_customer(&merged, keys);
     b.remove_customer(absorbed, Some(survivor));
     for f in &a_frags {
-        b.put_doc_compact(
+        b.put_doc_compact_sealed(
             FRAGMENTS,
             &f.source.to_string(),
+            survivor,
             &ResolvedFragment {
                 fragment: f.clone(),
                 customer: survivor,
@@ -490,7 +493,7 @@ fn merge_customers_as(
         undone_by: None,
         undoes: None,
     };
-    b.put_doc(MERGE_LOG, &id, &record)?;
+    b.put_doc_sealed(MERGE_LOG, &id, record.survivor, &record)?;
     store.write(b, durability)?;
     Ok(record)
 }
@@ -627,9 +630,10 @@ fn unmerge_customers(store: &Store, m: MergeRecord, by: &str) -> Result<Unmerged
     }
     b.put_customer(&restored, keys);
     for f in &theirs {
-        b.put_doc_compact(
+        b.put_doc_compact_sealed(
             FRAGMENTS,
             &f.source.to_string(),
+            restored_id,
             &ResolvedFragment {
                 fragment: f.clone(),
                 customer: restored_id,
@@ -690,8 +694,8 @@ fn unmerge_customers(store: &Store, m: MergeRecord, by: &str) -> Result<Unmerged
     )?;
     let mut done = m;
     done.undone_by = Some(id.clone());
-    b.put_doc(MERGE_LOG, &done.id, &done)?;
-    b.put_doc(MERGE_LOG, &id, &record)?;
+    b.put_doc_sealed(MERGE_LOG, &done.id, done.survivor, &done)?;
+    b.put_doc_sealed(MERGE_LOG, &id, record.survivor, &record)?;
     store.write(b, Durability::Durable)?;
     Ok(Unmerged {
         interactions: moved.len(),
@@ -745,9 +749,10 @@ fn split_record(store: &Store, r: &SourceRef, by: &str) -> Result<Unmerged, Erro
     created.relationships = own_rels;
     b.put_customer(&created, customer_keys(&resolver, &created, &theirs));
     for f in &theirs {
-        b.put_doc_compact(
+        b.put_doc_compact_sealed(
             FRAGMENTS,
             &f.source.to_string(),
+            new_id,
             &ResolvedFragment {
                 fragment: f.clone(),
                 customer: new_id,
@@ -777,7 +782,7 @@ fn split_record(store: &Store, r: &SourceRef, by: &str) -> Result<Unmerged, Erro
     };
     keep_apart_all(&mut b, &mine, &theirs, by, &format!("unmerge of {r}"), now)?;
     b.remove_doc(MERGES, &r.to_string());
-    b.put_doc(MERGE_LOG, &id, &record)?;
+    b.put_doc_sealed(MERGE_LOG, &id, record.survivor, &record)?;
     store.write(b, Durability::Durable)?;
     Ok(Unmerged {
         interactions: moved.len(),
@@ -936,7 +941,7 @@ fn repoint_reviews(
         if r.candidates.is_empty() {
             b.remove_doc(REVIEWS, &key);
         } else {
-            b.put_doc_compact(REVIEWS, &key, &r)?;
+            b.put_doc_compact_sealed(REVIEWS, &key, r.customer, &r)?;
         }
     }
     Ok(())

@@ -392,6 +392,13 @@ pub enum DataRequest {
     },
     /// [`Operations::working_lists`].
     WorkingLists,
+    /// [`Operations::erase_customer`].
+    Erase {
+        /// The customer.
+        customer: CustomerId,
+        /// Why (a request reference, never personal data): kept in the erasures register.
+        reason: String,
+    },
 }
 
 impl DataRequest {
@@ -418,6 +425,7 @@ impl DataRequest {
             DataRequest::Score(_) => Action::Score,
             DataRequest::Tiers | DataRequest::Skew => Action::ReadValueReport,
             DataRequest::WorkingList { .. } | DataRequest::WorkingLists => Action::ReadList,
+            DataRequest::Erase { .. } => Action::EraseCustomer,
         }
     }
 
@@ -479,6 +487,8 @@ pub enum DataReply {
     List(Box<ListView>),
     /// Every working list's size.
     Lists(Vec<ListSize>),
+    /// An erasure.
+    Erased(Box<rapport_repository::erase::ErasureReport>),
 }
 
 /// The steward's and analyst's operations, embedded or remote, each written once over the
@@ -740,6 +750,22 @@ pub trait Operations: Transport {
         async move {
             match data(self, DataRequest::WorkingLists).await? {
                 DataReply::Lists(l) => Ok(l),
+                other => Err(odd(other)),
+            }
+        }
+    }
+
+    /// Erases the customer's personal data (and that of every customer merged into it),
+    /// keeping the facts under a pseudonym; `reason` goes to the erasures register.
+    fn erase_customer(
+        &self,
+        customer: CustomerId,
+        reason: &str,
+    ) -> impl Future<Output = ServiceResult<rapport_repository::erase::ErasureReport>> + Send {
+        let reason = reason.to_string();
+        async move {
+            match data(self, DataRequest::Erase { customer, reason }).await? {
+                DataReply::Erased(r) => Ok(*r),
                 other => Err(odd(other)),
             }
         }
@@ -1118,6 +1144,27 @@ impl Engine {
                 }
                 Ok(DataReply::Lists(out))
             }
+            DataRequest::Erase { customer, reason } => {
+                let _job = self.job();
+                let _w = self.write_guard();
+                let r = rapport_repository::erase::erase(
+                    store,
+                    customer,
+                    &caller.operator,
+                    &reason,
+                    self.now(),
+                )
+                .map_err(user_err)?;
+                // Ids and counts only: the log never holds the erased data.
+                tracing::info!(
+                    operator = %caller.operator,
+                    %customer,
+                    customers = r.customers.len(),
+                    interactions = r.interactions,
+                    "customer erased"
+                );
+                Ok(DataReply::Erased(Box::new(r)))
+            }
         }
     }
 
@@ -1364,6 +1411,7 @@ pub(crate) fn check(req: &DataRequest) -> ServiceResult<()> {
         | DataRequest::Tiers
         | DataRequest::Skew
         | DataRequest::WorkingLists => Ok(()),
+        DataRequest::Erase { reason, .. } => text("reason", reason, MAX_QUERY),
     }
 }
 

@@ -186,6 +186,24 @@ pub struct PolicyReport {
     pub other_currency: u64,
 }
 
+/// A request in the approval queue as a console shows it to the operator asking: the
+/// customer's name, and what this operator may do with it (`rapport approvals list`, the
+/// console's approvals screen).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedApproval {
+    /// The request.
+    pub approval: Approval,
+    /// The customer's display name (the roles that may read the queue see personal data).
+    pub customer_name: String,
+    /// Whether this operator may approve it (or change it) now.
+    pub may_approve: bool,
+    /// Whether this operator may refuse it now.
+    pub may_refuse: bool,
+    /// Why, in words: "you manage this customer", "within your limit of 2000.00 EUR",
+    /// "your own request", "above your limit ... and not the customer's manager".
+    pub why: String,
+}
+
 /// What a supervisor decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ApprovalDecision {
@@ -299,6 +317,11 @@ pub enum GovernanceRequest {
         /// The version to split at (default: the one in force).
         version: Option<u32>,
     },
+    /// [`Governance::approval_queue`].
+    ApprovalQueue {
+        /// Only those still waiting.
+        pending: bool,
+    },
     /// [`Governance::decide_approval`].
     DecideApproval {
         /// The request's id.
@@ -318,7 +341,9 @@ impl GovernanceRequest {
             GovernanceRequest::PolicyShow | GovernanceRequest::PolicyHistory => Action::ReadPolicy,
             GovernanceRequest::PolicySet { .. } => Action::SetPolicy,
             GovernanceRequest::Goodwill(_) => Action::GrantGoodwill,
-            GovernanceRequest::Approvals { .. } => Action::ReadApprovals,
+            GovernanceRequest::Approvals { .. } | GovernanceRequest::ApprovalQueue { .. } => {
+                Action::ReadApprovals
+            }
             GovernanceRequest::PolicyReport { .. } => Action::ReadPolicyReport,
             GovernanceRequest::DecideApproval { .. } => Action::DecideApproval,
         }
@@ -347,6 +372,8 @@ pub enum GovernanceReply {
     Approvals(Vec<Approval>),
     /// The policy report.
     Report(Box<PolicyReport>),
+    /// The approval queue as the asking operator sees it, oldest first.
+    Queue(Vec<QueuedApproval>),
     /// A decision made: the request as decided, and the grant when approved.
     Decided(Box<Approval>, Option<Box<CompensationGrant>>),
 }
@@ -439,6 +466,20 @@ pub trait Governance: Transport {
         }
     }
 
+    /// The approval queue (or every request) with the customers' names and what the caller
+    /// may do with each, oldest first.
+    fn approval_queue(
+        &self,
+        pending: bool,
+    ) -> impl Future<Output = ServiceResult<Vec<QueuedApproval>>> + Send {
+        async move {
+            match governance(self, GovernanceRequest::ApprovalQueue { pending }).await? {
+                GovernanceReply::Queue(q) => Ok(q),
+                other => Err(odd(other)),
+            }
+        }
+    }
+
     /// Compensation and goodwill by tier and portfolio, before and after a policy version.
     fn policy_report(
         &self,
@@ -519,6 +560,7 @@ pub(crate) fn check(req: &GovernanceRequest) -> ServiceResult<()> {
         | GovernanceRequest::PolicyShow
         | GovernanceRequest::PolicyHistory
         | GovernanceRequest::Approvals { .. }
+        | GovernanceRequest::ApprovalQueue { .. }
         | GovernanceRequest::PolicyReport { .. } => Ok(()),
     }
 }
@@ -588,6 +630,9 @@ fn detail_of(req: &Request) -> String {
         Request::SetPassword { name, .. } | Request::DisableOperator { name } => {
             format!("operator {name}")
         }
+        Request::Data(crate::data::DataRequest::Erase { customer, .. }) => {
+            format!("erased {customer}")
+        }
         _ => String::new(),
     }
 }
@@ -596,6 +641,7 @@ fn detail_of(req: &Request) -> String {
 pub(crate) struct AfterAudit {
     action: Action,
     detail: String,
+    customer: Option<CustomerId>,
 }
 
 impl AfterAudit {
@@ -604,6 +650,10 @@ impl AfterAudit {
         audited_after(action).then(|| AfterAudit {
             action,
             detail: detail_of(req),
+            customer: match req {
+                Request::Data(crate::data::DataRequest::Erase { customer, .. }) => Some(*customer),
+                _ => None,
+            },
         })
     }
 }
@@ -670,7 +720,7 @@ impl Engine {
     /// Appends the entry of a write that succeeded without one in its batch. A failure is
     /// logged: the write happened, and the reply must say so.
     pub(crate) fn audit_after(&self, caller: &Caller, origin: &str, a: AfterAudit) {
-        let event = self.audit_event(caller, origin, a.action, None, a.detail);
+        let event = self.audit_event(caller, origin, a.action, a.customer, a.detail);
         if let Err(e) = self.audit_alone(event, Durability::Durable) {
             tracing::error!(error = %e, operator = %caller.operator, action = %a.action, "the write succeeded but its audit entry could not be written");
         }
@@ -703,6 +753,9 @@ impl Engine {
                         .collect(),
                 ))
             }
+            GovernanceRequest::ApprovalQueue { pending } => self
+                .approval_queue(caller, pending)
+                .map(GovernanceReply::Queue),
             GovernanceRequest::PolicyReport { version } => self
                 .policy_report(version)
                 .map(|r| GovernanceReply::Report(Box::new(r))),
@@ -1246,6 +1299,95 @@ impl Engine {
             }
             Err(e) => Err(store_err(e)),
         }
+    }
+}
+
+impl Engine {
+    /// The queue as `caller` sees it: each request with the customer's name and whether the
+    /// caller may approve or refuse it, by the same rules [`Engine::decide_approval`] applies.
+    /// A customer manager who sees only their portfolios sees only their customers' requests.
+    fn approval_queue(&self, caller: &Caller, pending: bool) -> ServiceResult<Vec<QueuedApproval>> {
+        let scope = crate::relationship::Scope::of(self, caller)?;
+        let in_force = self.policy();
+        let decides = rapport_governance::permission(caller.role, Action::DecideApproval).allowed();
+        let limit = in_force
+            .limits
+            .limits
+            .iter()
+            .find(|(r, _)| *r == caller.role)
+            .map(|(_, l)| *l);
+        let mut out = Vec::new();
+        for a in approvals(self.store())? {
+            if pending && a.state != ApprovalState::Pending {
+                continue;
+            }
+            let customer = a.request.customer;
+            if scope.sees(self, caller, customer).is_err() {
+                continue;
+            }
+            let customer_name = self
+                .store()
+                .customer(customer)
+                .map_err(store_err)?
+                .map_or_else(|| format!("customer {customer}"), |c| c.display_name());
+            let manages =
+                rapport_repository::portfolio::manages(self.store(), &caller.operator, customer)
+                    .map_err(crate::engine::repo_err)?;
+            let within = in_force.limits.within(caller.role, a.request.amount);
+            let own = a.requested_by == caller.operator;
+            let open = a.state == ApprovalState::Pending;
+            let (may_approve, may_refuse, why) = if !open {
+                (false, false, "decided".to_string())
+            } else if !decides {
+                (
+                    false,
+                    false,
+                    format!(
+                        "your role ({}) may not decide: a supervisor or the customer's manager does",
+                        caller.role
+                    ),
+                )
+            } else if own {
+                (
+                    false,
+                    false,
+                    "your own request: someone else decides".into(),
+                )
+            } else if manages {
+                (true, true, "you manage this customer".into())
+            } else if within {
+                let l = match limit {
+                    Some(Some(minor)) => {
+                        format!(
+                            "within your limit of {}",
+                            Money::new(minor, in_force.limits.currency)
+                        )
+                    }
+                    _ => "no limit for your role".to_string(),
+                };
+                (true, true, l)
+            } else {
+                let l = match limit {
+                    Some(Some(minor)) => format!("{}", Money::new(minor, in_force.limits.currency)),
+                    _ => "nothing".to_string(),
+                };
+                (
+                    false,
+                    true,
+                    format!(
+                        "above your limit of {l} and not the customer's manager: you may refuse"
+                    ),
+                )
+            };
+            out.push(QueuedApproval {
+                approval: a,
+                customer_name,
+                may_approve,
+                may_refuse,
+                why,
+            });
+        }
+        Ok(out)
     }
 }
 

@@ -69,12 +69,18 @@ enum Line {
         collection: String,
         key: String,
         value: serde_json::Value,
+        /// The customer whose key sealed the document (restored sealed under a new key).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<CustomerId>,
     },
     /// A document stored compact (bincode): its stored bytes in hex.
     CompactDoc {
         collection: String,
         key: String,
         hex: String,
+        /// The customer whose key sealed the document.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<CustomerId>,
     },
     /// The last line: what came before it.
     Trailer {
@@ -193,7 +199,7 @@ impl Store {
         }
         for kv in tree.scan_prefix(Space::Customers.prefix()) {
             let (k, v) = kv?;
-            let customer: Customer = decode(&k, &v)?;
+            let customer: Customer = self.decode_at(&k, &v)?;
             let index = self.index_keys_of(customer.id)?;
             sum.customers += 1;
             sum.index_entries += index.len() as u64;
@@ -217,12 +223,12 @@ impl Store {
         for kv in tree.scan_prefix(Space::Interactions.prefix()) {
             let (k, v) = kv?;
             sum.interactions += 1;
-            emit(&Line::Interaction(decode(&k, &v)?), &mut sum)?;
+            emit(&Line::Interaction(self.decode_at(&k, &v)?), &mut sum)?;
         }
         for kv in tree.scan_prefix(Space::Grants.prefix()) {
             let (k, v) = kv?;
             sum.grants += 1;
-            emit(&Line::Grant(decode(&k, &v)?), &mut sum)?;
+            emit(&Line::Grant(self.decode_at(&k, &v)?), &mut sum)?;
         }
         for entry in self.scores_in(CustomerId(0), None) {
             let (customer, scores) = entry?;
@@ -235,12 +241,16 @@ impl Store {
                 return Err(bad_key(&k));
             };
             sum.docs += 1;
+            // A sealed document is written opened, with its owner: a backup holds no keys.
+            let owner = crate::seal::sealed_owner(&v).map(|(c, _)| c);
+            let v = self.plain(&k, &v)?;
             if v.first() == Some(&codec::BINCODE_V1) {
                 emit(
                     &Line::CompactDoc {
                         collection,
                         key,
                         hex: to_hex(&v),
+                        owner,
                     },
                     &mut sum,
                 )?;
@@ -264,6 +274,7 @@ impl Store {
                     collection,
                     key,
                     value,
+                    owner,
                 },
                 &mut sum,
             )?;
@@ -388,21 +399,29 @@ impl Importer<'_> {
                 collection,
                 key,
                 value,
-            } => self
-                .batch
-                .put_doc(&collection, &key, &value)
-                .map_err(|e| import_err(line_no, &e.to_string()))?,
+                owner,
+            } => match owner {
+                Some(owner) => self.batch.put_doc_sealed(&collection, &key, owner, &value),
+                None => self.batch.put_doc(&collection, &key, &value),
+            }
+            .map_err(|e| import_err(line_no, &e.to_string()))?,
             Line::CompactDoc {
                 collection,
                 key,
                 hex,
+                owner,
             } => {
                 let bytes = from_hex(&hex)
                     .filter(|b| b.first() == Some(&codec::BINCODE_V1))
                     .ok_or_else(|| {
                         import_err(line_no, "a compact document is not bincode in hex")
                     })?;
-                self.batch.put_doc_bytes(&collection, &key, bytes);
+                match owner {
+                    Some(owner) => self
+                        .batch
+                        .put_sealed_doc_bytes(&collection, &key, owner, bytes),
+                    None => self.batch.put_doc_bytes(&collection, &key, bytes),
+                }
             }
         }
         if self.batch.len() >= IMPORT_BATCH {

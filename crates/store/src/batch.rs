@@ -73,6 +73,12 @@ pub(crate) enum Op {
     Remove {
         key: Vec<u8>,
     },
+    /// A document sealed under the key of `owner` when the batch is planned.
+    PutSealed {
+        key: Vec<u8>,
+        owner: CustomerId,
+        value: Vec<u8>,
+    },
     /// The write fails with [`Error::Changed`] unless the document at `key` holds exactly
     /// `expected` (`None`: absent) as the operations before it in the batch leave it.
     ExpectDoc {
@@ -136,6 +142,18 @@ impl Batch {
         if let Some(value) = self.encode(Space::Grants, g) {
             self.push(Op::InsertGrant {
                 key: keys::grant(g.customer, &g.disruption),
+                value,
+            });
+        }
+    }
+
+    /// Stores a grant unconditionally, replacing the one stored for its (customer,
+    /// disruption): for rewriting a grant (erasure), never for granting.
+    pub fn replace_grant(&mut self, g: &CompensationGrant) {
+        if let Some(value) = self.encode(Space::Grants, g) {
+            self.push(Op::PutSealed {
+                key: keys::grant(g.customer, &g.disruption),
+                owner: g.customer,
                 value,
             });
         }
@@ -259,6 +277,56 @@ impl Batch {
         Ok(())
     }
 
+    /// [`Batch::put_doc`] for a document that holds personal data of customer `owner`: stored
+    /// sealed under that customer's key, so that erasing the customer makes every version of
+    /// it unreadable (see `docs/security.md`). Reads take it like any document.
+    pub fn put_doc_sealed<T: Serialize>(
+        &mut self,
+        collection: &str,
+        key: &str,
+        owner: CustomerId,
+        value: &T,
+    ) -> Result<(), Error> {
+        let value = codec::encode_doc(value).map_err(|reason| Error::Encode {
+            tree: Space::Docs.name(),
+            reason: format!("{collection}/{key}: {reason}"),
+        })?;
+        self.put_sealed_doc_bytes(collection, key, owner, value);
+        Ok(())
+    }
+
+    /// [`Batch::put_doc_compact`] sealed under the key of customer `owner` (see
+    /// [`Batch::put_doc_sealed`]).
+    pub fn put_doc_compact_sealed<T: Serialize>(
+        &mut self,
+        collection: &str,
+        key: &str,
+        owner: CustomerId,
+        value: &T,
+    ) -> Result<(), Error> {
+        let value = codec::encode(value).map_err(|reason| Error::Encode {
+            tree: Space::Docs.name(),
+            reason: format!("{collection}/{key}: {reason}"),
+        })?;
+        self.put_sealed_doc_bytes(collection, key, owner, value);
+        Ok(())
+    }
+
+    /// A sealed document's plain bytes (format byte included), sealed when applied.
+    pub(crate) fn put_sealed_doc_bytes(
+        &mut self,
+        collection: &str,
+        key: &str,
+        owner: CustomerId,
+        value: Vec<u8>,
+    ) {
+        self.push(Op::PutSealed {
+            key: keys::doc(collection, key),
+            owner,
+            value,
+        });
+    }
+
     /// A document's stored bytes as a backup carries them (format byte included).
     pub(crate) fn put_doc_bytes(&mut self, collection: &str, key: &str, value: Vec<u8>) {
         self.push(Op::Put {
@@ -321,6 +389,7 @@ impl Batch {
             }
             Op::PutInteraction { key, value, .. } => key.len() + value.len() + 16,
             Op::InsertGrant { key, value } | Op::Put { key, value } => key.len() + value.len(),
+            Op::PutSealed { key, value, .. } => key.len() + value.len() + 40,
             Op::PutScorePage { value, .. } => value.len() + 16,
             Op::RemoveInteraction { key, .. } | Op::Remove { key } => key.len(),
             Op::ExpectDoc { .. } => 0,

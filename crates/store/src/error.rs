@@ -101,6 +101,11 @@ pub enum Error {
     /// The storage engine failed (disk full, corruption, ...).
     #[error("storage engine error: {0}")]
     Engine(String),
+
+    /// The key store or the vocabulary file of the database directory failed (see
+    /// `docs/security.md`: without its key store a database's personal data cannot be read).
+    #[error("key store: {0}")]
+    Keys(String),
 }
 
 impl From<sled::Error> for Error {

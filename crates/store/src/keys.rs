@@ -4,16 +4,16 @@
 //!
 //! | keyspace | prefix | rest of the key | value |
 //! |---|---|---|---|
-//! | customers | `Ec` | customer id (u64 BE) | `Customer` |
-//! | interactions | `Ei` | customer id, time (i64, sign bit flipped, BE), interaction id | `Interaction` |
-//! | grants | `Eg` | customer id, disruption (raw UTF-8) | `CompensationGrant` |
+//! | customers | `Ec` | customer id (u64 BE) | `Customer` (sealed under the customer's key) |
+//! | interactions | `Ei` | customer id, time (i64, sign bit flipped, BE), interaction id | `Interaction` (sealed) |
+//! | grants | `Eg` | customer id, disruption (raw UTF-8) | `CompensationGrant` (sealed) |
 //! | scores | `Ep` | page: customer id / 256 | a page of up to 256 customers' `Scores` (`codec::SCORE_PAGE_V1`) |
 //! | removed | `Er` | customer id | `Option<CustomerId>` (merged into) |
-//! | index | `Xk` | kind (u8), value (escaped), customer id | empty |
-//! | customer_index | `Xr` | customer id | `Vec<IndexKey>`: the customer's index keys, sorted |
+//! | index | `Xk` | kind (u8), keyed hash of the value (16 bytes, `seal`), customer id | empty |
+//! | customer_index | `Xr` | customer id | `Vec<IndexKey>`: the customer's index keys, sorted (sealed) |
 //! | history_digests | `Xh` | customer id | the caller's compact digest of the customer's interactions; removed by every write to them |
 //! | customer_ids | `Xc` | page: customer id / 256 | which of the page's 256 customer ids exist (`codec::ID_PAGE_V1` bitmap), kept by every customer write |
-//! | docs | `Dd` | collection (escaped), key (raw UTF-8) | JSON document |
+//! | docs | `Dd` | collection (escaped), key (raw UTF-8) | JSON or bincode document, sealed when its writer names an owner |
 //! | meta | `Mm` | name (ASCII) | `u64` |
 //!
 //! The keyspaces whose changes produce change events share the first byte `E`, so the change
@@ -22,6 +22,7 @@
 use rapport_core::{CustomerId, InteractionId, Timestamp};
 
 use crate::IndexKind;
+use crate::seal::HASH_LEN;
 
 /// A keyspace: one logical tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -216,25 +217,17 @@ pub(crate) fn grant(customer: CustomerId, disruption: &str) -> Vec<u8> {
     k
 }
 
-pub(crate) fn index(kind: IndexKind, value: &str, customer: CustomerId) -> Vec<u8> {
-    let mut k = index_value_prefix(kind, value);
+pub(crate) fn index(kind: IndexKind, hash: &[u8; HASH_LEN], customer: CustomerId) -> Vec<u8> {
+    let mut k = index_value_prefix(kind, hash);
     k.extend_from_slice(&customer.0.to_be_bytes());
     k
 }
 
-/// Every customer indexed under exactly (`kind`, `value`).
-pub(crate) fn index_value_prefix(kind: IndexKind, value: &str) -> Vec<u8> {
-    let mut k = with_prefix(Space::Index, 3 + value.len() + 8);
+/// Every customer indexed under exactly (`kind`, the value of `hash`).
+pub(crate) fn index_value_prefix(kind: IndexKind, hash: &[u8; HASH_LEN]) -> Vec<u8> {
+    let mut k = with_prefix(Space::Index, 1 + HASH_LEN + 8);
     k.push(kind.code());
-    push_escaped(&mut k, value.as_bytes());
-    k
-}
-
-/// Every value of `kind` that starts with `prefix`.
-pub(crate) fn index_open_prefix(kind: IndexKind, prefix: &str) -> Vec<u8> {
-    let mut k = with_prefix(Space::Index, 1 + prefix.len());
-    k.push(kind.code());
-    push_escaped_open(&mut k, prefix.as_bytes());
+    k.extend_from_slice(hash);
     k
 }
 
@@ -277,7 +270,7 @@ pub(crate) enum Key {
     /// A page of customer ids: customers `page * 256 .. page * 256 + 256`.
     CustomerIdPage(u64),
     Removed(CustomerId),
-    Index(IndexKind, String, CustomerId),
+    Index(IndexKind, [u8; HASH_LEN], CustomerId),
     CustomerIndex(CustomerId),
     HistoryDigest(CustomerId),
     Doc(String, String),
@@ -329,12 +322,12 @@ impl Key {
             }
             Space::Index => {
                 let kind = IndexKind::from_code(*b.first()?)?;
-                let (v, rest) = take_escaped(&b[1..])?;
-                let (c, rest) = take_u64(rest)?;
+                let hash: [u8; HASH_LEN] = b.get(1..1 + HASH_LEN)?.try_into().ok()?;
+                let (c, rest) = take_u64(&b[1 + HASH_LEN..])?;
                 if !rest.is_empty() {
                     return None;
                 }
-                Key::Index(kind, text(v)?, CustomerId(c))
+                Key::Index(kind, hash, CustomerId(c))
             }
             Space::Docs => {
                 let (coll, rest) = take_escaped(b)?;
@@ -356,7 +349,10 @@ pub(crate) fn describe(raw: &[u8]) -> String {
         ) => c.to_string(),
         Some(Key::Interaction(c, t, i)) => format!("{c}/{t}/{i}"),
         Some(Key::Grant(c, d)) => format!("{c}/{d}"),
-        Some(Key::Index(k, v, c)) => format!("{k}:{v}/{c}"),
+        Some(Key::Index(k, h, c)) => {
+            let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{k}:#{hex}/{c}")
+        }
         Some(Key::Doc(coll, k)) => format!("{coll}/{k}"),
         Some(Key::Meta(m)) => m,
         None => raw.iter().map(|b| format!("{b:02x}")).collect(),
@@ -443,20 +439,17 @@ mod tests {
         }
 
         #[test]
-        fn index_keys_sort_by_kind_value_customer_and_parse_back(
-            ka in kind(), va in text(), ca in any::<u64>(),
-            kb in kind(), vb in text(), cb in any::<u64>(),
+        fn index_keys_sort_by_kind_hash_customer_and_parse_back(
+            ka in kind(), ha in any::<[u8; 16]>(), ca in any::<u64>(),
+            kb in kind(), hb in any::<[u8; 16]>(), cb in any::<u64>(),
         ) {
-            let a = index(ka, &va, CustomerId(ca));
-            let b = index(kb, &vb, CustomerId(cb));
-            let expected = (ka.code(), va.as_bytes(), ca).cmp(&(kb.code(), vb.as_bytes(), cb));
+            let a = index(ka, &ha, CustomerId(ca));
+            let b = index(kb, &hb, CustomerId(cb));
+            let expected = (ka.code(), ha, ca).cmp(&(kb.code(), hb, cb));
             prop_assert_eq!(expected, a.cmp(&b));
-            prop_assert_eq!(Key::parse(&a), Some(Key::Index(ka, va.clone(), CustomerId(ca))));
-            // Type-ahead: the open prefix of any prefix of the value is a prefix of the key.
-            let cut = va.char_indices().map(|(i, _)| i).nth(va.chars().count() / 2).unwrap_or(0);
-            prop_assert!(a.starts_with(&index_open_prefix(ka, &va[..cut])));
+            prop_assert_eq!(Key::parse(&a), Some(Key::Index(ka, ha, CustomerId(ca))));
             // Exact lookup: the value prefix never matches another value.
-            prop_assert_eq!(b.starts_with(&index_value_prefix(ka, &va)), kb == ka && vb == va);
+            prop_assert_eq!(b.starts_with(&index_value_prefix(ka, &ha)), kb == ka && hb == ha);
             let r = customer_index(CustomerId(ca));
             prop_assert_eq!(Key::parse(&r), Some(Key::CustomerIndex(CustomerId(ca))));
         }

@@ -60,7 +60,9 @@ mod error;
 mod feed;
 mod keys;
 mod schema;
+mod seal;
 mod store;
+mod vocab;
 
 use std::fmt;
 use std::str::FromStr;
@@ -74,7 +76,9 @@ pub use error::Error;
 pub use feed::Subscriber;
 pub use rapport_core::{Change, ChangeEvent};
 pub use schema::SCHEMA_VERSION;
-pub use store::{OpenOptions, Store, StoredDigest};
+pub use seal::{KEYS_FILE, SEALED_V1};
+pub use store::{ErasureSummary, OpenOptions, Store, StoredDigest};
+pub use vocab::{VOCAB_FILE, VOCAB_KINDS};
 
 /// How durable a write must be before [`Store::write`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,7 +16,11 @@ use crate::{Error, codec};
 ///   so that listing a million customers reads a few thousand small values instead of every
 ///   customer document; history digests may be caller bytes (`codec::OPAQUE_V1`), which a
 ///   version-2 build cannot decode.
-pub const SCHEMA_VERSION: u32 = 3;
+/// - 4: personal data sealed (`seal`): values of the customers' keyspaces encrypted under a
+///   key per customer held in the key store file, index keys holding a keyed hash of their
+///   value instead of the value, the prefix-searchable values in the vocabulary file; migrated
+///   by sealing every value in place and rebuilding the index from the customers' key lists.
+pub const SCHEMA_VERSION: u32 = 4;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
@@ -25,18 +29,22 @@ pub(crate) const VERSION_KEY: &str = "schema_version";
 /// not use the change feed.
 pub(crate) struct Migration {
     pub(crate) from: u32,
-    pub(crate) run: fn(&sled::Tree) -> Result<(), String>,
+    pub(crate) run: fn(&crate::Store) -> Result<(), String>,
 }
 
 /// The migrations, oldest first.
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         from: 1,
-        run: scores_into_pages,
+        run: |s| scores_into_pages(s.raw_tree()),
     },
     Migration {
         from: 2,
-        run: customer_id_pages,
+        run: |s| customer_id_pages(s.raw_tree()),
+    },
+    Migration {
+        from: 3,
+        run: crate::Store::seal_existing,
     },
 ];
 
@@ -134,7 +142,8 @@ fn scores_into_pages(tree: &sled::Tree) -> Result<(), String> {
 
 /// Reads the stored version, creates it in an empty database, refuses newer databases and
 /// migrates older ones step by step (flushing after each step).
-pub(crate) fn check(tree: &sled::Tree, path: &Path) -> Result<u32, Error> {
+pub(crate) fn check(store: &crate::Store, path: &Path) -> Result<u32, Error> {
+    let tree = store.raw_tree();
     let key = keys::meta(VERSION_KEY);
     let found = match tree.get(&key)? {
         Some(raw) => codec::decode::<u32>(&raw).map_err(|reason| Error::Decode {
@@ -166,7 +175,7 @@ pub(crate) fn check(tree: &sled::Tree, path: &Path) -> Result<u32, Error> {
                 from: version,
                 reason: format!("this build has no migration from schema version {version}"),
             })?;
-        (step.run)(tree).map_err(|reason| Error::Migration {
+        (step.run)(store).map_err(|reason| Error::Migration {
             from: version,
             reason,
         })?;

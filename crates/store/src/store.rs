@@ -1,9 +1,10 @@
 //! [`Store`]: the handle, reads, atomic writes and id allocation.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rapport_core::{
     CompensationGrant, Customer, CustomerId, Interaction, InteractionId, Scores, Tier, Timestamp,
@@ -13,6 +14,8 @@ use serde::de::DeserializeOwned;
 use crate::batch::Op;
 use crate::feed::{Feed, Subscriber};
 use crate::keys::{self, Key, Space};
+use crate::seal::{self, KeyStore};
+use crate::vocab::Vocab;
 use crate::{Batch, Durability, Error, IndexKey, IndexKind, Stats, codec, schema};
 
 const NEXT_CUSTOMER: &str = "next_customer";
@@ -93,6 +96,11 @@ pub(crate) struct Inner {
     /// transaction (sled transactions commit under a process-wide lock and retry).
     pub(crate) write_lock: Mutex<()>,
     feed: Mutex<Option<Feed>>,
+    /// The customers' keys and the database secret (`seal`): read by every read of a sealed
+    /// value, written (under `write_lock`) when a batch needs new keys or a customer is erased.
+    pub(crate) keys: RwLock<KeyStore>,
+    /// The values of the prefix-searchable index kinds (`vocab`).
+    pub(crate) vocab: RwLock<Vocab>,
 }
 
 impl std::fmt::Debug for Store {
@@ -120,6 +128,24 @@ fn decode_err(raw_key: &[u8], reason: String) -> Error {
 
 fn decode_at<T: DeserializeOwned>(raw_key: &[u8], value: &[u8]) -> Result<T, Error> {
     codec::decode(value).map_err(|reason| decode_err(raw_key, reason))
+}
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The customer a key of a sealed keyspace belongs to.
+fn owner_of(raw_key: &[u8]) -> Option<CustomerId> {
+    match Key::parse(raw_key)? {
+        Key::Customer(c) | Key::CustomerIndex(c) | Key::Grant(c, _) | Key::Interaction(c, _, _) => {
+            Some(c)
+        }
+        _ => None,
+    }
 }
 
 fn bad_key(raw_key: &[u8]) -> Error {
@@ -185,18 +211,25 @@ impl Store {
 
     fn from_db(db: sled::Db, path: Option<PathBuf>) -> Result<Store, Error> {
         let tree: sled::Tree = (*db).clone();
-        let schema_version =
-            schema::check(&tree, path.as_deref().unwrap_or(Path::new("(temporary)")))?;
-        Ok(Store {
+        let keys = KeyStore::open(path.as_deref())?;
+        let vocab = Vocab::open(path.as_deref())?;
+        let shown = path.clone().unwrap_or_else(|| PathBuf::from("(temporary)"));
+        let store = Store {
             inner: Arc::new(Inner {
                 db,
                 tree,
                 path,
-                schema_version,
+                // Checked (and migrated) below, before the store is handed out.
+                schema_version: schema::SCHEMA_VERSION,
                 write_lock: Mutex::new(()),
                 feed: Mutex::new(None),
+                keys: RwLock::new(keys),
+                vocab: RwLock::new(vocab),
             }),
-        })
+        };
+        schema::check(&store, &shown)?;
+        store.recover_erasures()?;
+        Ok(store)
     }
 
     /// The database directory (`None` for a temporary store).
@@ -212,8 +245,47 @@ impl Store {
     /// Makes every write applied so far durable against a process crash (see the crate doc
     /// for what it does not survive).
     pub fn flush(&self) -> Result<(), Error> {
+        // The vocabulary and the keys first: sled's data may name them.
+        read(&self.inner.vocab).sync()?;
+        read(&self.inner.keys).sync()?;
         self.inner.db.flush()?;
         Ok(())
+    }
+
+    /// The plain bytes of a stored value: opened with its customer's key when sealed.
+    pub(crate) fn plain<'a>(
+        &self,
+        raw_key: &[u8],
+        value: &'a [u8],
+    ) -> Result<Cow<'a, [u8]>, Error> {
+        if value.first() == Some(&seal::SEALED_V1) {
+            read(&self.inner.keys)
+                .open_sealed(value)
+                .map(Cow::Owned)
+                .map_err(|reason| decode_err(raw_key, reason))
+        } else {
+            Ok(Cow::Borrowed(value))
+        }
+    }
+
+    /// Decodes a stored value (opening it first when sealed).
+    pub(crate) fn decode_at<T: DeserializeOwned>(
+        &self,
+        raw_key: &[u8],
+        value: &[u8],
+    ) -> Result<T, Error> {
+        decode_at(raw_key, &self.plain(raw_key, value)?)
+    }
+
+    /// Decodes a stored document (opening it first when sealed).
+    fn decode_doc_at<T: DeserializeOwned>(&self, raw_key: &[u8], value: &[u8]) -> Result<T, Error> {
+        codec::decode_doc(&self.plain(raw_key, value)?)
+            .map_err(|reason| decode_err(raw_key, reason))
+    }
+
+    /// The keyed hash standing for an index value in sled keys.
+    fn index_hash(&self, kind: IndexKind, value: &str) -> [u8; seal::HASH_LEN] {
+        read(&self.inner.keys).index_hash(kind.code(), value)
     }
 
     /// Flushes, then lets go of this handle without tearing down the page cache: for a
@@ -278,7 +350,7 @@ impl Store {
     fn counter(&self, counter: &str) -> Result<u64, Error> {
         let key = keys::meta(counter);
         match self.inner.tree.get(&key)? {
-            Some(raw) => decode_at(&key, &raw),
+            Some(raw) => self.decode_at(&key, &raw),
             None => Ok(1),
         }
     }
@@ -360,6 +432,22 @@ impl Store {
             .flatten())
     }
 
+    /// The customers merged directly into `into` (a scan of the removed-customer markers,
+    /// for erasure, which must erase them too).
+    pub fn merged_from(&self, into: CustomerId) -> Result<Vec<CustomerId>, Error> {
+        let mut out = Vec::new();
+        for kv in self.inner.tree.scan_prefix(Space::Removed.prefix()) {
+            let (k, v) = kv?;
+            let Some(Key::Removed(id)) = Key::parse(&k) else {
+                return Err(bad_key(&k));
+            };
+            if decode_at::<Option<CustomerId>>(&k, &v)? == Some(into) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
     /// The customers indexed under exactly this key, in id order.
     pub fn index_lookup(&self, key: &IndexKey) -> Result<Vec<CustomerId>, Error> {
         self.index_lookup_at_most(key, usize::MAX)
@@ -373,7 +461,7 @@ impl Store {
         key: &IndexKey,
         limit: usize,
     ) -> Result<Vec<CustomerId>, Error> {
-        let prefix = keys::index_value_prefix(key.kind, &key.value);
+        let prefix = keys::index_value_prefix(key.kind, &self.index_hash(key.kind, &key.value));
         let plen = prefix.len();
         self.inner
             .tree
@@ -392,26 +480,49 @@ impl Store {
     }
 
     /// Up to `limit` index entries of `kind` whose value starts with `prefix`, in value
-    /// order (for type-ahead search).
+    /// order (for type-ahead search). Index keys in the store hold a keyed hash, not the value
+    /// (see `seal`): for the kinds searched by prefix ([`crate::VOCAB_KINDS`]) the prefix is
+    /// expanded to the values of the vocabulary it starts and each is looked up; for the other
+    /// kinds only the value equal to `prefix` is found.
     pub fn index_prefix(
         &self,
         kind: IndexKind,
         prefix: &str,
         limit: usize,
     ) -> Result<Vec<(String, CustomerId)>, Error> {
-        self.inner
-            .tree
-            .scan_prefix(keys::index_open_prefix(kind, prefix))
-            .keys()
-            .take(limit)
-            .map(|k| {
-                let k = k?;
-                match Key::parse(&k) {
-                    Some(Key::Index(_, value, id)) => Ok((value, id)),
-                    _ => Err(bad_key(&k)),
+        let mut out = Vec::new();
+        if !crate::VOCAB_KINDS.contains(&kind) {
+            for id in self.index_lookup_at_most(&IndexKey::new(kind, prefix), limit)? {
+                out.push((prefix.to_owned(), id));
+            }
+            return Ok(out);
+        }
+        // The values are copied out in small runs so the vocabulary's lock is not held
+        // across reads of sled.
+        let mut after: Option<String> = None;
+        while out.len() < limit {
+            let run: Vec<String> = {
+                let vocab = read(&self.inner.vocab);
+                vocab
+                    .with_prefix(kind, prefix, after.as_deref())
+                    .take(64)
+                    .cloned()
+                    .collect()
+            };
+            if run.is_empty() {
+                break;
+            }
+            for v in &run {
+                let ids =
+                    self.index_lookup_at_most(&IndexKey::new(kind, v.clone()), limit - out.len())?;
+                out.extend(ids.into_iter().map(|id| (v.clone(), id)));
+                if out.len() >= limit {
+                    break;
                 }
-            })
-            .collect()
+            }
+            after = run.last().cloned();
+        }
+        Ok(out)
     }
 
     /// The index keys the customer is currently indexed under, in (kind, value) order.
@@ -445,7 +556,7 @@ impl Store {
             .take(limit)
             .map(|kv| {
                 let (k, v) = kv?;
-                decode_at(&k, &v)
+                self.decode_at(&k, &v)
             })
             .collect()
     }
@@ -590,7 +701,7 @@ impl Store {
         self.id_range(Space::HistoryDigests, from, to).map(|kv| {
             let (k, v) = kv?;
             match Key::parse(&k) {
-                Some(Key::HistoryDigest(id)) => Ok((id, decode_at(&k, &v)?)),
+                Some(Key::HistoryDigest(id)) => Ok((id, self.decode_at(&k, &v)?)),
                 _ => Err(bad_key(&k)),
             }
         })
@@ -624,9 +735,7 @@ impl Store {
     ) -> Result<Option<T>, Error> {
         let k = keys::doc(collection, key);
         match self.inner.tree.get(&k)? {
-            Some(raw) => codec::decode_doc(&raw)
-                .map(Some)
-                .map_err(|reason| decode_err(&k, reason)),
+            Some(raw) => self.decode_doc_at(&k, &raw).map(Some),
             None => Ok(None),
         }
     }
@@ -653,7 +762,7 @@ impl Store {
                     .and_then(|b| std::str::from_utf8(b).ok())
                     .ok_or_else(|| bad_key(&k))?
                     .to_owned();
-                let value = codec::decode_doc(&v).map_err(|reason| decode_err(&k, reason))?;
+                let value = self.decode_doc_at(&k, &v)?;
                 Ok((key, value))
             })
     }
@@ -681,7 +790,7 @@ impl Store {
                     .and_then(|b| std::str::from_utf8(b).ok())
                     .ok_or_else(|| bad_key(&k))?
                     .to_owned();
-                let value = codec::decode_doc(&v).map_err(|reason| decode_err(&k, reason))?;
+                let value = self.decode_doc_at(&k, &v)?;
                 Ok((key, value))
             })
     }
@@ -709,7 +818,7 @@ impl Store {
         }
         {
             let _guard = lock(&self.inner.write_lock);
-            let sled_batch = self.plan(batch.ops)?;
+            let sled_batch = self.plan(batch.ops, &HashMap::new())?;
             self.inner.tree.apply_batch(sled_batch)?;
         }
         if durability == Durability::Durable {
@@ -721,9 +830,36 @@ impl Store {
 
     /// Turns operations into one sled batch, reading what index replacement, the grant
     /// condition and the id counters need. Runs under the write lock.
-    fn plan(&self, ops: Vec<Op>) -> Result<sled::Batch, Error> {
+    /// Values of customers' keyspaces and sealed documents are sealed here, with the
+    /// customer's current key or, for the customers in `halves` (an erasure), the named half;
+    /// keys the batch needs are made (and synced) first, and the vocabulary gains the batch's
+    /// new prefix-searchable values, before the sled batch is returned to be applied.
+    fn plan(&self, ops: Vec<Op>, halves: &HashMap<CustomerId, u8>) -> Result<sled::Batch, Error> {
         let tree = &self.inner.tree;
         let mut out = sled::Batch::default();
+        let owners = ops.iter().filter_map(|op| match op {
+            Op::PutCustomer { id, .. } => Some(*id),
+            Op::PutInteraction { customer, .. } => Some(*customer),
+            Op::InsertGrant { key, .. } => owner_of(key),
+            Op::PutSealed { owner, .. } => Some(*owner),
+            _ => None,
+        });
+        if let Some(max) = owners.max() {
+            let needs = {
+                let ks = read(&self.inner.keys);
+                !ks.has_slot(max)
+            };
+            if needs {
+                write(&self.inner.keys).ensure(max)?;
+            }
+        }
+        let seal = |owner: CustomerId, plain: &[u8]| -> Result<Vec<u8>, Error> {
+            read(&self.inner.keys)
+                .seal(owner, halves.get(&owner).copied(), plain)
+                .map_err(Error::Keys)
+        };
+        // Prefix-searchable values the batch indexes for the first time.
+        let mut vocab_new: Vec<(IndexKind, String)> = Vec::new();
         // Index keys as they stand after the operations planned so far.
         let mut current: HashMap<CustomerId, Vec<IndexKey>> = HashMap::new();
         let mut grants: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
@@ -762,21 +898,27 @@ impl Store {
                     let old_set: BTreeSet<&IndexKey> = old.iter().collect();
                     let new_set: BTreeSet<&IndexKey> = new.iter().collect();
                     for k in old_set.difference(&new_set) {
-                        out.remove(keys::index(k.kind, &k.value, id));
+                        out.remove(keys::index(k.kind, &self.index_hash(k.kind, &k.value), id));
                     }
                     for k in new_set.difference(&old_set) {
-                        out.insert(keys::index(k.kind, &k.value, id), &[][..]);
+                        out.insert(
+                            keys::index(k.kind, &self.index_hash(k.kind, &k.value), id),
+                            &[][..],
+                        );
+                        if crate::VOCAB_KINDS.contains(&k.kind) {
+                            vocab_new.push((k.kind, k.value.clone()));
+                        }
                     }
                     if new.is_empty() {
                         out.remove(keys::customer_index(id));
-                    } else if old_set != new_set {
+                    } else if old_set != new_set || halves.contains_key(&id) {
                         let list = codec::encode(&new).map_err(|reason| Error::Encode {
                             tree: Space::CustomerIndex.name(),
                             reason,
                         })?;
-                        out.insert(keys::customer_index(id), list);
+                        out.insert(keys::customer_index(id), seal(id, &list)?);
                     }
-                    out.insert(keys::customer(id), value);
+                    out.insert(keys::customer(id), seal(id, &value)?);
                     out.remove(keys::removed(id));
                     self.list_customer(&mut id_pages, id, true)?;
                     current.insert(id, new);
@@ -788,7 +930,7 @@ impl Store {
                         None => self.index_keys_of(id)?,
                     };
                     for k in &old {
-                        out.remove(keys::index(k.kind, &k.value, id));
+                        out.remove(keys::index(k.kind, &self.index_hash(k.kind, &k.value), id));
                     }
                     out.remove(keys::customer_index(id));
                     out.remove(keys::customer(id));
@@ -807,7 +949,7 @@ impl Store {
                     key,
                     value,
                 } => {
-                    out.insert(key, value);
+                    out.insert(key, seal(customer, &value)?);
                     if digests_removed.insert(customer) {
                         out.remove(keys::history_digest(customer));
                     }
@@ -833,7 +975,10 @@ impl Store {
                 } => {
                     let current = match planned.get(&key) {
                         Some(v) => v.clone(),
-                        None => tree.get(&key)?.map(|v| v.to_vec()),
+                        None => match tree.get(&key)? {
+                            Some(v) => Some(self.plain(&key, &v)?.into_owned()),
+                            None => None,
+                        },
                     };
                     if current != expected {
                         return Err(Error::Changed {
@@ -848,10 +993,11 @@ impl Store {
                         None => tree.get(&key)?.map(|v| v.to_vec()),
                     };
                     if let Some(raw) = existing {
-                        let grant: CompensationGrant = decode_at(&key, &raw)?;
+                        let grant: CompensationGrant = self.decode_at(&key, &raw)?;
                         return Err(Error::Conflict(Box::new(grant)));
                     }
-                    out.insert(key.clone(), value.clone());
+                    let owner = owner_of(&key).ok_or_else(|| bad_key(&key))?;
+                    out.insert(key.clone(), seal(owner, &value)?);
                     grants.insert(key, value);
                 }
                 Op::PutScores { customer, scores } => {
@@ -883,6 +1029,12 @@ impl Store {
                         planned.insert(key.clone(), Some(value.clone()));
                     }
                     out.insert(key, value)
+                }
+                Op::PutSealed { key, owner, value } => {
+                    if expects {
+                        planned.insert(key.clone(), Some(value.clone()));
+                    }
+                    out.insert(key, seal(owner, &value)?)
                 }
             }
         }
@@ -950,6 +1102,9 @@ impl Store {
             })?;
             out.insert(key, value);
         }
+        if !vocab_new.is_empty() {
+            write(&self.inner.vocab).add(vocab_new.iter().map(|(k, v)| (*k, v.as_str())))?;
+        }
         for (page, bits) in id_pages {
             let key = keys::customer_id_page(page);
             if bits == [0; 32] {
@@ -999,6 +1154,233 @@ impl Store {
         } else {
             bits[byte] &= !bit;
         }
+        Ok(())
+    }
+
+    // ---- erasure ----
+
+    /// Erases customers (crypto-shredding): applies `batch`, which must rewrite every value the
+    /// customers hold in their own keyspaces (customer, interactions, grants; the customer
+    /// written with no index keys, or removed) and every document sealed for them, sealed under
+    /// fresh keys; then destroys their old keys, so every older version of those values left in
+    /// sled's files cannot be read; then rewrites the vocabulary without the values no customer
+    /// is indexed under any more. Durable when it returns. Fails before destroying anything
+    /// when the batch leaves a value of theirs unwritten (naming its key).
+    ///
+    /// The steps, each synced before the next: a new key in each customer's free key half;
+    /// the batch (with a marker naming the new half) applied and flushed; the old halves
+    /// zeroed. A crash between them is finished or rolled back at the next open.
+    pub fn erase(&self, customers: &[CustomerId], batch: Batch) -> Result<ErasureSummary, Error> {
+        if let Some(e) = batch.error {
+            return Err(e);
+        }
+        let _guard = lock(&self.inner.write_lock);
+        // Every stored value of theirs must be rewritten or removed by the batch.
+        let written: HashSet<&[u8]> = batch
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::PutInteraction { key, .. } | Op::RemoveInteraction { key, .. } => {
+                    Some(key.as_slice())
+                }
+                Op::InsertGrant { key, .. }
+                | Op::Put { key, .. }
+                | Op::PutSealed { key, .. }
+                | Op::Remove { key } => Some(key.as_slice()),
+                _ => None,
+            })
+            .collect();
+        let rewritten_customers: HashSet<CustomerId> = batch
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::PutCustomer { id, keys, .. } if keys.is_empty() => Some(*id),
+                Op::RemoveCustomer { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let mut summary = ErasureSummary::default();
+        for c in customers {
+            for space in [Space::Interactions, Space::Grants] {
+                for k in self
+                    .inner
+                    .tree
+                    .scan_prefix(keys::customer_prefix(space, *c))
+                    .keys()
+                {
+                    let k = k?;
+                    if !written.contains(&k[..]) {
+                        return Err(Error::Keys(format!(
+                            "erasing {c}: the rewrite leaves {} {} as it was",
+                            space.name(),
+                            keys::describe(&k)
+                        )));
+                    }
+                    summary.values += 1;
+                }
+            }
+            let has_doc = self.inner.tree.contains_key(keys::customer(*c))?
+                || self.inner.tree.contains_key(keys::customer_index(*c))?;
+            if has_doc && !rewritten_customers.contains(c) {
+                return Err(Error::Keys(format!(
+                    "erasing {c}: the rewrite must store the customer without index keys"
+                )));
+            }
+        }
+        let mut halves = HashMap::new();
+        {
+            let mut ks = write(&self.inner.keys);
+            for c in customers {
+                halves.insert(*c, ks.begin_erase(*c)?);
+            }
+        }
+        let mut ops = batch.ops;
+        for (c, half) in &halves {
+            ops.push(Op::Put {
+                key: keys::meta(&erased_marker(*c)),
+                value: encode_meta(u64::from(*half))?,
+            });
+        }
+        let planned = self.plan(ops, &halves)?;
+        self.inner.tree.apply_batch(planned)?;
+        self.inner.db.flush()?;
+        {
+            let mut ks = write(&self.inner.keys);
+            for (c, half) in &halves {
+                ks.finish_erase(*c, *half)?;
+            }
+        }
+        summary.customers = customers.len() as u64;
+        summary.vocabulary_dropped = self.prune_vocabulary()? as u64;
+        Ok(summary)
+    }
+
+    /// Rewrites the vocabulary without the values no customer is indexed under (see
+    /// `vocab`). Returns how many values it dropped.
+    pub fn prune_vocabulary(&self) -> Result<usize, Error> {
+        let entries = read(&self.inner.vocab).entries();
+        let mut gone: HashSet<(IndexKind, String)> = HashSet::new();
+        for (kind, value) in entries {
+            if self
+                .index_lookup_at_most(&IndexKey::new(kind, value.clone()), 1)?
+                .is_empty()
+            {
+                gone.insert((kind, value));
+            }
+        }
+        write(&self.inner.vocab).rewrite(|k, v| !gone.contains(&(k, v.to_owned())))
+    }
+
+    /// Finishes or rolls back the erasures a crash interrupted (a customer whose key slot holds
+    /// two keys): the half named by the customer's erasure marker is kept when the marker was
+    /// written (the rewrite was applied), else the old half.
+    fn recover_erasures(&self) -> Result<(), Error> {
+        let interrupted = read(&self.inner.keys).interrupted();
+        for c in interrupted {
+            let key = keys::meta(&erased_marker(c));
+            let keep = match self.inner.tree.get(&key)? {
+                Some(raw) => decode_at::<u64>(&key, &raw)? as u8,
+                None => 0,
+            };
+            tracing::warn!(customer = %c, keep, "finishing an interrupted erasure");
+            write(&self.inner.keys).finish_erase(c, keep.min(1))?;
+        }
+        Ok(())
+    }
+
+    /// Schema 3 -> 4: seals every value of the customers' keyspaces in place and rebuilds the
+    /// index (hashed keys) and the vocabulary from the customers' key lists. Idempotent: sealed
+    /// values are left alone, and the index is rebuilt whole from the lists each time.
+    pub(crate) fn seal_existing(&self) -> Result<(), String> {
+        let tree = &self.inner.tree;
+        let e = |e: Error| e.to_string();
+        let mut max: Option<CustomerId> = None;
+        for space in [
+            Space::Customers,
+            Space::Interactions,
+            Space::Grants,
+            Space::CustomerIndex,
+        ] {
+            if let Some(kv) = tree.scan_prefix(space.prefix()).keys().next_back() {
+                let k = kv.map_err(|e| e.to_string())?;
+                max = max.max(owner_of(&k));
+            }
+        }
+        if let Some(max) = max {
+            write(&self.inner.keys).ensure(max).map_err(e)?;
+        }
+        let mut sealed = 0u64;
+        for space in [
+            Space::Customers,
+            Space::Interactions,
+            Space::Grants,
+            Space::CustomerIndex,
+        ] {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for kv in tree.scan_prefix(space.prefix()) {
+                let (k, v) = kv.map_err(|e| e.to_string())?;
+                if v.first() == Some(&seal::SEALED_V1) {
+                    continue;
+                }
+                let owner =
+                    owner_of(&k).ok_or_else(|| format!("malformed key {}", keys::describe(&k)))?;
+                let value = read(&self.inner.keys).seal(owner, None, &v)?;
+                batch.insert(k, value);
+                n += 1;
+                sealed += 1;
+                if n >= 1_000 {
+                    tree.apply_batch(std::mem::take(&mut batch))
+                        .map_err(|e| e.to_string())?;
+                    n = 0;
+                }
+            }
+            tree.apply_batch(batch).map_err(|e| e.to_string())?;
+        }
+        // The index: every old entry goes; every customer's list is indexed again, hashed.
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for k in tree.scan_prefix(Space::Index.prefix()).keys() {
+            batch.remove(k.map_err(|e| e.to_string())?);
+            n += 1;
+            if n >= 10_000 {
+                tree.apply_batch(std::mem::take(&mut batch))
+                    .map_err(|e| e.to_string())?;
+                n = 0;
+            }
+        }
+        tree.apply_batch(std::mem::take(&mut batch))
+            .map_err(|e| e.to_string())?;
+        n = 0;
+        for kv in tree.scan_prefix(Space::CustomerIndex.prefix()) {
+            let (k, v) = kv.map_err(|e| e.to_string())?;
+            let Some(Key::CustomerIndex(id)) = Key::parse(&k) else {
+                return Err(format!("malformed key {}", keys::describe(&k)));
+            };
+            let list: Vec<IndexKey> = self.decode_at(&k, &v).map_err(e)?;
+            write(&self.inner.vocab)
+                .add(
+                    list.iter()
+                        .filter(|x| crate::VOCAB_KINDS.contains(&x.kind))
+                        .map(|x| (x.kind, x.value.as_str())),
+                )
+                .map_err(e)?;
+            for x in &list {
+                batch.insert(
+                    keys::index(x.kind, &self.index_hash(x.kind, &x.value), id),
+                    &[][..],
+                );
+                n += 1;
+            }
+            if n >= 10_000 {
+                tree.apply_batch(std::mem::take(&mut batch))
+                    .map_err(|e| e.to_string())?;
+                n = 0;
+            }
+        }
+        tree.apply_batch(batch).map_err(|e| e.to_string())?;
+        read(&self.inner.vocab).sync().map_err(e)?;
+        tracing::info!(sealed, "sealed the personal data and rehashed the index");
         Ok(())
     }
 
@@ -1062,7 +1444,7 @@ impl Store {
 
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, Error> {
         match self.inner.tree.get(key)? {
-            Some(raw) => decode_at(key, &raw).map(Some),
+            Some(raw) => self.decode_at(key, &raw).map(Some),
             None => Ok(None),
         }
     }
@@ -1073,7 +1455,7 @@ impl Store {
     ) -> impl Iterator<Item = Result<T, Error>> + '_ {
         self.inner.tree.scan_prefix(prefix).map(|kv| {
             let (k, v) = kv?;
-            decode_at(&k, &v)
+            self.decode_at(&k, &v)
         })
     }
 
@@ -1132,6 +1514,22 @@ pub(crate) fn encode_meta(v: u64) -> Result<Vec<u8>, Error> {
 
 pub(crate) const COUNTERS: [&str; 2] = [NEXT_CUSTOMER, NEXT_INTERACTION];
 
+/// The meta key naming the key half of a customer's last completed erasure.
+fn erased_marker(c: CustomerId) -> String {
+    format!("erased/{}", c.0)
+}
+
+/// What [`Store::erase`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErasureSummary {
+    /// Customers whose keys were destroyed.
+    pub customers: u64,
+    /// Interactions and grants rewritten or removed.
+    pub values: u64,
+    /// Values dropped from the vocabulary of prefix search.
+    pub vocabulary_dropped: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -1178,7 +1576,7 @@ mod tests {
             "{msg}"
         );
 
-        // Trailing bytes after a valid value.
+        // Trailing bytes after a valid (sealed) value: the seal no longer opens.
         let ikey = keys::interaction(
             CustomerId(42),
             Timestamp::from_secs(1_700_000_000),
@@ -1191,7 +1589,7 @@ mod tests {
             Err(Error::Decode { tree, key, reason }) => {
                 assert_eq!(tree, "interactions");
                 assert_eq!(key, "C00000042/2023-11-14T22:13:20Z/I0000000007");
-                assert!(reason.contains("trailing"), "{reason}");
+                assert!(reason.contains("does not open"), "{reason}");
             }
             other => panic!("expected a decode error, got {other:?}"),
         }
@@ -1411,6 +1809,187 @@ mod tests {
         assert_eq!(store.schema_version(), schema::SCHEMA_VERSION);
         assert_eq!(listed(&store), ids);
         assert_eq!(store.customer_count().unwrap(), ids.len() as u64);
+    }
+
+    /// Every file under `dir`, lower-cased, searched for each needle.
+    fn files_holding(dir: &Path, needles: &[&str]) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                let bytes = std::fs::read(&p).unwrap().to_ascii_lowercase();
+                for n in needles {
+                    if bytes.windows(n.len()).any(|w| w == n.as_bytes()) {
+                        found.push(format!("{} in {}", n, p.display()));
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    fn planted(id: u64) -> (Customer, Vec<IndexKey>, Interaction) {
+        let mut c = customer(id);
+        c.profile.family_name = Some(rapport_core::Sourced::new(
+            "Zyxquorva".to_string(),
+            Some(rapport_core::SourceRef::new("crm", "1")),
+            Timestamp::EPOCH,
+        ));
+        let keys = vec![
+            IndexKey::new(IndexKind::Email, "zyxquorva.test@example.org"),
+            IndexKey::new(IndexKind::Phone, "+447700900123"),
+            IndexKey::new(IndexKind::NameToken, "zyxquorva"),
+        ];
+        let mut i = Interaction::new(
+            InteractionId(id),
+            CustomerId(id),
+            Timestamp::from_secs(1_700_000_000),
+            rapport_core::Channel::Web,
+            rapport_core::InteractionKind::Note,
+        );
+        i.text = Some("Zyxquorva called from +447700900123".into());
+        (c, keys, i)
+    }
+
+    #[test]
+    fn an_erased_customer_leaves_no_byte_in_the_database_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let needles = ["zyxquorva", "447700900123"];
+        {
+            let store = Store::open(&path).unwrap();
+            let mut b = Batch::default();
+            for id in [1, 2] {
+                let (c, keys, i) = planted(id);
+                b.put_customer(&c, if id == 1 { keys } else { vec![] });
+                b.put_interaction(&i);
+                b.put_doc_sealed("fragments", &format!("crm:{id}"), CustomerId(id), &c)
+                    .unwrap();
+            }
+            store.write(b, Durability::Durable).unwrap();
+            // Indexed, searchable, and nowhere in clear in the files.
+            let email = IndexKey::new(IndexKind::Email, "zyxquorva.test@example.org");
+            assert_eq!(store.index_lookup(&email).unwrap(), vec![CustomerId(1)]);
+            let hits = store.index_prefix(IndexKind::NameToken, "zyx", 10).unwrap();
+            assert_eq!(hits, vec![("zyxquorva".to_string(), CustomerId(1))]);
+            let in_vocab = files_holding(&path, &needles);
+            assert!(
+                in_vocab.iter().all(|f| f.ends_with(VOCAB_FILE_NAME)),
+                "{in_vocab:?}"
+            );
+            // Customer 2 only is erased first: 1 keeps its name in the vocabulary.
+            let mut rewrite = Batch::default();
+            for id in [1, 2] {
+                let (mut c, _, mut i) = planted(id);
+                c.profile.family_name = None;
+                i.text = None;
+                rewrite.put_customer(&c, vec![]);
+                rewrite.put_interaction(&i);
+                rewrite
+                    .put_doc_sealed("fragments", &format!("crm:{id}"), CustomerId(id), &c)
+                    .unwrap();
+            }
+            // A rewrite that leaves an interaction unwritten is refused, nothing destroyed.
+            let mut partial = Batch::default();
+            partial.put_customer(&customer(1), vec![]);
+            let err = store.erase(&[CustomerId(1)], partial).unwrap_err();
+            assert!(err.to_string().contains("leaves interactions"), "{err}");
+            assert!(store.customer(CustomerId(1)).unwrap().is_some());
+            let summary = store
+                .erase(&[CustomerId(1), CustomerId(2)], rewrite)
+                .unwrap();
+            assert_eq!(summary.customers, 2);
+            assert_eq!(summary.vocabulary_dropped, 2);
+            assert!(store.index_lookup(&email).unwrap().is_empty());
+            assert!(
+                store
+                    .index_prefix(IndexKind::NameToken, "zyx", 10)
+                    .unwrap()
+                    .is_empty()
+            );
+            // The rewritten values read back under the new keys.
+            let i = store.interactions_newest(CustomerId(1), 10, None).unwrap();
+            assert_eq!(i.len(), 1);
+            assert_eq!(i[0].text, None);
+            let doc: Customer = store.doc("fragments", "crm:1").unwrap().unwrap();
+            assert_eq!(doc.profile.family_name, None);
+            store.flush().unwrap();
+        }
+        let left = files_holding(&path, &needles);
+        assert!(left.is_empty(), "{left:?}");
+        let store = Store::open(&path).unwrap();
+        assert!(store.customer(CustomerId(1)).unwrap().is_some());
+    }
+
+    const VOCAB_FILE_NAME: &str = crate::VOCAB_FILE;
+
+    #[test]
+    fn a_version_3_database_is_sealed_and_its_index_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let (c, index, i) = planted(7);
+        {
+            // The version-3 layout, written by hand: values in clear, index keys holding the
+            // value (kind, escaped value, customer id).
+            let db = sled::Config::new().path(&path).open().unwrap();
+            db.insert(keys::customer(c.id), codec::encode(&c).unwrap())
+                .unwrap();
+            db.insert(keys::customer_index(c.id), codec::encode(&index).unwrap())
+                .unwrap();
+            for k in &index {
+                let mut key = Space::Index.prefix().to_vec();
+                key.push(k.kind.code());
+                keys::push_escaped(&mut key, k.value.as_bytes());
+                key.extend_from_slice(&c.id.0.to_be_bytes());
+                db.insert(key, &[][..]).unwrap();
+            }
+            db.insert(
+                keys::interaction(i.customer, i.at, i.id),
+                codec::encode(&i).unwrap(),
+            )
+            .unwrap();
+            db.insert(
+                keys::meta(schema::VERSION_KEY),
+                schema::encode_version(3).unwrap(),
+            )
+            .unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version(), 4);
+        assert_eq!(store.customer(c.id).unwrap(), Some(c.clone()));
+        assert_eq!(store.index_keys_of(c.id).unwrap(), index);
+        for k in &index {
+            assert_eq!(store.index_lookup(k).unwrap(), vec![c.id], "{k}");
+        }
+        assert_eq!(
+            store.index_prefix(IndexKind::Email, "zyxq", 5).unwrap(),
+            vec![("zyxquorva.test@example.org".to_string(), c.id)]
+        );
+        assert_eq!(store.interactions_of(c.id).next().unwrap().unwrap(), i);
+        let tree = store.raw_tree();
+        for kv in tree.iter() {
+            let (k, v) = kv.unwrap();
+            assert!(
+                !k.to_ascii_lowercase().windows(9).any(|w| w == b"zyxquorva"),
+                "{k:?}"
+            );
+            if matches!(
+                Space::of(&k),
+                Some(Space::Customers | Space::Interactions | Space::CustomerIndex)
+            ) {
+                assert_eq!(v.first(), Some(&seal::SEALED_V1));
+            }
+        }
+        drop(store);
+        // Opening again changes nothing.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.index_lookup(&index[0]).unwrap(), vec![c.id]);
     }
 
     #[test]

@@ -183,6 +183,8 @@ pub struct RecordScreen {
     /// Every offer for the customer and the next best action, once read (an error when the
     /// company has no offers loaded or the customer no portfolio: then nothing is shown).
     pub offers: Option<Result<rapport_service::relationship::OfferView, String>>,
+    /// Goodwill for this customer waiting for approval (read with the record).
+    pub waiting: Vec<rapport_service::governance_ops::Approval>,
 }
 
 impl RecordScreen {
@@ -564,10 +566,16 @@ impl RecordScreen {
                     Span::raw(fit(&prefs, width as usize - 5)),
                 ]));
             }
+            for a in &self.waiting {
+                lines.push(waiting_line(a, cx, width as usize));
+            }
             for g in rec.grants.iter().take(2) {
                 lines.push(self.grant_line(g, cx, width as usize));
             }
         } else {
+            for a in &self.waiting {
+                lines.push(waiting_line(a, cx, width as usize));
+            }
             for g in rec.grants.iter().take(4) {
                 lines.push(self.grant_line(g, cx, width as usize));
             }
@@ -804,6 +812,24 @@ impl RecordScreen {
 const RELATIONSHIP_LINES: usize = 8;
 
 /// The line after the listed relationships, when some are not listed.
+/// One request waiting for approval: what, who asked, when, its id, for which disruption.
+fn waiting_line(
+    a: &rapport_service::governance_ops::Approval,
+    cx: &ViewCtx<'_>,
+    width: usize,
+) -> Line<'static> {
+    let text = format!(
+        "Awaiting approval: {} {} by {}, {}, {} for {}",
+        a.request.amount,
+        clean(&a.request.instrument),
+        clean(&a.requested_by),
+        ago(cx.now, a.requested_at),
+        a.id,
+        clean(&a.disruption),
+    );
+    Line::styled(fit(&text, width), cx.theme.error())
+}
+
 fn more_relationships(total: usize, listed: usize) -> Option<String> {
     (total > listed).then(|| format!("and {} more", total - listed))
 }

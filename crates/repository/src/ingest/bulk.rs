@@ -62,7 +62,29 @@ pub(super) enum Doc {
 }
 
 impl Doc {
-    fn put(&self, b: &mut Batch, collection: &str, key: &str) -> Result<(), Error> {
+    fn put(
+        &self,
+        b: &mut Batch,
+        collection: &str,
+        key: &str,
+        owner: Option<CustomerId>,
+    ) -> Result<(), Error> {
+        // Documents that carry a customer's personal data are sealed under its key, as the
+        // incremental path writes them.
+        if let Some(c) = owner {
+            match self {
+                Doc::Merge(d) => b.put_doc_compact_sealed(collection, key, c, &**d)?,
+                Doc::Review(d) => b.put_doc_compact_sealed(collection, key, c, &**d)?,
+                Doc::Pending(d) => b.put_doc_compact_sealed(collection, key, c, &**d)?,
+                Doc::Fragment(d) => b.put_doc_compact_sealed(collection, key, c, &**d)?,
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "{collection}/{key}: this document is not sealed"
+                    )));
+                }
+            }
+            return Ok(());
+        }
         match self {
             Doc::Row(d) => b.put_doc_compact(collection, key, d)?,
             Doc::Merge(d) => b.put_doc_compact(collection, key, &**d)?,
@@ -98,7 +120,7 @@ impl InteractionOp {
 pub(super) struct Deferred {
     interactions: Vec<InteractionOp>,
     grants: Vec<CompensationGrant>,
-    docs: Vec<(&'static str, String, Doc)>,
+    docs: Vec<(&'static str, String, Option<CustomerId>, Doc)>,
     /// Sorted runs written so far (for the log).
     pub(super) runs: u64,
 }
@@ -117,7 +139,19 @@ impl Deferred {
     }
 
     pub(super) fn doc(&mut self, collection: &'static str, key: &str, doc: Doc) {
-        self.docs.push((collection, key.to_string(), doc));
+        self.docs.push((collection, key.to_string(), None, doc));
+    }
+
+    /// A document sealed under the key of customer `owner`.
+    pub(super) fn sealed(
+        &mut self,
+        collection: &'static str,
+        key: &str,
+        owner: CustomerId,
+        doc: Doc,
+    ) {
+        self.docs
+            .push((collection, key.to_string(), Some(owner), doc));
     }
 
     /// Operations held.
@@ -152,8 +186,8 @@ impl Deferred {
         }
         let mut docs = std::mem::take(&mut self.docs);
         docs.sort_by(|x, y| (x.0, &x.1).cmp(&(y.0, &y.1)));
-        for (collection, key, doc) in docs {
-            doc.put(&mut b, collection, &key)?;
+        for (collection, key, owner, doc) in docs {
+            doc.put(&mut b, collection, &key, owner)?;
             cut(&mut b, writer)?;
         }
         writer.write(b)
