@@ -476,6 +476,7 @@ impl<'s> Run<'s> {
     ) -> Result<Run<'s>, Error> {
         let now = opts.now.unwrap_or_else(Timestamp::now);
         let empty = store.docs::<RowSeen>(ROWS, "").next().is_none();
+        let mut resumed = false;
         let marker = match store.doc::<FirstLoad>(META, bulk::MARKER)? {
             // A first load was killed: it is done again whole, with the same ids.
             Some(m) => {
@@ -487,6 +488,7 @@ impl<'s> Run<'s> {
                     )));
                 }
                 tracing::info!("completing an interrupted first load: loading it again whole");
+                resumed = true;
                 Some(m)
             }
             None if opts.first_load
@@ -552,7 +554,7 @@ impl<'s> Run<'s> {
             keys_in_memory: marker.is_some() || (first_load && store.last_customer_id()?.is_none()),
             written_rows: HashSet::new(),
             large_blocks: HashSet::new(),
-            bulk: marker.map(|_| Deferred::default()),
+            bulk: marker.map(|_| Deferred::new(resumed)),
             bulk_rows: HashMap::new(),
         })
     }
@@ -1102,7 +1104,7 @@ impl<'s> Run<'s> {
         if let Some(d) = &mut self.bulk {
             // A first load writes its golden records once, at the end.
             if d.len() >= bulk::RUN_OPS {
-                d.write_run(&mut self.writer)?;
+                d.write_run(self.store, &mut self.writer)?;
             }
             return Ok(());
         }
@@ -1578,7 +1580,7 @@ impl<'s> Run<'s> {
                     Doc::Disruption(Box::new(record)),
                 );
             }
-            d.write_run(&mut self.writer)?;
+            d.write_run(self.store, &mut self.writer)?;
             tracing::info!(runs = d.runs, "first load: sorted runs written");
         }
         let rebuilt = began.elapsed().as_secs_f64();

@@ -18,7 +18,7 @@
 use rapport_core::{
     CompensationGrant, CustomerId, Disruption, Interaction, InteractionId, Timestamp,
 };
-use rapport_store::Batch;
+use rapport_store::{Batch, Store};
 use serde::{Deserialize, Serialize};
 
 use super::writer::Writer;
@@ -123,9 +123,20 @@ pub(super) struct Deferred {
     docs: Vec<(&'static str, String, Option<CustomerId>, Doc)>,
     /// Sorted runs written so far (for the log).
     pub(super) runs: u64,
+    /// Whether this run completes a killed first load: then a grant it stored is there
+    /// already (a grant is inserted only where none is, so it is not written again).
+    pub(super) resumed: bool,
 }
 
 impl Deferred {
+    /// Nothing held yet; `resumed` when the run completes a killed first load.
+    pub(super) fn new(resumed: bool) -> Deferred {
+        Deferred {
+            resumed,
+            ..Deferred::default()
+        }
+    }
+
     pub(super) fn interaction(&mut self, i: Interaction) {
         self.interactions.push(InteractionOp::Put(Box::new(i)));
     }
@@ -163,7 +174,7 @@ impl Deferred {
     /// grants by customer and disruption, then documents by collection and key (the store's
     /// own order for each; a sort that keeps the order of equal keys, so the later of two
     /// writes of one key is the one that stands), in batches of [`WRITE_BYTES`].
-    pub(super) fn write_run(&mut self, writer: &mut Writer) -> Result<(), Error> {
+    pub(super) fn write_run(&mut self, store: &Store, writer: &mut Writer) -> Result<(), Error> {
         if self.len() == 0 {
             return Ok(());
         }
@@ -181,6 +192,9 @@ impl Deferred {
         let mut grants = std::mem::take(&mut self.grants);
         grants.sort_by(|x, y| (x.customer, &x.disruption).cmp(&(y.customer, &y.disruption)));
         for g in grants {
+            if self.resumed && store.grant(g.customer, &g.disruption)?.is_some() {
+                continue;
+            }
             b.insert_grant(&g);
             cut(&mut b, writer)?;
         }
@@ -258,7 +272,7 @@ mod tests {
             }),
         );
         assert_eq!(d.len(), 7);
-        d.write_run(&mut w).unwrap();
+        d.write_run(&store, &mut w).unwrap();
         assert_eq!(d.len(), 0);
         w.barrier().unwrap();
         let ids = |c: u64| -> Vec<u64> {
