@@ -477,7 +477,13 @@ impl<'s> Run<'s> {
         let now = opts.now.unwrap_or_else(Timestamp::now);
         let empty = store.docs::<RowSeen>(ROWS, "").next().is_none();
         let mut resumed = false;
-        let marker = match store.doc::<FirstLoad>(META, bulk::MARKER)? {
+        let nothing_stored = empty && store.last_customer_id()?.is_none();
+        let found = store
+            .doc::<FirstLoad>(META, bulk::MARKER)?
+            // A first load that stopped before storing anything (a file it could not read)
+            // left nothing to complete: another input may be loaded.
+            .filter(|m| !(nothing_stored && m.inputs != inputs));
+        let marker = match found {
             // A first load was killed: it is done again whole, with the same ids.
             Some(m) => {
                 if m.inputs != inputs {
