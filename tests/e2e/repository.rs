@@ -399,11 +399,39 @@ fn identities_on(d: &Dir, db: &Path) -> (BTreeSet<(String, String)>, usize) {
 
 #[test]
 fn an_ingest_killed_midway_is_completed_by_the_next_run() {
+    // Into a store that already holds a source: the incremental path.
+    killed_midway_then_completed(false);
+}
+
+#[test]
+fn a_first_load_killed_midway_is_done_again_whole_by_the_next_run() {
+    killed_midway_then_completed(true);
+}
+
+/// Kills ingests of the demo manifest at several points until one dies midway, lets the next
+/// run finish the job and compares the store with a clean run's. With `first_load` the store
+/// is empty (the first-load path: the rerun loads everything again, with the same ids);
+/// without, it holds the loyalty source first (the incremental path: the rerun skips the rows
+/// the killed run stored and rebuilds the customers it left unbuilt).
+fn killed_midway_then_completed(first_load: bool) {
     let d = Dir::new();
     let manifest = demo().join("ingest.toml");
     let manifest = manifest.to_str().unwrap();
+    let prepare = |db: &Path| {
+        d.init_on(db);
+        if !first_load {
+            let out = d
+                .cmd_on(db)
+                .args(["ingest", "--source"])
+                .arg(demo().join("mappings/loyalty.toml"))
+                .arg(demo().join("loyalty.jsonl"))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+    };
     let clean_db = d.path().join("clean");
-    d.init_on(&clean_db);
+    prepare(&clean_db);
     let started = std::time::Instant::now();
     let out = d
         .cmd_on(&clean_db)
@@ -418,21 +446,48 @@ fn an_ingest_killed_midway_is_completed_by_the_next_run() {
     // Kill ingests at several points of the run until one dies midway (rows stored, golden
     // records not yet rebuilt), then let a second run finish the job.
     let mut landed = false;
-    for (attempt, fraction) in [0.5, 0.3, 0.7, 0.15, 0.85].into_iter().enumerate() {
+    for (attempt, fraction) in [0.5, 0.3, 0.7, 0.15, 0.85, 0.6, 0.4]
+        .into_iter()
+        .enumerate()
+    {
         let db = d.path().join(format!("killed{attempt}"));
-        d.init_on(&db);
+        prepare(&db);
         let mut child = d
             .cmd_on(&db)
-            .args(["ingest", manifest])
+            .args(["--log", "info", "ingest", manifest])
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_secs_f64(clean_secs * fraction));
+        let stderr = child.stderr.take().unwrap();
+        let delay = if first_load {
+            // A first load writes at its end: wait for it to begin writing, then kill it
+            // somewhere in its writes (they take a fifth of the run or so).
+            let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+            let writing = lines.any(|l| l.is_ok_and(|l| l.contains("first load: writing")));
+            std::thread::spawn(move || lines.for_each(drop));
+            if !writing {
+                let _ = child.wait();
+                continue;
+            }
+            clean_secs * fraction * 0.25
+        } else {
+            std::thread::spawn(move || std::io::Read::bytes(stderr).for_each(drop));
+            clean_secs * fraction
+        };
+        std::thread::sleep(std::time::Duration::from_secs_f64(delay));
         let _ = child.kill();
         let status = child.wait().unwrap();
         if status.success() {
             continue; // finished before the kill
+        }
+        // Midway: the killed run had stored some of its rows.
+        let store = rapport_store::Store::open(&db).unwrap();
+        let in_first_load = store.doc_exists("repository_meta", "first_load").unwrap();
+        let written = store.customer_count().unwrap() + store.doc_count("rows").unwrap();
+        drop(store);
+        if first_load && !(in_first_load && written > 0) {
+            continue; // killed before its writes, or after its load
         }
         let out = d
             .cmd_on(&db)
@@ -446,7 +501,17 @@ fn an_ingest_killed_midway_is_completed_by_the_next_run() {
             n(&again, "rows_stored") + n(&again, "rows_quarantined") + n(&again, "rows_known")
         );
         assert_eq!(n(&again, "rows_read"), n(&clean, "rows_read"));
-        if n(&again, "rows_known") == 0 {
+        if first_load {
+            // Loaded again whole: the rerun's report is the clean run's.
+            for k in [
+                "rows_stored",
+                "rows_quarantined",
+                "rows_known",
+                "customers_created",
+            ] {
+                assert_eq!(n(&again, k), n(&clean, k), "{k}, fraction {fraction}");
+            }
+        } else if n(&again, "rows_known") == n(&clean, "rows_known") {
             continue; // killed before anything was written
         }
         landed = true;
@@ -454,7 +519,7 @@ fn an_ingest_killed_midway_is_completed_by_the_next_run() {
         let store = rapport_store::Store::open(&db).unwrap();
         assert_eq!(
             store.interaction_count().unwrap(),
-            n(&clean, "interactions_stored"),
+            interactions_in(&clean_db),
             "fraction {fraction}"
         );
         assert_eq!(
@@ -462,12 +527,19 @@ fn an_ingest_killed_midway_is_completed_by_the_next_run() {
             0,
             "every customer left unbuilt by the killed run is rebuilt"
         );
+        assert!(
+            !store.doc_exists("repository_meta", "first_load").unwrap(),
+            "the first load is complete"
+        );
         drop(store);
         let (records, customers) = identities_on(&d, &db);
         assert_eq!(
             records, clean_records,
             "every source record has its customer"
         );
+        if first_load {
+            assert_eq!(customers, clean_customers);
+        }
         let diff = customers.abs_diff(clean_customers) as f64 / clean_customers as f64;
         assert!(
             diff < 0.01,
@@ -486,6 +558,14 @@ fn an_ingest_killed_midway_is_completed_by_the_next_run() {
         break;
     }
     assert!(landed, "no kill landed in the middle of an ingest");
+}
+
+/// Interactions in a database (opened after the commands that wrote it ended).
+fn interactions_in(db: &Path) -> u64 {
+    rapport_store::Store::open(db)
+        .unwrap()
+        .interaction_count()
+        .unwrap()
 }
 
 /// Regression: a 4 MiB row and an unterminated 10 MB last line were quarantined whole, at

@@ -32,19 +32,30 @@ pub fn note(
     customer: CustomerId,
 ) -> Result<(), Error> {
     let key = d.id.to_string();
+    if !run.contains_key(&key) {
+        let stored = store.doc::<Disruption>(DISRUPTIONS, &key)?;
+        run.insert(key.clone(), stored.unwrap_or_else(|| d.clone()));
+    }
+    let record = note_in(run, d, customer);
+    batch.put_doc_compact(DISRUPTIONS, &key, record)?;
+    Ok(())
+}
+
+/// Notes an affected customer in the run's disruption records only (a first load, whose
+/// store holds none yet, writes them once at its end).
+pub fn note_in(
+    run: &mut HashMap<String, Disruption>,
+    d: Disruption,
+    customer: CustomerId,
+) -> &Disruption {
+    let key = d.id.to_string();
     let affected = Affected {
         customer,
         kind: d.kind,
         delay_minutes: d.delay_minutes,
         at: d.at,
     };
-    if !run.contains_key(&key) {
-        let stored = store.doc::<Disruption>(DISRUPTIONS, &key)?;
-        run.insert(key.clone(), stored.unwrap_or_else(|| d.clone()));
-    }
-    let Some(record) = run.get_mut(&key) else {
-        return Ok(());
-    };
+    let record = run.entry(key).or_insert_with(|| d.clone());
     if record.route.is_none() {
         record.route = d.route;
     }
@@ -56,8 +67,7 @@ pub fn note(
     }
     record.at = record.at.min(d.at);
     record.note(affected);
-    batch.put_doc_compact(DISRUPTIONS, &key, &*record)?;
-    Ok(())
+    record
 }
 
 /// The customer id `id` lives on as (following merges).

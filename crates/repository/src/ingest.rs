@@ -43,8 +43,10 @@ use crate::quarantine::{self, Fnv, QuarantineEntry};
 use crate::read::{self, RawRow, RowProblem};
 use crate::survivorship::{self, BOOKING_REFS, NATIONAL_PHONES, Trust};
 
+mod bulk;
 mod overlay;
 mod writer;
+use bulk::{Deferred, Doc, FirstLoad};
 use overlay::KeyOverlay;
 use writer::Writer;
 
@@ -135,6 +137,12 @@ pub struct IngestOptions {
     /// seven sources it merges households and costs precision (0.98 to 0.85), so it is off
     /// by default.
     pub merge_ties: bool,
+    /// Take the first-load path when the store holds no customers and no rows: resolve in
+    /// memory and write the results in sorted runs, golden records once at the end (see
+    /// `docs/ARCHITECTURE.md`, "The first load"). Off, such a run takes the incremental path
+    /// (same results, slower). A first load that was killed is always completed by the
+    /// first-load path.
+    pub first_load: bool,
 }
 
 impl Default for IngestOptions {
@@ -146,6 +154,7 @@ impl Default for IngestOptions {
             now: None,
             chunk_rows: 1_000_000,
             merge_ties: false,
+            first_load: true,
         }
     }
 }
@@ -291,7 +300,8 @@ pub fn ingest_manifest(
     let mut b = Batch::default();
     b.put_doc(META, "trust", &trust)?;
     store.write(b, Durability::Batched)?;
-    let mut run = Run::new(store, trust, opts)?;
+    let inputs = vec![manifest.display().to_string()];
+    let mut run = Run::new(store, trust, opts, inputs)?;
     run.recover()?;
     for (plan, files) in &plans {
         for f in files {
@@ -310,7 +320,11 @@ pub fn ingest_files(
 ) -> Result<IngestReport, Error> {
     let plan = Plan::new(Mapping::load(mapping)?);
     let trust = store.doc::<Trust>(META, "trust")?.unwrap_or_default();
-    let mut run = Run::new(store, trust, opts)?;
+    let inputs = std::iter::once(mapping)
+        .chain(files.iter().map(PathBuf::as_path))
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut run = Run::new(store, trust, opts, inputs)?;
     run.recover()?;
     for f in files {
         run.file(&plan, f)?;
@@ -333,7 +347,8 @@ pub fn retry_quarantine(
         .into_iter()
         .filter(|e| e.source == plan.source() && e.is_whole())
         .collect();
-    let mut run = Run::new(store, trust, opts)?;
+    // Never a first load: its rows come from the quarantine of a store that has some.
+    let mut run = Run::new(store, trust, opts, Vec::new())?;
     run.recover()?;
     run.register_source(&plan)?;
     let mut cleared = Vec::new();
@@ -438,6 +453,11 @@ struct Run<'s> {
     written_rows: HashSet<u64>,
     /// Blocking keys found shared by more than [`BLOCK_CAP`] customers in this run.
     large_blocks: HashSet<IndexKey>,
+    /// On the first-load path: the writes held for their sorted run (`ingest/bulk.rs`);
+    /// then nothing is read from the store and no chunk is written before the end.
+    bulk: Option<Deferred>,
+    /// On the first-load path: every row stored, by a digest of its key.
+    bulk_rows: HashMap<u128, RowSeen>,
 }
 
 enum Resolved {
@@ -448,9 +468,53 @@ enum Resolved {
 }
 
 impl<'s> Run<'s> {
-    fn new(store: &'s Store, trust: Trust, opts: &IngestOptions) -> Result<Run<'s>, Error> {
+    fn new(
+        store: &'s Store,
+        trust: Trust,
+        opts: &IngestOptions,
+        inputs: Vec<String>,
+    ) -> Result<Run<'s>, Error> {
         let now = opts.now.unwrap_or_else(Timestamp::now);
-        let first_load = store.docs::<RowSeen>(ROWS, "").next().is_none();
+        let empty = store.docs::<RowSeen>(ROWS, "").next().is_none();
+        let mut resumed = false;
+        let nothing_stored = empty && store.last_customer_id()?.is_none();
+        let found = store
+            .doc::<FirstLoad>(META, bulk::MARKER)?
+            // A first load that stopped before storing anything (a file it could not read)
+            // left nothing to complete: another input may be loaded.
+            .filter(|m| !(nothing_stored && m.inputs != inputs));
+        let marker = match found {
+            // A first load was killed: it is done again whole, with the same ids.
+            Some(m) => {
+                if m.inputs != inputs {
+                    return Err(Error::Invalid(format!(
+                        "a first load of {} was interrupted and is not complete: run that \
+                         ingest again to complete it (or start from an empty database)",
+                        m.inputs.join(" ")
+                    )));
+                }
+                tracing::info!("completing an interrupted first load: loading it again whole");
+                resumed = true;
+                Some(m)
+            }
+            None if opts.first_load
+                && empty
+                && !inputs.is_empty()
+                && store.last_customer_id()?.is_none() =>
+            {
+                let m = FirstLoad {
+                    customer_base: store.next_customer_ids(0)?.start,
+                    interaction_base: store.next_interaction_ids(0)?.start,
+                    inputs,
+                };
+                let mut b = Batch::default();
+                b.put_doc(META, bulk::MARKER, &m)?;
+                store.write(b, Durability::Durable)?;
+                Some(m)
+            }
+            None => None,
+        };
+        let first_load = empty || marker.is_some();
         // The defaults plus the steward's keep-apart decisions.
         let config: MatchConfig = crate::merge::match_config(store)?;
         Ok(Run {
@@ -481,17 +545,23 @@ impl<'s> Run<'s> {
             quarantined_last: None,
             ties: Vec::new(),
             late: Vec::new(),
-            ids: 0..0,
-            customer_ids: 0..0,
+            // A first load numbers from the counters as they were when it began (a rerun of a
+            // killed one hands out the same ids); the store's counters follow its writes.
+            ids: marker
+                .as_ref()
+                .map_or(0..0, |m| m.interaction_base..u64::MAX),
+            customer_ids: marker.as_ref().map_or(0..0, |m| m.customer_base..u64::MAX),
             writer: Writer::start(store)?,
             unbuilt: Vec::new(),
             touched: HashSet::new(),
             run_tag: now.as_millis() as u64,
             rows_seen: 0,
             first_load,
-            keys_in_memory: first_load && store.last_customer_id()?.is_none(),
+            keys_in_memory: marker.is_some() || (first_load && store.last_customer_id()?.is_none()),
             written_rows: HashSet::new(),
             large_blocks: HashSet::new(),
+            bulk: marker.map(|_| Deferred::new(resumed)),
+            bulk_rows: HashMap::new(),
         })
     }
 
@@ -499,6 +569,11 @@ impl<'s> Run<'s> {
     /// their customers: the customers named by [`UNBUILT`] markers are rebuilt from their
     /// stored records.
     fn recover(&mut self) -> Result<(), Error> {
+        // A first load (or the rerun of a killed one) has nothing to recover: a killed one's
+        // decisions are made again by this run.
+        if self.bulk.is_some() {
+            return Ok(());
+        }
         // Merges an earlier run decided but did not apply are applied at this run's end.
         for doc in self.store.docs::<PendingMerge>(PENDING_MERGES, "") {
             match doc?.1 {
@@ -700,13 +775,16 @@ impl<'s> Run<'s> {
         let id = QuarantineEntry::id_for(plan.source(), path, &row.raw);
         self.quarantined_last = Some(id.clone());
         let known = !self.quarantined.insert(id.clone())
-            || self
-                .store
-                .doc::<QuarantineEntry>(quarantine::COLLECTION, &id)
-                // An entry too large to read back (written by an older build) is rewritten.
-                .ok()
-                .flatten()
-                .is_some_and(|e| e.reason == problem.problem.reason && e.field == problem.field);
+            || self.bulk.is_none()
+                && self
+                    .store
+                    .doc::<QuarantineEntry>(quarantine::COLLECTION, &id)
+                    // An entry too large to read back (written by an older build) is rewritten.
+                    .ok()
+                    .flatten()
+                    .is_some_and(|e| {
+                        e.reason == problem.problem.reason && e.field == problem.field
+                    });
         if known {
             file.rows_known += 1;
             return Ok(());
@@ -723,13 +801,20 @@ impl<'s> Run<'s> {
             header,
             at: self.ctx.now,
         });
-        self.batch.put_doc(quarantine::COLLECTION, &id, &entry)?;
-        file.rows_quarantined += 1;
         *self
             .report
             .quarantined_by_reason
             .entry(entry.reason.as_str().to_string())
             .or_insert(0) += 1;
+        match &mut self.bulk {
+            Some(d) => d.doc(
+                quarantine::COLLECTION,
+                &id,
+                Doc::Quarantine(Box::new(entry)),
+            ),
+            None => self.batch.put_doc(quarantine::COLLECTION, &id, &entry)?,
+        }
+        file.rows_quarantined += 1;
         self.bump()
     }
 
@@ -763,8 +848,10 @@ impl<'s> Run<'s> {
         let row_doc = format!("{}:{}", plan.source(), ex.row_key);
         let hash = Fnv::hash(&row.raw);
         let row_hash = Fnv::hash(row_doc.as_bytes());
+        let digest = bulk::row_digest(&row_doc);
         let seen = match self.rows.get(&row_doc) {
             Some(s) => Some(s.clone()),
+            None if self.bulk.is_some() => self.bulk_rows.get(&digest).cloned(),
             None if self.first_load && !self.written_rows.contains(&row_hash) => None,
             None => self.store.doc::<RowSeen>(ROWS, &row_doc)?,
         };
@@ -784,7 +871,7 @@ impl<'s> Run<'s> {
         // A second grant for the same customer and disruption is refused.
         if let (Some(g), Some(c)) = (&ex.grant, customer_if_known)
             && (self.grants.contains(&(c, g.disruption.clone()))
-                || self.store.grant(c, &g.disruption)?.is_some())
+                || self.bulk.is_none() && self.store.grant(c, &g.disruption)?.is_some())
         {
             let problem = RowProblem {
                 field: plan
@@ -809,17 +896,27 @@ impl<'s> Run<'s> {
             Resolved::New => self.new_customer()?,
             Resolved::Attach(c, evidence) => {
                 self.report.merges += 1;
-                self.batch
-                    .put_doc_compact_sealed(MERGES, &src, c, &*evidence)?;
-                if evidence.others.iter().any(|(_, s)| *s >= evidence.upper) {
-                    if self.opts.merge_ties {
-                        self.batch.put_doc_compact_sealed(
-                            PENDING_MERGES,
-                            &format!("tie/{src}"),
-                            c,
-                            &PendingMerge::Tie((*evidence).clone()),
-                        )?;
+                let tie = evidence.others.iter().any(|(_, s)| *s >= evidence.upper);
+                if tie && self.opts.merge_ties {
+                    let key = format!("tie/{src}");
+                    let pending = PendingMerge::Tie((*evidence).clone());
+                    match &mut self.bulk {
+                        Some(d) => {
+                            d.sealed(PENDING_MERGES, &key, c, Doc::Pending(Box::new(pending)))
+                        }
+                        None => {
+                            self.batch
+                                .put_doc_compact_sealed(PENDING_MERGES, &key, c, &pending)?
+                        }
                     }
+                }
+                match &mut self.bulk {
+                    Some(d) => d.sealed(MERGES, &src, c, Doc::Merge(evidence.clone())),
+                    None => self
+                        .batch
+                        .put_doc_compact_sealed(MERGES, &src, c, &*evidence)?,
+                }
+                if tie {
                     self.ties.push((*evidence).clone());
                 }
                 c
@@ -833,7 +930,10 @@ impl<'s> Run<'s> {
                     evidence: *evidence,
                     at: self.ctx.now,
                 };
-                self.batch.put_doc_compact_sealed(REVIEWS, &src, c, &item)?;
+                match &mut self.bulk {
+                    Some(d) => d.sealed(REVIEWS, &src, c, Doc::Review(Box::new(item))),
+                    None => self.batch.put_doc_compact_sealed(REVIEWS, &src, c, &item)?,
+                }
                 if let Some(w) = self.dirty.get_mut(&c) {
                     w.review = true;
                 }
@@ -877,12 +977,22 @@ impl<'s> Run<'s> {
                     self.resolve_among(&merged, Some(customer))?
                     && (evidence.rule.is_some() || evidence.agrees_beyond_names())
                 {
-                    self.batch.put_doc_compact_sealed(
-                        PENDING_MERGES,
-                        &format!("late/{}", evidence.record),
-                        customer,
-                        &PendingMerge::Late(target, (*evidence).clone()),
-                    )?;
+                    let key = format!("late/{}", evidence.record);
+                    let pending = PendingMerge::Late(target, (*evidence).clone());
+                    match &mut self.bulk {
+                        Some(d) => d.sealed(
+                            PENDING_MERGES,
+                            &key,
+                            customer,
+                            Doc::Pending(Box::new(pending)),
+                        ),
+                        None => self.batch.put_doc_compact_sealed(
+                            PENDING_MERGES,
+                            &key,
+                            customer,
+                            &pending,
+                        )?,
+                    }
                     self.late.push((target, *evidence));
                 }
             }
@@ -901,21 +1011,27 @@ impl<'s> Run<'s> {
         let mut stored_interaction = None;
         if let Some(mut it) = ex.interaction {
             if let Some((c, at, id)) = seen.as_ref().and_then(|s| s.interaction) {
-                self.batch.remove_interaction(c, at, id);
+                match &mut self.bulk {
+                    Some(d) => d.remove_interaction(c, at, id),
+                    None => self.batch.remove_interaction(c, at, id),
+                }
             }
             it.id = self.next_interaction_id()?;
             it.customer = customer;
-            self.batch.put_interaction(&it);
             self.report.interactions_stored += 1;
             stored_interaction = Some((customer, it.at, it.id));
             if let Some(d) = ex.disruption.take() {
-                crate::disruption::note(
-                    self.store,
-                    &mut self.disruptions,
-                    &mut self.batch,
-                    d,
-                    customer,
-                )?;
+                if self.bulk.is_some() {
+                    crate::disruption::note_in(&mut self.disruptions, d, customer);
+                } else {
+                    crate::disruption::note(
+                        self.store,
+                        &mut self.disruptions,
+                        &mut self.batch,
+                        d,
+                        customer,
+                    )?;
+                }
             }
             if let Some(mut g) = ex.grant {
                 g.customer = customer;
@@ -924,6 +1040,7 @@ impl<'s> Run<'s> {
                 // fixed kind is only the fallback): a voucher for a denied boarding is one.
                 let affected = match self.disruptions.get(&g.disruption) {
                     Some(d) => d.affected(customer).cloned(),
+                    None if self.bulk.is_some() => None,
                     None => self
                         .store
                         .doc::<rapport_core::Disruption>(
@@ -939,19 +1056,31 @@ impl<'s> Run<'s> {
                     }
                 }
                 self.grants.insert((customer, g.disruption.clone()));
-                self.batch.insert_grant(&g);
                 self.report.grants_stored += 1;
+                match &mut self.bulk {
+                    Some(d) => d.grant(g),
+                    None => self.batch.insert_grant(&g),
+                }
+            }
+            match &mut self.bulk {
+                Some(d) => d.interaction(it),
+                None => self.batch.put_interaction(&it),
             }
         }
         let seen = RowSeen {
             hash,
             interaction: stored_interaction,
         };
-        self.batch.put_doc_compact(ROWS, &row_doc, &seen)?;
-        if self.first_load {
-            self.written_rows.insert(row_hash);
+        if let Some(d) = &mut self.bulk {
+            d.doc(ROWS, &row_doc, Doc::Row(seen.clone()));
+            self.bulk_rows.insert(digest, seen);
+        } else {
+            self.batch.put_doc_compact(ROWS, &row_doc, &seen)?;
+            if self.first_load {
+                self.written_rows.insert(row_hash);
+            }
+            self.rows.insert(row_doc, seen);
         }
-        self.rows.insert(row_doc, seen);
         file.rows_read += 1;
         file.rows_stored += 1;
         self.bump()
@@ -978,6 +1107,13 @@ impl<'s> Run<'s> {
     }
 
     fn bump(&mut self) -> Result<(), Error> {
+        if let Some(d) = &mut self.bulk {
+            // A first load writes its golden records once, at the end.
+            if d.len() >= bulk::RUN_OPS {
+                d.write_run(self.store, &mut self.writer)?;
+            }
+            return Ok(());
+        }
         self.batch_rows += 1;
         if self.batch_rows >= self.opts.chunk_rows.max(1) {
             self.flush_chunk()?;
@@ -1017,6 +1153,9 @@ impl<'s> Run<'s> {
     fn owner(&self, source_ref: &str) -> Result<Option<CustomerId>, Error> {
         if let Some(c) = self.owners.get(source_ref) {
             return Ok(Some(*c));
+        }
+        if self.bulk.is_some() {
+            return Ok(None);
         }
         Ok(self
             .store
@@ -1219,6 +1358,9 @@ impl<'s> Run<'s> {
         if let Some(w) = self.dirty.get(&id) {
             return Ok(w.fragments.values().cloned().collect());
         }
+        if self.bulk.is_some() {
+            return Ok(Vec::new());
+        }
         let Some(c) = self.store.customer(id)? else {
             return Ok(Vec::new());
         };
@@ -1229,7 +1371,10 @@ impl<'s> Run<'s> {
         if self.dirty.contains_key(&id) {
             return Ok(());
         }
-        let existing = self.store.customer(id)?;
+        let existing = match self.bulk {
+            Some(_) => None,
+            None => self.store.customer(id)?,
+        };
         let mut fragments = BTreeMap::new();
         if let Some(c) = &existing {
             for f in load_fragments(self.store, c)? {
@@ -1253,11 +1398,25 @@ impl<'s> Run<'s> {
         // The chunk's rows and records first, with the markers: the rebuild below is written
         // in several batches, and a run killed in the middle of it is completed by the next.
         let began = Instant::now();
-        self.write_rows()?;
+        if let Some(d) = &self.bulk {
+            tracing::info!(
+                customers = self.dirty.len(),
+                runs = d.runs,
+                seconds = format!("{:.1}", self.started.elapsed().as_secs_f64()),
+                "first load: writing the golden records and the last sorted run"
+            );
+            // A first load writes every record with its customer below.
+            self.touched.clear();
+        } else {
+            self.write_rows()?;
+        }
         // Relationships stated by the touched customers' fragments.
         let mut forward: HashMap<CustomerId, Vec<Relationship>> = HashMap::new();
         let mut inverse: Vec<(CustomerId, Relationship)> = Vec::new();
-        let ids: Vec<CustomerId> = self.dirty.keys().copied().collect();
+        // In id order, so the relationships each customer gets are listed in one order
+        // whatever the map's (a rerun of a killed first load writes the same records).
+        let mut ids: Vec<CustomerId> = self.dirty.keys().copied().collect();
+        ids.sort_unstable();
         // Group members (households) in this chunk, by group reference.
         let mut groups: HashMap<String, BTreeSet<CustomerId>> = HashMap::new();
         for id in &ids {
@@ -1270,6 +1429,9 @@ impl<'s> Run<'s> {
             }
         }
         for (g, members) in &mut groups {
+            if self.bulk.is_some() {
+                break; // every member is in this run
+            }
             let stored = self
                 .store
                 .index_lookup(&IndexKey::new(IndexKind::SourceRef, g.clone()))?;
@@ -1326,17 +1488,19 @@ impl<'s> Run<'s> {
                                 source: Some(from.clone()),
                             },
                         ));
-                        let key = pending_relation_key(&to, &from);
-                        self.batch.remove_doc(PENDING_RELATIONS, &key);
+                        if self.bulk.is_none() {
+                            let key = pending_relation_key(&to, &from);
+                            self.batch.remove_doc(PENDING_RELATIONS, &key);
+                        }
                     }
                     Some(_) => {}
                     None => {
                         let key = pending_relation_key(&to, &from);
-                        self.batch.put_doc(
-                            PENDING_RELATIONS,
-                            &key,
-                            &PendingRelation { from, kind, to },
-                        )?;
+                        let p = PendingRelation { from, kind, to };
+                        match &mut self.bulk {
+                            Some(d) => d.doc(PENDING_RELATIONS, &key, Doc::Relation(Box::new(p))),
+                            None => self.batch.put_doc(PENDING_RELATIONS, &key, &p)?,
+                        }
                     }
                 }
             }
@@ -1350,7 +1514,10 @@ impl<'s> Run<'s> {
             stated_by_others.entry(other).or_default().push(r);
         }
         let now = self.ctx.now;
-        let dirty = std::mem::take(&mut self.dirty);
+        // Customers in id order: their keys are written in the store's order.
+        let mut dirty: Vec<(CustomerId, Working)> =
+            std::mem::take(&mut self.dirty).into_iter().collect();
+        dirty.sort_unstable_by_key(|(id, _)| *id);
         for (id, w) in dirty {
             let fragments: Vec<Fragment> = w.fragments.values().cloned().collect();
             if fragments.is_empty() {
@@ -1384,29 +1551,44 @@ impl<'s> Run<'s> {
             }
             let keys = customer_keys(&self.resolver, &c, &fragments);
             self.batch.put_customer(&c, keys);
-            for src in &w.changed {
-                if let Some(f) = w.fragments.get(src) {
-                    self.batch.put_doc_compact_sealed(
-                        FRAGMENTS,
-                        src,
-                        id,
-                        &ResolvedFragment {
-                            fragment: f.clone(),
-                            customer: id,
-                        },
-                    )?;
+            let Working {
+                mut fragments,
+                changed,
+                ..
+            } = w;
+            for src in changed {
+                if let Some(f) = fragments.remove(&src) {
+                    let rf = ResolvedFragment {
+                        fragment: f,
+                        customer: id,
+                    };
+                    match &mut self.bulk {
+                        // Records go in the sorted run below, by source reference.
+                        Some(d) => d.sealed(FRAGMENTS, &src, id, Doc::Fragment(Box::new(rf))),
+                        None => self
+                            .batch
+                            .put_doc_compact_sealed(FRAGMENTS, &src, id, &rf)?,
+                    }
                 }
             }
-            if self.batch.bytes() >= WRITE_BYTES {
-                let batch = std::mem::take(&mut self.batch);
-                self.writer.write(batch)?;
-            }
+            bulk::cut(&mut self.batch, &mut self.writer)?;
         }
         for key in std::mem::take(&mut self.unbuilt) {
             self.batch.remove_doc(UNBUILT, &key);
         }
         let batch = std::mem::take(&mut self.batch);
         self.writer.write(batch)?;
+        if let Some(d) = &mut self.bulk {
+            for (key, record) in self.disruptions.drain() {
+                d.doc(
+                    crate::disruption::DISRUPTIONS,
+                    &key,
+                    Doc::Disruption(Box::new(record)),
+                );
+            }
+            d.write_run(self.store, &mut self.writer)?;
+            tracing::info!(runs = d.runs, "first load: sorted runs written");
+        }
         let rebuilt = began.elapsed().as_secs_f64();
         // From here on the store answers for what the chunk wrote.
         self.writer.barrier()?;
@@ -1433,6 +1615,14 @@ impl<'s> Run<'s> {
 
     fn finish(mut self) -> Result<IngestReport, Error> {
         self.flush_chunk()?;
+        if self.bulk.take().is_some() {
+            // Everything the first load resolved is stored: from here on it is a run like
+            // any other (its end merges are completed after a kill by the incremental path).
+            let mut b = Batch::default();
+            b.remove_doc(META, bulk::MARKER);
+            self.store.write(b, Durability::Durable)?;
+            self.bulk_rows = HashMap::new();
+        }
         // Relationships to records that arrived later in this run (or in an earlier one).
         let pending: Vec<PendingRelation> = self
             .store
