@@ -480,7 +480,9 @@ fn open_story(t: &Tmux, query: &str, header: &str) -> String {
     let name = header.split("  ").next().unwrap_or(header);
     t.wait_for(&format!("▶ {name}"), 20);
     t.keys(&["Enter"]);
-    t.wait_for(header, 20)
+    t.wait_for(header, 20);
+    // The record's history and cues may come a frame after its header.
+    t.wait_for(" History (", 20)
 }
 
 /// Every planted story of `docs/demo.md`, walked the way a call-center rep would on the
