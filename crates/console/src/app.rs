@@ -1740,19 +1740,25 @@ impl<S: Service> App<S> {
             Reply::Decided(result) => {
                 match result {
                     Ok((a, grant)) => {
-                        if matches!(self.popups.last(), Some(Popup::Decide(_))) {
+                        // The name as the request was decided: a live refresh of the queue
+                        // may already have dropped the decided request.
+                        let mut who = None;
+                        if let Some(Popup::Decide(d)) = self.popups.last() {
+                            if d.queued.approval.id == a.id {
+                                who = Some(d.queued.customer_name.clone());
+                            }
                             self.popups.pop();
                         }
-                        let who = self
-                            .approvals
-                            .entries
-                            .iter()
-                            .flatten()
-                            .find(|q| q.approval.id == a.id)
-                            .map_or_else(
-                                || format!("customer {}", a.request.customer),
-                                |q| q.customer_name.clone(),
-                            );
+                        let who = who
+                            .or_else(|| {
+                                self.approvals
+                                    .entries
+                                    .iter()
+                                    .flatten()
+                                    .find(|q| q.approval.id == a.id)
+                                    .map(|q| q.customer_name.clone())
+                            })
+                            .unwrap_or_else(|| format!("customer {}", a.request.customer));
                         let line = match (&a.state, grant) {
                             (ApprovalState::Approved { changed: true, .. }, Some(g)) => format!(
                                 "{} changed to {} {} for {who} (asked {}); {} sees it",
