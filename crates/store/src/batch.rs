@@ -269,10 +269,7 @@ impl Batch {
         key: &str,
         encoded: Result<Vec<u8>, String>,
     ) -> Result<(), Error> {
-        let value = encoded.map_err(|reason| Error::Encode {
-            tree: Space::Docs.name(),
-            reason: format!("{collection}/{key}: {reason}"),
-        })?;
+        let value = doc_value(collection, key, encoded)?;
         self.put_doc_bytes(collection, key, value);
         Ok(())
     }
@@ -287,10 +284,7 @@ impl Batch {
         owner: CustomerId,
         value: &T,
     ) -> Result<(), Error> {
-        let value = codec::encode_doc(value).map_err(|reason| Error::Encode {
-            tree: Space::Docs.name(),
-            reason: format!("{collection}/{key}: {reason}"),
-        })?;
+        let value = doc_value(collection, key, codec::encode_doc(value))?;
         self.put_sealed_doc_bytes(collection, key, owner, value);
         Ok(())
     }
@@ -304,10 +298,7 @@ impl Batch {
         owner: CustomerId,
         value: &T,
     ) -> Result<(), Error> {
-        let value = codec::encode(value).map_err(|reason| Error::Encode {
-            tree: Space::Docs.name(),
-            reason: format!("{collection}/{key}: {reason}"),
-        })?;
+        let value = doc_value(collection, key, codec::encode(value))?;
         self.put_sealed_doc_bytes(collection, key, owner, value);
         Ok(())
     }
@@ -424,6 +415,18 @@ impl Batch {
             }
         }
     }
+}
+
+/// A document's encoded bytes, or the encoding failure named by collection and key.
+fn doc_value(
+    collection: &str,
+    key: &str,
+    encoded: Result<Vec<u8>, String>,
+) -> Result<Vec<u8>, Error> {
+    encoded.map_err(|reason| Error::Encode {
+        tree: Space::Docs.name(),
+        reason: format!("{collection}/{key}: {reason}"),
+    })
 }
 
 #[cfg(test)]
