@@ -1407,6 +1407,7 @@ impl<'s> Run<'s> {
             );
             // A first load writes every record with its customer below.
             self.touched.clear();
+            bulk::begin_index(self.store)?;
         } else {
             self.write_rows()?;
         }
@@ -1616,6 +1617,7 @@ impl<'s> Run<'s> {
     fn finish(mut self) -> Result<IngestReport, Error> {
         self.flush_chunk()?;
         if self.bulk.take().is_some() {
+            bulk::publish_index(self.store)?;
             // Everything the first load resolved is stored: from here on it is a run like
             // any other (its end merges are completed after a kill by the incremental path).
             let mut b = Batch::default();

@@ -371,6 +371,11 @@ impl Store {
                 });
             }
         }
+        if !self.index_is_empty()? {
+            return Err(Error::NotEmpty {
+                what: "the index segment is not empty".into(),
+            });
+        }
         Ok(())
     }
 }
@@ -451,6 +456,8 @@ impl Importer<'_> {
         }
         store.apply_raw(raw)?;
         store.flush()?;
+        // An import writes every index entry as an overlay record: into a segment with them.
+        store.compact_index_if_large()?;
         Ok(())
     }
 }

@@ -106,6 +106,15 @@ pub enum Error {
     /// `docs/security.md`: without its key store a database's personal data cannot be read).
     #[error("key store: {0}")]
     Keys(String),
+
+    /// An index segment file of the database directory is missing, damaged or unwritable.
+    #[error("index segment {}: {reason}", path.display())]
+    Segment {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl From<sled::Error> for Error {

@@ -9,7 +9,7 @@
 //! | grants | `Eg` | customer id, disruption (raw UTF-8) | `CompensationGrant` (sealed) |
 //! | scores | `Ep` | page: customer id / 256 | a page of up to 256 customers' `Scores` (`codec::SCORE_PAGE_V1`) |
 //! | removed | `Er` | customer id | `Option<CustomerId>` (merged into) |
-//! | index | `Xk` | kind (u8), keyed hash of the value (16 bytes, `seal`), customer id | empty |
+//! | index (overlay) | `Xk` | kind (u8), keyed hash of the value (16 bytes, `seal`), customer id | a record: present (1) or removed (0), then the write's sequence number (u64 BE); the entries themselves live in segment files (`segment`, `index`) |
 //! | customer_index | `Xr` | customer id | `Vec<IndexKey>`: the customer's index keys, sorted (sealed) |
 //! | history_digests | `Xh` | customer id | the caller's compact digest of the customer's interactions; removed by every write to them |
 //! | customer_ids | `Xc` | page: customer id / 256 | which of the page's 256 customer ids exist (`codec::ID_PAGE_V1` bitmap), kept by every customer write |

@@ -58,9 +58,11 @@ mod batch;
 pub mod codec;
 mod error;
 mod feed;
+mod index;
 mod keys;
 mod schema;
 mod seal;
+mod segment;
 mod store;
 mod vocab;
 

@@ -20,7 +20,11 @@ use crate::{Error, codec};
 ///   key per customer held in the key store file, index keys holding a keyed hash of their
 ///   value instead of the value, the prefix-searchable values in the vocabulary file; migrated
 ///   by sealing every value in place and rebuilding the index from the customers' key lists.
-pub const SCHEMA_VERSION: u32 = 4;
+/// - 5: index entries in sorted immutable segment files under an overlay of sled records
+///   (`index`, `segment`): an `Xk` key holds a record (present or removed, and a sequence
+///   number) instead of being the entry; migrated by moving the `Xk` entries into a segment
+///   (`Store::index_into_segments`).
+pub const SCHEMA_VERSION: u32 = 5;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
@@ -45,6 +49,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         from: 3,
         run: crate::Store::seal_existing,
+    },
+    Migration {
+        from: 4,
+        run: crate::Store::index_into_segments,
     },
 ];
 

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::batch::Op;
 use crate::feed::{Feed, Subscriber};
+use crate::index::{IndexPlan, IndexState};
 use crate::keys::{self, Key, Space};
 use crate::seal::{self, KeyStore};
 use crate::vocab::Vocab;
@@ -87,7 +88,7 @@ pub struct Store {
 }
 
 pub(crate) struct Inner {
-    db: sled::Db,
+    pub(crate) db: sled::Db,
     pub(crate) tree: sled::Tree,
     path: Option<PathBuf>,
     schema_version: u32,
@@ -101,6 +102,8 @@ pub(crate) struct Inner {
     pub(crate) keys: RwLock<KeyStore>,
     /// The values of the prefix-searchable index kinds (`vocab`).
     pub(crate) vocab: RwLock<Vocab>,
+    /// The index's segments, overlay count and open build (`index`).
+    pub(crate) index: IndexState,
 }
 
 impl std::fmt::Debug for Store {
@@ -112,7 +115,7 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded data stays consistent even if a holder panicked: sled applied the batch
     // completely or not at all.
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -130,11 +133,11 @@ fn decode_at<T: DeserializeOwned>(raw_key: &[u8], value: &[u8]) -> Result<T, Err
     codec::decode(value).map_err(|reason| decode_err(raw_key, reason))
 }
 
-fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+pub(crate) fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+pub(crate) fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -213,6 +216,7 @@ impl Store {
         let tree: sled::Tree = (*db).clone();
         let keys = KeyStore::open(path.as_deref())?;
         let vocab = Vocab::open(path.as_deref())?;
+        let index = IndexState::new(path.as_deref())?;
         let shown = path.clone().unwrap_or_else(|| PathBuf::from("(temporary)"));
         let store = Store {
             inner: Arc::new(Inner {
@@ -225,10 +229,12 @@ impl Store {
                 feed: Mutex::new(None),
                 keys: RwLock::new(keys),
                 vocab: RwLock::new(vocab),
+                index,
             }),
         };
         schema::check(&store, &shown)?;
         store.recover_erasures()?;
+        store.open_index()?;
         Ok(store)
     }
 
@@ -284,7 +290,7 @@ impl Store {
     }
 
     /// The keyed hash standing for an index value in sled keys.
-    fn index_hash(&self, kind: IndexKind, value: &str) -> [u8; seal::HASH_LEN] {
+    pub(crate) fn index_hash(&self, kind: IndexKind, value: &str) -> [u8; seal::HASH_LEN] {
         read(&self.inner.keys).index_hash(kind.code(), value)
     }
 
@@ -461,22 +467,7 @@ impl Store {
         key: &IndexKey,
         limit: usize,
     ) -> Result<Vec<CustomerId>, Error> {
-        let prefix = keys::index_value_prefix(key.kind, &self.index_hash(key.kind, &key.value));
-        let plen = prefix.len();
-        self.inner
-            .tree
-            .scan_prefix(&prefix)
-            .keys()
-            .take(limit)
-            .map(|k| {
-                let k = k?;
-                let id: [u8; 8] = k
-                    .get(plen..)
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| bad_key(&k))?;
-                Ok(CustomerId(u64::from_be_bytes(id)))
-            })
-            .collect()
+        self.index_ids(key, limit)
     }
 
     /// Up to `limit` index entries of `kind` whose value starts with `prefix`, in value
@@ -818,8 +809,9 @@ impl Store {
         }
         {
             let _guard = lock(&self.inner.write_lock);
-            let sled_batch = self.plan(batch.ops, &HashMap::new())?;
+            let (sled_batch, index) = self.plan(batch.ops, &HashMap::new())?;
             self.inner.tree.apply_batch(sled_batch)?;
+            self.index_applied(index);
         }
         if durability == Durability::Durable {
             // After the batch, never inside a transaction: flush covers every write so far.
@@ -834,9 +826,15 @@ impl Store {
     /// customer's current key or, for the customers in `halves` (an erasure), the named half;
     /// keys the batch needs are made (and synced) first, and the vocabulary gains the batch's
     /// new prefix-searchable values, before the sled batch is returned to be applied.
-    fn plan(&self, ops: Vec<Op>, halves: &HashMap<CustomerId, u8>) -> Result<sled::Batch, Error> {
+    fn plan(
+        &self,
+        ops: Vec<Op>,
+        halves: &HashMap<CustomerId, u8>,
+    ) -> Result<(sled::Batch, IndexPlan<'_>), Error> {
         let tree = &self.inner.tree;
         let mut out = sled::Batch::default();
+        // Index entries: overlay records, or the open build's (`index`).
+        let mut index = self.index_plan();
         let owners = ops.iter().filter_map(|op| match op {
             Op::PutCustomer { id, .. } => Some(*id),
             Op::PutInteraction { customer, .. } => Some(*customer),
@@ -898,16 +896,23 @@ impl Store {
                     let old_set: BTreeSet<&IndexKey> = old.iter().collect();
                     let new_set: BTreeSet<&IndexKey> = new.iter().collect();
                     for k in old_set.difference(&new_set) {
-                        out.remove(keys::index(k.kind, &self.index_hash(k.kind, &k.value), id));
+                        let hash = self.index_hash(k.kind, &k.value);
+                        index.remove(&mut out, k.kind.code(), &hash, id)?;
                     }
                     for k in new_set.difference(&old_set) {
-                        out.insert(
-                            keys::index(k.kind, &self.index_hash(k.kind, &k.value), id),
-                            &[][..],
-                        );
                         if crate::VOCAB_KINDS.contains(&k.kind) {
                             vocab_new.push((k.kind, k.value.clone()));
                         }
+                    }
+                    // An open build takes every entry: what a stopped build held is lost.
+                    let added: Vec<&&IndexKey> = if index.building() {
+                        new_set.iter().collect()
+                    } else {
+                        new_set.difference(&old_set).collect()
+                    };
+                    for k in added {
+                        let hash = self.index_hash(k.kind, &k.value);
+                        index.put(&mut out, k.kind.code(), &hash, id)?;
                     }
                     if new.is_empty() {
                         out.remove(keys::customer_index(id));
@@ -930,7 +935,8 @@ impl Store {
                         None => self.index_keys_of(id)?,
                     };
                     for k in &old {
-                        out.remove(keys::index(k.kind, &self.index_hash(k.kind, &k.value), id));
+                        let hash = self.index_hash(k.kind, &k.value);
+                        index.remove(&mut out, k.kind.code(), &hash, id)?;
                     }
                     out.remove(keys::customer_index(id));
                     out.remove(keys::customer(id));
@@ -1123,7 +1129,8 @@ impl Store {
                 out.insert(keys::meta(counter), encode_meta(max.saturating_add(1))?);
             }
         }
-        Ok(out)
+        self.index_count(&index, &mut out)?;
+        Ok((out, index))
     }
 
     /// Sets (`present`) or clears the customer's bit in its page of customer ids, as the
@@ -1227,6 +1234,12 @@ impl Store {
                 )));
             }
         }
+        // Entries of theirs in the live segment: removed at once by tombstones, and from the
+        // segment file by a compaction once the erasure is done.
+        let mut in_segment = false;
+        for c in customers {
+            in_segment = in_segment || self.segment_holds(*c, &self.index_keys_of(*c)?)?;
+        }
         let mut halves = HashMap::new();
         {
             let mut ks = write(&self.inner.keys);
@@ -1241,8 +1254,9 @@ impl Store {
                 value: encode_meta(u64::from(*half))?,
             });
         }
-        let planned = self.plan(ops, &halves)?;
+        let (planned, index) = self.plan(ops, &halves)?;
         self.inner.tree.apply_batch(planned)?;
+        self.index_applied(index);
         self.inner.db.flush()?;
         {
             let mut ks = write(&self.inner.keys);
@@ -1251,6 +1265,10 @@ impl Store {
             }
         }
         summary.customers = customers.len() as u64;
+        drop(_guard);
+        if in_segment {
+            self.compact_index()?;
+        }
         summary.vocabulary_dropped = self.prune_vocabulary()? as u64;
         Ok(summary)
     }
@@ -1416,6 +1434,7 @@ impl Store {
             let n = match space {
                 Space::Scores => self.scored_customers()?,
                 Space::CustomerIds => self.customer_count()?,
+                Space::Index => self.index_entry_count()?,
                 _ => self.count(&space.prefix())?,
             };
             keyspaces.push((space.name().to_owned(), n));
@@ -1436,7 +1455,7 @@ impl Store {
             schema_version: self.inner.schema_version,
             keyspaces,
             collections,
-            size_on_disk: self.inner.db.size_on_disk()?,
+            size_on_disk: self.inner.db.size_on_disk()? + self.index_segment_bytes(),
         })
     }
 
@@ -1961,7 +1980,7 @@ mod tests {
             db.flush().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version(), 4);
+        assert_eq!(store.schema_version(), schema::SCHEMA_VERSION);
         assert_eq!(store.customer(c.id).unwrap(), Some(c.clone()));
         assert_eq!(store.index_keys_of(c.id).unwrap(), index);
         for k in &index {

@@ -208,6 +208,22 @@ impl Deferred {
     }
 }
 
+/// Opens the store's index build before the golden records are written: the index entries of
+/// the customers go to one sorted segment written at the end ([`publish_index`]) instead of
+/// millions of sled keys in random order (`rapport_store`'s `index` module).
+pub(super) fn begin_index(store: &Store) -> Result<(), Error> {
+    store.begin_index_build()?;
+    Ok(())
+}
+
+/// Makes the index build live once every golden record is applied (after the writer's
+/// barrier), before the first-load marker is removed: a run killed before this loads again
+/// and builds the index again.
+pub(super) fn publish_index(store: &Store) -> Result<(), Error> {
+    store.publish_index_build()?;
+    Ok(())
+}
+
 /// Hands the batch to the writer once it holds [`WRITE_BYTES`].
 pub(super) fn cut(b: &mut Batch, writer: &mut Writer) -> Result<(), Error> {
     if b.bytes() >= WRITE_BYTES {
