@@ -748,7 +748,7 @@ impl Store {
         Ok(())
     }
 
-    /// Schema 4 -> 5: the index entries of the overlay (schema 4 kept every entry as an `Xk`
+    /// Schema 5 -> 6: the index entries of the overlay (schema 5 kept every entry as an `Xk`
     /// key) move into a segment. A compaction: idempotent, and a rerun after a crash merges
     /// what is left.
     pub(crate) fn index_into_segments(&self) -> Result<(), String> {
@@ -976,14 +976,14 @@ mod tests {
     }
 
     #[test]
-    fn a_version_4_database_has_its_index_moved_into_a_segment() {
+    fn a_version_5_database_has_its_index_moved_into_a_segment() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let sample = IndexKey::new(IndexKind::NameToken, "family3");
         {
             let store = Store::open(&path).unwrap();
             put(&store, 1..=300);
-            // The version-4 layout: every entry an `Xk` key with an empty value, no segment.
+            // The version-5 layout: every entry an `Xk` key with an empty value, no segment.
             let tree = store.raw_tree();
             for k in tree.scan_prefix(Space::Index.prefix()).keys() {
                 tree.insert(k.unwrap(), &[][..]).unwrap();
@@ -993,7 +993,7 @@ mod tests {
             }
             tree.insert(
                 keys::meta(schema::VERSION_KEY),
-                schema::encode_version(4).unwrap(),
+                schema::encode_version(5).unwrap(),
             )
             .unwrap();
             store.flush().unwrap();

@@ -20,11 +20,14 @@ use crate::{Error, codec};
 ///   key per customer held in the key store file, index keys holding a keyed hash of their
 ///   value instead of the value, the prefix-searchable values in the vocabulary file; migrated
 ///   by sealing every value in place and rebuilding the index from the customers' key lists.
-/// - 5: index entries in sorted immutable segment files under an overlay of sled records
+/// - 5: a customer's interactions in pages (`EI` + customer id + the page's fence, up to
+///   `codec::PAGE_MAX_ENTRIES` interactions a page, `pages`), was one `Ei` key per
+///   interaction; migrated by `interactions_into_pages`.
+/// - 6: index entries in sorted immutable segment files under an overlay of sled records
 ///   (`index`, `segment`): an `Xk` key holds a record (present or removed, and a sequence
 ///   number) instead of being the entry; migrated by moving the `Xk` entries into a segment
 ///   (`Store::index_into_segments`).
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
@@ -52,9 +55,18 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         from: 4,
+        run: interactions_into_pages,
+    },
+    Migration {
+        from: 5,
         run: crate::Store::index_into_segments,
     },
 ];
+
+/// 4 -> 5: the interactions from one key each into pages per customer (`pages`).
+fn interactions_into_pages(store: &crate::Store) -> Result<(), String> {
+    store.interactions_into_pages()
+}
 
 /// 2 -> 3: writes the pages of customer ids from the customer keys (one scan, keys in id
 /// order; a page is written once all its customers are seen, so a rerun after a crash
