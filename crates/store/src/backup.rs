@@ -220,10 +220,14 @@ impl Store {
                 &mut sum,
             )?;
         }
+        // Page by page: the interactions in (customer, time, id) order, one line each, so the
+        // file does not depend on where the pages were cut.
         for kv in tree.scan_prefix(Space::Interactions.prefix()) {
             let (k, v) = kv?;
-            sum.interactions += 1;
-            emit(&Line::Interaction(self.decode_at(&k, &v)?), &mut sum)?;
+            for i in self.page_interactions(&k, &v)? {
+                sum.interactions += 1;
+                emit(&Line::Interaction(i), &mut sum)?;
+            }
         }
         for kv in tree.scan_prefix(Space::Grants.prefix()) {
             let (k, v) = kv?;

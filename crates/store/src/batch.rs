@@ -40,15 +40,24 @@ pub(crate) enum Op {
         id: CustomerId,
         merged_into: Option<CustomerId>,
     },
+    /// Merged into the customer's pages of interactions when the batch is planned.
     PutInteraction {
         id: InteractionId,
         customer: CustomerId,
-        key: Vec<u8>,
-        value: Vec<u8>,
+        at: Timestamp,
+        /// The interaction encoded for a page (`codec::encode_entry`).
+        entry: Vec<u8>,
     },
     RemoveInteraction {
         customer: CustomerId,
-        key: Vec<u8>,
+        at: Timestamp,
+        id: InteractionId,
+    },
+    /// A customer's interactions, sorted by (time, id), written as whole pages without
+    /// reading the stored ones ([`Batch::put_new_interactions`]).
+    PutInteractionPages {
+        customer: CustomerId,
+        entries: Vec<(Timestamp, InteractionId, Vec<u8>)>,
     },
     InsertGrant {
         key: Vec<u8>,
@@ -115,24 +124,68 @@ impl Batch {
     }
 
     /// Stores an interaction (replacing one with the same customer, time and id). Removes the
-    /// customer's history digest (see [`Batch::put_history_digest`]).
+    /// customer's history digest (see [`Batch::put_history_digest`]). Interactions are kept
+    /// in pages per customer: the write reads and rewrites each page it touches once per
+    /// batch, however many of the customer's interactions the batch writes.
     pub fn put_interaction(&mut self, i: &Interaction) {
-        if let Some(value) = self.encode(Space::Interactions, i) {
-            self.push(Op::PutInteraction {
+        match codec::encode_entry(i) {
+            Ok(entry) => self.push(Op::PutInteraction {
                 id: i.id,
                 customer: i.customer,
-                key: keys::interaction(i.customer, i.at, i.id),
-                value,
-            });
+                at: i.at,
+                entry,
+            }),
+            Err(reason) => self.fail(Error::Encode {
+                tree: Space::Interactions.name(),
+                reason,
+            }),
         }
     }
 
     /// Removes an interaction, and the customer's history digest.
     pub fn remove_interaction(&mut self, customer: CustomerId, at: Timestamp, id: InteractionId) {
-        self.push(Op::RemoveInteraction {
-            customer,
-            key: keys::interaction(customer, at, id),
-        });
+        self.push(Op::RemoveInteraction { customer, at, id });
+    }
+
+    /// Stores interactions of one customer as whole pages, without reading the customer's
+    /// stored pages: for a bulk load that knows the customer has no interactions stored (a
+    /// first load), or only these same ones written by this method before (a first load done
+    /// again after a kill, which writes the same pages under the same keys). `interactions`
+    /// must all be of one customer, in (time, id) order without repeats (the write fails
+    /// otherwise, writing nothing). Anything else is [`Batch::put_interaction`]'s business:
+    /// pages written over a stored history would overlap it. Removes the customer's history
+    /// digest and announces every interaction to the change feed, as `put_interaction` does.
+    pub fn put_new_interactions(&mut self, interactions: &[Interaction]) {
+        let Some(first) = interactions.first() else {
+            return;
+        };
+        let customer = first.customer;
+        let mut entries = Vec::with_capacity(interactions.len());
+        let mut last: Option<(Timestamp, InteractionId)> = None;
+        for i in interactions {
+            if i.customer != customer || last.is_some_and(|l| l >= (i.at, i.id)) {
+                self.fail(Error::Encode {
+                    tree: Space::Interactions.name(),
+                    reason: format!(
+                        "put_new_interactions: {} of {} is not after the one before it for {customer}",
+                        i.id, i.customer
+                    ),
+                });
+                return;
+            }
+            last = Some((i.at, i.id));
+            match codec::encode_entry(i) {
+                Ok(entry) => entries.push((i.at, i.id, entry)),
+                Err(reason) => {
+                    self.fail(Error::Encode {
+                        tree: Space::Interactions.name(),
+                        reason,
+                    });
+                    return;
+                }
+            }
+        }
+        self.push(Op::PutInteractionPages { customer, entries });
     }
 
     /// Inserts a compensation grant, conditionally: if (customer, disruption) already has a
@@ -378,11 +431,16 @@ impl Batch {
                 // Each index entry, plus its line in the customer's list of keys.
                 value.len() + keys.iter().map(|k| 2 * (k.value.len() + 12)).sum::<usize>()
             }
-            Op::PutInteraction { key, value, .. } => key.len() + value.len() + 16,
+            // A page's share of its key and seal, per interaction.
+            Op::PutInteraction { entry, .. } => entry.len() + 8,
+            Op::PutInteractionPages { entries, .. } => {
+                entries.iter().map(|(_, _, e)| e.len() + 4).sum::<usize>() + 64
+            }
+            Op::RemoveInteraction { .. } => 26,
             Op::InsertGrant { key, value } | Op::Put { key, value } => key.len() + value.len(),
             Op::PutSealed { key, value, .. } => key.len() + value.len() + 40,
             Op::PutScorePage { value, .. } => value.len() + 16,
-            Op::RemoveInteraction { key, .. } | Op::Remove { key } => key.len(),
+            Op::Remove { key } => key.len(),
             Op::ExpectDoc { .. } => 0,
             Op::RemoveCustomer { .. } | Op::PutScores { .. } => 64,
         };

@@ -12,6 +12,11 @@
 //!   (history digests, which scoring reads in place; the caller checks them).
 //! - [`ID_PAGE_V1`]: which of a page's [`PAGE_SLOTS`] customer ids exist: a 256-bit bitmap
 //!   (bit `id % 256`, least significant bit of byte 0 first).
+//! - [`INTERACTION_PAGE_V1`]: a page of one customer's interactions (up to
+//!   [`PAGE_MAX_ENTRIES`] or [`PAGE_MAX_BYTES`]): in the clear, the count and the ids the
+//!   write that stored it added (varints; for counts and change events), then the body sealed
+//!   under the customer's key: each interaction as a varint length and its bincode bytes, in
+//!   (time, id) order.
 //! - [`SCORE_PAGE_V1`]: a page of up to [`PAGE_SLOTS`] customers' scores in one value
 //!   (customer id / 256 is the page, id % 256 the slot), fixed-width so that one customer's
 //!   entry is read without decoding the others. A scoring run writes a million customers'
@@ -31,7 +36,7 @@
 
 use std::collections::BTreeMap;
 
-use rapport_core::{Scores, Tier, Timestamp};
+use rapport_core::{InteractionId, Scores, Tier, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -556,6 +561,150 @@ pub(crate) fn decode_score_tiers(bytes: &[u8]) -> Result<Vec<(u8, Tier)>, String
 pub(crate) fn score_page_slots(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let page = parse_page(bytes)?;
     Ok((0..=u8::MAX).filter(|s| page.has(*s)).collect())
+}
+
+/// Format byte of a page of interactions, version 1.
+pub const INTERACTION_PAGE_V1: u8 = 10;
+/// The most interactions a page holds (see `docs/ARCHITECTURE.md`, store: measured against
+/// the cost of reading the newest 100 and of rewriting a page for one more interaction).
+pub const PAGE_MAX_ENTRIES: usize = 128;
+/// The most bytes of encoded interactions a page holds (one larger interaction alone may
+/// exceed it): far below sled's 128 KiB threshold for values kept in separate blob files.
+pub const PAGE_MAX_BYTES: usize = 24 * 1024;
+
+/// The parts of a stored page of interactions: the count and the ids the write that stored it
+/// added, in the clear (so counts and change events need no key), and the sealed body.
+#[derive(Debug)]
+pub(crate) struct PageHead<'a> {
+    /// Interactions on the page.
+    pub count: u64,
+    /// Ids of the interactions added or replaced by the write that stored the page, ascending.
+    pub added: Vec<InteractionId>,
+    /// The body, sealed under the customer's key: [`page_body`].
+    pub sealed: &'a [u8],
+}
+
+/// Appends `v` as a LEB128 varint.
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a LEB128 varint from the front of `b`.
+fn take_varint(b: &mut &[u8]) -> Result<u64, String> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = b.split_first().ok_or("a page is cut short")?;
+        *b = rest;
+        v |= u64::from(byte & 0x7F) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err("a varint longer than 64 bits".into())
+}
+
+/// A stored page of interactions: format byte, count (varint), number of added ids (varint),
+/// the added ids (varints, each the difference to the one before), then the sealed body.
+pub(crate) fn encode_interaction_page(
+    count: u64,
+    added: &[InteractionId],
+    sealed: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + 3 * added.len() + sealed.len());
+    out.push(INTERACTION_PAGE_V1);
+    put_varint(&mut out, count);
+    put_varint(&mut out, added.len() as u64);
+    let mut last = 0u64;
+    for id in added {
+        put_varint(&mut out, id.0.wrapping_sub(last));
+        last = id.0;
+    }
+    out.extend_from_slice(sealed);
+    out
+}
+
+/// Reads the header of a page written by [`encode_interaction_page`].
+pub(crate) fn parse_interaction_page(bytes: &[u8]) -> Result<PageHead<'_>, String> {
+    let mut b = match bytes.split_first() {
+        Some((&INTERACTION_PAGE_V1, body)) => body,
+        Some((other, _)) => return Err(format!("unknown value format {other}")),
+        None => return Err("empty value".into()),
+    };
+    let count = take_varint(&mut b)?;
+    let n = take_varint(&mut b)?;
+    if n > count || n > b.len() as u64 {
+        return Err(format!("a page of {count} interactions claims {n} added"));
+    }
+    let mut added = Vec::with_capacity(n as usize);
+    let mut last = 0u64;
+    for _ in 0..n {
+        last = last.wrapping_add(take_varint(&mut b)?);
+        added.push(InteractionId(last));
+    }
+    Ok(PageHead {
+        count,
+        added,
+        sealed: b,
+    })
+}
+
+/// Encodes one interaction for a page: bincode, without a format byte (the page has one).
+pub(crate) fn encode_entry(i: &rapport_core::Interaction) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(160);
+    bincode::serde::encode_into_std_write(i, &mut out, config()).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// The body of a page: each entry as a varint length and its bytes, in (time, id) order.
+pub(crate) fn page_body<'a>(entries: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        put_varint(&mut out, e.len() as u64);
+        out.extend_from_slice(e);
+    }
+    out
+}
+
+/// The entries of a page body written by [`page_body`], in order.
+pub(crate) fn page_entries(body: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut b = body;
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let len = take_varint(&mut b)?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| *l <= b.len())
+            .ok_or("an entry runs past the end of its page")?;
+        let (entry, rest) = b.split_at(len);
+        out.push(entry);
+        b = rest;
+    }
+    Ok(out)
+}
+
+/// The (time, id) of an entry, without decoding the rest of it: the first three fields of an
+/// encoded `Interaction` are its id, customer and time.
+pub(crate) fn entry_key(entry: &[u8]) -> Result<(Timestamp, InteractionId), String> {
+    let ((id, _customer, at), _): ((InteractionId, rapport_core::CustomerId, Timestamp), usize) =
+        bincode::serde::decode_from_slice(entry, config()).map_err(|e| e.to_string())?;
+    Ok((at, id))
+}
+
+/// Decodes one entry of a page (the whole entry must be used).
+pub(crate) fn decode_entry(entry: &[u8]) -> Result<rapport_core::Interaction, String> {
+    let (value, used) = bincode::serde::decode_from_slice(entry, config())
+        .map_err(|e: bincode::error::DecodeError| e.to_string())?;
+    if used != entry.len() {
+        return Err(format!(
+            "{} trailing bytes after an interaction",
+            entry.len() - used
+        ));
+    }
+    Ok(value)
 }
 
 #[cfg(test)]

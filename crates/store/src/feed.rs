@@ -178,8 +178,15 @@ fn publish(sinks: &Mutex<Vec<Sink>>, change: Change) {
 
 /// The typed changes a raw sled event stands for: one, except for a page of scores, which
 /// announces every customer on the page (the others' scores are unchanged, but events are
-/// hints to refresh, and a scoring run rewrites whole pages anyway).
+/// hints to refresh, and a scoring run rewrites whole pages anyway), and a page of
+/// interactions, which announces each interaction its write added (named in the page's
+/// header, so the feed needs no key to open the page).
 fn translate(event: &sled::Event) -> Vec<Change> {
+    if let sled::Event::Insert { key, value } = event
+        && let Some(Key::Interaction(customer, _, _)) = Key::parse(key)
+    {
+        return crate::pages::page_changes(customer, value);
+    }
     if let sled::Event::Insert { key, value } = event
         && let Some(Key::ScorePage(page)) = Key::parse(key)
     {
@@ -203,10 +210,6 @@ fn translate_one(event: &sled::Event) -> Option<Change> {
     match event {
         sled::Event::Insert { key, value } => match Key::parse(key)? {
             Key::Customer(customer) => Some(Change::CustomerChanged { customer }),
-            Key::Interaction(customer, _, interaction) => Some(Change::InteractionAdded {
-                customer,
-                interaction,
-            }),
             Key::Grant(customer, disruption) => Some(Change::GrantIssued {
                 customer,
                 disruption,

@@ -5,7 +5,7 @@
 //! | keyspace | prefix | rest of the key | value |
 //! |---|---|---|---|
 //! | customers | `Ec` | customer id (u64 BE) | `Customer` (sealed under the customer's key) |
-//! | interactions | `Ei` | customer id, time (i64, sign bit flipped, BE), interaction id | `Interaction` (sealed) |
+//! | interactions | `EI` | customer id, then the page's fence: time (i64, sign bit flipped, BE) and interaction id | a page of the customer's interactions from the fence up to the next page's fence (`codec::INTERACTION_PAGE_V1`, body sealed) |
 //! | grants | `Eg` | customer id, disruption (raw UTF-8) | `CompensationGrant` (sealed) |
 //! | scores | `Ep` | page: customer id / 256 | a page of up to 256 customers' `Scores` (`codec::SCORE_PAGE_V1`) |
 //! | removed | `Er` | customer id | `Option<CustomerId>` (merged into) |
@@ -17,7 +17,10 @@
 //! | meta | `Mm` | name (ASCII) | `u64` |
 //!
 //! The keyspaces whose changes produce change events share the first byte `E`, so the change
-//! feed watches one prefix and index and document writes cost the feed nothing.
+//! feed watches one prefix and index and document writes cost the feed nothing. A page of
+//! interactions names in its header the interactions its write added, so the feed tells
+//! each of them without a key to open the page. Schema 4 kept one key per interaction (`Ei` + customer, time,
+//! id); the migration to 5 moves them into pages.
 
 use rapport_core::{CustomerId, InteractionId, Timestamp};
 
@@ -59,7 +62,7 @@ impl Space {
     pub(crate) fn prefix(self) -> [u8; 2] {
         match self {
             Space::Customers => *b"Ec",
-            Space::Interactions => *b"Ei",
+            Space::Interactions => *b"EI",
             Space::Grants => *b"Eg",
             Space::Scores => *b"Ep",
             Space::Removed => *b"Er",
@@ -98,6 +101,37 @@ impl Space {
 
 /// The prefix every evented keyspace shares (see the module doc).
 pub(crate) const EVENTED_PREFIX: &[u8] = b"E";
+
+/// Where schema version 4 kept one interaction per key (`Ei` + customer id, flipped time, id).
+pub(crate) const LEGACY_INTERACTIONS_PREFIX: &[u8] = b"Ei";
+
+/// A schema-4 interaction key (for the migration's tests).
+#[cfg(test)]
+pub(crate) fn legacy_interaction(
+    customer: CustomerId,
+    at: Timestamp,
+    id: InteractionId,
+) -> Vec<u8> {
+    let mut k = LEGACY_INTERACTIONS_PREFIX.to_vec();
+    k.extend_from_slice(&customer.0.to_be_bytes());
+    k.extend_from_slice(&time_bytes(at));
+    k.extend_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+/// The customer, time and id of a schema-4 interaction key.
+pub(crate) fn parse_legacy_interaction(
+    raw: &[u8],
+) -> Option<(CustomerId, Timestamp, InteractionId)> {
+    let b = raw.strip_prefix(LEGACY_INTERACTIONS_PREFIX)?;
+    if b.len() != 24 {
+        return None;
+    }
+    let (c, rest) = take_u64(b)?;
+    let t: [u8; 8] = rest.get(..8)?.try_into().ok()?;
+    let (i, _) = take_u64(&rest[8..])?;
+    Some((CustomerId(c), time_from(t), InteractionId(i)))
+}
 
 /// Timestamps flipped so that unsigned big-endian byte order equals signed order.
 pub(crate) fn time_bytes(t: Timestamp) -> [u8; 8] {
@@ -202,7 +236,10 @@ pub(crate) fn customer_prefix(space: Space, id: CustomerId) -> Vec<u8> {
     k
 }
 
-pub(crate) fn interaction(customer: CustomerId, at: Timestamp, id: InteractionId) -> Vec<u8> {
+/// The key of the customer's page of interactions whose fence is (`at`, `id`): the page holds
+/// the customer's interactions from the fence (inclusive) up to the next page's fence, or all
+/// older ones too when it is the customer's first page.
+pub(crate) fn interaction_page(customer: CustomerId, at: Timestamp, id: InteractionId) -> Vec<u8> {
     let mut k = with_prefix(Space::Interactions, 24);
     k.extend_from_slice(&customer.0.to_be_bytes());
     k.extend_from_slice(&time_bytes(at));
@@ -263,6 +300,7 @@ pub(crate) fn meta(name: &str) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Key {
     Customer(CustomerId),
+    /// A page of the customer's interactions, by its fence (time, id).
     Interaction(CustomerId, Timestamp, InteractionId),
     Grant(CustomerId, String),
     /// A page of scores: customers `page * 256 .. page * 256 + 256`.
@@ -410,8 +448,8 @@ mod tests {
             a in (any::<u64>(), any::<i64>(), any::<u64>()),
             b in (any::<u64>(), any::<i64>(), any::<u64>()),
         ) {
-            let ka = interaction(CustomerId(a.0), Timestamp(a.1), InteractionId(a.2));
-            let kb = interaction(CustomerId(b.0), Timestamp(b.1), InteractionId(b.2));
+            let ka = interaction_page(CustomerId(a.0), Timestamp(a.1), InteractionId(a.2));
+            let kb = interaction_page(CustomerId(b.0), Timestamp(b.1), InteractionId(b.2));
             prop_assert_eq!(a.cmp(&b), ka.cmp(&kb));
             prop_assert_eq!(
                 Key::parse(&ka),
@@ -476,6 +514,12 @@ mod tests {
     #[test]
     fn prefix_end_is_the_next_prefix() {
         assert_eq!(prefix_end(b"Ei"), Some(b"Ej".to_vec()));
+        let legacy = legacy_interaction(CustomerId(3), Timestamp(-5), InteractionId(9));
+        assert_eq!(
+            parse_legacy_interaction(&legacy),
+            Some((CustomerId(3), Timestamp(-5), InteractionId(9)))
+        );
+        assert_eq!(Space::of(&legacy), None);
         assert_eq!(prefix_end(&[1, 0xFF]), Some(vec![2]));
         assert_eq!(prefix_end(&[0xFF, 0xFF]), None);
     }

@@ -4,8 +4,8 @@
 //! written as the contract a second engine (PostgreSQL, later) must meet:
 //!
 //! - typed keyspaces: customers (with secondary indexes kept in the same atomic write),
-//!   interactions keyed customer / time / id so "newest N of customer X" is one reverse range
-//!   scan, compensation grants (at most one per customer and disruption, enforced atomically),
+//!   interactions in pages per customer ordered by time / id so "newest N of customer X" is a
+//!   reverse range scan of one or two pages, compensation grants (at most one per customer and disruption, enforced atomically),
 //!   scores, and generic JSON documents for everything else;
 //! - atomic writes through a [`Batch`] with an explicit [`Durability`];
 //! - a change feed ([`Store::subscribe`]) that never blocks writers;
@@ -59,6 +59,7 @@ pub mod codec;
 mod error;
 mod feed;
 mod keys;
+mod pages;
 mod schema;
 mod seal;
 mod store;

@@ -20,7 +20,10 @@ use crate::{Error, codec};
 ///   key per customer held in the key store file, index keys holding a keyed hash of their
 ///   value instead of the value, the prefix-searchable values in the vocabulary file; migrated
 ///   by sealing every value in place and rebuilding the index from the customers' key lists.
-pub const SCHEMA_VERSION: u32 = 4;
+/// - 5: a customer's interactions in pages (`EI` + customer id + the page's fence, up to
+///   `codec::PAGE_MAX_ENTRIES` interactions a page, `pages`), was one `Ei` key per
+///   interaction; migrated by `interactions_into_pages`.
+pub const SCHEMA_VERSION: u32 = 5;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
@@ -46,7 +49,16 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         from: 3,
         run: crate::Store::seal_existing,
     },
+    Migration {
+        from: 4,
+        run: interactions_into_pages,
+    },
 ];
+
+/// 4 -> 5: the interactions from one key each into pages per customer (`pages`).
+fn interactions_into_pages(store: &crate::Store) -> Result<(), String> {
+    store.interactions_into_pages()
+}
 
 /// 2 -> 3: writes the pages of customer ids from the customer keys (one scan, keys in id
 /// order; a page is written once all its customers are seen, so a rerun after a crash

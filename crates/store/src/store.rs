@@ -138,8 +138,11 @@ fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The customer a key of a sealed keyspace belongs to.
+/// The customer a key of a sealed keyspace belongs to (schema 4's interaction keys included).
 fn owner_of(raw_key: &[u8]) -> Option<CustomerId> {
+    if let Some((c, _, _)) = keys::parse_legacy_interaction(raw_key) {
+        return Some(c);
+    }
     match Key::parse(raw_key)? {
         Key::Customer(c) | Key::CustomerIndex(c) | Key::Grant(c, _) | Key::Interaction(c, _, _) => {
             Some(c)
@@ -535,30 +538,15 @@ impl Store {
     // ---- interactions ----
 
     /// The newest `limit` interactions of the customer, newest first, strictly older than
-    /// `before` (time, id) when given (for paging): one reverse range scan.
+    /// `before` (time, id) when given (for paging): a reverse range scan of its pages of
+    /// interactions (one or two pages for the newest 100).
     pub fn interactions_newest(
         &self,
         customer: CustomerId,
         limit: usize,
         before: Option<(Timestamp, InteractionId)>,
     ) -> Result<Vec<Interaction>, Error> {
-        let start = keys::customer_prefix(Space::Interactions, customer);
-        let end = match before {
-            Some((at, id)) => Some(keys::interaction(customer, at, id)),
-            None => keys::prefix_end(&start),
-        };
-        let range = match end {
-            Some(end) => self.inner.tree.range(start..end),
-            None => self.inner.tree.scan_prefix(&start),
-        };
-        range
-            .rev()
-            .take(limit)
-            .map(|kv| {
-                let (k, v) = kv?;
-                self.decode_at(&k, &v)
-            })
-            .collect()
+        self.newest_in_pages(customer, limit, before)
     }
 
     /// Every interaction of the customer, oldest first.
@@ -566,17 +554,18 @@ impl Store {
         &self,
         customer: CustomerId,
     ) -> impl Iterator<Item = Result<Interaction, Error>> + '_ {
-        self.values(keys::customer_prefix(Space::Interactions, customer))
+        self.paged_interactions(keys::customer_prefix(Space::Interactions, customer))
     }
 
     /// Every interaction, by customer, then time.
     pub fn all_interactions(&self) -> impl Iterator<Item = Result<Interaction, Error>> + '_ {
-        self.values(Space::Interactions.prefix().to_vec())
+        self.paged_interactions(Space::Interactions.prefix().to_vec())
     }
 
-    /// Number of interactions. Counts by scanning the keyspace (seconds at ten million).
+    /// Number of interactions: exact, from the counts in the headers of the pages of
+    /// interactions (one small read per page, nothing opened).
     pub fn interaction_count(&self) -> Result<u64, Error> {
-        self.count(&Space::Interactions.prefix())
+        Ok(self.count_paged()?.0)
     }
 
     // ---- grants and scores ----
@@ -839,7 +828,9 @@ impl Store {
         let mut out = sled::Batch::default();
         let owners = ops.iter().filter_map(|op| match op {
             Op::PutCustomer { id, .. } => Some(*id),
-            Op::PutInteraction { customer, .. } => Some(*customer),
+            Op::PutInteraction { customer, .. } | Op::PutInteractionPages { customer, .. } => {
+                Some(*customer)
+            }
             Op::InsertGrant { key, .. } => owner_of(key),
             Op::PutSealed { owner, .. } => Some(*owner),
             _ => None,
@@ -875,6 +866,9 @@ impl Store {
         };
         // Customers whose history digest this batch has removed so far.
         let mut digests_removed: HashSet<CustomerId> = HashSet::new();
+        // Interaction operations per customer, in batch order: applied to the pages below.
+        let mut page_ops: std::collections::BTreeMap<CustomerId, Vec<crate::pages::PageOp>> =
+            std::collections::BTreeMap::new();
         // Pages of customer ids as they stand after the operations planned so far.
         let mut id_pages: HashMap<u64, [u8; 32]> = HashMap::new();
         // Plain writes planned so far, only when the batch has expectations to check against
@@ -946,17 +940,37 @@ impl Store {
                 Op::PutInteraction {
                     id,
                     customer,
-                    key,
-                    value,
+                    at,
+                    entry,
                 } => {
-                    out.insert(key, seal(customer, &value)?);
+                    page_ops
+                        .entry(customer)
+                        .or_default()
+                        .push(crate::pages::PageOp::Put {
+                            key: (at, id),
+                            entry,
+                        });
                     if digests_removed.insert(customer) {
                         out.remove(keys::history_digest(customer));
                     }
                     max_interaction = max_interaction.max(Some(id.0));
                 }
-                Op::RemoveInteraction { customer, key } => {
-                    out.remove(key);
+                Op::RemoveInteraction { customer, at, id } => {
+                    page_ops
+                        .entry(customer)
+                        .or_default()
+                        .push(crate::pages::PageOp::Remove { key: (at, id) });
+                    if digests_removed.insert(customer) {
+                        out.remove(keys::history_digest(customer));
+                    }
+                }
+                Op::PutInteractionPages { customer, entries } => {
+                    let max = entries.iter().map(|(_, id, _)| id.0).max();
+                    max_interaction = max_interaction.max(max);
+                    page_ops
+                        .entry(customer)
+                        .or_default()
+                        .push(crate::pages::PageOp::Fresh(entries));
                     if digests_removed.insert(customer) {
                         out.remove(keys::history_digest(customer));
                     }
@@ -1038,6 +1052,7 @@ impl Store {
                 }
             }
         }
+        self.plan_interaction_pages(page_ops, &mut out, &seal)?;
         for (page, (slots, value)) in encoded {
             let key = keys::score_page(page);
             let whole = match tree.get(&key)? {
@@ -1176,13 +1191,27 @@ impl Store {
         }
         let _guard = lock(&self.inner.write_lock);
         // Every stored value of theirs must be rewritten or removed by the batch.
+        let mut interactions_written: HashSet<(CustomerId, crate::pages::IKey)> = HashSet::new();
+        for op in &batch.ops {
+            match op {
+                Op::PutInteraction {
+                    customer, at, id, ..
+                }
+                | Op::RemoveInteraction { customer, at, id } => {
+                    interactions_written.insert((*customer, (*at, *id)));
+                }
+                Op::PutInteractionPages { customer, entries } => {
+                    for (at, id, _) in entries {
+                        interactions_written.insert((*customer, (*at, *id)));
+                    }
+                }
+                _ => {}
+            }
+        }
         let written: HashSet<&[u8]> = batch
             .ops
             .iter()
             .filter_map(|op| match op {
-                Op::PutInteraction { key, .. } | Op::RemoveInteraction { key, .. } => {
-                    Some(key.as_slice())
-                }
                 Op::InsertGrant { key, .. }
                 | Op::Put { key, .. }
                 | Op::PutSealed { key, .. }
@@ -1201,7 +1230,17 @@ impl Store {
             .collect();
         let mut summary = ErasureSummary::default();
         for c in customers {
-            for space in [Space::Interactions, Space::Grants] {
+            // Every interaction rewritten or removed: then every page of the customer is
+            // written again, sealed under the new key.
+            for (at, id) in self.interaction_keys_of(*c)? {
+                if !interactions_written.contains(&(*c, (at, id))) {
+                    return Err(Error::Keys(format!(
+                        "erasing {c}: the rewrite leaves interactions {c}/{at}/{id} as it was"
+                    )));
+                }
+                summary.values += 1;
+            }
+            for space in [Space::Grants] {
                 for k in self
                     .inner
                     .tree
@@ -1295,13 +1334,16 @@ impl Store {
         let tree = &self.inner.tree;
         let e = |e: Error| e.to_string();
         let mut max: Option<CustomerId> = None;
-        for space in [
-            Space::Customers,
-            Space::Interactions,
-            Space::Grants,
-            Space::CustomerIndex,
-        ] {
-            if let Some(kv) = tree.scan_prefix(space.prefix()).keys().next_back() {
+        // Schema 3 kept interactions one per key, as schema 4 did (`Ei`): they are sealed in
+        // place here and moved into pages by the next step.
+        let prefixes = [
+            Space::Customers.prefix(),
+            [keys::LEGACY_INTERACTIONS_PREFIX[0], keys::LEGACY_INTERACTIONS_PREFIX[1]],
+            Space::Grants.prefix(),
+            Space::CustomerIndex.prefix(),
+        ];
+        for prefix in prefixes {
+            if let Some(kv) = tree.scan_prefix(prefix).keys().next_back() {
                 let k = kv.map_err(|e| e.to_string())?;
                 max = max.max(owner_of(&k));
             }
@@ -1310,15 +1352,10 @@ impl Store {
             write(&self.inner.keys).ensure(max).map_err(e)?;
         }
         let mut sealed = 0u64;
-        for space in [
-            Space::Customers,
-            Space::Interactions,
-            Space::Grants,
-            Space::CustomerIndex,
-        ] {
+        for prefix in prefixes {
             let mut batch = sled::Batch::default();
             let mut n = 0;
-            for kv in tree.scan_prefix(space.prefix()) {
+            for kv in tree.scan_prefix(prefix) {
                 let (k, v) = kv.map_err(|e| e.to_string())?;
                 if v.first() == Some(&seal::SEALED_V1) {
                     continue;
@@ -1415,11 +1452,14 @@ impl Store {
         for space in Space::ALL {
             let n = match space {
                 Space::Scores => self.scored_customers()?,
+                Space::Interactions => self.interaction_count()?,
                 Space::CustomerIds => self.customer_count()?,
                 _ => self.count(&space.prefix())?,
             };
             keyspaces.push((space.name().to_owned(), n));
         }
+        // The sled keys the interactions take (pages of up to `codec::PAGE_MAX_ENTRIES`).
+        keyspaces.push(("interaction_pages".to_owned(), self.count_paged()?.1));
         let mut collections: Vec<(String, u64)> = Vec::new();
         for k in self.inner.tree.scan_prefix(Space::Docs.prefix()).keys() {
             let k = k?;
@@ -1577,7 +1617,7 @@ mod tests {
         );
 
         // Trailing bytes after a valid (sealed) value: the seal no longer opens.
-        let ikey = keys::interaction(
+        let ikey = keys::interaction_page(
             CustomerId(42),
             Timestamp::from_secs(1_700_000_000),
             InteractionId(7),
@@ -1949,7 +1989,7 @@ mod tests {
                 db.insert(key, &[][..]).unwrap();
             }
             db.insert(
-                keys::interaction(i.customer, i.at, i.id),
+                keys::legacy_interaction(i.customer, i.at, i.id),
                 codec::encode(&i).unwrap(),
             )
             .unwrap();
@@ -1961,7 +2001,7 @@ mod tests {
             db.flush().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version(), 4);
+        assert_eq!(store.schema_version(), schema::SCHEMA_VERSION);
         assert_eq!(store.customer(c.id).unwrap(), Some(c.clone()));
         assert_eq!(store.index_keys_of(c.id).unwrap(), index);
         for k in &index {
@@ -1981,10 +2021,15 @@ mod tests {
             );
             if matches!(
                 Space::of(&k),
-                Some(Space::Customers | Space::Interactions | Space::CustomerIndex)
+                Some(Space::Customers | Space::CustomerIndex)
             ) {
                 assert_eq!(v.first(), Some(&seal::SEALED_V1));
             }
+            if Space::of(&k) == Some(Space::Interactions) {
+                let head = codec::parse_interaction_page(&v).unwrap();
+                assert_eq!(head.sealed.first(), Some(&seal::SEALED_V1));
+            }
+            assert!(!k.starts_with(keys::LEGACY_INTERACTIONS_PREFIX), "{k:?}");
         }
         drop(store);
         // Opening again changes nothing.
