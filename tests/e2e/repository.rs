@@ -484,7 +484,9 @@ fn killed_midway_then_completed(first_load: bool) {
         // Midway: the killed run had stored some of its rows.
         let store = rapport_store::Store::open(&db).unwrap();
         let in_first_load = store.doc_exists("repository_meta", "first_load").unwrap();
-        let written = store.customer_count().unwrap() + store.doc_count("rows").unwrap();
+        let written = store.customer_count().unwrap()
+            + store.doc_count("rows").unwrap()
+            + store.doc_count("row_pages").unwrap();
         drop(store);
         if first_load && !(in_first_load && written > 0) {
             continue; // killed before its writes, or after its load

@@ -49,6 +49,52 @@ pub struct Fragment {
     pub extra: BTreeMap<String, String>,
 }
 
+impl Fragment {
+    /// Bytes this fragment holds on the heap, about (strings and lists by capacity, a map
+    /// entry with its share of a node): the ingest's memory census reports it.
+    pub fn heap_bytes(&self) -> usize {
+        let s = |x: &String| x.capacity();
+        let o = |x: &Option<String>| x.as_ref().map_or(0, String::capacity);
+        let r = |x: &SourceRef| x.source.capacity() + x.key.capacity();
+        let size = std::mem::size_of::<String>();
+        r(&self.source)
+            + o(&self.given_name)
+            + o(&self.family_name)
+            + o(&self.full_name)
+            + self.emails.capacity() * size
+            + self.emails.iter().map(s).sum::<usize>()
+            + self.phones.capacity() * size
+            + self.phones.iter().map(s).sum::<usize>()
+            + self.addresses.capacity() * std::mem::size_of::<Address>()
+            + self
+                .addresses
+                .iter()
+                .map(|a| {
+                    o(&a.street_number)
+                        + o(&a.street)
+                        + o(&a.locality)
+                        + o(&a.postcode)
+                        + o(&a.region)
+                        + o(&a.country)
+                })
+                .sum::<usize>()
+            + o(&self.loyalty_number)
+            + o(&self.loyalty_status)
+            + o(&self.national_id)
+            + self.cross_refs.capacity() * std::mem::size_of::<SourceRef>()
+            + self.cross_refs.iter().map(r).sum::<usize>()
+            + self.relations.capacity()
+                * std::mem::size_of::<(rapport_core::RelationshipKind, SourceRef)>()
+            + self.relations.iter().map(|(_, x)| r(x)).sum::<usize>()
+            // A B-tree node holds up to 11 entries: count each entry's share of one.
+            + self
+                .extra
+                .iter()
+                .map(|(k, v)| s(k) + s(v) + 2 * size + 8)
+                .sum::<usize>()
+    }
+}
+
 /// A postal address, cleansed.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Address {

@@ -45,9 +45,13 @@ use crate::survivorship::{self, BOOKING_REFS, NATIONAL_PHONES, Trust};
 
 mod bulk;
 mod overlay;
+mod rowpages;
 mod writer;
 use bulk::{Deferred, Doc, FirstLoad};
 use overlay::KeyOverlay;
+pub use rowpages::{Layout, ROW_PAGES, row_seen, rows_seen, rows_seen_count};
+use rowpages::{Reads, RowPages};
+pub(crate) use rowpages::{Repoint, repoint as repoint_rows};
 use writer::Writer;
 
 /// Customers whose folded records a run keeps at most (a few KiB each: a customer with many
@@ -56,7 +60,9 @@ const PREPARED_CACHE: usize = 100_000;
 
 /// Collection of stored fragments, keyed by source reference (`source:key`).
 pub const FRAGMENTS: &str = "fragments";
-/// Collection of ingested rows (idempotency), keyed by `source:row key`.
+/// Collection of ingested rows (idempotency), keyed by `source:row key`, one document per
+/// row: how stores written before 2026-12-07 kept them. Rows are now kept in pages
+/// ([`ROW_PAGES`]); the first ingest into such a store moves them there.
 pub const ROWS: &str = "rows";
 /// Collection of relationships waiting for the related record to be ingested.
 pub const PENDING_RELATIONS: &str = "pending_relations";
@@ -106,6 +112,10 @@ fn identifying(kind: IndexKind) -> bool {
             | IndexKind::NationalId
     )
 }
+
+/// Bytes a source row takes in a file, about: a source's pages of rows seen are laid out for
+/// its file's size over this (a first load's files; see `ingest/rowpages.rs`).
+const ROW_BYTES_ESTIMATE: u64 = 150;
 
 /// Bytes of a source file read into rows at a time.
 const READ_PART_BYTES: usize = 8 << 20;
@@ -421,7 +431,16 @@ struct Run<'s> {
     owners: HashMap<String, CustomerId>,
     /// Candidates' records folded for comparison ([`Run::prepared_of`]).
     prepared: HashMap<CustomerId, Vec<Arc<Prepared>>>,
-    rows: HashMap<String, RowSeen>,
+    /// Rows seen: the pages read or written by this run (`ingest/rowpages.rs`).
+    row_pages: RowPages,
+    /// Rows the current file is expected to hold (lays out the pages of a new source).
+    expected_rows: u64,
+    /// On a first load: the source whose rows are being read (its pages are written when
+    /// another source begins, or at the end).
+    load_source: Option<String>,
+    /// On a first load: pages of a finished source were handed to the writer and must be
+    /// applied before a page is read back.
+    pages_unapplied: bool,
     grants: HashSet<(CustomerId, String)>,
     /// Disruption records touched by this run (by canonical id).
     disruptions: HashMap<String, rapport_core::Disruption>,
@@ -446,18 +465,11 @@ struct Run<'s> {
     run_tag: u64,
     /// Rows read by this run so far (for the progress log).
     rows_seen: u64,
-    /// Whether the store held no rows when the run began (a first load): then a row is
-    /// known only if this run wrote it, and rows it did not write are not looked up.
-    first_load: bool,
-    /// Hashes of the row keys this run wrote (checked before the store on a first load).
-    written_rows: HashSet<u64>,
     /// Blocking keys found shared by more than [`BLOCK_CAP`] customers in this run.
     large_blocks: HashSet<IndexKey>,
     /// On the first-load path: the writes held for their sorted run (`ingest/bulk.rs`);
     /// then nothing is read from the store and no chunk is written before the end.
     bulk: Option<Deferred>,
-    /// On the first-load path: every row stored, by a digest of its key.
-    bulk_rows: HashMap<u128, RowSeen>,
 }
 
 enum Resolved {
@@ -475,7 +487,12 @@ impl<'s> Run<'s> {
         inputs: Vec<String>,
     ) -> Result<Run<'s>, Error> {
         let now = opts.now.unwrap_or_else(Timestamp::now);
-        let empty = store.docs::<RowSeen>(ROWS, "").next().is_none();
+        // Rows kept one document each (a store written before the pages) move into pages.
+        let moved = rowpages::migrate(store)?;
+        if moved > 0 {
+            tracing::info!(rows = moved, "rows seen moved into pages");
+        }
+        let empty = !rowpages::any(store)?;
         let mut resumed = false;
         let nothing_stored = empty && store.last_customer_id()?.is_none();
         let found = store
@@ -538,7 +555,14 @@ impl<'s> Run<'s> {
             pending_keys: KeyOverlay::default(),
             owners: HashMap::new(),
             prepared: HashMap::new(),
-            rows: HashMap::new(),
+            row_pages: RowPages::new(if first_load {
+                Reads::RunOnly
+            } else {
+                Reads::Store
+            }),
+            expected_rows: 0,
+            load_source: None,
+            pages_unapplied: false,
             grants: HashSet::new(),
             disruptions: HashMap::new(),
             quarantined: HashSet::new(),
@@ -556,12 +580,9 @@ impl<'s> Run<'s> {
             touched: HashSet::new(),
             run_tag: now.as_millis() as u64,
             rows_seen: 0,
-            first_load,
             keys_in_memory: marker.is_some() || (first_load && store.last_customer_id()?.is_none()),
-            written_rows: HashSet::new(),
             large_blocks: HashSet::new(),
             bulk: marker.map(|_| Deferred::new(resumed)),
-            bulk_rows: HashMap::new(),
         })
     }
 
@@ -666,8 +687,16 @@ impl<'s> Run<'s> {
             self.batch.put_doc(UNBUILT, &key, &marked)?;
             self.unbuilt.push(key);
         }
+        // The pages of rows seen these rows changed, whole, in the batch of their rows.
+        self.row_pages.put_dirty(&mut self.batch, |_| Ok(()))?;
         let batch = std::mem::take(&mut self.batch);
-        self.writer.write(batch)
+        self.writer.write(batch)?;
+        if self.row_pages.over_budget() {
+            // Pages are dropped only once the store has them.
+            self.writer.barrier()?;
+            self.row_pages.drop_clean();
+        }
+        Ok(())
     }
 
     /// Remembers the source's name and phone region (search uses them).
@@ -704,6 +733,18 @@ impl<'s> Run<'s> {
     fn file(&mut self, plan: &Plan, path: &Path) -> Result<(), Error> {
         self.register_source(plan)?;
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        self.expected_rows = size / ROW_BYTES_ESTIMATE;
+        if self.bulk.is_some() {
+            // A first load writes a source's pages of rows seen once it has read its rows.
+            let source = rowpages::page_source(&format!("{}:", plan.source())).to_string();
+            if let Some(done) = self.load_source.take()
+                && done != source
+            {
+                self.row_pages.write_source(&done, &mut self.writer)?;
+                self.pages_unapplied = true;
+            }
+            self.load_source = Some(source);
+        }
         let bar = if self.opts.progress {
             let b = indicatif::ProgressBar::new(size);
             b.set_style(
@@ -847,14 +888,14 @@ impl<'s> Run<'s> {
         }
         let row_doc = format!("{}:{}", plan.source(), ex.row_key);
         let hash = Fnv::hash(&row.raw);
-        let row_hash = Fnv::hash(row_doc.as_bytes());
         let digest = bulk::row_digest(&row_doc);
-        let seen = match self.rows.get(&row_doc) {
-            Some(s) => Some(s.clone()),
-            None if self.bulk.is_some() => self.bulk_rows.get(&digest).cloned(),
-            None if self.first_load && !self.written_rows.contains(&row_hash) => None,
-            None => self.store.doc::<RowSeen>(ROWS, &row_doc)?,
-        };
+        let page_source = rowpages::page_source(&row_doc);
+        if self.pages_unapplied && self.row_pages.was_written(page_source) {
+            // A first load met a source again whose pages it wrote: read them back.
+            self.writer.barrier()?;
+            self.pages_unapplied = false;
+        }
+        let seen = self.row_pages.get(self.store, page_source, digest)?;
         if seen.as_ref().is_some_and(|s| s.hash == hash) {
             file.rows_read += 1;
             file.rows_known += 1;
@@ -1071,16 +1112,13 @@ impl<'s> Run<'s> {
             hash,
             interaction: stored_interaction,
         };
-        if let Some(d) = &mut self.bulk {
-            d.doc(ROWS, &row_doc, Doc::Row(seen.clone()));
-            self.bulk_rows.insert(digest, seen);
-        } else {
-            self.batch.put_doc_compact(ROWS, &row_doc, &seen)?;
-            if self.first_load {
-                self.written_rows.insert(row_hash);
-            }
-            self.rows.insert(row_doc, seen);
-        }
+        self.row_pages.set(
+            self.store,
+            rowpages::page_source(&row_doc),
+            digest,
+            &seen,
+            self.expected_rows,
+        )?;
         file.rows_read += 1;
         file.rows_stored += 1;
         self.bump()
@@ -1393,11 +1431,57 @@ impl<'s> Run<'s> {
         Ok(())
     }
 
+    /// Logs what the run holds in memory, structure by structure (counts and bytes, about),
+    /// with the process's resident memory: `docs/benchmarks.md`, "#23".
+    fn census(&self) {
+        let mut records = 0usize;
+        let mut record_bytes = 0usize;
+        let mut key_bytes = 0usize;
+        for w in self.dirty.values() {
+            records += w.fragments.len();
+            for (k, f) in &w.fragments {
+                key_bytes += k.capacity() + std::mem::size_of::<String>() + 8;
+                record_bytes += std::mem::size_of::<Fragment>() + f.heap_bytes();
+            }
+            for k in &w.changed {
+                key_bytes += k.capacity() + std::mem::size_of::<String>() + 8;
+            }
+        }
+        let owner_bytes: usize = self.owners.capacity() * (std::mem::size_of::<String>() + 9)
+            + self.owners.keys().map(String::capacity).sum::<usize>();
+        let prepared: usize = self.prepared.values().map(Vec::len).sum();
+        let (keys, overlay_bytes) = self.pending_keys.census();
+        let (page_entries, page_bytes) = self.row_pages.census();
+        let mb = |b: usize| format!("{:.0}", b as f64 / 1_048_576.0);
+        tracing::info!(
+            rss_mb = rss_bytes().map_or_else(|| "?".into(), |b| mb(b as usize)),
+            customers = self.dirty.len(),
+            working_map_mb = mb(self.dirty.capacity() * (8 + std::mem::size_of::<Working>())),
+            records,
+            records_mb = mb(record_bytes),
+            record_keys_mb = mb(key_bytes),
+            owners = self.owners.len(),
+            owners_mb = mb(owner_bytes),
+            index_keys = keys,
+            index_keys_mb = mb(overlay_bytes),
+            prepared_customers = self.prepared.len(),
+            prepared_records = prepared,
+            row_page_entries = page_entries,
+            row_pages_mb = mb(page_bytes),
+            grants = self.grants.len(),
+            disruptions = self.disruptions.len(),
+            "first load: memory census at the end of resolution"
+        );
+    }
+
     /// Rebuilds every customer touched in this chunk and writes the chunk.
     fn flush_chunk(&mut self) -> Result<(), Error> {
         // The chunk's rows and records first, with the markers: the rebuild below is written
         // in several batches, and a run killed in the middle of it is completed by the next.
         let began = Instant::now();
+        if self.bulk.is_some() {
+            self.census();
+        }
         if let Some(d) = &self.bulk {
             tracing::info!(
                 customers = self.dirty.len(),
@@ -1589,6 +1673,10 @@ impl<'s> Run<'s> {
             }
             d.write_run(self.store, &mut self.writer)?;
             tracing::info!(runs = d.runs, "first load: sorted runs written");
+            self.load_source = None;
+            for source in self.row_pages.sources() {
+                self.row_pages.write_source(&source, &mut self.writer)?;
+            }
         }
         let rebuilt = began.elapsed().as_secs_f64();
         // From here on the store answers for what the chunk wrote.
@@ -1608,7 +1696,6 @@ impl<'s> Run<'s> {
         if self.owners.len() > 2_000_000 {
             self.owners.clear();
         }
-        self.rows.clear();
         self.grants.clear();
         self.disruptions.clear();
         Ok(())
@@ -1623,7 +1710,6 @@ impl<'s> Run<'s> {
             let mut b = Batch::default();
             b.remove_doc(META, bulk::MARKER);
             self.store.write(b, Durability::Durable)?;
-            self.bulk_rows = HashMap::new();
         }
         // Relationships to records that arrived later in this run (or in an earlier one).
         let pending: Vec<PendingRelation> = self
@@ -1673,6 +1759,14 @@ impl<'s> Run<'s> {
         self.report.finish(self.started);
         Ok(self.report)
     }
+}
+
+/// The process's resident memory, where the system tells it (Linux).
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Whether the newer version of a record carries an identifier the older one lacked: an

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::fragment::{Fragment, ResolvedFragment};
 use crate::identity::{Evidence, MatchConfig, Resolver};
-use crate::ingest::{FRAGMENTS, MERGES, META, REVIEWS, ROWS, ReviewItem, RowSeen};
+use crate::ingest::{FRAGMENTS, MERGES, META, REVIEWS, ReviewItem};
 use crate::ingest::{customer_keys, load_fragments};
 use crate::survivorship::{self, Trust};
 
@@ -810,6 +810,7 @@ fn move_interactions(
     pick: impl Fn(&Interaction) -> bool,
 ) -> Result<Vec<(Timestamp, InteractionId)>, Error> {
     let mut moved = Vec::new();
+    let mut rows = Vec::new();
     for i in store.interactions_of(from) {
         let mut i = i?;
         if !pick(&i) {
@@ -817,18 +818,18 @@ fn move_interactions(
         }
         b.remove_interaction(from, i.at, i.id);
         if let Some(src) = &i.source {
-            let key = src.to_string();
-            if let Some(mut seen) = store.doc::<RowSeen>(ROWS, &key)?
-                && seen.interaction == Some((from, i.at, i.id))
-            {
-                seen.interaction = Some((to, i.at, i.id));
-                b.put_doc_compact(ROWS, &key, &seen)?;
-            }
+            rows.push(crate::ingest::Repoint {
+                row_key: src.to_string(),
+                from: (from, i.at, i.id),
+                to,
+            });
         }
         i.customer = to;
         b.put_interaction(&i);
         moved.push((i.at, i.id));
     }
+    // Each page of rows seen they changed is written once, whole.
+    crate::ingest::repoint_rows(store, b, &rows)?;
     Ok(moved)
 }
 

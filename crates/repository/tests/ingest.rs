@@ -633,3 +633,92 @@ fn a_grant_takes_its_kind_from_the_disruption_on_record() {
     assert_eq!(grants[0].disruption, "RP121/2026-11-23");
     assert_eq!(grants[0].kind, rapport_core::DisruptionKind::DeniedBoarding);
 }
+
+/// A store written before rows seen were kept in pages has one `rows` document per row: the
+/// next ingest moves them into pages and still knows every row (a file ingested again stores
+/// nothing; a changed row replaces its interaction).
+#[test]
+fn rows_kept_one_document_each_move_into_pages_at_the_next_ingest() {
+    use rapport_repository::ingest::{ROW_PAGES, RowSeen, row_seen, rows_seen, rows_seen_count};
+    use rapport_repository::quarantine::Fnv;
+    use rapport_store::{Batch, Durability};
+
+    let w = world();
+    let store = Store::temporary().unwrap();
+    let first = ingest_manifest(&store, &w.manifest, &opts()).unwrap();
+    assert!(first.rows_stored > 0);
+    // Every row key of the world: party rows by their key and bytes, events by their key.
+    let mut keys = Vec::new();
+    for line in CRM.split(|b| *b == b'\n').skip(1) {
+        let id = String::from_utf8_lossy(line.split(|b| *b == b',').next().unwrap()).to_string();
+        keys.push(format!("crm:p:{id}#{:016x}", Fnv::hash(line)));
+    }
+    for n in 1..=4 {
+        keys.push(format!("ops:i:e{n}"));
+    }
+    let known: Vec<(String, RowSeen)> = keys
+        .iter()
+        .filter_map(|k| row_seen(&store, k).unwrap().map(|s| (k.clone(), s)))
+        .collect();
+    assert_eq!(known.len() as u64, first.rows_stored, "{known:?}");
+    assert_eq!(rows_seen_count(&store).unwrap(), first.rows_stored);
+    let before = rows_seen(&store).unwrap();
+
+    // The same store as the release before the pages wrote it: one document per row.
+    let mut b = Batch::default();
+    for (k, s) in &known {
+        b.put_doc_compact("rows", k, s).unwrap();
+    }
+    for doc in store.docs::<Vec<u8>>(ROW_PAGES, "") {
+        b.remove_doc(ROW_PAGES, &doc.unwrap().0);
+    }
+    for doc in store.docs::<serde_json::Value>("repository_meta", "row_pages/") {
+        b.remove_doc("repository_meta", &doc.unwrap().0);
+    }
+    store.write(b, Durability::Durable).unwrap();
+    assert_eq!(store.doc_count(ROW_PAGES).unwrap(), 0);
+    assert_eq!(rows_seen_count(&store).unwrap(), first.rows_stored);
+    assert_eq!(rows_seen(&store).unwrap(), before);
+
+    // The same files again: every row known, nothing stored, the documents now in pages.
+    let interactions = store.interaction_count().unwrap();
+    let again = ingest_manifest(&store, &w.manifest, &opts()).unwrap();
+    assert_eq!(again.rows_known, again.rows_read, "{again:?}");
+    assert_eq!(again.rows_stored + again.rows_quarantined, 0);
+    assert_eq!(store.doc_count("rows").unwrap(), 0);
+    assert!(store.doc_count(ROW_PAGES).unwrap() > 0);
+    assert_eq!(rows_seen(&store).unwrap(), before);
+    assert_eq!(store.interaction_count().unwrap(), interactions);
+
+    // A changed row replaces its interaction: one interaction still, under a new id.
+    let old = row_seen(&store, "ops:i:e4").unwrap().unwrap();
+    let changed = ops().replace("2026-11-20T09:59:00Z", "2026-11-20T10:05:00Z");
+    let path = w.manifest.with_file_name("ops-changed.jsonl");
+    std::fs::write(&path, changed).unwrap();
+    let r = ingest_files(
+        &store,
+        &w.manifest.with_file_name("ops.toml"),
+        &[path],
+        &opts(),
+    )
+    .unwrap();
+    // The second voucher of the file (e3) is refused again, from this file's path.
+    assert_eq!(
+        (r.rows_stored, r.rows_known, r.rows_quarantined),
+        (1, 2, 1),
+        "{r:?}"
+    );
+    assert_eq!(store.interaction_count().unwrap(), interactions);
+    let new = row_seen(&store, "ops:i:e4").unwrap().unwrap();
+    assert_ne!(new.hash, old.hash);
+    let (c, _, id) = new.interaction.unwrap();
+    assert_ne!(Some(id), old.interaction.map(|i| i.2));
+    assert_eq!(
+        store
+            .interactions_of(c)
+            .filter(|i| i.as_ref().unwrap().id == id)
+            .count(),
+        1
+    );
+    assert_eq!(rows_seen_count(&store).unwrap(), first.rows_stored);
+}

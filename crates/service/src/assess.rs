@@ -12,13 +12,13 @@ use rapport_core::Timestamp;
 use rapport_governance::Role;
 use rapport_governance::assessment::{self, Evidence, Report};
 use rapport_governance::questionnaire::{Answers, Respondent};
-use rapport_repository::ingest::{META, REVIEWS, ROWS};
+use rapport_repository::ingest::{META, REVIEWS, rows_seen_count};
 use rapport_repository::quarantine;
 use rapport_store::{Batch, Durability, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{ServiceError, ServiceResult};
-use crate::engine::{Caller, store_err};
+use crate::engine::{Caller, repo_err, store_err};
 use crate::protocol::{Reply, Request};
 use crate::typed::Transport;
 use crate::unexpected;
@@ -153,7 +153,7 @@ pub fn evidence(store: &Store, now: Timestamp, period_days: u32) -> ServiceResul
     e.customers = store.customer_count().map_err(store_err)?;
     e.interactions = store.interaction_count().map_err(store_err)?;
     e.rows_quarantined = store.doc_count(quarantine::COLLECTION).map_err(store_err)?;
-    e.rows_read = store.doc_count(ROWS).map_err(store_err)? + e.rows_quarantined;
+    e.rows_read = rows_seen_count(store).map_err(repo_err)? + e.rows_quarantined;
     e.reviews_pending = store.doc_count(REVIEWS).map_err(store_err)?;
     let mut stalest: Option<f64> = None;
     for s in &sources {

@@ -3,7 +3,8 @@
 //!
 //! On a first load nothing the run writes is ever read back (every index key, record and row
 //! it made is in memory), so the write-once results of the rows (interactions, grants, rows
-//! seen, merge evidence, review items, quarantine entries) need not reach the store as the
+//! seen go in pages, `ingest/rowpages.rs`; merge evidence, review items, quarantine entries)
+//! need not reach the store as the
 //! rows come. They are collected here and, every [`RUN_OPS`] operations and at the end, sorted
 //! in the store's key order (interactions by customer, time and id, so a customer's
 //! interactions of a run are one sequential stretch; documents by collection and key) and
@@ -22,7 +23,7 @@ use rapport_store::{Batch, Store};
 use serde::{Deserialize, Serialize};
 
 use super::writer::Writer;
-use super::{PendingMerge, PendingRelation, ReviewItem, RowSeen, WRITE_BYTES};
+use super::{PendingMerge, PendingRelation, ReviewItem, WRITE_BYTES};
 use crate::error::Error;
 use crate::fragment::ResolvedFragment;
 use crate::identity::Evidence;
@@ -51,7 +52,6 @@ pub(super) struct FirstLoad {
 
 /// A document held for a sorted run, with the encoding its collection uses.
 pub(super) enum Doc {
-    Row(RowSeen),
     Merge(Box<Evidence>),
     Review(Box<ReviewItem>),
     Pending(Box<PendingMerge>),
@@ -86,7 +86,6 @@ impl Doc {
             return Ok(());
         }
         match self {
-            Doc::Row(d) => b.put_doc_compact(collection, key, d)?,
             Doc::Merge(d) => b.put_doc_compact(collection, key, &**d)?,
             Doc::Review(d) => b.put_doc_compact(collection, key, &**d)?,
             Doc::Pending(d) => b.put_doc_compact(collection, key, &**d)?,
@@ -271,22 +270,15 @@ mod tests {
         // A row read again with other bytes replaced its interaction 2 by 4.
         d.remove_interaction(CustomerId(1), Timestamp(9), InteractionId(2));
         d.interaction(interaction(1, 9, 4));
-        d.doc(
-            "rows",
-            "b",
-            Doc::Row(RowSeen {
-                hash: 1,
-                interaction: None,
-            }),
-        );
-        d.doc(
-            "rows",
-            "b",
-            Doc::Row(RowSeen {
-                hash: 2,
-                interaction: None,
-            }),
-        );
+        let relation = |n: &str| {
+            Doc::Relation(Box::new(PendingRelation {
+                from: rapport_core::SourceRef::new("crm", n),
+                kind: rapport_core::RelationshipKind::Household,
+                to: rapport_core::SourceRef::new("crm", "x"),
+            }))
+        };
+        d.doc("pending", "b", relation("1"));
+        d.doc("pending", "b", relation("2"));
         assert_eq!(d.len(), 7);
         d.write_run(&store, &mut w).unwrap();
         assert_eq!(d.len(), 0);
@@ -300,7 +292,11 @@ mod tests {
         assert_eq!(ids(1), [4]);
         // Oldest first.
         assert_eq!(ids(2), [3, 1]);
-        assert_eq!(store.doc::<RowSeen>("rows", "b").unwrap().unwrap().hash, 2);
+        let p = store
+            .doc::<PendingRelation>("pending", "b")
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.from.key, "2");
     }
 
     #[test]

@@ -60,6 +60,15 @@ impl KeyOverlay {
         }
     }
 
+    /// Keys held and the bytes their maps hold (by capacity), for the memory census.
+    pub(super) fn census(&self) -> (usize, usize) {
+        let lists: usize = self.more.values().map(|v| v.capacity() * 8).sum();
+        (
+            self.one.len() + self.more.len(),
+            self.one.capacity() * 17 + self.more.capacity() * 33 + lists,
+        )
+    }
+
     /// Forgets every key.
     pub(super) fn clear(&mut self) {
         self.one.clear();
