@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rapport_core::CustomerId;
 
 use crate::keys::{self, Key, Space};
-use crate::segment::{self, Entry, Merge, Segment, SegmentWriter, VALUE};
+use crate::segment::{self, Entry, Merge, Segment, SegmentWriter, Source, VALUE};
 use crate::store::{Store, encode_meta, lock, read, write};
 use crate::{Error, IndexKey, codec};
 
@@ -491,13 +491,8 @@ impl Store {
     }
 
     /// The sources of a merge: the segment, the overlay, and a sorted build.
-    fn index_sources<'a>(
-        &'a self,
-        live: &'a Live,
-        built: Vec<Built>,
-    ) -> Vec<Box<dyn Iterator<Item = Result<(Entry, bool, u64), Error>> + 'a>> {
-        let mut sources: Vec<Box<dyn Iterator<Item = Result<(Entry, bool, u64), Error>> + 'a>> =
-            Vec::new();
+    fn index_sources<'a>(&'a self, live: &'a Live, built: Vec<Built>) -> Vec<Source<'a>> {
+        let mut sources: Vec<Source<'a>> = Vec::new();
         if let Some(s) = &live.segment {
             sources.push(Box::new(s.scan().map(|r| r.map(|e| (e, true, 0)))));
         }

@@ -220,7 +220,7 @@ impl Segment {
         // hold its first entries.
         let first = self
             .fences
-            .partition_point(|f| &f[..VALUE] < &value[..])
+            .partition_point(|f| f[..VALUE] < value[..])
             .saturating_sub(1);
         SegmentIds {
             segment: self,
@@ -473,20 +473,24 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
         .map_err(|e| io_err(dir, &e))
 }
 
+/// A record of a merge source: entry, present, precedence.
+pub(crate) type Record = (Entry, bool, u64);
+
+/// A sorted stream of records for [`Merge`].
+pub(crate) type Source<'a> = Box<dyn Iterator<Item = Result<Record, Error>> + 'a>;
+
 /// Merges sorted streams of index records into the logical index, in entry order: for each
 /// entry the record of highest precedence decides whether it is present. A stream yields
 /// (entry, present, precedence) with entries ascending; segments give precedence 0, the
 /// overlay and an index build the sequence number of the write.
 pub(crate) struct Merge<'a> {
-    sources: Vec<Box<dyn Iterator<Item = Result<(Entry, bool, u64), Error>> + 'a>>,
-    heads: Vec<Option<(Entry, bool, u64)>>,
+    sources: Vec<Source<'a>>,
+    heads: Vec<Option<Record>>,
     started: bool,
 }
 
 impl<'a> Merge<'a> {
-    pub(crate) fn new(
-        sources: Vec<Box<dyn Iterator<Item = Result<(Entry, bool, u64), Error>> + 'a>>,
-    ) -> Merge<'a> {
+    pub(crate) fn new(sources: Vec<Source<'a>>) -> Merge<'a> {
         let heads = sources.iter().map(|_| None).collect();
         Merge {
             sources,

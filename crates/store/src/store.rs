@@ -1356,7 +1356,10 @@ impl Store {
         // place here and moved into pages by the next step.
         let prefixes = [
             Space::Customers.prefix(),
-            [keys::LEGACY_INTERACTIONS_PREFIX[0], keys::LEGACY_INTERACTIONS_PREFIX[1]],
+            [
+                keys::LEGACY_INTERACTIONS_PREFIX[0],
+                keys::LEGACY_INTERACTIONS_PREFIX[1],
+            ],
             Space::Grants.prefix(),
             Space::CustomerIndex.prefix(),
         ];
@@ -2038,10 +2041,7 @@ mod tests {
                 !k.to_ascii_lowercase().windows(9).any(|w| w == b"zyxquorva"),
                 "{k:?}"
             );
-            if matches!(
-                Space::of(&k),
-                Some(Space::Customers | Space::CustomerIndex)
-            ) {
+            if matches!(Space::of(&k), Some(Space::Customers | Space::CustomerIndex)) {
                 assert_eq!(v.first(), Some(&seal::SEALED_V1));
             }
             if Space::of(&k) == Some(Space::Interactions) {
