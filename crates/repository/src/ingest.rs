@@ -1588,6 +1588,7 @@ impl<'s> Run<'s> {
             }
             d.write_run(self.store, &mut self.writer)?;
             tracing::info!(runs = d.runs, "first load: sorted runs written");
+            d.write_histories(&mut self.writer)?;
         }
         let rebuilt = began.elapsed().as_secs_f64();
         // From here on the store answers for what the chunk wrote.

@@ -29,8 +29,13 @@ pub(crate) type IKey = (Timestamp, InteractionId);
 
 /// One interaction operation of a batch, in batch order.
 pub(crate) enum PageOp {
-    Put { key: IKey, entry: Vec<u8> },
-    Remove { key: IKey },
+    Put {
+        key: IKey,
+        entry: Vec<u8>,
+    },
+    Remove {
+        key: IKey,
+    },
     /// Sorted, written as whole pages without reading (unless mixed with other operations).
     Fresh(Vec<(Timestamp, InteractionId, Vec<u8>)>),
 }
@@ -346,7 +351,10 @@ impl Store {
         let body = self.open_page(&raw, &value)?;
         let mut entries = BTreeMap::new();
         for e in codec::page_entries(&body).map_err(|r| decode_err(&raw, r))? {
-            entries.insert(codec::entry_key(e).map_err(|r| decode_err(&raw, r))?, e.to_vec());
+            entries.insert(
+                codec::entry_key(e).map_err(|r| decode_err(&raw, r))?,
+                e.to_vec(),
+            );
         }
         pages.push(Loaded {
             stored: Some((at, id)),
@@ -371,7 +379,9 @@ impl Store {
         out: &mut sled::Batch,
         seal: &Sealer<'_>,
     ) -> Result<(), Error> {
-        let stored_key = p.stored.map(|(at, id)| keys::interaction_page(customer, at, id));
+        let stored_key = p
+            .stored
+            .map(|(at, id)| keys::interaction_page(customer, at, id));
         let entries: Vec<(IKey, Vec<u8>)> = p.entries.into_iter().collect();
         let Some(((first_at, first_id), _)) = entries.first() else {
             if let Some(k) = stored_key {
@@ -666,7 +676,9 @@ mod tests {
     #[test]
     fn new_interactions_are_written_as_whole_pages_without_reading() {
         let store = Store::temporary().unwrap();
-        let history: Vec<Interaction> = (1..=200).map(|n| interaction(3, n * 10, n as u64)).collect();
+        let history: Vec<Interaction> = (1..=200)
+            .map(|n| interaction(3, n * 10, n as u64))
+            .collect();
         write(&store, |b| b.put_new_interactions(&history));
         let sizes: Vec<usize> = pages_of(&store, 3).iter().map(|(_, k)| k.len()).collect();
         assert_eq!(sizes, vec![128, 72]);

@@ -1240,23 +1240,22 @@ impl Store {
                 }
                 summary.values += 1;
             }
-            for space in [Space::Grants] {
-                for k in self
-                    .inner
-                    .tree
-                    .scan_prefix(keys::customer_prefix(space, *c))
-                    .keys()
-                {
-                    let k = k?;
-                    if !written.contains(&k[..]) {
-                        return Err(Error::Keys(format!(
-                            "erasing {c}: the rewrite leaves {} {} as it was",
-                            space.name(),
-                            keys::describe(&k)
-                        )));
-                    }
-                    summary.values += 1;
+            let space = Space::Grants;
+            for k in self
+                .inner
+                .tree
+                .scan_prefix(keys::customer_prefix(space, *c))
+                .keys()
+            {
+                let k = k?;
+                if !written.contains(&k[..]) {
+                    return Err(Error::Keys(format!(
+                        "erasing {c}: the rewrite leaves {} {} as it was",
+                        space.name(),
+                        keys::describe(&k)
+                    )));
                 }
+                summary.values += 1;
             }
             let has_doc = self.inner.tree.contains_key(keys::customer(*c))?
                 || self.inner.tree.contains_key(keys::customer_index(*c))?;
@@ -1338,7 +1337,10 @@ impl Store {
         // place here and moved into pages by the next step.
         let prefixes = [
             Space::Customers.prefix(),
-            [keys::LEGACY_INTERACTIONS_PREFIX[0], keys::LEGACY_INTERACTIONS_PREFIX[1]],
+            [
+                keys::LEGACY_INTERACTIONS_PREFIX[0],
+                keys::LEGACY_INTERACTIONS_PREFIX[1],
+            ],
             Space::Grants.prefix(),
             Space::CustomerIndex.prefix(),
         ];
@@ -2019,10 +2021,7 @@ mod tests {
                 !k.to_ascii_lowercase().windows(9).any(|w| w == b"zyxquorva"),
                 "{k:?}"
             );
-            if matches!(
-                Space::of(&k),
-                Some(Space::Customers | Space::CustomerIndex)
-            ) {
+            if matches!(Space::of(&k), Some(Space::Customers | Space::CustomerIndex)) {
                 assert_eq!(v.first(), Some(&seal::SEALED_V1));
             }
             if Space::of(&k) == Some(Space::Interactions) {
