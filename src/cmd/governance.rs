@@ -128,11 +128,15 @@ pub struct GoodwillArgs {
 /// `rapport approvals ...`.
 #[derive(Debug, Subcommand)]
 pub enum ApprovalsCommand {
-    /// Goodwill waiting for approval, oldest first (`--all`: decided ones too).
+    /// Goodwill waiting for approval, oldest first (`--all`: decided ones too; `--customer`:
+    /// one customer's requests, decided ones included).
     List {
         /// Decided requests too.
         #[arg(long)]
         all: bool,
+        /// Only this customer's requests (waiting and decided), e.g. C00000042.
+        #[arg(long)]
+        customer: Option<CustomerId>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -275,7 +279,28 @@ pub fn approvals(g: &Global, c: ApprovalsCommand) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         let client = connect(g).await?;
         match c {
-            ApprovalsCommand::List { all, json } => {
+            ApprovalsCommand::List {
+                customer: Some(customer),
+                json,
+                ..
+            } => {
+                let list = client.approvals_of(customer).await?;
+                if json {
+                    println!("{}", crate::cmd::json_pretty(&list)?);
+                } else {
+                    if list.is_empty() {
+                        println!("no goodwill requests for {customer}");
+                    }
+                    for a in &list {
+                        println!("{}", describe_approval(a));
+                    }
+                }
+            }
+            ApprovalsCommand::List {
+                all,
+                json,
+                customer: None,
+            } => {
                 if json {
                     let list = client.approvals(!all).await?;
                     println!("{}", crate::cmd::json_pretty(&list)?);

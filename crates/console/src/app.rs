@@ -231,22 +231,34 @@ impl<S: Service> App<S> {
         }
         let svc = self.svc.clone();
         self.spawn(async move {
-            let result = svc.approvals(true).await.map(|list| {
+            let result = svc.approvals_of(customer).await.map(|list| {
                 list.into_iter()
-                    .filter(|a| a.request.customer == customer)
+                    .filter(|a| a.state == ApprovalState::Pending)
                     .collect()
             });
             Reply::Waiting { customer, result }
         });
     }
 
-    /// Reads the requests again to see whether any of this operator's were decided.
-    fn request_outcomes(&mut self) {
+    /// Reads the requests of `customers` again to see whether any of this operator's were
+    /// decided (each customer's requests are one read; nothing scans every request filed).
+    fn request_outcomes(&mut self, customers: Vec<CustomerId>) {
         let svc = self.svc.clone();
         self.spawn(async move {
+            let mut all = Vec::new();
+            let mut result = Ok(());
+            for c in customers {
+                match svc.approvals_of(c).await {
+                    Ok(list) => all.extend(list),
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
             Reply::Outcomes {
                 start: false,
-                result: svc.approvals(false).await,
+                result: result.map(|()| all),
             }
         });
     }
@@ -1967,7 +1979,7 @@ impl<S: Service> App<S> {
                         }
                         // A request of this operator's may have been decided.
                         if self.awaiting.values().any(|c| *c == customer) {
-                            self.request_outcomes();
+                            self.request_outcomes(vec![customer]);
                         }
                         if self.screen == ScreenId::Approvals
                             && self.approvals.entries.as_ref().is_some_and(|l| {
@@ -2016,7 +2028,9 @@ impl<S: Service> App<S> {
             self.request_queue();
         }
         if !self.awaiting.is_empty() {
-            self.request_outcomes();
+            let customers: std::collections::BTreeSet<CustomerId> =
+                self.awaiting.values().copied().collect();
+            self.request_outcomes(customers.into_iter().collect());
         }
     }
 

@@ -149,6 +149,9 @@ impl Engine {
     /// [`Engine::new`] for one command that exits next (`rapport score`, `rapport ingest`):
     /// no warm-up thread competing with its work (a search loads what it needs itself).
     pub fn for_command(store: Store) -> Engine {
+        if let Err(e) = crate::governance_ops::index_approvals(&store) {
+            tracing::error!(error = %e, "approval requests could not be indexed; the queue and records may miss older requests");
+        }
         let in_force = RwLock::new(Arc::new(policy_at_start(&store)));
         let hub = LiveHub::start(&store);
         let audit = Mutex::new(crate::governance_ops::stored_head(&store));

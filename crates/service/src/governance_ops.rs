@@ -44,7 +44,7 @@ use rapport_store::{Batch, Durability};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{ServiceError, ServiceResult};
-use crate::engine::{Caller, Engine, store_err};
+use crate::engine::{Caller, Engine, GOVERNANCE, store_err};
 use crate::protocol::{Reply, Request};
 use crate::typed::Transport;
 use crate::unexpected;
@@ -66,6 +66,14 @@ pub const MAX_POLICY_FILE: usize = 64 * 1024;
 
 /// The collection of approval requests (key: the request's id).
 pub const APPROVALS: &str = "approvals";
+/// The requests still waiting (key and value: the request's id), kept in the batch
+/// that files or decides a request, so the queue reads only what waits.
+pub const APPROVALS_PENDING: &str = "approvals_pending";
+/// Every request by customer (key: the customer id in 20 digits, `/`, the request's id; value:
+/// the request's id), so a record's requests are one prefix read.
+pub const APPROVALS_BY_CUSTOMER: &str = "approvals_by_customer";
+/// The key, in the governance collection, of the marker saying both indexes above are built.
+const APPROVAL_INDEX_MARKER: &str = "approval_index";
 /// The prefix of goodwill grants' keys (then the disruption's canonical id).
 pub const GOODWILL_PREFIX: &str = "goodwill/";
 /// The rule goodwill grants record.
@@ -312,6 +320,11 @@ pub enum GovernanceRequest {
         /// Only those still waiting.
         pending: bool,
     },
+    /// [`Governance::approvals_of`].
+    ApprovalsOf {
+        /// The customer.
+        customer: CustomerId,
+    },
     /// [`Governance::policy_report`].
     PolicyReport {
         /// The version to split at (default: the one in force).
@@ -341,9 +354,9 @@ impl GovernanceRequest {
             GovernanceRequest::PolicyShow | GovernanceRequest::PolicyHistory => Action::ReadPolicy,
             GovernanceRequest::PolicySet { .. } => Action::SetPolicy,
             GovernanceRequest::Goodwill(_) => Action::GrantGoodwill,
-            GovernanceRequest::Approvals { .. } | GovernanceRequest::ApprovalQueue { .. } => {
-                Action::ReadApprovals
-            }
+            GovernanceRequest::Approvals { .. }
+            | GovernanceRequest::ApprovalsOf { .. }
+            | GovernanceRequest::ApprovalQueue { .. } => Action::ReadApprovals,
             GovernanceRequest::PolicyReport { .. } => Action::ReadPolicyReport,
             GovernanceRequest::DecideApproval { .. } => Action::DecideApproval,
         }
@@ -466,6 +479,20 @@ pub trait Governance: Transport {
         }
     }
 
+    /// Every approval request for one customer, decided ones included, oldest first: what a
+    /// record shows as waiting, and how a requester learns its requests' outcomes.
+    fn approvals_of(
+        &self,
+        customer: CustomerId,
+    ) -> impl Future<Output = ServiceResult<Vec<Approval>>> + Send {
+        async move {
+            match governance(self, GovernanceRequest::ApprovalsOf { customer }).await? {
+                GovernanceReply::Approvals(a) => Ok(a),
+                other => Err(odd(other)),
+            }
+        }
+    }
+
     /// The approval queue (or every request) with the customers' names and what the caller
     /// may do with each, oldest first.
     fn approval_queue(
@@ -560,6 +587,7 @@ pub(crate) fn check(req: &GovernanceRequest) -> ServiceResult<()> {
         | GovernanceRequest::PolicyShow
         | GovernanceRequest::PolicyHistory
         | GovernanceRequest::Approvals { .. }
+        | GovernanceRequest::ApprovalsOf { .. }
         | GovernanceRequest::ApprovalQueue { .. }
         | GovernanceRequest::PolicyReport { .. } => Ok(()),
     }
@@ -745,13 +773,15 @@ impl Engine {
             GovernanceRequest::Goodwill(r) => self
                 .goodwill(caller, origin, r)
                 .map(|o| GovernanceReply::Goodwill(Box::new(o))),
-            GovernanceRequest::Approvals { pending } => {
-                let all = approvals(self.store())?;
-                Ok(GovernanceReply::Approvals(
-                    all.into_iter()
-                        .filter(|a| !pending || a.state == ApprovalState::Pending)
-                        .collect(),
-                ))
+            GovernanceRequest::Approvals { pending: true } => {
+                pending_approvals(self.store()).map(GovernanceReply::Approvals)
+            }
+            GovernanceRequest::Approvals { pending: false } => {
+                approvals(self.store()).map(GovernanceReply::Approvals)
+            }
+            GovernanceRequest::ApprovalsOf { customer } => {
+                crate::relationship::Scope::of(self, caller)?.sees(self, caller, customer)?;
+                approvals_of(self.store(), customer).map(GovernanceReply::Approvals)
             }
             GovernanceRequest::ApprovalQueue { pending } => self
                 .approval_queue(caller, pending)
@@ -911,12 +941,91 @@ pub(crate) fn policy_versions(store: &rapport_store::Store) -> ServiceResult<Vec
         .collect()
 }
 
-/// Every approval request, oldest first.
+/// Every approval request, oldest first (a scan of every request ever filed: for reports and
+/// `approvals list --all`, not for paths a terminal takes on every record).
 pub(crate) fn approvals(store: &rapport_store::Store) -> ServiceResult<Vec<Approval>> {
     store
         .docs::<Approval>(APPROVALS, "")
         .map(|r| r.map(|(_, a)| a).map_err(store_err))
         .collect()
+}
+
+/// The requests named by the entries of an index collection under `prefix`, in key order.
+fn indexed_approvals(
+    store: &rapport_store::Store,
+    index: &str,
+    prefix: &str,
+) -> ServiceResult<Vec<Approval>> {
+    let mut out = Vec::new();
+    for entry in store.docs::<String>(index, prefix) {
+        let (_, id) = entry.map_err(store_err)?;
+        if let Some(a) = store.doc::<Approval>(APPROVALS, &id).map_err(store_err)? {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// The requests still waiting, oldest first: reads only those (the pending index).
+pub(crate) fn pending_approvals(store: &rapport_store::Store) -> ServiceResult<Vec<Approval>> {
+    Ok(indexed_approvals(store, APPROVALS_PENDING, "")?
+        .into_iter()
+        .filter(|a| a.state == ApprovalState::Pending)
+        .collect())
+}
+
+/// Every request for `customer`, oldest first: one prefix read of the customer index.
+pub(crate) fn approvals_of(
+    store: &rapport_store::Store,
+    customer: CustomerId,
+) -> ServiceResult<Vec<Approval>> {
+    indexed_approvals(
+        store,
+        APPROVALS_BY_CUSTOMER,
+        &format!("{:020}/", customer.0),
+    )
+}
+
+/// Writes `a` with the index entries that follow its state, into `batch`.
+fn put_approval(batch: &mut Batch, a: &Approval) -> ServiceResult<()> {
+    batch.put_doc(APPROVALS, &a.id, a).map_err(store_err)?;
+    let by_customer = format!("{:020}/{}", a.request.customer.0, a.id);
+    batch
+        .put_doc(APPROVALS_BY_CUSTOMER, &by_customer, &a.id)
+        .map_err(store_err)?;
+    if a.state == ApprovalState::Pending {
+        batch
+            .put_doc(APPROVALS_PENDING, &a.id, &a.id)
+            .map_err(store_err)?;
+    } else {
+        batch.remove_doc(APPROVALS_PENDING, &a.id);
+    }
+    Ok(())
+}
+
+/// Builds the approval indexes of a database written before they existed (once: a marker
+/// records it). A database without requests needs nothing.
+pub(crate) fn index_approvals(store: &rapport_store::Store) -> ServiceResult<()> {
+    if store
+        .doc_exists(GOVERNANCE, APPROVAL_INDEX_MARKER)
+        .map_err(store_err)?
+    {
+        return Ok(());
+    }
+    let all = approvals(store)?;
+    if all.is_empty() {
+        return Ok(());
+    }
+    let mut batch = Batch::default();
+    for a in &all {
+        put_approval(&mut batch, a)?;
+    }
+    batch
+        .put_doc(GOVERNANCE, APPROVAL_INDEX_MARKER, &all.len())
+        .map_err(store_err)?;
+    store.write(batch, Durability::Durable).map_err(store_err)?;
+    tracing::info!(requests = all.len(), "approval requests indexed");
+    Ok(())
 }
 
 fn sanitized(s: &str) -> String {
@@ -1036,11 +1145,14 @@ impl Engine {
         if let Some(g) = self.store().grant(r.customer, &key).map_err(store_err)? {
             return Ok(GoodwillOutcome::Refused(g));
         }
-        if let Some(waiting) = approvals(self.store())?.into_iter().find(|a| {
-            a.state == ApprovalState::Pending
-                && a.request.customer == r.customer
-                && a.disruption == disruption
-        }) {
+        if let Some(waiting) = approvals_of(self.store(), r.customer)?
+            .into_iter()
+            .find(|a| {
+                a.state == ApprovalState::Pending
+                    && a.request.customer == r.customer
+                    && a.disruption == disruption
+            })
+        {
             return Err(ServiceError::Invalid(format!(
                 "goodwill for {disruption} is already waiting for approval ({}, asked by {} at {})",
                 waiting.id, waiting.requested_by, waiting.requested_at
@@ -1104,9 +1216,7 @@ impl Engine {
         i.attributes
             .insert("amount".into(), AttrValue::Money(r.amount));
         let mut batch = Batch::default();
-        batch
-            .put_doc(APPROVALS, &approval.id, &approval)
-            .map_err(store_err)?;
+        put_approval(&mut batch, &approval)?;
         batch.put_interaction(&i);
         let event = self.audit_event(
             caller,
@@ -1250,7 +1360,7 @@ impl Engine {
             grant = Some(g);
         }
         batch.expect_doc(APPROVALS, &a.id, Some(&expected));
-        batch.put_doc(APPROVALS, &a.id, &a).map_err(store_err)?;
+        put_approval(&mut batch, &a)?;
         let event = self.audit_event(
             caller,
             origin,
@@ -1280,9 +1390,7 @@ impl Engine {
                 };
                 let mut batch = Batch::default();
                 batch.expect_doc(APPROVALS, &closed.id, Some(&expected));
-                batch
-                    .put_doc(APPROVALS, &closed.id, &closed)
-                    .map_err(store_err)?;
+                put_approval(&mut batch, &closed)?;
                 let event = self.audit_event(
                     caller,
                     origin,
@@ -1317,10 +1425,12 @@ impl Engine {
             .find(|(r, _)| *r == caller.role)
             .map(|(_, l)| *l);
         let mut out = Vec::new();
-        for a in approvals(self.store())? {
-            if pending && a.state != ApprovalState::Pending {
-                continue;
-            }
+        let listed = if pending {
+            pending_approvals(self.store())?
+        } else {
+            approvals(self.store())?
+        };
+        for a in listed {
             let customer = a.request.customer;
             if scope.sees(self, caller, customer).is_err() {
                 continue;

@@ -403,3 +403,77 @@ async fn racing_approvers_and_both_paths_never_grant_twice() {
     assert_eq!(goodwill_grants(&engine, jane).len(), N + 1);
     server.stop().await;
 }
+
+/// The queue and a record's requests read indexes kept with every filing and decision, not
+/// every request ever filed; a database written before the indexes gets them at open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_requests_and_the_queue_come_from_indexes_built_for_older_databases_too() {
+    use rapport_service::governance_ops::{APPROVALS_BY_CUSTOMER, APPROVALS_PENDING};
+
+    let (engine, ids, server) = setup(3).await;
+    let (jane, other) = (ids[0], ids[1]);
+    let gate = Remote::connect(&server.addr, "gate", PASSWORD)
+        .await
+        .unwrap();
+    let ana = Remote::connect(&server.addr, "ana", PASSWORD)
+        .await
+        .unwrap();
+    let mut asked = Vec::new();
+    for n in 1..=3 {
+        let GoodwillOutcome::Queued(a) = gate
+            .goodwill(goodwill(jane, &flight(n), 600 + n as i64, true))
+            .await
+            .unwrap()
+        else {
+            panic!("not queued")
+        };
+        asked.push(a);
+    }
+    let (decided, _) = ana
+        .decide_approval(&asked[1].id, ApprovalDecision::Refuse, "not this time")
+        .await
+        .unwrap();
+
+    let of_jane = gate.approvals_of(jane).await.unwrap();
+    assert_eq!(
+        of_jane.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        asked.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        "every request of the customer's, oldest first"
+    );
+    assert_eq!(of_jane[1], decided, "the decided one as decided");
+    assert!(gate.approvals_of(other).await.unwrap().is_empty());
+    let waiting = gate.approvals(true).await.unwrap();
+    assert_eq!(waiting, vec![asked[0].clone(), asked[2].clone()]);
+    assert_eq!(engine.store().doc_count(APPROVALS_PENDING).unwrap(), 2);
+    assert_eq!(engine.store().doc_count(APPROVALS_BY_CUSTOMER).unwrap(), 3);
+
+    // A database from before the indexes: the same requests, no index entries.
+    let store = engine.store().clone();
+    let mut b = rapport_store::Batch::default();
+    for coll in [APPROVALS_PENDING, APPROVALS_BY_CUSTOMER] {
+        for entry in store.docs::<serde_json::Value>(coll, "") {
+            b.remove_doc(coll, &entry.unwrap().0);
+        }
+    }
+    b.remove_doc(rapport_service::GOVERNANCE, "approval_index");
+    store.write(b, rapport_store::Durability::Durable).unwrap();
+    assert!(
+        Embedded::from_engine(engine.clone(), "test".into())
+            .approvals(true)
+            .await
+            .unwrap()
+            .is_empty(),
+        "without its index the queue is empty: the index is what it reads"
+    );
+    server.stop().await;
+    drop(gate);
+    drop(ana);
+
+    let reopened = std::sync::Arc::new(rapport_service::Engine::new(store));
+    let local = Embedded::from_engine(reopened, "test".into());
+    assert_eq!(local.approvals_of(jane).await.unwrap().len(), 3);
+    assert_eq!(
+        local.approvals(true).await.unwrap(),
+        vec![asked[0].clone(), asked[2].clone()]
+    );
+}
