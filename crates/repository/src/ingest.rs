@@ -1677,6 +1677,7 @@ impl<'s> Run<'s> {
             for source in self.row_pages.sources() {
                 self.row_pages.write_source(&source, &mut self.writer)?;
             }
+            d.write_histories(&mut self.writer)?;
         }
         let rebuilt = began.elapsed().as_secs_f64();
         // From here on the store answers for what the chunk wrote.

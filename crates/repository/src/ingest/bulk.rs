@@ -11,6 +11,14 @@
 //! handed to the writer in batches of [`super::WRITE_BYTES`]. The golden records are written
 //! once, at the end, in customer id order.
 //!
+//! Interactions take another way: a customer's interactions come in every run (each source
+//! names the person again), and the store keeps them in pages per customer, which a run
+//! written as it comes would rewrite once per run. So each sorted run's interactions are
+//! spilled to a file beside the database ([`SPILL_DIR`]), and at the end the files are merged
+//! (they are sorted alike) and each customer's whole history is handed to the store once,
+//! written as whole pages without reading anything back
+//! ([`rapport_store::Batch::put_new_interactions`]).
+//!
 //! A first load killed midway is done again whole by the next run: the [`FirstLoad`] marker,
 //! written durably before the first row, holds the id counters as they were, so the rerun
 //! hands out the same customer and interaction ids and overwrites what the killed run wrote
@@ -19,6 +27,9 @@
 use rapport_core::{
     CompensationGrant, CustomerId, Disruption, Interaction, InteractionId, Timestamp,
 };
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
 use rapport_store::{Batch, Store};
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +110,11 @@ impl Doc {
     }
 }
 
+/// The directory (inside the database directory) where a first load spills the interactions
+/// of its sorted runs until the end. Removed when they are stored, and at the start of a
+/// first load (a killed one's files are of no use: the load is done again whole).
+pub(super) const SPILL_DIR: &str = "first-load-interactions";
+
 /// An interaction written, or one a later version of its row replaced.
 enum InteractionOp {
     Put(Box<Interaction>),
@@ -125,6 +141,9 @@ pub(super) struct Deferred {
     /// Whether this run completes a killed first load: then a grant it stored is there
     /// already (a grant is inserted only where none is, so it is not written again).
     pub(super) resumed: bool,
+    /// The spill files of the runs' interactions, in run order (see the module doc).
+    spills: Vec<PathBuf>,
+    spill_dir: Option<PathBuf>,
 }
 
 impl Deferred {
@@ -181,13 +200,8 @@ impl Deferred {
         let mut b = Batch::default();
         let mut interactions = std::mem::take(&mut self.interactions);
         interactions.sort_by_key(InteractionOp::key);
-        for op in interactions {
-            match op {
-                InteractionOp::Put(i) => b.put_interaction(&i),
-                InteractionOp::Remove(c, at, id) => b.remove_interaction(c, at, id),
-            }
-            cut(&mut b, writer)?;
-        }
+        self.spill(store, &interactions)?;
+        drop(interactions);
         let mut grants = std::mem::take(&mut self.grants);
         grants.sort_by(|x, y| (x.customer, &x.disruption).cmp(&(y.customer, &y.disruption)));
         for g in grants {
@@ -221,6 +235,200 @@ pub(super) fn begin_index(store: &Store) -> Result<(), Error> {
 pub(super) fn publish_index(store: &Store) -> Result<(), Error> {
     store.publish_index_build()?;
     Ok(())
+}
+
+impl Deferred {
+    /// Writes a sorted run's interactions to a new spill file.
+    fn spill(&mut self, store: &Store, ops: &[InteractionOp]) -> Result<(), Error> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let dir = match &self.spill_dir {
+            Some(d) => d.clone(),
+            None => {
+                let d = spill_dir(store);
+                remove_dir(&d)?;
+                std::fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
+                self.spill_dir = Some(d.clone());
+                d
+            }
+        };
+        let path = dir.join(format!("run-{:05}", self.spills.len()));
+        let file = std::fs::File::create(&path).map_err(|e| io_err(&path, e))?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        for op in ops {
+            let (c, at, id) = op.key();
+            let mut head = [0u8; 25];
+            head[1..9].copy_from_slice(&c.0.to_le_bytes());
+            head[9..17].copy_from_slice(&at.0.to_le_bytes());
+            head[17..25].copy_from_slice(&id.0.to_le_bytes());
+            match op {
+                InteractionOp::Put(i) => {
+                    head[0] = 1;
+                    let bytes = rapport_store::codec::encode(&**i).map_err(|reason| {
+                        Error::Store(rapport_store::Error::Encode {
+                            tree: "interactions",
+                            reason,
+                        })
+                    })?;
+                    w.write_all(&head).map_err(|e| io_err(&path, e))?;
+                    w.write_all(&(bytes.len() as u32).to_le_bytes())
+                        .map_err(|e| io_err(&path, e))?;
+                    w.write_all(&bytes).map_err(|e| io_err(&path, e))?;
+                }
+                InteractionOp::Remove(..) => {
+                    w.write_all(&head).map_err(|e| io_err(&path, e))?;
+                }
+            }
+        }
+        w.flush().map_err(|e| io_err(&path, e))?;
+        self.spills.push(path);
+        Ok(())
+    }
+
+    /// Merges the spill files and hands each customer's whole history to the writer as whole
+    /// pages (nothing read back), in customer order; then removes the files. For the end of
+    /// the first load, after its last sorted run.
+    pub(super) fn write_histories(&mut self, writer: &mut Writer) -> Result<(), Error> {
+        let Some(dir) = self.spill_dir.take() else {
+            return Ok(());
+        };
+        let mut readers = Vec::with_capacity(self.spills.len());
+        for path in std::mem::take(&mut self.spills) {
+            let file = std::fs::File::open(&path).map_err(|e| io_err(&path, e))?;
+            readers.push(SpillReader {
+                r: BufReader::with_capacity(1 << 18, file),
+                path,
+            });
+        }
+        // The head of every file; the smallest (customer, time, id, run) goes next, so the
+        // later run's operation on a key comes after the earlier's and stands.
+        let mut heads: Vec<Option<Spilled>> = readers
+            .iter_mut()
+            .map(SpillReader::next)
+            .collect::<Result<_, _>>()?;
+        let mut b = Batch::default();
+        let mut customer: Option<CustomerId> = None;
+        let mut history: Vec<Interaction> = Vec::new();
+        let mut interactions = 0u64;
+        loop {
+            let next = heads
+                .iter()
+                .enumerate()
+                .filter_map(|(n, h)| h.as_ref().map(|h| (h.key, n)))
+                .min();
+            let Some((key, n)) = next else { break };
+            let op = heads[n].take().map(|h| h.op);
+            heads[n] = readers[n].next()?;
+            if customer != Some(key.0) {
+                if !history.is_empty() {
+                    interactions += history.len() as u64;
+                    b.put_new_interactions(&history);
+                    history.clear();
+                    cut(&mut b, writer)?;
+                }
+                customer = Some(key.0);
+            }
+            if history
+                .last()
+                .is_some_and(|i| (i.customer, i.at, i.id) == key)
+            {
+                history.pop();
+            }
+            if let Some(Some(i)) = op {
+                history.push(i);
+            }
+        }
+        if !history.is_empty() {
+            interactions += history.len() as u64;
+            b.put_new_interactions(&history);
+        }
+        writer.write(b)?;
+        // The files go once the pages are applied.
+        writer.barrier()?;
+        remove_dir(&dir)?;
+        tracing::info!(interactions, "first load: interactions written as pages");
+        Ok(())
+    }
+}
+
+/// An operation read back from a spill file: `Some` put, `None` removal.
+struct Spilled {
+    key: (CustomerId, Timestamp, InteractionId),
+    op: Option<Interaction>,
+}
+
+struct SpillReader {
+    r: BufReader<std::fs::File>,
+    path: PathBuf,
+}
+
+impl SpillReader {
+    fn next(&mut self) -> Result<Option<Spilled>, Error> {
+        if self
+            .r
+            .fill_buf()
+            .map_err(|e| io_err(&self.path, e))?
+            .is_empty()
+        {
+            return Ok(None);
+        }
+        let mut head = [0u8; 25];
+        self.r
+            .read_exact(&mut head)
+            .map_err(|e| io_err(&self.path, e))?;
+        let u = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().unwrap_or([0; 8]));
+        let key = (
+            CustomerId(u(1)),
+            Timestamp(u(9) as i64),
+            InteractionId(u(17)),
+        );
+        if head[0] == 0 {
+            return Ok(Some(Spilled { key, op: None }));
+        }
+        let mut len = [0u8; 4];
+        self.r
+            .read_exact(&mut len)
+            .map_err(|e| io_err(&self.path, e))?;
+        let mut bytes = vec![0u8; u32::from_le_bytes(len) as usize];
+        self.r
+            .read_exact(&mut bytes)
+            .map_err(|e| io_err(&self.path, e))?;
+        let i: Interaction = rapport_store::codec::decode(&bytes).map_err(|reason| {
+            Error::Invalid(format!(
+                "{}: a spilled interaction: {reason}",
+                self.path.display()
+            ))
+        })?;
+        Ok(Some(Spilled { key, op: Some(i) }))
+    }
+}
+
+/// Where a first load on `store` spills: inside the database directory, or a temporary
+/// directory for a store without one.
+fn spill_dir(store: &Store) -> PathBuf {
+    match store.path() {
+        Some(p) => p.join(SPILL_DIR),
+        None => std::env::temp_dir().join(format!(
+            "rapport-{SPILL_DIR}-{}-{:p}",
+            std::process::id(),
+            store
+        )),
+    }
+}
+
+fn remove_dir(dir: &Path) -> Result<(), Error> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(dir, e)),
+        _ => Ok(()),
+    }
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Hands the batch to the writer once it holds [`WRITE_BYTES`].
@@ -282,6 +490,15 @@ mod tests {
         assert_eq!(d.len(), 7);
         d.write_run(&store, &mut w).unwrap();
         assert_eq!(d.len(), 0);
+        // A second run: customer 2 again, one of its interactions replaced by a later row.
+        d.interaction(interaction(2, 3, 5));
+        d.remove_interaction(CustomerId(2), Timestamp(5), InteractionId(1));
+        d.interaction(interaction(2, 5, 1));
+        d.write_run(&store, &mut w).unwrap();
+        // Interactions wait for the end of the load.
+        w.barrier().unwrap();
+        assert_eq!(store.interaction_count().unwrap(), 0);
+        d.write_histories(&mut w).unwrap();
         w.barrier().unwrap();
         let ids = |c: u64| -> Vec<u64> {
             store
@@ -291,7 +508,8 @@ mod tests {
         };
         assert_eq!(ids(1), [4]);
         // Oldest first.
-        assert_eq!(ids(2), [3, 1]);
+        assert_eq!(ids(2), [3, 5, 1]);
+        assert_eq!(store.interaction_count().unwrap(), 4);
         let p = store
             .doc::<PendingRelation>("pending", "b")
             .unwrap()
