@@ -26,6 +26,7 @@
 //! (`delay_minutes`, or any delay without it); a complaint is unresolved when its
 //! `resolved_first_contact` attribute is false.
 
+use rapport_core::varint::{VarintError, put as put_varint, unzigzag, zigzag};
 use serde::{Deserialize, Serialize};
 
 use rapport_core::{
@@ -589,22 +590,6 @@ const SHAPE_MILES_INT: u8 = 0x20;
 const SHAPE_BOOKING: u8 = 0x40;
 const SHAPE_PRODUCT: u8 = 0x80;
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(u: u64) -> i64 {
-    ((u >> 1) as i64) ^ -((u & 1) as i64)
-}
-
 fn cut() -> String {
     "history digest cut short".to_string()
 }
@@ -616,18 +601,10 @@ fn get_u8(b: &mut &[u8]) -> Result<u8, String> {
 }
 
 fn get_varint(b: &mut &[u8]) -> Result<u64, String> {
-    let mut v = 0u64;
-    for shift in (0..70).step_by(7) {
-        let byte = get_u8(b)?;
-        if shift == 63 && byte > 1 {
-            return Err("varint overflows 64 bits".into());
-        }
-        v |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err("varint longer than 10 bytes".into())
+    rapport_core::varint::take(b).map_err(|e| match e {
+        VarintError::CutShort => cut(),
+        VarintError::TooLong => "varint overflows 64 bits".to_string(),
+    })
 }
 
 fn get_len(b: &mut &[u8], what: &str) -> Result<usize, String> {

@@ -26,6 +26,7 @@ mod rates;
 mod record;
 pub mod text;
 mod time;
+pub mod varint;
 
 pub use case::{ComplaintCase, Resolution};
 pub use change::{Change, ChangeEvent};

@@ -34,6 +34,7 @@
 //! try to allocate terabytes and abort the process), so every decode runs with
 //! [`DECODE_LIMIT`], and a value that does not consume its whole input is rejected.
 
+use rapport_core::varint::{VarintError, put as put_varint};
 use std::collections::BTreeMap;
 
 use rapport_core::{InteractionId, Scores, Tier, Timestamp};
@@ -584,27 +585,12 @@ pub(crate) struct PageHead<'a> {
     pub sealed: &'a [u8],
 }
 
-/// Appends `v` as a LEB128 varint.
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 /// Reads a LEB128 varint from the front of `b`.
 fn take_varint(b: &mut &[u8]) -> Result<u64, String> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&byte, rest) = b.split_first().ok_or("a page is cut short")?;
-        *b = rest;
-        v |= u64::from(byte & 0x7F) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err("a varint longer than 64 bits".into())
+    rapport_core::varint::take(b).map_err(|e| match e {
+        VarintError::CutShort => "a page is cut short".to_string(),
+        VarintError::TooLong => "a varint longer than 64 bits".to_string(),
+    })
 }
 
 /// A stored page of interactions: format byte, count (varint), number of added ids (varint),

@@ -23,6 +23,7 @@
 //! Stores written before the pages have one document per row in [`ROWS`]: the first ingest
 //! moves them into pages ([`migrate`]), and [`row_seen`] still reads them until then.
 
+use rapport_core::varint::{put as varint, unzigzag, zigzag};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rapport_core::{CustomerId, InteractionId, Timestamp};
@@ -217,22 +218,6 @@ impl Page {
     }
 }
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
 struct Reader<'a>(&'a [u8]);
 
 impl Reader<'_> {
@@ -249,15 +234,7 @@ impl Reader<'_> {
     }
 
     fn varint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
+        rapport_core::varint::take(&mut self.0).ok()
     }
 }
 
