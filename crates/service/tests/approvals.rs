@@ -13,7 +13,7 @@ use rapport_service::governance_ops::{
     ApprovalDecision, ApprovalState, GOODWILL_PREFIX, GoodwillOutcome, GoodwillRequest,
 };
 use rapport_service::{
-    Embedded, Governance, LiveEvent, OperatorAdmin, Remote, Service, ServiceError, Watch,
+    Embedded, Governance, LiveEvent, OperatorAdmin, Service, ServiceError, Watch,
 };
 
 use common::{PASSWORD, TestServer, disrupt_many, engine, newest_page};
@@ -94,12 +94,8 @@ async fn setup(
 async fn goodwill_above_the_limit_waits_for_a_supervisor_who_approves_changes_or_refuses() {
     let (engine, ids, server) = setup(5).await;
     let jane = ids[0];
-    let gate = Remote::connect(&server.addr, "gate", PASSWORD)
-        .await
-        .unwrap();
-    let ana = Remote::connect(&server.addr, "ana", PASSWORD)
-        .await
-        .unwrap();
+    let gate = server.login("gate").await;
+    let ana = server.login("ana").await;
     let mut live = gate.subscribe(Watch::Customers(vec![jane])).await.unwrap();
 
     // Within the front line's limit (500 EUR): granted at once, once.
@@ -306,15 +302,9 @@ async fn racing_approvers_and_both_paths_never_grant_twice() {
     const N: usize = 30;
     let (engine, ids, server) = setup(N + 1).await;
     let jane = ids[0];
-    let gate = Remote::connect(&server.addr, "gate", PASSWORD)
-        .await
-        .unwrap();
-    let ana = Remote::connect(&server.addr, "ana", PASSWORD)
-        .await
-        .unwrap();
-    let ben = Remote::connect(&server.addr, "ben", PASSWORD)
-        .await
-        .unwrap();
+    let gate = server.login("gate").await;
+    let ana = server.login("ana").await;
+    let ben = server.login("ben").await;
     let mut queued = Vec::new();
     for n in 1..=N {
         match gate
@@ -412,12 +402,8 @@ async fn a_customers_requests_and_the_queue_come_from_indexes_built_for_older_da
 
     let (engine, ids, server) = setup(3).await;
     let (jane, other) = (ids[0], ids[1]);
-    let gate = Remote::connect(&server.addr, "gate", PASSWORD)
-        .await
-        .unwrap();
-    let ana = Remote::connect(&server.addr, "ana", PASSWORD)
-        .await
-        .unwrap();
+    let gate = server.login("gate").await;
+    let ana = server.login("ana").await;
     let mut asked = Vec::new();
     for n in 1..=3 {
         let GoodwillOutcome::Queued(a) = gate

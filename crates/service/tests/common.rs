@@ -95,9 +95,12 @@ impl TestServer {
     }
 
     pub async fn admin(&self) -> Remote {
-        Remote::connect(&self.addr, "admin", PASSWORD)
-            .await
-            .unwrap()
+        self.login("admin").await
+    }
+
+    /// A client signed in as operator `name` (password [`PASSWORD`]).
+    pub async fn login(&self, name: &str) -> Remote {
+        Remote::connect(&self.addr, name, PASSWORD).await.unwrap()
     }
 
     pub async fn stop(self) {
