@@ -46,6 +46,7 @@ use crate::survivorship::{self, BOOKING_REFS, NATIONAL_PHONES, Trust};
 mod bulk;
 mod held;
 mod overlay;
+mod pipeline;
 mod rowpages;
 mod writer;
 use bulk::{Deferred, Doc, FirstLoad};
@@ -381,7 +382,8 @@ pub fn retry_quarantine(
         let parsed = read::read_bytes(&bytes, &path, &plan.mapping, &plan.columns)?;
         for mut row in parsed.rows {
             row.line = e.line;
-            run.row(&plan, &path, parsed.header.as_deref(), row, &mut file)?;
+            let ex = pipeline::extract(&plan, &row, run.ctx);
+            run.row(&plan, &path, parsed.header.as_deref(), row, ex, &mut file)?;
             // Stored now, or found ingested already: either way no longer quarantined.
             if run.quarantined_last.is_none() {
                 cleared.push(e.id.clone());
@@ -769,40 +771,37 @@ impl<'s> Run<'s> {
             file: path.display().to_string(),
             ..FileReport::default()
         };
-        // Large files are read in parts: rows of one part at a time are held in memory.
+        // Large files are read in parts: rows of one part at a time are held in memory, read
+        // and extracted on a thread of their own (`ingest/pipeline.rs`).
         let mut read_bytes = 0u64;
-        read::read_file_parts(
-            path,
-            &plan.mapping,
-            &plan.columns,
-            READ_PART_BYTES,
-            |parsed, done| {
-                let header = parsed.header;
-                for (n, row) in parsed.rows.into_iter().enumerate() {
-                    let bytes = row.raw.len() as u64 + 1;
-                    self.row(plan, path, header.as_deref(), row, &mut file)?;
-                    self.rows_seen += 1;
-                    if self.rows_seen.is_multiple_of(PROGRESS_LOG_ROWS) {
-                        // For runs without a terminal (the bar is hidden there) and for logs.
-                        let secs = self.started.elapsed().as_secs_f64();
-                        tracing::info!(
-                            rows = self.rows_seen,
-                            seconds = format!("{secs:.1}"),
-                            rows_per_second = format!("{:.0}", self.rows_seen as f64 / secs),
-                            source = plan.source(),
-                            "ingesting"
-                        );
-                    }
-                    read_bytes += bytes;
-                    if n % 256 == 0 {
-                        bar.set_position(read_bytes.min(done));
-                    }
+        let ctx = self.ctx;
+        pipeline::read_extracted(path, plan, ctx, READ_PART_BYTES, |part| {
+            let header = part.header;
+            for (n, (row, ex)) in part.rows.into_iter().enumerate() {
+                read_bytes += row.raw.len() as u64 + 1;
+                self.row(plan, path, header.as_deref().map(Vec::as_slice), row, ex, &mut file)?;
+                self.rows_seen += 1;
+                if self.rows_seen.is_multiple_of(PROGRESS_LOG_ROWS) {
+                    // For runs without a terminal (the bar is hidden there) and for logs.
+                    let secs = self.started.elapsed().as_secs_f64();
+                    tracing::info!(
+                        rows = self.rows_seen,
+                        seconds = format!("{secs:.1}"),
+                        rows_per_second = format!("{:.0}", self.rows_seen as f64 / secs),
+                        source = plan.source(),
+                        "ingesting"
+                    );
                 }
-                read_bytes = done;
-                bar.set_position(done);
-                Ok(())
-            },
-        )?;
+                if n % 256 == 0 {
+                    bar.set_position(read_bytes);
+                }
+            }
+            if part.done > 0 {
+                read_bytes = part.done;
+                bar.set_position(read_bytes);
+            }
+            Ok(())
+        })?;
         bar.finish_and_clear();
         self.report.add_file(file);
         Ok(())
@@ -870,17 +869,12 @@ impl<'s> Run<'s> {
         path: &Path,
         header: Option<&[u8]>,
         row: RawRow,
+        extracted: Result<Extracted, RowProblem>,
         file: &mut FileReport,
     ) -> Result<(), Error> {
         self.quarantined_last = None;
-        let values = match &row.values {
-            Ok(v) => v,
-            Err(p) => {
-                let p = p.clone();
-                return self.quarantine(plan, path, header, &row, p, file);
-            }
-        };
-        let mut ex: Extracted = match plan.extract(values, self.ctx) {
+        // Read and extracted on the reader thread (`ingest/pipeline.rs`).
+        let mut ex: Extracted = match extracted {
             Ok(e) => e,
             Err(p) => return self.quarantine(plan, path, header, &row, p, file),
         };
