@@ -779,7 +779,14 @@ impl<'s> Run<'s> {
             let header = part.header;
             for (n, (row, ex)) in part.rows.into_iter().enumerate() {
                 read_bytes += row.raw.len() as u64 + 1;
-                self.row(plan, path, header.as_deref().map(Vec::as_slice), row, ex, &mut file)?;
+                self.row(
+                    plan,
+                    path,
+                    header.as_deref().map(Vec::as_slice),
+                    row,
+                    ex,
+                    &mut file,
+                )?;
                 self.rows_seen += 1;
                 if self.rows_seen.is_multiple_of(PROGRESS_LOG_ROWS) {
                     // For runs without a terminal (the bar is hidden there) and for logs.
