@@ -35,15 +35,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::cleanse::{self, Problem, Reason};
 use crate::error::Error;
-use crate::extract::{Context, Extracted, GROUP_SOURCE, Plan, merge_fragment};
+use crate::extract::{
+    Context, Extracted, GROUP_SOURCE, Plan, merge_fragment, merge_keeps_identity,
+};
 use crate::fragment::{Fragment, ResolvedFragment};
 use crate::identity::{Decision, Evidence, MatchConfig, Prepared, Resolver};
 use crate::mapping::{Manifest, Mapping};
 use crate::quarantine::{self, Fnv, QuarantineEntry};
 use crate::read::{self, RawRow, RowProblem};
-use crate::survivorship::{self, BOOKING_REFS, NATIONAL_PHONES, Trust};
+use crate::survivorship::{BOOKING_REFS, NATIONAL_PHONES, Trust};
 
 mod bulk;
+mod golden;
 mod overlay;
 mod pipeline;
 mod rowpages;
@@ -407,7 +410,10 @@ pub fn retry_quarantine(
 
 /// A customer being changed in the current chunk.
 struct Working {
-    existing: Option<Customer>,
+    /// Boxed: a first load holds a `Working` per customer of the world (a million at the
+    /// goal's size) and has no stored customer; inline, `Customer` made the map's slots
+    /// some 700 bytes each (`docs/benchmarks.md`, "#23: the first load on two cores").
+    existing: Option<Box<Customer>>,
     fragments: BTreeMap<String, Fragment>,
     changed: BTreeSet<String>,
     review: bool,
@@ -774,7 +780,14 @@ impl<'s> Run<'s> {
             let header = part.header;
             for (n, (row, ex)) in part.rows.into_iter().enumerate() {
                 read_bytes += row.raw.len() as u64 + 1;
-                self.row(plan, path, header.as_deref().map(Vec::as_slice), row, ex, &mut file)?;
+                self.row(
+                    plan,
+                    path,
+                    header.as_deref().map(Vec::as_slice),
+                    row,
+                    ex,
+                    &mut file,
+                )?;
                 self.rows_seen += 1;
                 if self.rows_seen.is_multiple_of(PROGRESS_LOG_ROWS) {
                     // For runs without a terminal (the bar is hidden there) and for logs.
@@ -982,6 +995,11 @@ impl<'s> Run<'s> {
             };
             w.changed.insert(src.clone());
             match w.fragments.get_mut(&src) {
+                // A row that repeats what its record says changes nothing resolution reads.
+                Some(old) if merge_keeps_identity(old, &ex.fragment) => {
+                    merge_fragment(old, ex.fragment);
+                    None
+                }
                 Some(old) => {
                     let before = old.clone();
                     merge_fragment(old, ex.fragment);
@@ -1405,7 +1423,7 @@ impl<'s> Run<'s> {
         }
         let existing = match self.bulk {
             Some(_) => None,
-            None => self.store.customer(id)?,
+            None => self.store.customer(id)?.map(Box::new),
         };
         let mut fragments = BTreeMap::new();
         if let Some(c) = &existing {
@@ -1449,6 +1467,8 @@ impl<'s> Run<'s> {
         let mb = |b: usize| format!("{:.0}", b as f64 / 1_048_576.0);
         tracing::info!(
             rss_mb = rss_bytes().map_or_else(|| "?".into(), |b| mb(b as usize)),
+            resolving_thread_cpu_seconds =
+                thread_cpu_seconds().map_or_else(|| "?".into(), |s| format!("{s:.1}")),
             customers = self.dirty.len(),
             working_map_mb = mb(self.dirty.capacity() * (8 + std::mem::size_of::<Working>())),
             records,
@@ -1593,65 +1613,35 @@ impl<'s> Run<'s> {
             stated_by_others.entry(other).or_default().push(r);
         }
         let now = self.ctx.now;
-        // Customers in id order: their keys are written in the store's order.
+        // Customers in id order: their keys are written in the store's order. Built on a
+        // thread of their own, sealed and written on this one (`ingest/golden.rs`).
         let mut dirty: Vec<(CustomerId, Working)> =
             std::mem::take(&mut self.dirty).into_iter().collect();
         dirty.sort_unstable_by_key(|(id, _)| *id);
-        for (id, w) in dirty {
-            let fragments: Vec<Fragment> = w.fragments.values().cloned().collect();
-            if fragments.is_empty() {
-                continue;
-            }
-            let mut c = survivorship::build(
-                id,
-                w.existing.as_ref(),
-                &fragments,
-                forward.remove(&id).unwrap_or_default(),
-                &self.trust,
-                now,
-            );
-            // One relationship per (kind, other customer), whichever record stated it: a
-            // household both members' records state is one household, not two.
-            for r in stated_by_others.remove(&id).unwrap_or_default() {
-                if !c
-                    .relationships
-                    .iter()
-                    .any(|x| x.kind == r.kind && x.other == r.other)
-                {
-                    c.relationships.push(r);
+        let inputs = golden::Inputs {
+            resolver: &self.resolver,
+            trust: &self.trust,
+            now,
+            forward,
+            stated_by_others,
+        };
+        let (batch, writer, bulk) = (&mut self.batch, &mut self.writer, &mut self.bulk);
+        golden::rebuild(inputs, dirty, |built| {
+            let id = built.id;
+            batch.put_customer(&built.customer, built.keys);
+            for (src, f) in built.changed {
+                let rf = ResolvedFragment {
+                    fragment: f,
+                    customer: id,
+                };
+                match bulk {
+                    // Records go in the sorted run below, by source reference.
+                    Some(d) => d.sealed(FRAGMENTS, &src, id, Doc::Fragment(Box::new(rf))),
+                    None => batch.put_doc_compact_sealed(FRAGMENTS, &src, id, &rf)?,
                 }
             }
-            if w.review
-                && !c
-                    .quality
-                    .contains(&rapport_core::QualityFlag::PendingReview)
-            {
-                c.quality.push(rapport_core::QualityFlag::PendingReview);
-            }
-            let keys = customer_keys(&self.resolver, &c, &fragments);
-            self.batch.put_customer(&c, keys);
-            let Working {
-                mut fragments,
-                changed,
-                ..
-            } = w;
-            for src in changed {
-                if let Some(f) = fragments.remove(&src) {
-                    let rf = ResolvedFragment {
-                        fragment: f,
-                        customer: id,
-                    };
-                    match &mut self.bulk {
-                        // Records go in the sorted run below, by source reference.
-                        Some(d) => d.sealed(FRAGMENTS, &src, id, Doc::Fragment(Box::new(rf))),
-                        None => self
-                            .batch
-                            .put_doc_compact_sealed(FRAGMENTS, &src, id, &rf)?,
-                    }
-                }
-            }
-            bulk::cut(&mut self.batch, &mut self.writer)?;
-        }
+            bulk::cut(batch, writer)
+        })?;
         for key in std::mem::take(&mut self.unbuilt) {
             self.batch.remove_doc(UNBUILT, &key);
         }
@@ -1678,6 +1668,8 @@ impl<'s> Run<'s> {
         self.writer.barrier()?;
         tracing::info!(
             customers = ids.len(),
+            thread_cpu_seconds =
+                thread_cpu_seconds().map_or_else(|| "?".into(), |s| format!("{s:.1}")),
             rebuild_seconds = format!("{rebuilt:.1}"),
             seconds = format!("{:.1}", began.elapsed().as_secs_f64()),
             "chunk written: golden records and index keys rebuilt"
@@ -1754,6 +1746,19 @@ impl<'s> Run<'s> {
         self.report.finish(self.started);
         Ok(self.report)
     }
+}
+
+/// CPU seconds (user and system) the calling thread has used, where the system tells it
+/// (Linux): the resolving thread's is the first load's critical path, whatever else runs.
+fn thread_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name (which may hold spaces), from the third: utime and
+    // stime are the 14th and 15th, in clock ticks (100 a second on Linux).
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut f = rest.split_whitespace().skip(11);
+    let user: f64 = f.next()?.parse().ok()?;
+    let system: f64 = f.next()?.parse().ok()?;
+    Some((user + system) / 100.0)
 }
 
 /// The process's resident memory, where the system tells it (Linux).
