@@ -993,7 +993,11 @@ impl<'s> Run<'s> {
             let Some(w) = self.dirty.get_mut(&customer) else {
                 return Err(Error::Invalid(format!("customer {customer} vanished")));
             };
-            w.changed.insert(src.clone());
+            // A first load writes every record at its end: it keeps no list of the changed
+            // ones (a third copy of every source reference, and a set insert per row).
+            if self.bulk.is_none() {
+                w.changed.insert(src.clone());
+            }
             match w.fragments.get_mut(&src) {
                 // A row that repeats what its record says changes nothing resolution reads.
                 Some(old) if merge_keeps_identity(old, &ex.fragment) => {
@@ -1014,7 +1018,9 @@ impl<'s> Run<'s> {
                 }
             }
         };
-        self.touched.insert(customer);
+        if self.bulk.is_none() {
+            self.touched.insert(customer);
+        }
         self.owners.insert(src, customer);
         for f in std::mem::take(&mut ex.related) {
             self.ensure_party(f)?;
@@ -1150,8 +1156,10 @@ impl<'s> Run<'s> {
         self.owners.insert(src.clone(), c);
         if let Some(w) = self.dirty.get_mut(&c) {
             w.fragments.insert(src.clone(), f);
-            w.changed.insert(src);
-            self.touched.insert(c);
+            if self.bulk.is_none() {
+                w.changed.insert(src);
+                self.touched.insert(c);
+            }
         }
         Ok(())
     }
@@ -1624,6 +1632,7 @@ impl<'s> Run<'s> {
             now,
             forward,
             stated_by_others,
+            every_record_changed: self.bulk.is_some(),
         };
         let (batch, writer, bulk) = (&mut self.batch, &mut self.writer, &mut self.bulk);
         golden::rebuild(inputs, dirty, |built| {

@@ -43,6 +43,9 @@ pub(super) struct Inputs<'a> {
     pub forward: HashMap<CustomerId, Vec<Relationship>>,
     /// Relationships stated by others' records, by the customer they are about.
     pub stated_by_others: HashMap<CustomerId, Vec<Relationship>>,
+    /// Every record of every customer is new (a first load, which keeps no list of the
+    /// changed ones): all are written.
+    pub every_record_changed: bool,
 }
 
 /// Rebuilds the customers of `dirty` (in id order) on a builder thread and hands each to
@@ -135,7 +138,7 @@ fn build(inputs: &mut Inputs<'_>, id: CustomerId, w: Working) -> Option<Built> {
     let changed = sources
         .into_iter()
         .zip(fragments)
-        .filter(|(src, _)| changed.contains(src))
+        .filter(|(src, _)| inputs.every_record_changed || changed.contains(src))
         .collect();
     Some(Built {
         id,
