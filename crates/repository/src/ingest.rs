@@ -47,11 +47,13 @@ use crate::survivorship::{BOOKING_REFS, NATIONAL_PHONES, Trust};
 
 mod bulk;
 mod golden;
+mod held;
 mod overlay;
 mod pipeline;
 mod rowpages;
 mod writer;
 use bulk::{Deferred, Doc, FirstLoad};
+use held::Held;
 use overlay::KeyOverlay;
 pub use rowpages::{Layout, ROW_PAGES, row_seen, rows_seen, rows_seen_count};
 use rowpages::{Reads, RowPages};
@@ -410,11 +412,11 @@ pub fn retry_quarantine(
 
 /// A customer being changed in the current chunk.
 struct Working {
-    /// Boxed: a first load holds a `Working` per customer of the world (a million at the
-    /// goal's size) and has no stored customer; inline, `Customer` made the map's slots
-    /// some 700 bytes each (`docs/benchmarks.md`, "#23: the first load on two cores").
+    /// The stored customer (boxed: a first load holds a million `Working`s with none, and a
+    /// `Customer` inline made each map slot some 860 bytes).
     existing: Option<Box<Customer>>,
-    fragments: BTreeMap<String, Fragment>,
+    /// The customer's source records, encoded (`ingest/held.rs`).
+    fragments: Held,
     changed: BTreeSet<String>,
     review: bool,
 }
@@ -656,7 +658,7 @@ impl<'s> Run<'s> {
                 }
                 self.owners.insert(src.clone(), id);
                 if let Some(w) = self.dirty.get_mut(&id) {
-                    w.fragments.insert(src, rf.fragment);
+                    w.fragments.insert(&src, &rf.fragment)?;
                 }
             }
         }
@@ -676,19 +678,19 @@ impl<'s> Run<'s> {
                 continue;
             }
             for src in std::mem::take(&mut w.changed) {
-                if let Some(f) = w.fragments.get(&src) {
+                if let Some(fragment) = w.fragments.get(&src)? {
                     self.batch.put_doc_compact_sealed(
                         FRAGMENTS,
                         &src,
                         id,
                         &ResolvedFragment {
-                            fragment: f.clone(),
+                            fragment,
                             customer: id,
                         },
                     )?;
                 }
             }
-            marked.push((id.0, w.fragments.keys().cloned().collect()));
+            marked.push((id.0, w.fragments.keys().map(str::to_string).collect()));
         }
         if !marked.is_empty() {
             let key = format!("b{:016x}-{:010}", self.run_tag, self.unbuilt.len());
@@ -998,22 +1000,27 @@ impl<'s> Run<'s> {
             if self.bulk.is_none() {
                 w.changed.insert(src.clone());
             }
-            match w.fragments.get_mut(&src) {
-                // A row that repeats what its record says changes nothing resolution reads.
-                Some(old) if merge_keeps_identity(old, &ex.fragment) => {
-                    merge_fragment(old, ex.fragment);
+            match w.fragments.get(&src)? {
+                // A row that repeats what its record says changes nothing resolution reads:
+                // merged in place, no copy to compare before and after.
+                Some(mut old) if merge_keeps_identity(&old, &ex.fragment) => {
+                    merge_fragment(&mut old, ex.fragment);
+                    w.fragments.insert(&src, &old)?;
                     None
                 }
-                Some(old) => {
-                    let before = old.clone();
-                    merge_fragment(old, ex.fragment);
+                Some(before) => {
+                    let mut merged = before.clone();
+                    merge_fragment(&mut merged, ex.fragment);
+                    w.fragments.insert(&src, &merged)?;
                     // Most rows of a known record repeat what it said: then its keys and
                     // folded form stand (only the observation time moved).
-                    (!same_identity(&before, old))
-                        .then(|| (old.clone(), gained_identifier(&before, old)))
+                    (!same_identity(&before, &merged)).then(|| {
+                        let gained = gained_identifier(&before, &merged);
+                        (merged, gained)
+                    })
                 }
                 None => {
-                    w.fragments.insert(src.clone(), ex.fragment.clone());
+                    w.fragments.insert(&src, &ex.fragment)?;
                     Some((ex.fragment, false))
                 }
             }
@@ -1155,7 +1162,7 @@ impl<'s> Run<'s> {
         }
         self.owners.insert(src.clone(), c);
         if let Some(w) = self.dirty.get_mut(&c) {
-            w.fragments.insert(src.clone(), f);
+            w.fragments.insert(&src, &f)?;
             if self.bulk.is_none() {
                 w.changed.insert(src);
                 self.touched.insert(c);
@@ -1191,7 +1198,7 @@ impl<'s> Run<'s> {
             id,
             Working {
                 existing: None,
-                fragments: BTreeMap::new(),
+                fragments: Held::default(),
                 changed: BTreeSet::new(),
                 review: false,
             },
@@ -1414,7 +1421,7 @@ impl<'s> Run<'s> {
 
     fn fragments_of(&self, id: CustomerId) -> Result<Vec<Fragment>, Error> {
         if let Some(w) = self.dirty.get(&id) {
-            return Ok(w.fragments.values().cloned().collect());
+            return w.fragments.decoded();
         }
         if self.bulk.is_some() {
             return Ok(Vec::new());
@@ -1433,10 +1440,10 @@ impl<'s> Run<'s> {
             Some(_) => None,
             None => self.store.customer(id)?.map(Box::new),
         };
-        let mut fragments = BTreeMap::new();
+        let mut fragments = Held::default();
         if let Some(c) = &existing {
             for f in load_fragments(self.store, c)? {
-                fragments.insert(f.source.to_string(), f);
+                fragments.insert(&f.source.to_string(), &f)?;
             }
         }
         self.dirty.insert(
@@ -1459,10 +1466,7 @@ impl<'s> Run<'s> {
         let mut key_bytes = 0usize;
         for w in self.dirty.values() {
             records += w.fragments.len();
-            for (k, f) in &w.fragments {
-                key_bytes += k.capacity() + std::mem::size_of::<String>() + 8;
-                record_bytes += std::mem::size_of::<Fragment>() + f.heap_bytes();
-            }
+            record_bytes += w.fragments.heap_bytes();
             for k in &w.changed {
                 key_bytes += k.capacity() + std::mem::size_of::<String>() + 8;
             }
@@ -1524,15 +1528,23 @@ impl<'s> Run<'s> {
         // whatever the map's (a rerun of a killed first load writes the same records).
         let mut ids: Vec<CustomerId> = self.dirty.keys().copied().collect();
         ids.sort_unstable();
-        // Group members (households) in this chunk, by group reference.
+        // What each customer's records state (one decoding of every record held), and the
+        // group members (households) in this chunk, by group reference.
+        type Stated = Vec<(SourceRef, RelationshipKind, SourceRef)>;
+        let mut stated: Vec<(CustomerId, Stated)> = Vec::new();
         let mut groups: HashMap<String, BTreeSet<CustomerId>> = HashMap::new();
         for id in &ids {
-            for f in self.dirty[id].fragments.values() {
-                for (_, to) in &f.relations {
+            let mut rels: Stated = Vec::new();
+            for f in self.dirty[id].fragments.decoded()? {
+                for (kind, to) in f.relations {
                     if to.source == GROUP_SOURCE {
                         groups.entry(to.to_string()).or_default().insert(*id);
                     }
+                    rels.push((f.source.clone(), kind, to));
                 }
+            }
+            if !rels.is_empty() {
+                stated.push((*id, rels));
             }
         }
         for (g, members) in &mut groups {
@@ -1544,17 +1556,8 @@ impl<'s> Run<'s> {
                 .index_lookup(&IndexKey::new(IndexKind::SourceRef, g.clone()))?;
             members.extend(stored);
         }
-        for id in &ids {
-            let rels: Vec<(SourceRef, RelationshipKind, SourceRef)> = self.dirty[id]
-                .fragments
-                .values()
-                .flat_map(|f| {
-                    f.relations
-                        .iter()
-                        .map(|(k, to)| (f.source.clone(), k.clone(), to.clone()))
-                })
-                .collect();
-            for (from, kind, to) in rels {
+        for (id, rels) in &stated {
+            for (from, kind, to) in rels.clone() {
                 if to.source == GROUP_SOURCE {
                     for other in groups.get(&to.to_string()).into_iter().flatten() {
                         if other == id {

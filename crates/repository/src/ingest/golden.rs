@@ -30,7 +30,8 @@ pub(super) struct Built {
     pub id: CustomerId,
     pub customer: Customer,
     pub keys: Vec<IndexKey>,
-    /// Its records that changed, by source reference, in source reference order.
+    /// Its records that changed (all, on a first load), by source reference, in source
+    /// reference order.
     pub changed: Vec<(String, Fragment)>,
 }
 
@@ -59,23 +60,24 @@ pub(super) fn rebuild(
         let (tx, rx) = mpsc::sync_channel::<Vec<Built>>(IN_FLIGHT);
         let builder = std::thread::Builder::new()
             .name("rapport-ingest-golden".into())
-            .spawn_scoped(scope, move || {
+            .spawn_scoped(scope, move || -> Result<(), Error> {
                 let mut inputs = inputs;
                 let mut block = Vec::with_capacity(PER_MESSAGE);
                 for (id, w) in dirty {
-                    if let Some(b) = build(&mut inputs, id, w) {
+                    if let Some(b) = build(&mut inputs, id, w)? {
                         block.push(b);
                     }
                     if block.len() == PER_MESSAGE {
                         let full = std::mem::replace(&mut block, Vec::with_capacity(PER_MESSAGE));
                         if tx.send(full).is_err() {
-                            return;
+                            return Ok(());
                         }
                     }
                 }
                 if !block.is_empty() {
                     let _ = tx.send(block);
                 }
+                Ok(())
             })
             .map_err(|e| Error::Invalid(format!("cannot start the golden record builder: {e}")))?;
         let mut result = Ok(());
@@ -88,26 +90,28 @@ pub(super) fn rebuild(
             }
         }
         drop(rx);
-        if builder.join().is_err() {
-            return Err(Error::Invalid("the golden record builder panicked".into()));
-        }
-        result
+        let built = builder
+            .join()
+            .unwrap_or_else(|_| Err(Error::Invalid("the golden record builder panicked".into())));
+        // The caller's error first (the builder stopped because of it).
+        result.and(built)
     })
 }
 
 /// One customer rebuilt from its records (`None`: it has none).
-fn build(inputs: &mut Inputs<'_>, id: CustomerId, w: Working) -> Option<Built> {
+fn build(inputs: &mut Inputs<'_>, id: CustomerId, w: Working) -> Result<Option<Built>, Error> {
     let Working {
         existing,
-        fragments,
+        fragments: held,
         changed,
         review,
     } = w;
-    if fragments.is_empty() {
-        return None;
+    if held.len() == 0 {
+        return Ok(None);
     }
-    // The records move out of the map (no copy), in source reference order.
-    let (sources, fragments): (Vec<String>, Vec<Fragment>) = fragments.into_iter().unzip();
+    // Decoded once, in source reference order (`ingest/held.rs`).
+    let fragments = held.decoded()?;
+    let sources: Vec<&str> = held.keys().collect();
     let mut c = survivorship::build(
         id,
         existing.as_deref(),
@@ -138,12 +142,13 @@ fn build(inputs: &mut Inputs<'_>, id: CustomerId, w: Working) -> Option<Built> {
     let changed = sources
         .into_iter()
         .zip(fragments)
-        .filter(|(src, _)| inputs.every_record_changed || changed.contains(src))
+        .filter(|(src, _)| inputs.every_record_changed || changed.contains(*src))
+        .map(|(src, f)| (src.to_string(), f))
         .collect();
-    Some(Built {
+    Ok(Some(Built {
         id,
         customer: c,
         keys,
         changed,
-    })
+    }))
 }
