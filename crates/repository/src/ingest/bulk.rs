@@ -36,7 +36,6 @@ use serde::{Deserialize, Serialize};
 use super::writer::Writer;
 use super::{PendingMerge, PendingRelation, ReviewItem, WRITE_BYTES};
 use crate::error::Error;
-use crate::fragment::ResolvedFragment;
 use crate::identity::Evidence;
 use crate::quarantine::QuarantineEntry;
 
@@ -66,7 +65,6 @@ pub(super) enum Doc {
     Merge(Box<Evidence>),
     Review(Box<ReviewItem>),
     Pending(Box<PendingMerge>),
-    Fragment(Box<ResolvedFragment>),
     Disruption(Box<Disruption>),
     Quarantine(Box<QuarantineEntry>),
     Relation(Box<PendingRelation>),
@@ -87,7 +85,6 @@ impl Doc {
                 Doc::Merge(d) => b.put_doc_compact_sealed(collection, key, c, &**d)?,
                 Doc::Review(d) => b.put_doc_compact_sealed(collection, key, c, &**d)?,
                 Doc::Pending(d) => b.put_doc_compact_sealed(collection, key, c, &**d)?,
-                Doc::Fragment(d) => b.put_doc_compact_sealed(collection, key, c, &**d)?,
                 _ => {
                     return Err(Error::Invalid(format!(
                         "{collection}/{key}: this document is not sealed"
@@ -100,7 +97,6 @@ impl Doc {
             Doc::Merge(d) => b.put_doc_compact(collection, key, &**d)?,
             Doc::Review(d) => b.put_doc_compact(collection, key, &**d)?,
             Doc::Pending(d) => b.put_doc_compact(collection, key, &**d)?,
-            Doc::Fragment(d) => b.put_doc_compact(collection, key, &**d)?,
             Doc::Disruption(d) => b.put_doc_compact(collection, key, &**d)?,
             // The incremental path writes these two as JSON documents: so does this one.
             Doc::Quarantine(d) => b.put_doc(collection, key, &**d)?,
