@@ -784,6 +784,50 @@ pub fn bare_fragment(source: SourceRef, kind: PartyKind, at: Timestamp) -> Fragm
     }
 }
 
+/// Whether [`merge_fragment`] of `new` into `old` leaves everything that says who the party
+/// is as it was (names, kind, birth date, identifiers, addresses, cross references,
+/// relations, booking references and national phones): then the record's index keys and
+/// folded form stand, and the ingest spares copying the record to compare it before and
+/// after (most rows of a known record repeat it). `false` when the merge may change it.
+pub fn merge_keeps_identity(old: &Fragment, new: &Fragment) -> bool {
+    let newer = new.observed_at >= old.observed_at;
+    fn kept<T: PartialEq>(dst: &Option<T>, src: &Option<T>, newer: bool) -> bool {
+        match src {
+            None => true,
+            Some(s) => (!newer && dst.is_some()) || dst.as_ref() == Some(s),
+        }
+    }
+    let listed = |key: &str| match new.extra.get(key) {
+        None => true,
+        Some(v) => old.extra.get(key).is_some_and(|have| {
+            v.split(' ')
+                .filter(|x| !x.is_empty())
+                .all(|x| have.split(' ').any(|b| b == x))
+        }),
+    };
+    (!newer || new.kind == old.kind)
+        && kept(&old.given_name, &new.given_name, newer)
+        && kept(&old.family_name, &new.family_name, newer)
+        && kept(&old.full_name, &new.full_name, newer)
+        && kept(&old.birth_date, &new.birth_date, newer)
+        && kept(&old.loyalty_number, &new.loyalty_number, newer)
+        && kept(&old.national_id, &new.national_id, newer)
+        && new.emails.iter().all(|e| old.emails.contains(e))
+        && new.phones.iter().all(|p| old.phones.contains(p))
+        && new.cross_refs.iter().all(|x| old.cross_refs.contains(x))
+        && new.relations.iter().all(|r| old.relations.contains(r))
+        && new.addresses.iter().all(|a| {
+            old.addresses.iter().any(|b| {
+                b.street == a.street
+                    && b.street_number == a.street_number
+                    && b.postcode == a.postcode
+                    && b.locality == a.locality
+            })
+        })
+        && listed(BOOKING_REFS)
+        && listed(NATIONAL_PHONES)
+}
+
 /// Combines what a source record says over several rows: newer non-empty values win,
 /// lists are united.
 pub fn merge_fragment(old: &mut Fragment, new: Fragment) {

@@ -35,15 +35,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::cleanse::{self, Problem, Reason};
 use crate::error::Error;
-use crate::extract::{Context, Extracted, GROUP_SOURCE, Plan, merge_fragment};
+use crate::extract::{
+    Context, Extracted, GROUP_SOURCE, Plan, merge_fragment, merge_keeps_identity,
+};
 use crate::fragment::{Fragment, ResolvedFragment};
 use crate::identity::{Decision, Evidence, MatchConfig, Prepared, Resolver};
 use crate::mapping::{Manifest, Mapping};
 use crate::quarantine::{self, Fnv, QuarantineEntry};
 use crate::read::{self, RawRow, RowProblem};
-use crate::survivorship::{self, BOOKING_REFS, NATIONAL_PHONES, Trust};
+use crate::survivorship::{BOOKING_REFS, NATIONAL_PHONES, Trust};
 
 mod bulk;
+mod golden;
 mod held;
 mod overlay;
 mod pipeline;
@@ -992,8 +995,19 @@ impl<'s> Run<'s> {
             let Some(w) = self.dirty.get_mut(&customer) else {
                 return Err(Error::Invalid(format!("customer {customer} vanished")));
             };
-            w.changed.insert(src.clone());
+            // A first load writes every record at its end: it keeps no list of the changed
+            // ones (a third copy of every source reference, and a set insert per row).
+            if self.bulk.is_none() {
+                w.changed.insert(src.clone());
+            }
             match w.fragments.get(&src)? {
+                // A row that repeats what its record says changes nothing resolution reads:
+                // merged in place, no copy to compare before and after.
+                Some(mut old) if merge_keeps_identity(&old, &ex.fragment) => {
+                    merge_fragment(&mut old, ex.fragment);
+                    w.fragments.insert(&src, &old)?;
+                    None
+                }
                 Some(before) => {
                     let mut merged = before.clone();
                     merge_fragment(&mut merged, ex.fragment);
@@ -1011,7 +1025,9 @@ impl<'s> Run<'s> {
                 }
             }
         };
-        self.touched.insert(customer);
+        if self.bulk.is_none() {
+            self.touched.insert(customer);
+        }
         self.owners.insert(src, customer);
         for f in std::mem::take(&mut ex.related) {
             self.ensure_party(f)?;
@@ -1147,8 +1163,10 @@ impl<'s> Run<'s> {
         self.owners.insert(src.clone(), c);
         if let Some(w) = self.dirty.get_mut(&c) {
             w.fragments.insert(&src, &f)?;
-            w.changed.insert(src);
-            self.touched.insert(c);
+            if self.bulk.is_none() {
+                w.changed.insert(src);
+                self.touched.insert(c);
+            }
         }
         Ok(())
     }
@@ -1461,6 +1479,8 @@ impl<'s> Run<'s> {
         let mb = |b: usize| format!("{:.0}", b as f64 / 1_048_576.0);
         tracing::info!(
             rss_mb = rss_bytes().map_or_else(|| "?".into(), |b| mb(b as usize)),
+            resolving_thread_cpu_seconds =
+                thread_cpu_seconds().map_or_else(|| "?".into(), |s| format!("{s:.1}")),
             customers = self.dirty.len(),
             working_map_mb = mb(self.dirty.capacity() * (8 + std::mem::size_of::<Working>())),
             records,
@@ -1604,67 +1624,34 @@ impl<'s> Run<'s> {
             stated_by_others.entry(other).or_default().push(r);
         }
         let now = self.ctx.now;
-        // Customers in id order: their keys are written in the store's order.
+        // Customers in id order: their keys are written in the store's order. Built on a
+        // thread of their own, sealed and written on this one (`ingest/golden.rs`).
         let mut dirty: Vec<(CustomerId, Working)> =
             std::mem::take(&mut self.dirty).into_iter().collect();
         dirty.sort_unstable_by_key(|(id, _)| *id);
-        for (id, w) in dirty {
-            let fragments = w.fragments.decoded()?;
-            if fragments.is_empty() {
-                continue;
+        let inputs = golden::Inputs {
+            resolver: &self.resolver,
+            trust: &self.trust,
+            now,
+            forward,
+            stated_by_others,
+            every_record_changed: self.bulk.is_some(),
+        };
+        let (batch, writer) = (&mut self.batch, &mut self.writer);
+        golden::rebuild(inputs, dirty, |built| {
+            let id = built.id;
+            batch.put_customer(&built.customer, built.keys);
+            // Records are written with their customer, encoded at once (a first load held
+            // them decoded for its last sorted run: some 2 KB each, 1 GB at 100,000 persons).
+            for (src, f) in built.changed {
+                let rf = ResolvedFragment {
+                    fragment: f,
+                    customer: id,
+                };
+                batch.put_doc_compact_sealed(FRAGMENTS, &src, id, &rf)?;
             }
-            let mut c = survivorship::build(
-                id,
-                w.existing.as_deref(),
-                &fragments,
-                forward.remove(&id).unwrap_or_default(),
-                &self.trust,
-                now,
-            );
-            // One relationship per (kind, other customer), whichever record stated it: a
-            // household both members' records state is one household, not two.
-            for r in stated_by_others.remove(&id).unwrap_or_default() {
-                if !c
-                    .relationships
-                    .iter()
-                    .any(|x| x.kind == r.kind && x.other == r.other)
-                {
-                    c.relationships.push(r);
-                }
-            }
-            if w.review
-                && !c
-                    .quality
-                    .contains(&rapport_core::QualityFlag::PendingReview)
-            {
-                c.quality.push(rapport_core::QualityFlag::PendingReview);
-            }
-            let keys = customer_keys(&self.resolver, &c, &fragments);
-            self.batch.put_customer(&c, keys);
-            // The decoded records are in the order of the held ones' references.
-            let held: Vec<&str> = w.fragments.keys().collect();
-            let mut decoded: Vec<Option<Fragment>> = fragments.into_iter().map(Some).collect();
-            for src in &w.changed {
-                let f = held
-                    .binary_search(&src.as_str())
-                    .ok()
-                    .and_then(|i| decoded[i].take());
-                if let Some(f) = f {
-                    let rf = ResolvedFragment {
-                        fragment: f,
-                        customer: id,
-                    };
-                    match &mut self.bulk {
-                        // Records go in the sorted run below, by source reference.
-                        Some(d) => d.sealed(FRAGMENTS, &src, id, Doc::Fragment(Box::new(rf))),
-                        None => self
-                            .batch
-                            .put_doc_compact_sealed(FRAGMENTS, &src, id, &rf)?,
-                    }
-                }
-            }
-            bulk::cut(&mut self.batch, &mut self.writer)?;
-        }
+            bulk::cut(batch, writer)
+        })?;
         for key in std::mem::take(&mut self.unbuilt) {
             self.batch.remove_doc(UNBUILT, &key);
         }
@@ -1691,6 +1678,8 @@ impl<'s> Run<'s> {
         self.writer.barrier()?;
         tracing::info!(
             customers = ids.len(),
+            thread_cpu_seconds =
+                thread_cpu_seconds().map_or_else(|| "?".into(), |s| format!("{s:.1}")),
             rebuild_seconds = format!("{rebuilt:.1}"),
             seconds = format!("{:.1}", began.elapsed().as_secs_f64()),
             "chunk written: golden records and index keys rebuilt"
@@ -1767,6 +1756,19 @@ impl<'s> Run<'s> {
         self.report.finish(self.started);
         Ok(self.report)
     }
+}
+
+/// CPU seconds (user and system) the calling thread has used, where the system tells it
+/// (Linux): the resolving thread's is the first load's critical path, whatever else runs.
+fn thread_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name (which may hold spaces), from the third: utime and
+    // stime are the 14th and 15th, in clock ticks (100 a second on Linux).
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut f = rest.split_whitespace().skip(11);
+    let user: f64 = f.next()?.parse().ok()?;
+    let system: f64 = f.next()?.parse().ok()?;
+    Some((user + system) / 100.0)
 }
 
 /// The process's resident memory, where the system tells it (Linux).

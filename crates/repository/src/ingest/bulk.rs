@@ -36,7 +36,6 @@ use serde::{Deserialize, Serialize};
 use super::writer::Writer;
 use super::{PendingMerge, PendingRelation, ReviewItem, WRITE_BYTES};
 use crate::error::Error;
-use crate::fragment::ResolvedFragment;
 use crate::identity::Evidence;
 use crate::quarantine::QuarantineEntry;
 
@@ -66,7 +65,6 @@ pub(super) enum Doc {
     Merge(Box<Evidence>),
     Review(Box<ReviewItem>),
     Pending(Box<PendingMerge>),
-    Fragment(Box<ResolvedFragment>),
     Disruption(Box<Disruption>),
     Quarantine(Box<QuarantineEntry>),
     Relation(Box<PendingRelation>),
@@ -87,7 +85,6 @@ impl Doc {
                 Doc::Merge(d) => b.put_doc_compact_sealed(collection, key, c, &**d)?,
                 Doc::Review(d) => b.put_doc_compact_sealed(collection, key, c, &**d)?,
                 Doc::Pending(d) => b.put_doc_compact_sealed(collection, key, c, &**d)?,
-                Doc::Fragment(d) => b.put_doc_compact_sealed(collection, key, c, &**d)?,
                 _ => {
                     return Err(Error::Invalid(format!(
                         "{collection}/{key}: this document is not sealed"
@@ -100,7 +97,6 @@ impl Doc {
             Doc::Merge(d) => b.put_doc_compact(collection, key, &**d)?,
             Doc::Review(d) => b.put_doc_compact(collection, key, &**d)?,
             Doc::Pending(d) => b.put_doc_compact(collection, key, &**d)?,
-            Doc::Fragment(d) => b.put_doc_compact(collection, key, &**d)?,
             Doc::Disruption(d) => b.put_doc_compact(collection, key, &**d)?,
             // The incremental path writes these two as JSON documents: so does this one.
             Doc::Quarantine(d) => b.put_doc(collection, key, &**d)?,
@@ -517,6 +513,71 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(p.from.key, "2");
+    }
+
+    /// `merge_keeps_identity` spares the before-and-after copy of a record only where the
+    /// merge truly leaves its identity as it was (`same_identity`, which the ingest used to
+    /// decide it on every row), and says so for a plain repeat.
+    #[test]
+    fn a_merge_said_to_keep_the_identity_keeps_it() {
+        use crate::extract::{merge_fragment, merge_keeps_identity};
+        use crate::fragment::Fragment;
+        use crate::survivorship::BOOKING_REFS;
+        let base = |at: i64| {
+            let mut f = crate::extract::bare_fragment(
+                rapport_core::SourceRef::new("crm", "1"),
+                rapport_core::PartyKind::Person,
+                Timestamp(at),
+            );
+            f.given_name = Some("Ana".into());
+            f.family_name = Some("Silva".into());
+            f.emails = vec!["ana@example.com".into()];
+            f.extra.insert(BOOKING_REFS.into(), "AB12CD".into());
+            f.addresses.push(crate::fragment::Address {
+                street: Some("RUA A".into()),
+                locality: Some("Lisboa".into()),
+                ..Default::default()
+            });
+            f
+        };
+        let mut cases: Vec<(Fragment, bool)> = Vec::new();
+        // A repeat, newer or older: kept.
+        cases.push((base(20), true));
+        cases.push((base(5), true));
+        // An older row with another name does not win: kept.
+        let mut older = base(5);
+        older.given_name = Some("Anna".into());
+        cases.push((older, true));
+        // A newer one does: changed.
+        let mut newer = base(20);
+        newer.given_name = Some("Anna".into());
+        cases.push((newer, false));
+        // A new e-mail, a new booking, a new address: changed.
+        let mut email = base(20);
+        email.emails.push("a2@example.com".into());
+        cases.push((email, false));
+        let mut booking = base(20);
+        booking.extra.insert(BOOKING_REFS.into(), "ZZ99YY".into());
+        cases.push((booking, false));
+        let mut moved = base(20);
+        moved.addresses[0].street = Some("RUA B".into());
+        cases.push((moved, false));
+        // The same address dated otherwise: kept.
+        let mut dated = base(20);
+        dated.addresses[0].valid_from = Some(Timestamp(3));
+        cases.push((dated, true));
+        for (n, (new, expected)) in cases.into_iter().enumerate() {
+            let mut old = base(10);
+            let before = old.clone();
+            let kept = merge_keeps_identity(&old, &new);
+            assert_eq!(kept, expected, "case {n}");
+            merge_fragment(&mut old, new);
+            if kept {
+                assert!(super::super::same_identity(&before, &old), "case {n}");
+            } else {
+                assert!(!super::super::same_identity(&before, &old), "case {n}");
+            }
+        }
     }
 
     #[test]

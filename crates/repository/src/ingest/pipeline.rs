@@ -105,3 +105,121 @@ pub(super) fn read_extracted(
         result.and(read)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::Mapping;
+    use rapport_core::Timestamp;
+
+    const MAPPING: &str = r#"
+[source]
+name = "p"
+format = "csv"
+
+[party]
+key = ["id"]
+kind = "person"
+full_name = "name"
+email = "email"
+"#;
+
+    fn setup(rows: usize) -> (tempfile::TempDir, std::path::PathBuf, Plan) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.csv");
+        let mut text = String::from("id,name,email\n");
+        for n in 0..rows {
+            // Every 97th e-mail is malformed (a row problem), one name spans two lines.
+            let email = if n % 97 == 0 {
+                "no-at-sign".to_string()
+            } else {
+                format!("p{n}@example.com")
+            };
+            let name = if n == 1500 {
+                "\"Two\nLines\"".to_string()
+            } else {
+                format!("Person {n}")
+            };
+            text.push_str(&format!("{n},{name},{email}\n"));
+        }
+        std::fs::write(&path, text).unwrap();
+        let plan = Plan::new(Mapping::from_toml_str(MAPPING, Path::new("p.toml")).unwrap());
+        (dir, path, plan)
+    }
+
+    fn ctx() -> Context {
+        Context {
+            shift_days: 0,
+            shift_millis: 0,
+            now: Timestamp(1_700_000_000_000),
+        }
+    }
+
+    /// The rows come in file order, each extracted as the resolving thread would have, over
+    /// many messages and several parts of the file, with the last part's end as progress.
+    #[test]
+    fn rows_arrive_in_file_order_as_one_thread_reads_them() {
+        let (_dir, path, plan) = setup(5_000);
+        let mut expected = Vec::new();
+        read::read_file_parts(
+            &path,
+            &plan.mapping,
+            &plan.columns,
+            16 << 10,
+            |parsed, _| {
+                for row in parsed.rows {
+                    let ex = extract(&plan, &row, ctx());
+                    expected.push((
+                        row.line,
+                        row.raw,
+                        ex.map(|e| e.fragment).map_err(|p| p.field),
+                    ));
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(expected.len(), 5_000);
+        let mut got = Vec::new();
+        let mut last_done = 0;
+        read_extracted(&path, &plan, ctx(), 16 << 10, |part| {
+            assert!(part.header.is_some());
+            if part.done > 0 {
+                last_done = part.done;
+            }
+            for (row, ex) in part.rows {
+                got.push((
+                    row.line,
+                    row.raw,
+                    ex.map(|e| e.fragment).map_err(|p| p.field),
+                ));
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, expected);
+        assert_eq!(last_done, std::fs::metadata(&path).unwrap().len());
+        assert!(got.iter().filter(|r| r.2.is_err()).count() >= 50);
+    }
+
+    /// An error of the resolving thread stops the reader and is the one returned.
+    #[test]
+    fn an_error_of_the_consumer_stops_the_reader() {
+        let (_dir, path, plan) = setup(20_000);
+        let mut parts = 0;
+        let err = read_extracted(&path, &plan, ctx(), 16 << 10, |_| {
+            parts += 1;
+            if parts == 3 {
+                return Err(Error::Invalid("resolution failed".into()));
+            }
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("resolution failed"), "{err}");
+        assert_eq!(parts, 3);
+        // A file that cannot be read is the reader's error.
+        let missing = path.with_file_name("missing.csv");
+        let err = read_extracted(&missing, &plan, ctx(), 16 << 10, |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("missing.csv"), "{err}");
+    }
+}
