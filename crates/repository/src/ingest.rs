@@ -409,6 +409,9 @@ struct Working {
     fragments: BTreeMap<String, Fragment>,
     changed: BTreeSet<String>,
     review: bool,
+    /// Whether its index keys may differ from the stored ones: a record was added or said
+    /// something new about who the party is (see [`Run::flush_chunk`]).
+    keys_changed: bool,
 }
 
 struct Run<'s> {
@@ -649,6 +652,7 @@ impl<'s> Run<'s> {
                 self.owners.insert(src.clone(), id);
                 if let Some(w) = self.dirty.get_mut(&id) {
                     w.fragments.insert(src, rf.fragment);
+                    w.keys_changed = true;
                 }
             }
         }
@@ -987,7 +991,7 @@ impl<'s> Run<'s> {
                 return Err(Error::Invalid(format!("customer {customer} vanished")));
             };
             w.changed.insert(src.clone());
-            match w.fragments.get_mut(&src) {
+            let merged = match w.fragments.get_mut(&src) {
                 Some(old) => {
                     let before = old.clone();
                     merge_fragment(old, ex.fragment);
@@ -1000,7 +1004,9 @@ impl<'s> Run<'s> {
                     w.fragments.insert(src.clone(), ex.fragment.clone());
                     Some((ex.fragment, false))
                 }
-            }
+            };
+            w.keys_changed |= merged.is_some();
+            merged
         };
         self.touched.insert(customer);
         self.owners.insert(src, customer);
@@ -1139,6 +1145,7 @@ impl<'s> Run<'s> {
         if let Some(w) = self.dirty.get_mut(&c) {
             w.fragments.insert(src.clone(), f);
             w.changed.insert(src);
+            w.keys_changed = true;
             self.touched.insert(c);
         }
         Ok(())
@@ -1174,6 +1181,7 @@ impl<'s> Run<'s> {
                 fragments: BTreeMap::new(),
                 changed: BTreeSet::new(),
                 review: false,
+                keys_changed: true,
             },
         );
         Ok(id)
@@ -1419,6 +1427,10 @@ impl<'s> Run<'s> {
                 fragments.insert(f.source.to_string(), f);
             }
         }
+        // A customer whose stored records are not all found is keyed again from those that are.
+        let keys_changed = existing
+            .as_ref()
+            .is_none_or(|c| fragments.len() != c.identifiers.len());
         self.dirty.insert(
             id,
             Working {
@@ -1426,6 +1438,7 @@ impl<'s> Run<'s> {
                 fragments,
                 changed: BTreeSet::new(),
                 review: false,
+                keys_changed,
             },
         );
         Ok(())
@@ -1634,8 +1647,20 @@ impl<'s> Run<'s> {
             {
                 c.quality.push(rapport_core::QualityFlag::PendingReview);
             }
-            let keys = customer_keys(&self.resolver, &c, &fragments);
-            self.batch.put_customer(&c, keys);
+            // Keys derive from the records' identities and the golden loyalty number: when no
+            // record was added or changed who it says the party is (most rows of a night add
+            // to known records), the stored keys stand and are neither built nor read.
+            let loyalty = |c: &Customer| c.profile.loyalty_number.as_ref().map(|l| l.value.clone());
+            let same_keys = !w.keys_changed
+                && w.existing
+                    .as_ref()
+                    .is_some_and(|e| loyalty(e) == loyalty(&c));
+            if same_keys {
+                self.batch.put_customer_record(&c);
+            } else {
+                let keys = customer_keys(&self.resolver, &c, &fragments);
+                self.batch.put_customer(&c, keys);
+            }
             let Working {
                 mut fragments,
                 changed,
