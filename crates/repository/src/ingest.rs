@@ -44,10 +44,13 @@ use crate::read::{self, RawRow, RowProblem};
 use crate::survivorship::{self, BOOKING_REFS, NATIONAL_PHONES, Trust};
 
 mod bulk;
+mod held;
 mod overlay;
+mod pipeline;
 mod rowpages;
 mod writer;
 use bulk::{Deferred, Doc, FirstLoad};
+use held::Held;
 use overlay::KeyOverlay;
 pub use rowpages::{Layout, ROW_PAGES, row_seen, rows_seen, rows_seen_count};
 use rowpages::{Reads, RowPages};
@@ -379,7 +382,8 @@ pub fn retry_quarantine(
         let parsed = read::read_bytes(&bytes, &path, &plan.mapping, &plan.columns)?;
         for mut row in parsed.rows {
             row.line = e.line;
-            run.row(&plan, &path, parsed.header.as_deref(), row, &mut file)?;
+            let ex = pipeline::extract(&plan, &row, run.ctx);
+            run.row(&plan, &path, parsed.header.as_deref(), row, ex, &mut file)?;
             // Stored now, or found ingested already: either way no longer quarantined.
             if run.quarantined_last.is_none() {
                 cleared.push(e.id.clone());
@@ -405,8 +409,11 @@ pub fn retry_quarantine(
 
 /// A customer being changed in the current chunk.
 struct Working {
-    existing: Option<Customer>,
-    fragments: BTreeMap<String, Fragment>,
+    /// The stored customer (boxed: a first load holds a million `Working`s with none, and a
+    /// `Customer` inline made each map slot some 860 bytes).
+    existing: Option<Box<Customer>>,
+    /// The customer's source records, encoded (`ingest/held.rs`).
+    fragments: Held,
     changed: BTreeSet<String>,
     review: bool,
     /// Whether its index keys may differ from the stored ones: a record was added or said
@@ -651,7 +658,7 @@ impl<'s> Run<'s> {
                 }
                 self.owners.insert(src.clone(), id);
                 if let Some(w) = self.dirty.get_mut(&id) {
-                    w.fragments.insert(src, rf.fragment);
+                    w.fragments.insert(&src, &rf.fragment)?;
                     w.keys_changed = true;
                 }
             }
@@ -672,19 +679,19 @@ impl<'s> Run<'s> {
                 continue;
             }
             for src in std::mem::take(&mut w.changed) {
-                if let Some(f) = w.fragments.get(&src) {
+                if let Some(fragment) = w.fragments.get(&src)? {
                     self.batch.put_doc_compact_sealed(
                         FRAGMENTS,
                         &src,
                         id,
                         &ResolvedFragment {
-                            fragment: f.clone(),
+                            fragment,
                             customer: id,
                         },
                     )?;
                 }
             }
-            marked.push((id.0, w.fragments.keys().cloned().collect()));
+            marked.push((id.0, w.fragments.keys().map(str::to_string).collect()));
         }
         if !marked.is_empty() {
             let key = format!("b{:016x}-{:010}", self.run_tag, self.unbuilt.len());
@@ -768,40 +775,44 @@ impl<'s> Run<'s> {
             file: path.display().to_string(),
             ..FileReport::default()
         };
-        // Large files are read in parts: rows of one part at a time are held in memory.
+        // Large files are read in parts: rows of one part at a time are held in memory, read
+        // and extracted on a thread of their own (`ingest/pipeline.rs`).
         let mut read_bytes = 0u64;
-        read::read_file_parts(
-            path,
-            &plan.mapping,
-            &plan.columns,
-            READ_PART_BYTES,
-            |parsed, done| {
-                let header = parsed.header;
-                for (n, row) in parsed.rows.into_iter().enumerate() {
-                    let bytes = row.raw.len() as u64 + 1;
-                    self.row(plan, path, header.as_deref(), row, &mut file)?;
-                    self.rows_seen += 1;
-                    if self.rows_seen.is_multiple_of(PROGRESS_LOG_ROWS) {
-                        // For runs without a terminal (the bar is hidden there) and for logs.
-                        let secs = self.started.elapsed().as_secs_f64();
-                        tracing::info!(
-                            rows = self.rows_seen,
-                            seconds = format!("{secs:.1}"),
-                            rows_per_second = format!("{:.0}", self.rows_seen as f64 / secs),
-                            source = plan.source(),
-                            "ingesting"
-                        );
-                    }
-                    read_bytes += bytes;
-                    if n % 256 == 0 {
-                        bar.set_position(read_bytes.min(done));
-                    }
+        let ctx = self.ctx;
+        pipeline::read_extracted(path, plan, ctx, READ_PART_BYTES, |part| {
+            let header = part.header;
+            for (n, (row, ex)) in part.rows.into_iter().enumerate() {
+                read_bytes += row.raw.len() as u64 + 1;
+                self.row(
+                    plan,
+                    path,
+                    header.as_deref().map(Vec::as_slice),
+                    row,
+                    ex,
+                    &mut file,
+                )?;
+                self.rows_seen += 1;
+                if self.rows_seen.is_multiple_of(PROGRESS_LOG_ROWS) {
+                    // For runs without a terminal (the bar is hidden there) and for logs.
+                    let secs = self.started.elapsed().as_secs_f64();
+                    tracing::info!(
+                        rows = self.rows_seen,
+                        seconds = format!("{secs:.1}"),
+                        rows_per_second = format!("{:.0}", self.rows_seen as f64 / secs),
+                        source = plan.source(),
+                        "ingesting"
+                    );
                 }
-                read_bytes = done;
-                bar.set_position(done);
-                Ok(())
-            },
-        )?;
+                if n % 256 == 0 {
+                    bar.set_position(read_bytes);
+                }
+            }
+            if part.done > 0 {
+                read_bytes = part.done;
+                bar.set_position(read_bytes);
+            }
+            Ok(())
+        })?;
         bar.finish_and_clear();
         self.report.add_file(file);
         Ok(())
@@ -869,17 +880,12 @@ impl<'s> Run<'s> {
         path: &Path,
         header: Option<&[u8]>,
         row: RawRow,
+        extracted: Result<Extracted, RowProblem>,
         file: &mut FileReport,
     ) -> Result<(), Error> {
         self.quarantined_last = None;
-        let values = match &row.values {
-            Ok(v) => v,
-            Err(p) => {
-                let p = p.clone();
-                return self.quarantine(plan, path, header, &row, p, file);
-            }
-        };
-        let mut ex: Extracted = match plan.extract(values, self.ctx) {
+        // Read and extracted on the reader thread (`ingest/pipeline.rs`).
+        let mut ex: Extracted = match extracted {
             Ok(e) => e,
             Err(p) => return self.quarantine(plan, path, header, &row, p, file),
         };
@@ -991,17 +997,20 @@ impl<'s> Run<'s> {
                 return Err(Error::Invalid(format!("customer {customer} vanished")));
             };
             w.changed.insert(src.clone());
-            let merged = match w.fragments.get_mut(&src) {
-                Some(old) => {
-                    let before = old.clone();
-                    merge_fragment(old, ex.fragment);
+            let merged = match w.fragments.get(&src)? {
+                Some(before) => {
+                    let mut merged = before.clone();
+                    merge_fragment(&mut merged, ex.fragment);
+                    w.fragments.insert(&src, &merged)?;
                     // Most rows of a known record repeat what it said: then its keys and
                     // folded form stand (only the observation time moved).
-                    (!same_identity(&before, old))
-                        .then(|| (old.clone(), gained_identifier(&before, old)))
+                    (!same_identity(&before, &merged)).then(|| {
+                        let gained = gained_identifier(&before, &merged);
+                        (merged, gained)
+                    })
                 }
                 None => {
-                    w.fragments.insert(src.clone(), ex.fragment.clone());
+                    w.fragments.insert(&src, &ex.fragment)?;
                     Some((ex.fragment, false))
                 }
             };
@@ -1143,7 +1152,7 @@ impl<'s> Run<'s> {
         }
         self.owners.insert(src.clone(), c);
         if let Some(w) = self.dirty.get_mut(&c) {
-            w.fragments.insert(src.clone(), f);
+            w.fragments.insert(&src, &f)?;
             w.changed.insert(src);
             w.keys_changed = true;
             self.touched.insert(c);
@@ -1178,7 +1187,7 @@ impl<'s> Run<'s> {
             id,
             Working {
                 existing: None,
-                fragments: BTreeMap::new(),
+                fragments: Held::default(),
                 changed: BTreeSet::new(),
                 review: false,
                 keys_changed: true,
@@ -1402,7 +1411,7 @@ impl<'s> Run<'s> {
 
     fn fragments_of(&self, id: CustomerId) -> Result<Vec<Fragment>, Error> {
         if let Some(w) = self.dirty.get(&id) {
-            return Ok(w.fragments.values().cloned().collect());
+            return w.fragments.decoded();
         }
         if self.bulk.is_some() {
             return Ok(Vec::new());
@@ -1419,12 +1428,12 @@ impl<'s> Run<'s> {
         }
         let existing = match self.bulk {
             Some(_) => None,
-            None => self.store.customer(id)?,
+            None => self.store.customer(id)?.map(Box::new),
         };
-        let mut fragments = BTreeMap::new();
+        let mut fragments = Held::default();
         if let Some(c) = &existing {
             for f in load_fragments(self.store, c)? {
-                fragments.insert(f.source.to_string(), f);
+                fragments.insert(&f.source.to_string(), &f)?;
             }
         }
         // A customer whose stored records are not all found is keyed again from those that are.
@@ -1452,10 +1461,7 @@ impl<'s> Run<'s> {
         let mut key_bytes = 0usize;
         for w in self.dirty.values() {
             records += w.fragments.len();
-            for (k, f) in &w.fragments {
-                key_bytes += k.capacity() + std::mem::size_of::<String>() + 8;
-                record_bytes += std::mem::size_of::<Fragment>() + f.heap_bytes();
-            }
+            record_bytes += w.fragments.heap_bytes();
             for k in &w.changed {
                 key_bytes += k.capacity() + std::mem::size_of::<String>() + 8;
             }
@@ -1515,15 +1521,23 @@ impl<'s> Run<'s> {
         // whatever the map's (a rerun of a killed first load writes the same records).
         let mut ids: Vec<CustomerId> = self.dirty.keys().copied().collect();
         ids.sort_unstable();
-        // Group members (households) in this chunk, by group reference.
+        // What each customer's records state (one decoding of every record held), and the
+        // group members (households) in this chunk, by group reference.
+        type Stated = Vec<(SourceRef, RelationshipKind, SourceRef)>;
+        let mut stated: Vec<(CustomerId, Stated)> = Vec::new();
         let mut groups: HashMap<String, BTreeSet<CustomerId>> = HashMap::new();
         for id in &ids {
-            for f in self.dirty[id].fragments.values() {
-                for (_, to) in &f.relations {
+            let mut rels: Stated = Vec::new();
+            for f in self.dirty[id].fragments.decoded()? {
+                for (kind, to) in f.relations {
                     if to.source == GROUP_SOURCE {
                         groups.entry(to.to_string()).or_default().insert(*id);
                     }
+                    rels.push((f.source.clone(), kind, to));
                 }
+            }
+            if !rels.is_empty() {
+                stated.push((*id, rels));
             }
         }
         for (g, members) in &mut groups {
@@ -1535,17 +1549,8 @@ impl<'s> Run<'s> {
                 .index_lookup(&IndexKey::new(IndexKind::SourceRef, g.clone()))?;
             members.extend(stored);
         }
-        for id in &ids {
-            let rels: Vec<(SourceRef, RelationshipKind, SourceRef)> = self.dirty[id]
-                .fragments
-                .values()
-                .flat_map(|f| {
-                    f.relations
-                        .iter()
-                        .map(|(k, to)| (f.source.clone(), k.clone(), to.clone()))
-                })
-                .collect();
-            for (from, kind, to) in rels {
+        for (id, rels) in &stated {
+            for (from, kind, to) in rels.clone() {
                 if to.source == GROUP_SOURCE {
                     for other in groups.get(&to.to_string()).into_iter().flatten() {
                         if other == id {
@@ -1617,13 +1622,13 @@ impl<'s> Run<'s> {
             std::mem::take(&mut self.dirty).into_iter().collect();
         dirty.sort_unstable_by_key(|(id, _)| *id);
         for (id, w) in dirty {
-            let fragments: Vec<Fragment> = w.fragments.values().cloned().collect();
+            let fragments = w.fragments.decoded()?;
             if fragments.is_empty() {
                 continue;
             }
             let mut c = survivorship::build(
                 id,
-                w.existing.as_ref(),
+                w.existing.as_deref(),
                 &fragments,
                 forward.remove(&id).unwrap_or_default(),
                 &self.trust,
@@ -1661,13 +1666,15 @@ impl<'s> Run<'s> {
                 let keys = customer_keys(&self.resolver, &c, &fragments);
                 self.batch.put_customer(&c, keys);
             }
-            let Working {
-                mut fragments,
-                changed,
-                ..
-            } = w;
-            for src in changed {
-                if let Some(f) = fragments.remove(&src) {
+            // The decoded records are in the order of the held ones' references.
+            let held: Vec<&str> = w.fragments.keys().collect();
+            let mut decoded: Vec<Option<Fragment>> = fragments.into_iter().map(Some).collect();
+            for src in &w.changed {
+                let f = held
+                    .binary_search(&src.as_str())
+                    .ok()
+                    .and_then(|i| decoded[i].take());
+                if let Some(f) = f {
                     let rf = ResolvedFragment {
                         fragment: f,
                         customer: id,

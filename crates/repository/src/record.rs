@@ -129,8 +129,10 @@ impl Repository {
         } else {
             self.filtered_page(id, filter, limit)?
         };
-        // Cues look at the recent past whatever the page shows.
-        let recent = if filter.is_plain() && filter.before.is_none() && interactions.len() >= 50 {
+        // Cues look at the recent past whatever the page shows: the newest page serves when
+        // it is long enough or holds the whole history (most customers), else it is read.
+        let newest = filter.is_plain() && filter.before.is_none();
+        let recent = if newest && (!more_interactions || interactions.len() >= 50) {
             interactions.clone()
         } else {
             self.store.interactions_newest(id, 200, None)?

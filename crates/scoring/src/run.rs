@@ -13,7 +13,7 @@ use rapport_analytics::{
 };
 use rapport_core::{CustomerId, Interaction, Tier, Timestamp};
 use rapport_store::codec::PAGE_SLOTS;
-use rapport_store::{Batch, Durability, Propensities, ScoreView, Store};
+use rapport_store::{Batch, Durability, Propensities, ScoreView, Store, StoredDigest};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -163,9 +163,22 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> Result<ScoreReport, Er
     // customer order, split across the worker threads by customer id range. A customer
     // without a current digest (new, or its interactions changed since the last run) has its
     // interactions read and a new digest made, stored with its scores.
+    //
+    // An incremental run on a database that marks stale digests (every run since the first
+    // full one on it) reads only the customers marked: those whose interactions were written
+    // since (`Store::stale_digests`). Every run clears the marks it read, and the first run
+    // that read every customer turns the marking on.
     let t = Instant::now();
     let watermark = store.next_interaction_ids(0)?.start.saturating_sub(1);
-    let parts = read_histories(store, at, previous.is_some(), cfg.threads, &converter)?;
+    let tracking = store.tracks_stale_digests();
+    let marked = store.stale_digests()?;
+    let parts = if previous.is_some() && tracking {
+        let mut part = read_marked(store, at, &marked, &converter)?;
+        part.customers = store.customer_count()?;
+        vec![part]
+    } else {
+        read_histories(store, at, previous.is_some(), cfg.threads, &converter)?
+    };
     let mut customers = 0u64;
     let mut interactions = 0u64;
     let mut rebuilt = 0u64;
@@ -261,8 +274,14 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> Result<ScoreReport, Er
         report: models.report.clone(),
     };
     results::put_run(&mut batch, &summary)?;
+    for id in &marked {
+        batch.clear_stale_digest(*id);
+    }
     store.write(batch, Durability::Batched)?;
     store.flush()?;
+    if !tracking {
+        store.track_stale_digests()?;
+    }
     if let Some(p) = &bar {
         p.report(total, total);
     }
@@ -585,14 +604,73 @@ fn read_part(
             }
         }
         let mut old_tier = None;
-        let mut scored = false;
         while let Some(s) = scores.next_if(|s| s.as_ref().map_or(true, |(c, _)| *c <= id)) {
             let (c, tier) = s?;
             if c == id {
                 old_tier = Some(tier);
-                scored = true;
             }
         }
+        read_one(
+            store,
+            (id, stored, old_tier),
+            at,
+            incremental,
+            rates,
+            &mut part,
+            &mut interactions,
+        )?;
+    }
+    Ok(part)
+}
+
+/// Reads the customers marked stale ([`Store::stale_digests`]; `marked`, in id order) for an
+/// incremental run: their digests (rebuilt where missing) and old tiers, one key each, not
+/// every customer's. A marked id that is no customer now (merged away, erased) is skipped.
+fn read_marked(
+    store: &Store,
+    at: Timestamp,
+    marked: &[CustomerId],
+    rates: &Converter,
+) -> Result<HistoryPart, Error> {
+    let mut part = HistoryPart::default();
+    let mut interactions: Vec<Interaction> = Vec::new();
+    for &id in marked {
+        let next = CustomerId(id.0.saturating_add(1));
+        if store.customer_ids(id, Some(next)).next().transpose()? != Some(id) {
+            continue;
+        }
+        let stored = store.stored_history_digest(id)?;
+        let old_tier = store
+            .tiers_in(id, Some(next))
+            .next()
+            .transpose()?
+            .map(|(_, t)| t);
+        read_one(
+            store,
+            (id, stored, old_tier),
+            at,
+            false,
+            rates,
+            &mut part,
+            &mut interactions,
+        )?;
+    }
+    Ok(part)
+}
+
+/// Reads one customer's history from its stored digest (or its interactions) into `part`;
+/// `incremental`: skips a customer whose digest was current and who has scores.
+fn read_one(
+    store: &Store,
+    (id, stored, old_tier): (CustomerId, Option<StoredDigest>, Option<Tier>),
+    at: Timestamp,
+    incremental: bool,
+    rates: &Converter,
+    part: &mut HistoryPart,
+    interactions: &mut Vec<Interaction>,
+) -> Result<(), Error> {
+    let scored = old_tier.is_some();
+    {
         // A current flat digest is read in place; a typed one (written by an older build) is
         // converted and stored flat; none, or one of another version, means reading the
         // interactions.
@@ -634,7 +712,7 @@ fn read_part(
             part.rebuilt += 1;
         }
         if incremental && !changed && scored {
-            continue;
+            return Ok(());
         }
         let (touches, activity) = match &read {
             DigestRead::Flat(flat) => (flat.len(), flat.summarize(at, rates)),
@@ -647,7 +725,7 @@ fn read_part(
         part.activities.push(activity);
         part.old_tiers.push(old_tier);
     }
-    Ok(part)
+    Ok(())
 }
 
 /// How a customer's history was read.
@@ -721,10 +799,14 @@ mod tests {
             as_of: Some(Timestamp::from_millis(now_day * 86_400_000 + 80_000_000)),
             ..ScoreOptions::default()
         };
+        assert!(!store.tracks_stale_digests());
         let full = run_scoring(&store, &opts).unwrap();
         assert!(full.full);
         assert_eq!(full.scored, 60);
         assert_eq!(full.tier_changes, 60);
+        // The full run read every customer: from now on writes mark who changed.
+        assert!(store.tracks_stale_digests());
+        assert_eq!(store.stale_digests().unwrap(), vec![]);
         let before = store.scores(CustomerId(1)).unwrap().unwrap();
         // The smallest spender: the bottom fifth.
         assert_eq!(before.tier, rapport_core::Tier::D);
@@ -733,6 +815,7 @@ mod tests {
         let mut b = Batch::default();
         b.put_interaction(&purchase(&store, 1, now_day, 100_000));
         store.write(b, Durability::Durable).unwrap();
+        assert_eq!(store.stale_digests().unwrap(), vec![CustomerId(1)]);
         let inc = run_scoring(
             &store,
             &ScoreOptions {
@@ -743,7 +826,10 @@ mod tests {
         .unwrap();
         assert!(!inc.full, "{:?}", inc.note);
         assert_eq!(inc.scored, 1);
+        assert_eq!(inc.histories_read, 1);
+        assert_eq!(inc.customers, 60);
         assert_eq!(inc.tier_changes, 1);
+        assert_eq!(store.stale_digests().unwrap(), vec![]);
         let after = store.scores(CustomerId(1)).unwrap().unwrap();
         assert_eq!(after.tier, rapport_core::Tier::A);
         assert_eq!(after.model_version, before.model_version);
@@ -763,11 +849,26 @@ mod tests {
             &store,
             &ScoreOptions {
                 incremental: true,
-                ..opts
+                ..opts.clone()
             },
         )
         .unwrap();
         assert_eq!(again.scored, 0);
+
+        // A digest a run could not vouch for (written while the run read the customer) is
+        // forgotten, and the next incremental run reads that customer again.
+        forget_digests(&store, &[CustomerId(7)]).unwrap();
+        assert_eq!(store.stale_digests().unwrap(), vec![CustomerId(7)]);
+        let forgotten = run_scoring(
+            &store,
+            &ScoreOptions {
+                incremental: true,
+                ..opts
+            },
+        )
+        .unwrap();
+        assert_eq!((forgotten.scored, forgotten.histories_read), (1, 1));
+        assert_eq!(store.stale_digests().unwrap(), vec![]);
     }
 
     #[test]

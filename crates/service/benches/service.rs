@@ -10,7 +10,10 @@
 //!
 //! The server runs in this process on its own runtime (2 workers), the clients on another.
 //! Settings through environment variables: RAPPORT_BENCH_CLIENTS, RAPPORT_BENCH_RATE,
-//! RAPPORT_BENCH_SECS, RAPPORT_BENCH_CUSTOMERS, RAPPORT_BENCH_INTERACTIONS (per customer).
+//! RAPPORT_BENCH_SECS, RAPPORT_BENCH_CUSTOMERS, RAPPORT_BENCH_INTERACTIONS (per customer);
+//! RAPPORT_BENCH_DB names an existing database to open records of (e.g. a loaded
+//! million-customer world) instead of seeding a temporary one: its customers are read from
+//! the pages of ids and an operator `bench` is added to it (kept if already there).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -196,14 +199,34 @@ fn main() {
     let customers = env("RAPPORT_BENCH_CUSTOMERS", 10_000);
     let per_customer = env("RAPPORT_BENCH_INTERACTIONS", 30);
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("db")).unwrap();
     let t = Instant::now();
-    let ids = Arc::new(seed(&store, customers, per_customer));
-    println!(
-        "seeded {customers} customers x {per_customer} interactions in {:.1} s (on disk, {})",
-        t.elapsed().as_secs_f64(),
-        dir.path().display()
-    );
+    let (store, ids) = match std::env::var_os("RAPPORT_BENCH_DB") {
+        Some(db) => {
+            let store = Store::open(std::path::Path::new(&db)).unwrap();
+            let ids: Vec<CustomerId> = store
+                .customer_ids(CustomerId(0), None)
+                .collect::<Result<_, _>>()
+                .unwrap();
+            println!(
+                "opened {} ({} customers) in {:.1} s",
+                db.to_string_lossy(),
+                ids.len(),
+                t.elapsed().as_secs_f64()
+            );
+            (store, ids)
+        }
+        None => {
+            let store = Store::open(&dir.path().join("db")).unwrap();
+            let ids = seed(&store, customers, per_customer);
+            println!(
+                "seeded {customers} customers x {per_customer} interactions in {:.1} s (on disk, {})",
+                t.elapsed().as_secs_f64(),
+                dir.path().display()
+            );
+            (store, ids)
+        }
+    };
+    let ids = Arc::new(ids);
 
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -212,9 +235,10 @@ fn main() {
         .unwrap();
     let engine = Arc::new(Engine::new(store));
     let local = Embedded::from_engine(engine.clone(), "bench".into());
-    server_rt
-        .block_on(local.add_operator("bench", Role::FrontLine, PASSWORD))
-        .unwrap();
+    if let Err(e) = server_rt.block_on(local.add_operator("bench", Role::FrontLine, PASSWORD)) {
+        // A database measured before keeps its operator (and its password).
+        println!("operator bench: {e}");
+    }
     let (listener, shutdown) = server_rt.block_on(async {
         (
             Listener::tcp("127.0.0.1:0").await.unwrap(),

@@ -286,10 +286,23 @@ impl Batch {
     }
 
     /// Removes the customer's history digest: for a caller that stored one it can no longer
-    /// vouch for (interactions written while it was being made).
+    /// vouch for (interactions written while it was being made). Marks the customer stale
+    /// ([`crate::Store::stale_digests`]).
     pub fn remove_history_digest(&mut self, customer: CustomerId) {
         self.push(Op::Remove {
             key: keys::history_digest(customer),
+        });
+        self.push(Op::Put {
+            key: keys::stale_digest(customer),
+            value: Vec::new(),
+        });
+    }
+
+    /// Clears the customer's stale mark ([`crate::Store::stale_digests`]): for a caller that
+    /// has read its history as it stands (a scoring run that stored its digest).
+    pub fn clear_stale_digest(&mut self, customer: CustomerId) {
+        self.push(Op::Remove {
+            key: keys::stale_digest(customer),
         });
     }
 

@@ -38,13 +38,15 @@ pub(crate) enum Space {
     Index,
     CustomerIndex,
     HistoryDigests,
+    /// Customers whose history changed since scoring last read it (`Store::stale_digests`).
+    StaleDigests,
     CustomerIds,
     Docs,
     Meta,
 }
 
 impl Space {
-    pub(crate) const ALL: [Space; 11] = [
+    pub(crate) const ALL: [Space; 12] = [
         Space::Customers,
         Space::Interactions,
         Space::Grants,
@@ -53,6 +55,7 @@ impl Space {
         Space::Index,
         Space::CustomerIndex,
         Space::HistoryDigests,
+        Space::StaleDigests,
         Space::CustomerIds,
         Space::Docs,
         Space::Meta,
@@ -69,6 +72,7 @@ impl Space {
             Space::Index => *b"Xk",
             Space::CustomerIndex => *b"Xr",
             Space::HistoryDigests => *b"Xh",
+            Space::StaleDigests => *b"Xs",
             Space::CustomerIds => *b"Xc",
             Space::Docs => *b"Dd",
             Space::Meta => *b"Mm",
@@ -86,6 +90,7 @@ impl Space {
             Space::Index => "index",
             Space::CustomerIndex => "customer_index",
             Space::HistoryDigests => "history_digests",
+            Space::StaleDigests => "stale_digests",
             Space::CustomerIds => "customer_ids",
             Space::Docs => "docs",
             Space::Meta => "meta",
@@ -278,6 +283,10 @@ pub(crate) fn history_digest(customer: CustomerId) -> Vec<u8> {
     customer_prefix(Space::HistoryDigests, customer)
 }
 
+pub(crate) fn stale_digest(customer: CustomerId) -> Vec<u8> {
+    customer_prefix(Space::StaleDigests, customer)
+}
+
 pub(crate) fn doc_collection(collection: &str) -> Vec<u8> {
     let mut k = with_prefix(Space::Docs, collection.len() + 2);
     push_escaped(&mut k, collection.as_bytes());
@@ -311,6 +320,7 @@ pub(crate) enum Key {
     Index(IndexKind, [u8; HASH_LEN], CustomerId),
     CustomerIndex(CustomerId),
     HistoryDigest(CustomerId),
+    StaleDigest(CustomerId),
     Doc(String, String),
     Meta(String),
 }
@@ -332,7 +342,11 @@ impl Key {
                     _ => Key::CustomerIdPage(page),
                 }
             }
-            Space::Customers | Space::Removed | Space::CustomerIndex | Space::HistoryDigests => {
+            Space::Customers
+            | Space::Removed
+            | Space::CustomerIndex
+            | Space::HistoryDigests
+            | Space::StaleDigests => {
                 let (id, rest) = take_u64(b)?;
                 if !rest.is_empty() {
                     return None;
@@ -342,6 +356,7 @@ impl Key {
                     Space::Customers => Key::Customer(id),
                     Space::CustomerIndex => Key::CustomerIndex(id),
                     Space::HistoryDigests => Key::HistoryDigest(id),
+                    Space::StaleDigests => Key::StaleDigest(id),
                     _ => Key::Removed(id),
                 }
             }
@@ -383,7 +398,11 @@ pub(crate) fn describe(raw: &[u8]) -> String {
         Some(Key::ScorePage(p)) => format!("scores page {p}"),
         Some(Key::CustomerIdPage(p)) => format!("customer ids page {p}"),
         Some(
-            Key::Customer(c) | Key::Removed(c) | Key::CustomerIndex(c) | Key::HistoryDigest(c),
+            Key::Customer(c)
+            | Key::Removed(c)
+            | Key::CustomerIndex(c)
+            | Key::HistoryDigest(c)
+            | Key::StaleDigest(c),
         ) => c.to_string(),
         Some(Key::Interaction(c, t, i)) => format!("{c}/{t}/{i}"),
         Some(Key::Grant(c, d)) => format!("{c}/{d}"),

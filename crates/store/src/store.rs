@@ -21,6 +21,8 @@ use crate::{Batch, Durability, Error, IndexKey, IndexKind, Stats, codec, schema}
 
 const NEXT_CUSTOMER: &str = "next_customer";
 const NEXT_INTERACTION: &str = "next_interaction";
+/// Meta key: interaction writes mark stale digests ([`Store::track_stale_digests`]).
+const STALE_TRACKING: &str = "stale_digest_tracking";
 /// How long `open` retries a database whose lock was only just released.
 const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(1_000);
 
@@ -104,6 +106,9 @@ pub(crate) struct Inner {
     pub(crate) vocab: RwLock<Vocab>,
     /// The index's segments, overlay count and open build (`index`).
     pub(crate) index: IndexState,
+    /// Whether interaction writes mark their customers' digests stale
+    /// ([`Store::stale_digests`]): on once a caller asked ([`Store::track_stale_digests`]).
+    stale_tracking: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -233,9 +238,16 @@ impl Store {
                 keys: RwLock::new(keys),
                 vocab: RwLock::new(vocab),
                 index,
+                stale_tracking: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         schema::check(&store, &shown)?;
+        if store.inner.tree.get(keys::meta(STALE_TRACKING))?.is_some() {
+            store
+                .inner
+                .stale_tracking
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         store.recover_erasures()?;
         store.open_index()?;
         Ok(store)
@@ -705,6 +717,70 @@ impl Store {
         })
     }
 
+    /// The customer's history digest as stored, not decoded (see
+    /// [`Store::stored_history_digests`]).
+    pub fn stored_history_digest(
+        &self,
+        customer: CustomerId,
+    ) -> Result<Option<StoredDigest>, Error> {
+        Ok(self
+            .inner
+            .tree
+            .get(keys::history_digest(customer))?
+            .map(|value| StoredDigest {
+                id: customer,
+                value,
+            }))
+    }
+
+    /// The customers whose interactions were written since their stale marks were last
+    /// cleared ([`Batch::clear_stale_digest`]), in id order: one range scan of small keys.
+    /// Marks are written, in the batch that writes a customer's interactions or removes its
+    /// digest, once [`Store::track_stale_digests`] has been called on the database, so an
+    /// incremental scoring run reads the customers that changed, not every digest.
+    pub fn stale_digests(&self) -> Result<Vec<CustomerId>, Error> {
+        let mut out = Vec::new();
+        for kv in self
+            .inner
+            .tree
+            .scan_prefix(Space::StaleDigests.prefix())
+            .keys()
+        {
+            let k = kv?;
+            match Key::parse(&k) {
+                Some(Key::StaleDigest(id)) => out.push(id),
+                _ => return Err(bad_key(&k)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether interaction writes mark stale digests ([`Store::stale_digests`]).
+    pub fn tracks_stale_digests(&self) -> bool {
+        self.inner
+            .stale_tracking
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// From now on, every write of a customer's interactions (and every removal of its
+    /// digest) marks it in [`Store::stale_digests`]; durable. The caller has just read every
+    /// customer's digest (a full scoring run), so what changed before is known to it.
+    pub fn track_stale_digests(&self) -> Result<(), Error> {
+        if self.tracks_stale_digests() {
+            return Ok(());
+        }
+        {
+            let _guard = lock(&self.inner.write_lock);
+            self.inner
+                .tree
+                .insert(keys::meta(STALE_TRACKING), &b"1"[..])?;
+            self.inner
+                .stale_tracking
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.flush()
+    }
+
     // ---- documents ----
 
     /// The document `collection`/`key`.
@@ -864,6 +940,7 @@ impl Store {
         };
         // Customers whose history digest this batch has removed so far.
         let mut digests_removed: HashSet<CustomerId> = HashSet::new();
+        let tracking = self.tracks_stale_digests();
         // Interaction operations per customer, in batch order: applied to the pages below.
         let mut page_ops: std::collections::BTreeMap<CustomerId, Vec<crate::pages::PageOp>> =
             std::collections::BTreeMap::new();
@@ -973,6 +1050,9 @@ impl Store {
                         });
                     if digests_removed.insert(customer) {
                         out.remove(keys::history_digest(customer));
+                        if tracking {
+                            out.insert(keys::stale_digest(customer), &[][..]);
+                        }
                     }
                     max_interaction = max_interaction.max(Some(id.0));
                 }
@@ -983,6 +1063,9 @@ impl Store {
                         .push(crate::pages::PageOp::Remove { key: (at, id) });
                     if digests_removed.insert(customer) {
                         out.remove(keys::history_digest(customer));
+                        if tracking {
+                            out.insert(keys::stale_digest(customer), &[][..]);
+                        }
                     }
                 }
                 Op::PutInteractionPages { customer, entries } => {
@@ -994,6 +1077,9 @@ impl Store {
                         .push(crate::pages::PageOp::Fresh(entries));
                     if digests_removed.insert(customer) {
                         out.remove(keys::history_digest(customer));
+                        if tracking {
+                            out.insert(keys::stale_digest(customer), &[][..]);
+                        }
                     }
                 }
                 Op::Remove { key } => {
@@ -2068,6 +2154,67 @@ mod tests {
         // Opening again changes nothing.
         let store = Store::open(&path).unwrap();
         assert_eq!(store.index_lookup(&index[0]).unwrap(), vec![c.id]);
+    }
+
+    #[test]
+    fn interaction_writes_mark_stale_digests_once_tracking_is_on_and_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let note = |id: u64, customer: u64| {
+            Interaction::new(
+                InteractionId(id),
+                CustomerId(customer),
+                Timestamp::from_secs(1_700_000_000 + id as i64),
+                rapport_core::Channel::Web,
+                rapport_core::InteractionKind::Note,
+            )
+        };
+        let store = Store::open(&path).unwrap();
+        let mut b = Batch::default();
+        for c in 1..=3 {
+            b.put_customer(&customer(c), vec![]);
+        }
+        b.put_interaction(&note(1, 1));
+        store.write(b, Durability::Durable).unwrap();
+        // Not tracking: nothing is marked.
+        assert!(!store.tracks_stale_digests());
+        assert_eq!(store.stale_digests().unwrap(), vec![]);
+        store.track_stale_digests().unwrap();
+        let mut b = Batch::default();
+        b.put_interaction(&note(2, 3));
+        b.put_interaction(&note(3, 1));
+        b.put_interaction(&note(4, 3));
+        store.write(b, Durability::Durable).unwrap();
+        assert_eq!(
+            store.stale_digests().unwrap(),
+            vec![CustomerId(1), CustomerId(3)]
+        );
+        let mut b = Batch::default();
+        b.clear_stale_digest(CustomerId(1));
+        b.remove_interaction(CustomerId(2), Timestamp::from_secs(1), InteractionId(9));
+        store.write(b, Durability::Durable).unwrap();
+        assert_eq!(
+            store.stale_digests().unwrap(),
+            vec![CustomerId(2), CustomerId(3)]
+        );
+        drop(store);
+        // Tracking is part of the database.
+        let store = Store::open(&path).unwrap();
+        assert!(store.tracks_stale_digests());
+        let mut b = Batch::default();
+        b.remove_history_digest(CustomerId(1));
+        store.write(b, Durability::Durable).unwrap();
+        assert_eq!(
+            store.stale_digests().unwrap(),
+            vec![CustomerId(1), CustomerId(2), CustomerId(3)]
+        );
+        assert!(
+            store
+                .stats()
+                .unwrap()
+                .keyspaces
+                .contains(&("stale_digests".to_string(), 3))
+        );
     }
 
     #[test]
