@@ -1681,10 +1681,10 @@ impl<'s> Run<'s> {
                     };
                     match &mut self.bulk {
                         // Records go in the sorted run below, by source reference.
-                        Some(d) => d.sealed(FRAGMENTS, &src, id, Doc::Fragment(Box::new(rf))),
+                        Some(d) => d.sealed(FRAGMENTS, src, id, Doc::Fragment(Box::new(rf))),
                         None => self
                             .batch
-                            .put_doc_compact_sealed(FRAGMENTS, &src, id, &rf)?,
+                            .put_doc_compact_sealed(FRAGMENTS, src, id, &rf)?,
                     }
                 }
             }

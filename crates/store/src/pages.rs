@@ -38,6 +38,9 @@ use crate::{Error, Store, codec, seal};
 /// The (time, id) that orders a customer's interactions.
 pub(crate) type IKey = (Timestamp, InteractionId);
 
+/// A page's entries with their keys, in order.
+type Entries = Vec<(IKey, Vec<u8>)>;
+
 /// One interaction operation of a batch, in batch order.
 pub(crate) enum PageOp {
     Put {
@@ -529,7 +532,7 @@ impl Store {
         &self,
         customer: CustomerId,
         fence: IKey,
-    ) -> Result<Option<(IKey, Vec<(IKey, Vec<u8>)>)>, Error> {
+    ) -> Result<Option<(IKey, Entries)>, Error> {
         let prefix = keys::customer_prefix(Space::Interactions, customer);
         let before = keys::interaction_page(customer, fence.0, fence.1);
         let Some(kv) = self.inner.tree.range(prefix..before).next_back() else {
