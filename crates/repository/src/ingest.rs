@@ -419,6 +419,9 @@ struct Working {
     fragments: Held,
     changed: BTreeSet<String>,
     review: bool,
+    /// Whether its index keys may differ from the stored ones: a record was added or said
+    /// something new about who the party is (see [`Run::flush_chunk`]).
+    keys_changed: bool,
 }
 
 struct Run<'s> {
@@ -659,6 +662,7 @@ impl<'s> Run<'s> {
                 self.owners.insert(src.clone(), id);
                 if let Some(w) = self.dirty.get_mut(&id) {
                     w.fragments.insert(&src, &rf.fragment)?;
+                    w.keys_changed = true;
                 }
             }
         }
@@ -1000,7 +1004,7 @@ impl<'s> Run<'s> {
             if self.bulk.is_none() {
                 w.changed.insert(src.clone());
             }
-            match w.fragments.get(&src)? {
+            let merged = match w.fragments.get(&src)? {
                 // A row that repeats what its record says changes nothing resolution reads:
                 // merged in place, no copy to compare before and after.
                 Some(mut old) if merge_keeps_identity(&old, &ex.fragment) => {
@@ -1023,7 +1027,9 @@ impl<'s> Run<'s> {
                     w.fragments.insert(&src, &ex.fragment)?;
                     Some((ex.fragment, false))
                 }
-            }
+            };
+            w.keys_changed |= merged.is_some();
+            merged
         };
         if self.bulk.is_none() {
             self.touched.insert(customer);
@@ -1163,6 +1169,7 @@ impl<'s> Run<'s> {
         self.owners.insert(src.clone(), c);
         if let Some(w) = self.dirty.get_mut(&c) {
             w.fragments.insert(&src, &f)?;
+            w.keys_changed = true;
             if self.bulk.is_none() {
                 w.changed.insert(src);
                 self.touched.insert(c);
@@ -1201,6 +1208,7 @@ impl<'s> Run<'s> {
                 fragments: Held::default(),
                 changed: BTreeSet::new(),
                 review: false,
+                keys_changed: true,
             },
         );
         Ok(id)
@@ -1446,6 +1454,10 @@ impl<'s> Run<'s> {
                 fragments.insert(&f.source.to_string(), &f)?;
             }
         }
+        // A customer whose stored records are not all found is keyed again from those that are.
+        let keys_changed = existing
+            .as_ref()
+            .is_none_or(|c| fragments.len() != c.identifiers.len());
         self.dirty.insert(
             id,
             Working {
@@ -1453,6 +1465,7 @@ impl<'s> Run<'s> {
                 fragments,
                 changed: BTreeSet::new(),
                 review: false,
+                keys_changed,
             },
         );
         Ok(())
@@ -1640,7 +1653,10 @@ impl<'s> Run<'s> {
         let (batch, writer) = (&mut self.batch, &mut self.writer);
         golden::rebuild(inputs, dirty, |built| {
             let id = built.id;
-            batch.put_customer(&built.customer, built.keys);
+            match built.keys {
+                Some(keys) => batch.put_customer(&built.customer, keys),
+                None => batch.put_customer_record(&built.customer),
+            }
             // Records are written with their customer, encoded at once (a first load held
             // them decoded for its last sorted run: some 2 KB each, 1 GB at 100,000 persons).
             for (src, f) in built.changed {

@@ -699,7 +699,7 @@ fn read_one(
                 for i in store.interactions_of(id) {
                     interactions.push(i?);
                 }
-                DigestRead::Rebuilt(HistoryDigest::of(&interactions))
+                DigestRead::Rebuilt(HistoryDigest::of(interactions))
             }
         };
         let changed = matches!(read, DigestRead::Rebuilt(_));

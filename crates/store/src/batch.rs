@@ -40,6 +40,11 @@ pub(crate) enum Op {
         id: CustomerId,
         merged_into: Option<CustomerId>,
     },
+    /// A customer's record written again with the index keys it has.
+    PutCustomerRecord {
+        id: CustomerId,
+        value: Vec<u8>,
+    },
     /// Merged into the customer's pages of interactions when the batch is planned.
     PutInteraction {
         id: InteractionId,
@@ -119,6 +124,16 @@ impl Batch {
     /// Removes the customer document and its index entries, and leaves a marker saying
     /// whether and into whom it was merged ([`crate::Store::merged_into`]). Interactions,
     /// grants and scores stay: moving them is the caller's business.
+    /// Writes a customer whose index keys are the ones stored with it (a writer that knows
+    /// nothing they derive from changed, such as an ingest adding to known records): like
+    /// [`Batch::put_customer`] with those keys, without reading or writing them. The customer
+    /// must be stored with its keys already.
+    pub fn put_customer_record(&mut self, c: &Customer) {
+        if let Some(value) = self.encode(Space::Customers, c) {
+            self.push(Op::PutCustomerRecord { id: c.id, value });
+        }
+    }
+
     pub fn remove_customer(&mut self, id: CustomerId, merged_into: Option<CustomerId>) {
         self.push(Op::RemoveCustomer { id, merged_into });
     }
@@ -444,6 +459,7 @@ impl Batch {
                 // Each index entry, plus its line in the customer's list of keys.
                 value.len() + keys.iter().map(|k| 2 * (k.value.len() + 12)).sum::<usize>()
             }
+            Op::PutCustomerRecord { value, .. } => value.len() + 16,
             // A page's share of its key and seal, per interaction.
             Op::PutInteraction { entry, .. } => entry.len() + 8,
             Op::PutInteractionPages { entries, .. } => {

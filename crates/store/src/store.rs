@@ -901,7 +901,7 @@ impl Store {
         // Index entries: overlay records, or the open build's (`index`).
         let mut index = self.index_plan();
         let owners = ops.iter().filter_map(|op| match op {
-            Op::PutCustomer { id, .. } => Some(*id),
+            Op::PutCustomer { id, .. } | Op::PutCustomerRecord { id, .. } => Some(*id),
             Op::PutInteraction { customer, .. } | Op::PutInteractionPages { customer, .. } => {
                 Some(*customer)
             }
@@ -998,6 +998,21 @@ impl Store {
                     out.remove(keys::removed(id));
                     self.list_customer(&mut id_pages, id, true)?;
                     current.insert(id, new);
+                    max_customer = max_customer.max(Some(id.0));
+                }
+                Op::PutCustomerRecord { id, value } => {
+                    if halves.contains_key(&id) {
+                        // An erasure seals the list of keys again: it writes them whole.
+                        return Err(Error::Encode {
+                            tree: Space::Customers.name(),
+                            reason: format!(
+                                "customer {id}: a record without its keys in an erasure"
+                            ),
+                        });
+                    }
+                    out.insert(keys::customer(id), seal(id, &value)?);
+                    out.remove(keys::removed(id));
+                    self.list_customer(&mut id_pages, id, true)?;
                     max_customer = max_customer.max(Some(id.0));
                 }
                 Op::RemoveCustomer { id, merged_into } => {
@@ -2218,6 +2233,27 @@ mod tests {
         store.write(b, Durability::Batched).unwrap();
         assert!(kept.recv_timeout(Duration::from_secs(5)).is_some());
         assert_eq!(count(), Some(1));
+    }
+
+    #[test]
+    fn a_customer_record_written_alone_keeps_its_index_keys() {
+        let store = Store::temporary().unwrap();
+        let email = IndexKey::new(IndexKind::Email, "ana@example.com");
+        let phone = IndexKey::new(IndexKind::Phone, "+351912345678");
+        let mut b = Batch::default();
+        b.put_customer(&customer(7), vec![email.clone(), phone.clone()]);
+        store.write(b, Durability::Batched).unwrap();
+        let mut c = customer(7);
+        c.updated = Timestamp::from_secs(1_800_000_000);
+        let mut b = Batch::default();
+        b.put_customer_record(&c);
+        store.write(b, Durability::Batched).unwrap();
+        assert_eq!(store.customer(CustomerId(7)).unwrap(), Some(c));
+        let mut want = vec![email.clone(), phone];
+        want.sort();
+        assert_eq!(store.index_keys_of(CustomerId(7)).unwrap(), want);
+        assert_eq!(store.index_lookup(&email).unwrap(), vec![CustomerId(7)]);
+        assert_eq!(listed(&store), vec![7]);
     }
 
     #[test]

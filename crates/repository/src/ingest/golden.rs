@@ -29,7 +29,10 @@ const IN_FLIGHT: usize = 8;
 pub(super) struct Built {
     pub id: CustomerId,
     pub customer: Customer,
-    pub keys: Vec<IndexKey>,
+    /// Its index keys; `None` when the stored ones stand (no record was added or changed who
+    /// it says the party is, and the golden loyalty number is the one stored): the caller
+    /// writes the customer alone (`Batch::put_customer_record`).
+    pub keys: Option<Vec<IndexKey>>,
     /// Its records that changed (all, on a first load), by source reference, in source
     /// reference order.
     pub changed: Vec<(String, Fragment)>,
@@ -105,6 +108,7 @@ fn build(inputs: &mut Inputs<'_>, id: CustomerId, w: Working) -> Result<Option<B
         fragments: held,
         changed,
         review,
+        keys_changed,
     } = w;
     if held.len() == 0 {
         return Ok(None);
@@ -138,7 +142,12 @@ fn build(inputs: &mut Inputs<'_>, id: CustomerId, w: Working) -> Result<Option<B
     {
         c.quality.push(rapport_core::QualityFlag::PendingReview);
     }
-    let keys = super::customer_keys(inputs.resolver, &c, &fragments);
+    // Keys derive from the records' identities and the golden loyalty number: when no record
+    // was added or changed who it says the party is (most rows of a night add to known
+    // records), the stored keys stand and are neither built nor read.
+    let loyalty = |c: &Customer| c.profile.loyalty_number.as_ref().map(|l| l.value.clone());
+    let same_keys = !keys_changed && existing.as_ref().is_some_and(|e| loyalty(e) == loyalty(&c));
+    let keys = (!same_keys).then(|| super::customer_keys(inputs.resolver, &c, &fragments));
     let changed = sources
         .into_iter()
         .zip(fragments)
