@@ -476,17 +476,7 @@ impl Store {
                 // The stored page as it was (the new interactions start the next page).
                 continue;
             }
-            let mut ids: Vec<InteractionId> = page
-                .iter()
-                .filter(|(k, _)| p.added.contains(k))
-                .map(|((_, id), _)| *id)
-                .collect();
-            ids.sort_unstable();
-            let body = codec::page_body(page.iter().map(|(_, e)| &e[..]));
-            out.insert(
-                keys::interaction_page(customer, fence.0, fence.1),
-                codec::encode_interaction_page(len as u64, &ids, &seal(customer, &body)?),
-            );
+            put_page(customer, fence, page, &p.added, out, seal)?;
         }
         Ok(())
     }
@@ -511,17 +501,7 @@ impl Store {
                 (0, Some(f)) => f,
                 _ => page[0].0,
             };
-            let mut ids: Vec<InteractionId> = page
-                .iter()
-                .filter(|(k, _)| added.contains(k))
-                .map(|((_, id), _)| *id)
-                .collect();
-            ids.sort_unstable();
-            let body = codec::page_body(page.iter().map(|(_, e)| &e[..]));
-            out.insert(
-                keys::interaction_page(customer, fence.0, fence.1),
-                codec::encode_interaction_page(len as u64, &ids, &seal(customer, &body)?),
-            );
+            put_page(customer, fence, page, added, out, seal)?;
         }
         Ok(())
     }
@@ -663,6 +643,30 @@ pub(crate) fn page_changes(customer: CustomerId, value: &[u8]) -> Vec<Change> {
             Vec::new()
         }
     }
+}
+
+/// Writes one page of `entries` under `fence`: its header names the entries in `added` (for
+/// the change feed), its body is sealed under the customer's key.
+fn put_page(
+    customer: CustomerId,
+    fence: IKey,
+    page: &[(IKey, Vec<u8>)],
+    added: &BTreeSet<IKey>,
+    out: &mut sled::Batch,
+    seal: &Sealer<'_>,
+) -> Result<(), Error> {
+    let mut ids: Vec<InteractionId> = page
+        .iter()
+        .filter(|(k, _)| added.contains(k))
+        .map(|((_, id), _)| *id)
+        .collect();
+    ids.sort_unstable();
+    let body = codec::page_body(page.iter().map(|(_, e)| &e[..]));
+    out.insert(
+        keys::interaction_page(customer, fence.0, fence.1),
+        codec::encode_interaction_page(page.len() as u64, &ids, &seal(customer, &body)?),
+    );
+    Ok(())
 }
 
 #[cfg(test)]
