@@ -27,6 +27,10 @@ pub struct StatsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also print the bytes of keys and values per keyspace, document collection and file,
+    /// and what is left of the size on disk (sled's own overhead).
+    #[arg(long)]
+    pub bytes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +123,10 @@ pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<ExitCode> {
             "collections": collections,
             "size_on_disk": stats.size_on_disk,
         });
+        let mut out = out;
+        if a.bytes {
+            out["bytes"] = serde_json::to_value(&stats.bytes)?;
+        }
         println!("{}", crate::cmd::json(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -143,8 +151,63 @@ pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<ExitCode> {
         human_bytes(stats.size_on_disk),
         stats.size_on_disk
     ));
+    if a.bytes {
+        out.push_str(&bytes_table(&stats));
+    }
     print!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `--bytes` table: keys and bytes per keyspace, collection and file, their sum against
+/// the size on disk. `docs` is the sum of its `docs/...` rows.
+fn bytes_table(stats: &rapport_store::Stats) -> String {
+    let mut out = format!(
+        "{:<28} {:>12} {:>14} {:>14} {:>14} {:>7}\n",
+        "stored bytes", "keys", "key bytes", "value bytes", "total", "share"
+    );
+    let share = |n: u64| {
+        if stats.size_on_disk == 0 {
+            0.0
+        } else {
+            100.0 * n as f64 / stats.size_on_disk as f64
+        }
+    };
+    let mut sum = 0u64;
+    for r in &stats.bytes {
+        let total = r.key_bytes + r.value_bytes;
+        if !r.name.starts_with("docs/") {
+            sum += total;
+        }
+        out.push_str(&format!(
+            "  {:<26} {:>12} {:>14} {:>14} {:>14} {:>6.1}%\n",
+            sanitize(&r.name),
+            r.keys,
+            r.key_bytes,
+            r.value_bytes,
+            total,
+            share(total)
+        ));
+    }
+    let rest = stats.size_on_disk.saturating_sub(sum);
+    out.push_str(&format!(
+        "  {:<26} {:>12} {:>14} {:>14} {:>14} {:>6.1}%\n",
+        "keys and values",
+        "",
+        "",
+        "",
+        sum,
+        share(sum)
+    ));
+    out.push_str(&format!(
+        "  {:<26} {:>12} {:>14} {:>14} {:>14} {:>6.1}%\n",
+        "sled overhead (the rest)",
+        "",
+        "",
+        "",
+        rest,
+        share(rest)
+    ));
+    out
 }
 
 pub fn export(g: &Global, a: ExportArgs) -> anyhow::Result<ExitCode> {

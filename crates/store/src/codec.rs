@@ -585,6 +585,70 @@ pub(crate) struct PageHead<'a> {
     pub sealed: &'a [u8],
 }
 
+/// Packs plain bytes before they are sealed (`seal::SEALED_V2`): a method byte, then
+/// [`PACK_RAW`]: the bytes as they are, or [`PACK_LZ4`]: the plain length (varint) and an LZ4
+/// block (`lz4_flex`, pure Rust), whichever is shorter. Values under [`PACK_MIN`] bytes are
+/// kept raw (LZ4 has nothing to find in them).
+pub(crate) fn pack(plain: &[u8]) -> Vec<u8> {
+    if plain.len() >= PACK_MIN {
+        let mut out = Vec::with_capacity(6 + lz4_flex::block::get_maximum_output_size(plain.len()));
+        out.push(PACK_LZ4);
+        put_varint(&mut out, plain.len() as u64);
+        let head = out.len();
+        out.resize(
+            head + lz4_flex::block::get_maximum_output_size(plain.len()),
+            0,
+        );
+        if let Ok(n) = lz4_flex::block::compress_into(plain, &mut out[head..])
+            && head + n < 1 + plain.len()
+        {
+            out.truncate(head + n);
+            return out;
+        }
+    }
+    let mut out = Vec::with_capacity(1 + plain.len());
+    out.push(PACK_RAW);
+    out.extend_from_slice(plain);
+    out
+}
+
+/// The plain bytes of a value written by [`pack`]. Checks the declared length against
+/// [`DECODE_LIMIT`] and against what the block can hold before allocating, and that the block
+/// fills exactly that length.
+pub(crate) fn unpack(mut packed: Vec<u8>) -> Result<Vec<u8>, String> {
+    match packed.first() {
+        Some(&PACK_RAW) => {
+            packed.remove(0);
+            Ok(packed)
+        }
+        Some(&PACK_LZ4) => {
+            let mut b = &packed[1..];
+            let len = take_varint(&mut b)?;
+            // An LZ4 sequence of n bytes yields at most about 255 n bytes.
+            let len = usize::try_from(len)
+                .ok()
+                .filter(|l| *l <= DECODE_LIMIT && *l <= b.len().saturating_mul(255))
+                .ok_or_else(|| format!("a packed value claims {len} plain bytes"))?;
+            let mut out = vec![0u8; len];
+            let n = lz4_flex::block::decompress_into(b, &mut out)
+                .map_err(|e| format!("a packed value does not unpack: {e}"))?;
+            if n != len {
+                return Err(format!("a packed value of {len} bytes unpacks to {n}"));
+            }
+            Ok(out)
+        }
+        Some(other) => Err(format!("unknown packing {other}")),
+        None => Err("an empty packed value".into()),
+    }
+}
+
+/// Packing methods ([`pack`]).
+pub(crate) const PACK_RAW: u8 = 0;
+/// LZ4 block after the plain length.
+pub(crate) const PACK_LZ4: u8 = 1;
+/// Values shorter than this are kept raw.
+pub(crate) const PACK_MIN: usize = 48;
+
 /// Reads a LEB128 varint from the front of `b`.
 fn take_varint(b: &mut &[u8]) -> Result<u64, String> {
     rapport_core::varint::take(b).map_err(|e| match e {
@@ -704,6 +768,57 @@ mod tests {
     };
 
     use super::*;
+
+    proptest! {
+        /// Whatever the bytes, unpacking returns (no panic, no allocation past the limit).
+        #[test]
+        fn unpacking_any_bytes_does_not_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = unpack(bytes);
+        }
+
+        /// A packed value claiming a length unpacks to exactly that length or fails.
+        #[test]
+        fn unpacking_lz4_checks_the_length(len in any::<u64>(), block in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let mut bytes = vec![PACK_LZ4];
+            put_varint(&mut bytes, len);
+            bytes.extend_from_slice(&block);
+            if let Ok(out) = unpack(bytes) {
+                prop_assert_eq!(out.len() as u64, len);
+            }
+        }
+
+        /// Packing round-trips, and never costs more than the method byte.
+        #[test]
+        fn packing_round_trips(plain in proptest::collection::vec(any::<u8>(), 0..4096), repeat in 1usize..8) {
+            let plain = plain.repeat(repeat);
+            let packed = pack(&plain);
+            prop_assert!(packed.len() <= plain.len() + 1);
+            prop_assert_eq!(unpack(packed).unwrap(), plain);
+        }
+    }
+
+    #[test]
+    fn packing_refuses_lengths_past_the_limit() {
+        let mut bytes = vec![PACK_LZ4];
+        put_varint(&mut bytes, (DECODE_LIMIT + 1) as u64);
+        bytes.extend_from_slice(&[0u8; 1 << 17]);
+        assert!(unpack(bytes).unwrap_err().contains("claims"));
+        let mut bytes = vec![PACK_LZ4];
+        put_varint(&mut bytes, 1 << 20);
+        bytes.extend_from_slice(&[0x1f, 0]);
+        assert!(unpack(bytes).unwrap_err().contains("claims"));
+        assert!(
+            unpack(vec![9, 1, 2])
+                .unwrap_err()
+                .contains("unknown packing")
+        );
+        assert!(unpack(Vec::new()).is_err());
+        let long = vec![b'a'; 1000];
+        let packed = pack(&long);
+        assert_eq!(packed[0], PACK_LZ4);
+        assert!(packed.len() < 40, "{}", packed.len());
+        assert_eq!(pack(b"short")[0], PACK_RAW);
+    }
 
     fn attr() -> impl Strategy<Value = AttrValue> {
         prop_oneof![

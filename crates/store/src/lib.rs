@@ -229,6 +229,26 @@ pub struct Stats {
     pub collections: Vec<(String, u64)>,
     /// Bytes the database occupies on disk.
     pub size_on_disk: u64,
+    /// What the stored bytes are: one row per keyspace (sled keys and the bytes of their keys
+    /// and values as stored: sealed, compressed), one per document collection (named
+    /// `docs/COLLECTION`), and one per file of the database directory that is not sled's
+    /// (`file/NAME`: index segment, key store, vocabulary). `size_on_disk` less their sum is
+    /// sled's own overhead (node headers, stale versions not yet reclaimed).
+    #[serde(default)]
+    pub bytes: Vec<SpaceBytes>,
+}
+
+/// The stored bytes of one keyspace, document collection or file ([`Stats::bytes`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SpaceBytes {
+    /// `customers`, `interactions`, ..., `docs/fragments`, `file/rapport.keys`.
+    pub name: String,
+    /// sled keys (0 for a file).
+    pub keys: u64,
+    /// Bytes of the keys.
+    pub key_bytes: u64,
+    /// Bytes of the values as stored (for a file: its length).
+    pub value_bytes: u64,
 }
 
 impl Stats {

@@ -128,7 +128,7 @@ impl Store {
     /// Opens a stored page: its count and its plain body.
     pub(crate) fn open_page(&self, raw_key: &[u8], value: &[u8]) -> Result<Vec<u8>, Error> {
         let head = codec::parse_interaction_page(value).map_err(|r| decode_err(raw_key, r))?;
-        if head.sealed.first() != Some(&seal::SEALED_V1) {
+        if !seal::is_sealed(head.sealed) {
             return Err(decode_err(raw_key, "the page body is not sealed".into()));
         }
         Ok(self.plain(raw_key, head.sealed)?.into_owned())

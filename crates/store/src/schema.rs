@@ -27,7 +27,10 @@ use crate::{Error, codec};
 ///   (`index`, `segment`): an `Xk` key holds a record (present or removed, and a sequence
 ///   number) instead of being the entry; migrated by moving the `Xk` entries into a segment
 ///   (`Store::index_into_segments`).
-pub const SCHEMA_VERSION: u32 = 6;
+/// - 7: sealed values packed before sealing (`seal::SEALED_V2`: LZ4 inside the ciphertext
+///   when shorter, `codec::pack`), which a version-6 build cannot open; migrated by sealing
+///   every old-format value again in the new one (`Store::repack_sealed`).
+pub const SCHEMA_VERSION: u32 = 7;
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
@@ -60,6 +63,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         from: 5,
         run: crate::Store::index_into_segments,
+    },
+    Migration {
+        from: 6,
+        run: crate::Store::repack_sealed,
     },
 ];
 

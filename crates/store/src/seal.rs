@@ -46,7 +46,13 @@ const SLOT: u64 = 64;
 /// How many slots are made at once when a batch needs a key past the end of the file.
 pub(crate) const SLOT_BLOCK: u64 = 4_096;
 /// The format byte of a sealed value: owner (u64 BE), half (u8), nonce (12), ciphertext + tag.
+/// Written up to schema 6; read still (its ciphertext opens to the plain bytes).
 pub const SEALED_V1: u8 = 6;
+/// The format byte of a sealed value whose plain bytes were packed before sealing (schema 7,
+/// [`crate::codec::pack`]: LZ4 when that is shorter): the same head as [`SEALED_V1`]; the
+/// ciphertext opens to the packed bytes. Compression comes before encryption (ciphertext does
+/// not compress), and inside it, so the packed bytes are authenticated like the plain ones.
+pub const SEALED_V2: u8 = 7;
 const SEALED_HEAD: usize = 1 + 8 + 1 + 12;
 /// Bytes of an index value's keyed hash.
 pub(crate) const HASH_LEN: usize = 16;
@@ -214,6 +220,29 @@ impl KeyStore {
         half: Option<u8>,
         plain: &[u8],
     ) -> Result<Vec<u8>, String> {
+        self.seal_as(SEALED_V2, owner, half, &crate::codec::pack(plain))
+    }
+
+    /// Seals `plain` in the format of schema 6 and before ([`SEALED_V1`]): for the tests of
+    /// the migration to schema 7.
+    #[cfg(test)]
+    pub(crate) fn seal_v1(
+        &self,
+        owner: CustomerId,
+        half: Option<u8>,
+        plain: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        self.seal_as(SEALED_V1, owner, half, plain)
+    }
+
+    /// Encrypts `msg` (plain or packed, as `format` says) under the owner's key.
+    fn seal_as(
+        &self,
+        format: u8,
+        owner: CustomerId,
+        half: Option<u8>,
+        msg: &[u8],
+    ) -> Result<Vec<u8>, String> {
         let (half, key) = match half {
             Some(h) => {
                 let slot = self
@@ -233,13 +262,13 @@ impl KeyStore {
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: plain,
+                    msg,
                     aad: &owner_bytes,
                 },
             )
             .map_err(|_| format!("cannot seal a value of {owner}"))?;
         let mut out = Vec::with_capacity(SEALED_HEAD + ct.len());
-        out.push(SEALED_V1);
+        out.push(format);
         out.extend_from_slice(&owner_bytes);
         out.push(half);
         out.extend_from_slice(&nonce);
@@ -260,7 +289,7 @@ impl KeyStore {
             return Err(format!("the key of {owner} was destroyed (erased)"));
         }
         let cipher = ChaCha20Poly1305::new(Key::from_slice(&key));
-        cipher
+        let opened = cipher
             .decrypt(
                 Nonce::from_slice(&sealed[10..SEALED_HEAD]),
                 Payload {
@@ -268,7 +297,12 @@ impl KeyStore {
                     aad: &owner.0.to_be_bytes(),
                 },
             )
-            .map_err(|_| format!("a sealed value of {owner} does not open (erased or damaged)"))
+            .map_err(|_| format!("a sealed value of {owner} does not open (erased or damaged)"))?;
+        if sealed[0] == SEALED_V2 {
+            crate::codec::unpack(opened)
+        } else {
+            Ok(opened)
+        }
     }
 
     /// Erasure, step 1: a fresh key in the customer's free half, synced. Returns the half
@@ -325,9 +359,14 @@ impl KeyStore {
     }
 }
 
+/// Whether a stored value is sealed (either format).
+pub(crate) fn is_sealed(value: &[u8]) -> bool {
+    matches!(value.first(), Some(&(SEALED_V1 | SEALED_V2)))
+}
+
 /// The owner and half a sealed value names (`None`: not a whole sealed value).
 pub(crate) fn sealed_owner(sealed: &[u8]) -> Option<(CustomerId, u8)> {
-    if sealed.len() < SEALED_HEAD + 16 || sealed[0] != SEALED_V1 {
+    if sealed.len() < SEALED_HEAD + 16 || !is_sealed(sealed) {
         return None;
     }
     let owner = u64::from_be_bytes(sealed[1..9].try_into().ok()?);
@@ -382,6 +421,33 @@ mod tests {
         let mut moved = fresh.clone();
         moved[1..9].copy_from_slice(&6u64.to_be_bytes());
         assert!(ks.open_sealed(&moved).is_err());
+    }
+
+    #[test]
+    fn a_value_is_packed_inside_its_seal_and_old_seals_still_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ks = KeyStore::open(Some(dir.path())).unwrap();
+        ks.ensure(CustomerId(7)).unwrap();
+        let plain = "Zyxquorva Brimbleton, 12 Quarry Lane, zyxquorva@example.com; ".repeat(20);
+        let sealed = ks.seal(CustomerId(7), None, plain.as_bytes()).unwrap();
+        assert_eq!(sealed[0], SEALED_V2);
+        // Packed before sealing: well under the plain length, and nothing readable.
+        assert!(sealed.len() < plain.len() / 4, "{} bytes", sealed.len());
+        assert!(!sealed.windows(9).any(|w| w == b"Zyxquorva"));
+        assert_eq!(ks.open_sealed(&sealed).unwrap(), plain.as_bytes());
+        assert_eq!(sealed_owner(&sealed), Some((CustomerId(7), 0)));
+        // A short value is kept raw inside the seal; the old format opens as before.
+        let short = ks.seal(CustomerId(7), None, b"x").unwrap();
+        assert_eq!(ks.open_sealed(&short).unwrap(), b"x");
+        let old = ks.seal_v1(CustomerId(7), None, plain.as_bytes()).unwrap();
+        assert_eq!(old[0], SEALED_V1);
+        assert!(is_sealed(&old) && is_sealed(&sealed) && !is_sealed(b"\x01abc"));
+        assert_eq!(ks.open_sealed(&old).unwrap(), plain.as_bytes());
+        // Erasure destroys both alike.
+        let half = ks.begin_erase(CustomerId(7)).unwrap();
+        ks.finish_erase(CustomerId(7), half).unwrap();
+        assert!(ks.open_sealed(&sealed).unwrap_err().contains("destroyed"));
+        assert!(ks.open_sealed(&old).unwrap_err().contains("destroyed"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::index::{IndexPlan, IndexState};
 use crate::keys::{self, Key, Space};
 use crate::seal::{self, KeyStore};
 use crate::vocab::Vocab;
-use crate::{Batch, Durability, Error, IndexKey, IndexKind, Stats, codec, schema};
+use crate::{Batch, Durability, Error, IndexKey, IndexKind, SpaceBytes, Stats, codec, schema};
 
 const NEXT_CUSTOMER: &str = "next_customer";
 const NEXT_INTERACTION: &str = "next_interaction";
@@ -279,7 +279,7 @@ impl Store {
         raw_key: &[u8],
         value: &'a [u8],
     ) -> Result<Cow<'a, [u8]>, Error> {
-        if value.first() == Some(&seal::SEALED_V1) {
+        if seal::is_sealed(value) {
             read(&self.inner.keys)
                 .open_sealed(value)
                 .map(Cow::Owned)
@@ -1445,6 +1445,63 @@ impl Store {
         Ok(())
     }
 
+    /// Schema 6 -> 7: every value sealed in the old format ([`seal::SEALED_V1`], plain bytes
+    /// sealed as they are), interaction pages' bodies included, is opened and sealed again in
+    /// the new one ([`seal::SEALED_V2`], packed first), under the same key half, a thousand
+    /// values a batch. Idempotent: values already in the new format are left alone, so a rerun
+    /// after a crash goes on where the last applied batch ended. A value that no longer opens
+    /// (its key destroyed) is left as it is; reads report it as before.
+    pub(crate) fn repack_sealed(&self) -> Result<(), String> {
+        let tree = &self.inner.tree;
+        let mut batch = sled::Batch::default();
+        let (mut n, mut repacked, mut unopened) = (0usize, 0u64, 0u64);
+        for kv in tree.iter() {
+            let (k, v) = kv.map_err(|e| e.to_string())?;
+            let new = if v.first() == Some(&seal::SEALED_V1) {
+                self.reseal(&v)?
+            } else if Space::of(&k) == Some(Space::Interactions) {
+                let head =
+                    codec::parse_interaction_page(&v).map_err(|r| decode_err(&k, r).to_string())?;
+                if head.sealed.first() == Some(&seal::SEALED_V1) {
+                    self.reseal(head.sealed)?
+                        .map(|body| codec::encode_interaction_page(head.count, &head.added, &body))
+                } else {
+                    continue;
+                }
+            } else {
+                continue;
+            };
+            let Some(new) = new else {
+                unopened += 1;
+                continue;
+            };
+            batch.insert(k, new);
+            repacked += 1;
+            n += 1;
+            if n >= 1_000 {
+                tree.apply_batch(std::mem::take(&mut batch))
+                    .map_err(|e| e.to_string())?;
+                n = 0;
+            }
+        }
+        tree.apply_batch(batch).map_err(|e| e.to_string())?;
+        tracing::info!(repacked, unopened, "sealed values packed");
+        Ok(())
+    }
+
+    /// A value sealed in the old format, sealed again in the new one under the same owner and
+    /// half; `None` when it does not open.
+    fn reseal(&self, old: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let keys = read(&self.inner.keys);
+        let Some((owner, half)) = seal::sealed_owner(old) else {
+            return Err("a sealed value is truncated".into());
+        };
+        match keys.open_sealed(old) {
+            Ok(plain) => keys.seal(owner, Some(half), &plain).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// Schema 3 -> 4: seals every value of the customers' keyspaces in place and rebuilds the
     /// index (hashed keys) and the vocabulary from the customers' key lists. Idempotent: sealed
     /// values are left alone, and the index is rebuilt whole from the lists each time.
@@ -1478,7 +1535,7 @@ impl Store {
             let mut n = 0;
             for kv in tree.scan_prefix(prefix) {
                 let (k, v) = kv.map_err(|e| e.to_string())?;
-                if v.first() == Some(&seal::SEALED_V1) {
+                if seal::is_sealed(&v) {
                     continue;
                 }
                 let owner =
@@ -1599,7 +1656,72 @@ impl Store {
             keyspaces,
             collections,
             size_on_disk: self.inner.db.size_on_disk()? + self.index_segment_bytes(),
+            bytes: self.stored_bytes()?,
         })
+    }
+
+    /// The bytes of every keyspace and document collection as stored (one scan of the whole
+    /// tree), then the files beside sled's ([`Stats::bytes`]).
+    fn stored_bytes(&self) -> Result<Vec<SpaceBytes>, Error> {
+        // One row per keyspace (`docs` the total of its collections), then "other".
+        let mut rows: Vec<SpaceBytes> = Space::ALL
+            .iter()
+            .map(|s| s.name())
+            .chain(["other"])
+            .map(|name| SpaceBytes {
+                name: name.to_owned(),
+                ..SpaceBytes::default()
+            })
+            .collect();
+        let mut docs: Vec<SpaceBytes> = Vec::new();
+        let add = |row: &mut SpaceBytes, k: &[u8], v: &[u8]| {
+            row.keys += 1;
+            row.key_bytes += k.len() as u64;
+            row.value_bytes += v.len() as u64;
+        };
+        for kv in self.inner.tree.iter() {
+            let (k, v) = kv?;
+            let at = Space::of(&k)
+                .and_then(|space| Space::ALL.iter().position(|s| *s == space))
+                .unwrap_or(Space::ALL.len());
+            add(&mut rows[at], &k, &v);
+            if Space::of(&k) == Some(Space::Docs) {
+                let Some(Key::Doc(coll, _)) = Key::parse(&k) else {
+                    return Err(bad_key(&k));
+                };
+                let name = format!("docs/{coll}");
+                match docs.last_mut() {
+                    Some(d) if d.name == name => add(d, &k, &v),
+                    _ => {
+                        let mut d = SpaceBytes {
+                            name,
+                            ..SpaceBytes::default()
+                        };
+                        add(&mut d, &k, &v);
+                        docs.push(d);
+                    }
+                }
+            }
+        }
+        rows.extend(docs);
+        rows.retain(|r| r.keys > 0);
+        rows.push(SpaceBytes {
+            name: "file/index segment".to_owned(),
+            value_bytes: self.index_segment_bytes(),
+            ..SpaceBytes::default()
+        });
+        if let Some(dir) = &self.inner.path {
+            for name in [seal::KEYS_FILE, crate::VOCAB_FILE] {
+                if let Ok(meta) = std::fs::metadata(dir.join(name)) {
+                    rows.push(SpaceBytes {
+                        name: format!("file/{name}"),
+                        value_bytes: meta.len(),
+                        ..SpaceBytes::default()
+                    });
+                }
+            }
+        }
+        Ok(rows)
     }
 
     // ---- helpers ----
@@ -2142,11 +2264,11 @@ mod tests {
                 "{k:?}"
             );
             if matches!(Space::of(&k), Some(Space::Customers | Space::CustomerIndex)) {
-                assert_eq!(v.first(), Some(&seal::SEALED_V1));
+                assert_eq!(v.first(), Some(&seal::SEALED_V2));
             }
             if Space::of(&k) == Some(Space::Interactions) {
                 let head = codec::parse_interaction_page(&v).unwrap();
-                assert_eq!(head.sealed.first(), Some(&seal::SEALED_V1));
+                assert_eq!(head.sealed.first(), Some(&seal::SEALED_V2));
             }
             assert!(!k.starts_with(keys::LEGACY_INTERACTIONS_PREFIX), "{k:?}");
         }
@@ -2154,6 +2276,131 @@ mod tests {
         // Opening again changes nothing.
         let store = Store::open(&path).unwrap();
         assert_eq!(store.index_lookup(&index[0]).unwrap(), vec![c.id]);
+    }
+
+    /// Every sealed value of the tree in the format of schema 6 (plain bytes sealed as they
+    /// are, `SEALED_V1`), as a version-6 build wrote it; returns how many.
+    fn reseal_as_version_6(store: &Store) -> usize {
+        let tree = store.raw_tree();
+        let keys = read(&store.inner.keys);
+        let mut n = 0;
+        for kv in tree.iter() {
+            let (k, v) = kv.unwrap();
+            let old = |sealed: &[u8]| {
+                let (owner, half) = seal::sealed_owner(sealed).unwrap();
+                let plain = keys.open_sealed(sealed).unwrap();
+                keys.seal_v1(owner, Some(half), &plain).unwrap()
+            };
+            if seal::is_sealed(&v) {
+                tree.insert(&k, old(&v)).unwrap();
+                n += 1;
+            } else if Space::of(&k) == Some(Space::Interactions) {
+                let head = codec::parse_interaction_page(&v).unwrap();
+                let body = old(head.sealed);
+                tree.insert(
+                    &k,
+                    codec::encode_interaction_page(head.count, &head.added, &body),
+                )
+                .unwrap();
+                n += 1;
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn a_version_6_database_has_its_sealed_values_packed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let (c, index, _) = planted(3);
+        let history: Vec<Interaction> = (0..300)
+            .map(|n| {
+                let mut i = Interaction::new(
+                    InteractionId(100 + n),
+                    c.id,
+                    Timestamp::from_secs(1_700_000_000 + n as i64 * 60),
+                    rapport_core::Channel::Web,
+                    rapport_core::InteractionKind::Note,
+                );
+                i.text = Some(format!("Zyxquorva asked about booking {}", n % 7));
+                i
+            })
+            .collect();
+        let (plain_bytes, stored_before);
+        {
+            let store = Store::open(&path).unwrap();
+            let mut b = Batch::default();
+            b.put_customer(&c, index.clone());
+            for i in &history {
+                b.put_interaction(i);
+            }
+            b.put_doc_compact_sealed("fragments", "crm:3", c.id, &c)
+                .unwrap();
+            b.put_doc_sealed("merges", "crm:3", c.id, &c).unwrap();
+            store.write(b, Durability::Durable).unwrap();
+            stored_before = stored_value_bytes(&store);
+            assert_eq!(
+                reseal_as_version_6(&store),
+                7,
+                "customer, key list, 3 pages, 2 docs"
+            );
+            plain_bytes = stored_value_bytes(&store);
+            store
+                .raw_tree()
+                .insert(
+                    keys::meta(schema::VERSION_KEY),
+                    schema::encode_version(6).unwrap(),
+                )
+                .unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version(), schema::SCHEMA_VERSION);
+        // Everything reads as it was written.
+        assert_eq!(store.customer(c.id).unwrap(), Some(c.clone()));
+        assert_eq!(store.index_keys_of(c.id).unwrap(), index);
+        assert_eq!(store.index_lookup(&index[0]).unwrap(), vec![c.id]);
+        let read: Vec<Interaction> = store.interactions_of(c.id).map(Result::unwrap).collect();
+        assert_eq!(read, history);
+        assert_eq!(store.interaction_count().unwrap(), 300);
+        let doc: Customer = store.doc("fragments", "crm:3").unwrap().unwrap();
+        assert_eq!(doc, c);
+        let doc: Customer = store.doc("merges", "crm:3").unwrap().unwrap();
+        assert_eq!(doc, c);
+        // Every sealed value is in the new format, fewer bytes than before the migration
+        // (the repeated notes pack), and nothing is in clear.
+        let tree = store.raw_tree();
+        for kv in tree.iter() {
+            let (k, v) = kv.unwrap();
+            assert_ne!(v.first(), Some(&seal::SEALED_V1), "{k:?}");
+            if Space::of(&k) == Some(Space::Interactions) {
+                let head = codec::parse_interaction_page(&v).unwrap();
+                assert_eq!(head.sealed.first(), Some(&seal::SEALED_V2));
+            }
+            assert!(!v.to_ascii_lowercase().windows(9).any(|w| w == b"zyxquorva"));
+        }
+        let after = stored_value_bytes(&store);
+        assert_eq!(after, stored_before);
+        assert!(after < plain_bytes * 2 / 3, "{after} of {plain_bytes}");
+        drop(store);
+        // Opening again changes nothing.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(stored_value_bytes(&store), after);
+        assert_eq!(store.customer(c.id).unwrap(), Some(c));
+    }
+
+    /// The stored bytes of the values of the customers' keyspaces and documents.
+    fn stored_value_bytes(store: &Store) -> u64 {
+        store
+            .stats()
+            .unwrap()
+            .bytes
+            .iter()
+            .filter(|r| {
+                ["customers", "customer_index", "interactions", "docs"].contains(&r.name.as_str())
+            })
+            .map(|r| r.value_bytes)
+            .sum()
     }
 
     #[test]
