@@ -79,7 +79,7 @@ pub use error::Error;
 pub use feed::Subscriber;
 pub use rapport_core::{Change, ChangeEvent};
 pub use schema::SCHEMA_VERSION;
-pub use seal::{KEYS_FILE, SEALED_V1};
+pub use seal::{KEYS_FILE, SEALED_V1, SEALED_V2};
 pub use store::{ErasureSummary, OpenOptions, Store, StoredDigest};
 pub use vocab::{VOCAB_FILE, VOCAB_KINDS};
 

@@ -49,8 +49,8 @@ pub(crate) const SLOT_BLOCK: u64 = 4_096;
 /// Written up to schema 6; read still (its ciphertext opens to the plain bytes).
 pub const SEALED_V1: u8 = 6;
 /// The format byte of a sealed value whose plain bytes were packed before sealing (schema 7,
-/// [`crate::codec::pack`]: LZ4 when that is shorter): the same head as [`SEALED_V1`]; the
-/// ciphertext opens to the packed bytes. Compression comes before encryption (ciphertext does
+/// [`crate::codec::pack`]: LZ4 when that is shorter): owner (varint), half (u8), nonce (12),
+/// ciphertext + tag; the ciphertext opens to the packed bytes. Compression comes before encryption (ciphertext does
 /// not compress), and inside it, so the packed bytes are authenticated like the plain ones.
 pub const SEALED_V2: u8 = 7;
 const SEALED_HEAD: usize = 1 + 8 + 1 + 12;
@@ -269,7 +269,11 @@ impl KeyStore {
             .map_err(|_| format!("cannot seal a value of {owner}"))?;
         let mut out = Vec::with_capacity(SEALED_HEAD + ct.len());
         out.push(format);
-        out.extend_from_slice(&owner_bytes);
+        if format == SEALED_V1 {
+            out.extend_from_slice(&owner_bytes);
+        } else {
+            rapport_core::varint::put(&mut out, owner.0);
+        }
         out.push(half);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
@@ -279,7 +283,7 @@ impl KeyStore {
     /// Opens a sealed value: the plain bytes, or an error (an erased customer's old value, a
     /// damaged value).
     pub(crate) fn open_sealed(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
-        let (owner, half) = sealed_owner(sealed).ok_or("a sealed value is truncated")?;
+        let (owner, half, nonce) = sealed_head(sealed).ok_or("a sealed value is truncated")?;
         let slot = self
             .slots
             .get(owner.0 as usize)
@@ -291,9 +295,9 @@ impl KeyStore {
         let cipher = ChaCha20Poly1305::new(Key::from_slice(&key));
         let opened = cipher
             .decrypt(
-                Nonce::from_slice(&sealed[10..SEALED_HEAD]),
+                Nonce::from_slice(&sealed[nonce..nonce + 12]),
                 Payload {
-                    msg: &sealed[SEALED_HEAD..],
+                    msg: &sealed[nonce + 12..],
                     aad: &owner.0.to_be_bytes(),
                 },
             )
@@ -366,12 +370,28 @@ pub(crate) fn is_sealed(value: &[u8]) -> bool {
 
 /// The owner and half a sealed value names (`None`: not a whole sealed value).
 pub(crate) fn sealed_owner(sealed: &[u8]) -> Option<(CustomerId, u8)> {
-    if sealed.len() < SEALED_HEAD + 16 || !is_sealed(sealed) {
+    sealed_head(sealed).map(|(owner, half, _)| (owner, half))
+}
+
+/// The owner, the half and where the nonce begins, of a whole sealed value: [`SEALED_V1`]
+/// names its owner in 8 bytes (big-endian), [`SEALED_V2`] as a varint.
+fn sealed_head(sealed: &[u8]) -> Option<(CustomerId, u8, usize)> {
+    let (&format, mut rest) = sealed.split_first()?;
+    let owner = match format {
+        SEALED_V1 => {
+            let (owner, after) = rest.split_first_chunk::<8>()?;
+            rest = after;
+            u64::from_be_bytes(*owner)
+        }
+        SEALED_V2 => rapport_core::varint::take(&mut rest).ok()?,
+        _ => return None,
+    };
+    let (&half, rest) = rest.split_first()?;
+    // The nonce (12 bytes) and at least the tag (16) follow.
+    if half > 1 || rest.len() < 12 + 16 {
         return None;
     }
-    let owner = u64::from_be_bytes(sealed[1..9].try_into().ok()?);
-    let half = sealed[9];
-    (half < 2).then_some((CustomerId(owner), half))
+    Some((CustomerId(owner), half, sealed.len() - rest.len()))
 }
 
 fn half_of(slot: &[u8; 64], half: u8) -> [u8; 32] {
@@ -419,8 +439,25 @@ mod tests {
         assert_eq!(ks.open_sealed(&fresh).unwrap(), b"erased");
         // A value moved to another owner does not open.
         let mut moved = fresh.clone();
-        moved[1..9].copy_from_slice(&6u64.to_be_bytes());
+        assert_eq!(moved[1], 5, "owner 5 as a one-byte varint");
+        moved[1] = 6;
+        assert_eq!(sealed_owner(&moved), Some((CustomerId(6), half)));
         assert!(ks.open_sealed(&moved).is_err());
+    }
+
+    proptest::proptest! {
+        /// Whatever the bytes, reading a sealed value's head or opening it returns.
+        #[test]
+        fn any_bytes_open_or_fail_without_panic(
+            format in proptest::prop_oneof![proptest::strategy::Just(SEALED_V1), proptest::strategy::Just(SEALED_V2), proptest::prelude::any::<u8>()],
+            rest in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..96),
+        ) {
+            let ks = KeyStore::open(None).unwrap();
+            let mut bytes = vec![format];
+            bytes.extend_from_slice(&rest);
+            let _ = sealed_owner(&bytes);
+            let _ = ks.open_sealed(&bytes);
+        }
     }
 
     #[test]
