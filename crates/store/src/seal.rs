@@ -50,8 +50,9 @@ pub(crate) const SLOT_BLOCK: u64 = 4_096;
 pub const SEALED_V1: u8 = 6;
 /// The format byte of a sealed value whose plain bytes were packed before sealing (schema 7,
 /// [`crate::codec::pack`]: LZ4 when that is shorter): owner (varint), half (u8), nonce (12),
-/// ciphertext + tag; the ciphertext opens to the packed bytes. Compression comes before encryption (ciphertext does
-/// not compress), and inside it, so the packed bytes are authenticated like the plain ones.
+/// ciphertext + tag; the ciphertext opens to the packed bytes. Compression comes before
+/// encryption (ciphertext does not compress), and inside it, so the packed bytes are
+/// authenticated like the plain ones.
 pub const SEALED_V2: u8 = 7;
 const SEALED_HEAD: usize = 1 + 8 + 1 + 12;
 /// Bytes of an index value's keyed hash.
