@@ -407,7 +407,10 @@ mod tests {
         }
         assert!(g[0].abs() < 1e-6, "{g:?}");
         for j in 0..2 {
-            assert!((g[j + 1] - opts.l2 * m.coefficients[j]).abs() < 1e-6, "{g:?} {m:?}");
+            assert!(
+                (g[j + 1] - opts.l2 * m.coefficients[j]).abs() < 1e-6,
+                "{g:?} {m:?}"
+            );
         }
     }
 
@@ -423,4 +426,3 @@ mod tests {
         assert!(e.to_string().contains("both outcomes"));
     }
 }
-
