@@ -26,6 +26,26 @@ const STALE_TRACKING: &str = "stale_digest_tracking";
 /// How long `open` retries a database whose lock was only just released.
 const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(1_000);
 
+/// sled's segment (and write buffer) size for a new database: 8 MiB, not sled's 512 KiB.
+/// sled walks its whole segment table every time it retires a segment, so with 512 KiB
+/// segments a 20 GB store (38,000 segments) spent 37% of a scoring run's CPU there
+/// (`SegmentAccountant::stabilize`, docs/benchmarks.md); 8 MiB segments are 16 times fewer
+/// and retired 16 times less often.
+pub const SEGMENT_SIZE: usize = 8 << 20;
+
+/// The segment size a database at `path` was made with (sled refuses another), read from
+/// sled's `conf` file (text lines, then a binary checksum); [`SEGMENT_SIZE`] for a new one.
+fn segment_size(path: &Path) -> usize {
+    std::fs::read(path.join("conf"))
+        .ok()
+        .and_then(|conf| {
+            String::from_utf8_lossy(&conf)
+                .lines()
+                .find_map(|l| l.strip_prefix("segment_size: ")?.trim().parse().ok())
+        })
+        .unwrap_or(SEGMENT_SIZE)
+}
+
 /// Decodes a score page into its entries (slot, value).
 type PageDecoder<T> = fn(&[u8]) -> Result<Vec<(u8, T)>, String>;
 
@@ -192,7 +212,8 @@ impl Store {
     pub fn open_with(path: &Path, options: &OpenOptions) -> Result<Store, Error> {
         let config = sled::Config::new()
             .path(path)
-            .cache_capacity(options.cache_capacity);
+            .cache_capacity(options.cache_capacity)
+            .segment_size(segment_size(path));
         // sled releases its file lock only when its background jobs let go of the file, a
         // moment after the last handle is dropped (in this process or one that just exited),
         // so a lock conflict is retried briefly before it is reported.
@@ -2211,6 +2232,24 @@ mod tests {
     }
 
     const VOCAB_FILE_NAME: &str = crate::VOCAB_FILE;
+
+    #[test]
+    fn a_new_database_has_large_segments_and_an_old_one_keeps_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join("new");
+        drop(Store::open(&new).unwrap());
+        assert_eq!(segment_size(&new), SEGMENT_SIZE);
+        let store = Store::open(&new).unwrap();
+        assert!(store.customer(CustomerId(1)).unwrap().is_none());
+        drop(store);
+        // A database sled made with its default segments (every database before this one).
+        let old = dir.path().join("old");
+        drop(sled::Config::new().path(&old).open().unwrap());
+        assert_eq!(segment_size(&old), 512 * 1024);
+        drop(Store::open(&old).unwrap());
+        drop(Store::open(&old).unwrap());
+        assert_eq!(segment_size(&old), 512 * 1024);
+    }
 
     #[test]
     fn a_version_3_database_is_sealed_and_its_index_hashed() {
