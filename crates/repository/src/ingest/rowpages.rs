@@ -8,7 +8,8 @@
 //! source's number of pages (`2^bits`) is chosen when its first page is written, from the
 //! rows expected (a first load's file sizes, a migrated store's count), so a page holds some
 //! [`TARGET_ENTRIES`]; its layout and row count are in the repository's settings
-//! (`row_pages/source`).
+//! (`row_pages/source`). A source that grows past twice that per page is laid out again by
+//! the next incremental ingest ([`relayout`]).
 //!
 //! One page is one sled key for a hundred rows or more: a stored row used to cost a document
 //! of its own (one of the 4.4 keys a row wrote, `docs/benchmarks.md`, "#23").
