@@ -137,6 +137,9 @@ fn an_erased_customer_is_in_no_file_backup_export_or_log_and_its_facts_remain() 
         serde_json::from_str(&d.ok(&["ingest", manifest.to_str().unwrap(), "--json"])).unwrap();
     assert_eq!(report["rows_quarantined"], 0, "{report}");
     assert_eq!(report["rows_stored"], 4, "{report}");
+    // A scoring run stores each customer's history digest (the first load stored them too):
+    // they must not hold the booking reference either.
+    d.ok(&["score", "--json"]);
     let hits: serde_json::Value =
         serde_json::from_str(&d.ok(&["search", "Zyxquorva", "--json"])).unwrap();
     let id = hits[0]["id"]

@@ -102,8 +102,9 @@ fn is_transaction(i: &Interaction) -> bool {
 }
 
 /// The version of [`Touch`]'s meaning: a stored [`HistoryDigest`] of another version was
-/// made by a build that read interactions differently and must be rebuilt.
-pub const DIGEST_VERSION: u32 = 2;
+/// made by a build that read interactions differently and must be rebuilt. Version 3: flat
+/// digests hold pseudonyms of booking references, not the references.
+pub const DIGEST_VERSION: u32 = 3;
 
 /// What scoring reads of one interaction, and nothing else: its day, what kind of event it
 /// was for value and churn, the amounts that count (roles already resolved), miles, and the
@@ -569,8 +570,8 @@ fn summarize_views<'a>(
 // - `u8` [`DIGEST_VERSION`];
 // - varint touch count;
 // - `u8` currency count (at most [`MAX_CURRENCIES`]), 3 ASCII letters each;
-// - varint string count, then varint byte length + UTF-8 each (booking references and
-//   products, each distinct string once);
+// - varint string count, then varint byte length + UTF-8 each (booking reference
+//   pseudonyms and products, each distinct string once);
 // - per touch, in the order of the interactions: zigzag varint day minus the previous
 //   touch's day (the first: minus 0); `u8` flags ([`Touch::DIGITAL`], ...); `u8` shape
 //   (bits 0-3 amount count, 15 = a varint count follows; bit 4 miles; bit 5 miles as a
@@ -581,6 +582,12 @@ fn summarize_views<'a>(
 //
 // Varints are LEB128, at most 10 bytes. Parsing checks every length and index and that the
 // bytes end with the last touch.
+//
+// A booking reference is personal data (it finds the passenger at an airline's desk), and
+// digests are stored unsealed, where sled keeps old values in its file: so a flat digest
+// never holds one. Scoring only asks whether two touches of the same customer share a
+// booking, so each distinct reference is written as its pseudonym, `#` and its rank of first
+// appearance in the digest (`#0`, `#1`, ...): the same comparisons, nothing to find.
 
 /// Currencies one flat digest can name (a history with more is not digested).
 pub const MAX_CURRENCIES: usize = 64;
@@ -828,6 +835,14 @@ impl HistoryDigest {
         }
         let version = u8::try_from(DIGEST_VERSION).ok()?;
         let mut currencies: Vec<Currency> = Vec::new();
+        // The booking references' pseudonyms, in order of first appearance.
+        let bookings = pseudonyms(self.touches.iter().filter_map(|t| t.booking_ref.as_deref()));
+        let pseudonym = |t: &Touch| {
+            t.booking_ref
+                .as_deref()
+                .and_then(|b| bookings.get(b))
+                .map(String::as_str)
+        };
         let mut strings: Vec<&str> = Vec::new();
         let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for t in &self.touches {
@@ -836,10 +851,7 @@ impl HistoryDigest {
                     currencies.push(a.money.currency);
                 }
             }
-            for s in [t.booking_ref.as_deref(), t.product.as_deref()]
-                .into_iter()
-                .flatten()
-            {
+            for s in [pseudonym(t), t.product.as_deref()].into_iter().flatten() {
                 index.entry(s).or_insert_with(|| {
                     strings.push(s);
                     strings.len() - 1
@@ -902,15 +914,24 @@ impl HistoryDigest {
                 (Some(m), None) => out.extend_from_slice(&m.to_le_bytes()),
                 (None, None) => {}
             }
-            for s in [t.booking_ref.as_deref(), t.product.as_deref()]
-                .into_iter()
-                .flatten()
-            {
+            for s in [pseudonym(t), t.product.as_deref()].into_iter().flatten() {
                 put_varint(&mut out, *index.get(s)? as u64);
             }
         }
         Some(out)
     }
+}
+
+/// Each distinct string of `refs` with its pseudonym: `#` and its rank of first appearance.
+fn pseudonyms<'a>(
+    refs: impl Iterator<Item = &'a str>,
+) -> std::collections::HashMap<&'a str, String> {
+    let mut out = std::collections::HashMap::new();
+    for r in refs {
+        let next = out.len();
+        out.entry(r).or_insert_with(|| format!("#{next}"));
+    }
+    out
 }
 
 impl Activity {
@@ -1420,7 +1441,23 @@ mod tests {
                 prop_assert!(flat_digest_is_current(&bytes));
                 let flat = FlatDigest::parse(&bytes).unwrap();
                 prop_assert_eq!(flat.len(), digest.touches.len());
-                prop_assert_eq!(&flat.touches(), &digest.touches);
+                // The touches come back with each booking reference as its pseudonym.
+                let mut seen: Vec<&str> = Vec::new();
+                let expected: Vec<Touch> = digest
+                    .touches
+                    .iter()
+                    .map(|t| Touch {
+                        booking_ref: t.booking_ref.as_deref().map(|b| {
+                            let rank = seen.iter().position(|s| *s == b).unwrap_or_else(|| {
+                                seen.push(b);
+                                seen.len() - 1
+                            });
+                            format!("#{rank}")
+                        }),
+                        ..t.clone()
+                    })
+                    .collect();
+                prop_assert_eq!(&flat.touches(), &expected);
                 let now = Timestamp::from_millis(as_of * MS_PER_DAY + 1);
                 let rates = Converter::new(&rapport_core::ExchangeRates {
                     reporting: Currency::EUR,
@@ -1452,6 +1489,42 @@ mod tests {
                     let _ = flat.touches();
                 }
             }
+        }
+
+        #[test]
+        fn a_flat_digest_holds_no_booking_reference_and_counts_the_same() {
+            let booking_ref = |mut i: Interaction, r: &str| {
+                i.attributes
+                    .insert("booking_ref".into(), AttrValue::Text(r.into()));
+                i
+            };
+            let history = [
+                booking_ref(super::purchase(1, 100, 200, "flight"), "F7LBTX"),
+                booking_ref(super::purchase(2, 101, 300, "hotel"), "QZ9KLM"),
+                booking_ref(super::purchase(3, 102, 300, "hotel"), "F7LBTX"),
+            ];
+            let digest = HistoryDigest::of(&history);
+            assert!(digest.touches.iter().all(|t| t.booking_ref.is_some()));
+            let bytes = digest.to_flat().unwrap();
+            for secret in ["F7LBTX", "QZ9KLM"] {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{secret} in the digest"
+                );
+            }
+            let flat = FlatDigest::parse(&bytes).unwrap();
+            let refs: Vec<_> = flat
+                .touches()
+                .into_iter()
+                .map(|t| t.booking_ref.unwrap())
+                .collect();
+            assert_eq!(refs, ["#0", "#1", "#0"]);
+            let now = Timestamp::from_millis(200 * MS_PER_DAY);
+            let rates = Converter::reporting_only(Currency::EUR);
+            assert_eq!(
+                flat.summarize(now, &rates),
+                summarize_history(&history, now, &rates)
+            );
         }
 
         #[test]

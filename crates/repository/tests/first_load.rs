@@ -188,3 +188,36 @@ fn a_first_load_stores_what_the_incremental_path_stores() {
     }
     assert!(queries > 100, "{queries} queries");
 }
+
+#[test]
+fn a_first_load_stores_each_history_digest_with_its_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, report) = load(dir.path(), true);
+    let ids: Vec<_> = store
+        .customer_ids(rapport_core::CustomerId(0), None)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let (mut with, mut without) = (0u64, 0u64);
+    for id in ids {
+        let history: Vec<_> = store.interactions_of(id).collect::<Result<_, _>>().unwrap();
+        match store.stored_history_digest(id).unwrap() {
+            Some(d) => {
+                // What the scoring run would make of the interactions, byte for byte.
+                let made = rapport_analytics::HistoryDigest::of(&history).to_flat();
+                assert_eq!(d.bytes().map(<[u8]>::to_vec), made, "{id}");
+                with += 1;
+            }
+            // A party no row is about (a corporate account, a travel agent) has no history.
+            None if history.is_empty() => {}
+            None => without += 1,
+        }
+    }
+    // Only the customers the run's late merges changed after their pages were written (the
+    // store removes a digest with every later interaction write) have none.
+    assert!(with > 1_000, "{with} digests");
+    assert!(
+        without <= 2 * report.customers_merged,
+        "{without} customers without a digest, {} late merges",
+        report.customers_merged
+    );
+}

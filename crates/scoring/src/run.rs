@@ -173,9 +173,12 @@ pub fn run_scoring(store: &Store, opts: &ScoreOptions) -> Result<ScoreReport, Er
     let tracking = store.tracks_stale_digests();
     let marked = store.stale_digests()?;
     let parts = if previous.is_some() && tracking {
-        let mut part = read_marked(store, at, &marked, &converter)?;
-        part.customers = store.customer_count()?;
-        vec![part]
+        let mut parts = read_marked(store, at, &marked, cfg.threads, &converter)?;
+        if parts.is_empty() {
+            parts.push(HistoryPart::default());
+        }
+        parts[0].customers = store.customer_count()?;
+        parts
     } else {
         read_histories(store, at, previous.is_some(), cfg.threads, &converter)?
     };
@@ -625,8 +628,33 @@ fn read_part(
 
 /// Reads the customers marked stale ([`Store::stale_digests`]; `marked`, in id order) for an
 /// incremental run: their digests (rebuilt where missing) and old tiers, one key each, not
-/// every customer's. A marked id that is no customer now (merged away, erased) is skipped.
+/// every customer's, split in id order across `threads` threads (the parts in id order).
 fn read_marked(
+    store: &Store,
+    at: Timestamp,
+    marked: &[CustomerId],
+    threads: usize,
+    rates: &Converter,
+) -> Result<Vec<HistoryPart>, Error> {
+    let chunk = marked.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = marked
+            .chunks(chunk)
+            .map(|ids| scope.spawn(move || read_marked_part(store, at, ids, rates)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(part) => part,
+                Err(p) => std::panic::resume_unwind(p),
+            })
+            .collect()
+    })
+}
+
+/// [`read_marked`] for one run of ids. A marked id that is no customer now (merged away,
+/// erased) is skipped.
+fn read_marked_part(
     store: &Store,
     at: Timestamp,
     marked: &[CustomerId],
