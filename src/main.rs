@@ -12,12 +12,13 @@ mod cmd;
 mod global;
 
 /// The store and the ingest allocate and free many small buffers from two threads; with
-/// glibc's allocator a 20,000-customer ingest took 20% more CPU (docs/benchmarks.md).
+/// glibc's allocator a 20,000-customer ingest took 20% more CPU (docs/benchmarks.md). Built
+/// without transparent huge pages (`no_thp`): the kernel zeroing 2 MiB at the first touch of
+/// each was a third of a night's ingest CPU and 41% of a scoring run's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    no_transparent_huge_pages();
     quiet_on_broken_pipe();
     let cli = cli::Cli::parse();
     let _log_guard = global::init_logging(&cli.global, cli.command.logs_to_file());
@@ -45,18 +46,6 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-/// Transparent huge pages off for this process. mimalloc asks the kernel for huge pages
-/// (`madvise`), and every first touch of one made the kernel zero 2 MiB: sled takes large
-/// fresh buffers for every node it reads or rewrites, and zeroing them was a third of a
-/// night's ingest CPU (`clear_page_erms`; docs/benchmarks.md, "#23: the night path, part
-/// 2"). The flag is the process's (and its children's); where the system refuses it, the
-/// process runs as before.
-fn no_transparent_huge_pages() {
-    // A refusal (an old kernel) changes speed only: there is nothing to report.
-    #[cfg(target_os = "linux")]
-    let _ = nix::sys::prctl::set_thp_disable(true);
 }
 
 /// `rapport lists complainers | head`: once the reader has stopped, `println!` panics with
