@@ -12,7 +12,9 @@ mod cmd;
 mod global;
 
 /// The store and the ingest allocate and free many small buffers from two threads; with
-/// glibc's allocator a 20,000-customer ingest took 20% more CPU (docs/benchmarks.md).
+/// glibc's allocator a 20,000-customer ingest took 20% more CPU (docs/benchmarks.md). Built
+/// without transparent huge pages (`no_thp`): the kernel zeroing 2 MiB at the first touch of
+/// each was a third of a night's ingest CPU and 41% of a scoring run's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

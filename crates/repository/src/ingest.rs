@@ -505,6 +505,11 @@ impl<'s> Run<'s> {
         if moved > 0 {
             tracing::info!(rows = moved, "rows seen moved into pages");
         }
+        // Pages laid out for fewer rows than their source holds now are split (not under a
+        // killed first load: its rerun writes its pages again as it laid them out).
+        if !store.doc_exists(META, bulk::MARKER)? {
+            rowpages::relayout(store)?;
+        }
         let empty = !rowpages::any(store)?;
         let mut resumed = false;
         let nothing_stored = empty && store.last_customer_id()?.is_none();

@@ -872,6 +872,27 @@ impl Store {
             })
     }
 
+    /// The keys of the documents of `collection` whose key starts with `prefix`, in key
+    /// order, without reading their values.
+    pub fn doc_keys(
+        &self,
+        collection: &str,
+        prefix: &str,
+    ) -> impl Iterator<Item = Result<String, Error>> + '_ {
+        let coll_len = keys::doc_collection(collection).len();
+        self.inner
+            .tree
+            .scan_prefix(keys::doc(collection, prefix))
+            .keys()
+            .map(move |k| {
+                let k = k?;
+                Ok(k.get(coll_len..)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .ok_or_else(|| bad_key(&k))?
+                    .to_owned())
+            })
+    }
+
     /// Number of documents in `collection`, by scanning it.
     pub fn doc_count(&self, collection: &str) -> Result<u64, Error> {
         self.count(&keys::doc_collection(collection))

@@ -8,7 +8,8 @@
 //! source's number of pages (`2^bits`) is chosen when its first page is written, from the
 //! rows expected (a first load's file sizes, a migrated store's count), so a page holds some
 //! [`TARGET_ENTRIES`]; its layout and row count are in the repository's settings
-//! (`row_pages/source`).
+//! (`row_pages/source`). A source that grows past twice that per page is laid out again by
+//! the next incremental ingest ([`relayout`]).
 //!
 //! One page is one sled key for a hundred rows or more: a stored row used to cost a document
 //! of its own (one of the 4.4 keys a row wrote, `docs/benchmarks.md`, "#23").
@@ -40,12 +41,15 @@ pub const ROW_PAGES: &str = "row_pages";
 /// Settings key prefix of a source's page layout ([`Layout`]).
 const LAYOUT_PREFIX: &str = "row_pages/";
 
-/// Entries a page is laid out to hold (pages grow past it when a source grows past what its
-/// layout expected: a page of 1,000 entries is 38 KB).
+/// Entries a page is laid out to hold (about 5 KB). A source that grows past twice this per
+/// page is laid out again ([`relayout`]). Pages of 32 entries were measured: a night wrote
+/// 30% less, but the first load's store was 5% larger (more keys) and the night's CPU the
+/// same (`docs/benchmarks.md`, "#23: the night path, part 2").
 pub(crate) const TARGET_ENTRIES: u64 = 128;
 
-/// Most pages a source is laid out in (`2^16`: 8 M rows at [`TARGET_ENTRIES`]).
-const MAX_BITS: u8 = 16;
+/// Most pages a source is laid out in (`2^20`: 128 M rows at [`TARGET_ENTRIES`]; the page key
+/// holds a bucket in five hex digits).
+const MAX_BITS: u8 = 20;
 
 /// Entries the incremental path keeps in its page cache before it drops the pages it has
 /// written (48 bytes each: about 100 MB).
@@ -560,6 +564,117 @@ pub(crate) fn repoint(store: &Store, b: &mut Batch, moves: &[Repoint]) -> Result
     Ok(())
 }
 
+/// The layout a source of `layout.rows` rows is laid out in again, when its pages hold more
+/// than twice [`TARGET_ENTRIES`] on average (it grew past what its first file said).
+fn relayout_bits(layout: Layout) -> Option<u8> {
+    let bits = bits_for(layout.rows);
+    (bits > layout.bits.saturating_add(1)).then_some(bits)
+}
+
+/// The bits of a page key (`source:bits:bucket`).
+fn key_bits(key: &str) -> Option<u8> {
+    key.split(':').nth(1)?.parse().ok()
+}
+
+/// Lays out again every source whose pages hold more than twice [`TARGET_ENTRIES`] on
+/// average: a source that grew night after night past what its first file said. Source by
+/// source: each page is split into the `2^(new - old)` pages its entries fall in (a digest's
+/// bucket is the top bits of its mixed hash, so the new buckets of a page's entries are its
+/// own followed by more bits), written under the new bits in key order, then the layout is
+/// switched in a batch of its own and the old pages are removed. A page whose bits are not
+/// its source's layout's is left over from a run killed midway (new pages before the switch,
+/// old ones after it) and is removed first, so the next run completes the work. Returns the
+/// rows laid out again.
+pub(crate) fn relayout(store: &Store) -> Result<u64, Error> {
+    let layouts: Vec<(String, Layout)> = store
+        .docs::<Layout>(META, LAYOUT_PREFIX)
+        .map(|r| r.map(|(k, l)| (k[LAYOUT_PREFIX.len()..].to_string(), l)))
+        .collect::<Result<_, _>>()?;
+    let mut moved = 0;
+    for (source, layout) in layouts {
+        let prefix = format!("{source}:");
+        // Pages of another layout than the source's: what a killed run left.
+        let stale: Vec<String> = store
+            .doc_keys(ROW_PAGES, &prefix)
+            .filter(|k| {
+                k.as_ref()
+                    .map_or(true, |k| key_bits(k) != Some(layout.bits))
+            })
+            .collect::<Result<_, _>>()?;
+        remove_pages(store, &stale)?;
+        let Some(bits) = relayout_bits(layout) else {
+            continue;
+        };
+        let began = std::time::Instant::now();
+        let shift = bits - layout.bits;
+        let mut old_keys: Vec<String> = Vec::new();
+        let mut b = Batch::default();
+        let mut rows = 0u64;
+        for doc in store.docs::<Vec<u8>>(ROW_PAGES, &format!("{source}:{:02}:", layout.bits)) {
+            let (key, bytes) = doc?;
+            let page = Page::decode(&bytes).ok_or_else(|| {
+                Error::Invalid(format!("{ROW_PAGES}/{key}: a damaged page of rows"))
+            })?;
+            let mut split: BTreeMap<u32, Page> = BTreeMap::new();
+            for e in page.entries {
+                // Entries stay sorted by digest within each new page.
+                split
+                    .entry(bucket(join(e.digest), bits))
+                    .or_default()
+                    .entries
+                    .push(e);
+                rows += 1;
+            }
+            for (bucket, page) in &split {
+                put_page(&mut b, &page_key(&source, bits, *bucket), page)?;
+            }
+            old_keys.push(key);
+            if b.bytes() >= MIGRATE_BYTES {
+                store.write(std::mem::take(&mut b), Durability::Batched)?;
+            }
+        }
+        store.write(b, Durability::Batched)?;
+        // The switch: from here on the new pages are the source's.
+        let mut b = Batch::default();
+        b.put_doc(
+            META,
+            &layout_key(&source),
+            &Layout {
+                bits,
+                rows: layout.rows,
+            },
+        )?;
+        store.write(b, Durability::Batched)?;
+        remove_pages(store, &old_keys)?;
+        moved += rows;
+        tracing::info!(
+            source = source.as_str(),
+            rows,
+            pages_before = old_keys.len(),
+            bits_before = layout.bits,
+            bits,
+            split = 1u32 << shift,
+            seconds = format!("{:.2}", began.elapsed().as_secs_f64()),
+            "rows seen laid out again in smaller pages"
+        );
+    }
+    if moved > 0 {
+        store.flush()?;
+    }
+    Ok(moved)
+}
+
+fn remove_pages(store: &Store, keys: &[String]) -> Result<(), Error> {
+    for chunk in keys.chunks(MIGRATE_BATCH) {
+        let mut b = Batch::default();
+        for k in chunk {
+            b.remove_doc(ROW_PAGES, k);
+        }
+        store.write(b, Durability::Batched)?;
+    }
+    Ok(())
+}
+
 /// Rows seen in the store (pages and documents not migrated yet).
 pub fn rows_seen_count(store: &Store) -> Result<u64, Error> {
     let mut n = store.doc_count(ROWS)?;
@@ -573,11 +688,20 @@ pub fn rows_seen_count(store: &Store) -> Result<u64, Error> {
 /// not migrated yet), for comparisons and checks.
 pub fn rows_seen(store: &Store) -> Result<BTreeMap<(String, u128), RowSeen>, Error> {
     let mut out = BTreeMap::new();
+    let layouts: HashMap<String, u8> = store
+        .docs::<Layout>(META, LAYOUT_PREFIX)
+        .map(|r| r.map(|(k, l)| (k[LAYOUT_PREFIX.len()..].to_string(), l.bits)))
+        .collect::<Result<_, _>>()?;
     for doc in store.docs::<Vec<u8>>(ROW_PAGES, "") {
         let (key, bytes) = doc?;
+        let source = page_source(&key).to_string();
+        // A page of another layout than its source's is left over from a relayout killed
+        // midway (the next ingest removes it).
+        if layouts.get(&source).copied() != key_bits(&key) {
+            continue;
+        }
         let page = Page::decode(&bytes)
             .ok_or_else(|| Error::Invalid(format!("{ROW_PAGES}/{key}: a damaged page of rows")))?;
-        let source = page_source(&key).to_string();
         for e in page.entries {
             out.insert((source.clone(), join(e.digest)), e.seen());
         }
@@ -728,6 +852,107 @@ mod tests {
         let (lo, hi) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
         assert!(*lo > 800 && *hi < 1200, "{lo}..{hi}");
         assert_eq!(page_source("web:a:b"), "web");
+    }
+
+    #[test]
+    fn a_source_grown_past_its_layout_is_laid_out_again_and_a_killed_relayout_completed() {
+        let store = Store::temporary().unwrap();
+        let digest = |k: &str| super::super::bulk::row_digest(k);
+        // Pages as an ingest writes them today: `crm` laid out for one row (one page) and
+        // grown to 2,000; `web` as its layout expected.
+        let mut rp = RowPages::new(Reads::Store);
+        for k in 0..2000u64 {
+            let s = seen(k, (k % 3 != 0).then_some((k % 17, k as i64 * 1000, k)));
+            rp.set(&store, "crm", digest(&format!("crm:{k}")), &s, 1)
+                .unwrap();
+        }
+        for k in 0..100u64 {
+            rp.set(
+                &store,
+                "web",
+                digest(&format!("web:{k}")),
+                &seen(k, None),
+                100,
+            )
+            .unwrap();
+        }
+        let mut b = Batch::default();
+        rp.put_dirty(&mut b, |_| Ok(())).unwrap();
+        store.write(b, Durability::Batched).unwrap();
+        let layout = |s: &str| store.doc::<Layout>(META, &layout_key(s)).unwrap().unwrap();
+        assert_eq!(
+            layout("crm"),
+            Layout {
+                bits: 0,
+                rows: 2000
+            }
+        );
+        assert_eq!(layout("web").bits, 0);
+        let before = rows_seen(&store).unwrap();
+        assert_eq!(before.len(), 2100);
+        let pages = |s: &str| -> Vec<String> {
+            store
+                .doc_keys(ROW_PAGES, &format!("{s}:"))
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(pages("crm"), ["crm:00:00000"]);
+
+        // A relayout killed after writing some new pages, before its switch: they are not
+        // the source's pages yet (not read, not counted).
+        let mut stray = Page::default();
+        stray.set(digest("crm:stray"), &seen(1, None));
+        let mut b = Batch::default();
+        put_page(&mut b, &page_key("crm", 4, 3), &stray).unwrap();
+        store.write(b, Durability::Batched).unwrap();
+        assert_eq!(rows_seen(&store).unwrap(), before);
+
+        assert_eq!(relayout(&store).unwrap(), 2000);
+        let bits = bits_for(2000);
+        assert_eq!(bits, 4);
+        assert_eq!(layout("crm"), Layout { bits, rows: 2000 });
+        assert_eq!(layout("web").bits, 0, "a source within its layout stays");
+        let crm = pages("crm");
+        assert_eq!(crm.len(), 16, "{crm:?}");
+        assert!(crm.iter().all(|k| key_bits(k) == Some(bits)), "{crm:?}");
+        assert_eq!(rows_seen(&store).unwrap(), before);
+        assert_eq!(rows_seen_count(&store).unwrap(), 2100);
+        for k in [0u64, 1, 999, 1999] {
+            assert_eq!(
+                row_seen(&store, &format!("crm:{k}")).unwrap(),
+                Some(seen(
+                    k,
+                    (k % 3 != 0).then_some((k % 17, k as i64 * 1000, k))
+                )),
+            );
+        }
+        assert_eq!(row_seen(&store, "crm:stray").unwrap(), None);
+        // Nothing left to do; an ingest's cache reads and writes the new pages.
+        assert_eq!(relayout(&store).unwrap(), 0);
+        let mut rp = RowPages::new(Reads::Store);
+        assert_eq!(
+            rp.get(&store, "crm", digest("crm:4")).unwrap(),
+            Some(seen(4, Some((4, 4000, 4))))
+        );
+        rp.set(&store, "crm", digest("crm:new"), &seen(7, None), 1)
+            .unwrap();
+        let mut b = Batch::default();
+        rp.put_dirty(&mut b, |_| Ok(())).unwrap();
+        store.write(b, Durability::Batched).unwrap();
+        assert_eq!(row_seen(&store, "crm:new").unwrap(), Some(seen(7, None)));
+        assert_eq!(pages("crm").len(), 16);
+
+        // A relayout killed after its switch, before the old pages were removed: the old
+        // page is not read, and the next relayout removes it.
+        let mut old = Page::default();
+        old.set(digest("crm:0"), &seen(0, None));
+        let mut b = Batch::default();
+        put_page(&mut b, &page_key("crm", 0, 0), &old).unwrap();
+        store.write(b, Durability::Batched).unwrap();
+        assert_eq!(rows_seen(&store).unwrap().len(), 2101);
+        assert_eq!(relayout(&store).unwrap(), 0);
+        assert_eq!(pages("crm").len(), 16);
+        assert_eq!(rows_seen_count(&store).unwrap(), 2101);
     }
 
     #[test]
