@@ -574,14 +574,21 @@ fn read_histories(
             .iter()
             .map(|&(lo, hi)| scope.spawn(move || read_part(store, at, incremental, lo, hi, rates)))
             .collect();
-        handles
-            .into_iter()
-            .map(|h| match h.join() {
-                Ok(part) => part,
-                Err(p) => std::panic::resume_unwind(p),
-            })
-            .collect()
+        joined(handles)
     })
+}
+
+/// The parts the threads read, in the order of `handles` (a thread's panic goes on).
+fn joined(
+    handles: Vec<std::thread::ScopedJoinHandle<'_, Result<HistoryPart, Error>>>,
+) -> Result<Vec<HistoryPart>, Error> {
+    handles
+        .into_iter()
+        .map(|h| match h.join() {
+            Ok(part) => part,
+            Err(p) => std::panic::resume_unwind(p),
+        })
+        .collect()
 }
 
 fn read_part(
@@ -642,13 +649,7 @@ fn read_marked(
             .chunks(chunk)
             .map(|ids| scope.spawn(move || read_marked_part(store, at, ids, rates)))
             .collect();
-        handles
-            .into_iter()
-            .map(|h| match h.join() {
-                Ok(part) => part,
-                Err(p) => std::panic::resume_unwind(p),
-            })
-            .collect()
+        joined(handles)
     })
 }
 
