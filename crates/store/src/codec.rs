@@ -30,9 +30,9 @@
 //!   (`u16` string index), propensity presence (`u64`, one bit per product column), one
 //!   `f64` per product column.
 //!
-//! - Packing ([`pack`], [`unpack`]): what a sealed value (`seal::SEALED_V2`) holds inside
-//!   its ciphertext: a method byte, then the plain bytes as they are ([`PACK_RAW`]) or their
-//!   length (varint) and an LZ4 block ([`PACK_LZ4`], `lz4_flex`), whichever is shorter.
+//! - Packing (`pack`, `unpack`): what a sealed value (`seal::SEALED_V2`) holds inside
+//!   its ciphertext: a method byte, then the plain bytes as they are (`PACK_RAW`) or their
+//!   length (varint) and an LZ4 block (`PACK_LZ4`, `lz4_flex`), whichever is shorter.
 //!
 //! Decoding is defensive: bincode 2 has no size limit by default (11 hostile bytes can make it
 //! try to allocate terabytes and abort the process), so every decode runs with

@@ -49,7 +49,7 @@ pub(crate) const SLOT_BLOCK: u64 = 4_096;
 /// Written up to schema 6; read still (its ciphertext opens to the plain bytes).
 pub const SEALED_V1: u8 = 6;
 /// The format byte of a sealed value whose plain bytes were packed before sealing (schema 7,
-/// [`crate::codec::pack`]: LZ4 when that is shorter): owner (varint), half (u8), nonce (12),
+/// `codec::pack`: LZ4 when that is shorter): owner (varint), half (u8), nonce (12),
 /// ciphertext + tag; the ciphertext opens to the packed bytes. Compression comes before
 /// encryption (ciphertext does not compress), and inside it, so the packed bytes are
 /// authenticated like the plain ones.
