@@ -1601,6 +1601,9 @@ impl<S: Service> App<S> {
                         let line = FlightScreen::summarise(&done);
                         self.set_status(line.clone(), false);
                         if self.flight.current().as_deref() == Some(disruption.as_str()) {
+                            // The rows say what the summary says in the same frame; the
+                            // reread that follows brings the rest (and other terminals' grants).
+                            self.flight.apply(&done);
                             self.flight.outcome = Some(line);
                             self.request_flight();
                         }

@@ -515,6 +515,21 @@ pub fn ago(at: Timestamp, now: Timestamp) -> String {
     }
 }
 
+/// When a disruption was, as the front line says it: by the flight's date when the row names
+/// it ("yesterday" is yesterday's flight, whatever hour its delay was recorded at), else by
+/// the time it was recorded. A flight of today reads "3 h ago".
+fn flight_day(i: &Interaction, now: Timestamp) -> String {
+    let flight_date = i
+        .attr_text("flight_date")
+        .and_then(|d| d.parse::<jiff::civil::Date>().ok());
+    let today = now.to_jiff().to_zoned(jiff::tz::TimeZone::UTC).date();
+    match flight_date.map(|d| (today - d).get_days()) {
+        Some(1) => "yesterday".into(),
+        Some(n) if (2..14).contains(&n) => format!("{n} days ago"),
+        _ => ago(i.at, now),
+    }
+}
+
 fn hours_text(minutes: i64) -> String {
     if minutes >= 60 {
         let h = minutes as f64 / 60.0;
@@ -587,7 +602,7 @@ fn cues_with_cases(
             .unwrap_or_default();
         out.push(Cue {
             level: CueLevel::Recognise,
-            text: format!("{what}{flight} {}: apologise", ago(i.at, now)),
+            text: format!("{what}{flight} {}: apologise", flight_day(i, now)),
             at: i.at,
         });
     }
@@ -741,6 +756,45 @@ mod tests {
             texts.iter().any(|t| t.starts_with("bag lost on last trip")),
             "{texts:?}"
         );
+    }
+
+    #[test]
+    fn a_delay_reads_by_its_flights_date_not_the_hour_it_was_recorded() {
+        // At 01:30 a delay recorded 31 hours ago is two calendar days back, but it was on
+        // yesterday's flight: the rep says "yesterday".
+        let now = t("2026-11-24T01:30:00Z");
+        let mut delay = it(InteractionKind::Delay, "2026-11-22T18:30:00Z");
+        delay
+            .attributes
+            .insert("delay_minutes".into(), AttrValue::Int(14 * 60));
+        delay
+            .attributes
+            .insert("flight".into(), AttrValue::Text("RP667".into()));
+        let texts = |d: &Interaction| -> Vec<String> {
+            cues(std::slice::from_ref(d), &[], now)
+                .into_iter()
+                .map(|c| c.text)
+                .collect()
+        };
+        // Without the flight's date, the calendar of the record time speaks.
+        assert_eq!(
+            texts(&delay),
+            ["delayed 14 h on RP667 2 days ago: apologise"]
+        );
+        delay
+            .attributes
+            .insert("flight_date".into(), AttrValue::Text("2026-11-23".into()));
+        assert_eq!(
+            texts(&delay),
+            ["delayed 14 h on RP667 yesterday: apologise"]
+        );
+        // A flight of today reads by the hour.
+        let mut today = delay.clone();
+        today.at = t("2026-11-23T23:30:00Z");
+        today
+            .attributes
+            .insert("flight_date".into(), AttrValue::Text("2026-11-24".into()));
+        assert_eq!(texts(&today), ["delayed 14 h on RP667 2 h ago: apologise"]);
     }
 
     #[test]

@@ -94,6 +94,29 @@ impl FlightScreen {
             .map(|p| p.entry.affected.customer)
     }
 
+    /// Puts what a whole-flight grant made or found on the passengers' rows at once.
+    pub fn apply(&mut self, done: &[FlightGrant]) {
+        let Some(v) = self.view.as_mut() else {
+            return;
+        };
+        for g in done {
+            let grant = match &g.outcome {
+                Some(GrantOutcome::Granted(x) | GrantOutcome::Refused(x)) => x,
+                None => continue,
+            };
+            for p in v
+                .passengers
+                .iter_mut()
+                .filter(|p| p.entry.affected.customer == g.customer)
+            {
+                p.entry.existing = Some(grant.clone());
+                if let Some(e) = p.entry.entitlement.as_mut() {
+                    e.existing = Some(grant.clone());
+                }
+            }
+        }
+    }
+
     /// Counts what a whole-flight grant did, for the screen and the status line.
     pub fn summarise(done: &[FlightGrant]) -> String {
         let (mut granted, mut refused, mut nothing) = (0, 0, 0);
