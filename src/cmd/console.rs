@@ -551,6 +551,7 @@ fn open_console(db: &Path, connect: Option<&str>, config: &Config) -> anyhow::Re
                     .await
                     .context("opening the database")?
                     .with_context(|| format!("opening the database at {}", db.display()))?;
+                svc.engine().warm_search();
                 tui.run(svc, config).await?;
                 drop(tui);
                 Ok(ExitCode::SUCCESS)

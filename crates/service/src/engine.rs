@@ -204,6 +204,28 @@ impl Engine {
         self
     }
 
+    /// Reads what type-ahead search needs (the store's vocabulary) on a thread of its own,
+    /// so the first keystroke of a server's or console's first search does not wait for it.
+    /// Commands that never search (scoring, exports) do not call it and do not pay for it.
+    pub fn warm_search(&self) {
+        let store = self.store.clone();
+        let spawned = std::thread::Builder::new()
+            .name("warm-search".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                match store.warm_vocabulary() {
+                    Ok(()) => tracing::debug!(
+                        ms = started.elapsed().as_millis() as u64,
+                        "search vocabulary read"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "reading the search vocabulary"),
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "starting the search vocabulary's reader");
+        }
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store

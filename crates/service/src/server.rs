@@ -729,6 +729,7 @@ pub async fn serve(
     let engine = tokio::task::spawn_blocking(move || Engine::open(&db))
         .await
         .map_err(|e| ServiceError::Internal(e.to_string()))??;
+    engine.warm_search();
     let engine = Arc::new(engine);
     let mut listeners = Vec::new();
     let mut address = crate::ServerAddress {

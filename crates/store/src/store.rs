@@ -531,7 +531,7 @@ impl Store {
             let run: Vec<String> = {
                 let vocab = read(&self.inner.vocab);
                 vocab
-                    .with_prefix(kind, prefix, after.as_deref())
+                    .with_prefix(kind, prefix, after.as_deref())?
                     .take(64)
                     .cloned()
                     .collect()
@@ -1454,10 +1454,23 @@ impl Store {
         Ok(summary)
     }
 
+    /// Reads the vocabulary of prefix search into memory now (it is read at the first prefix
+    /// search otherwise): a server or console calls it on a thread of its own at start, so
+    /// the first keystroke does not wait for it. Cheap when already read.
+    pub fn warm_vocabulary(&self) -> Result<(), Error> {
+        read(&self.inner.vocab).warm()
+    }
+
+    /// Whether the vocabulary of prefix search is in memory (see
+    /// [`Store::warm_vocabulary`]).
+    pub fn vocabulary_is_warm(&self) -> bool {
+        read(&self.inner.vocab).is_warm()
+    }
+
     /// Rewrites the vocabulary without the values no customer is indexed under (see
     /// `vocab`). Returns how many values it dropped.
     pub fn prune_vocabulary(&self) -> Result<usize, Error> {
-        let entries = read(&self.inner.vocab).entries();
+        let entries = read(&self.inner.vocab).entries()?;
         let mut gone: HashSet<(IndexKind, String)> = HashSet::new();
         for (kind, value) in entries {
             if self

@@ -176,6 +176,60 @@ fn index_prefix_serves_type_ahead_in_value_order() {
     );
 }
 
+/// Opening a database does not read the vocabulary of prefix search (millions of values at
+/// a million customers, paid by every command otherwise): the first prefix search reads it,
+/// or a server's warm-up ahead of it, and a search after a reopen finds what was written.
+#[test]
+fn the_vocabulary_is_read_at_the_first_prefix_search_not_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        put(&store, |b| {
+            for (id, name) in [(1, "smith"), (2, "smithers"), (3, "jones")] {
+                b.put_customer(
+                    &customer(id, name),
+                    vec![IndexKey::new(IndexKind::NameToken, name)],
+                );
+            }
+        });
+        store.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert!(!store.vocabulary_is_warm());
+    // Exact lookups and writes without vocabulary values leave it unread.
+    assert_eq!(
+        store
+            .index_lookup(&IndexKey::new(IndexKind::NameToken, "jones"))
+            .unwrap(),
+        vec![CustomerId(3)]
+    );
+    assert!(!store.vocabulary_is_warm());
+    let hits = store.index_prefix(IndexKind::NameToken, "smi", 10).unwrap();
+    assert_eq!(
+        hits,
+        vec![
+            ("smith".to_owned(), CustomerId(1)),
+            ("smithers".to_owned(), CustomerId(2)),
+        ]
+    );
+    assert!(store.vocabulary_is_warm());
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    store.warm_vocabulary().unwrap();
+    assert!(store.vocabulary_is_warm());
+    // A value added after the warm-up is found too.
+    put(&store, |b| {
+        b.put_customer(
+            &customer(4, "smythe"),
+            vec![IndexKey::new(IndexKind::NameToken, "smythe")],
+        )
+    });
+    assert_eq!(
+        store.index_prefix(IndexKind::NameToken, "smy", 10).unwrap(),
+        vec![("smythe".to_owned(), CustomerId(4))]
+    );
+}
+
 #[test]
 fn remove_customer_removes_document_and_index_and_records_the_merge() {
     let store = Store::temporary().unwrap();
