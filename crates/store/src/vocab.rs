@@ -155,13 +155,16 @@ impl Vocab {
         keys: impl Iterator<Item = (IndexKind, &'a str)>,
     ) -> Result<(), Error> {
         let mut out = Vec::new();
-        let mut keys = keys.filter(|(k, _)| slot(*k).is_some()).peekable();
+        // Only the kinds kept here; none (a batch without names or e-mail addresses) leaves
+        // the values unread.
+        let mut keys = keys
+            .filter_map(|(kind, value)| Some((kind, slot(kind)?, value)))
+            .peekable();
         if keys.peek().is_none() {
             return Ok(());
         }
         let sets = self.sets_mut()?;
-        for (kind, value) in keys {
-            let Some(s) = slot(kind) else { continue };
+        for (kind, s, value) in keys {
             if sets[s].contains(value) {
                 continue;
             }
