@@ -61,33 +61,62 @@ pub fn equity_snapshot<'a>(
     scored_at: Timestamp,
     model_version: &str,
 ) -> EquitySnapshot {
-    let mut cells: BTreeMap<(String, Tier), (u64, f64)> = BTreeMap::new();
-    let (mut customers, mut total) = (0u64, 0.0);
+    let mut tally = EquityTally::default();
     for r in rows {
-        let port = r
-            .portfolio
-            .clone()
-            .unwrap_or_else(|| UNASSIGNED.to_string());
-        let c = cells.entry((port, r.tier)).or_default();
-        c.0 += 1;
-        c.1 += r.clv;
-        customers += 1;
-        total += r.clv;
+        tally.add(r.portfolio.as_deref(), r.tier, r.clv);
     }
-    EquitySnapshot {
-        scored_at,
-        model_version: model_version.to_string(),
-        customers,
-        total,
-        cells: cells
-            .into_iter()
-            .map(|((portfolio, tier), (customers, equity))| EquityCell {
-                portfolio,
-                tier,
-                customers,
-                equity,
-            })
-            .collect(),
+    tally.snapshot(scored_at, model_version)
+}
+
+/// Adds up customers into a snapshot one at a time, without a row per customer: what a
+/// million scored customers are summed by after every run.
+#[derive(Debug, Default)]
+pub struct EquityTally {
+    /// Customers and equity per portfolio ([`UNASSIGNED`] for none), by tier (A, B, C, D).
+    cells: BTreeMap<String, [(u64, f64); 4]>,
+    customers: u64,
+    total: f64,
+}
+
+impl EquityTally {
+    /// Counts one customer.
+    pub fn add(&mut self, portfolio: Option<&str>, tier: Tier, clv: f64) {
+        let port = portfolio.unwrap_or(UNASSIGNED);
+        let tiers = match self.cells.get_mut(port) {
+            Some(t) => t,
+            None => self.cells.entry(port.to_string()).or_default(),
+        };
+        let c = &mut tiers[tier as usize];
+        c.0 += 1;
+        c.1 += clv;
+        self.customers += 1;
+        self.total += clv;
+    }
+
+    /// The snapshot of the customers counted.
+    pub fn snapshot(self, scored_at: Timestamp, model_version: &str) -> EquitySnapshot {
+        let mut cells = Vec::new();
+        for (portfolio, tiers) in self.cells {
+            for (tier, (customers, equity)) in
+                [Tier::A, Tier::B, Tier::C, Tier::D].into_iter().zip(tiers)
+            {
+                if customers > 0 {
+                    cells.push(EquityCell {
+                        portfolio: portfolio.clone(),
+                        tier,
+                        customers,
+                        equity,
+                    });
+                }
+            }
+        }
+        EquitySnapshot {
+            scored_at,
+            model_version: model_version.to_string(),
+            customers: self.customers,
+            total: self.total,
+            cells,
+        }
     }
 }
 

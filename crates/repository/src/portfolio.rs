@@ -26,7 +26,7 @@ use rapport_core::{
     Customer, CustomerId, ExchangeRates, Interaction, InteractionKind, PortfolioRef,
     RelationshipKind, Timestamp,
 };
-use rapport_governance::equity::{EquitySnapshot, ScoreRow, equity_snapshot};
+use rapport_governance::equity::{EquitySnapshot, EquityTally, ScoreRow};
 use rapport_governance::facts::{HistoryFacts, LONG_DELAY_MINUTES, ScoreFacts};
 use rapport_governance::portfolio::{ManagerScope, MemberRow, portfolio_metrics};
 use rapport_governance::{
@@ -730,19 +730,31 @@ pub fn score_rows(store: &Store) -> Result<Vec<ScoreRow>, Error> {
 }
 
 /// Takes the equity snapshot of the latest scoring run and keeps it (replacing one of the
-/// same run); returns it with the snapshot of the run before, if any.
+/// same run); returns it with the snapshot of the run before, if any. Reads each score's tier
+/// and lifetime value only, summed as read (a million customers after every run).
 pub fn record_equity(
     store: &Store,
 ) -> Result<Option<(EquitySnapshot, Option<EquitySnapshot>)>, Error> {
-    let rows = score_rows(store)?;
-    let Some(first) = rows.first() else {
+    let mut portfolio_of: BTreeMap<CustomerId, String> = BTreeMap::new();
+    for kv in store.docs::<Membership>(MEMBERS, "") {
+        let m = kv?.1;
+        portfolio_of.insert(m.customer, m.portfolio);
+    }
+    let mut tally = EquityTally::default();
+    let mut first = None;
+    for kv in store.equity_in(CustomerId(0), None) {
+        let (id, (tier, clv)) = kv?;
+        first.get_or_insert(id);
+        tally.add(portfolio_of.get(&id).map(String::as_str), tier, clv);
+    }
+    let Some(first) = first else {
         return Ok(None);
     };
-    let latest = store.scores(first.customer)?;
+    let latest = store.scores(first)?;
     let (at, version) = latest
         .map(|s| (s.at, s.model_version))
         .unwrap_or((Timestamp::EPOCH, String::new()));
-    let snap = equity_snapshot(&rows, at, &version);
+    let snap = tally.snapshot(at, &version);
     let key = format!("{:020}", at.0.max(0));
     let previous = equity_snapshots(store)?
         .into_iter()

@@ -62,6 +62,8 @@ pub const ENTRY_FIXED: usize = 2 + 8 + 7 * 8 + 1 + 2 + 8;
 const MAX_COLUMNS: usize = 64;
 /// Offset of the flags byte in an entry (after the version index, `at` and seven numbers).
 const ENTRY_FLAGS: usize = 2 + 8 + 7 * 8;
+/// Offset of the lifetime value in an entry (after value, annual value and profit).
+const ENTRY_CLV: usize = 2 + 8 + 3 * 8;
 /// The most memory a decoded value may claim, in bytes. bincode charges the limit by the
 /// in-memory size of what it allocates, so it is far above the largest value we store.
 pub const DECODE_LIMIT: usize = 16 * 1024 * 1024;
@@ -562,6 +564,29 @@ pub(crate) fn decode_score_tiers(bytes: &[u8]) -> Result<Vec<(u8, Tier)>, String
     Ok(out)
 }
 
+/// The tier and lifetime value of every entry of a page of scores, in slot order (reads nine
+/// bytes per entry: what customer equity sums).
+pub(crate) fn decode_score_equity(bytes: &[u8]) -> Result<Vec<(u8, (Tier, f64))>, String> {
+    let page = parse_page(bytes)?;
+    let mut out = Vec::new();
+    for slot in 0..=u8::MAX {
+        if page.has(slot) {
+            let e = &page.entries[out.len() * page.width..];
+            let tier = match e[ENTRY_FLAGS] & 3 {
+                0 => Tier::A,
+                1 => Tier::B,
+                2 => Tier::C,
+                _ => Tier::D,
+            };
+            let clv: [u8; 8] = e[ENTRY_CLV..ENTRY_CLV + 8]
+                .try_into()
+                .map_err(|_| "cut short".to_string())?;
+            out.push((slot, (tier, f64::from_le_bytes(clv))));
+        }
+    }
+    Ok(out)
+}
+
 /// The occupied slots of a page of scores (for change events and counts).
 pub(crate) fn score_page_slots(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let page = parse_page(bytes)?;
@@ -946,6 +971,11 @@ mod tests {
                 .map(|(s, e)| (*s, e.tier))
                 .collect::<Vec<_>>()
         );
+        let equity: Vec<(u8, (Tier, f64))> = entries
+            .iter()
+            .map(|(slot, s)| (*slot, (s.tier, s.clv)))
+            .collect();
+        assert_eq!(decode_score_equity(&bytes).unwrap(), equity);
         assert_eq!(
             decode_score_page(&encode_score_page(&[]).unwrap()).unwrap(),
             vec![]

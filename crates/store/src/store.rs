@@ -647,6 +647,17 @@ impl Store {
         self.page_entries(from, to, codec::decode_score_tiers)
     }
 
+    /// The tier and lifetime value of the customers with scores and `from <= id < to` (`to:
+    /// None` for no upper end), in id order: [`Store::scores_in`] reading only what customer
+    /// equity sums.
+    pub fn equity_in(
+        &self,
+        from: CustomerId,
+        to: Option<CustomerId>,
+    ) -> impl Iterator<Item = Result<(CustomerId, (Tier, f64)), Error>> + '_ {
+        self.page_entries(from, to, codec::decode_score_equity)
+    }
+
     /// The entries of the score pages covering `from..to`, decoded by `decode` (slot and
     /// value per entry), in id order.
     fn page_entries<T>(
