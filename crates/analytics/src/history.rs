@@ -806,8 +806,11 @@ impl<'a> FlatDigest<'a> {
 
     /// The digest's history as of `now`: exactly [`summarize_touches`] on its touches.
     pub fn summarize(&self, now: Timestamp, rates: &Converter) -> Activity {
-        let ledger = LedgerKeys::of(self.views());
-        summarize_views(self.views(), &ledger, now, rates)
+        // Decoded once for both passes (the ledger's keys, then the sums): a million digests
+        // a run.
+        let touches: Vec<TouchView<'_>> = self.views().collect();
+        let ledger = LedgerKeys::of(touches.iter().copied());
+        summarize_views(touches.iter().copied(), &ledger, now, rates)
     }
 
     /// The touches, owned (for tests and tools; scoring reads them in place).

@@ -60,6 +60,7 @@ mod lists;
 mod logistic;
 mod mbgnbd;
 mod optimize;
+pub mod par;
 mod pareto_nbd;
 mod rfm;
 mod scoring;

@@ -1086,29 +1086,22 @@ pub fn score_table<'m>(
     if threads == 1 || activities.len() < 1024 {
         return score_part(activities);
     }
-    let chunk = activities.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = activities
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || score_part(part)))
-            .collect();
-        let mut out = ScoreTable::new(models, at);
-        out.rows.reserve(activities.len());
-        out.propensity
-            .reserve(activities.len() * models.propensity.len());
-        for h in handles {
-            // A scoring thread only panics on a bug; surface it rather than lose scores.
-            match h.join() {
-                Ok(part) => {
-                    out.rows.extend(part.rows);
-                    out.propensity.extend(part.propensity);
-                    out.scored.extend(part.scored);
-                }
-                Err(p) => std::panic::resume_unwind(p),
-            }
-        }
-        out
-    })
+    // Pieces of about 8,192 customers taken in turn (customers differ in cost: halves
+    // finished 0.3 s apart at a million).
+    let pieces: Vec<&[Activity]> = activities.chunks(8_192).collect();
+    let parts = crate::par::map_pieces(pieces.len(), threads, |k| score_part(pieces[k]));
+    let mut out = ScoreTable::new(models, at);
+    out.rows.reserve(activities.len());
+    out.propensity
+        .reserve(activities.len() * models.propensity.len());
+    out.scored
+        .reserve(activities.len() * models.propensity.len());
+    for part in parts {
+        out.rows.extend(part.rows);
+        out.propensity.extend(part.propensity);
+        out.scored.extend(part.scored);
+    }
+    out
 }
 
 /// Scores every customer on `threads` threads, in input order.
