@@ -644,8 +644,11 @@ fn read_marked(
     threads: usize,
     rates: &Converter,
 ) -> Result<Vec<HistoryPart>, Error> {
-    let chunk = marked.len().div_ceil(threads.max(1) * 16).max(1);
-    let pieces: Vec<&[CustomerId]> = marked.chunks(chunk).collect();
+    // Small pieces: an organisation billed for every booking it pays has thousands of
+    // interactions and changes every night, and such accounts sit together in the id order
+    // (at a million customers 33 of them, 374,000 interactions, were in one piece of 400
+    // customers and one thread read them alone for a second).
+    let pieces: Vec<&[CustomerId]> = marked.chunks(16).collect();
     rapport_analytics::par::map_pieces(pieces.len(), threads, |k| {
         read_marked_part(store, at, pieces[k], rates)
     })

@@ -470,7 +470,8 @@ impl PageHeader<'_> {
             .ok_or_else(|| format!("string {i} of {}", self.strings.len()))
     }
 
-    fn entry(&self, k: usize) -> Result<Scores, String> {
+    /// The fixed part of entry `k` and its propensity values (one per product column).
+    fn raw_entry(&self, k: usize) -> Result<RawEntry<'_>, String> {
         let mut e = &self.entries[k * self.width..(k + 1) * self.width];
         let f64_at = |e: &mut &[u8]| -> Result<f64, String> {
             let raw: [u8; 8] = take(e, 8)?
@@ -487,41 +488,138 @@ impl PageHeader<'_> {
             *x = f64_at(&mut e)?;
         }
         let flags = take(&mut e, 1)?[0];
-        let tier = match flags & 3 {
-            0 => Tier::A,
-            1 => Tier::B,
-            2 => Tier::C,
-            _ => Tier::D,
-        };
         let segment = u16_at(&mut e)?;
         let present_raw: [u8; 8] = take(&mut e, 8)?
             .try_into()
             .map_err(|_| "cut short".to_string())?;
-        let present = u64::from_le_bytes(present_raw);
-        let mut propensity = BTreeMap::new();
-        for (j, c) in self.columns.iter().enumerate() {
-            let p = f64_at(&mut e)?;
-            if present & (1 << j) != 0 {
-                propensity.insert(self.string(*c)?.to_string(), p);
-            }
-        }
-        Ok(Scores {
-            model_version: self.string(version)?.to_string(),
+        Ok(RawEntry {
+            version,
             at: Timestamp(i64::from_le_bytes(at)),
-            value: v[0],
-            annual_value: v[1],
-            profit: v[2],
-            clv: v[3],
-            p_alive: v[4],
-            churn: (flags & 16 != 0).then_some(v[5]),
-            expected_transactions: v[6],
-            tier,
-            top: flags & 4 != 0,
-            bottom: flags & 8 != 0,
-            segment: self.string(segment)?.to_string(),
-            propensity,
+            v,
+            flags,
+            segment,
+            present: u64::from_le_bytes(present_raw),
+            values: e,
         })
     }
+
+    /// The (product, propensity) pairs of entry `k`, appended to `out`.
+    fn pairs_into<'s>(&'s self, k: usize, out: &mut Vec<(&'s str, f64)>) -> Result<(), String> {
+        let raw = self.raw_entry(k)?;
+        let mut values = raw.values;
+        for (j, c) in self.columns.iter().enumerate() {
+            let p: [u8; 8] = take(&mut values, 8)?
+                .try_into()
+                .map_err(|_| "cut short".to_string())?;
+            if raw.present & (1 << j) != 0 {
+                out.push((self.string(*c)?, f64::from_le_bytes(p)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Entry `k` borrowed, its propensities `pairs` (from [`PageHeader::pairs_into`]).
+    fn view<'s>(&'s self, k: usize, pairs: &'s [(&'s str, f64)]) -> Result<ScoreView<'s>, String> {
+        let raw = self.raw_entry(k)?;
+        Ok(ScoreView {
+            model_version: self.string(raw.version)?,
+            at: raw.at,
+            value: raw.v[0],
+            annual_value: raw.v[1],
+            profit: raw.v[2],
+            clv: raw.v[3],
+            p_alive: raw.v[4],
+            churn: (raw.flags & 16 != 0).then_some(raw.v[5]),
+            expected_transactions: raw.v[6],
+            tier: tier_of(raw.flags),
+            top: raw.flags & 4 != 0,
+            bottom: raw.flags & 8 != 0,
+            segment: self.string(raw.segment)?,
+            propensity: Propensities::Pairs(pairs),
+        })
+    }
+
+    fn entry(&self, k: usize) -> Result<Scores, String> {
+        let mut pairs = Vec::new();
+        self.pairs_into(k, &mut pairs)?;
+        Ok(self.view(k, &pairs)?.to_scores())
+    }
+
+    /// Every present slot with its entry's position, in slot order.
+    fn slots(&self) -> impl Iterator<Item = (u8, usize)> + '_ {
+        (0..=u8::MAX)
+            .filter(|s| self.has(*s))
+            .enumerate()
+            .map(|(k, s)| (s, k))
+    }
+}
+
+/// The fixed part of a page entry, parsed.
+struct RawEntry<'a> {
+    version: u16,
+    at: Timestamp,
+    /// Value, annual value, profit, CLV, P(alive), churn, expected transactions.
+    v: [f64; 7],
+    flags: u8,
+    segment: u16,
+    present: u64,
+    /// One `f64` per product column.
+    values: &'a [u8],
+}
+
+fn tier_of(flags: u8) -> Tier {
+    match flags & 3 {
+        0 => Tier::A,
+        1 => Tier::B,
+        2 => Tier::C,
+        _ => Tier::D,
+    }
+}
+
+/// A stored page of scores with the entries of `new` (another encoded page) put over it,
+/// slot by slot, without owning any entry: what an incremental scoring run writes for the
+/// few customers of each page that changed (owned, a million entries a run were decoded and
+/// encoded again).
+/// A page's propensity pairs, entry after entry, and where each entry's start (one more
+/// than entries: the end).
+#[allow(clippy::type_complexity)]
+fn page_pairs<'s>(p: &'s PageHeader<'_>) -> Result<(Vec<(&'s str, f64)>, Vec<usize>), String> {
+    let mut pairs = Vec::new();
+    let mut starts = Vec::new();
+    for (_, k) in p.slots() {
+        starts.push(pairs.len());
+        p.pairs_into(k, &mut pairs)?;
+    }
+    starts.push(pairs.len());
+    Ok((pairs, starts))
+}
+
+pub(crate) fn merge_score_pages(old: &[u8], new: &[u8]) -> Result<Vec<u8>, String> {
+    let (a, b) = (parse_page(old)?, parse_page(new)?);
+    let (pa, sa) = page_pairs(&a)?;
+    let (pb, sb) = page_pairs(&b)?;
+    let mut merged: Vec<(u8, ScoreView<'_>)> = Vec::with_capacity(256);
+    let mut ours = a.slots().peekable();
+    let mut theirs = b.slots().peekable();
+    loop {
+        let take_new = match (ours.peek(), theirs.peek()) {
+            (None, None) => break,
+            (Some(_), None) => false,
+            (None, Some(_)) => true,
+            (Some((x, _)), Some((y, _))) => y <= x,
+        };
+        if take_new {
+            let (slot, k) = theirs.next().ok_or("merge out of step")?;
+            if ours.peek().is_some_and(|(x, _)| *x == slot) {
+                ours.next();
+            }
+            merged.push((slot, b.view(k, &pb[sb[k]..sb[k + 1]])?));
+        } else {
+            let (slot, k) = ours.next().ok_or("merge out of step")?;
+            merged.push((slot, a.view(k, &pa[sa[k]..sa[k + 1]])?));
+        }
+    }
+    encode_score_views(&merged)
 }
 
 /// One slot of a page of scores, decoding only the header and that entry.
@@ -552,13 +650,7 @@ pub(crate) fn decode_score_tiers(bytes: &[u8]) -> Result<Vec<(u8, Tier)>, String
     for slot in 0..=u8::MAX {
         if page.has(slot) {
             let flags = page.entries[out.len() * page.width + ENTRY_FLAGS];
-            let tier = match flags & 3 {
-                0 => Tier::A,
-                1 => Tier::B,
-                2 => Tier::C,
-                _ => Tier::D,
-            };
-            out.push((slot, tier));
+            out.push((slot, tier_of(flags)));
         }
     }
     Ok(out)
@@ -572,12 +664,7 @@ pub(crate) fn decode_score_equity(bytes: &[u8]) -> Result<Vec<(u8, (Tier, f64))>
     for slot in 0..=u8::MAX {
         if page.has(slot) {
             let e = &page.entries[out.len() * page.width..];
-            let tier = match e[ENTRY_FLAGS] & 3 {
-                0 => Tier::A,
-                1 => Tier::B,
-                2 => Tier::C,
-                _ => Tier::D,
-            };
+            let tier = tier_of(e[ENTRY_FLAGS]);
             let clv: [u8; 8] = e[ENTRY_CLV..ENTRY_CLV + 8]
                 .try_into()
                 .map_err(|_| "cut short".to_string())?;
@@ -927,6 +1014,27 @@ mod tests {
             let _ = decode::<rapport_core::Customer>(&raw);
             let _ = decode_doc::<serde_json::Value>(&raw);
         }
+
+        #[test]
+        fn a_damaged_page_of_scores_is_an_error_never_a_crash(
+            cut in 0usize..400,
+            flip in 0usize..400,
+            byte in any::<u8>(),
+        ) {
+            let page = encode_score_page(&[
+                (3, page_scores(1.5, &["hotel"])),
+                (200, page_scores(2.5, &["car", "lounge"])),
+            ])
+            .unwrap();
+            let mut bad = page[..cut.min(page.len())].to_vec();
+            if let Some(b) = bad.get_mut(flip) {
+                *b = byte;
+            }
+            let _ = decode_score_page(&bad);
+            let _ = decode_score_equity(&bad);
+            let _ = merge_score_pages(&bad, &page);
+            let _ = merge_score_pages(&page, &bad);
+        }
     }
 
     fn page_scores(v: f64, products: &[&str]) -> Scores {
@@ -946,6 +1054,47 @@ mod tests {
             segment: if v > 2.0 { "premium" } else { "foundation" }.into(),
             propensity: products.iter().map(|p| (p.to_string(), v / 10.0)).collect(),
         }
+    }
+
+    #[test]
+    fn a_page_merged_over_a_stored_one_holds_the_new_entries_and_the_untouched_old() {
+        let old: Vec<(u8, Scores)> = vec![
+            (0, page_scores(0.5, &[])),
+            (7, page_scores(1.5, &["hotel"])),
+            (8, page_scores(2.5, &["hotel", "lounge"])),
+            (255, page_scores(3.5, &["car"])),
+        ];
+        // New entries with other strings and product columns: slot 7 replaced, 9 added.
+        let mut seven = page_scores(9.5, &["lounge", "upgrade"]);
+        seven.model_version = "v9".into();
+        seven.segment = "recovery".into();
+        let new: Vec<(u8, Scores)> = vec![(7, seven.clone()), (9, page_scores(0.25, &[]))];
+        let merged = merge_score_pages(
+            &encode_score_page(&old).unwrap(),
+            &encode_score_page(&new).unwrap(),
+        )
+        .unwrap();
+        let expected = vec![
+            old[0].clone(),
+            (7, seven),
+            old[2].clone(),
+            (9, new[1].1.clone()),
+            old[3].clone(),
+        ];
+        assert_eq!(decode_score_page(&merged).unwrap(), expected);
+        // Merged over nothing, or with nothing: the other page as it was.
+        let empty = encode_score_page(&[]).unwrap();
+        let old_bytes = encode_score_page(&old).unwrap();
+        assert_eq!(
+            decode_score_page(&merge_score_pages(&empty, &old_bytes).unwrap()).unwrap(),
+            old
+        );
+        assert_eq!(
+            decode_score_page(&merge_score_pages(&old_bytes, &empty).unwrap()).unwrap(),
+            old
+        );
+        // A damaged page is refused, not merged.
+        assert!(merge_score_pages(&old_bytes[..old_bytes.len() - 3], &empty).is_err());
     }
 
     #[test]

@@ -1215,18 +1215,23 @@ impl Store {
         self.plan_interaction_pages(page_ops, &mut out, &seal)?;
         for (page, (slots, value)) in encoded {
             let key = keys::score_page(page);
-            let whole = match tree.get(&key)? {
-                Some(raw) => codec::score_page_slots(&raw)
-                    .map_err(|reason| decode_err(&key, reason))?
-                    .iter()
-                    .all(|s| slots[usize::from(s / 8)] & (1 << (s % 8)) != 0),
-                None => true,
+            let Some(raw) = tree.get(&key)? else {
+                out.insert(key, value);
+                continue;
             };
+            let whole = codec::score_page_slots(&raw)
+                .map_err(|reason| decode_err(&key, reason))?
+                .iter()
+                .all(|s| slots[usize::from(s / 8)] & (1 << (s % 8)) != 0);
             if whole {
-                // Every customer on the stored page is rewritten (a scoring run).
+                // Every customer on the stored page is rewritten (a full scoring run).
                 out.insert(key, value);
             } else {
-                pages.insert(page, decode_page(page, &value)?);
+                // Some customers of the page (an incremental run): merged entry by entry,
+                // borrowed.
+                let merged = codec::merge_score_pages(&raw, &value)
+                    .map_err(|reason| decode_err(&key, reason))?;
+                out.insert(key, merged);
             }
         }
         for (page, updates) in pages {

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Split a generated world into a day's load and a night's files, for the #23 benchmarks.
 
-    split_night.py WORLD DAY NIGHT [--every 100] [--mappings fixtures/demo/mappings]
+    split_night.py WORLD DAY NIGHT [--every 100] [--offset 0] [--mappings fixtures/demo/mappings]
 
-Every EVERY-th data record of every source (CSV and JSONL) is held back into NIGHT, the
+Every EVERY-th data record (those whose index is OFFSET modulo EVERY: several nights with
+different offsets are disjoint) of every source (CSV and JSONL) is held back into NIGHT, the
 others go to DAY; the header stays in both. Records are split on their raw bytes, so a
 quoted line break inside a CSV field stays inside its record (a record ends where the
 count of double quotes seen is even) and nothing is re-encoded. The rates file is copied to
@@ -41,6 +42,7 @@ def main():
     ap.add_argument("day")
     ap.add_argument("night")
     ap.add_argument("--every", type=int, default=100)
+    ap.add_argument("--offset", type=int, default=0)
     here = os.path.dirname(os.path.abspath(__file__))
     default_mappings = os.path.normpath(os.path.join(here, "../../../../fixtures/demo/mappings"))
     ap.add_argument("--mappings", default=default_mappings)
@@ -66,7 +68,7 @@ def main():
                 day.write(rec)
                 night.write(rec)
                 continue
-            if i % a.every == 0:
+            if i % a.every == a.offset % a.every:
                 night.write(rec)
                 n[1] += 1
             else:
