@@ -658,6 +658,7 @@ pub(crate) fn decode_score_tiers(bytes: &[u8]) -> Result<Vec<(u8, Tier)>, String
 
 /// The tier and lifetime value of every entry of a page of scores, in slot order (reads nine
 /// bytes per entry: what customer equity sums).
+#[allow(clippy::type_complexity)] // (slot, (tier, lifetime value)), as its siblings
 pub(crate) fn decode_score_equity(bytes: &[u8]) -> Result<Vec<(u8, (Tier, f64))>, String> {
     let page = parse_page(bytes)?;
     let mut out = Vec::new();
