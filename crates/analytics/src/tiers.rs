@@ -241,18 +241,10 @@ pub fn rank_tiers(values: &[f64], tie_break: &[f64], rules: &TierRules) -> Vec<T
             .then_with(|| y.1.total_cmp(&x.1))
             .then(x.2.cmp(&y.2))
     };
-    let a = count_of(rules.a_share, n);
-    let b = count_of(rules.a_share + rules.b_share, n);
-    let c = if rules.a_share + rules.b_share + rules.c_share >= 1.0 {
-        n
-    } else {
-        count_of(rules.a_share + rules.b_share + rules.c_share, n)
-    };
-    let top = count_of(rules.top_share, n);
-    let bottom_from = n - count_of(rules.bottom_share, n);
+    let at = RankCuts::of(rules, n);
     // Only the ranks where a class changes matter: each is selected in turn (linear time),
     // not every rank sorted (a million customers' indirect sort was 0.2 s of a run).
-    let mut cuts: Vec<usize> = [a, b, c, top, bottom_from]
+    let mut cuts: Vec<usize> = [at.a, at.b, at.c, at.top, at.bottom_from]
         .into_iter()
         .filter(|&p| p > 0 && p < n)
         .collect();
@@ -267,23 +259,57 @@ pub fn rank_tiers(values: &[f64], tie_break: &[f64], rules: &TierRules) -> Vec<T
     let mut start = 0;
     for end in cuts.into_iter().chain([n]) {
         // No cut falls inside `start..end`: every rank in it classes as `start` does.
-        let rank = start;
         for &(_, _, i) in &order[start..end] {
-            let positive = values[i as usize] > 0.0;
-            let tier = if rank < a && positive {
-                Tier::A
-            } else if rank < b && positive {
-                Tier::B
-            } else if rank < c {
-                Tier::C
-            } else {
-                Tier::D
-            };
-            out[i as usize] = (tier, rank < top && positive, rank >= bottom_from);
+            out[i as usize] = at.flags(start, values[i as usize]);
         }
         start = end;
     }
     out
+}
+
+/// The ranks (0 the highest) where a customer's class changes, for `n` customers.
+struct RankCuts {
+    /// Ranks below: tier A (with a positive value).
+    a: usize,
+    /// Ranks below: tier B at most (with a positive value).
+    b: usize,
+    /// Ranks below: tier C at most.
+    c: usize,
+    /// Ranks below: the top flag (with a positive value).
+    top: usize,
+    /// Ranks from: the bottom flag.
+    bottom_from: usize,
+}
+
+impl RankCuts {
+    fn of(rules: &TierRules, n: usize) -> RankCuts {
+        RankCuts {
+            a: count_of(rules.a_share, n),
+            b: count_of(rules.a_share + rules.b_share, n),
+            c: if rules.a_share + rules.b_share + rules.c_share >= 1.0 {
+                n
+            } else {
+                count_of(rules.a_share + rules.b_share + rules.c_share, n)
+            },
+            top: count_of(rules.top_share, n),
+            bottom_from: n - count_of(rules.bottom_share, n),
+        }
+    }
+
+    /// The tier and flags of the customer at `rank` with `value`.
+    fn flags(&self, rank: usize, value: f64) -> TierFlags {
+        let positive = value > 0.0;
+        let tier = if rank < self.a && positive {
+            Tier::A
+        } else if rank < self.b && positive {
+            Tier::B
+        } else if rank < self.c {
+            Tier::C
+        } else {
+            Tier::D
+        };
+        (tier, rank < self.top && positive, rank >= self.bottom_from)
+    }
 }
 
 /// A named segment: a customer belongs to the first rule whose conditions all hold.
@@ -543,28 +569,10 @@ mod tests {
                 })
                 .then(i.cmp(&j))
         });
-        let a = count_of(rules.a_share, n);
-        let b = count_of(rules.a_share + rules.b_share, n);
-        let c = if rules.a_share + rules.b_share + rules.c_share >= 1.0 {
-            n
-        } else {
-            count_of(rules.a_share + rules.b_share + rules.c_share, n)
-        };
-        let top = count_of(rules.top_share, n);
-        let bottom_from = n - count_of(rules.bottom_share, n);
+        let at = RankCuts::of(rules, n);
         let mut out = vec![(Tier::C, false, false); n];
         for (rank, &i) in order.iter().enumerate() {
-            let positive = values[i as usize] > 0.0;
-            let tier = if rank < a && positive {
-                Tier::A
-            } else if rank < b && positive {
-                Tier::B
-            } else if rank < c {
-                Tier::C
-            } else {
-                Tier::D
-            };
-            out[i as usize] = (tier, rank < top && positive, rank >= bottom_from);
+            out[i as usize] = at.flags(rank, values[i as usize]);
         }
         out
     }
