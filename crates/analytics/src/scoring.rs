@@ -1088,7 +1088,7 @@ pub fn score_table<'m>(
     }
     // Pieces of about 8,192 customers taken in turn (customers differ in cost: halves
     // finished 0.3 s apart at a million).
-    let pieces: Vec<&[Activity]> = activities.chunks(8_192).collect();
+    let pieces: Vec<&[Activity]> = activities.chunks(SCORING_PIECE).collect();
     let parts = crate::par::map_pieces(pieces.len(), threads, |k| score_part(pieces[k]));
     let mut out = ScoreTable::new(models, at);
     out.rows.reserve(activities.len());
@@ -1104,6 +1104,9 @@ pub fn score_table<'m>(
     out
 }
 
+/// Customers per piece of a scoring run's work (see [`crate::par::map_pieces`]).
+const SCORING_PIECE: usize = 8_192;
+
 /// Scores every customer on `threads` threads, in input order.
 pub fn score_all(
     activities: &[Activity],
@@ -1115,23 +1118,14 @@ pub fn score_all(
     if threads == 1 || activities.len() < 1024 {
         return activities.iter().map(|a| models.score(a, at)).collect();
     }
-    let chunk = activities.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = activities
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|a| models.score(a, at)).collect()))
-            .collect();
-        let mut out: Vec<Scores> = Vec::with_capacity(activities.len());
-        for h in handles {
-            // A scoring thread only panics on a bug; surface it rather than lose scores.
-            match h.join() {
-                Ok(part) => {
-                    let part: Vec<Scores> = part;
-                    out.extend(part)
-                }
-                Err(p) => std::panic::resume_unwind(p),
-            }
-        }
-        out
+    let pieces: Vec<&[Activity]> = activities.chunks(SCORING_PIECE).collect();
+    crate::par::map_pieces(pieces.len(), threads, |k| {
+        pieces[k]
+            .iter()
+            .map(|a| models.score(a, at))
+            .collect::<Vec<Scores>>()
     })
+    .into_iter()
+    .flatten()
+    .collect()
 }

@@ -636,7 +636,8 @@ fn read_part(
 
 /// Reads the customers marked stale ([`Store::stale_digests`]; `marked`, in id order) for an
 /// incremental run: their digests (rebuilt where missing) and old tiers, one key each, not
-/// every customer's, in pieces of the id order taken in turn by `threads` threads (the parts in id order).
+/// every customer's, in pieces of the id order taken in turn by `threads` threads (the parts
+/// in id order).
 fn read_marked(
     store: &Store,
     at: Timestamp,
