@@ -708,13 +708,19 @@ pub fn metrics(
     Ok(portfolio_metrics(p, &rows))
 }
 
-/// Every scored customer as the equity view reads it (portfolio from the membership).
-pub fn score_rows(store: &Store) -> Result<Vec<ScoreRow>, Error> {
-    let mut portfolio_of: BTreeMap<CustomerId, String> = BTreeMap::new();
+/// Each placed customer's portfolio, from the memberships.
+fn portfolio_of(store: &Store) -> Result<BTreeMap<CustomerId, String>, Error> {
+    let mut out = BTreeMap::new();
     for kv in store.docs::<Membership>(MEMBERS, "") {
         let m = kv?.1;
-        portfolio_of.insert(m.customer, m.portfolio);
+        out.insert(m.customer, m.portfolio);
     }
+    Ok(out)
+}
+
+/// Every scored customer as the equity view reads it (portfolio from the membership).
+pub fn score_rows(store: &Store) -> Result<Vec<ScoreRow>, Error> {
+    let mut portfolio_of = portfolio_of(store)?;
     let mut rows = Vec::new();
     for kv in store.scores_in(CustomerId(0), None) {
         let (id, s) = kv?;
@@ -735,11 +741,7 @@ pub fn score_rows(store: &Store) -> Result<Vec<ScoreRow>, Error> {
 pub fn record_equity(
     store: &Store,
 ) -> Result<Option<(EquitySnapshot, Option<EquitySnapshot>)>, Error> {
-    let mut portfolio_of: BTreeMap<CustomerId, String> = BTreeMap::new();
-    for kv in store.docs::<Membership>(MEMBERS, "") {
-        let m = kv?.1;
-        portfolio_of.insert(m.customer, m.portfolio);
-    }
+    let portfolio_of = portfolio_of(store)?;
     let mut tally = EquityTally::default();
     let mut first = None;
     for kv in store.equity_in(CustomerId(0), None) {
