@@ -631,54 +631,46 @@ pub(crate) fn decode_score_slot(bytes: &[u8], slot: u8) -> Result<Option<Scores>
     page.entry(page.rank(slot)).map(Some)
 }
 
+/// `read(page, k)` of every entry of a page of scores, with its slot, in slot order.
+fn decode_each<T>(
+    bytes: &[u8],
+    read: impl Fn(&PageHeader<'_>, usize) -> Result<T, String>,
+) -> Result<Vec<(u8, T)>, String> {
+    let page = parse_page(bytes)?;
+    page.slots()
+        .map(|(slot, k)| Ok((slot, read(&page, k)?)))
+        .collect()
+}
+
 /// Every entry of a page of scores, in slot order.
 pub(crate) fn decode_score_page(bytes: &[u8]) -> Result<Vec<(u8, Scores)>, String> {
-    let page = parse_page(bytes)?;
-    let mut out = Vec::new();
-    for slot in 0..=u8::MAX {
-        if page.has(slot) {
-            out.push((slot, page.entry(out.len())?));
-        }
-    }
-    Ok(out)
+    decode_each(bytes, |page, k| page.entry(k))
 }
 
 /// The tier of every entry of a page of scores, in slot order (reads one byte per entry).
 pub(crate) fn decode_score_tiers(bytes: &[u8]) -> Result<Vec<(u8, Tier)>, String> {
-    let page = parse_page(bytes)?;
-    let mut out = Vec::new();
-    for slot in 0..=u8::MAX {
-        if page.has(slot) {
-            let flags = page.entries[out.len() * page.width + ENTRY_FLAGS];
-            out.push((slot, tier_of(flags)));
-        }
-    }
-    Ok(out)
+    decode_each(bytes, |page, k| {
+        Ok(tier_of(page.entries[k * page.width + ENTRY_FLAGS]))
+    })
 }
 
 /// The tier and lifetime value of every entry of a page of scores, in slot order (reads nine
 /// bytes per entry: what customer equity sums).
 #[allow(clippy::type_complexity)] // (slot, (tier, lifetime value)), as its siblings
 pub(crate) fn decode_score_equity(bytes: &[u8]) -> Result<Vec<(u8, (Tier, f64))>, String> {
-    let page = parse_page(bytes)?;
-    let mut out = Vec::new();
-    for slot in 0..=u8::MAX {
-        if page.has(slot) {
-            let e = &page.entries[out.len() * page.width..];
-            let tier = tier_of(e[ENTRY_FLAGS]);
-            let clv: [u8; 8] = e[ENTRY_CLV..ENTRY_CLV + 8]
-                .try_into()
-                .map_err(|_| "cut short".to_string())?;
-            out.push((slot, (tier, f64::from_le_bytes(clv))));
-        }
-    }
-    Ok(out)
+    decode_each(bytes, |page, k| {
+        let e = &page.entries[k * page.width..];
+        let clv: [u8; 8] = e[ENTRY_CLV..ENTRY_CLV + 8]
+            .try_into()
+            .map_err(|_| "cut short".to_string())?;
+        Ok((tier_of(e[ENTRY_FLAGS]), f64::from_le_bytes(clv)))
+    })
 }
 
 /// The occupied slots of a page of scores (for change events and counts).
 pub(crate) fn score_page_slots(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let page = parse_page(bytes)?;
-    Ok((0..=u8::MAX).filter(|s| page.has(*s)).collect())
+    Ok(page.slots().map(|(slot, _)| slot).collect())
 }
 
 /// Format byte of a page of interactions, version 1.
@@ -1057,14 +1049,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_page_merged_over_a_stored_one_holds_the_new_entries_and_the_untouched_old() {
-        let old: Vec<(u8, Scores)> = vec![
+    /// Four customers' scores on a page: slots at both ends, with zero to two products.
+    fn four_entries() -> Vec<(u8, Scores)> {
+        vec![
             (0, page_scores(0.5, &[])),
             (7, page_scores(1.5, &["hotel"])),
             (8, page_scores(2.5, &["hotel", "lounge"])),
             (255, page_scores(3.5, &["car"])),
-        ];
+        ]
+    }
+
+    #[test]
+    fn a_page_merged_over_a_stored_one_holds_the_new_entries_and_the_untouched_old() {
+        let old = four_entries();
         // New entries with other strings and product columns: slot 7 replaced, 9 added.
         let mut seven = page_scores(9.5, &["lounge", "upgrade"]);
         seven.model_version = "v9".into();
@@ -1100,12 +1097,7 @@ mod tests {
 
     #[test]
     fn pages_of_scores_round_trip_and_read_one_slot() {
-        let entries: Vec<(u8, Scores)> = vec![
-            (0, page_scores(0.5, &[])),
-            (7, page_scores(1.5, &["hotel"])),
-            (8, page_scores(2.5, &["hotel", "lounge"])),
-            (255, page_scores(3.5, &["car"])),
-        ];
+        let entries = four_entries();
         let bytes = encode_score_page(&entries).unwrap();
         assert_eq!(bytes[0], SCORE_PAGE_V1);
         assert_eq!(decode_score_page(&bytes).unwrap(), entries);
